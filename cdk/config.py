@@ -1,0 +1,259 @@
+"""The platform configuration: read once from the ``mlops`` key of the ``cdk.json`` context, validated.
+
+Every section and key has a safe default, so an empty ``"mlops": {}`` deploys a working platform. A bad value
+fails synth with a message that names the key, what was given and what is allowed; an unknown key (a typo)
+fails the same way and lists the keys that exist at that level. ``README.md`` has the reference table.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+CONTEXT_KEY = "mlops"
+
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+LogRetentionDays = Literal[
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653
+]
+InstanceType = Annotated[str, Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_SCHEDULE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$")
+
+
+class ConfigError(ValueError):
+    """The ``mlops`` context in cdk.json is invalid; the message lists every problem, one per line."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TrainingConfig(_Section):
+    instance_type: InstanceType = "ml.m5.large"
+    instance_count: int = Field(1, ge=1, le=20)
+    processing_instance_type: InstanceType = "ml.t3.medium"
+    processing_instance_count: int = Field(1, ge=1, le=20)
+    sklearn_version: Literal["1.2-1"] = "1.2-1"
+    primary_metric: Literal["roc_auc", "average_precision", "f1", "accuracy"] = "roc_auc"
+    min_primary_metric: Fraction = 0.75
+    min_improvement: Fraction = 0.0
+    seed: int = Field(42, ge=0)
+
+
+class ServingConfig(_Section):
+    endpoint_name: str | None = Field(None, pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    instance_type: InstanceType = "ml.m5.large"
+    initial_instance_count: int = Field(1, ge=1, le=20)
+    max_instance_count: int = Field(4, ge=1, le=100)
+    target_invocations_per_instance: int = Field(1000, ge=1)
+    data_capture_sampling_percent: int = Field(100, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _capacity(self) -> ServingConfig:
+        if self.max_instance_count < self.initial_instance_count:
+            raise ValueError(
+                f"max_instance_count ({self.max_instance_count}) must be at least "
+                f"initial_instance_count ({self.initial_instance_count})"
+            )
+        return self
+
+
+class GuardrailsConfig(_Section):
+    traffic_routing: Literal["CANARY", "LINEAR"] = "CANARY"
+    canary_percent: int = Field(10, ge=1, le=50)
+    linear_step_percent: int = Field(20, ge=10, le=50)
+    wait_interval_seconds: int = Field(600, ge=0, le=3600)
+    termination_wait_seconds: int = Field(300, ge=0, le=3600)
+    maximum_execution_timeout_seconds: int = Field(3600, ge=600, le=28800)
+
+
+class ShadowLimits(_Section):
+    max_error_rate: Fraction = 0.01
+    max_p99_latency_ratio: float = Field(1.5, gt=0)
+    min_agreement: Fraction = 0.9
+
+
+class RolloutConfig(_Section):
+    mode: Literal["staged", "guardrails"] = "staged"
+    steps: list[int] = Field(default_factory=lambda: [5, 25, 50, 100])
+    bake_minutes: int = Field(10, ge=0, le=1440)
+    shadow_bake_minutes: int = Field(30, ge=0, le=1440)
+    approval_timeout_hours: float = Field(24, gt=0, le=24 * 365)
+    lock_expiry_hours: float = Field(12, gt=0)
+    shadow: ShadowLimits = ShadowLimits()
+    guardrails: GuardrailsConfig = GuardrailsConfig()
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, steps: list[int]) -> list[int]:
+        if not steps or steps[-1] != 100:
+            raise ValueError(f"steps must end at 100 (all traffic), got {steps}")
+        if any(not 0 < s <= 100 for s in steps) or any(a >= b for a, b in itertools.pairwise(steps)):
+            raise ValueError(f"steps must be strictly increasing percentages in 1..100, got {steps}")
+        return steps
+
+
+class BusinessMetricAlarm(_Section):
+    namespace: str = "MlopsKit/Business"
+    metric_name: str = "ConversionRate"
+    threshold: float = 0.02
+    comparison: Literal["LessThanThreshold", "GreaterThanThreshold"] = "LessThanThreshold"
+    statistic: Literal["Average", "Sum", "Minimum", "Maximum"] = "Average"
+
+
+class AlarmsConfig(_Section):
+    error_rate_percent: float = Field(1.0, gt=0, le=100)
+    p99_latency_ms: float = Field(500, gt=0)
+    period_seconds: Literal[10, 30, 60, 300] = 60
+    evaluation_periods: int = Field(3, ge=1, le=100)
+    datapoints_to_alarm: int = Field(2, ge=1, le=100)
+    business_metric: BusinessMetricAlarm | None = BusinessMetricAlarm()
+
+    @model_validator(mode="after")
+    def _datapoints(self) -> AlarmsConfig:
+        if self.datapoints_to_alarm > self.evaluation_periods:
+            raise ValueError(
+                f"datapoints_to_alarm ({self.datapoints_to_alarm}) cannot exceed "
+                f"evaluation_periods ({self.evaluation_periods})"
+            )
+        return self
+
+
+class DriftConfig(_Section):
+    psi_investigate: float = Field(0.1, gt=0)
+    psi_act: float = Field(0.2, gt=0)
+    schedule: str = "rate(1 hour)"
+    window_hours: int = Field(24, ge=1, le=24 * 31)
+    baseline: Literal["training", "last_year", "rolling"] = "training"
+    rolling_window_days: int = Field(28, ge=1, le=366)
+    retrain_on_drift: bool = True
+    retrain_cooldown_hours: float = Field(24, ge=0)
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        if not _SCHEDULE.match(value):
+            raise ValueError(f"schedule must be 'rate(N minutes|hours|days)' or 'cron(...)', got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> DriftConfig:
+        if self.psi_investigate >= self.psi_act:
+            raise ValueError(f"psi_investigate ({self.psi_investigate}) must be below psi_act ({self.psi_act})")
+        return self
+
+
+class NotificationsConfig(_Section):
+    approver_emails: list[str] = Field(default_factory=list)
+
+    @field_validator("approver_emails")
+    @classmethod
+    def _emails(cls, emails: list[str]) -> list[str]:
+        bad = [e for e in emails if not _EMAIL.match(e)]
+        if bad:
+            raise ValueError(f"not e-mail addresses: {bad}")
+        return emails
+
+
+class RetentionConfig(_Section):
+    log_days: LogRetentionDays = 30
+    capture_days: int = Field(90, ge=1)
+    report_days: int = Field(365, ge=1)
+
+
+class MlflowConfig(_Section):
+    managed: bool = False
+    tracking_server_size: Literal["Small", "Medium", "Large"] = "Small"
+
+
+class PlatformConfig(_Section):
+    project_name: str = Field("mlops-kit", pattern=r"^[a-z][a-z0-9-]{2,24}$")
+    account: str | None = Field(None, pattern=r"^\d{12}$")
+    region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+    removal_policy: Literal["retain", "destroy"] = "retain"
+    training: TrainingConfig = TrainingConfig()
+    serving: ServingConfig = ServingConfig()
+    rollout: RolloutConfig = RolloutConfig()
+    alarms: AlarmsConfig = AlarmsConfig()
+    drift: DriftConfig = DriftConfig()
+    notifications: NotificationsConfig = NotificationsConfig()
+    retention: RetentionConfig = RetentionConfig()
+    mlflow: MlflowConfig = MlflowConfig()
+
+    @property
+    def endpoint_name(self) -> str:
+        return self.serving.endpoint_name or f"{self.project_name}-endpoint"
+
+    def stack_name(self, unit: str) -> str:
+        return f"{self.project_name}-{unit}"
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The field names of the section at ``loc`` (walking nested models), for unknown-key messages."""
+    current: Any = model
+    for part in loc:
+        field = current.model_fields.get(part) if isinstance(part, str) else None
+        if field is None:
+            break
+        annotation = field.annotation
+        candidates = [annotation, *get_args(annotation)]
+        nested = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+        if not nested:
+            break
+        current = nested[0]
+    return sorted(current.model_fields)
+
+
+def _format_error(error: Any) -> str:
+    loc = tuple(error["loc"])
+    path = ".".join([CONTEXT_KEY, *(str(p) for p in loc)])
+    if error["type"] == "extra_forbidden":
+        allowed = _allowed_keys(PlatformConfig, loc[:-1])
+        return f"{path}: unknown key; allowed keys here: {', '.join(allowed)}"
+    given = error.get("input")
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] in ("model_type", "dict_type"):
+        return f"{path}: expected a JSON object (section), got {given!r}"
+    return f"{path}: {message} (got {given!r})"
+
+
+def load_config(context: dict[str, Any] | None) -> PlatformConfig:
+    """Validate the ``mlops`` context; raise :class:`ConfigError` naming every bad key."""
+    if context is None:
+        context = {}
+    if not isinstance(context, dict):
+        raise ConfigError(f"{CONTEXT_KEY}: expected a JSON object in cdk.json context, got {context!r}")
+    try:
+        return PlatformConfig.model_validate(context)
+    except ValidationError as exc:
+        lines = [_format_error(e) for e in exc.errors()]
+        raise ConfigError("invalid platform configuration in cdk.json:\n  " + "\n  ".join(lines)) from None

@@ -1,0 +1,1 @@
+"""One capability per module; stacks compose them."""

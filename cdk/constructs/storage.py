@@ -1,0 +1,84 @@
+"""Encrypted storage every other capability builds on: the platform KMS key and its S3 buckets."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from cdk.nag import acknowledge
+
+
+class PlatformStorage(Construct):
+    """The customer-managed KMS key (rotated yearly) and three buckets.
+
+    * ``data_bucket``: datasets, the offline feature store, training-set manifests (versioned).
+    * ``artifacts_bucket``: code bundles, model artifacts, evaluation and drift reports, data capture.
+    * ``access_logs_bucket``: S3 server access logs of the two above (SSE-S3: log delivery cannot use KMS).
+
+    All three block public access, enforce TLS and are versioned. ``removal_policy`` applies to all of them
+    and the key; with ``RemovalPolicy.DESTROY`` a non-empty bucket still blocks stack deletion (no
+    auto-delete custom resource is deployed).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        removal_policy: RemovalPolicy,
+        report_retention: Duration,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.key = kms.Key(
+            self,
+            "Key",
+            description=f"{Stack.of(self).stack_name}: data at rest of the MLOps platform",
+            enable_key_rotation=True,
+            removal_policy=removal_policy,
+        )
+        self.access_logs_bucket = s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            removal_policy=removal_policy,
+            lifecycle_rules=[s3.LifecycleRule(id="ExpireAccessLogs", expiration=report_retention)],
+        )
+        acknowledge(
+            self.access_logs_bucket,
+            "AwsSolutions-S1",
+            "This is the access-log destination bucket; logging it into itself would loop.",
+        )
+        self.data_bucket = self._bucket("Data", "data/", removal_policy)
+        self.artifacts_bucket = self._bucket("Artifacts", "artifacts/", removal_policy)
+        self.artifacts_bucket.add_lifecycle_rule(
+            id="ExpireOldReportVersions", prefix="reports/", noncurrent_version_expiration=report_retention
+        )
+
+    def _bucket(self, construct_id: str, log_prefix: str, removal_policy: RemovalPolicy) -> s3.Bucket:
+        return s3.Bucket(
+            self,
+            construct_id,
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            bucket_key_enabled=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            server_access_logs_bucket=self.access_logs_bucket,
+            server_access_logs_prefix=log_prefix,
+            removal_policy=removal_policy,
+        )
+
+    def grant_read_data(self, grantee: iam.IGrantable, prefix: str = "*") -> None:
+        """Read objects of the data bucket under ``prefix`` (decrypting with the platform key)."""
+        self.data_bucket.grant_read(grantee, prefix)
+
+    def grant_read_write_artifacts(self, grantee: iam.IGrantable, prefix: str = "*") -> None:
+        """Read and write objects of the artifacts bucket under ``prefix``."""
+        self.artifacts_bucket.grant_read_write(grantee, prefix)

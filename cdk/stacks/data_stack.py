@@ -1,0 +1,31 @@
+"""Stateful data: the platform key, buckets and notification topic. Retained on deletion by default."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from constructs import Construct
+
+from cdk.config import PlatformConfig
+from cdk.constructs.notifications import Notifications
+from cdk.constructs.storage import PlatformStorage
+
+
+class DataStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        removal = RemovalPolicy.DESTROY if config.removal_policy == "destroy" else RemovalPolicy.RETAIN
+        self.storage = PlatformStorage(
+            self,
+            "Storage",
+            removal_policy=removal,
+            report_retention=Duration.days(config.retention.report_days),
+        )
+        self.notifications = Notifications(
+            self, "Notifications", key=self.storage.key, approver_emails=config.notifications.approver_emails
+        )
+        CfnOutput(self, "DataBucketName", value=self.storage.data_bucket.bucket_name)
+        CfnOutput(self, "ArtifactsBucketName", value=self.storage.artifacts_bucket.bucket_name)
+        CfnOutput(self, "PlatformKeyArn", value=self.storage.key.key_arn)
+        CfnOutput(self, "NotificationTopicArn", value=self.notifications.topic.topic_arn)

@@ -1,0 +1,1 @@
+"""mlops_kit: the domain library of the serverless MLOps kit."""

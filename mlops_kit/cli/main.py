@@ -1,0 +1,45 @@
+"""`mlops`: the kit's command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlops_kit.cli import local
+from mlops_kit.cli.console import console
+
+app = typer.Typer(
+    help="Serverless MLOps kit for AWS: rehearse locally, deploy with CDK, approve, invoke.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(local.app, name="local")
+
+
+@app.command()
+def demo(
+    assembly: Annotated[Path | None, typer.Option(help="Use this cdk.out instead of synthesizing.")] = None,
+    time_scale: Annotated[
+        float,
+        typer.Option(help="Real seconds per emulated second in Wait/Retry states (0.001: an hour in 3.6 s)."),
+    ] = 0.001,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON at the end.")] = False,
+    context: local.ContextOption = None,
+) -> None:
+    """The local rehearsal: deploy every stack into the embedded emulator and run the lifecycle on it."""
+    from mlops_kit.demo.runner import run_demo
+
+    summary = run_demo(
+        console, assembly_dir=assembly, time_scale=time_scale, context_overrides=local.parse_context(context)
+    )
+    if as_json:
+        print(json.dumps(summary, indent=2, default=str))
+    else:
+        console.print(f"[bold green]demo finished[/] in {summary['seconds']} s")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,30 @@
+"""What every demo stage gets: the running emulator, the deployed stacks' outputs, and the console."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from mlops_kit.local.deploy import CloudAssembly, StackResult
+from mlops_kit.local.emulator import Emulator
+
+
+@dataclass
+class DemoContext:
+    emulator: Emulator
+    assembly: CloudAssembly
+    console: Console
+    workdir: Path
+    stacks: list[StackResult] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def output(self, key: str) -> str:
+        """A stack output by key, from whichever stack exports it."""
+        for stack in self.stacks:
+            if key in stack.outputs:
+                return stack.outputs[key]
+        known = sorted(k for s in self.stacks for k in s.outputs)
+        raise KeyError(f"no stack output {key!r}; outputs: {known}")

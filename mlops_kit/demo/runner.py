@@ -1,0 +1,49 @@
+"""Run the demo stages in lifecycle order on one in-process emulator."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from mlops_kit.cli.console import step
+from mlops_kit.demo import platform
+from mlops_kit.demo.context import DemoContext
+from mlops_kit.local.deploy import CloudAssembly, synthesize
+from mlops_kit.local.emulator import Emulator
+
+Stage = Callable[[DemoContext], dict[str, Any]]
+
+# Each stage of the lifecycle adds itself here, in order.
+STAGES: list[tuple[str, Stage]] = [
+    ("platform", platform.run),
+]
+
+
+def run_demo(
+    console: Console,
+    *,
+    assembly_dir: Path | None = None,
+    time_scale: float = 0.001,
+    context_overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Synthesize (unless ``assembly_dir`` is given), start the emulator, run every stage; return a summary."""
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="mlops-demo-") as tmp:
+        workdir = Path(tmp)
+        if assembly_dir is None:
+            with step("Synthesizing the CDK app (cdk-nag AwsSolutions checks included)"):
+                assembly = synthesize(workdir / "cdk.out", context_overrides=context_overrides)
+        else:
+            assembly = CloudAssembly.load(assembly_dir)
+        with Emulator(time_scale=time_scale, workdir=workdir / "emulator") as aws:
+            context = DemoContext(emulator=aws, assembly=assembly, console=console, workdir=workdir)
+            for name, stage in STAGES:
+                console.rule(f"[bold]{name}")
+                context.summary[name] = stage(context)
+    context.summary["seconds"] = round(time.monotonic() - started, 1)
+    return context.summary

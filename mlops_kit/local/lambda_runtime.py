@@ -1,0 +1,241 @@
+"""Run the deployed Lambda code in-process, as the Lambda service would run it in a container.
+
+moto without Docker only echoes a Lambda's payload. The emulator replaces that with this runtime: the
+function's deployment package (the zip CloudFormation deployed from the CDK asset) is unpacked once per code
+hash, its handler module is loaded from the unpacked files, and each invocation runs it with the function's
+environment variables and a Lambda context object. Output written by the handler is captured per thread and
+stored in the function's CloudWatch log group, as on AWS.
+
+Limits, stated so nobody relies on them: handlers share this interpreter and its installed packages (layers
+are not unpacked: their contents are the same pinned packages the virtualenv has), timeouts and memory
+limits are not enforced, and ``os.environ`` is process-global, so invocations are serialised by one lock.
+A handler must therefore not block on another Lambda invocation made through the local server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, TextIO
+
+_INVOKE_LOCK = threading.RLock()
+_CAPTURE = threading.local()
+
+
+@contextlib.contextmanager
+def _capture_output() -> Iterator[io.StringIO]:
+    """Route this thread's stdout and stderr writes into one buffer while the block runs."""
+    buffer = io.StringIO()
+    previous = getattr(_CAPTURE, "buffer", None)
+    _CAPTURE.buffer = buffer
+    try:
+        yield buffer
+    finally:
+        _CAPTURE.buffer = previous
+
+
+class _ThreadRoutedStream(io.TextIOBase):
+    """A stdout/stderr stand-in that sends a thread's writes to its capture buffer while it runs a handler."""
+
+    def __init__(self, target: TextIO) -> None:
+        self._target = target
+
+    def write(self, text: str) -> int:
+        buffer = getattr(_CAPTURE, "buffer", None)
+        if buffer is not None:
+            return buffer.write(text)
+        return self._target.write(text)
+
+    def flush(self) -> None:
+        if getattr(_CAPTURE, "buffer", None) is None:
+            self._target.flush()
+
+    def isatty(self) -> bool:
+        return self._target.isatty()
+
+    def fileno(self) -> int:
+        return self._target.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._target, "encoding", "utf-8")
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of the Lambda context object that handlers and Powertools read."""
+
+    function_name: str
+    function_version: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    timeout_seconds: int
+    log_group_name: str
+    log_stream_name: str
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    _started: float = field(default_factory=time.monotonic)
+
+    def get_remaining_time_in_millis(self) -> int:
+        elapsed = time.monotonic() - self._started
+        return max(0, int((self.timeout_seconds - elapsed) * 1000))
+
+
+@dataclass(frozen=True)
+class InvocationResult:
+    payload: str
+    errored: bool
+    logs: str
+
+
+class InProcessLambdaRuntime:
+    """Loads and runs handlers from Lambda deployment packages.
+
+    ``endpoint_url`` is set when the emulator runs as a local server: handlers then reach the emulator over
+    HTTP like any other client. Without it, handlers run under the in-process mock and must not carry an
+    ``AWS_ENDPOINT_URL`` from the caller's environment.
+    """
+
+    def __init__(self, workdir: Path, endpoint_url: str | None = None) -> None:
+        self._workdir = workdir
+        self._endpoint_url = endpoint_url
+        self._modules: dict[tuple[str, str, str], ModuleType] = {}
+        self._originals: dict[str, TextIO] = {}
+
+    # -- stream capture -------------------------------------------------------------------------------
+    def install_streams(self) -> None:
+        """Route handler output per thread; re-wraps stdout/stderr if something replaced them since."""
+        if not isinstance(sys.stdout, _ThreadRoutedStream):
+            self._originals.setdefault("stdout", sys.stdout)
+            sys.stdout = _ThreadRoutedStream(sys.stdout)
+        if not isinstance(sys.stderr, _ThreadRoutedStream):
+            self._originals.setdefault("stderr", sys.stderr)
+            sys.stderr = _ThreadRoutedStream(sys.stderr)
+
+    def uninstall_streams(self) -> None:
+        if isinstance(sys.stdout, _ThreadRoutedStream) and "stdout" in self._originals:
+            sys.stdout = self._originals["stdout"]
+        if isinstance(sys.stderr, _ThreadRoutedStream) and "stderr" in self._originals:
+            sys.stderr = self._originals["stderr"]
+        self._originals.clear()
+
+    # -- code ---------------------------------------------------------------------------------------
+    def unpack(self, code_sha256: str, code_bytes: bytes) -> Path:
+        """Unpack a deployment package once per code hash; return its root folder."""
+        root = self._workdir / "lambda-code" / (code_sha256.replace("/", "_").replace("+", "-") or "empty")
+        marker = root / ".unpacked"
+        if not marker.exists():
+            root.mkdir(parents=True, exist_ok=True)
+            with zipfile.ZipFile(io.BytesIO(code_bytes)) as archive:
+                archive.extractall(root)
+            marker.touch()
+        return root
+
+    def _load_handler(self, root: Path, handler: str, cache_key: tuple[str, str, str]) -> Callable[..., Any]:
+        module_path, _, function_name = handler.rpartition(".")
+        if not module_path or not function_name:
+            raise ValueError(f"handler {handler!r} is not of the form 'module.function'")
+        module = self._modules.get(cache_key)
+        if module is None:
+            source = root.joinpath(*module_path.split(".")).with_suffix(".py")
+            if not source.is_file():
+                raise FileNotFoundError(
+                    f"the deployment package has no {source.relative_to(root)} for handler {handler!r}"
+                )
+            unique = f"_mlops_local_lambda_{abs(hash(cache_key)):x}_{module_path.replace('.', '_')}"
+            spec = importlib.util.spec_from_file_location(unique, source)
+            assert spec is not None
+            assert spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[unique] = module
+            spec.loader.exec_module(module)
+            self._modules[cache_key] = module
+        target = getattr(module, function_name, None)
+        if not callable(target):
+            raise AttributeError(f"handler module {module_path!r} has no callable {function_name!r}")
+        return target
+
+    # -- environment ----------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _environment(self, variables: dict[str, str]) -> Iterator[None]:
+        saved = dict(os.environ)
+        try:
+            os.environ.update(variables)
+            if self._endpoint_url:
+                os.environ["AWS_ENDPOINT_URL"] = self._endpoint_url
+            else:
+                os.environ.pop("AWS_ENDPOINT_URL", None)
+            yield
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+    def invoke(
+        self,
+        *,
+        function_name: str,
+        function_arn: str,
+        version: str,
+        handler: str,
+        code_sha256: str,
+        code_bytes: bytes,
+        environment: dict[str, str],
+        region: str,
+        memory_mb: int,
+        timeout_seconds: int,
+        event: Any,
+    ) -> InvocationResult:
+        """Run one invocation; exceptions become a Lambda error envelope, as the service returns them."""
+        context = LambdaContext(
+            function_name=function_name,
+            function_version=version,
+            invoked_function_arn=function_arn,
+            memory_limit_in_mb=int(memory_mb),
+            timeout_seconds=int(timeout_seconds),
+            log_group_name=f"/aws/lambda/{function_name}",
+            log_stream_name=f"{time.strftime('%Y/%m/%d')}/[{version}]{uuid.uuid4().hex}",
+        )
+        variables = {
+            **{k: str(v) for k, v in environment.items()},
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_LAMBDA_FUNCTION_NAME": function_name,
+            "AWS_LAMBDA_FUNCTION_VERSION": str(version),
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
+            "AWS_LAMBDA_LOG_GROUP_NAME": context.log_group_name,
+            "_HANDLER": handler,
+        }
+        env_key = json.dumps(environment, sort_keys=True)
+        self.install_streams()
+        with _INVOKE_LOCK, self._environment(variables), _capture_output() as out:
+            try:
+                root = self.unpack(code_sha256, code_bytes)
+                target = self._load_handler(root, handler, (function_name, code_sha256, env_key))
+                result = target(event, context)
+                payload = json.dumps(result, default=str)
+                errored = False
+            except Exception as exc:
+                payload = json.dumps(
+                    {
+                        "errorType": type(exc).__name__,
+                        "errorMessage": str(exc),
+                        "requestId": context.aws_request_id,
+                        # Drop this runtime's own frame: the trace starts in the handler, as on AWS.
+                        "stackTrace": traceback.format_list(traceback.extract_tb(exc.__traceback__)[1:]),
+                    }
+                )
+                errored = True
+                print(f"[ERROR] {type(exc).__name__}: {exc}")
+        return InvocationResult(payload=payload, errored=errored, logs=out.getvalue())

@@ -1,0 +1,48 @@
+"""Shared fixtures: the app synthesized once per test run, and an in-process emulator per test."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlops_kit.local.deploy import CloudAssembly, synthesize
+from mlops_kit.local.emulator import Emulator
+
+ROOT = Path(__file__).resolve().parent.parent
+# jsii and the CDK CLI must run on the virtualenv's Node 24, not the machine's end-of-life Node 20.
+os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+
+
+@pytest.fixture(scope="session")
+def cloud_assembly(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> CloudAssembly:
+    """The real app (cdk.json context), synthesized once per test run and shared by every xdist worker."""
+    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    outdir = shared / "cdk.out"
+    with open(shared / "synth.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (outdir / "manifest.json").exists():
+            synthesize(outdir)
+    return CloudAssembly.load(outdir)
+
+
+@pytest.fixture(scope="session")
+def templates(cloud_assembly: CloudAssembly) -> dict[str, dict[str, Any]]:
+    """Each stack's template by stack name (e.g. ``templates["mlops-kit-data"]``)."""
+    return {s.stack_name: json.loads(s.template_file.read_text()) for s in cloud_assembly.stacks}
+
+
+@pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[Emulator]:
+    """An in-process emulator with time compressed 1000x (a 60 s Wait state takes 60 ms)."""
+    with Emulator(time_scale=0.001, workdir=tmp_path / "emulator") as aws:
+        yield aws

@@ -1,0 +1,115 @@
+"""The `mlops` command line: help everywhere, clear errors, the demo and a real `cdk deploy` on the local server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mlops_kit.cli.main import app
+from mlops_kit.local.emulator import Emulator, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+runner = CliRunner()
+
+
+def _commands(group, prefix=()):
+    import typer.main
+
+    click_group = typer.main.get_command(group)
+    stack = [(prefix, click_group)]
+    while stack:
+        path, command = stack.pop()
+        yield path
+        for name, sub in getattr(command, "commands", {}).items():
+            stack.append(((*path, name), sub))
+
+
+@pytest.mark.parametrize("command", list(_commands(app)), ids=lambda c: " ".join(c) or "mlops")
+def test_every_command_has_help(command: tuple[str, ...]) -> None:
+    result = runner.invoke(app, [*command, "--help"])
+
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+def test_local_deploy_without_a_server_says_how_to_start_one() -> None:
+    port = free_port()
+
+    result = runner.invoke(app, ["local", "deploy", "--endpoint-url", f"http://localhost:{port}"])
+
+    assert result.exit_code == 1
+    assert "mlops local serve" in result.output
+
+
+def test_bad_context_override_is_rejected() -> None:
+    result = runner.invoke(app, ["demo", "-c", "nokeyvalue"])
+
+    assert result.exit_code != 0
+    assert "KEY=VALUE" in result.output
+
+
+def test_app_refuses_bad_config_naming_the_key(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "CDK_OUTDIR": str(tmp_path),
+        "MLOPS_CONTEXT_OVERRIDES": json.dumps({"mlops": {"rollout": {"mode": "yolo"}}}),
+    }
+    env.pop("CDK_CONTEXT_JSON", None)
+
+    result = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+
+    assert result.returncode == 2
+    assert "mlops.rollout.mode: Input should be 'staged' or 'guardrails' (got 'yolo')" in result.stderr
+
+
+@pytest.mark.slow
+def test_demo_runs_and_reports_json(cloud_assembly) -> None:
+    result = runner.invoke(app, ["demo", "--assembly", str(cloud_assembly.directory), "--json"])
+
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output[result.output.index("{\n") :])
+    assert set(summary["platform"]["stacks"].values()) == {"CREATE_COMPLETE"}
+
+
+@pytest.mark.slow
+def test_cdk_cli_deploys_into_the_local_server(cloud_assembly, tmp_path: Path) -> None:
+    port = free_port()
+    with Emulator(server=True, port=port, workdir=tmp_path / "emulator") as aws:
+        env = {
+            **os.environ,
+            **aws.environment(),
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        }
+        cdk = [str(ROOT / "node_modules" / ".bin" / "cdk")]
+        bootstrap = subprocess.run(
+            [*cdk, "bootstrap", f"aws://{aws.account}/{aws.region}"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert bootstrap.returncode == 0, bootstrap.stderr[-2000:]
+
+        deploy = subprocess.run(
+            [*cdk, "deploy", "--all", "--require-approval", "never", "--app", str(cloud_assembly.directory)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+        assert deploy.returncode == 0, deploy.stderr[-3000:]
+        stacks = aws.client("cloudformation").describe_stacks()["Stacks"]
+        deployed = {s["StackName"]: s for s in stacks}
+        for stack in cloud_assembly.stacks:
+            assert deployed[stack.stack_name]["StackStatus"].endswith("_COMPLETE")
+        data = deployed[next(s.stack_name for s in cloud_assembly.stacks if s.stack_name.endswith("-data"))]
+        assert {o["OutputKey"] for o in data["Outputs"]} >= {"DataBucketName", "ArtifactsBucketName"}

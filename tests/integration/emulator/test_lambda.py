@@ -1,0 +1,80 @@
+"""Patch points lambda-invoke-api and lambda-run-handler: deployed handlers really run."""
+
+from __future__ import annotations
+
+import json
+
+from mlops_kit.local.emulator import Emulator
+from tests.integration.emulator.conftest import invoke
+
+
+def test_invoke_runs_the_deployed_handler_with_its_environment(emulator: Emulator, make_function) -> None:
+    make_function("echo", GREETING="hello")
+
+    error, payload = invoke(emulator, "echo", {"n": 1})
+
+    assert error is None
+    assert payload == {
+        "event": {"n": 1},
+        "greeting": "hello",
+        "function": "echo",
+        "remaining_ms_positive": True,
+    }
+
+
+def test_a_raised_exception_comes_back_as_a_lambda_error_envelope(emulator: Emulator, make_function) -> None:
+    make_function("echo")
+
+    error, payload = invoke(emulator, "echo", {"fail": "boom"})
+
+    assert error
+    assert payload["errorType"] == "ValueError"
+    assert payload["errorMessage"] == "asked to fail: boom"
+    assert "app.py" in "".join(payload["stackTrace"])
+
+
+def test_handler_output_goes_to_the_functions_log_group_not_the_terminal(
+    emulator: Emulator, make_function, capsys
+) -> None:
+    make_function("echo")
+
+    invoke(emulator, "echo", {"n": 2})
+
+    assert "invoked echo" not in capsys.readouterr().out
+    logs = emulator.client("logs")
+    streams = logs.describe_log_streams(logGroupName="/aws/lambda/echo")["logStreams"]
+    messages = [
+        e["message"]
+        for s in streams
+        for e in logs.get_log_events(logGroupName="/aws/lambda/echo", logStreamName=s["logStreamName"])["events"]
+    ]
+    assert any('invoked echo {"n": 2}' in m for m in messages)
+
+
+def test_updated_code_is_what_runs_next(emulator: Emulator, make_function) -> None:
+    from tests.integration.emulator.conftest import zipped
+
+    make_function("echo")
+    new_source = "def handler(event, context):\n    return {'version': 2}\n"
+    emulator.client("lambda").update_function_code(FunctionName="echo", ZipFile=zipped({"app.py": new_source}))
+
+    assert invoke(emulator, "echo", {}) == (None, {"version": 2})
+
+
+def test_a_missing_handler_module_is_a_clear_error(emulator: Emulator, role_arn: str) -> None:
+    from tests.integration.emulator.conftest import zipped
+
+    emulator.client("lambda").create_function(
+        FunctionName="broken",
+        Runtime="python3.13",
+        Role=role_arn,
+        Handler="nothere.handler",
+        Code={"ZipFile": zipped({"app.py": "x = 1"})},
+    )
+
+    error, payload = invoke(emulator, "broken", {})
+
+    assert error
+    assert payload["errorType"] == "FileNotFoundError"
+    assert "nothere.py" in payload["errorMessage"]
+    assert json.dumps(payload)

@@ -1,0 +1,90 @@
+"""The platform config: defaults deploy, bad values fail naming the key and the allowed values."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cdk.config import ConfigError, PlatformConfig, load_config
+from cdk.context import PROJECT_ROOT, file_context, merged_context
+
+
+def test_empty_context_gives_safe_defaults() -> None:
+    config = load_config({})
+
+    assert config.project_name == "mlops-kit"
+    assert config.removal_policy == "retain"
+    assert config.rollout.steps == [5, 25, 50, 100]
+    assert config.rollout.mode == "staged"
+    assert (config.drift.psi_investigate, config.drift.psi_act) == (0.1, 0.2)
+    assert config.endpoint_name == "mlops-kit-endpoint"
+
+
+def test_the_shipped_cdk_json_is_valid() -> None:
+    config = load_config(file_context()["mlops"])
+
+    assert isinstance(config, PlatformConfig)
+    assert config.stack_name("data") == f"{config.project_name}-data"
+
+
+def test_overrides_merge_into_sections_without_dropping_siblings() -> None:
+    context = merged_context({"mlops": {"rollout": {"mode": "guardrails"}, "project_name": "fraud-kit"}})
+
+    config = load_config(context["mlops"])
+
+    assert config.rollout.mode == "guardrails"
+    assert config.project_name == "fraud-kit"
+    assert config.region == json.loads((PROJECT_ROOT / "cdk.json").read_text())["context"]["mlops"]["region"]
+
+
+@pytest.mark.parametrize(
+    ("context", "expected"),
+    [
+        (
+            {"rollout": {"mode": "fast"}},
+            "mlops.rollout.mode: Input should be 'staged' or 'guardrails' (got 'fast')",
+        ),
+        ({"removal_policy": "keep"}, "mlops.removal_policy: Input should be 'retain' or 'destroy'"),
+        ({"rolout": {}}, "mlops.rolout: unknown key; allowed keys here: account, alarms, drift"),
+        (
+            {"rollout": {"stepz": [1]}},
+            "mlops.rollout.stepz: unknown key; allowed keys here: approval_timeout_hours",
+        ),
+        ({"rollout": {"steps": [5, 50]}}, "mlops.rollout.steps: steps must end at 100"),
+        ({"rollout": {"steps": [50, 25, 100]}}, "strictly increasing"),
+        ({"drift": {"psi_investigate": 0.3}}, "psi_investigate (0.3) must be below psi_act (0.2)"),
+        (
+            {"drift": {"schedule": "every hour"}},
+            "mlops.drift.schedule: schedule must be 'rate(N minutes|hours|days)'",
+        ),
+        ({"retention": {"log_days": 31}}, "mlops.retention.log_days: Input should be 1, 3, 5, 7, 14, 30"),
+        (
+            {"training": {"instance_type": "m5.large"}},
+            "mlops.training.instance_type: String should match pattern",
+        ),
+        ({"notifications": {"approver_emails": ["ops"]}}, "not e-mail addresses: ['ops']"),
+        ({"serving": {"initial_instance_count": 5, "max_instance_count": 2}}, "max_instance_count (2)"),
+        ({"project_name": "X"}, "mlops.project_name: String should match pattern"),
+        ({"alarms": "high"}, "mlops.alarms: expected a JSON object (section), got 'high'"),
+    ],
+)
+def test_bad_values_name_the_key_and_what_is_allowed(context: dict, expected: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config(context)
+
+    assert expected in str(raised.value)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config({"rollout": {"mode": "x"}, "removal_policy": "y"})
+
+    message = str(raised.value)
+    assert "mlops.rollout.mode" in message
+    assert "mlops.removal_policy" in message
+
+
+def test_context_that_is_not_an_object_is_rejected() -> None:
+    with pytest.raises(ConfigError, match="expected a JSON object"):
+        load_config(["not", "a", "dict"])  # type: ignore[arg-type]
