@@ -1,0 +1,195 @@
+"""Python Lambda functions built without Docker: handler + the domain library, dependencies in one layer."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsii
+from aws_cdk import (
+    AssetHashType,
+    BundlingOptions,
+    DockerImage,
+    Duration,
+    ILocalBundling,
+    RemovalPolicy,
+    Stack,
+)
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from cdk.nag import acknowledge
+
+ROOT = Path(__file__).resolve().parents[2]
+LAMBDAS = ROOT / "lambdas"
+# The one runtime every function uses (cdk-nag L1 asks for the newest), on Graviton.
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+ARCHITECTURE = lambda_.Architecture.ARM_64
+_PIP_PLATFORM = "manylinux2014_aarch64"
+_PIP_PYTHON = "3.14"
+# Parts of mlops_kit that never run in Lambda (emulator, CLI, demo) stay out of the deployment package.
+_EXCLUDED_PACKAGES = ("local", "cli", "demo", "__pycache__")
+LAYER_CACHE = Path.home() / ".cache" / "mlops-kit" / "lambda-layer"
+
+
+@jsii.implements(ILocalBundling)
+class _HandlerBundle:
+    """Copies ``lambdas/<name>/*.py`` to the package root and the Lambda-relevant part of ``mlops_kit``."""
+
+    def __init__(self, function_dir: Path) -> None:
+        self._function_dir = function_dir
+
+    def try_bundle(self, output_dir: str, *, image: Any = None, **_: Any) -> bool:
+        out = Path(output_dir)
+        for source in self._function_dir.glob("*.py"):
+            shutil.copy2(source, out / source.name)
+        shutil.copytree(
+            ROOT / "mlops_kit",
+            out / "mlops_kit",
+            ignore=lambda directory, names: [
+                n
+                for n in names
+                if (n in _EXCLUDED_PACKAGES and Path(directory) == ROOT / "mlops_kit") or n == "__pycache__"
+            ],
+        )
+        return True
+
+
+def layer_hash(requirements: Path) -> str:
+    return hashlib.sha256(f"{_PIP_PLATFORM}|{_PIP_PYTHON}|".encode() + requirements.read_bytes()).hexdigest()
+
+
+@jsii.implements(ILocalBundling)
+class _DependencyLayerBundle:
+    """``pip install --target python/`` for the Lambda platform, cached per requirements hash on this machine."""
+
+    def __init__(self, requirements: Path) -> None:
+        self._requirements = requirements
+
+    def try_bundle(self, output_dir: str, *, image: Any = None, **_: Any) -> bool:
+        cached = LAYER_CACHE / layer_hash(self._requirements)
+        if not (cached / ".complete").exists():
+            staging = cached.with_suffix(".tmp")
+            shutil.rmtree(staging, ignore_errors=True)
+            completed = subprocess.run(
+                [
+                    sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
+                    "--only-binary=:all:", "--implementation", "cp", "--python-version", _PIP_PYTHON,
+                    "--platform", _PIP_PLATFORM, "--target", str(staging / "python"), "-r", str(self._requirements),
+                ],
+                capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            if completed.returncode != 0:
+                raise RuntimeError(f"building the Lambda dependency layer failed:\n{completed.stderr[-3000:]}")
+            shutil.rmtree(cached, ignore_errors=True)
+            staging.rename(cached)
+            (cached / ".complete").touch()
+        shutil.copytree(cached / "python", Path(output_dir) / "python", dirs_exist_ok=True)
+        return True
+
+
+class DependencyLayer(Construct):
+    """The layer with ``lambdas/requirements.txt`` (Powertools, Pydantic, X-Ray SDK), shared by a stack's functions."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        requirements = LAMBDAS / "requirements.txt"
+        self.layer = lambda_.LayerVersion(
+            self,
+            "Layer",
+            code=lambda_.Code.from_asset(
+                str(LAMBDAS),
+                asset_hash_type=AssetHashType.CUSTOM,
+                asset_hash=layer_hash(requirements),
+                bundling=BundlingOptions(
+                    image=DockerImage.from_registry("public.ecr.aws/sam/build-python3.14"),
+                    local=_DependencyLayerBundle(requirements),
+                ),
+            ),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description="aws-lambda-powertools, pydantic, aws-xray-sdk (lambdas/requirements.txt)",
+        )
+
+    @classmethod
+    def of(cls, scope: Construct) -> lambda_.ILayerVersion:
+        """The stack's single dependency layer, created on first use."""
+        stack = Stack.of(scope)
+        existing = stack.node.try_find_child("LambdaDependencies")
+        return (existing if isinstance(existing, DependencyLayer) else cls(stack, "LambdaDependencies")).layer
+
+
+class PythonFunction(Construct):
+    """A Lambda function from ``lambdas/<name>/handler.py`` with safe defaults.
+
+    Defaults that are not optional: the one runtime and architecture, X-Ray tracing, a dedicated role whose
+    only built-in permission is writing its own log group, an explicit log group with ``log_retention`` (no
+    log-retention custom resource), Powertools configured by environment. ``environment`` adds variables;
+    ``timeout`` defaults to 30 s and ``memory_size`` to 256 MB.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        name: str,
+        description: str,
+        log_retention: logs.RetentionDays,
+        removal_policy: RemovalPolicy,
+        environment: dict[str, str] | None = None,
+        timeout: Duration | None = None,
+        memory_size: int = 256,
+        service: str = "mlops-kit",
+    ) -> None:
+        super().__init__(scope, construct_id)
+        function_dir = LAMBDAS / name
+        if not (function_dir / "handler.py").is_file():
+            raise ValueError(f"PythonFunction {construct_id}: {function_dir}/handler.py does not exist")
+        self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=removal_policy)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{name} Lambda function",
+        )
+        self.log_group.grant_write(self.role)
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler="handler.handler",
+            code=lambda_.Code.from_asset(
+                str(function_dir),
+                asset_hash_type=AssetHashType.OUTPUT,
+                bundling=BundlingOptions(image=RUNTIME.bundling_image, local=_HandlerBundle(function_dir)),
+            ),
+            layers=[DependencyLayer.of(self)],
+            role=self.role,
+            description=description,
+            timeout=timeout or Duration.seconds(30),
+            memory_size=memory_size,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=self.log_group,
+            environment={
+                "POWERTOOLS_SERVICE_NAME": service,
+                "POWERTOOLS_METRICS_NAMESPACE": "MlopsKit",
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+                **(environment or {}),
+            },
+        )
+        acknowledge(
+            self.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions (AWS requires *).",
+        )
+
+    def add_environment(self, key: str, value: str) -> None:
+        self.function.add_environment(key, value)
