@@ -129,7 +129,7 @@ def deploy_command(
 def doctor() -> None:
     """Check the installed moto against every patch point the emulator relies on."""
     from mlops_kit.local.compat import SUPPORTED_MOTO_VERSION, UnsupportedMotoVersionError, check_moto_version
-    from mlops_kit.local.patches import PATCH_POINTS
+    from mlops_kit.local.patches import all_patch_points
 
     try:
         check_moto_version()
@@ -137,7 +137,7 @@ def doctor() -> None:
     except UnsupportedMotoVersionError as exc:
         fail(str(exc))
     rows, broken = [], 0
-    for point in PATCH_POINTS:
+    for point in all_patch_points():
         try:
             ok = not point.signature or point.current_signature() == point.signature
         except (AttributeError, ImportError, KeyError):

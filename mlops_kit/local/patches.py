@@ -201,7 +201,7 @@ PATCH_POINTS: tuple[PatchPoint, ...] = (
 
 
 def patch_point(name: str) -> PatchPoint:
-    for point in PATCH_POINTS:
+    for point in all_patch_points():
         if point.name == name:
             return point
     raise KeyError(name)
@@ -289,7 +289,8 @@ class Patcher:
         self._emulator = emulator
         self._saved: list[tuple[Any, str, Any, bool]] = []
 
-    def _replace(self, point: PatchPoint, value: Any) -> None:
+    def replace(self, point: PatchPoint, value: Any) -> None:
+        """Set ``point``'s attribute to ``value``, remembering the original for :meth:`revert`."""
         owner, leaf = point.owner_and_name()
         had = leaf in owner.__dict__ if isinstance(owner, type) else hasattr(owner, leaf)
         previous = owner.__dict__.get(leaf) if isinstance(owner, type) else getattr(owner, leaf, None)
@@ -339,7 +340,7 @@ class Patcher:
         ) -> str | bytes | None:
             return LambdaBackend.invoke(backend, function_name, qualifier, body, headers, response_headers)
 
-        self._replace(patch_point("lambda-invoke-api"), simple_invoke)
+        self.replace(patch_point("lambda-invoke-api"), simple_invoke)
 
         def invoke_lambda(fn: Any, event: Any = None) -> tuple[str, bool, str]:
             fn.logs_backend.ensure_log_group(fn.logs_group_name)
@@ -362,7 +363,7 @@ class Patcher:
                 fn.save_logs(result.logs)
             return result.payload, result.errored, result.logs
 
-        self._replace(patch_point("lambda-run-handler"), invoke_lambda)
+        self.replace(patch_point("lambda-run-handler"), invoke_lambda)
         self._patch_state_machine_cloudformation()
 
         from moto.stepfunctions.parser.models import StepFunctionsParserBackend
@@ -378,7 +379,7 @@ class Patcher:
         ) -> Any:
             return original_start(backend, state_machine_arn, name or str(uuid.uuid4()), execution_input, trace_header)
 
-        self._replace(patch_point("sfn-execution-name"), start_execution)
+        self.replace(patch_point("sfn-execution-name"), start_execution)
 
         aws_sdk_point = patch_point("sfn-aws-sdk-datetimes")
         original_sdk_task = aws_sdk_point.original()
@@ -388,7 +389,7 @@ class Patcher:
             if env.stack:
                 env.stack[-1] = _iso_datetimes(env.stack[-1])
 
-        self._replace(aws_sdk_point, eval_service_task)
+        self.replace(aws_sdk_point, eval_service_task)
 
         wait_point = patch_point("sfn-wait-time")
 
@@ -397,8 +398,8 @@ class Patcher:
             if seconds > 0:
                 env.program_state_event.wait(seconds)
 
-        self._replace(wait_point, wait_interval)
-        self._replace(patch_point("sfn-retry-time"), _ScaledTime(scale))
+        self.replace(wait_point, wait_interval)
+        self.replace(patch_point("sfn-retry-time"), _ScaledTime(scale))
 
         callback_point = patch_point("sfn-callback-timeout")
         original_wait = callback_point.original()
@@ -406,7 +407,7 @@ class Patcher:
         def callback_wait(endpoint: Any, timeout: float | None = None) -> Any:
             return original_wait(endpoint, None if timeout is None else scale.scale(timeout))
 
-        self._replace(callback_point, callback_wait)
+        self.replace(callback_point, callback_wait)
 
         events_point = patch_point("events-deliver")
         original_send = events_point.original()
@@ -429,7 +430,7 @@ class Patcher:
                 finally:
                     rule.targets = saved_targets
 
-        self._replace(events_point, send_to_targets)
+        self.replace(events_point, send_to_targets)
 
         kms_point = patch_point("kms-cloudformation-create")
         original_kms_create = kms_point.original()
@@ -452,7 +453,7 @@ class Patcher:
             fixed = {**cloudformation_json, "Properties": properties}
             return original_kms_create(cls, resource_name, fixed, account_id, region_name, **kwargs)
 
-        self._replace(kms_point, classmethod(kms_create))
+        self.replace(kms_point, classmethod(kms_create))
 
         def bucket_permission(bucket: Any, action: str, resource: str) -> Any:
             from moto.iam.access_control import IAMPolicy, PermissionResult
@@ -464,7 +465,7 @@ class Patcher:
             statements = [s for s in (statements if isinstance(statements, list) else [statements]) if _applies(s)]
             return IAMPolicy(json.dumps({**document, "Statement": statements})).is_action_permitted(action, resource)
 
-        self._replace(patch_point("s3-policy-conditions"), bucket_permission)
+        self.replace(patch_point("s3-policy-conditions"), bucket_permission)
 
         change_set_point = patch_point("cfn-changeset-outputs")
         original_execute = change_set_point.original()
@@ -477,7 +478,7 @@ class Patcher:
             if change_set is not None:
                 _refresh_outputs_and_exports(backend, backend.stacks[change_set.stack_id])
 
-        self._replace(change_set_point, execute_change_set)
+        self.replace(change_set_point, execute_change_set)
 
         update_point = patch_point("cfn-update-exports")
         original_update = update_point.original()
@@ -487,11 +488,13 @@ class Patcher:
             _refresh_outputs_and_exports(backend, stack)
             return stack
 
-        self._replace(update_point, update_stack)
+        self.replace(update_point, update_stack)
 
         from mlops_kit.local import cloudformation_resources
 
         self._saved.extend(cloudformation_resources.register())
+        for module in _feature_modules():
+            module.apply(self)
 
     def _patch_state_machine_cloudformation(self) -> None:
         from moto.stepfunctions.parser.models import stepfunctions_parser_backends
@@ -552,11 +555,21 @@ class Patcher:
         def delete(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str) -> None:
             backend(account_id, region_name).delete_state_machine(resource_name)
 
-        self._replace(patch_point("sfn-cloudformation-create"), classmethod(create))
-        self._replace(patch_point("sfn-cloudformation-update"), classmethod(update))
-        self._replace(patch_point("sfn-cloudformation-delete"), classmethod(delete))
+        self.replace(patch_point("sfn-cloudformation-create"), classmethod(create))
+        self.replace(patch_point("sfn-cloudformation-update"), classmethod(update))
+        self.replace(patch_point("sfn-cloudformation-delete"), classmethod(delete))
 
 
-def all_signatures() -> dict[str, str]:
-    """The current signature of every patch point with one (for the contract tests and `mlops local doctor`)."""
-    return {p.name: p.current_signature() for p in PATCH_POINTS if p.signature}
+def _feature_modules() -> list[Any]:
+    """Modules that add patch points of their own (``PATCH_POINTS`` and ``apply(patcher)``)."""
+    from mlops_kit.local.sagemaker import registry
+
+    return [registry]
+
+
+def all_patch_points() -> tuple[PatchPoint, ...]:
+    """Every patch point of the emulator, for the contract tests and `mlops local doctor`."""
+    points = list(PATCH_POINTS)
+    for module in _feature_modules():
+        points.extend(module.PATCH_POINTS)
+    return tuple(points)

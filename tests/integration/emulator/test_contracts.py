@@ -11,10 +11,10 @@ from mlops_kit.local.compat import (
     installed_moto_version,
 )
 from mlops_kit.local.emulator import Emulator
-from mlops_kit.local.patches import PATCH_POINTS
+from mlops_kit.local.patches import all_patch_points
 
 
-@pytest.mark.parametrize("point", PATCH_POINTS, ids=lambda p: p.name)
+@pytest.mark.parametrize("point", all_patch_points(), ids=lambda p: p.name)
 def test_patch_point_target_exists_with_the_recorded_signature(point) -> None:
     target = point.original()
 
@@ -38,13 +38,13 @@ def test_startup_refuses_another_moto_version_with_a_clear_message() -> None:
 
 
 def test_patches_are_reverted_when_the_emulator_stops(tmp_path) -> None:
-    originals = {p.name: p.original() for p in PATCH_POINTS}
+    originals = {p.name: p.original() for p in all_patch_points()}
 
     with Emulator(workdir=tmp_path):
-        patched = {p.name: p.original() for p in PATCH_POINTS}
+        patched = {p.name: p.original() for p in all_patch_points()}
 
     assert all(patched[name] is not originals[name] for name in originals)
-    assert {p.name: p.original() for p in PATCH_POINTS} == originals
+    assert {p.name: p.original() for p in all_patch_points()} == originals
 
 
 def test_only_one_emulator_runs_per_process(emulator: Emulator, tmp_path) -> None:
