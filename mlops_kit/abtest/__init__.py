@@ -1,0 +1,1 @@
+"""A/B testing of model versions: sticky assignment, power analysis, sequential statistics, guardrails."""
