@@ -24,7 +24,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    field_validator,
+    model_validator,
+)
 
 from mlops_kit.abtest.assignment import (
     NAME_PATTERN,
@@ -51,6 +59,29 @@ from mlops_kit.abtest.sequential import DEFAULT_MIN_SAMPLES
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+_UNSET_SIZE = SampleSize(control=0, treatment=0)
+_UNSET_RUNTIME = Runtime(days=0, weeks=0)
+
+
+def _planned_size(data: dict[str, Any]) -> dict[str, Any]:
+    """The sample size and runtime of a plan's inputs. Raises ``ValueError`` (or ``KeyError``) on bad inputs."""
+    primary = data["primary"]
+    primary = primary if isinstance(primary, PrimaryMetric) else PrimaryMetric.model_validate(primary)
+    options = {key: data[key] for key in ("alpha", "power", "treatment_share") if key in data}
+    if primary.kind == "binary":
+        size = sample_size_proportions(primary.baseline, primary.absolute_mde, **options)
+    else:
+        assert primary.sd is not None  # guaranteed by PrimaryMetric for continuous metrics
+        size = sample_size_means(primary.sd, primary.absolute_mde, **options)
+    days = runtime(
+        size,
+        daily_users=data["daily_users"],
+        coverage=data.get("coverage", 1.0),
+        treatment_share=data.get("treatment_share", 0.5),
+    )
+    return {"sample_size": size, "runtime": days}
 
 
 class ExperimentPlan(_Frozen):
@@ -80,28 +111,20 @@ class ExperimentPlan(_Frozen):
     sample_size: SampleSize
     runtime: Runtime
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _compute_size(cls, data: Any) -> Any:
+    def _compute_size(cls, data: Any, handler: ModelWrapValidatorHandler[ExperimentPlan]) -> ExperimentPlan:
         if not isinstance(data, dict) or ("sample_size" in data and "runtime" in data):
-            return data
-        primary = data.get("primary")
-        if primary is None or "daily_users" not in data:
-            return data  # the field validation reports what is missing
-        primary = primary if isinstance(primary, PrimaryMetric) else PrimaryMetric.model_validate(primary)
-        options = {key: data[key] for key in ("alpha", "power", "treatment_share") if key in data}
-        if primary.kind == "binary":
-            size = sample_size_proportions(primary.baseline, primary.absolute_mde, **options)
-        else:
-            assert primary.sd is not None  # guaranteed by PrimaryMetric for continuous metrics
-            size = sample_size_means(primary.sd, primary.absolute_mde, **options)
-        days = runtime(
-            size,
-            daily_users=data["daily_users"],
-            coverage=data.get("coverage", 1.0),
-            treatment_share=data.get("treatment_share", 0.5),
-        )
-        return {"sample_size": size, "runtime": days, **data}
+            return handler(data)
+        try:
+            planned = _planned_size(data)
+        except (ValueError, TypeError, KeyError):
+            # Let field validation report the bad input at its location (``primary``, ``alpha``...); when it
+            # finds nothing, the inputs are individually valid but not together (power <= alpha), and the
+            # planning error is the one to show.
+            handler({**data, "sample_size": _UNSET_SIZE, "runtime": _UNSET_RUNTIME})
+            raise
+        return handler({**planned, **data})
 
     @field_validator("hypothesis")
     @classmethod
@@ -367,6 +390,14 @@ class Exposure(_Frozen):
     at: AwareDatetime
 
 
+def _event_id(data: dict[str, Any]) -> str:
+    """A content hash of an outcome's validated fields: an exact retry gets the same id."""
+    key = "\x1f".join(
+        [data["experiment"], data["user_id"], data["metric"], repr(data["value"]), data["at"].isoformat()]
+    )
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
 class OutcomeEvent(_Frozen):
     """A value of a metric for a user (a conversion, revenue, an error, a latency), possibly long after exposure.
 
@@ -380,11 +411,4 @@ class OutcomeEvent(_Frozen):
     metric: str
     value: float = Field(allow_inf_nan=False)
     at: AwareDatetime
-    event_id: str = ""
-
-    @model_validator(mode="after")
-    def _default_id(self) -> OutcomeEvent:
-        if not self.event_id:
-            key = f"{self.experiment}\x1f{self.user_id}\x1f{self.metric}\x1f{self.value!r}\x1f{self.at.isoformat()}"
-            object.__setattr__(self, "event_id", hashlib.sha256(key.encode()).hexdigest()[:32])
-        return self
+    event_id: str = Field(default_factory=_event_id, min_length=1)

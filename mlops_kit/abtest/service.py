@@ -122,9 +122,11 @@ class ExperimentService:
         metric: str,
         value: float = 1.0,
         at: datetime | None = None,
-        event_id: str = "",
+        event_id: str | None = None,
     ) -> OutcomeEvent:
         """Record a user's value of one of the experiment's metrics (``value=1`` for a conversion).
+
+        ``event_id`` deduplicates retries (see :class:`.OutcomeEvent`); unset, it is a hash of the fields.
 
         Raises ``ExperimentNotFoundError``; ``IllegalTransitionError`` for a planned experiment; ``ValueError`` for a
         metric the plan does not measure or a non-finite value; ``UnexposedUserError`` when the user had no
@@ -134,9 +136,8 @@ class ExperimentService:
         if experiment.state == ExperimentState.PLANNED:
             raise IllegalTransitionError(f"experiment {name!r} has not started: no user can have an outcome yet")
         experiment.plan.metric(metric)  # raises ValueError listing the metrics the plan measures
-        outcome = OutcomeEvent(
-            experiment=name, user_id=user_id, metric=metric, value=value, at=at or self._clock(), event_id=event_id
-        )
+        fields = {"experiment": name, "user_id": user_id, "metric": metric, "value": value, "at": at or self._clock()}
+        outcome = OutcomeEvent.model_validate(fields if event_id is None else {**fields, "event_id": event_id})
         exposure = self.repository.get_exposure(name, user_id)
         if exposure is None or exposure.at > outcome.at:
             first = f"first exposed {exposure.at.isoformat()}" if exposure else "never exposed"

@@ -89,6 +89,7 @@ def test_an_experiment_round_trips_through_json() -> None:
         ({"primary": {**PRIMARY, "window": "PT0S"}}, "window must be positive"),
         ({"alpha": 1.0}, "alpha"),
         ({"power": 0.0}, "power"),
+        ({"power": 0.04}, r"power \(0.04\) must exceed alpha \(0.05\)"),
         ({"daily_users": 0}, "daily_users"),
         ({"coverage": 0.0}, "coverage"),
         ({"hypothesis": "   "}, "hypothesis must say what the treatment should change"),
@@ -104,6 +105,13 @@ def test_an_experiment_round_trips_through_json() -> None:
 def test_bad_plans_are_rejected_naming_the_field(changes: dict, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         make_plan(**changes)
+
+
+def test_plan_errors_point_at_the_field() -> None:
+    with pytest.raises(ValidationError) as raised:
+        make_plan(primary={**PRIMARY, "baseline": 1.2}, alpha=2.0)
+
+    assert {error["loc"] for error in raised.value.errors()} == {("primary",), ("alpha",)}
 
 
 def test_a_guardrail_may_watch_the_primary_metric() -> None:

@@ -183,6 +183,15 @@ def test_outcomes_name_a_measured_metric_and_a_started_experiment(service: Exper
         service.record_outcome(NAME, "user-1", metric="revenue", value=float("nan"))
 
 
+def test_status_right_after_the_start_has_nothing_to_say_yet(running: ExperimentService, clock: Clock) -> None:
+    report = running.status(NAME)
+
+    assert (report.exposures_control, report.exposures_treatment, report.progress) == (0, 0, 0.0)
+    assert (report.primary.difference, report.primary.ci_low, report.primary.p_value) == (None, None, 1.0)
+    assert report.recommendation == "continue"
+    assert plot_status(report.primary).startswith(b"\x89PNG")
+
+
 def test_exposures_and_outcomes_are_recorded_once(running: ExperimentService, clock: Clock) -> None:
     first = clock.now
     running.assign(NAME, "user-1")
