@@ -65,25 +65,6 @@ _UNSET_SIZE = SampleSize(control=0, treatment=0)
 _UNSET_RUNTIME = Runtime(days=0, weeks=0)
 
 
-def _planned_size(data: dict[str, Any]) -> dict[str, Any]:
-    """The sample size and runtime of a plan's inputs. Raises ``ValueError`` (or ``KeyError``) on bad inputs."""
-    primary = data["primary"]
-    primary = primary if isinstance(primary, PrimaryMetric) else PrimaryMetric.model_validate(primary)
-    options = {key: data[key] for key in ("alpha", "power", "treatment_share") if key in data}
-    if primary.kind == "binary":
-        size = sample_size_proportions(primary.baseline, primary.absolute_mde, **options)
-    else:
-        assert primary.sd is not None  # guaranteed by PrimaryMetric for continuous metrics
-        size = sample_size_means(primary.sd, primary.absolute_mde, **options)
-    days = runtime(
-        size,
-        daily_users=data["daily_users"],
-        coverage=data.get("coverage", 1.0),
-        treatment_share=data.get("treatment_share", 0.5),
-    )
-    return {"sample_size": size, "runtime": days}
-
-
 class ExperimentPlan(_Frozen):
     """What the experiment tests and how big it must be, fixed before it starts.
 
@@ -116,15 +97,22 @@ class ExperimentPlan(_Frozen):
     def _compute_size(cls, data: Any, handler: ModelWrapValidatorHandler[ExperimentPlan]) -> ExperimentPlan:
         if not isinstance(data, dict) or ("sample_size" in data and "runtime" in data):
             return handler(data)
-        try:
-            planned = _planned_size(data)
-        except (ValueError, TypeError, KeyError):
-            # Let field validation report the bad input at its location (``primary``, ``alpha``...); when it
-            # finds nothing, the inputs are individually valid but not together (power <= alpha), and the
-            # planning error is the one to show.
-            handler({**data, "sample_size": _UNSET_SIZE, "runtime": _UNSET_RUNTIME})
-            raise
-        return handler({**planned, **data})
+        # Validate the inputs first (errors at their fields), then size the test from the validated values;
+        # a planning error left (power <= alpha: valid alone, not together) becomes a validation error too.
+        draft = handler({**data, "sample_size": _UNSET_SIZE, "runtime": _UNSET_RUNTIME})
+        primary = draft.primary
+        alpha, power, share = draft.alpha, draft.power, draft.treatment_share
+        if primary.kind == "binary":
+            size = sample_size_proportions(
+                primary.baseline, primary.absolute_mde, alpha=alpha, power=power, treatment_share=share
+            )
+        else:
+            assert primary.sd is not None  # guaranteed by PrimaryMetric for continuous metrics
+            size = sample_size_means(primary.sd, primary.absolute_mde, alpha=alpha, power=power, treatment_share=share)
+        days = runtime(
+            size, daily_users=draft.daily_users, coverage=draft.coverage, treatment_share=draft.treatment_share
+        )
+        return draft.model_copy(update={"sample_size": size, "runtime": days})
 
     @field_validator("hypothesis")
     @classmethod

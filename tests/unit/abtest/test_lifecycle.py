@@ -54,6 +54,13 @@ def test_a_plan_states_its_sample_size_and_runtime() -> None:
     assert plan.primary.tau == pytest.approx(0.01)
 
 
+def test_a_plan_from_text_inputs_is_sized_from_the_parsed_values() -> None:
+    # The CLI and environment variables hand over strings; pydantic parses them before the plan is sized.
+    plan = make_plan(daily_users="2000", coverage="0.5", primary={**PRIMARY, "baseline": "0.1", "mde": "0.1"})
+
+    assert plan == make_plan(coverage=0.5)
+
+
 def test_a_continuous_plan_uses_the_standard_deviation() -> None:
     plan = make_plan(primary={"name": "revenue", "kind": "continuous", "baseline": 20.0, "sd": 15.0, "mde": 1.0})
 
