@@ -20,16 +20,18 @@ from mlops_kit.abtest.sequential import ArmSeries
 
 
 class PhaseData:
-    """The users first exposed at or after ``since`` and their outcomes, as arrays for fast repeated looks."""
+    """The users first exposed in ``[since, until]`` and their outcomes, as arrays for fast repeated looks."""
 
-    def __init__(self, exposures: Sequence[Exposure], outcomes: Sequence[OutcomeEvent], *, since: datetime) -> None:
+    def __init__(
+        self, exposures: Sequence[Exposure], outcomes: Sequence[OutcomeEvent], *, since: datetime, until: datetime
+    ) -> None:
         first: dict[str, Exposure] = {}
         for exposure in exposures:
             known = first.get(exposure.user_id)
             if known is None or exposure.at < known.at:
                 first[exposure.user_id] = exposure
         # Sorted by exposure time (then user id, for a deterministic order) so "the first n users" is a prefix.
-        users = sorted((e for e in first.values() if e.at >= since), key=lambda e: (e.at, e.user_id))
+        users = sorted((e for e in first.values() if since <= e.at <= until), key=lambda e: (e.at, e.user_id))
         self._index = {e.user_id: i for i, e in enumerate(users)}
         self.exposed_at: NDArray[np.float64] = np.array([e.at.timestamp() for e in users], dtype=float)
         self.treated: NDArray[np.bool_] = np.array([e.arm == "treatment" for e in users], dtype=bool)

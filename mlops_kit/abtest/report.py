@@ -168,7 +168,7 @@ def build_status(
         at = min(at, experiment.decision.decided_at)
     plan = experiment.plan
     phase_start = experiment.phase_started_at
-    data = PhaseData(exposures, outcomes, since=phase_start)
+    data = PhaseData(exposures, outcomes, since=phase_start, until=at)
     looks = look_times(phase_start, at, look_every)
 
     primary = plan.primary

@@ -275,6 +275,8 @@ def test_status_is_the_msprt_over_the_users_of_the_phase(running: ExperimentServ
         pytest.approx(expected.ci_high[-1]),
     )
     assert report.exposures_control + report.exposures_treatment == 600
+    earlier = running.status(NAME, at=start + timedelta(hours=36))
+    assert earlier.exposures_control + earlier.exposures_treatment == 301  # users 0..300: as of then, not now
     assert report.primary.n_control + report.primary.n_treatment < 600  # the last day's windows are still open
 
     latency_c, latency_t = series("latency_ms", None, "mean")
