@@ -114,7 +114,7 @@ class Variants(BaseModel):
 class Assignment(BaseModel):
     """Where one user's requests go: the arm (``None`` outside the experiment) and the ``TargetVariant``."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     experiment: str
     user_id: str

@@ -34,10 +34,11 @@ The mixing variance ``tau^2``
     false-positive guarantee; only the speed of detection changes.
 
 Caveats
-    The guarantee is exact for normal data with known variance; with plug-in variances it holds once each arm
-    has enough users for the central limit theorem, hence ``min_samples`` (looks before it give ``p = 1`` and
-    an unbounded interval). Every user's value must be final when it enters (see the metric ``window`` in
-    :mod:`.models`).
+    The guarantee is exact for normal data with known variance; with plug-in variances it holds approximately
+    once each arm has enough users for the central limit theorem, hence ``min_samples`` (looks before it give
+    ``p = 1`` and an unbounded interval). In the test suite's A/A simulations (40 looks, conversion rates and
+    skewed revenue, equal and 10/90 splits) the false-positive rate at alpha = 0.05 is 0.5-1.5%.
+    Every user's value must be final when it enters (see the metric ``window`` in :mod:`.metrics`).
 """
 
 from __future__ import annotations
