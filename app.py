@@ -5,13 +5,29 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
+from pathlib import Path
 
 from aws_cdk import App
 
 from cdk.config import CONTEXT_KEY, ConfigError, load_config
 from cdk.context import merged_context
 from cdk.platform import build_platform
+
+
+def code_commit() -> str:
+    """The commit being deployed, recorded in every model's lineage ("-dirty" with uncommitted changes)."""
+    root = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str:
+        result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+        return result.stdout.strip() if result.returncode == 0 else ""
+
+    commit = git("rev-parse", "HEAD")
+    if not commit:
+        return os.environ.get("MLOPS_CODE_COMMIT", "unknown")
+    return commit + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
 def main() -> None:
@@ -25,7 +41,7 @@ def main() -> None:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    build_platform(app, config)
+    build_platform(app, config, code_commit=code_commit())
     app.synth()
 
 

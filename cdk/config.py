@@ -57,12 +57,20 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Hyperparameters(_Section):
+    max_iter: int = Field(300, ge=1, le=10000)
+    learning_rate: float = Field(0.08, gt=0, le=1)
+    max_depth: int = Field(6, ge=1, le=64)
+
+
 class TrainingConfig(_Section):
+    use_case: str = Field("mlops_kit.features.fraud", pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
     instance_type: InstanceType = "ml.m5.large"
     instance_count: int = Field(1, ge=1, le=20)
     processing_instance_type: InstanceType = "ml.t3.medium"
     processing_instance_count: int = Field(1, ge=1, le=20)
-    sklearn_version: Literal["1.2-1"] = "1.2-1"
+    sklearn_version: Literal["1.9-0"] = "1.9-0"
+    hyperparameters: Hyperparameters = Hyperparameters()
     primary_metric: Literal["roc_auc", "average_precision", "f1", "accuracy"] = "roc_auc"
     min_primary_metric: Fraction = 0.75
     min_improvement: Fraction = 0.0

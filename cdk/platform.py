@@ -9,19 +9,24 @@ from aws_cdk import App, Environment, Stack, Tags
 from cdk.config import PlatformConfig
 from cdk.nag import enable_checks
 from cdk.stacks.data_stack import DataStack
+from cdk.stacks.training_stack import TrainingStack
 
 
 @dataclass(frozen=True)
 class Platform:
     data: DataStack
+    training: TrainingStack
 
     @property
     def stacks(self) -> list[Stack]:
-        return [self.data]
+        return [self.data, self.training]
 
 
-def build_platform(app: App, config: PlatformConfig) -> Platform:
-    """Add every stack to ``app``; cdk-nag AwsSolutions checks run on its synth."""
+def build_platform(app: App, config: PlatformConfig, *, code_commit: str = "unknown") -> Platform:
+    """Add every stack to ``app``; cdk-nag AwsSolutions checks run on its synth.
+
+    ``code_commit`` is recorded in the training pipeline (and so in every model version's lineage).
+    """
     env = Environment(account=config.account, region=config.region)
     data = DataStack(
         app,
@@ -31,6 +36,16 @@ def build_platform(app: App, config: PlatformConfig) -> Platform:
         env=env,
         config=config,
     )
+    training = TrainingStack(
+        app,
+        "Training",
+        stack_name=config.stack_name("training"),
+        description="MLOps kit: model registry and the SageMaker training pipeline",
+        env=env,
+        config=config,
+        code_commit=code_commit,
+    )
+    training.add_dependency(data)
     Tags.of(app).add("mlops:project", config.project_name)
     enable_checks(app)
-    return Platform(data=data)
+    return Platform(data=data, training=training)

@@ -19,6 +19,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # jsii and the CDK CLI must run on the virtualenv's Node 24, not the machine's end-of-life Node 20.
 os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+# One OpenMP thread per test process: xdist already runs one worker per core, and oversubscribed OpenMP
+# (scikit-learn's gradient boosting) spins for seconds on a loaded machine.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 

@@ -10,6 +10,7 @@ from constructs import Construct
 from cdk.config import PlatformConfig
 from cdk.constructs.notifications import Notifications
 from cdk.constructs.storage import PlatformStorage
+from cdk.stacks import shared
 
 
 class DataStack(Stack):
@@ -25,7 +26,12 @@ class DataStack(Stack):
         self.notifications = Notifications(
             self, "Notifications", key=self.storage.key, approver_emails=config.notifications.approver_emails
         )
+        project = config.project_name
         CfnOutput(self, "DataBucketName", value=self.storage.data_bucket.bucket_name)
         CfnOutput(self, "ArtifactsBucketName", value=self.storage.artifacts_bucket.bucket_name)
-        CfnOutput(self, "PlatformKeyArn", value=self.storage.key.key_arn)
-        CfnOutput(self, "NotificationTopicArn", value=self.notifications.topic.topic_arn)
+        shared.export(self, project, shared.DATA_BUCKET_ARN, "DataBucketArn", self.storage.data_bucket.bucket_arn)
+        shared.export(
+            self, project, shared.ARTIFACTS_BUCKET_ARN, "ArtifactsBucketArn", self.storage.artifacts_bucket.bucket_arn
+        )
+        shared.export(self, project, shared.KEY_ARN, "PlatformKeyArn", self.storage.key.key_arn)
+        shared.export(self, project, shared.TOPIC_ARN, "NotificationTopicArn", self.notifications.topic.topic_arn)

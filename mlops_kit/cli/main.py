@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from mlops_kit.cli import local
+from mlops_kit.cli import local, pipeline, registry
 from mlops_kit.cli.console import console
 
 app = typer.Typer(
@@ -17,6 +17,8 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(local.app, name="local")
+app.add_typer(pipeline.app, name="pipeline")
+app.add_typer(registry.app, name="registry")
 
 
 @app.command()

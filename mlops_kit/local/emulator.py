@@ -26,6 +26,7 @@ from typing import Any
 
 import boto3
 
+from mlops_kit.local.cloudwatch import AlarmEvaluator
 from mlops_kit.local.compat import check_moto_version
 from mlops_kit.local.events import DeliveryRecord, EventDelivery
 from mlops_kit.local.lambda_runtime import InProcessLambdaRuntime
@@ -71,13 +72,17 @@ class Emulator:
         if workdir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="mlops-emulator-")
             workdir = Path(self._tmp.name)
+        workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.endpoint_url = f"http://localhost:{self.port}" if server else None
         self.lambda_runtime = InProcessLambdaRuntime(workdir, endpoint_url=self.endpoint_url)
         self.events = EventDelivery()
+        self.alarms = AlarmEvaluator(self)
         self._patcher = Patcher(self)
         self._mock: Any = None
         self._server: Any = None
+        self._side_server: Any = None
+        self._side_url = ""
         self._saved_env: dict[str, str | None] = {}
         self.running = False
 
@@ -109,6 +114,7 @@ class Emulator:
                 self._server.start()
             self.lambda_runtime.install_streams()
             self.events.start()
+            self.alarms.start()
         except Exception:
             self.stop()
             raise
@@ -116,6 +122,7 @@ class Emulator:
         return self
 
     def stop(self) -> None:
+        self.alarms.stop()
         self.events.stop()
         self._stop_running_executions()
         self.lambda_runtime.uninstall_streams()
@@ -126,6 +133,9 @@ class Emulator:
         if self._server is not None:
             self._server.stop()
             self._server = None
+        if self._side_server is not None:
+            self._side_server.stop()
+            self._side_server = None
         for name, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -166,6 +176,24 @@ class Emulator:
 
     def client(self, service: str) -> Any:
         return self.session().client(service, endpoint_url=self.endpoint_url)
+
+    def job_endpoint(self) -> str:
+        """An HTTP endpoint for other processes (SageMaker jobs) to reach this emulator's state.
+
+        In server mode it is the server; in-process, a second moto server on a free local port is started on
+        first use: it serves the same in-memory backends the in-process mock does.
+        """
+        if self.endpoint_url:
+            return self.endpoint_url
+        if self._side_server is None:
+            from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+            logging.getLogger("werkzeug").setLevel(logging.ERROR)
+            port = free_port()
+            self._side_server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+            self._side_server.start()
+            self._side_url = f"http://localhost:{port}"
+        return self._side_url
 
     def environment(self) -> dict[str, str]:
         """Environment variables that point another process's AWS SDKs and CLIs at this emulator."""

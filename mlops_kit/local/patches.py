@@ -35,6 +35,11 @@ class PatchPoint:
     attribute: str  # dotted path inside the module, e.g. "LambdaFunction._invoke_lambda"
     signature: str  # str(inspect.signature(original)) in the supported moto version
     why: str
+    adds: bool = False  # the attribute is missing from moto and the emulator adds it
+
+    def exists(self) -> bool:
+        owner, leaf = self.owner_and_name()
+        return leaf in owner.__dict__ if isinstance(owner, type) else hasattr(owner, leaf)
 
     def owner_and_name(self) -> tuple[Any, str]:
         owner: Any = importlib.import_module(self.module)
@@ -44,6 +49,8 @@ class PatchPoint:
         return owner, leaf
 
     def original(self) -> Any:
+        if self.adds and not self.exists():
+            return None
         owner, leaf = self.owner_and_name()
         value = owner.__dict__[leaf] if isinstance(owner, type) else getattr(owner, leaf)
         return value.__func__ if isinstance(value, classmethod | staticmethod) else value
@@ -286,7 +293,7 @@ class Patcher:
     _active: Patcher | None = None
 
     def __init__(self, emulator: Emulator) -> None:
-        self._emulator = emulator
+        self.emulator = emulator
         self._saved: list[tuple[Any, str, Any, bool]] = []
 
     def replace(self, point: PatchPoint, value: Any) -> None:
@@ -324,7 +331,7 @@ class Patcher:
 
     # ------------------------------------------------------------------------------------------------
     def _apply_all(self) -> None:
-        emulator = self._emulator
+        emulator = self.emulator
         runtime = emulator.lambda_runtime
         scale = emulator.time_scale
 
@@ -562,9 +569,10 @@ class Patcher:
 
 def _feature_modules() -> list[Any]:
     """Modules that add patch points of their own (``PATCH_POINTS`` and ``apply(patcher)``)."""
-    from mlops_kit.local.sagemaker import registry
+    from mlops_kit.local import cloudwatch
+    from mlops_kit.local.sagemaker import pipelines, registry
 
-    return [registry]
+    return [registry, pipelines, cloudwatch]
 
 
 def all_patch_points() -> tuple[PatchPoint, ...]:

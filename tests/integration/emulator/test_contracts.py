@@ -16,6 +16,9 @@ from mlops_kit.local.patches import all_patch_points
 
 @pytest.mark.parametrize("point", all_patch_points(), ids=lambda p: p.name)
 def test_patch_point_target_exists_with_the_recorded_signature(point) -> None:
+    if point.adds:
+        assert not point.exists(), f"moto now has {point.module}.{point.attribute}: drop the emulator's '{point.name}'"
+        return
     target = point.original()
 
     assert target is not None

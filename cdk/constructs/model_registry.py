@@ -1,0 +1,68 @@
+"""The SageMaker Model Registry group that holds every version of the platform's model."""
+
+from __future__ import annotations
+
+from aws_cdk import Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from cdk.arns import arn, as_nag_resource
+from cdk.nag import acknowledge
+
+
+class ModelRegistry(Construct):
+    """A model package group named ``group_name``. Versions carry their lifecycle stage (Staging,
+    Production, Archived) in ``ModelLifeCycle`` and their lineage in ``CustomerMetadataProperties``."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, group_name: str, description: str) -> None:
+        super().__init__(scope, construct_id)
+        self.group = sagemaker.CfnModelPackageGroup(
+            self,
+            "Group",
+            model_package_group_name=group_name,
+            model_package_group_description=description,
+        )
+        self.group_name = group_name
+        stack = Stack.of(self)
+        self.group_arn = arn(stack, "sagemaker", "model-package-group", group_name.lower())
+        # Versions are "model-package/<group>/<n>"; lifecycle calls act on them.
+        self.packages_arn = arn(stack, "sagemaker", "model-package", f"{group_name.lower()}/*")
+        self._packages_finding = as_nag_resource(stack, "sagemaker", "model-package", f"{group_name.lower()}/*")
+
+    def _acknowledge_versions(self, grantee: iam.IGrantable) -> None:
+        if isinstance(grantee, Construct):
+            acknowledge(
+                grantee,
+                f"AwsSolutions-IAM5[Resource::{self._packages_finding}]",
+                "Model package versions are numbered as they are created; the grant covers this group's versions only.",
+            )
+
+    def grant_register(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Create versions in the group."""
+        self._acknowledge_versions(grantee)
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["sagemaker:CreateModelPackage", "sagemaker:AddTags"],
+            resource_arns=[self.group_arn, self.packages_arn],
+        )
+
+    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
+        """List and describe versions."""
+        self._acknowledge_versions(grantee)
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=[
+                "sagemaker:DescribeModelPackage",
+                "sagemaker:ListModelPackages",
+                "sagemaker:DescribeModelPackageGroup",
+            ],
+            resource_arns=[self.group_arn, self.packages_arn],
+        )
+
+    def grant_lifecycle(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Read versions and move them between stages (approval, ModelLifeCycle, metadata)."""
+        self.grant_read(grantee)
+        return iam.Grant.add_to_principal(
+            grantee=grantee, actions=["sagemaker:UpdateModelPackage"], resource_arns=[self.packages_arn]
+        )

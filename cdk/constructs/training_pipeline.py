@@ -1,0 +1,185 @@
+"""The training pipeline: a SageMaker Pipeline (definition built by the SageMaker SDK at synth), its role
+and code assets. validate -> preprocess -> train -> evaluate -> gate -> register."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from aws_cdk import Fn, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from cdk.arns import arn, as_nag_resource
+from cdk.constructs.model_registry import ModelRegistry
+from cdk.nag import acknowledge, acknowledge_grant_actions
+from mlops_kit.pipeline import definition as pipeline_definition
+from mlops_kit.pipeline.bundle import LAUNCHER, build_bundle, bundle_hash
+
+
+class TrainingPipeline(Construct):
+    """Deploys ``spec`` as an ``AWS::SageMaker::Pipeline`` with a least-privilege execution role.
+
+    The role runs the pipeline and its jobs: it reads the offline feature store and labels from
+    ``data_bucket``, writes runs and models to ``artifacts_bucket``, registers versions in ``registry``,
+    and pulls the pinned images. ``mlflow_tracking_server_arn``, when given, is the only MLflow server it
+    may log to; unset, runs log to a local MLflow store (in the emulator) or not at all (on AWS).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        spec: pipeline_definition.PipelineSpec,
+        data_bucket: s3.IBucket,
+        artifacts_bucket: s3.IBucket,
+        registry: ModelRegistry,
+        mlflow_tracking_server_arn: str | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        if spec.region != stack.region:
+            raise ValueError(
+                f"the pipeline spec is for {spec.region} but the stack deploys to {stack.region}: set mlops.region"
+            )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description=f"{spec.pipeline_name}: runs the pipeline and its processing and training jobs",
+        )
+        self.launcher = s3_assets.Asset(self, "Launcher", path=str(LAUNCHER))
+        bundle_dir = Path(tempfile.gettempdir()) / f"mlops-kit-bundle-{bundle_hash()[:16]}"
+        self.bundle = s3_assets.Asset(self, "CodeBundle", path=str(build_bundle(bundle_dir)))
+        # Exactly the two code objects, not the whole bootstrap bucket.
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[a.bucket.arn_for_objects(a.s3_object_key) for a in (self.launcher, self.bundle)],
+            )
+        )
+        data_bucket.grant_read(self.role, f"{pipeline_definition.OFFLINE_PREFIX}/*")
+        data_bucket.grant_read(self.role, f"{pipeline_definition.LABELS_PREFIX}/*")
+        artifacts_bucket.grant_read_write(self.role, f"{pipeline_definition.RUNS_PREFIX}/*")
+        artifacts_bucket.grant_read_write(self.role, f"{pipeline_definition.MODELS_PREFIX}/*")
+        registry.grant_register(self.role)
+        self._grant_jobs(stack, spec)
+        acknowledge_grant_actions(self.role)
+        if mlflow_tracking_server_arn:
+            self.role.add_to_policy(
+                iam.PolicyStatement(actions=["sagemaker-mlflow:*"], resources=[mlflow_tracking_server_arn])
+            )
+        spec = replace(spec, model_package_group=registry.group_name)
+        body = self._tokenized(
+            pipeline_definition.build_definition(spec),
+            {
+                pipeline_definition.ROLE_PLACEHOLDER: self.role.role_arn,
+                pipeline_definition.LAUNCHER_PLACEHOLDER: self.launcher.s3_object_url,
+                pipeline_definition.BUNDLE_PLACEHOLDER: self.bundle.s3_object_url,
+                pipeline_definition.LAUNCHER_FILE_PLACEHOLDER: self.launcher.s3_object_key,
+                pipeline_definition.DATA_BUCKET_PLACEHOLDER: data_bucket.bucket_name,
+                pipeline_definition.ARTIFACTS_BUCKET_PLACEHOLDER: artifacts_bucket.bucket_name,
+            },
+        )
+        self.pipeline = sagemaker.CfnPipeline(
+            self,
+            "Pipeline",
+            pipeline_name=spec.pipeline_name,
+            pipeline_description="training set -> validate -> preprocess -> train -> evaluate -> gate -> register",
+            role_arn=self.role.role_arn,
+            pipeline_definition={"PipelineDefinitionBody": body},
+        )
+        self.pipeline.node.add_dependency(self.role)
+        self.pipeline_name = spec.pipeline_name
+        self.pipeline_arn = arn(stack, "sagemaker", "pipeline", spec.pipeline_name.lower())
+
+    @staticmethod
+    def _tokenized(definition: str, tokens: dict[str, str]) -> str:
+        """Swap each placeholder for its CloudFormation token (an ``Fn::Join``), in PLACEHOLDERS order."""
+        order = [p for p in pipeline_definition.PLACEHOLDERS if p in tokens]
+        pattern = re.compile("|".join(re.escape(p) for p in order))
+        parts: list[str] = []
+        position = 0
+        for match in pattern.finditer(definition):
+            parts += [definition[position : match.start()], tokens[match.group(0)]]
+            position = match.end()
+        parts.append(definition[position:])
+        return Fn.join("", parts)
+
+    def _grant_jobs(self, stack: Stack, spec: pipeline_definition.PipelineSpec) -> None:
+        jobs = [arn(stack, "sagemaker", kind, "pipelines-*") for kind in ("processing-job", "training-job")]
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob", "sagemaker:StopProcessingJob",
+                    "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob",
+                    "sagemaker:AddTags",
+                ],
+                resources=jobs,
+            )
+        )  # fmt: skip
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=[self.role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            )
+        )
+        repositories = sorted(
+            {
+                image.split("/")[0].split(".")[0] + "|" + image.split("/")[1].split(":")[0]
+                for image in spec.images().values()
+            }
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                resources=[
+                    arn(stack, "ecr", "repository", repo, account=account)
+                    for account, repo in (r.split("|") for r in repositories)
+                ],
+            )
+        )
+        self.role.add_to_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
+        log_groups = [
+            arn(stack, "logs", "log-group", f"/aws/sagemaker/{kind}:*", colon=True)
+            for kind in ("ProcessingJobs", "TrainingJobs")
+        ]
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                resources=log_groups,
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
+            )
+        )
+        acknowledge(
+            self.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ecr:GetAuthorizationToken and cloudwatch:PutMetricData have no resource-level permissions (AWS "
+            "requires *); PutMetricData is limited to the /aws/sagemaker/* namespaces by condition.",
+        )
+        for kind in ("processing-job", "training-job"):
+            acknowledge(
+                self.role,
+                f"AwsSolutions-IAM5[Resource::{as_nag_resource(stack, 'sagemaker', kind, 'pipelines-*')}]",
+                "SageMaker Pipelines names each job per execution; the grant is limited to the 'pipelines-' prefix.",
+            )
+        for kind in ("ProcessingJobs", "TrainingJobs"):
+            group = as_nag_resource(stack, "logs", "log-group", f"/aws/sagemaker/{kind}:*", colon=True)
+            acknowledge(
+                self.role,
+                f"AwsSolutions-IAM5[Resource::{group}]",
+                "Each job writes its own log stream in the fixed SageMaker log group; streams are named per job.",
+            )

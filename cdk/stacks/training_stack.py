@@ -1,0 +1,77 @@
+"""Training: the model registry group and the SageMaker training pipeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from cdk.config import PlatformConfig
+from cdk.constructs.model_registry import ModelRegistry
+from cdk.constructs.training_pipeline import TrainingPipeline
+from cdk.nag import acknowledge_object_prefixes
+from cdk.stacks import shared
+from cdk.stacks.shared import SharedData
+from mlops_kit.pipeline.definition import PipelineSpec
+
+
+class TrainingStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PlatformConfig,
+        code_commit: str,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        data = SharedData.import_into(self, config.project_name)
+        self.registry = ModelRegistry(
+            self,
+            "Registry",
+            group_name=f"{config.project_name}-models",
+            description=f"{config.project_name}: every trained version, with lineage and lifecycle stage",
+        )
+        training = config.training
+        self.pipeline = TrainingPipeline(
+            self,
+            "Pipeline",
+            spec=PipelineSpec(
+                pipeline_name=f"{config.project_name}-training",
+                region=config.region,
+                model_package_group=self.registry.group_name,
+                use_case=training.use_case,
+                sklearn_version=training.sklearn_version,
+                processing_instance_type=training.processing_instance_type,
+                processing_instance_count=training.processing_instance_count,
+                training_instance_type=training.instance_type,
+                training_instance_count=training.instance_count,
+                primary_metric=training.primary_metric,
+                min_primary_metric=training.min_primary_metric,
+                min_improvement=training.min_improvement,
+                seed=training.seed,
+                code_commit=code_commit,
+                hyperparameters=training.hyperparameters.model_dump(),
+            ),
+            data_bucket=data.data_bucket,
+            artifacts_bucket=data.artifacts_bucket,
+            registry=self.registry,
+        )
+        data_arn = shared.export_name(config.project_name, shared.DATA_BUCKET_ARN)
+        artifacts_arn = shared.export_name(config.project_name, shared.ARTIFACTS_BUCKET_ARN)
+        acknowledge_object_prefixes(
+            self.pipeline.role,
+            [
+                f"{data_arn}/offline/*",
+                f"{data_arn}/labels/*",
+                f"{artifacts_arn}/pipelines/*",
+                f"{artifacts_arn}/models/*",
+            ],
+            "The pipeline reads every object of the offline store and labels prefixes and writes its runs and "
+            "models under their own prefixes; object keys are generated per run.",
+        )
+        CfnOutput(self, "PipelineName", value=self.pipeline.pipeline_name)
+        CfnOutput(self, "ModelPackageGroupName", value=self.registry.group_name)
+        CfnOutput(self, "PipelineRoleArn", value=self.pipeline.role.role_arn)

@@ -1,0 +1,66 @@
+"""Find the deployed platform (stack outputs) from the CLI: on AWS, or the local server via AWS_ENDPOINT_URL."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from mlops_kit.cli.console import fail
+
+
+def default_project() -> str:
+    """``mlops.project_name`` from ./cdk.json when run in the repository, else MLOPS_PROJECT or the default."""
+    cdk_json = Path.cwd() / "cdk.json"
+    if cdk_json.exists():
+        name = json.loads(cdk_json.read_text()).get("context", {}).get("mlops", {}).get("project_name")
+        if name:
+            return str(name)
+    return os.environ.get("MLOPS_PROJECT", "mlops-kit")
+
+
+@dataclass
+class Platform:
+    """Clients and stack outputs of one deployed platform."""
+
+    session: boto3.Session
+    project: str
+    outputs: dict[str, str]
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service)
+
+    def output(self, key: str) -> str:
+        if key not in self.outputs:
+            fail(
+                f"the deployed platform '{self.project}' has no output {key}; deploy the stack that defines it "
+                "(`make deploy`, or `mlops local deploy` for the emulator)"
+            )
+        return self.outputs[key]
+
+    @classmethod
+    def connect(cls, project: str | None = None, session: boto3.Session | None = None) -> Platform:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        project = project or default_project()
+        session = session or boto3.Session()
+        outputs: dict[str, str] = {}
+        try:
+            cfn = session.client("cloudformation")
+            for page in cfn.get_paginator("describe_stacks").paginate():
+                for stack in page["Stacks"]:
+                    if stack["StackName"].startswith(f"{project}-"):
+                        outputs.update({o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])})
+        except (BotoCoreError, ClientError) as exc:
+            where = os.environ.get("AWS_ENDPOINT_URL", "AWS")
+            fail(f"cannot read the platform's stacks from {where}: {exc}")
+        if not outputs:
+            fail(
+                f"no deployed stacks named '{project}-*' found; deploy with `make deploy` (AWS) or start the "
+                "emulator with `mlops local serve` and set AWS_ENDPOINT_URL"
+            )
+        return cls(session=session, project=project, outputs=outputs)

@@ -1,0 +1,100 @@
+"""`mlops registry ...`: versions, stages, metrics and lineage of the model registry."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from mlops_kit.cli.console import console, fail, table
+from mlops_kit.cli.platform import Platform
+
+app = typer.Typer(help="The model registry: versions, stages, metrics, lineage, rollback.", no_args_is_help=True)
+ProjectOption = Annotated[str | None, typer.Option(help="Project name (default: cdk.json's mlops.project_name).")]
+
+
+def _registry(project: str | None):
+    from mlops_kit.registry import ModelRegistry
+
+    platform = Platform.connect(project)
+    return ModelRegistry(platform.client("sagemaker"), platform.output("ModelPackageGroupName"))
+
+
+@app.command("list")
+def list_versions(project: ProjectOption = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every version with its stage, approval and headline metric."""
+    versions = _registry(project).versions()
+    if as_json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "version": v.version,
+                        "arn": v.arn,
+                        "stage": v.stage,
+                        "status": v.stage_status,
+                        "approval": v.approval_status,
+                        "metrics": v.metrics,
+                    }
+                    for v in versions
+                ],
+                indent=2,
+            )
+        )
+        return
+    console.print(
+        table(
+            "Model versions",
+            ["version", "stage", "status", "approval", "metrics", "created"],
+            [
+                [
+                    str(v.version),
+                    v.stage,
+                    v.stage_status,
+                    v.approval_status,
+                    ", ".join(f"{k}={x:.4f}" for k, x in v.metrics.items()),
+                    v.created.strftime("%Y-%m-%d %H:%M"),
+                ]
+                for v in versions
+            ],
+        )
+    )
+
+
+@app.command()
+def show(
+    version: Annotated[str, typer.Argument(help="Version number or model package ARN.")], project: ProjectOption = None
+) -> None:
+    """One version: stage history note, metrics, model data and where its reports are."""
+    from mlops_kit.registry import UnknownModelVersion
+
+    try:
+        v = _registry(project).get(version)
+    except UnknownModelVersion as exc:
+        fail(str(exc))
+    rows = [
+        ["arn", v.arn], ["stage", f"{v.stage} / {v.stage_status}"], ["approval", v.approval_status],
+        ["note", v.description], ["model data", v.model_data_url], ["metrics report", v.metrics_uri or "-"],
+        *[[f"metric {k}", f"{x:.6f}"] for k, x in v.metrics.items()],
+        *[[k, val] for k, val in sorted(v.properties.items()) if not k.startswith(("lineage.", "metrics."))],
+    ]  # fmt: skip
+    console.print(table(f"Version {v.version}", ["field", "value"], rows))
+
+
+@app.command()
+def lineage(
+    version: Annotated[str, typer.Argument(help="Version number or model package ARN.")], project: ProjectOption = None
+) -> None:
+    """What the version was built from: dataset manifest, features, code, images, libraries, parameters, seed."""
+    from mlops_kit.registry import UnknownModelVersion
+
+    try:
+        v = _registry(project).get(version)
+    except UnknownModelVersion as exc:
+        fail(str(exc))
+    rows = [
+        [k, json.dumps(val, sort_keys=True) if isinstance(val, dict | list) else str(val)]
+        for k, val in sorted(v.lineage.items())
+    ]
+    console.print(table(f"Lineage of version {v.version}", ["what", "value"], rows))

@@ -1,0 +1,1 @@
+"""The training pipeline: definition (SageMaker SDK, offline), code bundle, lineage."""

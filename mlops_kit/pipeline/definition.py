@@ -1,0 +1,438 @@
+"""The training pipeline's SageMaker Pipeline definition, built with the SageMaker Python SDK (v3), offline.
+
+Built at synth time with no AWS call (a botocore hook refuses any request, so nothing slips through) and
+deployed by CDK as an ``AWS::SageMaker::Pipeline``. Resource names that only exist at deploy time (the
+role, the buckets, the code assets) are written as placeholders (:data:`PLACEHOLDERS`) that the CDK
+construct swaps for CloudFormation tokens; the local emulator runs the deployed definition as is.
+
+Steps::
+
+    BuildTrainingSet -> ValidateData -> DataValid? --no--> DataInvalid (Fail, with the report)
+                                             |yes
+                          Preprocess -> Train -> Evaluate -> Gate? --no--> GateRefused (Fail, with the reasons)
+                                                               |yes
+                                                            Register (PendingManualApproval, Staging)
+
+The gate passes when the candidate reaches ``MinPrimaryMetric`` on the held-out test split, beats the
+current Production model (evaluated on the same split) by ``MinImprovement``, and its lineage is complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlops_kit.registry import REQUIRED_LINEAGE
+
+STEP_BUILD = "BuildTrainingSet"
+STEP_VALIDATE = "ValidateData"
+STEP_DATA_VALID = "DataValid"
+STEP_DATA_INVALID = "DataInvalid"
+STEP_PREPROCESS = "Preprocess"
+STEP_TRAIN = "Train"
+STEP_EVALUATE = "Evaluate"
+STEP_GATE = "Gate"
+STEP_GATE_REFUSED = "GateRefused"
+STEP_REGISTER = "Register"
+
+# Deploy-time values, as strings that look real enough for the SDK's validation; CDK swaps them for tokens.
+ROLE_PLACEHOLDER = "arn:aws:iam::111111111111:role/mlopskit-placeholder-pipeline-role"
+DATA_BUCKET_PLACEHOLDER = "mlopskit-placeholder-data-bucket"
+ARTIFACTS_BUCKET_PLACEHOLDER = "mlopskit-placeholder-artifacts-bucket"
+LAUNCHER_FILE_PLACEHOLDER = "mlopskit-placeholder-launcher.py"
+LAUNCHER_PLACEHOLDER = f"s3://mlopskit-placeholder-code-bucket/{LAUNCHER_FILE_PLACEHOLDER}"
+BUNDLE_PLACEHOLDER = "s3://mlopskit-placeholder-code-bucket/mlopskit-placeholder-sourcedir.tar.gz"
+# Substitution order matters: whole URIs before the launcher's bare file name (the processing entrypoint
+# names the file as the container downloads it, so it must become the asset's real object key).
+PLACEHOLDERS = (
+    ROLE_PLACEHOLDER,
+    LAUNCHER_PLACEHOLDER,
+    BUNDLE_PLACEHOLDER,
+    LAUNCHER_FILE_PLACEHOLDER,
+    DATA_BUCKET_PLACEHOLDER,
+    ARTIFACTS_BUCKET_PLACEHOLDER,
+)
+
+OFFLINE_PREFIX = "offline"
+LABELS_PREFIX = "labels"
+RUNS_PREFIX = "pipelines"
+MODELS_PREFIX = "models"
+NO_PRODUCTION_MODEL = "none"
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """Everything the definition depends on; each field comes from the validated platform config."""
+
+    pipeline_name: str
+    region: str
+    model_package_group: str
+    use_case: str = "mlops_kit.features.fraud"
+    sklearn_version: str = "1.9-0"
+    processing_instance_type: str = "ml.t3.medium"
+    processing_instance_count: int = 1
+    training_instance_type: str = "ml.m5.large"
+    training_instance_count: int = 1
+    primary_metric: str = "roc_auc"
+    min_primary_metric: float = 0.75
+    min_improvement: float = 0.0
+    seed: int = 42
+    code_commit: str = "unknown"
+    mlflow_tracking_uri: str = "none"
+    hyperparameters: dict[str, float | int] = field(
+        default_factory=lambda: {"max_iter": 300, "learning_rate": 0.08, "max_depth": 6}
+    )
+
+    def images(self) -> dict[str, str]:
+        """Pinned container images (processing, training, inference) for the region; no AWS call."""
+        _offline_sdk_environment(self.region)
+        from sagemaker.core import image_uris
+
+        return {
+            scope: image_uris.retrieve("sklearn", self.region, version=self.sklearn_version, image_scope=scope)
+            for scope in ("training", "inference")
+        } | {
+            "processing": image_uris.retrieve(
+                "sklearn", self.region, version=self.sklearn_version, image_scope="training"
+            )
+        }
+
+
+def _offline_sdk_environment(region: str) -> None:
+    # The SDK reads these at import and otherwise calls IAM and the instance metadata service.
+    os.environ.setdefault("AWS_DEFAULT_REGION", region)
+    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+    os.environ["SAGEMAKER_VALIDATE_ROLE"] = "false"
+
+
+def _offline_session(region: str) -> Any:
+    import boto3
+    from sagemaker.core.workflow.pipeline_context import PipelineSession
+
+    def refuse(request: Any, **_: Any) -> None:
+        raise RuntimeError(f"the pipeline definition must be built offline, but the SDK called {request.url}")
+
+    class OfflinePipelineSession(PipelineSession):
+        def default_bucket(self) -> str:
+            return ARTIFACTS_BUCKET_PLACEHOLDER
+
+    boto_session = boto3.Session(region_name=region, aws_access_key_id="offline", aws_secret_access_key="offline")  # noqa: S106
+    boto_session.events.register("before-send", refuse)
+    # An explicit config keeps a developer's ~/.config/sagemaker/config.yaml out of the definition.
+    config = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
+    return OfflinePipelineSession(
+        boto_session=boto_session, default_bucket=ARTIFACTS_BUCKET_PLACEHOLDER, sagemaker_config=config
+    )
+
+
+CACHE = Path.home() / ".cache" / "mlops-kit" / "pipeline-definitions"
+
+
+def build_definition(spec: PipelineSpec, *, cache: Path | None = CACHE) -> str:
+    """The pipeline definition JSON for ``spec`` (placeholders in place of deploy-time names).
+
+    Building takes the SDK several seconds, so results are cached on disk by a key of the spec, this
+    module's source and the SDK version; ``cache=None`` always builds.
+    """
+    key = _cache_key(spec)
+    cached = cache / f"{key}.json" if cache else None
+    if cached is not None and cached.exists():
+        return cached.read_text()
+    previous = logging.getLogger("sagemaker").level
+    logging.getLogger("sagemaker").setLevel(logging.ERROR)  # it logs every field it pops or defaults
+    try:
+        definition = _build(spec)
+    finally:
+        logging.getLogger("sagemaker").setLevel(previous)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(definition)
+        tmp.replace(cached)
+    return definition
+
+
+def _cache_key(spec: PipelineSpec) -> str:
+    from importlib import metadata
+
+    material = json.dumps(asdict(spec), sort_keys=True) + Path(__file__).read_text() + metadata.version("sagemaker")
+    return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
+def _build(spec: PipelineSpec) -> str:
+    _offline_sdk_environment(spec.region)
+    from sagemaker.core.processing import ScriptProcessor
+    from sagemaker.core.shapes import (
+        MetadataProperties,
+        MetricsSource,
+        ModelLifeCycle,
+        ModelMetrics,
+        ModelQuality,
+        ProcessingInput,
+        ProcessingOutput,
+        ProcessingS3Input,
+        ProcessingS3Output,
+    )
+    from sagemaker.core.workflow.conditions import ConditionEquals, ConditionGreaterThanOrEqualTo
+    from sagemaker.core.workflow.execution_variables import ExecutionVariables
+    from sagemaker.core.workflow.functions import Join, JsonGet
+    from sagemaker.core.workflow.parameters import ParameterFloat, ParameterInteger, ParameterString
+    from sagemaker.core.workflow.properties import PropertyFile
+    from sagemaker.mlops.workflow.condition_step import ConditionStep
+    from sagemaker.mlops.workflow.fail_step import FailStep
+    from sagemaker.mlops.workflow.model_step import ModelStep
+    from sagemaker.mlops.workflow.pipeline import Pipeline
+    from sagemaker.mlops.workflow.steps import ProcessingStep, TrainingStep
+    from sagemaker.serve.model_builder import ModelBuilder
+    from sagemaker.train.configs import Compute, InputData, OutputDataConfig
+    from sagemaker.train.model_trainer import ModelTrainer
+
+    session = _offline_session(spec.region)
+    images = spec.images()
+
+    labels_from = ParameterString(name="LabelsFrom", default_value="")
+    labels_to = ParameterString(name="LabelsTo", default_value="")
+    processing_type = ParameterString(name="ProcessingInstanceType", default_value=spec.processing_instance_type)
+    training_type = ParameterString(name="TrainingInstanceType", default_value=spec.training_instance_type)
+    min_metric = ParameterFloat(name="MinPrimaryMetric", default_value=spec.min_primary_metric)
+    min_improvement = ParameterFloat(name="MinImprovement", default_value=spec.min_improvement)
+    production_model = ParameterString(name="ProductionModelDataUrl", default_value=NO_PRODUCTION_MODEL)
+    code_commit = ParameterString(name="CodeCommit", default_value=spec.code_commit)
+    seed = ParameterInteger(name="Seed", default_value=spec.seed)
+    tracking_uri = ParameterString(name="MlflowTrackingUri", default_value=spec.mlflow_tracking_uri)
+    hyper = {
+        "max_iter": ParameterInteger(name="MaxIter", default_value=int(spec.hyperparameters["max_iter"])),
+        "learning_rate": ParameterFloat(
+            name="LearningRate", default_value=float(spec.hyperparameters["learning_rate"])
+        ),
+        "max_depth": ParameterInteger(name="MaxDepth", default_value=int(spec.hyperparameters["max_depth"])),
+    }
+    parameters = [
+        labels_from, labels_to, processing_type, training_type, min_metric, min_improvement,
+        production_model, code_commit, seed, tracking_uri, *hyper.values(),
+    ]  # fmt: skip
+
+    def run_uri(*parts: Any) -> Any:
+        return Join(
+            on="/",
+            values=[
+                f"s3://{ARTIFACTS_BUCKET_PLACEHOLDER}/{RUNS_PREFIX}",
+                ExecutionVariables.PIPELINE_EXECUTION_ID,
+                *parts,
+            ],
+        )
+
+    def processing_input(name: str, source: Any, kind: str = "S3Prefix") -> ProcessingInput:
+        return ProcessingInput(
+            input_name=name,
+            s3_input=ProcessingS3Input(
+                s3_uri=source, local_path=f"/opt/ml/processing/input/{name}", s3_data_type=kind, s3_input_mode="File"
+            ),
+        )
+
+    def processing_output(name: str) -> ProcessingOutput:
+        return ProcessingOutput(
+            output_name=name,
+            s3_output=ProcessingS3Output(
+                s3_uri=run_uri(name), local_path=f"/opt/ml/processing/output/{name}", s3_upload_mode="EndOfJob"
+            ),
+        )
+
+    def processing_step(
+        name: str,
+        job: str,
+        inputs: list[ProcessingInput],
+        outputs: list[str],
+        arguments: list[Any],
+        property_files: list[Any] | None = None,
+    ) -> Any:
+        processor = ScriptProcessor(
+            role=ROLE_PLACEHOLDER,
+            image_uri=images["processing"],
+            command=["python3"],
+            instance_count=spec.processing_instance_count,
+            instance_type=processing_type,
+            base_job_name=f"{spec.pipeline_name}-{job.replace('_', '-')}"[:30],
+            sagemaker_session=session,
+        )
+        step_args = processor.run(
+            code=LAUNCHER_PLACEHOLDER,
+            inputs=[processing_input("bundle", BUNDLE_PLACEHOLDER, "S3Prefix"), *inputs],
+            outputs=[processing_output(o) for o in outputs],
+            arguments=[job, "--use-case", spec.use_case, *arguments],
+        )
+        return ProcessingStep(name=name, step_args=step_args, property_files=property_files or [])
+
+    def output_of(step: Any, name: str) -> Any:
+        return step.properties.ProcessingOutputConfig.Outputs[name].S3Output.S3Uri
+
+    build = processing_step(
+        STEP_BUILD,
+        "build_training_set",
+        inputs=[
+            processing_input("offline", f"s3://{DATA_BUCKET_PLACEHOLDER}/{OFFLINE_PREFIX}/"),
+            processing_input("labels", f"s3://{DATA_BUCKET_PLACEHOLDER}/{LABELS_PREFIX}/"),
+        ],
+        outputs=["training_set"],
+        arguments=["--labels-from", labels_from, "--labels-to", labels_to],
+    )
+    validation_report = PropertyFile(name="Validation", output_name="validation", path="validation.json")
+    validate = processing_step(
+        STEP_VALIDATE,
+        "validate",
+        inputs=[processing_input("training_set", output_of(build, "training_set"))],
+        outputs=["validation"],
+        arguments=[],
+        property_files=[validation_report],
+    )
+    preprocess = processing_step(
+        STEP_PREPROCESS,
+        "preprocess",
+        inputs=[processing_input("training_set", output_of(build, "training_set"))],
+        outputs=["train", "validation", "test"],
+        arguments=["--seed", seed.to_string()],
+    )
+    trainer = ModelTrainer(
+        training_image=images["training"],
+        role=ROLE_PLACEHOLDER,
+        sagemaker_session=session,
+        compute=Compute(instance_type=training_type, instance_count=spec.training_instance_count),
+        hyperparameters={
+            # sklearn container script mode: the entry point inside the code bundle.
+            "sagemaker_program": "train.py",
+            "sagemaker_submit_directory": BUNDLE_PLACEHOLDER,
+            "use-case": spec.use_case,
+            "seed": seed,
+            **{name.replace("_", "-"): value for name, value in hyper.items()},
+        },
+        output_data_config=OutputDataConfig(s3_output_path=f"s3://{ARTIFACTS_BUCKET_PLACEHOLDER}/{MODELS_PREFIX}"),
+        base_job_name=f"{spec.pipeline_name}-train"[:30],
+    )
+    train = TrainingStep(
+        name=STEP_TRAIN,
+        step_args=trainer.train(
+            input_data_config=[
+                InputData(channel_name="train", data_source=output_of(preprocess, "train")),
+                InputData(channel_name="validation", data_source=output_of(preprocess, "validation")),
+            ]
+        ),
+    )
+    evaluation = PropertyFile(name="Evaluation", output_name="evaluation", path="evaluation.json")
+    evaluate = processing_step(
+        STEP_EVALUATE,
+        "evaluate",
+        inputs=[
+            processing_input("model", train.properties.ModelArtifacts.S3ModelArtifacts, "S3Prefix"),
+            processing_input("test", output_of(preprocess, "test")),
+            processing_input("training_set", output_of(build, "training_set")),
+        ],
+        outputs=["evaluation"],
+        arguments=[
+            "--primary-metric", spec.primary_metric,
+            "--min-primary-metric", min_metric.to_string(),
+            "--min-improvement", min_improvement.to_string(),
+            "--production-model", production_model,
+            "--dataset-manifest-uri", Join(on="/", values=[output_of(build, "training_set"), "manifest.json"]),
+            "--baseline-uri", run_uri("evaluation", "baseline.json"),
+            "--code-commit", code_commit,
+            "--pipeline-execution", ExecutionVariables.PIPELINE_EXECUTION_ARN,
+            "--training-image", images["training"],
+            "--inference-image", images["inference"],
+            "--seed", seed.to_string(),
+            "--tracking-uri", tracking_uri,
+            "--report-uri", run_uri("evaluation", "evaluation.json"),
+        ],
+        property_files=[evaluation],
+    )  # fmt: skip
+
+    def evaluated(path: str) -> Any:
+        return JsonGet(step_name=STEP_EVALUATE, property_file=evaluation, json_path=path)
+
+    lineage_properties = {key: evaluated(key) for key in REQUIRED_LINEAGE}
+    registration = ModelBuilder(
+        image_uri=images["inference"],
+        s3_model_data_url=train.properties.ModelArtifacts.S3ModelArtifacts,
+        role_arn=ROLE_PLACEHOLDER,
+        sagemaker_session=session,
+        env_vars={
+            "SAGEMAKER_PROGRAM": "inference.py",
+            "SAGEMAKER_SUBMIT_DIRECTORY": BUNDLE_PLACEHOLDER,
+            "MLOPS_USE_CASE": spec.use_case,
+        },
+    ).register(
+        model_package_group_name=spec.model_package_group,
+        content_types=["application/json"],
+        response_types=["application/json"],
+        inference_instances=["ml.t2.medium", "ml.m5.large", "ml.m5.xlarge", "ml.c5.large", "ml.c5.xlarge"],
+        transform_instances=["ml.m5.large", "ml.m5.xlarge"],
+        approval_status="PendingManualApproval",
+        model_metrics=ModelMetrics(
+            model_quality=ModelQuality(
+                statistics=MetricsSource(
+                    content_type="application/json", s3_uri=run_uri("evaluation", "model_quality.json")
+                )
+            )
+        ),
+        customer_metadata_properties={
+            **lineage_properties,
+            f"metrics.{spec.primary_metric}": evaluated(f"metrics.{spec.primary_metric}_text"),
+            "evaluation.report_uri": evaluated("report_uri"),
+            "drift.baseline_uri": evaluated("baseline_uri"),
+        },
+        metadata_properties=MetadataProperties(
+            commit_id=code_commit, generated_by=ExecutionVariables.PIPELINE_EXECUTION_ARN
+        ),
+        model_life_cycle=ModelLifeCycle(
+            stage="Staging", stage_status="PendingApproval", stage_description="registered by the training pipeline"
+        ),
+    )
+    register = ModelStep(name=STEP_REGISTER, step_args=registration)
+    gate_refused = FailStep(
+        name=STEP_GATE_REFUSED,
+        error_message=Join(on=" ", values=["gate refused the candidate:", evaluated("gate.reason")]),
+    )
+    gate = ConditionStep(
+        name=STEP_GATE,
+        conditions=[
+            ConditionEquals(left=evaluated("gate.passed"), right=True),
+            ConditionGreaterThanOrEqualTo(left=evaluated(f"metrics.{spec.primary_metric}"), right=min_metric),
+            ConditionEquals(left=evaluated("lineage_complete"), right=True),
+        ],
+        if_steps=[register],
+        else_steps=[gate_refused],
+    )
+    data_invalid = FailStep(
+        name=STEP_DATA_INVALID,
+        error_message=Join(
+            on=" ",
+            values=[
+                "data validation failed:",
+                JsonGet(step_name=STEP_VALIDATE, property_file=validation_report, json_path="summary"),
+                "report:",
+                Join(on="/", values=[output_of(validate, "validation"), "validation.json"]),
+            ],
+        ),
+    )
+    data_valid = ConditionStep(
+        name=STEP_DATA_VALID,
+        conditions=[
+            ConditionEquals(
+                left=JsonGet(step_name=STEP_VALIDATE, property_file=validation_report, json_path="passed"), right=True
+            )
+        ],
+        if_steps=[preprocess, train, evaluate, gate],
+        else_steps=[data_invalid],
+    )
+    pipeline = Pipeline(
+        name=spec.pipeline_name,
+        parameters=parameters,
+        steps=[build, validate, data_valid],
+        sagemaker_session=session,
+    )
+    definition = json.loads(pipeline.definition())
+    return json.dumps(definition, sort_keys=True)

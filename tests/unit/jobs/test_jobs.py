@@ -1,0 +1,149 @@
+"""The job scripts' pure functions: validation, split, metrics, gate, lineage contract."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from mlops_kit.pipeline.usecase import Expectations, UseCaseError, load_use_case
+from mlops_kit.registry import REQUIRED_LINEAGE
+from sagemaker_jobs import evaluate, preprocess, train, validate
+
+
+def toy_frame(n: int = 1000, seed: int = 0, rate: float = 0.1) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.normal(size=n), rng.normal(size=n)
+    label = (rng.random(n) < 1 / (1 + np.exp(-(3 * x1 - 2 + np.log(rate / (1 - rate)))))).astype(int)
+    return pd.DataFrame({"x1": x1, "x2": x2, "label": label})
+
+
+def test_validation_passes_good_data_and_lists_every_violation() -> None:
+    good = validate.validate(toy_frame(), "label", Expectations(min_rows=100))
+    frame = toy_frame(50)
+    frame.loc[:30, "x2"] = np.nan
+    frame["label"] = 0
+
+    bad = validate.validate(frame, "label", Expectations(min_rows=100, ranges={"x1": (-1, 1)}, max_null_fraction=0.2))
+
+    assert good["passed"]
+    assert good["violations"] == []
+    assert not bad["passed"]
+    checks = {v["check"] for v in bad["violations"]}
+    assert checks == {"min_rows", "label_rate", "null_fraction", "range"}
+    assert "min_rows(*): expected 100, got 50" in bad["summary"]
+    json.dumps(bad, allow_nan=False)  # the report is strict JSON
+
+
+def test_validation_reports_a_missing_label_instead_of_crashing() -> None:
+    report = validate.validate(toy_frame().drop(columns="label"), "label", Expectations(min_rows=1))
+
+    assert report["violations"][0] == {
+        "check": "missing_column",
+        "column": "label",
+        "expected": "present",
+        "observed": "absent",
+    }
+
+
+def test_split_is_deterministic_stratified_and_disjoint() -> None:
+    frame = toy_frame(2000)
+
+    first = preprocess.split(frame, "label", seed=7)
+    second = preprocess.split(frame, "label", seed=7)
+    other = preprocess.split(frame, "label", seed=8)
+
+    assert all(first[k].index.equals(second[k].index) for k in preprocess.SPLITS)
+    assert not first["test"].index.equals(other["test"].index)
+    indices = [set(part.index) for part in first.values()]
+    assert sum(map(len, indices)) == len(frame)
+    assert not (indices[0] & indices[1])
+    assert not (indices[0] & indices[2])
+    assert not (indices[1] & indices[2])
+    rates = [part["label"].mean() for part in first.values()]
+    assert max(rates) - min(rates) < 0.02
+
+
+def test_metrics_match_sklearn_and_degrade_gracefully_with_one_class() -> None:
+    frame = toy_frame(500)
+    scores = 1 / (1 + np.exp(-frame["x1"].to_numpy()))
+
+    metrics = evaluate.classification_metrics(frame["label"].to_numpy(), scores)
+    single = evaluate.classification_metrics(np.zeros(10, dtype=int), np.linspace(0, 1, 10))
+
+    assert metrics["roc_auc"] == pytest.approx(roc_auc_score(frame["label"], scores))
+    assert single["roc_auc"] == 0.5
+    assert all(math.isfinite(v) for v in single.values())
+
+
+@pytest.mark.parametrize(
+    ("candidate", "production", "missing", "passed", "reason"),
+    [
+        (0.90, None, [], True, "passed"),
+        (0.70, None, [], False, "roc_auc 0.7000 is below the required 0.7500"),
+        (0.90, 0.91, [], False, "roc_auc 0.9000 does not beat Production (0.9100) by 0.0050"),
+        (0.92, 0.91, [], True, "passed"),
+        (0.90, None, ["lineage.seed"], False, "lineage is incomplete: ['lineage.seed']"),
+    ],
+)
+def test_gate_requires_the_bar_beating_production_and_lineage(candidate, production, missing, passed, reason) -> None:
+    decision = evaluate.gate_decision(
+        {"roc_auc": candidate},
+        {"roc_auc": production} if production is not None else None,
+        primary="roc_auc",
+        min_primary=0.75,
+        min_improvement=0.005,
+        missing=missing,
+    )
+
+    assert decision["passed"] is passed
+    assert decision["reason"] == reason
+    assert decision["inputs"]["production"] == production
+
+
+def test_model_quality_document_has_model_monitor_shape() -> None:
+    frame = toy_frame(300)
+    scores = 1 / (1 + np.exp(-frame["x1"].to_numpy()))
+
+    document = evaluate.model_quality_document(frame["label"].to_numpy(), scores)
+
+    metrics = document["binary_classification_metrics"]
+    assert {"auc", "f1", "precision", "recall", "accuracy", "confusion_matrix"} <= set(metrics)
+    assert metrics["auc"]["standard_deviation"] == "NaN"
+    json.dumps(document, allow_nan=False)
+
+
+def test_training_is_reproducible_from_the_seed() -> None:
+    frame = toy_frame(1500)
+    parts = preprocess.split(frame, "label", seed=1)
+    hyper = {"max_iter": 30, "learning_rate": 0.1, "max_depth": 3}
+
+    first, curves = train.fit(parts["train"], parts["validation"], ["x1", "x2"], "label", hyper, seed=3)
+    second, _ = train.fit(parts["train"], parts["validation"], ["x1", "x2"], "label", hyper, seed=3)
+
+    np.testing.assert_array_equal(
+        first.predict_proba(parts["test"][["x1", "x2"]]), second.predict_proba(parts["test"][["x1", "x2"]])
+    )
+    assert len(curves["validation_log_loss"]) == len(curves["train_log_loss"]) > 1
+
+
+def test_lineage_recorded_by_evaluate_covers_the_registry_contract() -> None:
+    class Args:
+        dataset_manifest_uri = code_commit = pipeline_execution = training_image = inference_image = "x"
+
+    recorded = evaluate.lineage(
+        {"library_versions": {}, "hyperparameters": {}, "seed": 1}, {"content_hash": "h"}, Args()
+    )  # type: ignore[arg-type]
+
+    assert {f"lineage.{k}" for k in recorded} == set(REQUIRED_LINEAGE)
+
+
+def test_a_use_case_without_the_contract_is_a_clear_error() -> None:
+    with pytest.raises(UseCaseError, match=r"lacks \['LABEL', 'MODEL_FEATURES', 'build_model_frame'\]"):
+        load_use_case("json")
+    with pytest.raises(UseCaseError, match="cannot be imported"):
+        load_use_case("no.such.module")
