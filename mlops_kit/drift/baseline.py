@@ -326,11 +326,15 @@ def _numeric_baseline(name: str, column: pd.Series, sample_size: int, seed: int)
     else:
         # np.quantile's order statistics do not depend on the input order, so quantiles of the sorted copy
         # are bit-for-bit numpy.quantile(values[finite], DECILES), and much cheaper to take.
-        edges = np.unique(np.quantile(ordered, DECILES))
-        # float64 sums of huge values can overflow to inf; such summaries are reported as unknown.
-        summary = tuple(
-            _finite_or_none(v) for v in (ordered.mean(), ordered.std(), ordered[0], ordered[-1], ordered.sum())
-        )
+        with np.errstate(over="ignore", invalid="ignore"):
+            edges = np.unique(np.quantile(ordered, DECILES))
+            # Interpolating between values near +/-1.8e308 can overflow; such an edge cannot be written as a
+            # finite bin boundary and is dropped (the neighbouring bins merge). Likewise, sums of huge values
+            # can overflow, and such summaries are reported as unknown.
+            edges = edges[np.isfinite(edges)]
+            summary = tuple(
+                _finite_or_none(v) for v in (ordered.mean(), ordered.std(), ordered[0], ordered[-1], ordered.sum())
+            )
         rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
         # Positions in the sorted values, sorted again, so the sample is sorted and independent of row order.
         sample = ordered if n <= sample_size else ordered[np.sort(rng.choice(n, size=sample_size, replace=False))]

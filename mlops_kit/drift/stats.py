@@ -11,7 +11,7 @@ from a stored report. Changing any line below changes alarms in production.
    (linear interpolation, over the reference's finite values only). The bins are left-closed, exactly as
    ``numpy.digitize(x, e)`` assigns them: ``(-inf, e0), [e0, e1), ..., [e_last, +inf)``, so there are
    ``len(e) + 1`` of them (fewer than 10 when deciles coincide; one bin when the reference had no finite
-   value).
+   value; an edge that overflows float64, possible only with values near +/-1.8e308, is dropped).
 3. Categorical bins are the baseline's categories followed by ``__other__``, which takes the baseline's folded
    rare tail on the reference side and every value the baseline did not list (unseen categories) on the
    current side. Category labels are compared as strings (``str(value)``, with integral floats written as
