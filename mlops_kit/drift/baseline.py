@@ -426,9 +426,9 @@ def numeric_bin_labels(edges: Sequence[float] | FloatArray) -> list[str]:
     values = [float(e) for e in edges]
     if not values:
         return ["all values"]
-    labels = [f"< {values[0]:.6g}"]
-    labels += [f"[{a:.6g}, {b:.6g})" for a, b in itertools.pairwise(values)]
-    labels.append(f">= {values[-1]:.6g}")
+    labels = [f"< {values[0]:.4g}"]
+    labels += [f"[{a:.4g}, {b:.4g})" for a, b in itertools.pairwise(values)]
+    labels.append(f">= {values[-1]:.4g}")
     return labels
 
 
