@@ -12,14 +12,19 @@ import json
 import sys
 import time
 
+import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 from evidently import DataDefinition, Dataset, Report
 from evidently.presets import DataDriftPreset
 
 
-def load(path: str):
-    # Same loader as the kit's side: Arrow -> pandas, freeing Arrow buffers as columns are converted.
-    return pq.read_table(path).to_pandas(split_blocks=True, self_destruct=True)
+def load(path: str) -> pd.DataFrame:
+    # Same loader as the kit's side: one column at a time, system allocator (Arrow's keeps freed buffers).
+    pa.set_memory_pool(pa.system_memory_pool())
+    parquet = pq.ParquetFile(path)
+    columns = {name: parquet.read(columns=[name]).column(0).to_pandas() for name in parquet.schema_arrow.names}
+    return pd.DataFrame(columns, copy=False)
 
 
 def run(reference: str, current: str, numeric: list[str], categorical: list[str]) -> dict:
