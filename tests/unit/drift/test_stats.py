@@ -22,6 +22,7 @@ from mlops_kit.drift.stats import (
     merge_rare_categories,
     numeric_bin_counts,
     psi_from_counts,
+    sorted_quantiles,
 )
 
 finite_floats = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
@@ -268,3 +269,23 @@ def test_thresholds_come_from_config_and_are_validated():
         Thresholds(investigate=0.3, act=0.2)
     with pytest.raises(ValueError, match=r"thresholds\.act must be a finite number"):
         Thresholds(act=math.inf)
+
+
+@settings(max_examples=200)
+@given(
+    st.lists(st.one_of(st.floats(-1e300, 1e300), tied_floats), min_size=1, max_size=200),
+    st.lists(st.floats(0, 1), min_size=1, max_size=12),
+)
+def test_sorted_quantiles_equal_numpy_quantile_bit_for_bit(values, quantiles):
+    ordered = np.sort(np.array(values))
+    expected = np.quantile(np.array(values), quantiles)
+    assert sorted_quantiles(ordered, quantiles).tolist() == expected.tolist()
+    assert sorted_quantiles(ordered).tolist() == np.quantile(np.array(values), DECILES).tolist()
+
+
+@pytest.mark.parametrize("n", [1, 2, 9, 10, 11, 1_001, 123_457])
+def test_sorted_quantiles_equal_numpy_on_large_arrays(n):
+    values = np.random.default_rng(n).lognormal(size=n)
+    assert sorted_quantiles(np.sort(values)).tolist() == np.quantile(values, DECILES).tolist()
+    with pytest.raises(ValueError, match="empty"):
+        sorted_quantiles(np.empty(0))
