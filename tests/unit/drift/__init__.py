@@ -1,0 +1,1 @@
+"""Unit tests of mlops_kit.drift (pure statistics, no AWS)."""
