@@ -1,7 +1,8 @@
 """Evaluate the candidate (and the current Production model) on the held-out test split; decide the gate.
 
 Writes to the ``evaluation`` output: ``evaluation.json`` (metrics, the Production model's metrics on the
-same rows, the gate's inputs and decision, the lineage the registry requires), ``model_quality.json``
+same rows, the gate's inputs and decision, the lineage the registry requires), ``baseline.json`` (the drift
+baseline: the held-out features and the candidate's scores on them), ``model_quality.json``
 (Model Monitor's binary-classification format, referenced by the model package's ModelMetrics), and ROC,
 precision-recall and calibration plots as PNG. The run is logged to MLflow when a tracking URI is given.
 """
@@ -153,6 +154,16 @@ def plots(y_true: np.ndarray, scores: np.ndarray, production: np.ndarray | None,
     return written
 
 
+def drift_baseline(features: pd.DataFrame, scores: np.ndarray, *, seed: int) -> Any:
+    """The drift baseline registered with the model: held-out features (never trained on, so like
+    production traffic) and the candidate's scores on them as the prediction distribution."""
+    from mlops_kit.drift.baseline import compute_baseline
+
+    frame = features.copy()
+    frame["prediction"] = scores
+    return compute_baseline(frame, prediction="prediction", seed=seed, metadata={"source": "held-out test split"})
+
+
 def load_model(directory: Path) -> tuple[Any, dict[str, Any]]:
     """The estimator and its metadata from a training job's model.tar.gz in ``directory``."""
     unpacked = extract_model(directory, Path(tempfile.mkdtemp(prefix="model-")))
@@ -272,6 +283,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report["metrics"] |= {f"{k}_text": f"{v:.6f}" for k, v in metrics.items()}
     assert set(REQUIRED_LINEAGE) == {f"lineage.{k}" for k in recorded}
     write_json(out / "model_quality.json", model_quality_document(y_true, scores))
+    (out / "baseline.json").write_text(drift_baseline(test[features], scores, seed=int(meta.get("seed", 0))).to_json())
     images = plots(y_true, scores, production_scores, out)
     if args.tracking_uri not in (NONE, ""):
         report["mlflow_run_id"] = log_to_mlflow(args.tracking_uri, report, meta, [*images, out / "model_quality.json"])

@@ -19,6 +19,7 @@ import logging
 import os
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +32,7 @@ from mlops_kit.local.compat import check_moto_version
 from mlops_kit.local.events import DeliveryRecord, EventDelivery
 from mlops_kit.local.lambda_runtime import InProcessLambdaRuntime
 from mlops_kit.local.patches import Patcher, TimeScale
+from mlops_kit.local.sagemaker.endpoints import EndpointService
 
 DEFAULT_ACCOUNT = "123456789012"
 DEFAULT_PORT = 4566
@@ -78,10 +80,13 @@ class Emulator:
         self.lambda_runtime = InProcessLambdaRuntime(workdir, endpoint_url=self.endpoint_url)
         self.events = EventDelivery()
         self.alarms = AlarmEvaluator(self)
+        self.sagemaker = EndpointService(self)
         self._patcher = Patcher(self)
         self._mock: Any = None
         self._server: Any = None
         self._side_server: Any = None
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
         self._side_url = ""
         self._saved_env: dict[str, str | None] = {}
         self.running = False
@@ -122,6 +127,8 @@ class Emulator:
         return self
 
     def stop(self) -> None:
+        with contextlib.suppress(Exception):  # capture buffered for S3 must not be lost with the emulator
+            self.sagemaker.flush_capture()
         self.alarms.stop()
         self.events.stop()
         self._stop_running_executions()
@@ -142,6 +149,7 @@ class Emulator:
             else:
                 os.environ[name] = value
         self._saved_env.clear()
+        self._clients.clear()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
@@ -175,7 +183,11 @@ class Emulator:
         return boto3.Session(region_name=self.region, **_DUMMY_CREDENTIALS)
 
     def client(self, service: str) -> Any:
-        return self.session().client(service, endpoint_url=self.endpoint_url)
+        """A client bound to the emulator, cached per service (clients are thread-safe; creating one costs ~0.1 s)."""
+        with self._clients_lock:
+            if service not in self._clients:
+                self._clients[service] = self.session().client(service, endpoint_url=self.endpoint_url)
+            return self._clients[service]
 
     def job_endpoint(self) -> str:
         """An HTTP endpoint for other processes (SageMaker jobs) to reach this emulator's state.

@@ -15,6 +15,7 @@ A handler must therefore not block on another Lambda invocation made through the
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import io
 import json
@@ -36,6 +37,27 @@ _CAPTURE = threading.local()
 
 
 @contextlib.contextmanager
+def process_environment(variables: dict[str, str], endpoint_url: str | None) -> Iterator[None]:
+    """Run a block with ``variables`` as its process environment (serialised: ``os.environ`` is global).
+
+    Code run in-process for the emulator (Lambda handlers, inference scripts) sees the emulator through
+    ``AWS_ENDPOINT_URL`` in server mode and through the in-process mock otherwise.
+    """
+    with _INVOKE_LOCK:
+        saved = dict(os.environ)
+        try:
+            os.environ.update(variables)
+            if endpoint_url:
+                os.environ["AWS_ENDPOINT_URL"] = endpoint_url
+            else:
+                os.environ.pop("AWS_ENDPOINT_URL", None)
+            yield
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+@contextlib.contextmanager
 def _capture_output() -> Iterator[io.StringIO]:
     """Route this thread's stdout and stderr writes into one buffer while the block runs."""
     buffer = io.StringIO()
@@ -45,6 +67,34 @@ def _capture_output() -> Iterator[io.StringIO]:
         yield buffer
     finally:
         _CAPTURE.buffer = previous
+
+
+def load_module_from(root: Path, module_path: str, cache_key: object) -> ModuleType:
+    """Load ``module_path`` (dotted, relative to ``root``) from files, under a name unique to ``cache_key``.
+
+    Each deployment package (or model bundle) gets its own module object even when several use the same
+    file name (``handler.py``, ``inference.py``). Imports inside it resolve against ``sys.path`` first and
+    ``root`` last, so the kit's installed library wins over a bundled copy of the same code.
+    """
+    source = root.joinpath(*module_path.split(".")).with_suffix(".py")
+    if not source.is_file():
+        raise FileNotFoundError(f"the package has no {source.relative_to(root)} for {module_path!r}")
+    digest = hashlib.sha256(repr(cache_key).encode()).hexdigest()[:12]
+    unique = f"_mlops_local_{digest}_{module_path.replace('.', '_')}"
+    spec = importlib.util.spec_from_file_location(unique, source)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {source}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[unique] = module
+    added = str(root) not in sys.path
+    if added:
+        sys.path.append(str(root))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        if added:
+            sys.path.remove(str(root))
+    return module
 
 
 class _ThreadRoutedStream(io.TextIOBase):
@@ -149,38 +199,12 @@ class InProcessLambdaRuntime:
             raise ValueError(f"handler {handler!r} is not of the form 'module.function'")
         module = self._modules.get(cache_key)
         if module is None:
-            source = root.joinpath(*module_path.split(".")).with_suffix(".py")
-            if not source.is_file():
-                raise FileNotFoundError(
-                    f"the deployment package has no {source.relative_to(root)} for handler {handler!r}"
-                )
-            unique = f"_mlops_local_lambda_{abs(hash(cache_key)):x}_{module_path.replace('.', '_')}"
-            spec = importlib.util.spec_from_file_location(unique, source)
-            assert spec is not None
-            assert spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[unique] = module
-            spec.loader.exec_module(module)
+            module = load_module_from(root, module_path, cache_key)
             self._modules[cache_key] = module
         target = getattr(module, function_name, None)
         if not callable(target):
             raise AttributeError(f"handler module {module_path!r} has no callable {function_name!r}")
         return target
-
-    # -- environment ----------------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _environment(self, variables: dict[str, str]) -> Iterator[None]:
-        saved = dict(os.environ)
-        try:
-            os.environ.update(variables)
-            if self._endpoint_url:
-                os.environ["AWS_ENDPOINT_URL"] = self._endpoint_url
-            else:
-                os.environ.pop("AWS_ENDPOINT_URL", None)
-            yield
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
 
     def invoke(
         self,
@@ -219,7 +243,7 @@ class InProcessLambdaRuntime:
         }
         env_key = json.dumps(environment, sort_keys=True)
         self.install_streams()
-        with _INVOKE_LOCK, self._environment(variables), _capture_output() as out:
+        with process_environment(variables, self._endpoint_url), _capture_output() as out:
             try:
                 root = self.unpack(code_sha256, code_bytes)
                 target = self._load_handler(root, handler, (function_name, code_sha256, env_key))
