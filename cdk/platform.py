@@ -9,6 +9,7 @@ from aws_cdk import App, Environment, Stack, Tags
 from cdk.config import PlatformConfig
 from cdk.nag import enable_checks
 from cdk.stacks.data_stack import DataStack
+from cdk.stacks.serving_stack import ServingStack
 from cdk.stacks.training_stack import TrainingStack
 
 
@@ -16,10 +17,11 @@ from cdk.stacks.training_stack import TrainingStack
 class Platform:
     data: DataStack
     training: TrainingStack
+    serving: ServingStack
 
     @property
     def stacks(self) -> list[Stack]:
-        return [self.data, self.training]
+        return [self.data, self.training, self.serving]
 
 
 def build_platform(app: App, config: PlatformConfig, *, code_commit: str = "unknown") -> Platform:
@@ -46,6 +48,15 @@ def build_platform(app: App, config: PlatformConfig, *, code_commit: str = "unkn
         code_commit=code_commit,
     )
     training.add_dependency(data)
+    serving = ServingStack(
+        app,
+        "Serving",
+        stack_name=config.stack_name("serving"),
+        description="MLOps kit: real-time endpoint role, data capture, rollback alarms, dashboard, promotion",
+        env=env,
+        config=config,
+    )
+    serving.add_dependency(data)
     Tags.of(app).add("mlops:project", config.project_name)
     enable_checks(app)
-    return Platform(data=data, training=training)
+    return Platform(data=data, training=training, serving=serving)

@@ -41,6 +41,13 @@ PATCH_POINTS: tuple[PatchPoint, ...] = (
         signature="(self) -> moto.core.responses.ActionResult",
         why="alarms never evaluate in moto; evaluate them before answering DescribeAlarms",
     ),
+    PatchPoint(
+        name="cloudwatch-percentiles",
+        module="moto.cloudwatch.models",
+        attribute="Statistics.get_statistics_for_type",
+        signature="(self, stat: str) -> typing.SupportsFloat | None",
+        why="GetMetricData ignores percentile statistics (p99 latency); compute them from the datapoints",
+    ),
 )
 
 _COMPARISONS: dict[str, Callable[[float, float], bool]] = {
@@ -277,12 +284,19 @@ class AlarmEvaluator:
 
 
 def apply(patcher: Any) -> None:
-    point = PATCH_POINTS[0]
-    original = point.original()
+    describe_point, percentile_point = PATCH_POINTS
+    original_describe = describe_point.original()
+    original_statistic = percentile_point.original()
     evaluator = patcher.emulator.alarms
 
     def describe_alarms(response: Any) -> Any:
         evaluator.evaluate_all()
-        return original(response)
+        return original_describe(response)
 
-    patcher.replace(point, describe_alarms)
+    def statistic_for_type(statistics: Any, stat: str) -> Any:
+        if stat.startswith("p") and stat[1:].replace(".", "", 1).isdigit():
+            return _statistic(list(statistics.metric_single_values_list), stat)
+        return original_statistic(statistics, stat)
+
+    patcher.replace(describe_point, describe_alarms)
+    patcher.replace(percentile_point, statistic_for_type)

@@ -120,6 +120,7 @@ class Emulator:
             self.lambda_runtime.install_streams()
             self.events.start()
             self.alarms.start()
+            self.sagemaker.start()
         except Exception:
             self.stop()
             raise
@@ -128,7 +129,7 @@ class Emulator:
 
     def stop(self) -> None:
         with contextlib.suppress(Exception):  # capture buffered for S3 must not be lost with the emulator
-            self.sagemaker.flush_capture()
+            self.sagemaker.stop()
         self.alarms.stop()
         self.events.stop()
         self._stop_running_executions()

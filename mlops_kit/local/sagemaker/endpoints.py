@@ -44,6 +44,7 @@ UPDATE_SECONDS = 120
 WEIGHTS_SECONDS = 20
 ROLLBACK_SECONDS = 60
 CAPTURE_FLUSH_RECORDS = 200
+CAPTURE_FLUSH_SECONDS = 60  # SageMaker writes capture files every few minutes; the emulator every minute
 
 _R = "moto.sagemaker.responses"
 _ACTION = "(self) -> moto.core.responses.ActionResult"
@@ -175,6 +176,29 @@ class EndpointService:
         self._capture: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._lock = threading.RLock()
         self._random = random.Random(7)
+        self._stop = threading.Event()
+        self._flusher: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the background capture flusher (a flush every CAPTURE_FLUSH_SECONDS of emulated time)."""
+        if self._flusher is None:
+            self._stop.clear()
+            self._flusher = threading.Thread(target=self._flush_loop, name="emulator-capture", daemon=True)
+            self._flusher.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._flusher is not None:
+            self._flusher.join(5)
+            self._flusher = None
+        self.flush_capture()
+
+    def _flush_loop(self) -> None:
+        while not self._stop.wait(max(0.1, self.emulator.time_scale.scale(CAPTURE_FLUSH_SECONDS))):
+            try:
+                self.flush_capture()
+            except Exception:  # noqa: S112  (S3 may be reset by a test teardown; the next tick retries)
+                continue
 
     # -- clock ---------------------------------------------------------------------------------------
     def _after(self, seconds: float) -> float:

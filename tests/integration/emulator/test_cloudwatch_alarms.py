@@ -137,3 +137,24 @@ def test_metric_math(expression: str, values: dict, expected: float | None) -> N
 def test_unsupported_metric_math_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="does not evaluate"):
         evaluate_expression("FILL(a, 0)", {"a": 1.0})
+
+
+def test_get_metric_data_answers_percentiles(emulator: Emulator) -> None:
+    _put(emulator, "ModelLatency", [float(v) for v in range(1, 101)])
+
+    result = emulator.client("cloudwatch").get_metric_data(
+        MetricDataQueries=[
+            {
+                "Id": "p99",
+                "MetricStat": {
+                    "Metric": {"Namespace": "AWS/SageMaker", "MetricName": "ModelLatency", "Dimensions": DIMENSIONS},
+                    "Period": 3600,
+                    "Stat": "p99",
+                },
+            }
+        ],
+        StartTime=time.time() - 600,
+        EndTime=time.time() + 600,
+    )["MetricDataResults"][0]
+
+    assert result["Values"] == [pytest.approx(99.01)]

@@ -1,0 +1,208 @@
+"""What surrounds the real-time endpoint: its model role, data capture destination and rollback alarms.
+
+The endpoint itself is created and updated by the promotion workflow, never by CloudFormation, so a stack
+update cannot fight a promotion in progress. The alarms exist before any deployment, one set per variant
+slot (``blue``/``green``, see :mod:`mlops_kit.serving.naming`) plus the application's business metric.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from cdk.arns import arn, as_nag_resource
+from cdk.config import AlarmsConfig
+from cdk.nag import acknowledge, acknowledge_grant_actions
+from mlops_kit.serving import naming
+
+_SAGEMAKER_NAMESPACE = "AWS/SageMaker"
+
+
+class EndpointSupport(Construct):
+    """The model execution role, the capture location and the alarms of endpoint ``endpoint_name``.
+
+    ``model_role`` is what SageMaker assumes to serve: it reads model artifacts under ``models/`` of
+    ``artifacts_bucket`` and the code bundles (content-addressed CDK assets; a model version keeps the bundle
+    it was trained with, so rollbacks need older ones too), writes data capture under ``capture/``, and pulls
+    the inference image from ``image_repositories`` (``(account, name)`` pairs).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        endpoint_name: str,
+        artifacts_bucket: s3.IBucket,
+        key: kms.IKey,
+        alarms: AlarmsConfig,
+        notification_topic: sns.ITopic,
+        image_repositories: list[tuple[str, str]],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.endpoint_name = endpoint_name
+        self.capture_uri = f"s3://{artifacts_bucket.bucket_name}/{naming.capture_prefix(endpoint_name)}"
+        self.capture_key = key
+        self.model_role = iam.Role(
+            self,
+            "ModelRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description=f"{endpoint_name}: SageMaker serves the model versions with this role",
+        )
+        artifacts_bucket.grant_read(self.model_role, "models/*")
+        artifacts_bucket.grant_put(self.model_role, f"{naming.capture_prefix(endpoint_name)}/*")
+        key.grant_encrypt_decrypt(self.model_role)
+        assets = f"arn:{stack.partition}:s3:::cdk-hnb659fds-assets-{stack.account}-{stack.region}/*"
+        self.model_role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[assets]))
+        self.model_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                resources=[
+                    arn(stack, "ecr", "repository", name, account=account) for account, name in image_repositories
+                ],
+            )
+        )
+        self.model_role.add_to_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
+        endpoint_logs = arn(stack, "logs", "log-group", "/aws/sagemaker/Endpoints/*", colon=True)
+        self.model_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                resources=[endpoint_logs],
+            )
+        )
+        self.model_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
+            )
+        )
+        acknowledge_grant_actions(self.model_role)
+        acknowledge(
+            self.model_role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ecr:GetAuthorizationToken and cloudwatch:PutMetricData have no resource-level permissions (AWS "
+            "requires *); PutMetricData is limited to the /aws/sagemaker/* namespaces by condition.",
+        )
+        acknowledge(
+            self.model_role,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-"
+            f"{stack.region}/*]",
+            "Model versions reference the immutable code bundle (a content-addressed CDK asset) they were trained "
+            "with; serving or rolling back to an older version needs that older bundle. Read-only.",
+        )
+        endpoint_log_finding = as_nag_resource(stack, "logs", "log-group", "/aws/sagemaker/Endpoints/*", colon=True)
+        acknowledge(
+            self.model_role,
+            f"AwsSolutions-IAM5[Resource::{endpoint_log_finding}]",
+            "SageMaker names endpoint log groups per endpoint and streams per instance.",
+        )
+
+        self.alarms: dict[str, cloudwatch.Alarm] = {}
+        action = actions.SnsAction(notification_topic)
+        for slot in naming.SLOTS:
+            self._slot_alarms(slot, alarms, action)
+        self.business_alarm: cloudwatch.Alarm | None = None
+        if alarms.business_metric is not None:
+            business = alarms.business_metric
+            self.business_alarm = cloudwatch.Alarm(
+                self,
+                "BusinessAlarm",
+                alarm_name=naming.business_alarm(endpoint_name),
+                alarm_description=(
+                    f"{business.namespace}/{business.metric_name} {business.comparison} {business.threshold}"
+                ),
+                metric=cloudwatch.Metric(
+                    namespace=business.namespace,
+                    metric_name=business.metric_name,
+                    dimensions_map={"EndpointName": endpoint_name},
+                    statistic=business.statistic,
+                    period=Duration.seconds(alarms.period_seconds),
+                ),
+                threshold=business.threshold,
+                comparison_operator=getattr(cloudwatch.ComparisonOperator, _snake(business.comparison)),
+                evaluation_periods=alarms.evaluation_periods,
+                datapoints_to_alarm=alarms.datapoints_to_alarm,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            self.business_alarm.add_alarm_action(action)
+            self.alarms[self.business_alarm.alarm_name] = self.business_alarm
+
+    def _metric(self, name: str, slot: str, statistic: str, period: int) -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace=_SAGEMAKER_NAMESPACE,
+            metric_name=name,
+            dimensions_map={"EndpointName": self.endpoint_name, "VariantName": slot},
+            statistic=statistic,
+            period=Duration.seconds(period),
+        )
+
+    def _slot_alarms(self, slot: str, config: AlarmsConfig, action: actions.SnsAction) -> None:
+        period = config.period_seconds
+        error_rate = cloudwatch.MathExpression(
+            expression="100 * errors / invocations",
+            using_metrics={
+                "errors": self._metric("Invocation5XXErrors", slot, "Sum", period),
+                "invocations": self._metric("Invocations", slot, "Sum", period),
+            },
+            period=Duration.seconds(period),
+            label=f"{slot} 5xx error rate (%)",
+        )
+        for construct_id, name, metric, threshold, description in (
+            (
+                f"{slot.title()}ErrorRate",
+                naming.error_rate_alarm(self.endpoint_name, slot),
+                error_rate,
+                config.error_rate_percent,
+                f"5xx error rate of variant {slot} above {config.error_rate_percent}%",
+            ),
+            (
+                f"{slot.title()}Latency",
+                naming.latency_alarm(self.endpoint_name, slot),
+                self._metric("ModelLatency", slot, "p99", period),
+                config.p99_latency_ms * 1000,  # ModelLatency is in microseconds
+                f"p99 model latency of variant {slot} above {config.p99_latency_ms} ms",
+            ),
+        ):
+            alarm = cloudwatch.Alarm(
+                self,
+                construct_id,
+                alarm_name=name,
+                alarm_description=description,
+                metric=metric,
+                threshold=threshold,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=config.evaluation_periods,
+                datapoints_to_alarm=config.datapoints_to_alarm,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            alarm.add_alarm_action(action)
+            self.alarms[name] = alarm
+
+    def metric_invocations(self, slot: str, period: int = 60) -> cloudwatch.Metric:
+        return self._metric("Invocations", slot, "Sum", period)
+
+    def metric_errors(self, slot: str, period: int = 60) -> cloudwatch.Metric:
+        return self._metric("Invocation5XXErrors", slot, "Sum", period)
+
+    def metric_latency(self, slot: str, statistic: str, period: int = 60) -> cloudwatch.Metric:
+        return self._metric("ModelLatency", slot, statistic, period)
+
+    def grant_describe_alarms(self, grantee: iam.IGrantable) -> None:
+        """Read the state of this endpoint's rollback alarms."""
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["cloudwatch:DescribeAlarms"],
+            resource_arns=[a.alarm_arn for a in self.alarms.values()],
+        )
+
+
+def _snake(camel: str) -> str:
+    return "".join(f"_{c}" if c.isupper() else c for c in camel).lstrip("_").upper()

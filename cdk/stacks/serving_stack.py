@@ -1,0 +1,53 @@
+"""Serving and promotion: the endpoint's role, capture location, rollback alarms and dashboard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from cdk.config import PlatformConfig
+from cdk.constructs.dashboard import PlatformDashboard
+from cdk.constructs.endpoint import EndpointSupport
+from cdk.nag import acknowledge_object_prefixes
+from cdk.stacks import shared
+from cdk.stacks.shared import SharedData
+from mlops_kit.pipeline.definition import PipelineSpec
+from mlops_kit.serving import naming
+
+
+class ServingStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        data = SharedData.import_into(self, config.project_name)
+        inference_image = PipelineSpec(
+            pipeline_name="images",
+            region=config.region,
+            model_package_group="images",
+            sklearn_version=config.training.sklearn_version,
+        ).images()["inference"]
+        registry, _, repository = inference_image.partition("/")
+        self.endpoint = EndpointSupport(
+            self,
+            "Endpoint",
+            endpoint_name=config.endpoint_name,
+            artifacts_bucket=data.artifacts_bucket,
+            key=data.key,
+            alarms=config.alarms,
+            notification_topic=data.topic,
+            image_repositories=[(registry.split(".")[0], repository.split(":")[0])],
+        )
+        artifacts_arn = shared.export_name(config.project_name, shared.ARTIFACTS_BUCKET_ARN)
+        acknowledge_object_prefixes(
+            self.endpoint.model_role,
+            [f"{artifacts_arn}/models/*", f"{artifacts_arn}/{naming.capture_prefix(config.endpoint_name)}/*"],
+            "Model artifacts are named per training job; SageMaker writes capture files per variant and hour.",
+        )
+        self.dashboard = PlatformDashboard(
+            self, "Dashboard", dashboard_name=f"{config.project_name}-platform", endpoint=self.endpoint
+        )
+        CfnOutput(self, "EndpointName", value=config.endpoint_name)
+        CfnOutput(self, "ModelRoleArn", value=self.endpoint.model_role.role_arn)
+        CfnOutput(self, "CaptureUri", value=self.endpoint.capture_uri)
+        CfnOutput(self, "DashboardName", value=self.dashboard.dashboard.dashboard_name)

@@ -1,0 +1,1 @@
+"""Serving conventions shared by CDK, the promotion workflow, the CLI and the client."""
