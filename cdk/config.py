@@ -192,10 +192,25 @@ class NotificationsConfig(_Section):
         return emails
 
 
+# CDK's logs.RetentionDays member for each allowed number of days.
+_RETENTION_MEMBERS = {
+    1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
+    60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS", 150: "FIVE_MONTHS", 180: "SIX_MONTHS",
+    365: "ONE_YEAR", 400: "THIRTEEN_MONTHS", 545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS", 1096: "THREE_YEARS",
+    1827: "FIVE_YEARS", 2192: "SIX_YEARS", 2557: "SEVEN_YEARS", 2922: "EIGHT_YEARS", 3288: "NINE_YEARS",
+    3653: "TEN_YEARS",
+}  # fmt: skip
+
+
 class RetentionConfig(_Section):
     log_days: LogRetentionDays = 30
     capture_days: int = Field(90, ge=1)
     report_days: int = Field(365, ge=1)
+
+    @property
+    def log_retention_member(self) -> str:
+        """The name of the ``aws_logs.RetentionDays`` member for ``log_days``."""
+        return _RETENTION_MEMBERS[self.log_days]
 
 
 class MlflowConfig(_Section):

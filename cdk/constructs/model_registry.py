@@ -13,16 +13,22 @@ from cdk.nag import acknowledge
 
 class ModelRegistry(Construct):
     """A model package group named ``group_name``. Versions carry their lifecycle stage (Staging,
-    Production, Archived) in ``ModelLifeCycle`` and their lineage in ``CustomerMetadataProperties``."""
+    Production, Archived) in ``ModelLifeCycle`` and their lineage in ``CustomerMetadataProperties``.
 
-    def __init__(self, scope: Construct, construct_id: str, *, group_name: str, description: str) -> None:
+    ``create=False`` references a group another stack owns, for its grants only.
+    """
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, group_name: str, description: str = "", create: bool = True
+    ) -> None:
         super().__init__(scope, construct_id)
-        self.group = sagemaker.CfnModelPackageGroup(
-            self,
-            "Group",
-            model_package_group_name=group_name,
-            model_package_group_description=description,
-        )
+        if create:
+            self.group = sagemaker.CfnModelPackageGroup(
+                self,
+                "Group",
+                model_package_group_name=group_name,
+                model_package_group_description=description,
+            )
         self.group_name = group_name
         stack = Stack.of(self)
         self.group_arn = arn(stack, "sagemaker", "model-package-group", group_name.lower())
@@ -31,9 +37,10 @@ class ModelRegistry(Construct):
         self._packages_finding = as_nag_resource(stack, "sagemaker", "model-package", f"{group_name.lower()}/*")
 
     def _acknowledge_versions(self, grantee: iam.IGrantable) -> None:
-        if isinstance(grantee, Construct):
+        principal = grantee.grant_principal  # the role whose policy gets the statement
+        if isinstance(principal, Construct):
             acknowledge(
-                grantee,
+                principal,
                 f"AwsSolutions-IAM5[Resource::{self._packages_finding}]",
                 "Model package versions are numbered as they are created; the grant covers this group's versions only.",
             )

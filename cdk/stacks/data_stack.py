@@ -9,6 +9,7 @@ from constructs import Construct
 
 from cdk.config import PlatformConfig
 from cdk.constructs.notifications import Notifications
+from cdk.constructs.promotion_state import PromotionState
 from cdk.constructs.storage import PlatformStorage
 from cdk.stacks import shared
 
@@ -26,6 +27,7 @@ class DataStack(Stack):
         self.notifications = Notifications(
             self, "Notifications", key=self.storage.key, approver_emails=config.notifications.approver_emails
         )
+        self.promotion_state = PromotionState(self, "PromotionState", key=self.storage.key, removal_policy=removal)
         project = config.project_name
         CfnOutput(self, "DataBucketName", value=self.storage.data_bucket.bucket_name)
         CfnOutput(self, "ArtifactsBucketName", value=self.storage.artifacts_bucket.bucket_name)
@@ -35,3 +37,7 @@ class DataStack(Stack):
         )
         shared.export(self, project, shared.KEY_ARN, "PlatformKeyArn", self.storage.key.key_arn)
         shared.export(self, project, shared.TOPIC_ARN, "NotificationTopicArn", self.notifications.topic.topic_arn)
+        shared.export(
+            self, project, shared.PROMOTION_TABLE_ARN, "PromotionTableArn", self.promotion_state.table.table_arn
+        )
+        CfnOutput(self, "PromotionTableName", value=self.promotion_state.table.table_name)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from cdk.config import PlatformConfig
 from cdk.constructs.dashboard import PlatformDashboard
 from cdk.constructs.endpoint import EndpointSupport
+from cdk.constructs.model_registry import ModelRegistry
+from cdk.constructs.promotion_workflow import PromotionWorkflow
 from cdk.nag import acknowledge_object_prefixes
 from cdk.stacks import shared
 from cdk.stacks.shared import SharedData
@@ -44,6 +47,25 @@ class ServingStack(Stack):
             [f"{artifacts_arn}/models/*", f"{artifacts_arn}/{naming.capture_prefix(config.endpoint_name)}/*"],
             "Model artifacts are named per training job; SageMaker writes capture files per variant and hour.",
         )
+        removal = RemovalPolicy.DESTROY if config.removal_policy == "destroy" else RemovalPolicy.RETAIN
+        self.promotion = PromotionWorkflow(
+            self,
+            "Promotion",
+            config=config,
+            endpoint=self.endpoint,
+            registry=ModelRegistry(self, "Registry", group_name=f"{config.project_name}-models", create=False),
+            state_table=data.promotion_table,
+            key=data.key,
+            artifacts_bucket=data.artifacts_bucket,
+            topic=data.topic,
+            log_retention=getattr(logs.RetentionDays, config.retention.log_retention_member),
+            removal_policy=removal,
+        )
+        acknowledge_object_prefixes(
+            self.promotion.steps.role,
+            [f"{artifacts_arn}/{naming.capture_prefix(config.endpoint_name)}/*"],
+            "The shadow comparison reads the capture files of the bake window; they are named per variant and hour.",
+        )
         self.dashboard = PlatformDashboard(
             self, "Dashboard", dashboard_name=f"{config.project_name}-platform", endpoint=self.endpoint
         )
@@ -51,3 +73,4 @@ class ServingStack(Stack):
         CfnOutput(self, "ModelRoleArn", value=self.endpoint.model_role.role_arn)
         CfnOutput(self, "CaptureUri", value=self.endpoint.capture_uri)
         CfnOutput(self, "DashboardName", value=self.dashboard.dashboard.dashboard_name)
+        CfnOutput(self, "PromotionStateMachineArn", value=self.promotion.state_machine.state_machine_arn)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aws_cdk import CfnOutput, Fn, Stack
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
@@ -19,6 +20,7 @@ DATA_BUCKET_ARN = "data-bucket-arn"
 ARTIFACTS_BUCKET_ARN = "artifacts-bucket-arn"
 KEY_ARN = "key-arn"
 TOPIC_ARN = "notification-topic-arn"
+PROMOTION_TABLE_ARN = "promotion-table-arn"
 
 
 def export_name(project: str, what: str) -> str:
@@ -42,6 +44,7 @@ class SharedData:
     data_bucket: s3.IBucket
     artifacts_bucket: s3.IBucket
     topic: sns.ITopic
+    promotion_table: dynamodb.ITable
 
     @classmethod
     def import_into(cls, scope: Construct, project: str) -> SharedData:
@@ -55,4 +58,7 @@ class SharedData:
                 scope, "SharedArtifactsBucket", bucket_arn=imported(project, ARTIFACTS_BUCKET_ARN), encryption_key=key
             ),
             topic=sns.Topic.from_topic_arn(scope, "SharedTopic", imported(project, TOPIC_ARN)),
+            promotion_table=dynamodb.Table.from_table_attributes(
+                scope, "SharedPromotionTable", table_arn=imported(project, PROMOTION_TABLE_ARN), encryption_key=key
+            ),
         )

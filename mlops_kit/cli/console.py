@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
+from typing import NoReturn
 
 from rich.console import Console
 from rich.table import Table
@@ -35,7 +36,7 @@ def table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
     return result
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     """Print an error a person can act on and exit (no traceback)."""
     import typer
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from mlops_kit.cli import local, pipeline, registry
+from mlops_kit.cli import local, pipeline, promotion, registry
 from mlops_kit.cli.console import console
 
 app = typer.Typer(
@@ -19,6 +19,11 @@ app = typer.Typer(
 app.add_typer(local.app, name="local")
 app.add_typer(pipeline.app, name="pipeline")
 app.add_typer(registry.app, name="registry")
+app.add_typer(promotion.promotions, name="promotions")
+app.command()(promotion.promote)
+app.command()(promotion.approve)
+app.command()(promotion.reject)
+app.command()(promotion.rollback)
 
 
 @app.command()

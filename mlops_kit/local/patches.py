@@ -505,16 +505,25 @@ class Patcher:
 
     def _patch_state_machine_cloudformation(self) -> None:
         from moto.stepfunctions.parser.models import stepfunctions_parser_backends
-        from moto.utilities.tagging_service import TaggingService
 
         def backend(account_id: str, region_name: str) -> Any:
             return stepfunctions_parser_backends[account_id][region_name]
 
-        def definition_of(properties: dict[str, Any]) -> str:
+        def definition_of(properties: dict[str, Any], account_id: str) -> str:
             definition = properties.get("DefinitionString")
             if definition is None and "Definition" in properties:
                 definition = json.dumps(properties["Definition"])
-            return substitute_definition(definition or "", properties.get("DefinitionSubstitutions"))
+            location = properties.get("DefinitionS3Location")
+            if definition is None and location:  # DefinitionBody.from_file publishes the file as an S3 asset
+                from moto.s3.models import s3_backends
+
+                obj = s3_backends[account_id]["aws"].get_object(location["Bucket"], location["Key"])
+                definition = obj.value.decode() if obj is not None else None
+            if not definition:
+                raise ValueError(
+                    "the state machine has no DefinitionString, Definition or readable DefinitionS3Location"
+                )
+            return substitute_definition(definition, properties.get("DefinitionSubstitutions"))
 
         def create(
             cls: Any,
@@ -527,11 +536,9 @@ class Patcher:
             properties = cloudformation_json["Properties"]
             return backend(account_id, region_name).create_state_machine(
                 name=properties.get("StateMachineName", resource_name),
-                definition=definition_of(properties),
+                definition=definition_of(properties, account_id),
                 roleArn=properties.get("RoleArn", ""),
-                tags=TaggingService.convert_dict_to_tags_input(
-                    {t["Key"]: t["Value"] for t in properties.get("Tags", [])}
-                ),
+                tags=[{"key": t["Key"], "value": t["Value"]} for t in properties.get("Tags", [])],
                 loggingConfiguration=properties.get("LoggingConfiguration"),
                 tracingConfiguration=properties.get("TracingConfiguration"),
                 sm_type=properties.get("StateMachineType"),
@@ -553,7 +560,7 @@ class Patcher:
                 return created
             return backend(account_id, region_name).update_state_machine(
                 original_resource.arn,
-                definition=definition_of(properties),
+                definition=definition_of(properties, account_id),
                 role_arn=properties.get("RoleArn"),
                 logging_configuration=properties.get("LoggingConfiguration"),
                 tracing_configuration=properties.get("TracingConfiguration"),

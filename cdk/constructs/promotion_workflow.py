@@ -1,0 +1,253 @@
+"""The promotion workflow: a Step Functions state machine (``step_functions/promotion.asl.json``), the Lambda
+that runs its steps, and the trigger that starts it when a model version is approved in the registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from cdk.arns import arn, as_nag_resource
+from cdk.config import PlatformConfig
+from cdk.constructs.endpoint import EndpointSupport
+from cdk.constructs.model_registry import ModelRegistry
+from cdk.constructs.python_function import PythonFunction
+from cdk.nag import acknowledge, acknowledge_grant_actions
+from mlops_kit.serving import naming
+
+DEFINITION = Path(__file__).resolve().parents[2] / "step_functions" / "promotion.asl.json"
+
+
+class PromotionWorkflow(Construct):
+    """Shadow -> human approval -> staged canary (or SageMaker guardrails) -> registry update, with rollback.
+
+    ``settings`` are the workflow knobs from the platform config (rollout steps, bake times, limits);
+    ``serving_environment`` adds environment variables to every deployed model (e.g. the online feature
+    table the inference script reads).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PlatformConfig,
+        endpoint: EndpointSupport,
+        registry: ModelRegistry,
+        state_table: dynamodb.ITable,
+        key: kms.IKey,
+        artifacts_bucket: s3.IBucket,
+        topic: sns.ITopic,
+        log_retention: logs.RetentionDays,
+        removal_policy: RemovalPolicy,
+        serving_environment: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        endpoint_name = config.endpoint_name
+        rollout, serving = config.rollout, config.serving
+        settings: dict[str, Any] = {
+            "endpoint_name": endpoint_name,
+            "model_package_group": registry.group_name,
+            "model_role_arn": endpoint.model_role.role_arn,
+            "capture_uri": endpoint.capture_uri,
+            "capture_kms_key_id": key.key_arn,
+            "capture_sampling_percent": serving.data_capture_sampling_percent,
+            "table_name": state_table.table_name,
+            "topic_arn": topic.topic_arn,
+            "rollout_mode": rollout.mode,
+            "steps": rollout.steps,
+            "bake_seconds": rollout.bake_minutes * 60,
+            "shadow_bake_seconds": rollout.shadow_bake_minutes * 60,
+            "approval_timeout_seconds": int(rollout.approval_timeout_hours * 3600),
+            "lock_expiry_seconds": int(rollout.lock_expiry_hours * 3600),
+            "shadow_max_error_rate": rollout.shadow.max_error_rate,
+            "shadow_max_p99_latency_ratio": rollout.shadow.max_p99_latency_ratio,
+            "shadow_min_agreement": rollout.shadow.min_agreement,
+            "guardrails_routing": rollout.guardrails.traffic_routing,
+            "guardrails_canary_percent": rollout.guardrails.canary_percent,
+            "guardrails_linear_step_percent": rollout.guardrails.linear_step_percent,
+            "guardrails_wait_seconds": rollout.guardrails.wait_interval_seconds,
+            "guardrails_termination_wait_seconds": rollout.guardrails.termination_wait_seconds,
+            "guardrails_max_execution_seconds": rollout.guardrails.maximum_execution_timeout_seconds,
+            "instance_type": serving.instance_type,
+            "initial_instance_count": serving.initial_instance_count,
+            "max_instance_count": serving.max_instance_count,
+            "target_invocations_per_instance": serving.target_invocations_per_instance,
+            "business_alarm": config.alarms.business_metric is not None,
+            "serving_environment": serving_environment or {},
+        }
+        self.steps = PythonFunction(
+            self,
+            "Steps",
+            name="promotion",
+            description=f"{endpoint_name}: promotion workflow steps",
+            log_retention=log_retention,
+            removal_policy=removal_policy,
+            timeout=Duration.minutes(2),
+            memory_size=512,
+            environment={"MLOPS_PROMOTION_SETTINGS": stack.to_json_string(settings)},
+        )
+        self._grant_steps(stack, endpoint, registry, state_table, artifacts_bucket, topic, key)
+
+        log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=removal_policy)
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_file(str(DEFINITION)),
+            definition_substitutions={
+                "PromotionFunctionArn": self.steps.function.function_arn,
+                "EndpointName": endpoint_name,
+            },
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            timeout=Duration.days(8),
+        )
+        self.steps.function.grant_invoke(self.state_machine)
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:DescribeEndpoint"],
+                resources=[arn(stack, "sagemaker", "endpoint", endpoint_name.lower())],
+            )
+        )
+        function_id = stack.get_logical_id(self.steps.function.node.default_child)  # type: ignore[arg-type]
+        machine_id = stack.get_logical_id(self.state_machine.node.default_child)  # type: ignore[arg-type]
+        acknowledge(
+            self.state_machine.role,
+            f"AwsSolutions-IAM5[Resource::<{function_id}.Arn>:*]",
+            "Step Functions invokes the steps function by qualified ARN (any version/alias of this one function).",
+        )
+        acknowledge(
+            self.state_machine.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray and CloudWatch Logs delivery actions of Step Functions support no resource-level permissions.",
+        )
+
+        self.trigger = PythonFunction(
+            self,
+            "Trigger",
+            name="promotion_trigger",
+            description=f"{endpoint_name}: start a promotion when a version is approved in the registry",
+            log_retention=log_retention,
+            removal_policy=removal_policy,
+            environment={
+                "MLOPS_STATE_MACHINE_ARN": self.state_machine.state_machine_arn,
+                "MLOPS_MODEL_PACKAGE_GROUP": registry.group_name,
+            },
+        )
+        self.state_machine.grant_start_execution(self.trigger.function)
+        self.trigger.function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["states:DescribeExecution"],
+                resources=[arn(stack, "states", "execution", f"{self.state_machine.state_machine_name}:*", colon=True)],
+            )
+        )
+        registry.grant_read(self.trigger.function)
+        acknowledge(
+            self.trigger.role,
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:{stack.region}:<AWS::AccountId>:execution:"
+            f"<{machine_id}.Name>:*]",
+            "Execution names are derived per model version; the grant covers this state machine's executions only.",
+        )
+        events.Rule(
+            self,
+            "OnApproval",
+            description=f"{registry.group_name}: a model version approved in the registry starts a promotion",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=["SageMaker Model Package State Change"],
+                detail={"ModelPackageGroupName": [registry.group_name], "ModelApprovalStatus": ["Approved"]},
+            ),
+            targets=[targets.LambdaFunction(self.trigger.function, retry_attempts=4)],
+        )
+
+    def _grant_steps(
+        self,
+        stack: Stack,
+        endpoint: EndpointSupport,
+        registry: ModelRegistry,
+        table: dynamodb.ITable,
+        artifacts_bucket: s3.IBucket,
+        topic: sns.ITopic,
+        key: kms.IKey,
+    ) -> None:
+        fn = self.steps.function
+        name = endpoint.endpoint_name.lower()
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:CreateModel", "sagemaker:DescribeModel", "sagemaker:AddTags"],
+                resources=[arn(stack, "sagemaker", "model", f"{name}-*")],
+            )
+        )
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:CreateEndpointConfig", "sagemaker:DescribeEndpointConfig", "sagemaker:AddTags"],
+                resources=[arn(stack, "sagemaker", "endpoint-config", f"{name}-*")],
+            )
+        )
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:DescribeEndpoint",
+                    "sagemaker:DeleteEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities", "sagemaker:AddTags",
+                ],
+                resources=[arn(stack, "sagemaker", "endpoint", name)],
+            )
+        )  # fmt: skip
+        registry.grant_lifecycle(fn)
+        endpoint.model_role.grant_pass_role(fn.grant_principal)
+        table.grant_read_write_data(fn)
+        topic.grant_publish(fn)
+        key.grant_encrypt_decrypt(fn)
+        endpoint.grant_describe_alarms(fn)
+        artifacts_bucket.grant_read(fn, f"{naming.capture_prefix(endpoint.endpoint_name)}/*")
+        fn.add_to_role_policy(iam.PolicyStatement(actions=["cloudwatch:GetMetricData"], resources=["*"]))
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringEquals": {"cloudwatch:namespace": naming.ROLLOUT_NAMESPACE}},
+            )
+        )
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["application-autoscaling:RegisterScalableTarget", "application-autoscaling:PutScalingPolicy"],
+                resources=["*"],
+            )
+        )
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["iam:CreateServiceLinkedRole"],
+                resources=["*"],
+                conditions={"StringEquals": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}},
+            )
+        )
+        acknowledge_grant_actions(self.steps.role)
+        acknowledge(
+            self.steps.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "GetMetricData, PutMetricData (limited to the rollout namespace by condition), Application Auto Scaling "
+            "and the autoscaling service-linked role (limited by condition) have no resource-level permissions.",
+        )
+        for resource, reason in (
+            (
+                as_nag_resource(stack, "sagemaker", "model", f"{name}-*"),
+                "Models are created per promotion, named after the endpoint.",
+            ),
+            (
+                as_nag_resource(stack, "sagemaker", "endpoint-config", f"{name}-*"),
+                "Endpoint configs are created per promotion step, named after the endpoint.",
+            ),
+        ):
+            acknowledge(self.steps.role, f"AwsSolutions-IAM5[Resource::{resource}]", reason)

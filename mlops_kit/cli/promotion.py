@@ -1,0 +1,217 @@
+"""`mlops promote|approve|reject|rollback` and `mlops promotions ...`: drive the promotion workflow."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated, Any
+
+import typer
+
+from mlops_kit.cli.console import console, fail, table
+from mlops_kit.cli.platform import Platform
+
+promotions = typer.Typer(help="Promotion executions and pending approvals.", no_args_is_help=True)
+ProjectOption = Annotated[str | None, typer.Option(help="Project name (default: cdk.json's mlops.project_name).")]
+
+
+def _identity(platform: Platform) -> str:
+    try:
+        return str(platform.client("sts").get_caller_identity()["Arn"])
+    except Exception:
+        return "unknown"
+
+
+def _store(platform: Platform) -> Any:
+    from mlops_kit.promotion.store import PromotionStore
+
+    return PromotionStore(platform.client("dynamodb"), platform.output("PromotionTableName"))
+
+
+def _follow(platform: Platform, execution_arn: str) -> None:
+    """Print the states an execution passes until it waits for approval or ends."""
+    sfn = platform.client("stepfunctions")
+    seen: set[int] = set()
+    with console.status("promotion running") as status:
+        while True:
+            history = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+            for event in history:
+                details = event.get("stateEnteredEventDetails")
+                if details and event["id"] not in seen:
+                    seen.add(event["id"])
+                    console.print(f"  → {details['name']}")
+                    status.update(details["name"])
+            described = sfn.describe_execution(executionArn=execution_arn)
+            waiting = any(
+                e.get("stateEnteredEventDetails", {}).get("name") == "WaitForHumanApproval" for e in history[-3:]
+            )
+            if described["status"] != "RUNNING" or waiting:
+                break
+            time.sleep(1)
+    if described["status"] == "RUNNING":
+        console.print("waiting for approval: `mlops promotions pending` lists it, with the approve/reject commands")
+    elif described["status"] == "SUCCEEDED":
+        console.print("[green]promoted[/]")
+    else:
+        console.print(f"[red]{described['status']}[/]: {described.get('error', '')}: {described.get('cause', '')}")
+
+
+def promote(
+    version: Annotated[str, typer.Argument(help="Model version number (or model package ARN) to promote.")],
+    comment: Annotated[str, typer.Option(help="Why this version (recorded with the approval).")] = "",
+    follow: Annotated[bool, typer.Option(help="Print the workflow's progress until it waits or ends.")] = True,
+    project: ProjectOption = None,
+) -> None:
+    """Approve a Staging version in the registry and start its promotion (shadow, approval, canary)."""
+    from mlops_kit.promotion.trigger import start_promotion
+    from mlops_kit.registry import IllegalTransition, ModelRegistry, StageStatus, UnknownModelVersion
+
+    platform = Platform.connect(project)
+    registry = ModelRegistry(platform.client("sagemaker"), platform.output("ModelPackageGroupName"))
+    try:
+        candidate = registry.get(version)
+        if candidate.stage_status == StageStatus.PENDING_APPROVAL:
+            candidate = registry.approve(candidate.arn, approver=_identity(platform), comment=comment)
+    except (UnknownModelVersion, IllegalTransition) as exc:
+        fail(str(exc))
+    arn, started = start_promotion(
+        platform.client("stepfunctions"),
+        platform.output("PromotionStateMachineArn"),
+        package_arn=candidate.arn,
+        version=candidate.version,
+        requested_by=_identity(platform),
+    )
+    console.print(f"{'started' if started else 'already running or done'}: {arn}")
+    if follow:
+        _follow(platform, arn)
+
+
+def _answer(approval_id: str, decision: str, comment: str, project: str | None) -> None:
+    from mlops_kit.promotion.store import ApprovalNotFound
+
+    platform = Platform.connect(project)
+    store = _store(platform)
+    approver = _identity(platform)
+    try:
+        approval = store.answer_approval(approval_id, decision=decision, approver=approver, comment=comment)
+    except ApprovalNotFound as exc:
+        fail(str(exc))
+    sfn = platform.client("stepfunctions")
+    output = json.dumps({"decision": decision, "approver": approver, "comment": comment or "-"})
+    try:
+        sfn.send_task_success(taskToken=approval.task_token, output=output)
+    except (sfn.exceptions.TaskDoesNotExist, sfn.exceptions.InvalidToken, sfn.exceptions.TaskTimedOut) as exc:
+        fail(f"the promotion is no longer waiting for this approval (it timed out or was stopped): {exc}")
+    candidate = approval.context.get("candidate", {})
+    console.print(f"{decision}d version {candidate.get('version')} as {approver}; execution {approval.execution_arn}")
+    _follow(platform, approval.execution_arn)
+
+
+def approve(
+    approval_id: Annotated[
+        str, typer.Argument(help="The approval id from the notification or `mlops promotions pending`.")
+    ],
+    comment: Annotated[str, typer.Option(help="Recorded with your identity in the deployment record.")] = "",
+    project: ProjectOption = None,
+) -> None:
+    """Approve a pending promotion: the staged rollout starts."""
+    _answer(approval_id, "approve", comment, project)
+
+
+def reject(
+    approval_id: Annotated[
+        str, typer.Argument(help="The approval id from the notification or `mlops promotions pending`.")
+    ],
+    reason: Annotated[str, typer.Option(help="Why (recorded; the candidate is marked rejected with it).")],
+    project: ProjectOption = None,
+) -> None:
+    """Reject a pending promotion: the previous model keeps all traffic."""
+    _answer(approval_id, "reject", reason, project)
+
+
+def rollback(
+    follow: Annotated[bool, typer.Option(help="Print the workflow's progress until it ends.")] = True,
+    project: ProjectOption = None,
+) -> None:
+    """Restore the most recently archived Production version, through the promotion workflow."""
+    from mlops_kit.promotion.trigger import start_promotion
+    from mlops_kit.registry import ModelRegistry
+
+    platform = Platform.connect(project)
+    registry = ModelRegistry(platform.client("sagemaker"), platform.output("ModelPackageGroupName"))
+    target = registry.rollback_target()
+    if target is None:
+        fail("there is no archived Production version to roll back to")
+    current = registry.production()
+    arn, started = start_promotion(
+        platform.client("stepfunctions"),
+        platform.output("PromotionStateMachineArn"),
+        package_arn=target.arn,
+        version=target.version,
+        mode="rollback",
+        requested_by=_identity(platform),
+        attempt=current.arn if current else "",
+    )
+    console.print(f"rolling back to version {target.version}: {'started' if started else 'already running'} {arn}")
+    if follow:
+        _follow(platform, arn)
+
+
+@promotions.command("pending")
+def pending(project: ProjectOption = None) -> None:
+    """Promotions waiting for a human decision, with their context and the commands to answer."""
+    platform = Platform.connect(project)
+    rows = []
+    for approval in _store(platform).pending_approvals():
+        candidate, production = approval.context.get("candidate", {}), approval.context.get("production") or {}
+        shadow = approval.context.get("shadow") or {}
+        rows.append(
+            [
+                approval.approval_id,
+                str(candidate.get("version")),
+                json.dumps(candidate.get("metrics")),
+                json.dumps(production.get("metrics")) if production else "-",
+                f"agreement {shadow.get('agreement')}, p99 x{shadow.get('p99_ratio')}",
+                f"mlops approve {approval.approval_id} | mlops reject {approval.approval_id} --reason ...",
+            ]
+        )
+    console.print(table("Pending approvals", ["id", "version", "candidate", "production", "shadow", "answer"], rows))
+
+
+@promotions.command("list")
+def list_executions(project: ProjectOption = None, limit: int = 10) -> None:
+    """Recent promotion executions and their status."""
+    platform = Platform.connect(project)
+    executions = platform.client("stepfunctions").list_executions(
+        stateMachineArn=platform.output("PromotionStateMachineArn"), maxResults=limit
+    )["executions"]
+    console.print(
+        table(
+            "Promotions",
+            ["name", "status", "started", "stopped"],
+            [[e["name"], e["status"], str(e["startDate"])[:19], str(e.get("stopDate", ""))[:19]] for e in executions],
+        )
+    )
+
+
+@promotions.command("history")
+def history(project: ProjectOption = None, limit: int = 10) -> None:
+    """Deployment records: who, when, the path taken and the outcome."""
+    platform = Platform.connect(project)
+    records = _store(platform).deployments(platform.output("EndpointName"), limit=limit)
+    console.print(
+        table(
+            "Deployments",
+            ["finished", "version", "outcome", "approver", "path"],
+            [
+                [
+                    str(r.get("finished_at", ""))[:19],
+                    str((r.get("candidate") or {}).get("version")),
+                    str(r.get("outcome")),
+                    str(r.get("approver") or "-"),
+                    " → ".join(r.get("path", []))[:80],
+                ]
+                for r in records
+            ],
+        )
+    )

@@ -1,0 +1,1 @@
+"""The promotion workflow's logic: shadow, human approval, staged or guarded rollout, rollback, records."""

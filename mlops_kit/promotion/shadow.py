@@ -1,0 +1,121 @@
+"""Compare a shadow variant with production on the same requests (captured), against configured limits."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ShadowLimits:
+    max_error_rate: float
+    max_p99_latency_ratio: float
+    min_agreement: float
+    min_pairs: int = 20
+    threshold: float = 0.5  # decisions are compared at this score
+
+
+@dataclass
+class ShadowComparison:
+    pairs: int
+    agreement: float | None
+    mean_abs_score_difference: float | None
+    shadow_invocations: float
+    shadow_errors: float
+    shadow_error_rate: float | None
+    production_p99_ms: float | None
+    shadow_p99_ms: float | None
+    p99_ratio: float | None
+    passed: bool
+    reasons: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _decode(part: dict[str, Any]) -> str:
+    data = part.get("data", "")
+    return base64.b64decode(data).decode() if part.get("encoding") == "BASE64" else str(data)
+
+
+def score_of(output: Any) -> float | None:
+    """The model's score in a response: ``{"score": s}``, ``{"predictions": [{"score": s}]}`` or a number."""
+    if isinstance(output, int | float) and not isinstance(output, bool):
+        return float(output)
+    if isinstance(output, dict):
+        if "score" in output:
+            return score_of(output["score"])
+        if output.get("predictions"):
+            return score_of(output["predictions"][0])
+    if isinstance(output, list) and output:
+        return score_of(output[0])
+    return None
+
+
+def paired_scores(production: list[dict[str, Any]], shadow: list[dict[str, Any]]) -> list[tuple[float, float]]:
+    """Scores of the same requests (equal request bodies) answered by production and by the shadow."""
+    answers: dict[str, list[float]] = defaultdict(list)
+    for record in production:
+        capture = record.get("captureData", {})
+        if "endpointOutput" not in capture:
+            continue
+        score = score_of(json.loads(_decode(capture["endpointOutput"])))
+        if score is not None:
+            answers[_decode(capture["endpointInput"])].append(score)
+    pairs = []
+    for record in shadow:
+        capture = record.get("captureData", {})
+        if "endpointOutput" not in capture:
+            continue
+        request = _decode(capture["endpointInput"])
+        if answers.get(request):
+            score = score_of(json.loads(_decode(capture["endpointOutput"])))
+            if score is not None:
+                pairs.append((answers[request].pop(0), score))
+    return pairs
+
+
+def compare(
+    pairs: list[tuple[float, float]],
+    *,
+    shadow_invocations: float,
+    shadow_errors: float,
+    production_p99_ms: float | None,
+    shadow_p99_ms: float | None,
+    limits: ShadowLimits,
+) -> ShadowComparison:
+    """Check errors, p99 latency and agreement against ``limits``; every failed check is a reason."""
+    reasons = []
+    agreement = None
+    difference = None
+    if len(pairs) < limits.min_pairs:
+        reasons.append(f"only {len(pairs)} requests were answered by both variants (need {limits.min_pairs})")
+    if pairs:
+        agreement = sum((p >= limits.threshold) == (s >= limits.threshold) for p, s in pairs) / len(pairs)
+        difference = sum(abs(p - s) for p, s in pairs) / len(pairs)
+        if agreement < limits.min_agreement:
+            reasons.append(f"decisions agree on {agreement:.1%} of requests, below {limits.min_agreement:.1%}")
+    error_rate = shadow_errors / shadow_invocations if shadow_invocations else None
+    if error_rate is not None and error_rate > limits.max_error_rate:
+        reasons.append(f"shadow error rate {error_rate:.2%} above {limits.max_error_rate:.2%}")
+    ratio = None
+    if production_p99_ms and shadow_p99_ms is not None:
+        ratio = shadow_p99_ms / production_p99_ms
+        if ratio > limits.max_p99_latency_ratio:
+            reasons.append(f"shadow p99 latency is {ratio:.2f}x production's, above {limits.max_p99_latency_ratio}x")
+    return ShadowComparison(
+        pairs=len(pairs),
+        agreement=agreement,
+        mean_abs_score_difference=difference,
+        shadow_invocations=shadow_invocations,
+        shadow_errors=shadow_errors,
+        shadow_error_rate=error_rate,
+        production_p99_ms=production_p99_ms,
+        shadow_p99_ms=shadow_p99_ms,
+        p99_ratio=ratio,
+        passed=not reasons,
+        reasons=reasons,
+    )
