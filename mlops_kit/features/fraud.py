@@ -23,41 +23,36 @@ from typing import Any
 
 import numpy as np
 
-from mlops_kit.features.definitions import EntityKey, Feature, FeatureGroup, FeatureRegistry, ValueType
+from mlops_kit.features.definitions import FeatureRegistry
+from mlops_kit.features.fraud_definitions import (
+    CUSTOMER_ACTIVITY,
+    CUSTOMER_PROFILE,
+    ENTITY,
+    FEATURE_GROUPS,
+    LABEL,
+    LABEL_TIME_COLUMN,
+)
 from mlops_kit.features.transformations import Kind, apply_to_frame, apply_to_record, transformation
 
-ENTITY = EntityKey("customer_id", ValueType.STRING)
-LABEL = "is_fraud"
-LABEL_TIME_COLUMN = "event_timestamp"
-
-CUSTOMER_PROFILE = FeatureGroup(
-    name="customer_profile",
-    entity_keys=(ENTITY,),
-    features=(
-        Feature("age", ValueType.INT64, "age in years"),
-        Feature("tenure_days", ValueType.INT64, "days since the account was opened"),
-        Feature("country", ValueType.STRING, "ISO 3166 country of residence"),
-    ),
-    event_time_column="event_timestamp",
-    created_time_column="created_timestamp",
-    ttl=None,
-    description="Slowly changing customer attributes from the account system.",
-    owner="fraud-ml@example.com",
-)
-CUSTOMER_ACTIVITY = FeatureGroup(
-    name="customer_activity",
-    entity_keys=(ENTITY,),
-    features=(
-        Feature("txn_count_7d", ValueType.INT64, "card transactions in the 7 days before the snapshot"),
-        Feature("avg_amount_7d", ValueType.FLOAT64, "mean transaction amount over those 7 days"),
-        Feature("max_amount_7d", ValueType.FLOAT64, "largest transaction amount over those 7 days"),
-    ),
-    event_time_column="event_timestamp",
-    ttl=dt.timedelta(days=30),
-    description="Rolling 7-day spending aggregates, recomputed every few days by the streaming job.",
-    owner="fraud-ml@example.com",
-)
-FEATURE_GROUPS: tuple[FeatureGroup, ...] = (CUSTOMER_PROFILE, CUSTOMER_ACTIVITY)
+__all__ = [
+    "CUSTOMER_ACTIVITY",
+    "CUSTOMER_PROFILE",
+    "DRIFTED_FEATURES",
+    "ENTITY",
+    "FEATURE_GROUPS",
+    "FEATURE_REFS",
+    "LABEL",
+    "LABEL_TIME_COLUMN",
+    "MODEL_FEATURES",
+    "ONLINE_FEATURES",
+    "REGISTRY",
+    "REQUEST_FIELDS",
+    "TRANSFORMATIONS",
+    "FraudData",
+    "build_model_frame",
+    "generate",
+    "serving_features",
+]
 REGISTRY = FeatureRegistry(FEATURE_GROUPS)
 FEATURE_REFS: list[str] = [
     "customer_profile:age",
@@ -361,7 +356,9 @@ def _as_of(transactions: Any, profiles: Any, activity: Any) -> Any:
         by="customer_id",
     )  # fmt: skip
     merged = pd.merge_asof(merged, act, left_on="event_timestamp", right_on="_activity_time", by="customer_id")
-    expired = (merged["event_timestamp"] - merged["_activity_time"]) > pd.Timedelta(microseconds=CUSTOMER_ACTIVITY.ttl_us or 0)
+    expired = (merged["event_timestamp"] - merged["_activity_time"]) > pd.Timedelta(
+        microseconds=CUSTOMER_ACTIVITY.ttl_us or 0
+    )
     for column in CUSTOMER_ACTIVITY.feature_names:
         merged[column] = merged[column].astype("Float64").mask(expired)
     return merged.sort_index()

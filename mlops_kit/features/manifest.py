@@ -12,7 +12,6 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -20,6 +19,8 @@ MANIFEST_FORMAT = "mlops-kit/training-set/v1"
 
 
 def _update_column(digest: Any, column: pa.ChunkedArray) -> None:
+    import numpy as np
+
     column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     kind = column.type
     valid = pc.is_valid(column).to_numpy(zero_copy_only=False)

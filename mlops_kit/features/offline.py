@@ -24,14 +24,12 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from mlops_kit.features import pit
 from mlops_kit.features.definitions import (
     FeatureGroup,
     FeatureRef,
@@ -44,6 +42,11 @@ from mlops_kit.features.manifest import TrainingSetManifest, content_hash
 from mlops_kit.features.records import ARROW_TYPES, TIMESTAMP, InvalidRecordsError, from_pandas, micros, to_table
 from mlops_kit.features.sql import LABEL_ROW, LABEL_US, SqlRunner, point_in_time_sql
 from mlops_kit.features.storage import ObjectStore, get_many
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# numpy and the join engine are imported where joins run: ingestion (the Lambda) needs only pyarrow.
 
 META_COLUMNS = ("__event_us", "__created_us", "__ingested_us", "__batch", "__row")
 META_TYPES = {
@@ -188,14 +191,15 @@ class OfflineStore:
         table = (
             table.append_column("__event_us", event_us)
             .append_column("__created_us", created)
-            .append_column("__ingested_us", pa.chunked_array([pa.array(np.full(table.num_rows, ingested_us))]))
+            .append_column("__ingested_us", pa.chunked_array([pa.array([ingested_us] * table.num_rows, pa.int64())]))
             .append_column("__batch", pa.chunked_array([pa.array([batch] * table.num_rows, pa.string())]))
-            .append_column("__row", pa.chunked_array([pa.array(np.arange(table.num_rows, dtype=np.int64))]))
+            .append_column("__row", pa.chunked_array([pa.array(range(table.num_rows), pa.int64())]))
         ).cast(offline_schema(group))
-        days = pc.floor(pc.divide(event_us.cast(pa.float64()), float(_DAY_US))).cast(pa.int64())
-        day_values = days.to_numpy()
-        for day in np.unique(day_values):
-            part = table.filter(pa.array(day_values == day))
+        # Floor division on integers (event times before 1970 are negative): day = (us - us mod day) / day.
+        days = pc.divide(pc.subtract(event_us, _modulo(event_us, _DAY_US)), _DAY_US)
+        distinct_days = sorted(pc.unique(days).to_pylist())
+        for day in distinct_days:
+            part = table.filter(pc.equal(days, day))
             buffer = io.BytesIO()
             pq.write_table(part, buffer, compression="snappy")
             key = f"{group.name}/date={_date(int(day) * _DAY_US)}/part-{ingested_us:020d}-{batch}.parquet"
@@ -203,7 +207,7 @@ class OfflineStore:
                 report.files.append(self.objects.put(key, buffer.getvalue()))
             except Exception as exc:
                 raise FeatureStoreError(
-                    f"writing {key} failed after {len(report.files)} of {len(np.unique(day_values))} files "
+                    f"writing {key} failed after {len(report.files)} of {len(distinct_days)} files "
                     f"were written ({report.files}): {exc}"
                 ) from exc
         report.seconds = time.monotonic() - started
@@ -237,6 +241,10 @@ class OfflineStore:
 
     def latest(self, group_name: str, *, as_of: dt.datetime | None = None) -> pa.Table:
         """The newest row per entity with event time at or before ``as_of`` (default: everything stored)."""
+        import numpy as np
+
+        from mlops_kit.features import pit
+
         group = self.registry.group(group_name)
         as_of_us = None if as_of is None else _us(as_of)
         table = self._read(group, None, as_of_us)
@@ -323,6 +331,10 @@ class OfflineStore:
     def _join_local(
         self, resolved: ResolvedRefs, labels: pa.Table, label_us: np.ndarray, created_before_label: bool
     ) -> tuple[pa.Table, dict[str, int]]:
+        import numpy as np
+
+        from mlops_kit.features import pit
+
         columns: dict[str, pa.ChunkedArray] = {}
         matched: dict[str, int] = {}
         low, high = (int(label_us.min()), int(label_us.max())) if len(label_us) else (0, 0)
@@ -362,6 +374,8 @@ class OfflineStore:
         created_before_label: bool,
         runner: SqlRunner,
     ) -> tuple[pa.Table, dict[str, int]]:
+        import numpy as np
+
         staged = labels.select(key_columns)
         staged = staged.append_column(LABEL_ROW, pa.array(np.arange(labels.num_rows, dtype=np.int64)))
         staged = staged.append_column(LABEL_US, pa.array(label_us, pa.int64()))
@@ -404,7 +418,13 @@ def _canonical(column: pa.ChunkedArray, dtype: ValueType) -> pa.ChunkedArray:
 def _created_for_order(table: pa.Table) -> np.ndarray:
     """Created time for ordering: missing values sort first."""
     created = table.column("__created_us")
-    return pc.fill_null(created, np.iinfo(np.int64).min).to_numpy()
+    return pc.fill_null(created, -(2**63)).to_numpy()
+
+
+def _modulo(values: pa.ChunkedArray, divisor: int) -> pa.ChunkedArray:
+    """Non-negative ``values mod divisor`` (Arrow has no integer modulo kernel)."""
+    remainder = pc.subtract(values, pc.multiply(pc.divide(values, divisor), divisor))  # truncating division
+    return pc.if_else(pc.less(remainder, 0), pc.add(remainder, divisor), remainder)
 
 
 def _us(value: dt.datetime) -> int:
