@@ -197,9 +197,16 @@ class OfflineStore:
         ).cast(offline_schema(group))
         # Floor division on integers (event times before 1970 are negative): day = (us - us mod day) / day.
         days = pc.divide(pc.subtract(event_us, _modulo(event_us, _DAY_US)), _DAY_US)
-        distinct_days = sorted(pc.unique(days).to_pylist())
-        for day in distinct_days:
-            part = table.filter(pc.equal(days, day))
+        # One stable sort by day, then one slice per day (rows keep their order within a day).
+        order = pc.sort_indices(days)
+        table = table.take(order)
+        counts = pc.value_counts(days.take(order))
+        offset = 0
+        for index, (day, count) in enumerate(
+            zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True)
+        ):
+            part = table.slice(offset, count)
+            offset += count
             buffer = io.BytesIO()
             pq.write_table(part, buffer, compression="snappy")
             key = f"{group.name}/date={_date(int(day) * _DAY_US)}/part-{ingested_us:020d}-{batch}.parquet"
@@ -207,8 +214,7 @@ class OfflineStore:
                 report.files.append(self.objects.put(key, buffer.getvalue()))
             except Exception as exc:
                 raise FeatureStoreError(
-                    f"writing {key} failed after {len(report.files)} of {len(distinct_days)} files "
-                    f"were written ({report.files}): {exc}"
+                    f"writing {key} failed after {index} of {len(counts)} files were written ({report.files}): {exc}"
                 ) from exc
         report.seconds = time.monotonic() - started
         return report
@@ -221,7 +227,10 @@ class OfflineStore:
         end_us = None if end is None else _us(end)
         return self._read(group, start_us, end_us)
 
-    def _read(self, group: FeatureGroup, start_us: int | None, end_us: int | None) -> pa.Table:
+    def _read(
+        self, group: FeatureGroup, start_us: int | None, end_us: int | None, columns: list[str] | None = None
+    ) -> pa.Table:
+        """Rows with event date in [start, end] in ingestion order; only ``columns`` if given."""
         low = None if start_us is None else _date(start_us)
         high = None if end_us is None else _date(end_us)
         keys = []
@@ -234,10 +243,12 @@ class OfflineStore:
                 keys.append(key)
         keys.sort(key=lambda k: k.rsplit("/", 1)[1])  # part-<ingested>-<batch>: ingestion order
         schema = offline_schema(group)
+        if columns is not None:
+            schema = pa.schema([schema.field(c) for c in columns])
         if not keys:
             return schema.empty_table()
-        tables = [pq.read_table(io.BytesIO(body)) for body in get_many(self.objects, keys)]
-        return pa.concat_tables([t.select(schema.names).cast(schema) for t in tables])
+        tables = [pq.read_table(io.BytesIO(body), columns=schema.names) for body in get_many(self.objects, keys)]
+        return pa.concat_tables([t.cast(schema) for t in tables])
 
     def latest(self, group_name: str, *, as_of: dt.datetime | None = None) -> pa.Table:
         """The newest row per entity with event time at or before ``as_of`` (default: everything stored)."""
@@ -340,7 +351,14 @@ class OfflineStore:
         low, high = (int(label_us.min()), int(label_us.max())) if len(label_us) else (0, 0)
         for group in resolved.groups:
             start = None if group.ttl_us is None else low - group.ttl_us
-            stored = self._read(group, start, high) if len(label_us) else offline_schema(group).empty_table()
+            needed = [
+                *group.key_names,
+                *resolved.features_of(group.name),
+                "__event_us",
+                "__created_us",
+                "__ingested_us",
+            ]
+            stored = self._read(group, start, high, needed)
             event = stored.column("__event_us").to_numpy()
             created = _created_for_order(stored)
             created_raw = stored.column("__created_us")

@@ -45,6 +45,8 @@ def entity_codes(
                 _, combined = np.unique(combined, return_inverse=True)
             combined = combined * max(size, 1) + codes
     assert combined is not None
+    if len(label_keys) == 1:
+        return combined[:n_labels], combined[n_labels:]  # dictionary indices are already dense
     _, dense = np.unique(combined, return_inverse=True)
     dense = dense.astype(np.int64)
     return dense[:n_labels], dense[n_labels:]
