@@ -101,7 +101,7 @@ def online(
         _CALLS.clear()
         rows = [{"entity_id": e} for e in entities[:count]]
         started = time.perf_counter()
-        result = store.get_online_features(features=refs, entity_rows=rows).to_dict()
+        result = store.get_online_features(features=refs, entity_rows=rows, full_feature_names=True).to_dict()
         seconds = time.perf_counter() - started
         reads[f"{count}x{len(views)}"] = {
             "requests": sum(_CALLS.values()),

@@ -41,7 +41,7 @@ from mlops_kit.features.definitions import (
 from mlops_kit.features.manifest import TrainingSetManifest, content_hash
 from mlops_kit.features.records import ARROW_TYPES, TIMESTAMP, InvalidRecordsError, from_pandas, micros, to_table
 from mlops_kit.features.sql import LABEL_ROW, LABEL_US, SqlRunner, point_in_time_sql
-from mlops_kit.features.storage import ObjectStore, get_many
+from mlops_kit.features.storage import LocalObjectStore, ObjectStore, get_many
 
 if TYPE_CHECKING:
     import numpy as np
@@ -247,8 +247,19 @@ class OfflineStore:
             schema = pa.schema([schema.field(c) for c in columns])
         if not keys:
             return schema.empty_table()
-        tables = [pq.read_table(io.BytesIO(body), columns=schema.names) for body in get_many(self.objects, keys)]
-        return pa.concat_tables([t.cast(schema) for t in tables])
+        names = schema.names
+        if isinstance(self.objects, LocalObjectStore):
+            import pyarrow.dataset as ds
+
+            # A dataset built from a list of files reads them in that order (Arrow documents this), with
+            # multi-threaded decoding and less per-file overhead than one read_table per file.
+            paths = [str(self.objects.root / key) for key in keys]
+            return ds.dataset(paths, schema=schema, format="parquet").to_table(columns=names)
+
+        def decode(body: bytes) -> pa.Table:
+            return pq.read_table(io.BytesIO(body), columns=names, use_threads=False).cast(schema)
+
+        return pa.concat_tables(get_many(self.objects, keys, decode))
 
     def latest(self, group_name: str, *, as_of: dt.datetime | None = None) -> pa.Table:
         """The newest row per entity with event time at or before ``as_of`` (default: everything stored)."""
@@ -313,7 +324,7 @@ class OfflineStore:
             raise InvalidRecordsError(
                 f"label columns {clash} have the names of requested features; rename them or pass full_names=True"
             )
-        duplicates = _count_duplicates(label_table, [*key_columns, label_time_column])
+        duplicates = _count_duplicates(label_table, key_columns, label_us)
         label_hash = content_hash(label_table)
         if runner is None:
             features, matched = self._join_local(resolved, label_table, label_us, created_before_label)
@@ -361,12 +372,14 @@ class OfflineStore:
             stored = self._read(group, start, high, needed)
             event = stored.column("__event_us").to_numpy()
             created = _created_for_order(stored)
-            created_raw = stored.column("__created_us")
-            available = np.where(
-                pc.is_null(created_raw).to_numpy(zero_copy_only=False),
-                stored.column("__ingested_us").to_numpy(),
-                pc.fill_null(created_raw, 0).to_numpy(),
-            )
+            available = None
+            if created_before_label:  # when a value became available: its created time, else its ingestion
+                created_raw = stored.column("__created_us")
+                available = np.where(
+                    pc.is_null(created_raw).to_numpy(zero_copy_only=False),
+                    stored.column("__ingested_us").to_numpy(),
+                    pc.fill_null(created_raw, 0).to_numpy(),
+                )
             match = pit.join_group(
                 [labels.column(k) for k in group.key_names],
                 label_us,
@@ -501,8 +514,16 @@ def _check_label_key(labels: pa.Table, name: str, dtype: ValueType, group: str) 
         )
 
 
-def _count_duplicates(labels: pa.Table, columns: list[str]) -> int:
-    if labels.num_rows == 0:
+def _count_duplicates(labels: pa.Table, keys: list[str], label_us: Any) -> int:
+    """Label rows equal to an earlier one on every key column and the label time."""
+    import numpy as np
+
+    from mlops_kit.features import pit
+
+    if labels.num_rows < 2:
         return 0
-    distinct = labels.select(columns).group_by(columns).aggregate([]).num_rows
-    return labels.num_rows - distinct
+    columns = [labels.column(k) for k in keys]
+    codes, _ = pit.entity_codes(columns, [c.slice(0, 0) for c in columns])
+    order = np.lexsort((label_us, codes))
+    same = (np.diff(codes[order]) == 0) & (np.diff(label_us[order]) == 0)
+    return int(same.sum())

@@ -193,10 +193,11 @@ class OnlineStore:
             else [None] * table.num_rows
         )
         # Newest record per entity in this batch: max (event, created), the later row on exact ties.
+        rank = [(e, -1 if c is None else c) for e, c in zip(event_us, created_us, strict=True)]
         newest: dict[tuple[Any, ...], int] = {}
         for row, key in enumerate(keys):
             best = newest.get(key)
-            if best is None or (event_us[row], created_us[row] or -1) >= (event_us[best], created_us[best] or -1):
+            if best is None or rank[row] >= rank[best]:
                 newest[key] = row
         report.stale = table.num_rows - len(newest)
         features = table.select(list(group.feature_names))

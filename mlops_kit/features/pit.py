@@ -9,8 +9,11 @@ How, and why this way (measured on 2 cores, 10M feature rows): entity keys are d
 for labels and features, one column at a time and combined arithmetically, so multi-column keys never
 collide; feature rows are sorted once by a single int64 ``(entity, event time)`` key with numpy's
 argsort (0.8 s, versus 5.9 s for a two-key ``lexsort`` and 2.1 s for Arrow's ``sort_indices``), and only
-the rows that tie on that key are re-sorted by created time and ingestion order; each label is then a
-binary search. Values are gathered with Arrow ``take``, so strings, lists and nulls keep their types.
+the rows that tie on that key are re-sorted by exact event time, created time and ingestion order; each
+label is then a binary search. When entity count and time span do not fit one int64 together, the key's
+time part is coarsened by a few bits (a 2 µs grain at 500k entities over a year) and the binary search's
+answer is corrected by stepping back over the few rows whose exact time is after the label's. Values are
+gathered with Arrow ``take``, so strings, lists and nulls keep their types.
 """
 
 from __future__ import annotations
@@ -65,20 +68,24 @@ def _chunks(column: pa.ChunkedArray | pa.Array) -> list[pa.Array]:
 def _sort_keys(
     label_entity: np.ndarray, label_us: np.ndarray, feature_entity: np.ndarray, event_us: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Single int64 keys ordering (entity, time) for labels and features alike."""
+    """Single int64 keys ordering (entity, time) for labels and features alike, possibly coarse in time.
+
+    ``entity * 2**bits + ((time - low) >> shift)``: when entities and the time span do not both fit in 63
+    bits, time is coarsened by ``shift`` bits. Coarse keys still order entities exactly and times up to
+    ``2**shift`` µs; the caller resolves equal coarse keys with the exact times.
+    """
     if len(event_us) == 0:
         return np.zeros(len(label_us), np.int64), np.zeros(0, np.int64)
     low = min(int(label_us.min(initial=event_us.min())), int(event_us.min()))
     high = max(int(label_us.max(initial=event_us.max())), int(event_us.max()))
-    span = high - low + 1
     entities = int(max(label_entity.max(initial=0), feature_entity.max(initial=0))) + 1
-    if span < np.iinfo(np.int64).max // entities:
-        return label_entity * span + (label_us - low), feature_entity * span + (event_us - low)
-    # Too wide for one int64: replace times by their dense rank over both sides (order is all that matters).
-    times, inverse = np.unique(np.concatenate([label_us, event_us]), return_inverse=True)
-    ranks = inverse.astype(np.int64)
-    size = len(times)
-    return label_entity * size + ranks[: len(label_us)], feature_entity * size + ranks[len(label_us) :]
+    entity_bits = max(entities - 1, 1).bit_length()
+    time_bits = max(high - low, 1).bit_length()
+    shift = max(0, entity_bits + time_bits - 62)
+    bits = time_bits - shift
+    label_key = (label_entity << bits) | ((label_us - low) >> shift)
+    feature_key = (feature_entity << bits) | ((event_us - low) >> shift)
+    return label_key, feature_key
 
 
 def join_group(
@@ -87,7 +94,7 @@ def join_group(
     feature_keys: Sequence[pa.ChunkedArray | pa.Array],
     event_us: np.ndarray,
     created_us: np.ndarray,
-    available_us: np.ndarray,
+    available_us: np.ndarray | None,
     ttl_us: int | None,
     created_before_label: bool,
 ) -> np.ndarray:
@@ -111,29 +118,40 @@ def join_group(
         in_tie[:-1] |= ties
         slots = np.flatnonzero(in_tie)
         rows = order[slots]
-        # Ties on (entity, event): by created time, then by ingestion order (the row index itself).
-        order[slots] = rows[np.lexsort((rows, created_us[rows], feature_key[rows]))]
-    position = np.searchsorted(sorted_key, label_key, side="right") - 1
+        # Equal (coarse) keys: by exact event time, created time, then ingestion order (the row index itself).
+        order[slots] = rows[np.lexsort((rows, created_us[rows], event_us[rows], feature_key[rows]))]
+    sorted_event = event_us[order]
     sorted_entity = feature_entity[order]
+    position = np.searchsorted(sorted_key, label_key, side="right") - 1
     valid = position >= 0
     position = np.where(valid, position, 0)
     valid &= sorted_entity[position] == label_entity
+    # A coarse key can place a later event (same entity, same coarse time) at the position: step back.
+    checks = [sorted_event]
     if created_before_label:
-        sorted_available = available_us[order]
-        late = valid & (sorted_available[position] > label_us)
-        while late.any():
-            # Step back within the entity to the newest value that already existed at label time.
-            position[late] -= 1
-            still = late & (position >= 0)
-            still[still] &= sorted_entity[position[still]] == label_entity[still]
-            valid[late & ~still] = False
-            position = np.where(valid, position, 0)
-            late = valid & (sorted_available[position] > label_us)
+        assert available_us is not None
+        checks.append(available_us[order])
+    late = valid & _after(checks, position, label_us)
+    while late.any():
+        position[late] -= 1
+        still = late & (position >= 0)
+        still[still] &= sorted_entity[position[still]] == label_entity[still]
+        valid[late & ~still] = False
+        position = np.where(valid, position, 0)
+        late = valid & _after(checks, position, label_us)
     match = np.where(valid, order[position], -1)
     if ttl_us is not None:
         too_old = (match >= 0) & (label_us - event_us[np.maximum(match, 0)] > ttl_us)
         match[too_old] = -1
     return match
+
+
+def _after(times: list[np.ndarray], position: np.ndarray, label_us: np.ndarray) -> np.ndarray:
+    """Whether any of ``times`` at ``position`` is later than the label time."""
+    late = times[0][position] > label_us
+    for other in times[1:]:
+        late |= other[position] > label_us
+    return late
 
 
 def gather(table: pa.Table, match: np.ndarray) -> pa.Table:

@@ -267,3 +267,94 @@ def test_a_table_of_labels_works_like_a_frame(store: OfflineStore) -> None:
     labels = pa.table({"k1": ["a"], "k2": ["b"], "event_timestamp": pa.array([at(2)], pa.timestamp("us", "UTC"))})
 
     assert store.get_historical_features(labels, ["keyed:s"]).frame["s"].tolist() == ["one"]
+
+
+class FakeAthena:
+    """Athena's query API over DuckDB: runs what AthenaRunner sends (label DDL, UNLOAD, DROP) on the same files."""
+
+    def __init__(self, duckdb_runner: DuckDBRunner, staging: LocalObjectStore) -> None:
+        self.duck = duckdb_runner
+        self.staging = staging
+        self.queries: list[str] = []
+
+    def start_query_execution(self, QueryString: str, QueryExecutionContext: dict, WorkGroup: str) -> dict:
+        import re
+
+        import pyarrow.parquet as pq
+
+        self.queries.append(QueryString)
+        assert QueryExecutionContext == {"Database": "features"}
+        assert WorkGroup == "wg"
+        if created := re.match(r"CREATE EXTERNAL TABLE `(\w+)` \(.*\) STORED AS PARQUET LOCATION '(.+)'$", QueryString):
+            name, location = created.groups()
+            self.duck.register_labels_as(name, pq.read_table(Path(location) / "labels.parquet"))
+        elif unload := re.match(r"UNLOAD \((.*)\) TO '(.+)' WITH \(format = 'PARQUET'\)$", QueryString, re.S):
+            sql, location = unload.groups()
+            Path(location).mkdir(parents=True, exist_ok=True)
+            pq.write_table(self.duck.run(sql), Path(location) / "part-0.parquet")
+        elif dropped := re.match(r"DROP TABLE IF EXISTS `(\w+)`$", QueryString):
+            self.duck.drop_labels(dropped.group(1))
+        else:
+            raise AssertionError(f"unexpected query {QueryString[:80]}")
+        return {"QueryExecutionId": str(len(self.queries))}
+
+    def get_query_execution(self, QueryExecutionId: str) -> dict:
+        return {"QueryExecution": {"Status": {"State": "SUCCEEDED"}}}
+
+
+def test_the_athena_runner_stages_labels_unloads_parquet_and_cleans_up(store: OfflineStore, tmp_path: Path) -> None:
+    from mlops_kit.features.sql import AthenaRunner
+
+    class Runner(DuckDBRunner):
+        def register_labels_as(self, name: str, labels: pa.Table) -> None:
+            self.connection.register("__staged", labels)
+            self.connection.execute(f'CREATE TABLE "features"."{name}" AS SELECT * FROM "__staged"')
+            self.connection.unregister("__staged")
+
+    staging = LocalObjectStore(tmp_path / "staging")
+    athena = FakeAthena(Runner(store.objects.root, [KEYED, FOREVER]), staging)
+    labels = pd.DataFrame({"k1": ["a", "a", "z"], "k2": ["b", "b", "z"], "event_timestamp": [at(0), at(2), at(2)]})
+
+    via_athena = store.get_historical_features(
+        labels,
+        ["keyed:v", "keyed:s"],
+        runner=AthenaRunner(athena, staging, database="features", workgroup="wg", poll_seconds=0),
+    )
+
+    local = store.get_historical_features(labels, ["keyed:v", "keyed:s"])
+    assert via_athena.table.equals(local.table)
+    assert [q.split()[0] for q in athena.queries] == ["CREATE", "UNLOAD", "DROP"]
+    assert "`__label_us` bigint" in athena.queries[0]
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.integers(-8, 8), st.integers(-2, 2)), min_size=1, max_size=40),
+    st.lists(st.tuples(st.integers(0, 4), st.integers(-9, 9)), min_size=1, max_size=20),
+    st.booleans(),
+    st.one_of(st.none(), st.integers(0, 6)),
+)
+@settings(max_examples=150, deadline=None)
+def test_the_join_is_exact_when_keys_must_coarsen_time(features, labels, created_before_label, ttl) -> None:
+    import numpy as np
+
+    from mlops_kit.features import pit
+
+    # Two far-away rows stretch the time span past what fits one int64 beside the entity code, so the
+    # engine coarsens time; the clustered times (1 µs apart) then share coarse keys and need the fix-up.
+    far = [(0, -(2**61), 0), (0, 2**61, 0)]
+    rows = far + features
+    entity = pa.array([f"e{e}" for e, _, _ in rows])
+    event = np.array([t for _, t, _ in rows], dtype=np.int64)
+    created = np.array([c for *_, c in rows], dtype=np.int64)
+    label_entity = pa.array([f"e{e}" for e, _ in labels])
+    label_us = np.array([t for _, t in labels], dtype=np.int64)
+
+    match = pit.join_group([label_entity], label_us, [entity], event, created, created, ttl, created_before_label)
+
+    for (key, when), got in zip(labels, match, strict=True):
+        eligible = [
+            i for i, (e, t, c) in enumerate(rows)
+            if e == key and t <= when and (ttl is None or t >= when - ttl) and (not created_before_label or c <= when)
+        ]  # fmt: skip
+        expected = max(eligible, key=lambda i: (rows[i][1], rows[i][2], i)) if eligible else -1
+        assert got == expected
