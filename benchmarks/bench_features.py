@@ -3,7 +3,8 @@ DynamoDB online store, side by side in one run.
 
 1. Point-in-time join, 100k labels x 1M feature rows (50k entities, 5 float features, TTL 30 days), over the
    same rows: ours from the offline store's partitioned Parquet, Feast from one Parquet file source. Both are
-   timed from an in-memory label frame to the result frame, feature files read inside the timing. Every row
+   timed from an in-memory label frame to the result frame, feature files read inside the timing, twice in
+   the same fresh process: the first call (imports and caches warming up) and the second (warm). Every row
    Feast returns is compared value by value with ours; the label rows Feast drops are counted. About 2% of
    label rows share entity and timestamp with another (the case Feast drops, #6787).
 2. Ours alone at 1M labels x 10M feature rows (500k entities): time and peak memory of a fresh process.
@@ -111,13 +112,15 @@ def ours_historical(directory: str, output: str | None = None) -> dict[str, Any]
     root = Path(directory)
     labels = pd.read_parquet(root / "labels.parquet")
     store = OfflineStore(FeatureRegistry([_group()]), LocalObjectStore(root / "ours"))
-    started = time.perf_counter()
-    result = store.get_historical_features(labels, [f"fv:{f}" for f in FEATURES])
-    frame = result.frame
-    seconds = time.perf_counter() - started
+    times = []
+    for _ in range(2):  # the first call in a fresh process (cold), then again (warm)
+        started = time.perf_counter()
+        result = store.get_historical_features(labels, [f"fv:{f}" for f in FEATURES])
+        frame = result.frame
+        times.append(time.perf_counter() - started)
     if output:
         frame.to_parquet(output, index=False)
-    return {"seconds": seconds, "rows": len(frame), "matched": result.matched["fv"]}
+    return {"cold": times[0], "seconds": times[1], "rows": len(frame), "matched": result.matched["fv"]}
 
 
 def compare(ours_path: Path, feast_path: Path, n_labels: int) -> dict[str, int]:
@@ -247,16 +250,19 @@ def run(quick: bool = False) -> Report:
     )  # fmt: skip
     checked = compare(ours_out, feast_out, meta["labels"])
     ratio = feast.result["seconds"] / ours.result["seconds"]
+    cold_ratio = feast.result["cold"] / ours.result["cold"]
     lines.append(f"### Point-in-time join: {meta['labels']:,} labels x {meta['rows']:,} feature rows "
                  f"({meta['entities']:,} entities, 5 features, TTL {TTL_DAYS} days)")  # fmt: skip
     lines.append("")
     feast_name = f"Feast {feast.result['feast']} file offline store"
     lines += table(
-        ["engine", "join time (s)", "process peak memory (MB)", "label rows returned", "speed-up"],
+        ["engine", "join time, warm (s)", "first call (s)", "process peak memory (MB)", "label rows returned",
+         "speed-up (warm / first)"],
         [
-            ["mlops-kit (local engine)", f"{ours.result['seconds']:.2f}", f"{ours.peak_mb:.0f}",
-             f"{ours.result['rows']:,}", f"**{ratio:.1f}x**"],
-            [feast_name, f"{feast.result['seconds']:.2f}", f"{feast.peak_mb:.0f}", f"{checked['feast_rows']:,}", "1x"],
+            ["mlops-kit (local engine)", f"{ours.result['seconds']:.2f}", f"{ours.result['cold']:.2f}",
+             f"{ours.peak_mb:.0f}", f"{ours.result['rows']:,}", f"**{ratio:.1f}x** / {cold_ratio:.1f}x"],
+            [feast_name, f"{feast.result['seconds']:.2f}", f"{feast.result['cold']:.2f}", f"{feast.peak_mb:.0f}",
+             f"{checked['feast_rows']:,}", "1x"],
         ],
     )  # fmt: skip
     lines.append("")
@@ -280,8 +286,16 @@ def run(quick: bool = False) -> Report:
     )
     lines.append("")
     lines += table(
-        ["engine", "join time (s)", "process peak memory (MB)", "goal"],
-        [["mlops-kit (local engine)", f"{big.result['seconds']:.2f}", f"{big.peak_mb:.0f}", "< 10 s, < 4096 MB"]],
+        ["engine", "join time, warm (s)", "first call (s)", "process peak memory (MB)", "goal"],
+        [
+            [
+                "mlops-kit (local engine)",
+                f"{big.result['seconds']:.2f}",
+                f"{big.result['cold']:.2f}",
+                f"{big.peak_mb:.0f}",
+                "< 10 s, < 4096 MB",
+            ]
+        ],
     )
     lines.append("")
 

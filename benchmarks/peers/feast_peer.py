@@ -73,11 +73,13 @@ def historical(labels: str, features: str, output: str, repo: str, ttl_days: flo
     entity, view = _view("fv", features, names, ttl_days)
     store.apply([entity, view])
     entity_df = pd.read_parquet(labels)
-    started = time.perf_counter()
-    result = store.get_historical_features(entity_df=entity_df, features=[f"fv:{n}" for n in names]).to_df()
-    seconds = time.perf_counter() - started
+    times = []
+    for _ in range(2):  # the first call in this fresh process (cold), then again (warm)
+        started = time.perf_counter()
+        result = store.get_historical_features(entity_df=entity_df, features=[f"fv:{n}" for n in names]).to_df()
+        times.append(time.perf_counter() - started)
     result.to_parquet(output, index=False)
-    return {"seconds": seconds, "rows": len(result), "feast": __import__("feast").__version__}
+    return {"cold": times[0], "seconds": times[1], "rows": len(result), "feast": __import__("feast").__version__}
 
 
 def online(
@@ -98,11 +100,13 @@ def online(
     refs = [f"{name}:{f}" for name in views for f in features]
     reads = {}
     for count in (1, 100):
-        _CALLS.clear()
         rows = [{"entity_id": e} for e in entities[:count]]
-        started = time.perf_counter()
-        result = store.get_online_features(features=refs, entity_rows=rows, full_feature_names=True).to_dict()
-        seconds = time.perf_counter() - started
+        seconds = float("inf")
+        for _ in range(5):  # best of five, as for ours; calls counted on the last
+            _CALLS.clear()
+            started = time.perf_counter()
+            result = store.get_online_features(features=refs, entity_rows=rows, full_feature_names=True).to_dict()
+            seconds = min(seconds, time.perf_counter() - started)
         reads[f"{count}x{len(views)}"] = {
             "requests": sum(_CALLS.values()),
             "calls": dict(_CALLS),

@@ -196,6 +196,9 @@ def training_set(
     ] = None,
     label_time_column: Annotated[str, typer.Option(help="The labels' event-time column.")] = "event_timestamp",
     created_before_label: Annotated[bool, typer.Option(help="Ignore values created after the label time.")] = False,
+    engine: Annotated[
+        str, typer.Option(help="'local' (this machine, numpy/Arrow) or 'athena' (the same join as Athena SQL).")
+    ] = "local",
     project: ProjectOption = "mlops-kit",
     endpoint_url: EndpointOption = None,
     registry: RegistryOption = DEFAULT_REGISTRY,
@@ -204,14 +207,25 @@ def training_set(
     from mlops_kit.features import fraud
     from mlops_kit.features.definitions import FeatureStoreError
     from mlops_kit.features.offline import write_training_set
+    from mlops_kit.features.sql import AthenaRunner
+    from mlops_kit.features.storage import S3ObjectStore
 
+    if engine not in ("local", "athena"):
+        raise typer.BadParameter(f"--engine must be 'local' or 'athena', got {engine!r}")
     frame = read_frame(labels)
-    _, _, store, session = _connect(project, endpoint_url, registry)
+    _, names, store, session = _connect(project, endpoint_url, registry)
+    runner = None
+    if engine == "athena":
+        staging = S3ObjectStore(
+            session.client("s3", endpoint_url=endpoint_url), names.artifacts_bucket, "athena/features"
+        )
+        athena = session.client("athena", endpoint_url=endpoint_url)
+        runner = AthenaRunner(athena, staging, database=names.database, workgroup=names.workgroup)
     try:
-        with step(f"Joining {len(frame)} label rows point-in-time"):
+        with step(f"Joining {len(frame)} label rows point-in-time ({engine})"):
             result = store.offline.get_historical_features(
                 frame, feature or fraud.FEATURE_REFS, label_time_column=label_time_column,
-                created_before_label=created_before_label,
+                created_before_label=created_before_label, runner=runner,
             )  # fmt: skip
         with step(f"Writing to {output}"):
             uris = write_training_set(result, output, s3_client=session.client("s3", endpoint_url=endpoint_url))

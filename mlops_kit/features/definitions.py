@@ -34,6 +34,10 @@ class DefinitionError(FeatureStoreError):
     """A feature group definition is invalid (bad name, duplicate column, unsupported type)."""
 
 
+class InvalidRecordsError(FeatureStoreError):
+    """Input rows (records, labels, entities) do not match their feature group; nothing was written."""
+
+
 class UnknownFeatureError(FeatureStoreError, KeyError):
     """A feature reference names a group or feature that is not defined."""
 

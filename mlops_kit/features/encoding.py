@@ -32,6 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -59,10 +60,15 @@ def from_micros(us: int) -> dt.datetime:
 
 def encode_key(values: Sequence[Any]) -> str:
     """The partition key of an entity: canonical JSON of its key values (strings or ints, in key order)."""
+    canonical: list[str | int] = []
     for value in values:
-        if isinstance(value, bool) or not isinstance(value, str | int):
+        if isinstance(value, str):
+            canonical.append(str(value))
+        elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            canonical.append(int(value))  # numpy integers too (numpy's bool is not Integral)
+        else:
             raise EncodingError(f"entity key values must be strings or int64, got {type(value).__name__} {value!r}")
-    key = json.dumps(list(values), separators=(",", ":"), ensure_ascii=False)
+    key = json.dumps(canonical, separators=(",", ":"), ensure_ascii=False)
     if len(key.encode()) > _MAX_KEY_BYTES:
         raise EncodingError(f"entity key {key[:60]}... is longer than DynamoDB's {_MAX_KEY_BYTES} bytes")
     return key

@@ -123,6 +123,10 @@ class TrainingSet:
             engine=self.engine,
         )
 
+    def write_training_set(self, uri: str, s3_client: Any | None = None) -> dict[str, str]:
+        """Write ``data.parquet`` and ``manifest.json`` to ``uri`` (``s3://bucket/prefix`` or a local folder)."""
+        return write_training_set(self, uri, s3_client)
+
     def write(self, store: ObjectStore, prefix: str = "") -> dict[str, str]:
         """Write ``data.parquet`` and ``manifest.json`` under ``prefix``; return their URIs."""
         base = f"{prefix.strip('/')}/" if prefix.strip("/") else ""

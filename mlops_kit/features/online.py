@@ -25,19 +25,22 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mlops_kit.features.definitions import (
     FeatureGroup,
     FeatureRef,
     FeatureRegistry,
     FeatureStoreError,
+    InvalidRecordsError,
     ResolvedRefs,
 )
 from mlops_kit.features.encoding import decode_features, encode_item, encode_key, to_micros
-from mlops_kit.features.records import InvalidRecordsError, micros, to_table
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# Reads need neither pyarrow nor pandas (an inference container may have neither); writes import pyarrow.
 
 BATCH_GET_LIMIT = 100  # keys per BatchGetItem, DynamoDB's limit
 
@@ -175,12 +178,18 @@ class OnlineStore:
         Raises :class:`~mlops_kit.features.records.InvalidRecordsError` before writing anything if the
         records do not match the group. Per-record API failures do not raise: they are in ``report.failed``.
         """
+        from mlops_kit.features.records import to_table
+
         group = self.registry.group(group_name)
         table = to_table(group, data)
         return self.write_table(group, table)
 
     def write_table(self, group: FeatureGroup, table: pa.Table) -> WriteReport:
         """Write an already validated table (see :func:`~mlops_kit.features.records.to_table`)."""
+        import pyarrow as pa
+
+        from mlops_kit.features.records import micros
+
         started = time.monotonic()
         report = WriteReport(group=group.name, records=table.num_rows)
         if table.num_rows == 0:

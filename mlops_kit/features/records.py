@@ -28,7 +28,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlops_kit.features.definitions import FeatureGroup, FeatureStoreError, ValueType
+from mlops_kit.features.definitions import FeatureGroup, InvalidRecordsError, ValueType
+
+__all__ = ["ARROW_TYPES", "TIMESTAMP", "InvalidRecordsError", "from_pandas", "group_schema", "micros", "to_table"]
 
 UTC = dt.UTC
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -41,10 +43,6 @@ ARROW_TYPES: dict[ValueType, pa.DataType] = {
     ValueType.INT64_LIST: pa.list_(pa.int64()),
     ValueType.FLOAT64_LIST: pa.list_(pa.float64()),
 }
-
-
-class InvalidRecordsError(FeatureStoreError):
-    """Input rows do not match their feature group; nothing was written."""
 
 
 def group_schema(group: FeatureGroup) -> pa.Schema:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from aws_cdk import Duration
 from aws_cdk.assertions import Match
 
 from mlops_kit.features.fraud import FEATURE_GROUPS
@@ -143,3 +145,52 @@ def test_outputs_locate_the_feature_store(stack_template: Any) -> None:
         "FeatureIngestQueueUrl",
         "FeatureIngestFunctionName",
     } <= set(outputs)
+
+
+def test_read_grants_are_scoped_and_their_findings_acknowledged(tmp_path) -> None:
+    """A consumer (the training role, later) gets read access to both stores; cdk-nag passes on it."""
+    from aws_cdk import App, RemovalPolicy, Stack
+    from aws_cdk import aws_iam as iam
+    from aws_cdk.assertions import Template
+
+    from cdk.constructs.feature_store import FeatureStore
+    from cdk.constructs.storage import PlatformStorage
+    from cdk.nag import enable_checks
+
+    app = App(outdir=str(tmp_path))
+    stack = Stack(app, "Consumer")
+    storage = PlatformStorage(stack, "Storage", removal_policy=RemovalPolicy.DESTROY, report_retention=Duration.days(1))
+    store = FeatureStore(
+        stack, "FeatureStore", groups=FEATURE_GROUPS, key=storage.key, data_bucket=storage.data_bucket,
+        artifacts_bucket=storage.artifacts_bucket, database_name="db", workgroup_name="wg",
+        removal_policy=RemovalPolicy.DESTROY,
+    )  # fmt: skip
+    role = iam.Role(stack, "Training", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+    store.grant_read_online(role)
+    store.grant_read_offline(role)
+    store.acknowledge_grants(role, read_offline=True)
+    enable_checks(app)
+
+    template = Template.from_stack(stack)  # raises ValidationFailed on any unacknowledged cdk-nag finding
+
+    statements = [
+        s
+        for p in template.find_resources("AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    actions = {a for s in statements for a in _actions(s)}
+    assert {"dynamodb:BatchGetItem", "dynamodb:GetItem", "athena:StartQueryExecution", "glue:GetTable"} <= actions
+    assert not {
+        a for a in actions if a.startswith("dynamodb:") and a not in ("dynamodb:BatchGetItem", "dynamodb:GetItem")
+    }
+    assert "s3:PutObject" in actions  # Athena staging only:
+    put_resources = [s["Resource"] for s in statements if "s3:PutObject" in _actions(s)]
+    for resource in (r for rs in put_resources for r in (rs if isinstance(rs, list) else [rs])):
+        if "Fn::Join" in resource:  # object ARNs: the staging prefix only
+            assert resource["Fn::Join"][1][-1] == "/athena/features/*"
+        else:  # the bucket ARN itself (bucket-level actions merged into the statement)
+            assert "Fn::GetAtt" in resource
+    (glue_writes,) = [s for s in statements if "glue:CreateTable" in _actions(s)]
+    rendered = json.dumps(glue_writes["Resource"])
+    assert "table/db/labels_*" in rendered  # only the temporary label tables may be created or dropped
+    assert "table/db/*" not in rendered

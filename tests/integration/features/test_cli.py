@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from mlops_kit.cli.main import app
@@ -16,6 +17,16 @@ from mlops_kit.features.store import DeployedStore
 from mlops_kit.local.emulator import Emulator
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rich sizes tables to the terminal; make it wide enough that cells are not cut."""
+    from mlops_kit.cli import console
+
+    monkeypatch.setattr(console.console, "_width", 240)
+
+
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
@@ -41,7 +52,7 @@ def test_ingest_get_training_set_and_materialize(
     ingested = runner.invoke(app, ["features", "ingest", "customer_activity", str(records)])
 
     assert ingested.exit_code == 0, ingested.output
-    assert "4 records" in ingested.output
+    assert "online_stale   │ 2" in ingested.output
     assert emulator.client("dynamodb").scan(TableName=names.table_name)["Count"] == 2  # C1 and C2, newest each
     assert emulator.client("s3").list_objects_v2(Bucket=names.bucket, Prefix="features/customer_activity/")["KeyCount"]
 

@@ -211,3 +211,35 @@ def test_api_failures_are_reported_per_record_not_swallowed() -> None:
     assert (report.written, report.stale) == (1, 0)
     assert report.failed == [('["bad"]', "RuntimeError: ProvisionedThroughputExceededException")]
     assert not report.ok
+
+
+def test_entities_from_a_dataframe_with_numpy_integer_keys() -> None:
+    import pandas as pd
+
+    online = store()
+    online.write("pair", [{"a": "x", "b": 7, "event_timestamp": at(0), "v": 70}])
+
+    result = online.get(pd.DataFrame({"a": ["x", "x"], "b": [7, 8]}), ["pair:v"])
+
+    assert [r["v"] for r in result.rows] == [70, None]
+
+
+def test_ingest_reports_online_failures_after_the_offline_append(tmp_path) -> None:
+    from mlops_kit.features.offline import OfflineStore
+    from mlops_kit.features.storage import LocalObjectStore
+    from mlops_kit.features.store import FeatureStore, IngestError
+
+    class Failing(FakeTable):
+        def put_if_newer(self, item, condition, values):
+            raise RuntimeError("AccessDeniedException")
+
+    feature_store = FeatureStore(
+        REGISTRY, offline=OfflineStore(REGISTRY, LocalObjectStore(tmp_path)), online=store(Failing())
+    )
+
+    with pytest.raises(IngestError, match="1 of 1 profile records were not written online") as raised:
+        feature_store.ingest("profile", [profile("u", 1, 1)])
+
+    assert raised.value.report.offline.rows == 1
+    assert raised.value.report.online.failed == [('["u"]', "RuntimeError: AccessDeniedException")]
+    assert feature_store.offline.read("profile").num_rows == 1
