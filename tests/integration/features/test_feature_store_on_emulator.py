@@ -8,6 +8,8 @@ import random
 import threading
 from typing import Any
 
+import pytest
+
 from mlops_kit.features import fraud
 from mlops_kit.features.offline import OfflineStore
 from mlops_kit.features.online import OnlineStore
@@ -205,3 +207,18 @@ def test_stack_outputs_locate_the_feature_store(names: DeployedStore, emulator: 
     assert set(tables) == {"customer_profile", "customer_activity"}
     assert tables["customer_activity"]["Parameters"]["mlops:feature_group_version"] == fraud.CUSTOMER_ACTIVITY.version
     assert emulator.client("athena").get_work_group(WorkGroup=names.workgroup)["WorkGroup"]["State"] == "ENABLED"
+
+
+def test_offline_files_are_created_only_once_in_s3(emulator: Emulator) -> None:
+    from mlops_kit.features.storage import ObjectExistsError, S3ObjectStore
+
+    s3 = emulator.client("s3")
+    s3.create_bucket(Bucket="offline-store")
+    objects = S3ObjectStore(s3, "offline-store", "features")
+    objects.put("g/date=2025-01-01/part-1.parquet", b"first")
+
+    with pytest.raises(ObjectExistsError, match="immutable"):
+        objects.put("g/date=2025-01-01/part-1.parquet", b"second")
+
+    assert objects.get("g/date=2025-01-01/part-1.parquet") == b"first"
+    assert objects.list("g/") == ["g/date=2025-01-01/part-1.parquet"]
