@@ -7,6 +7,7 @@ them back, so that is all an :class:`ObjectStore` does. :func:`object_store` pic
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -58,7 +59,12 @@ class LocalObjectStore:
         base = self.root / prefix
         if not base.exists():
             return []
-        return sorted(p.relative_to(self.root).as_posix() for p in base.rglob("*") if p.is_file())
+        root = str(self.root)
+        keys: list[str] = []
+        for directory, _, files in os.walk(base):  # os.walk: several times faster than Path.rglob here
+            relative = os.path.relpath(directory, root).replace(os.sep, "/")
+            keys.extend(f"{relative}/{name}" for name in files)
+        return sorted(keys)
 
     def uri(self, key: str) -> str:
         return str(self.root / key)
