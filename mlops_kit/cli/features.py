@@ -190,7 +190,9 @@ def _show(value: Any) -> str:
 @app.command("training-set")
 def training_set(
     labels: Annotated[Path, typer.Argument(help="Label rows: .csv, .parquet or .jsonl with keys and a timestamp.")],
-    output: Annotated[str, typer.Option(help="Where to write data.parquet and manifest.json (s3://... or a folder).")],
+    output: Annotated[
+        str, typer.Option(help="Where to write training_set.parquet and manifest.json (s3://... or a folder).")
+    ],
     feature: Annotated[
         list[str] | None, typer.Option("--feature", "-f", help="group:feature (default: fraud refs).")
     ] = None,

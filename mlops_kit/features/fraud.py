@@ -39,6 +39,7 @@ __all__ = [
     "CUSTOMER_PROFILE",
     "DRIFTED_FEATURES",
     "ENTITY",
+    "EXPECTATIONS",
     "FEATURE_GROUPS",
     "FEATURE_REFS",
     "LABEL",
@@ -171,6 +172,19 @@ MODEL_FEATURES: list[str] = [
     "avg_amount_7d",
     "max_amount_7d",
 ]
+
+
+# What the training pipeline's validate step checks on a training set before training (the keys of
+# mlops_kit.pipeline.usecase.Expectations; a plain dict so this module does not import the pipeline).
+EXPECTATIONS: dict[str, Any] = {
+    "min_rows": 1_000,
+    "label_rate": (0.005, 0.2),
+    "max_null_fraction": 0.02,
+    # Activity values expire after 30 days (quiet customers), so some label rows have none.
+    "null_fraction": {"txn_count_7d": 0.2, "avg_amount_7d": 0.2, "max_amount_7d": 0.2},
+    "ranges": {"amount": (0.0, 1e7), "age": (14, 130), "tenure_days": (0, 50_000), "txn_count_7d": (0, 100_000)},
+    "required_columns": ("customer_id", "event_timestamp", "amount", "merchant_category", *ONLINE_FEATURES),
+}
 
 
 def build_model_frame(training_set_df: Any) -> Any:

@@ -57,6 +57,9 @@ META_TYPES = {
     "__row": pa.int64(),
 }
 _DAY_US = 86_400_000_000
+# A training set on disk or in S3: these two files side by side (the pipeline's jobs read them by name).
+DATA_FILE = "training_set.parquet"
+MANIFEST_FILE = "manifest.json"
 
 
 def _date(us: int) -> str:
@@ -124,16 +127,16 @@ class TrainingSet:
         )
 
     def write_training_set(self, uri: str, s3_client: Any | None = None) -> dict[str, str]:
-        """Write ``data.parquet`` and ``manifest.json`` to ``uri`` (``s3://bucket/prefix`` or a local folder)."""
+        """Write ``training_set.parquet`` and ``manifest.json`` to ``uri`` (``s3://bucket/prefix`` or a folder)."""
         return write_training_set(self, uri, s3_client)
 
     def write(self, store: ObjectStore, prefix: str = "") -> dict[str, str]:
-        """Write ``data.parquet`` and ``manifest.json`` under ``prefix``; return their URIs."""
+        """Write ``training_set.parquet`` and ``manifest.json`` under ``prefix``; return their URIs."""
         base = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
         buffer = io.BytesIO()
         pq.write_table(self.table, buffer)
-        data_uri = store.put(f"{base}data.parquet", buffer.getvalue())
-        manifest_uri = store.put(f"{base}manifest.json", self.manifest.to_json().encode())
+        data_uri = store.put(f"{base}{DATA_FILE}", buffer.getvalue())
+        manifest_uri = store.put(f"{base}{MANIFEST_FILE}", self.manifest.to_json().encode())
         return {"data": data_uri, "manifest": manifest_uri}
 
 
@@ -151,10 +154,10 @@ def read_training_set(uri: str, s3_client: Any | None = None) -> tuple[Any, Trai
     from mlops_kit.features.storage import object_store
 
     store = object_store(uri, s3_client)
-    table = pq.read_table(io.BytesIO(store.get("data.parquet")))
-    manifest = TrainingSetManifest.from_json(store.get("manifest.json").decode())
+    table = pq.read_table(io.BytesIO(store.get(DATA_FILE)))
+    manifest = TrainingSetManifest.from_json(store.get(MANIFEST_FILE).decode())
     if content_hash(table) != manifest.dataset_hash:
-        raise FeatureStoreError(f"{uri}: data.parquet does not match the manifest's dataset hash")
+        raise FeatureStoreError(f"{uri}: {DATA_FILE} does not match the manifest's dataset hash")
     mapping = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
     return table.to_pandas(types_mapper=mapping.get), manifest
 

@@ -163,3 +163,47 @@ def test_serving_refuses_missing_fields_and_naive_times() -> None:
     assert served["merchant_risk"] == fraud.UNKNOWN_RISK
     assert np.isnan(served["amount_to_avg_ratio"])
     assert served["hour_of_day"] == 3.0
+
+
+def test_the_fraud_module_meets_the_training_pipelines_contract(training_set: pd.DataFrame) -> None:
+    from mlops_kit.pipeline.usecase import expectations_of
+    from mlops_kit.pipeline.usecase import load_use_case as load_training_use_case
+    from sagemaker_jobs.validate import validate
+
+    module = load_training_use_case("mlops_kit.features.fraud")
+    report = validate(training_set, module.LABEL, expectations_of(module))
+
+    assert report["passed"], report["summary"]
+
+
+def test_build_training_set_from_the_folders_a_processing_job_gets(
+    data: fraud.FraudData, training_set: pd.DataFrame, tmp_path
+) -> None:
+    from mlops_kit.features.offline import read_training_set
+    from mlops_kit.features.training import build_training_set
+
+    offline = OfflineStore(fraud.REGISTRY, LocalObjectStore(tmp_path / "offline"))
+    for group, rows in data.feature_rows().items():
+        offline.write(group, rows)
+    (tmp_path / "labels" / "fraud").mkdir(parents=True)
+    half = len(data.transactions) // 2
+    data.transactions.iloc[:half].to_parquet(tmp_path / "labels" / "fraud" / "a.parquet", index=False)
+    data.transactions.iloc[half:].to_parquet(tmp_path / "labels" / "fraud" / "b.parquet", index=False)
+
+    manifest = build_training_set(
+        tmp_path / "offline", tmp_path / "labels", tmp_path / "out", use_case="mlops_kit.features.fraud"
+    )
+    windowed = build_training_set(
+        tmp_path / "offline", tmp_path / "labels", tmp_path / "window", use_case=fraud,
+        labels_from="2025-02-01", labels_to="2025-03-01T00:00:00+00:00",
+    )  # fmt: skip
+
+    frame, written = read_training_set(str(tmp_path / "out"))
+    assert written == manifest
+    assert sorted((tmp_path / "out").iterdir()) == [
+        tmp_path / "out" / "manifest.json",
+        tmp_path / "out" / "training_set.parquet",
+    ]
+    pd.testing.assert_frame_equal(frame, training_set)
+    in_february = data.transactions["event_timestamp"].dt.month == 2
+    assert windowed.rows == int(in_february.sum())
