@@ -207,3 +207,9 @@ def test_build_training_set_from_the_folders_a_processing_job_gets(
     pd.testing.assert_frame_equal(frame, training_set)
     in_february = data.transactions["event_timestamp"].dt.month == 2
     assert windowed.rows == int(in_february.sum())
+
+    from sagemaker_jobs.build_training_set import main
+
+    job = main(["--use-case", "mlops_kit.features.fraud", "--offline", str(tmp_path / "offline"),
+                "--labels", str(tmp_path / "labels"), "--output", str(tmp_path / "job")])  # fmt: skip
+    assert job["dataset_hash"] == manifest.dataset_hash
