@@ -8,10 +8,17 @@ from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from constructs import Construct
 
 from cdk.config import PlatformConfig
+from cdk.constructs.feature_store import FeatureIngestion, FeatureStore, retention_days
 from cdk.constructs.notifications import Notifications
 from cdk.constructs.promotion_state import PromotionState
 from cdk.constructs.storage import PlatformStorage
 from cdk.stacks import shared
+from mlops_kit.features.fraud_definitions import FEATURE_GROUPS
+
+# The feature groups the platform serves (their definitions become the Glue tables) and where the ingestion
+# function imports them from; point both at your own module to use your own groups.
+FEATURE_REGISTRY = "mlops_kit.features.fraud_definitions:FEATURE_GROUPS"
+FEATURE_TABLE_ARN = "feature-table-arn"  # export for the serving stack's online reads
 
 
 class DataStack(Stack):
@@ -41,3 +48,28 @@ class DataStack(Stack):
             self, project, shared.PROMOTION_TABLE_ARN, "PromotionTableArn", self.promotion_state.table.table_arn
         )
         CfnOutput(self, "PromotionTableName", value=self.promotion_state.table.table_name)
+        self.feature_store = FeatureStore(
+            self,
+            "FeatureStore",
+            groups=FEATURE_GROUPS,
+            key=self.storage.key,
+            data_bucket=self.storage.data_bucket,
+            artifacts_bucket=self.storage.artifacts_bucket,
+            database_name=f"{config.project_name.replace('-', '_')}_features",
+            workgroup_name=f"{config.project_name}-features",
+            removal_policy=removal,
+        )
+        self.feature_ingestion = FeatureIngestion(
+            self,
+            "FeatureIngestion",
+            store=self.feature_store,
+            registry=FEATURE_REGISTRY,
+            log_retention=retention_days(config.retention.log_days),
+            removal_policy=removal,
+        )
+        CfnOutput(self, "FeatureTableName", value=self.feature_store.table.table_name)
+        CfnOutput(self, "FeatureDatabaseName", value=self.feature_store.database_name)
+        CfnOutput(self, "FeatureWorkGroupName", value=self.feature_store.workgroup_name)
+        CfnOutput(self, "FeatureIngestQueueUrl", value=self.feature_ingestion.queue.queue_url)
+        CfnOutput(self, "FeatureIngestFunctionName", value=self.feature_ingestion.function.function.function_name)
+        shared.export(self, project, FEATURE_TABLE_ARN, "FeatureTableArn", self.feature_store.table.table_arn)

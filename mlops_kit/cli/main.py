@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from mlops_kit.cli import local, pipeline, promotion, registry
+from mlops_kit.cli import features, local, pipeline, promotion, registry
 from mlops_kit.cli.console import console
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ app.command()(promotion.promote)
 app.command()(promotion.approve)
 app.command()(promotion.reject)
 app.command()(promotion.rollback)
+app.add_typer(features.app, name="features")
 
 
 @app.command()

@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 
 from mlops_kit.cli.console import step
-from mlops_kit.demo import platform
+from mlops_kit.demo import features, platform
 from mlops_kit.demo.context import DemoContext
 from mlops_kit.local.deploy import CloudAssembly, synthesize
 from mlops_kit.local.emulator import Emulator
@@ -21,6 +21,7 @@ Stage = Callable[[DemoContext], dict[str, Any]]
 # Each stage of the lifecycle adds itself here, in order.
 STAGES: list[tuple[str, Stage]] = [
     ("platform", platform.run),
+    ("features", features.run),
 ]
 
 

@@ -1,0 +1,469 @@
+"""The feature store: the online DynamoDB table, the offline store's Glue catalog and Athena workgroup, and
+streaming ingestion (SQS or EventBridge -> Lambda -> both stores).
+
+The feature groups are the code definitions (``mlops_kit.features``): each becomes one Glue table whose
+columns are derived from the definition, so the catalog cannot drift from what the stores write.
+
+The ``date`` partitions use **partition projection** rather than catalogued partitions: ingestion only ever
+appends files under ``<group>/date=YYYY-MM-DD/``, so with projection no writer needs Glue write permissions,
+no crawler or ``MSCK REPAIR`` runs after each append, and a query's date bounds prune partitions without a
+catalog lookup. The cost is that only Athena (and engines honouring projection) sees the partitions, which is
+all this kit queries with.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import jsii
+from aws_cdk import AssetHashType, BundlingOptions, DockerImage, Duration, ILocalBundling, RemovalPolicy, Stack
+from aws_cdk import aws_athena as athena
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_glue as glue
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from cdk.constructs.python_function import ARCHITECTURE, LAMBDAS, LAYER_CACHE, RUNTIME, PythonFunction, layer_hash
+from cdk.nag import acknowledge
+from mlops_kit.features.definitions import FeatureGroup, ValueType
+from mlops_kit.features.store import OFFLINE_PREFIX
+
+ATHENA_RESULTS_PREFIX = "athena/features/"
+INGEST_SOURCE = "mlops.features"
+INGEST_DETAIL_TYPE = "Feature Records"
+# Glue column types of the offline Parquet files (see mlops_kit.features.offline.offline_schema).
+_GLUE_TYPES = {
+    ValueType.INT64: "bigint",
+    ValueType.FLOAT64: "double",
+    ValueType.STRING: "string",
+    ValueType.BOOL: "boolean",
+    ValueType.TIMESTAMP: "timestamp",
+    ValueType.INT64_LIST: "array<bigint>",
+    ValueType.FLOAT64_LIST: "array<double>",
+}
+_META_COLUMNS = (
+    ("__event_us", "bigint", "event time, microseconds since the epoch"),
+    ("__created_us", "bigint", "created time, microseconds since the epoch (null without one)"),
+    ("__ingested_us", "bigint", "ingestion time of the file, microseconds since the epoch"),
+    ("__batch", "string", "ingestion batch id (the file's)"),
+    ("__row", "bigint", "row number within the file"),
+)
+
+
+_RETENTION = dict(
+    zip(
+        (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653),
+        (
+            "ONE_DAY", "THREE_DAYS", "FIVE_DAYS", "ONE_WEEK", "TWO_WEEKS", "ONE_MONTH", "TWO_MONTHS", "THREE_MONTHS",
+            "FOUR_MONTHS", "FIVE_MONTHS", "SIX_MONTHS", "ONE_YEAR", "THIRTEEN_MONTHS", "EIGHTEEN_MONTHS", "TWO_YEARS",
+            "THREE_YEARS", "FIVE_YEARS", "SIX_YEARS", "SEVEN_YEARS", "EIGHT_YEARS", "NINE_YEARS", "TEN_YEARS",
+        ),
+        strict=True,
+    )
+)  # fmt: skip
+
+
+def retention_days(days: int) -> logs.RetentionDays:
+    """The CloudWatch Logs retention enum for a number of days the config allows."""
+    try:
+        return logs.RetentionDays[_RETENTION[days]]
+    except KeyError:
+        raise ValueError(f"CloudWatch Logs has no {days}-day retention; allowed: {sorted(_RETENTION)}") from None
+
+
+def glue_columns(group: FeatureGroup) -> list[glue.CfnTable.ColumnProperty]:
+    """The Glue columns of a group's offline files, in file order (``date`` is the partition key)."""
+    columns = [
+        glue.CfnTable.ColumnProperty(name=k.name, type=_GLUE_TYPES[k.dtype], comment="entity key")
+        for k in group.entity_keys
+    ]
+    columns.append(glue.CfnTable.ColumnProperty(name=group.event_time_column, type="timestamp", comment="event time"))
+    if group.created_time_column:
+        columns.append(
+            glue.CfnTable.ColumnProperty(name=group.created_time_column, type="timestamp", comment="created time")
+        )
+    columns += [
+        glue.CfnTable.ColumnProperty(name=f.name, type=_GLUE_TYPES[f.dtype], comment=f.description[:255] or None)
+        for f in group.features
+    ]
+    columns += [glue.CfnTable.ColumnProperty(name=n, type=t, comment=c) for n, t, c in _META_COLUMNS]
+    return columns
+
+
+class FeatureStore(Construct):
+    """Online table, Glue database and tables, Athena workgroup; ``grant_*`` methods for each use.
+
+    * ``table``: DynamoDB (``pk``/``sk`` strings, on-demand), encrypted with ``key``, point-in-time
+      recovery on, TTL on the ``ttl`` attribute; item layout in ``mlops_kit.features.encoding``.
+    * ``database_name``: the Glue database (Glue needs an explicit name: ``database_name``), one table per
+      group over ``s3://<data_bucket>/features/<group>/``.
+    * ``workgroup_name``: Athena engine v3, configuration enforced, results encrypted with ``key`` under
+      ``s3://<artifacts_bucket>/athena/features/``, scans capped at ``bytes_scanned_cutoff`` (unset: 1 TB).
+
+    ``removal_policy`` applies to the table (the Glue catalog and workgroup hold no data and follow the stack).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        groups: Sequence[FeatureGroup],
+        key: kms.IKey,
+        data_bucket: s3.IBucket,
+        artifacts_bucket: s3.IBucket,
+        database_name: str,
+        workgroup_name: str,
+        removal_policy: RemovalPolicy,
+        bytes_scanned_cutoff: int | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        if not groups:
+            raise ValueError("FeatureStore: at least one feature group is needed")
+        self.groups = tuple(groups)
+        self.key = key
+        self.data_bucket = data_bucket
+        self.artifacts_bucket = artifacts_bucket
+        self.database_name = database_name
+        self.workgroup_name = workgroup_name
+        self.table = dynamodb.Table(
+            self,
+            "OnlineTable",
+            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=key,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            time_to_live_attribute="ttl",
+            removal_policy=removal_policy,
+        )
+        account = Stack.of(self).account
+        self.database = glue.CfnDatabase(
+            self,
+            "Database",
+            catalog_id=account,
+            database_input=glue.CfnDatabase.DatabaseInputProperty(
+                name=database_name, description="MLOps kit offline feature store (Parquet in S3)"
+            ),
+        )
+        self.glue_tables: dict[str, glue.CfnTable] = {}
+        for group in self.groups:
+            location = f"s3://{data_bucket.bucket_name}/{OFFLINE_PREFIX}/{group.name}/"
+            table = glue.CfnTable(
+                self,
+                f"Table{''.join(p.title() for p in group.name.split('_'))}",
+                catalog_id=account,
+                database_name=database_name,
+                table_input=glue.CfnTable.TableInputProperty(
+                    name=group.name,
+                    description=(group.description or f"feature group {group.name}")[:2048],
+                    table_type="EXTERNAL_TABLE",
+                    parameters={
+                        "classification": "parquet",
+                        "mlops:feature_group_version": group.version,
+                        "projection.enabled": "true",
+                        "projection.date.type": "date",
+                        "projection.date.format": "yyyy-MM-dd",
+                        "projection.date.range": "1970-01-01,NOW",
+                        "projection.date.interval": "1",
+                        "projection.date.interval.unit": "DAYS",
+                        "storage.location.template": location + "date=${date}",
+                    },
+                    partition_keys=[glue.CfnTable.ColumnProperty(name="date", type="string")],
+                    storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
+                        columns=glue_columns(group),
+                        location=location,
+                        input_format="org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+                        output_format="org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+                        serde_info=glue.CfnTable.SerdeInfoProperty(
+                            serialization_library="org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+                        ),
+                    ),
+                ),
+            )
+            table.add_dependency(self.database)
+            self.glue_tables[group.name] = table
+        self.workgroup = athena.CfnWorkGroup(
+            self,
+            "WorkGroup",
+            name=workgroup_name,
+            description="MLOps kit: point-in-time training sets from the offline feature store",
+            state="ENABLED",
+            recursive_delete_option=True,
+            work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
+                enforce_work_group_configuration=True,
+                publish_cloud_watch_metrics_enabled=True,
+                bytes_scanned_cutoff_per_query=bytes_scanned_cutoff or 1024**4,
+                engine_version=athena.CfnWorkGroup.EngineVersionProperty(
+                    selected_engine_version="Athena engine version 3"
+                ),
+                result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
+                    output_location=f"s3://{artifacts_bucket.bucket_name}/{ATHENA_RESULTS_PREFIX}results/",
+                    encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(
+                        encryption_option="SSE_KMS", kms_key=key.key_arn
+                    ),
+                ),
+            ),
+        )
+
+    # -- ARNs -----------------------------------------------------------------------------------------
+    def _glue_arns(self, tables: str = "*") -> list[str]:
+        stack = Stack.of(self)
+        return [
+            stack.format_arn(service="glue", resource="catalog"),
+            stack.format_arn(service="glue", resource="database", resource_name=self.database_name),
+            stack.format_arn(service="glue", resource="table", resource_name=f"{self.database_name}/{tables}"),
+        ]
+
+    @property
+    def workgroup_arn(self) -> str:
+        return Stack.of(self).format_arn(service="athena", resource="workgroup", resource_name=self.workgroup_name)
+
+    # -- grants ---------------------------------------------------------------------------------------
+    def grant_read_online(self, grantee: iam.IGrantable) -> None:
+        """GetItem and BatchGetItem on the online table (and decrypting with the key)."""
+        self.table.grant(grantee, "dynamodb:BatchGetItem", "dynamodb:GetItem")
+        self.key.grant_decrypt(grantee)
+
+    def grant_write_online(self, grantee: iam.IGrantable) -> None:
+        """Conditional PutItem on the online table (nothing else: no update, delete or scan)."""
+        self.table.grant(grantee, "dynamodb:PutItem")
+        self.key.grant(grantee, "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*")
+
+    def grant_write_offline(self, grantee: iam.IGrantable) -> None:
+        """Create objects under ``features/`` in the data bucket (append-only: no delete) and list them."""
+        self.data_bucket.grant_put(grantee, f"{OFFLINE_PREFIX}/*")
+        self.key.grant_encrypt(grantee)
+
+    def grant_read_offline(self, grantee: iam.IGrantable) -> None:
+        """Everything a training-set build needs: read the offline files and the Glue catalog, run Athena
+        queries in the workgroup, stage labels and results under ``athena/features/`` in the artifacts
+        bucket, and create or drop the temporary ``labels_*`` tables the SQL engine uses."""
+        self.data_bucket.grant_read(grantee, f"{OFFLINE_PREFIX}/*")
+        self.artifacts_bucket.grant_read_write(grantee, f"{ATHENA_RESULTS_PREFIX}*")
+        self.key.grant_encrypt_decrypt(grantee)
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:GetPartition", "glue:GetPartitions"],
+            resource_arns=self._glue_arns(),
+        )
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["glue:CreateTable", "glue:DeleteTable"],
+            resource_arns=self._glue_arns("labels_*"),
+        )
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=[
+                "athena:StartQueryExecution",
+                "athena:GetQueryExecution",
+                "athena:GetQueryResults",
+                "athena:StopQueryExecution",
+                "athena:GetWorkGroup",
+            ],
+            resource_arns=[self.workgroup_arn],
+        )
+
+    def acknowledge_grants(self, construct: Construct, *, read_offline: bool = False) -> None:
+        """Acknowledge the cdk-nag IAM5 findings the ``grant_*`` methods cause on ``construct`` (a role or its
+        policy): each wildcard is a prefix or an action family scoped to one resource of this store."""
+        reasons = {
+            "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]": (
+                "KMS GenerateDataKey* variants on the single platform key, needed to write encrypted items/objects."
+            ),
+            "AwsSolutions-IAM5[Action::kms:ReEncrypt*]": (
+                "KMS ReEncrypt* on the single platform key, part of CDK's encrypt grant for S3 objects."
+            ),
+            "AwsSolutions-IAM5[Action::s3:Abort*]": "Aborting own multipart uploads under the features/ prefix only.",
+            f"AwsSolutions-IAM5[Resource::<{_logical_id(self.data_bucket)}.Arn>/{OFFLINE_PREFIX}/*]": (
+                "Offline feature files are one object per ingestion batch under the features/ prefix."
+            ),
+        }
+        if read_offline:
+            artifacts = _logical_id(self.artifacts_bucket)
+            reasons.update(
+                {
+                    "AwsSolutions-IAM5[Action::s3:GetObject*]": "Reading offline feature files under features/ only.",
+                    "AwsSolutions-IAM5[Action::s3:GetBucket*]": "Bucket metadata of the two platform buckets only.",
+                    "AwsSolutions-IAM5[Action::s3:List*]": "Listing the offline store and Athena staging prefixes.",
+                    "AwsSolutions-IAM5[Action::s3:DeleteObject*]": (
+                        "Athena result and label staging objects under athena/features/ only."
+                    ),
+                    f"AwsSolutions-IAM5[Resource::<{artifacts}.Arn>/{ATHENA_RESULTS_PREFIX}*]": (
+                        "Athena writes one result object per query and label upload under athena/features/."
+                    ),
+                    f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table/"
+                    f"{self.database_name}/*]": "Reading the feature store's own Glue tables (one per feature group).",
+                    f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table/"
+                    f"{self.database_name}/labels_*]": (
+                        "The SQL engine creates and drops a temporary labels_<id> table per training-set build."
+                    ),
+                }
+            )
+        for rule, reason in reasons.items():
+            acknowledge(construct, rule, reason)
+
+
+def _logical_id(bucket: s3.IBucket) -> str:
+    """The logical ID of a bucket in its stack, as cdk-nag names it in findings (``<LogicalId.Arn>``)."""
+    stack = Stack.of(bucket)
+    return str(stack.resolve(stack.get_logical_id(bucket.node.default_child)))  # type: ignore[arg-type]
+
+
+@jsii.implements(ILocalBundling)
+class _ArrowLayerBundle:
+    """``pip install`` pyarrow for the Lambda platform, without the parts the store never loads.
+
+    pyarrow's aarch64 wheels are ``manylinux_2_28`` (the shared layer only asks for ``manylinux2014``);
+    Flight, Substrait, headers and tests are dropped to stay well inside Lambda's 250 MB.
+    """
+
+    _PRUNE = (
+        "include",
+        "tests",
+        "libarrow_flight*",
+        "libarrow_substrait*",
+        "_flight*",
+        "_substrait*",
+        "*.pyx",
+        "*.pxd",
+    )
+
+    def __init__(self, requirements: Path) -> None:
+        self._requirements = requirements
+
+    def try_bundle(self, output_dir: str, *, image: Any = None, **_: Any) -> bool:
+        cached = LAYER_CACHE / f"arrow-{layer_hash(self._requirements)}"
+        if not (cached / ".complete").exists():
+            staging = cached.with_suffix(".tmp")
+            shutil.rmtree(staging, ignore_errors=True)
+            completed = subprocess.run(
+                [
+                    sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
+                    "--only-binary=:all:", "--implementation", "cp", "--python-version", "3.14",
+                    "--platform", "manylinux2014_aarch64", "--platform", "manylinux_2_28_aarch64",
+                    "--target", str(staging / "python"), "-r", str(self._requirements),
+                ],
+                capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            if completed.returncode != 0:
+                raise RuntimeError(f"building the pyarrow Lambda layer failed:\n{completed.stderr[-3000:]}")
+            package = staging / "python" / "pyarrow"
+            for pattern in self._PRUNE:
+                for path in package.glob(pattern):
+                    shutil.rmtree(path) if path.is_dir() else path.unlink()
+            shutil.rmtree(cached, ignore_errors=True)
+            staging.rename(cached)
+            (cached / ".complete").touch()
+        shutil.copytree(cached / "python", Path(output_dir) / "python", dirs_exist_ok=True)
+        return True
+
+
+class FeatureIngestion(Construct):
+    """Streaming ingestion: an SQS queue and an EventBridge rule feeding ``lambdas/feature_ingest``.
+
+    Send ``{"group": "<name>", "records": [...]}`` as an SQS message body, or as the detail of an event with
+    source ``mlops.features`` and detail-type ``Feature Records`` on the default bus. The function writes
+    both stores (offline first) and reports SQS partial batch failures, so one bad message is retried (and,
+    after ``max_receive_count`` tries, parked in the dead-letter queue) without redelivering its batch.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        store: FeatureStore,
+        registry: str,
+        log_retention: logs.RetentionDays,
+        removal_policy: RemovalPolicy,
+        max_receive_count: int = 5,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        requirements = LAMBDAS / "feature_ingest" / "requirements.txt"
+        self.arrow_layer = lambda_.LayerVersion(
+            self,
+            "ArrowLayer",
+            code=lambda_.Code.from_asset(
+                str(requirements.parent),
+                asset_hash_type=AssetHashType.CUSTOM,
+                asset_hash=f"arrow-{layer_hash(requirements)}",
+                bundling=BundlingOptions(
+                    image=DockerImage.from_registry("public.ecr.aws/sam/build-python3.14"),
+                    local=_ArrowLayerBundle(requirements),
+                ),
+            ),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description="pyarrow for Parquet writes (lambdas/feature_ingest/requirements.txt)",
+        )
+        self.function = PythonFunction(
+            self,
+            "Function",
+            name="feature_ingest",
+            description="Writes feature records from SQS or EventBridge to the online and offline stores",
+            log_retention=log_retention,
+            removal_policy=removal_policy,
+            timeout=Duration.seconds(60),
+            memory_size=1024,
+            service="feature-store",
+            environment={
+                "FEATURE_TABLE_NAME": store.table.table_name,
+                "OFFLINE_BUCKET": store.data_bucket.bucket_name,
+                "OFFLINE_PREFIX": OFFLINE_PREFIX,
+                "FEATURE_REGISTRY": registry,
+                "FEATURE_GROUP_VERSIONS": ",".join(f"{g.name}={g.version}" for g in store.groups),
+            },
+        )
+        self.function.function.add_layers(self.arrow_layer)
+        store.grant_write_online(self.function.role)
+        store.grant_write_offline(self.function.role)
+        store.acknowledge_grants(self.function.role)
+        self.dead_letters = sqs.Queue(
+            self,
+            "DeadLetters",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=store.key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        acknowledge(self.dead_letters, "AwsSolutions-SQS3", "This is the dead-letter queue of the ingestion queue.")
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=store.key,
+            enforce_ssl=True,
+            visibility_timeout=Duration.seconds(6 * 60),  # six times the function timeout, as AWS advises
+            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letters, max_receive_count=max_receive_count),
+        )
+        self.function.function.add_event_source(
+            event_sources.SqsEventSource(self.queue, batch_size=10, report_batch_item_failures=True)
+        )
+        self.rule = events.Rule(
+            self,
+            "Rule",
+            description="Feature records published to the default bus",
+            event_pattern=events.EventPattern(source=[INGEST_SOURCE], detail_type=[INGEST_DETAIL_TYPE]),
+            targets=[targets.LambdaFunction(self.function.function, retry_attempts=4)],
+        )
+
+    def grant_send(self, grantee: iam.IGrantable) -> None:
+        """Send messages to the ingestion queue."""
+        self.queue.grant_send_messages(grantee)

@@ -1,0 +1,68 @@
+"""Feature ingestion: SQS messages (partial batch failures reported) or EventBridge events -> both stores."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.parser import envelopes, parse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+
+from mlops_kit.features.ingest import FeatureRecords, IngestSettings, load_registry
+from mlops_kit.features.offline import OfflineStore
+from mlops_kit.features.online import OnlineStore
+from mlops_kit.features.storage import S3ObjectStore
+from mlops_kit.features.store import FeatureStore, IngestReport
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@cache
+def store() -> FeatureStore:
+    settings = IngestSettings.model_validate(dict(os.environ))
+    registry = load_registry(settings.FEATURE_REGISTRY, settings.versions())
+    config = Config(retries={"mode": "standard", "max_attempts": 10}, max_pool_connections=32)
+    return FeatureStore(
+        registry,
+        offline=OfflineStore(registry, S3ObjectStore(boto3.client("s3", config=config), settings.OFFLINE_BUCKET,
+                                                      settings.OFFLINE_PREFIX)),
+        online=OnlineStore.from_client(registry, boto3.client("dynamodb", config=config), settings.FEATURE_TABLE_NAME),
+    )  # fmt: skip
+
+
+def ingest(batch: FeatureRecords) -> IngestReport:
+    report = store().ingest(batch.group, batch.records)
+    summary = report.summary()
+    logger.info("feature records ingested", extra=summary)
+    metrics.add_metric(name="FeatureRecordsWritten", unit=MetricUnit.Count, value=summary["online_written"])
+    metrics.add_metric(name="FeatureRecordsStale", unit=MetricUnit.Count, value=summary["online_stale"])
+    return report
+
+
+def record_handler(record: SQSRecord) -> dict[str, Any]:
+    return ingest(FeatureRecords.model_validate_json(record.body)).summary()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if "Records" in event:
+        response = process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+        return dict(response)  # {"batchItemFailures": [{"itemIdentifier": <messageId>}, ...]}
+    parsed = parse(event=event, model=FeatureRecords, envelope=envelopes.EventBridgeEnvelope)
+    if not isinstance(parsed, FeatureRecords):
+        raise TypeError(f"expected one FeatureRecords event, got {type(parsed).__name__}")
+    return ingest(parsed).summary()

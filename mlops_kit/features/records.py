@@ -1,0 +1,227 @@
+"""Validate incoming feature rows and bring them to one canonical Arrow schema per feature group.
+
+Both stores ingest through :func:`to_table`, which accepts a pandas DataFrame, an Arrow table or a list of
+dicts (JSON records, as the streaming Lambda receives them) and either returns a table whose columns are
+exactly the group's key columns, event time, created time (if declared) and features, each cast to its
+canonical Arrow type, or raises :class:`InvalidRecordsError` naming the column and the problem. Nothing is
+written by a store before this check passes, so a bad batch is never half-written.
+
+Rules (each violation is an error):
+
+* every entity key column and the event-time column must be present and non-null;
+* columns that are neither keys, time columns nor features are refused (a typo is not silently dropped);
+  with a DataFrame or table every feature column must be present (use nulls for unknown values), with
+  JSON records a feature absent from a record is null;
+* timestamps must be timezone-aware (ISO 8601 strings need an offset or ``Z``) and of microsecond
+  precision: finer values are refused rather than truncated;
+* values must have the declared type: an ``int64`` feature refuses booleans, strings and fractional floats
+  (integral floats, which pandas makes of integer columns with nulls, are accepted).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mlops_kit.features.definitions import FeatureGroup, InvalidRecordsError, ValueType
+
+__all__ = ["ARROW_TYPES", "TIMESTAMP", "InvalidRecordsError", "from_pandas", "group_schema", "micros", "to_table"]
+
+UTC = dt.UTC
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+ARROW_TYPES: dict[ValueType, pa.DataType] = {
+    ValueType.INT64: pa.int64(),
+    ValueType.FLOAT64: pa.float64(),
+    ValueType.STRING: pa.string(),
+    ValueType.BOOL: pa.bool_(),
+    ValueType.TIMESTAMP: TIMESTAMP,
+    ValueType.INT64_LIST: pa.list_(pa.int64()),
+    ValueType.FLOAT64_LIST: pa.list_(pa.float64()),
+}
+
+
+def group_schema(group: FeatureGroup) -> pa.Schema:
+    """The canonical Arrow schema of a group's rows (before the stores add their own columns)."""
+    fields = [pa.field(k.name, ARROW_TYPES[k.dtype], nullable=False) for k in group.entity_keys]
+    fields.append(pa.field(group.event_time_column, TIMESTAMP, nullable=False))
+    if group.created_time_column:
+        fields.append(pa.field(group.created_time_column, TIMESTAMP))
+    fields.extend(pa.field(f.name, ARROW_TYPES[f.dtype]) for f in group.features)
+    return pa.schema(fields)
+
+
+def column_types(group: FeatureGroup) -> dict[str, ValueType]:
+    types = {k.name: k.dtype for k in group.entity_keys}
+    types[group.event_time_column] = ValueType.TIMESTAMP
+    if group.created_time_column:
+        types[group.created_time_column] = ValueType.TIMESTAMP
+    types.update({f.name: f.dtype for f in group.features})
+    return types
+
+
+def parse_timestamp(value: Any, what: str) -> dt.datetime:
+    """A timezone-aware datetime (UTC) from a datetime or ISO 8601 string; naive values are refused."""
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidRecordsError(f"{what}: {value!r} is not an ISO 8601 timestamp") from None
+    if hasattr(value, "to_pydatetime") and not isinstance(value, dt.datetime):
+        value = value.to_pydatetime()
+    if not isinstance(value, dt.datetime):
+        raise InvalidRecordsError(f"{what}: expected a timestamp, got {type(value).__name__} {value!r}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidRecordsError(
+            f"{what}: timestamp {value.isoformat()} has no time zone (naive timestamps are ambiguous)"
+        )
+    nanos = getattr(value, "nanosecond", 0)
+    if nanos:
+        raise InvalidRecordsError(f"{what}: timestamp {value} has sub-microsecond precision")
+    return value.astimezone(UTC)
+
+
+def _cast(column: str, array: pa.Array | pa.ChunkedArray, dtype: ValueType) -> pa.ChunkedArray:
+    target = ARROW_TYPES[dtype]
+    source = array.type
+    if pa.types.is_dictionary(source):
+        array = array.cast(source.value_type)
+        source = array.type
+    if pa.types.is_null(source):
+        return pa.chunked_array([pa.nulls(len(array), target)])
+
+    def refuse(detail: str = "") -> InvalidRecordsError:
+        return InvalidRecordsError(f"column {column!r}: expected {dtype.value}, got {source}{detail}")
+
+    if dtype is ValueType.TIMESTAMP:
+        if pa.types.is_string(source) or pa.types.is_large_string(source):
+            try:
+                array = array.cast(TIMESTAMP)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise InvalidRecordsError(f"column {column!r}: {exc}") from None
+            source = TIMESTAMP
+        if not pa.types.is_timestamp(source):
+            raise refuse()
+        if source.tz is None:
+            raise InvalidRecordsError(
+                f"column {column!r}: timestamps have no time zone (naive); localize them, e.g. "
+                "`df[col] = df[col].dt.tz_localize('UTC')`"
+            )
+        try:
+            return _chunked(array.cast(TIMESTAMP, safe=True))
+        except pa.ArrowInvalid:
+            raise InvalidRecordsError(f"column {column!r}: timestamps have sub-microsecond precision") from None
+    if dtype in (ValueType.INT64, ValueType.FLOAT64):
+        if not (pa.types.is_integer(source) or pa.types.is_floating(source)):
+            raise refuse()
+        try:
+            return _chunked(array.cast(target, safe=True))
+        except pa.ArrowInvalid:
+            raise refuse(" with fractional or out-of-range values") from None
+    if dtype is ValueType.STRING:
+        if not (pa.types.is_string(source) or pa.types.is_large_string(source) or pa.types.is_string_view(source)):
+            raise refuse()
+        return _chunked(array.cast(target))
+    if dtype is ValueType.BOOL:
+        if not pa.types.is_boolean(source):
+            raise refuse()
+        return _chunked(array)
+    # lists of numbers
+    if not (pa.types.is_list(source) or pa.types.is_large_list(source) or pa.types.is_fixed_size_list(source)):
+        raise refuse()
+    value_type = source.value_type
+    if not (pa.types.is_integer(value_type) or pa.types.is_floating(value_type) or pa.types.is_null(value_type)):
+        raise refuse()
+    try:
+        return _chunked(array.cast(target, safe=True))
+    except pa.ArrowInvalid:
+        raise refuse(" with fractional or out-of-range values") from None
+
+
+def _chunked(array: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
+    return array if isinstance(array, pa.ChunkedArray) else pa.chunked_array([array])
+
+
+def _from_records(group: FeatureGroup, records: Sequence[Mapping[str, Any]]) -> pa.Table:
+    types = column_types(group)
+    unknown = sorted({k for r in records for k in r} - set(types))
+    if unknown:
+        raise InvalidRecordsError(f"feature group {group.name!r}: unknown columns {unknown}; known: {sorted(types)}")
+    columns: dict[str, pa.Array] = {}
+    for name, dtype in types.items():
+        values = [r.get(name) for r in records]
+        if dtype is ValueType.TIMESTAMP:
+            values = [None if v is None else parse_timestamp(v, f"column {name!r}") for v in values]
+            columns[name] = pa.array(values, type=TIMESTAMP)
+            continue
+        if dtype in (ValueType.INT64, ValueType.INT64_LIST):
+            scalars = [
+                x for v in values if v is not None for x in (v if dtype.is_list and isinstance(v, list) else [v])
+            ]
+            if any(isinstance(x, bool) for x in scalars):
+                raise InvalidRecordsError(f"column {name!r}: expected {dtype.value}, got a boolean")
+        try:
+            columns[name] = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise InvalidRecordsError(
+                f"column {name!r}: expected {dtype.value}, got mixed or wrong types ({exc})"
+            ) from None
+    return pa.table(columns)
+
+
+def from_pandas(frame: Any) -> pa.Table:
+    """``pa.Table.from_pandas`` without the index, quiet about pyarrow's use of a pandas 3.1 deprecation.
+
+    pyarrow reads timezone-aware columns through ``Series.values``, which pandas 3.1 deprecates; the values
+    it gets are still the UTC instants, so the warning says nothing about our data.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Series.values returning an ndarray that drops timezone")
+        return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def to_table(group: FeatureGroup, data: Any) -> pa.Table:
+    """Validate ``data`` (DataFrame, Arrow table or list of dicts) against ``group``; see the module rules."""
+    if isinstance(data, list | tuple):
+        if not data:
+            return group_schema(group).empty_table()
+        if not all(isinstance(r, Mapping) for r in data):
+            raise InvalidRecordsError("records must be mappings (JSON objects)")
+        table = _from_records(group, data)
+    elif isinstance(data, pa.Table):
+        table = data
+    elif hasattr(data, "columns") and hasattr(data, "dtypes"):  # a pandas DataFrame, without importing pandas
+        try:
+            table = from_pandas(data)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise InvalidRecordsError(f"feature group {group.name!r}: {exc}") from None
+    else:
+        raise InvalidRecordsError(
+            f"expected a DataFrame, an Arrow table or a list of records, got {type(data).__name__}"
+        )
+    types = column_types(group)
+    unknown = [c for c in table.column_names if c not in types]
+    if unknown:
+        raise InvalidRecordsError(f"feature group {group.name!r}: unknown columns {unknown}; known: {sorted(types)}")
+    missing = [c for c in types if c not in table.column_names]
+    if missing:
+        raise InvalidRecordsError(f"feature group {group.name!r}: missing columns {missing}")
+    schema = group_schema(group)
+    arrays = []
+    for field in schema:
+        array = _cast(field.name, table.column(field.name), types[field.name])
+        if not field.nullable and array.null_count:
+            raise InvalidRecordsError(
+                f"feature group {group.name!r}: column {field.name!r} has {array.null_count} null values"
+            )
+        arrays.append(array)
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def micros(array: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
+    """Microseconds since the epoch (int64, nulls kept) of a ``timestamp[us, UTC]`` column."""
+    return _chunked(pc.cast(array, pa.int64()))
