@@ -183,9 +183,9 @@ def download_model(uri: str) -> Path:
 def lineage(meta: dict[str, Any], manifest: dict[str, Any], args: argparse.Namespace) -> dict[str, str]:
     """The lineage recorded with the model version, as strings (model package metadata values)."""
     return {
-        "dataset_manifest_hash": str(manifest.get("content_hash", "")),
+        "dataset_manifest_hash": str(manifest.get("dataset_hash", "")),
         "dataset_manifest_uri": args.dataset_manifest_uri,
-        "feature_group_versions": json.dumps(manifest.get("feature_group_versions", {}), sort_keys=True),
+        "feature_group_versions": json.dumps(manifest.get("feature_groups", {}), sort_keys=True),
         "code_commit": args.code_commit,
         "pipeline_execution": args.pipeline_execution,
         "training_image": args.training_image,
@@ -203,6 +203,13 @@ def log_to_mlflow(uri: str, report: dict[str, Any], meta: dict[str, Any], artifa
     mlflow.set_tracking_uri(uri)
     execution = report["lineage"]["pipeline_execution"]
     pipeline = execution.split(":pipeline/")[-1].split("/")[0] if ":pipeline/" in execution else "training"
+    if mlflow.get_experiment_by_name(pipeline) is None:
+        # A local database store keeps artifacts beside it (the job's working folder is temporary);
+        # a tracking server (SageMaker managed MLflow) uses its own artifact store.
+        location = None
+        if uri.startswith("sqlite:///"):
+            location = Path(uri.removeprefix("sqlite:///")).parent.joinpath("artifacts").resolve().as_uri()
+        mlflow.create_experiment(pipeline, artifact_location=location)
     mlflow.set_experiment(pipeline)
     with mlflow.start_run(run_name=execution.rsplit("/", 1)[-1]) as run:
         mlflow.log_params({**meta["hyperparameters"], "seed": meta["seed"], "use_case": meta["use_case"]})

@@ -18,7 +18,6 @@ from mlops_kit.features.fraud_definitions import FEATURE_GROUPS
 # The feature groups the platform serves (their definitions become the Glue tables) and where the ingestion
 # function imports them from; point both at your own module to use your own groups.
 FEATURE_REGISTRY = "mlops_kit.features.fraud_definitions:FEATURE_GROUPS"
-FEATURE_TABLE_ARN = "feature-table-arn"  # export for the serving stack's online reads
 
 
 class DataStack(Stack):
@@ -72,4 +71,4 @@ class DataStack(Stack):
         CfnOutput(self, "FeatureWorkGroupName", value=self.feature_store.workgroup_name)
         CfnOutput(self, "FeatureIngestQueueUrl", value=self.feature_ingestion.queue.queue_url)
         CfnOutput(self, "FeatureIngestFunctionName", value=self.feature_ingestion.function.function.function_name)
-        shared.export(self, project, FEATURE_TABLE_ARN, "FeatureTableArn", self.feature_store.table.table_arn)
+        shared.export(self, project, shared.FEATURE_TABLE_ARN, "FeatureTableArn", self.feature_store.table.table_arn)

@@ -60,7 +60,10 @@ class ServingStack(Stack):
             topic=data.topic,
             log_retention=getattr(logs.RetentionDays, config.retention.log_retention_member),
             removal_policy=removal,
+            serving_environment={"MLOPS_ONLINE_TABLE": data.feature_table.table_name},
         )
+        # The inference script reads the online features of the request's entity.
+        data.feature_table.grant(self.endpoint.model_role, "dynamodb:GetItem", "dynamodb:BatchGetItem")
         acknowledge_object_prefixes(
             self.promotion.steps.role,
             [f"{artifacts_arn}/{naming.capture_prefix(config.endpoint_name)}/*"],

@@ -21,6 +21,7 @@ ARTIFACTS_BUCKET_ARN = "artifacts-bucket-arn"
 KEY_ARN = "key-arn"
 TOPIC_ARN = "notification-topic-arn"
 PROMOTION_TABLE_ARN = "promotion-table-arn"
+FEATURE_TABLE_ARN = "feature-table-arn"
 
 
 def export_name(project: str, what: str) -> str:
@@ -45,6 +46,7 @@ class SharedData:
     artifacts_bucket: s3.IBucket
     topic: sns.ITopic
     promotion_table: dynamodb.ITable
+    feature_table: dynamodb.ITable
 
     @classmethod
     def import_into(cls, scope: Construct, project: str) -> SharedData:
@@ -60,5 +62,8 @@ class SharedData:
             topic=sns.Topic.from_topic_arn(scope, "SharedTopic", imported(project, TOPIC_ARN)),
             promotion_table=dynamodb.Table.from_table_attributes(
                 scope, "SharedPromotionTable", table_arn=imported(project, PROMOTION_TABLE_ARN), encryption_key=key
+            ),
+            feature_table=dynamodb.Table.from_table_attributes(
+                scope, "SharedFeatureTable", table_arn=imported(project, FEATURE_TABLE_ARN), encryption_key=key
             ),
         )

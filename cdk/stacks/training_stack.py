@@ -64,7 +64,7 @@ class TrainingStack(Stack):
         acknowledge_object_prefixes(
             self.pipeline.role,
             [
-                f"{data_arn}/offline/*",
+                f"{data_arn}/features/*",
                 f"{data_arn}/labels/*",
                 f"{artifacts_arn}/pipelines/*",
                 f"{artifacts_arn}/models/*",

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from mlops_kit.cli import features, local, pipeline, promotion, registry
+from mlops_kit.cli import features, invoke, local, pipeline, promotion, registry
 from mlops_kit.cli.console import console
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ app.command()(promotion.promote)
 app.command()(promotion.approve)
 app.command()(promotion.reject)
 app.command()(promotion.rollback)
+app.command()(invoke.invoke)
 app.add_typer(features.app, name="features")
 
 
@@ -32,8 +33,11 @@ def demo(
     assembly: Annotated[Path | None, typer.Option(help="Use this cdk.out instead of synthesizing.")] = None,
     time_scale: Annotated[
         float,
-        typer.Option(help="Real seconds per emulated second in Wait/Retry states (0.001: an hour in 3.6 s)."),
-    ] = 0.001,
+        typer.Option(
+            help="Real seconds per emulated second (0.003: an hour in 11 s). Traffic runs in real time, so bake "
+            "windows hold more requests at a larger scale."
+        ),
+    ] = 0.003,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON at the end.")] = False,
     context: local.ContextOption = None,
 ) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Annotated, Any
 
 import typer
@@ -30,24 +29,17 @@ def _store(platform: Platform) -> Any:
 
 def _follow(platform: Platform, execution_arn: str) -> None:
     """Print the states an execution passes until it waits for approval or ends."""
-    sfn = platform.client("stepfunctions")
-    seen: set[int] = set()
+    from mlops_kit.promotion.approvals import follow
+
     with console.status("promotion running") as status:
-        while True:
-            history = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
-            for event in history:
-                details = event.get("stateEnteredEventDetails")
-                if details and event["id"] not in seen:
-                    seen.add(event["id"])
-                    console.print(f"  → {details['name']}")
-                    status.update(details["name"])
-            described = sfn.describe_execution(executionArn=execution_arn)
-            waiting = any(
-                e.get("stateEnteredEventDetails", {}).get("name") == "WaitForHumanApproval" for e in history[-3:]
-            )
-            if described["status"] != "RUNNING" or waiting:
-                break
-            time.sleep(1)
+
+        def entered(name: str) -> None:
+            console.print(f"  → {name}")
+            status.update(name)
+
+        described = follow(
+            platform.client("stepfunctions"), execution_arn, on_state=entered, until_waiting=True, poll_seconds=1
+        )
     if described["status"] == "RUNNING":
         console.print("waiting for approval: `mlops promotions pending` lists it, with the approve/reject commands")
     elif described["status"] == "SUCCEEDED":
@@ -87,21 +79,22 @@ def promote(
 
 
 def _answer(approval_id: str, decision: str, comment: str, project: str | None) -> None:
+    from mlops_kit.promotion.approvals import ApprovalExpired, answer
     from mlops_kit.promotion.store import ApprovalNotFound
 
     platform = Platform.connect(project)
-    store = _store(platform)
     approver = _identity(platform)
     try:
-        approval = store.answer_approval(approval_id, decision=decision, approver=approver, comment=comment)
-    except ApprovalNotFound as exc:
+        approval = answer(
+            _store(platform),
+            platform.client("stepfunctions"),
+            approval_id,
+            decision=decision,
+            approver=approver,
+            comment=comment,
+        )
+    except (ApprovalNotFound, ApprovalExpired) as exc:
         fail(str(exc))
-    sfn = platform.client("stepfunctions")
-    output = json.dumps({"decision": decision, "approver": approver, "comment": comment or "-"})
-    try:
-        sfn.send_task_success(taskToken=approval.task_token, output=output)
-    except (sfn.exceptions.TaskDoesNotExist, sfn.exceptions.InvalidToken, sfn.exceptions.TaskTimedOut) as exc:
-        fail(f"the promotion is no longer waiting for this approval (it timed out or was stopped): {exc}")
     candidate = approval.context.get("candidate", {})
     console.print(f"{decision}d version {candidate.get('version')} as {approver}; execution {approval.execution_arn}")
     _follow(platform, approval.execution_arn)

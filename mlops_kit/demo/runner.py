@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 
 from mlops_kit.cli.console import step
-from mlops_kit.demo import features, platform
+from mlops_kit.demo import features, platform, serving, training
 from mlops_kit.demo.context import DemoContext
 from mlops_kit.local.deploy import CloudAssembly, synthesize
 from mlops_kit.local.emulator import Emulator
@@ -22,6 +22,10 @@ Stage = Callable[[DemoContext], dict[str, Any]]
 STAGES: list[tuple[str, Stage]] = [
     ("platform", platform.run),
     ("features", features.run),
+    ("training", training.train),
+    ("serving", serving.first_deploy),
+    ("retraining", training.retrain),
+    ("promotion", serving.promote_candidate),
 ]
 
 
@@ -29,7 +33,7 @@ def run_demo(
     console: Console,
     *,
     assembly_dir: Path | None = None,
-    time_scale: float = 0.001,
+    time_scale: float = 0.003,
     context_overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Synthesize (unless ``assembly_dir`` is given), start the emulator, run every stage; return a summary."""

@@ -155,6 +155,22 @@ def zip_directory(directory: Path) -> bytes:
     return buffer.getvalue()
 
 
+ZIP_CACHE = Path.home() / ".cache" / "mlops-kit" / "asset-zips"
+
+
+def _zipped(asset_hash: str, source: Path) -> bytes:
+    """The asset's zip, cached by its CDK asset hash (a 100 MB dependency layer takes seconds to zip)."""
+    cached = ZIP_CACHE / f"{asset_hash}.zip"
+    if cached.exists():
+        return cached.read_bytes()
+    body = zip_directory(source)
+    ZIP_CACHE.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_bytes(body)
+    partial.replace(cached)
+    return body
+
+
 @dataclass
 class StackResult:
     stack_name: str
@@ -205,9 +221,9 @@ class LocalDeployer:
         manifest = json.loads(stack.assets_file.read_text())
         s3 = self._client("s3")
         published = 0
-        for asset in manifest.get("files", {}).values():
+        for asset_hash, asset in manifest.get("files", {}).items():
             source = assembly.directory / asset["source"]["path"]
-            body = zip_directory(source) if asset["source"].get("packaging") == "zip" else source.read_bytes()
+            body = _zipped(asset_hash, source) if asset["source"].get("packaging") == "zip" else source.read_bytes()
             for destination in asset["destinations"].values():
                 s3.put_object(
                     Bucket=_substitute(destination["bucketName"], self.account, self.region),

@@ -94,6 +94,8 @@ class Emulator:
     # -- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> Emulator:
         check_moto_version()
+        # The ASL interpreter logs every failed execution at ERROR; the API (DescribeExecution) reports them.
+        logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         from moto.core.config import default_user_config
 
         self._set_env("AWS_DEFAULT_REGION", self.region)

@@ -183,8 +183,8 @@ PATCH_POINTS: tuple[PatchPoint, ...] = (
         attribute="CloudFormationBackend.execute_change_set",
         signature="(self, change_set_name: 'str', stack_name: 'str | None' = None) -> 'None'",
         why=(
-            "stacks created through change sets (what `cdk deploy` does) get no Outputs and register no "
-            "exports, so the next stack's Fn::ImportValue fails"
+            "stacks created through change sets (what `cdk deploy` does) cannot import other stacks' exports, "
+            "get no Outputs and register no exports of their own"
         ),
     ),
     PatchPoint(
@@ -478,10 +478,16 @@ class Patcher:
         original_execute = change_set_point.original()
 
         def execute_change_set(backend: Any, change_set_name: str, stack_name: str | None = None) -> None:
-            original_execute(backend, change_set_name, stack_name)
             change_set = backend.change_sets.get(change_set_name) or next(
                 (c for c in backend.change_sets.values() if c.change_set_name == change_set_name), None
             )
+            if change_set is not None:
+                # A change-set stack is created empty, without the account's exports: give it them, or its
+                # Fn::ImportValue of another stack's output fails.
+                stack = backend.stacks[change_set.stack_id]
+                stack.cross_stack_resources = backend.exports
+                stack.resource_map.cross_stack_resources = backend.exports
+            original_execute(backend, change_set_name, stack_name)
             if change_set is not None:
                 _refresh_outputs_and_exports(backend, backend.stacks[change_set.stack_id])
 

@@ -58,7 +58,7 @@ PLACEHOLDERS = (
     ARTIFACTS_BUCKET_PLACEHOLDER,
 )
 
-OFFLINE_PREFIX = "offline"
+OFFLINE_PREFIX = "features"  # the offline feature store's prefix (mlops_kit.features.store.OFFLINE_PREFIX)
 LABELS_PREFIX = "labels"
 RUNS_PREFIX = "pipelines"
 MODELS_PREFIX = "models"
@@ -235,11 +235,12 @@ def _build(spec: PipelineSpec) -> str:
             ),
         )
 
-    def processing_output(name: str) -> ProcessingOutput:
+    def processing_output(step: str, name: str) -> ProcessingOutput:
+        # <run>/<step>/<output>: S3Prefix inputs match by prefix, so "train" must not sit beside "training_set".
         return ProcessingOutput(
             output_name=name,
             s3_output=ProcessingS3Output(
-                s3_uri=run_uri(name), local_path=f"/opt/ml/processing/output/{name}", s3_upload_mode="EndOfJob"
+                s3_uri=run_uri(step, name), local_path=f"/opt/ml/processing/output/{name}", s3_upload_mode="EndOfJob"
             ),
         )
 
@@ -263,7 +264,7 @@ def _build(spec: PipelineSpec) -> str:
         step_args = processor.run(
             code=LAUNCHER_PLACEHOLDER,
             inputs=[processing_input("bundle", BUNDLE_PLACEHOLDER, "S3Prefix"), *inputs],
-            outputs=[processing_output(o) for o in outputs],
+            outputs=[processing_output(name, o) for o in outputs],
             arguments=[job, "--use-case", spec.use_case, *arguments],
         )
         return ProcessingStep(name=name, step_args=step_args, property_files=property_files or [])
@@ -338,14 +339,14 @@ def _build(spec: PipelineSpec) -> str:
             "--min-improvement", min_improvement.to_string(),
             "--production-model", production_model,
             "--dataset-manifest-uri", Join(on="/", values=[output_of(build, "training_set"), "manifest.json"]),
-            "--baseline-uri", run_uri("evaluation", "baseline.json"),
+            "--baseline-uri", run_uri(STEP_EVALUATE, "evaluation", "baseline.json"),
             "--code-commit", code_commit,
             "--pipeline-execution", ExecutionVariables.PIPELINE_EXECUTION_ARN,
             "--training-image", images["training"],
             "--inference-image", images["inference"],
             "--seed", seed.to_string(),
             "--tracking-uri", tracking_uri,
-            "--report-uri", run_uri("evaluation", "evaluation.json"),
+            "--report-uri", run_uri(STEP_EVALUATE, "evaluation", "evaluation.json"),
         ],
         property_files=[evaluation],
     )  # fmt: skip
@@ -374,7 +375,7 @@ def _build(spec: PipelineSpec) -> str:
         model_metrics=ModelMetrics(
             model_quality=ModelQuality(
                 statistics=MetricsSource(
-                    content_type="application/json", s3_uri=run_uri("evaluation", "model_quality.json")
+                    content_type="application/json", s3_uri=run_uri(STEP_EVALUATE, "evaluation", "model_quality.json")
                 )
             )
         ),

@@ -221,11 +221,15 @@ def test_change_set_stacks_get_outputs_and_exports_for_the_next_stack(emulator: 
     cfn.execute_change_set(ChangeSetName=change_set["Id"])
 
     outputs = cfn.describe_stacks(StackName="producer")["Stacks"][0]["Outputs"]
-    consumer = _create(
-        emulator,
-        {"Sub": {"Type": "AWS::SQS::Queue"}},
-        {"Imported": {"Value": {"Fn::ImportValue": "shared-topic"}}},
-        name="consumer",
+    consumer = {
+        "Resources": {"Sub": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {"Imported": {"Value": {"Fn::ImportValue": "shared-topic"}}},
+    }
+    change_set = cfn.create_change_set(
+        StackName="consumer", ChangeSetName="c2", TemplateBody=json.dumps(consumer), ChangeSetType="CREATE"
     )
+    cfn.execute_change_set(ChangeSetName=change_set["Id"])
+
+    imported = cfn.describe_stacks(StackName="consumer")["Stacks"][0]["Outputs"]
     assert outputs[0]["OutputKey"] == "TopicArn"
-    assert consumer["Imported"] == outputs[0]["OutputValue"]
+    assert imported[0]["OutputValue"] == outputs[0]["OutputValue"]

@@ -136,7 +136,9 @@ def test_lineage_recorded_by_evaluate_covers_the_registry_contract() -> None:
         dataset_manifest_uri = code_commit = pipeline_execution = training_image = inference_image = "x"
 
     recorded = evaluate.lineage(
-        {"library_versions": {}, "hyperparameters": {}, "seed": 1}, {"content_hash": "h"}, Args()
+        {"library_versions": {}, "hyperparameters": {}, "seed": 1},
+        {"dataset_hash": "h", "feature_groups": {"g": "v1"}},
+        Args(),
     )  # type: ignore[arg-type]
 
     assert {f"lineage.{k}" for k in recorded} == set(REQUIRED_LINEAGE)

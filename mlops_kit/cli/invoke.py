@@ -1,0 +1,100 @@
+"""`mlops invoke`: send requests to the real-time endpoint; one from options, or a batch from a file."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import Progress
+
+from mlops_kit.cli.console import console, fail, table
+from mlops_kit.cli.platform import Platform
+
+
+def _rows(path: Path) -> list[dict[str, Any]]:
+    """Requests from JSON lines (one request object per line) or CSV (customer_id + transaction columns)."""
+    if not path.exists():
+        fail(f"no such file: {path}")
+    if path.suffix == ".csv":
+        with path.open() as handle:
+            rows = []
+            for line, record in enumerate(csv.DictReader(handle), start=2):
+                if "customer_id" not in record:
+                    fail(f"{path}:{line}: a CSV needs a customer_id column (and the transaction fields)")
+                customer = record.pop("customer_id")
+                transaction: dict[str, Any] = dict(record)
+                if "amount" in transaction:
+                    transaction["amount"] = float(transaction["amount"])
+                rows.append({"customer_id": customer, "transaction": transaction})
+            return rows
+    requests = []
+    for line, text in enumerate(path.read_text().splitlines(), start=1):
+        if text.strip():
+            try:
+                requests.append(json.loads(text))
+            except json.JSONDecodeError as exc:
+                fail(f"{path}:{line}: not JSON: {exc}")
+    return requests
+
+
+def invoke(
+    customer_id: Annotated[str | None, typer.Option(help="The entity whose online features the model uses.")] = None,
+    amount: Annotated[float | None, typer.Option(help="Transaction amount.")] = None,
+    merchant_category: Annotated[str | None, typer.Option(help="Transaction merchant category.")] = None,
+    timestamp: Annotated[str | None, typer.Option(help="ISO-8601 time with offset (default: now).")] = None,
+    file: Annotated[Path | None, typer.Option(help="Batch of requests: JSON lines or CSV.")] = None,
+    user_id: Annotated[str | None, typer.Option(help="Route by the A/B experiment's sticky assignment.")] = None,
+    variant: Annotated[str | None, typer.Option(help="Send to this production variant (TargetVariant).")] = None,
+    project: Annotated[str | None, typer.Option(help="Project name (default: from cdk.json).")] = None,
+) -> None:
+    """Invoke the endpoint and print each prediction with the variant that served it."""
+    from mlops_kit.serving.client import EndpointClient, ModelRequestError
+
+    platform = Platform.connect(project)
+    router = None
+    if user_id:
+        fail("--user-id routes through a running A/B experiment; none is configured (see `mlops abtest --help`)")
+    client = EndpointClient(platform.output("EndpointName"), platform.client("sagemaker-runtime"), router=router)
+    if file is None:
+        if customer_id is None or amount is None or merchant_category is None:
+            fail("give --customer-id, --amount and --merchant-category (or --file with a batch)")
+        when = timestamp or dt.datetime.now(dt.UTC).isoformat()
+        payloads = [
+            {
+                "customer_id": customer_id,
+                "transaction": {"amount": amount, "merchant_category": merchant_category, "event_timestamp": when},
+            }
+        ]
+    else:
+        payloads = _rows(file)
+    results = []
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("invoking", total=len(payloads))
+        for result in client.predict_many(payloads, user_id=user_id, target_variant=variant):
+            results.append(result)
+            progress.advance(task)
+    rows = []
+    for payload, result in zip(payloads, results, strict=True):
+        if isinstance(result, ModelRequestError):
+            rows.append([str(payload.get("customer_id")), "-", "-", "-", f"[red]{result}[/]"])
+        else:
+            body = result.body
+            rows.append(
+                [
+                    str(payload.get("customer_id")),
+                    f"{body.get('score')}",
+                    str(body.get("model_version")),
+                    result.variant,
+                    f"{result.latency_ms:.1f} ms",
+                ]
+            )
+    console.print(table("Predictions", ["customer", "score", "model version", "variant", "latency / error"], rows[:50]))
+    failed = sum(isinstance(r, ModelRequestError) for r in results)
+    if len(rows) > 50:
+        console.print(f"... {len(rows) - 50} more; {failed} errors in total")
+    if failed and file is None:
+        raise typer.Exit(1)

@@ -1,0 +1,65 @@
+"""Answer a pending promotion approval, and follow a promotion execution (the CLI and the demo share these)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from mlops_kit.promotion.store import Approval, PromotionStore
+
+WAITING_STATE = "WaitForHumanApproval"
+
+
+class ApprovalExpired(RuntimeError):  # noqa: N818
+    """The execution no longer waits for this approval (it timed out or was stopped)."""
+
+
+def answer(
+    store: PromotionStore, sfn: Any, approval_id: str, *, decision: str, approver: str, comment: str
+) -> Approval:
+    """Record the decision once (ApprovalNotFound if unknown or already used) and resume the execution."""
+    if decision not in ("approve", "reject"):
+        raise ValueError(f"decision must be 'approve' or 'reject', got {decision!r}")
+    approval = store.answer_approval(approval_id, decision=decision, approver=approver, comment=comment)
+    output = json.dumps({"decision": decision, "approver": approver, "comment": comment or "-"})
+    try:
+        sfn.send_task_success(taskToken=approval.task_token, output=output)
+    except (sfn.exceptions.TaskDoesNotExist, sfn.exceptions.InvalidToken, sfn.exceptions.TaskTimedOut) as exc:
+        raise ApprovalExpired(
+            f"the promotion is no longer waiting for approval {approval_id} (it timed out or was stopped)"
+        ) from exc
+    return approval
+
+
+def follow(
+    sfn: Any,
+    execution_arn: str,
+    *,
+    on_state: Callable[[str], None] | None = None,
+    until_waiting: bool = False,
+    poll_seconds: float = 0.05,
+    timeout_seconds: float = 600,
+) -> dict[str, Any]:
+    """Poll until the execution ends (or, with ``until_waiting``, waits for approval); report each state entered."""
+    seen: set[int] = set()
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+        entered = []
+        for event in events:
+            details = event.get("stateEnteredEventDetails")
+            if details and event["id"] not in seen:
+                seen.add(event["id"])
+                entered.append(details["name"])
+                if on_state:
+                    on_state(details["name"])
+        described: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
+        if described["status"] != "RUNNING":
+            return described
+        if until_waiting and entered and entered[-1] == WAITING_STATE:
+            return described
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{execution_arn} still running after {timeout_seconds:.0f} s")
+        time.sleep(poll_seconds)

@@ -1,0 +1,89 @@
+"""A small client for the real-time endpoint (works against AWS or the emulator's local server).
+
+    client = EndpointClient("mlops-kit-endpoint")
+    prediction = client.predict({"customer_id": "C0000042", "transaction": {...}}, user_id="u-17")
+    prediction.body["score"], prediction.variant, prediction.latency_ms
+
+With ``user_id`` and an experiment router (``router=``), the request goes to the user's assigned variant
+(``TargetVariant``); otherwise SageMaker splits traffic by variant weights.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+
+class ModelRequestError(RuntimeError):
+    """The model rejected or failed the request; ``status`` is the model's own HTTP status when known."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Prediction:
+    body: dict[str, Any]
+    variant: str
+    latency_ms: float
+
+
+class EndpointClient:
+    def __init__(
+        self,
+        endpoint_name: str,
+        runtime: Any = None,
+        *,
+        router: Callable[[str], str | None] | None = None,
+    ) -> None:
+        if runtime is None:
+            import boto3
+
+            runtime = boto3.client("sagemaker-runtime")
+        self.endpoint_name = endpoint_name
+        self._runtime = runtime
+        self._router = router
+
+    def predict(
+        self, payload: dict[str, Any], *, user_id: str | None = None, target_variant: str | None = None
+    ) -> Prediction:
+        """Send one JSON request; raises ModelRequestError with the model's message on a model error."""
+        arguments: dict[str, Any] = {
+            "EndpointName": self.endpoint_name,
+            "Body": json.dumps(payload),
+            "ContentType": "application/json",
+            "Accept": "application/json",
+        }
+        variant = target_variant or (self._router(user_id) if self._router and user_id else None)
+        if variant:
+            arguments["TargetVariant"] = variant
+        started = time.perf_counter()
+        try:
+            response = self._runtime.invoke_endpoint(**arguments)
+        except self._runtime.exceptions.ModelError as exc:
+            error = exc.response.get("Error", {})
+            raise ModelRequestError(
+                f"the model could not answer: {error.get('Message') or exc}", exc.response.get("OriginalStatusCode")
+            ) from exc
+        except self._runtime.exceptions.ValidationError as exc:
+            raise ModelRequestError(f"the endpoint refused the request: {exc}") from exc
+        body = json.loads(response["Body"].read())
+        return Prediction(
+            body=body,
+            variant=response.get("InvokedProductionVariant", ""),
+            latency_ms=(time.perf_counter() - started) * 1000,
+        )
+
+    def predict_many(
+        self, payloads: Iterable[dict[str, Any]], **kwargs: Any
+    ) -> Iterator[Prediction | ModelRequestError]:
+        """Predict each payload in turn; errors are yielded (not raised) so one bad row does not stop a batch."""
+        for payload in payloads:
+            try:
+                yield self.predict(payload, **kwargs)
+            except ModelRequestError as exc:
+                yield exc

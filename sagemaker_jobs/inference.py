@@ -1,0 +1,185 @@
+"""Inference script for the SageMaker scikit-learn container (``model_fn``/``input_fn``/``predict_fn``/``output_fn``).
+
+Request (``application/json``), one transaction or ``{"instances": [...]}`` of them::
+
+    {"customer_id": "C0000042",                       # the use case's entity key: features come from the
+     "transaction": {"amount": 129.9,                  # online feature store when "features" is absent
+                     "merchant_category": "travel",
+                     "event_timestamp": "2026-11-26T10:15:00+00:00"},
+     "features": {...}}                                # optional: the online features, given instead
+
+Response: ``{"score": 0.07, "label": 0, "model_version": "3", "variant": "green", "entity": "C0000042"}``
+(``{"predictions": [...], ...}`` for ``instances``). The features pass through the use case's
+``serving_features``: the same transformations as training, so there is no training/serving skew.
+
+Errors are 4xx with a message: malformed JSON or a missing field (400), an entity the feature store does
+not know (404), an unsupported content type (415). Environment: ``MLOPS_USE_CASE`` (module), optional
+``MLOPS_ONLINE_TABLE`` (the online store's DynamoDB table), ``MLOPS_MODEL_VERSION`` and ``MLOPS_VARIANT``
+(set by the promotion workflow), ``MLOPS_THRESHOLD`` (default 0.5).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+
+try:  # the SageMaker inference toolkit maps these to the HTTP status; locally a plain exception does
+    from sagemaker_inference.errors import GenericInferenceToolkitError as _ToolkitError
+except ImportError:
+
+    class _ToolkitError(Exception):  # type: ignore[no-redef]
+        def __init__(self, status_code: int, message: str = "", phrase: str = "") -> None:
+            super().__init__(message)
+            self.status_code = status_code
+            self.message = message
+            self.phrase = phrase
+
+
+class InferenceError(_ToolkitError):
+    """A request error with its HTTP status (4xx): the caller can act on the message."""
+
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(status_code, message, message)
+        self.status_code = status_code
+
+    def __str__(self) -> str:
+        return str(self.args[1] if len(self.args) > 1 else self.args[0])
+
+
+@dataclass
+class LoadedModel:
+    estimator: Any
+    meta: dict[str, Any]
+    use_case: Any
+    online: Any | None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Request:
+    transactions: list[dict[str, Any]]
+    entities: list[str | None]
+    given_features: list[dict[str, Any] | None]
+    batch: bool
+
+
+def model_fn(model_dir: str) -> LoadedModel:
+    """Load the estimator and its metadata, the use case, and (when configured) the online feature store."""
+    from mlops_kit.pipeline.usecase import load_use_case
+
+    directory = Path(model_dir)
+    meta = json.loads((directory / "model_meta.json").read_text())
+    use_case = load_use_case(os.environ.get("MLOPS_USE_CASE", meta["use_case"]))
+    online = None
+    table = os.environ.get("MLOPS_ONLINE_TABLE")
+    if table:
+        import boto3
+
+        from mlops_kit.features.online import OnlineStore
+
+        online = OnlineStore.from_client(use_case.REGISTRY, boto3.client("dynamodb"), table)
+    return LoadedModel(estimator=joblib.load(directory / "model.joblib"), meta=meta, use_case=use_case, online=online)
+
+
+def parse_request(body: bytes | str, content_type: str) -> Request:
+    """Parse a JSON request into transactions; raises InferenceError (400/415) naming what is wrong."""
+    if "json" not in (content_type or "application/json"):
+        raise InferenceError(415, f"content type {content_type!r} is not supported; send application/json")
+    try:
+        document = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InferenceError(400, f"the request body is not valid JSON: {exc}") from exc
+    batch = isinstance(document, Mapping) and "instances" in document
+    items = document["instances"] if batch else [document]
+    if not isinstance(items, list) or not items or not all(isinstance(i, Mapping) for i in items):
+        raise InferenceError(400, 'expected a JSON object, or {"instances": [objects]}')
+    transactions, entities, given = [], [], []
+    for position, item in enumerate(items):
+        transaction = item.get("transaction")
+        if not isinstance(transaction, Mapping):
+            raise InferenceError(
+                400, f"instance {position}: 'transaction' (an object with the request fields) is missing"
+            )
+        features = item.get("features")
+        if features is not None and not isinstance(features, Mapping):
+            raise InferenceError(400, f"instance {position}: 'features' must be an object")
+        transactions.append(dict(transaction))
+        entities.append(None if item.get("customer_id") is None else str(item.get("customer_id")))
+        given.append(dict(features) if features is not None else None)
+    return Request(transactions=transactions, entities=entities, given_features=given, batch=batch)
+
+
+def model_inputs(request: Request, model: LoadedModel) -> Any:
+    """The model's input rows: online (or given) features + request fields through the shared transformations."""
+    use_case = model.use_case
+    entity_key = use_case.ENTITY.name
+    lookups = [i for i, given in enumerate(request.given_features) if given is None]
+    online_rows: dict[int, dict[str, Any]] = {}
+    if lookups:
+        if model.online is None:
+            raise InferenceError(400, "no 'features' given and the endpoint has no online feature store configured")
+        missing_ids = [i for i in lookups if request.entities[i] is None]
+        if missing_ids:
+            raise InferenceError(400, f"instance {missing_ids[0]}: send '{entity_key}' or 'features'")
+        started = time.perf_counter()
+        found = model.online.get([{entity_key: request.entities[i]} for i in lookups], use_case.FEATURE_REFS)
+        model.timings["feature_lookup"] = time.perf_counter() - started
+        for position, row, status in zip(lookups, found.rows, found.status, strict=True):
+            if all(state == "missing" for state in status.values()):
+                raise InferenceError(
+                    404,
+                    f"unknown {entity_key} {request.entities[position]!r}: the feature store has no features for it",
+                )
+            online_rows[position] = row
+    started = time.perf_counter()
+    rows = []
+    for position, transaction in enumerate(request.transactions):
+        online = (
+            request.given_features[position] if request.given_features[position] is not None else online_rows[position]
+        )
+        try:
+            values = use_case.serving_features(transaction, online)
+        except KeyError as exc:
+            raise InferenceError(400, f"instance {position}: missing field {exc.args[0]!r}") from exc
+        except (ValueError, TypeError) as exc:
+            raise InferenceError(400, f"instance {position}: {exc}") from exc
+        rows.append([values[name] for name in model.meta["features"]])
+    model.timings["transform"] = time.perf_counter() - started
+    import pandas as pd
+
+    # A frame with the training column names: the estimator checks them (and warns on bare arrays).
+    return pd.DataFrame(np.asarray(rows, dtype="float64"), columns=list(model.meta["features"]))
+
+
+def input_fn(request_body: bytes | str, request_content_type: str) -> Request:
+    return parse_request(request_body, request_content_type)
+
+
+def predict_fn(request: Request, model: LoadedModel) -> dict[str, Any]:
+    features = model_inputs(request, model)
+    started = time.perf_counter()
+    scores = model.estimator.predict_proba(features)[:, 1]
+    model.timings["predict"] = time.perf_counter() - started
+    threshold = float(os.environ.get("MLOPS_THRESHOLD", "0.5"))
+    version, variant = os.environ.get("MLOPS_MODEL_VERSION", "unregistered"), os.environ.get("MLOPS_VARIANT", "local")
+    predictions = [
+        {"score": round(float(score), 6), "label": int(score >= threshold), "entity": entity}
+        for score, entity in zip(scores, request.entities, strict=True)
+    ]
+    if request.batch:
+        return {"predictions": predictions, "model_version": version, "variant": variant}
+    return {**predictions[0], "model_version": version, "variant": variant}
+
+
+def output_fn(prediction: dict[str, Any], accept: str) -> tuple[str, str]:
+    if accept and accept not in ("*/*", "application/json"):
+        raise InferenceError(415, f"accept type {accept!r} is not supported; ask for application/json")
+    return json.dumps(prediction), "application/json"
