@@ -543,7 +543,7 @@ class EndpointService:
     ) -> tuple[bytes, str, str]:
         """Serve one request; returns (body, content type, invoked production variant)."""
         if name not in self.endpoints:  # the runtime API names this error ValidationError, not ValidationException
-            raise EndpointError("ValidationError", f'Endpoint {name} of account {self.emulator.account} not found.')
+            raise EndpointError("ValidationError", f"Endpoint {name} of account {self.emulator.account} not found.")
         endpoint = self.get(name)
         if endpoint.status in ("Creating", "Deleting") or endpoint.status == "Failed":
             raise EndpointError("ValidationError", f"Endpoint {name} is not in service (status {endpoint.status}).")
