@@ -164,3 +164,21 @@ def test_mlops_invoke_sends_a_batch_and_reports_each_row(served: Any, tmp_path: 
     assert "unknown customer_id 'C0404'" in single.output
     assert broken.exit_code == 1
     assert "broken.jsonl:2: not JSON" in broken.output
+
+
+def test_mlops_registry_lists_shows_and_traces_versions(served: Any) -> None:
+    wide = {"COLUMNS": "240"}
+
+    listed = runner.invoke(app, ["registry", "list"], env=wide)
+    shown = runner.invoke(app, ["registry", "show", "1"], env=wide)
+    traced = runner.invoke(app, ["registry", "lineage", "1"], env=wide)
+    unknown = runner.invoke(app, ["registry", "show", "99"], env=wide)
+
+    assert listed.exit_code == 0, listed.output
+    assert "Production" in listed.output
+    assert shown.exit_code == 0, shown.output
+    assert "model.tar.gz" in shown.output
+    assert traced.exit_code == 0, traced.output
+    assert "dataset_manifest_hash" in traced.output
+    assert unknown.exit_code == 1
+    assert "99" in unknown.output
