@@ -260,14 +260,20 @@ def canary_alarm(context: DemoContext) -> dict[str, Any]:
     candidate = register_model(context, data, name="v2", seed=2)
     endpoint = context.output("EndpointName")
 
+    shifts: list[str] = []
+
     def fail_at_middle_step(state: str) -> None:
-        if state != "Bake":
+        # Break the candidate as the workflow starts shifting it from 5% to 25%: the fault is live for the
+        # whole 25% step (shift, wait, bake), so its alarm is in ALARM when that step's check runs.
+        if state != "ShiftTraffic":
+            return
+        shifts.append(state)
+        if len(shifts) != 2:
             return
         variants = context.emulator.client("sagemaker").describe_endpoint(EndpointName=endpoint)["ProductionVariants"]
-        candidate_variant = min(variants, key=lambda v: v["CurrentWeight"]) if len(variants) > 1 else None
-        if candidate_variant and candidate_variant["CurrentWeight"] >= 25:
-            context.emulator.sagemaker.inject_fault(candidate_variant["VariantName"], error_rate=1.0)
-            context.console.print(f"  fault injected: {candidate_variant['VariantName']} now fails every request")
+        candidate_variant = min(variants, key=lambda v: v["CurrentWeight"])
+        context.emulator.sagemaker.inject_fault(candidate_variant["VariantName"], error_rate=1.0)
+        context.console.print(f"  fault injected: {candidate_variant['VariantName']} now fails every request")
 
     result = promote(context, candidate, traffic_payloads=data.payloads, during_state=fail_at_middle_step)
     context.emulator.sagemaker.clear_faults()

@@ -173,6 +173,7 @@ class EndpointService:
         self.shadow_configs: dict[str, list[dict[str, Any]]] = {}
         self.faults: dict[str, Fault] = {}
         self._models: dict[tuple[str, str, str], LoadedModel] = {}
+        self._loading: dict[tuple[str, str, str], threading.Lock] = {}
         self._capture: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._lock = threading.RLock()
         self._random = random.Random(7)
@@ -478,6 +479,13 @@ class EndpointService:
         with self._lock:
             if key in self._models:
                 return self._models[key]
+            loading = self._loading.setdefault(key, threading.Lock())
+        # Load outside the service lock: model_fn runs under the handlers' environment lock, and a Lambda
+        # handler holding that lock may be calling UpdateEndpoint, which takes the service lock.
+        with loading:
+            with self._lock:
+                if key in self._models:
+                    return self._models[key]
             root = self.emulator.workdir / "models" / uuid.uuid4().hex[:12]
             model_dir, code_dir = root / "model", root / "code"
             self._extract(container["ModelDataUrl"], model_dir)
@@ -490,8 +498,9 @@ class EndpointService:
             with process_environment(environment, self.emulator.endpoint_url):
                 module = load_module_from(code_dir, program.removesuffix(".py"), key)
                 loaded = module.model_fn(str(model_dir))
-            self._models[key] = LoadedModel(module=module, model=loaded, environment=environment)
-            return self._models[key]
+            with self._lock:
+                self._models[key] = LoadedModel(module=module, model=loaded, environment=environment)
+                return self._models[key]
 
     def _extract(self, uri: str, into: Path) -> None:
         bucket, _, key = uri.removeprefix("s3://").partition("/")

@@ -110,6 +110,7 @@ def test_a_second_promotion_fails_fast_while_the_first_runs(cloud_assembly: Clou
     result = _run("concurrent-promotion", cloud_assembly, tmp_path)
 
     second = result["second_execution"]
+    assert second is not None, result  # the first promotion reached its approval and the second one ran
     assert second["status"] == "FAILED"
     assert second["error"] == "PromotionLocked"
     assert "is being promoted by" in second["cause"]
