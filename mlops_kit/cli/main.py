@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from mlops_kit.cli import features, invoke, local, pipeline, promotion, registry
-from mlops_kit.cli.console import console
+from mlops_kit.cli.console import console, fail
 
 app = typer.Typer(
     help="Serverless MLOps kit for AWS: rehearse locally, deploy with CDK, approve, invoke.",
@@ -63,9 +63,14 @@ def demo(
             console.print_json(json.dumps(result, default=str))
         return
 
-    summary = run_demo(
-        console, assembly_dir=assembly, time_scale=time_scale, context_overrides=local.parse_context(context)
-    )
+    from mlops_kit.demo.context import DemoStageError
+
+    try:
+        summary = run_demo(
+            console, assembly_dir=assembly, time_scale=time_scale, context_overrides=local.parse_context(context)
+        )
+    except DemoStageError as exc:
+        fail(f"the demo stopped: {exc}")
     if as_json:
         print(json.dumps(summary, indent=2, default=str))
     else:

@@ -28,3 +28,7 @@ class DemoContext:
                 return stack.outputs[key]
         known = sorted(k for s in self.stacks for k in s.outputs)
         raise KeyError(f"no stack output {key!r}; outputs: {known}")
+
+
+class DemoStageError(RuntimeError):
+    """A demo stage did not reach the end state it shows (the demo exits non-zero with this message)."""

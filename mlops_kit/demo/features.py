@@ -23,17 +23,25 @@ from mlops_kit.features.store import deployed, deployed_names
 N_CUSTOMERS = 2_000
 N_TRANSACTIONS = 20_000
 SEED = 42
-START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 DAYS = 90
+
+
+def data_window(now: dt.datetime | None = None) -> tuple[dt.datetime, dt.datetime]:
+    """The demo's feature history: the ``DAYS`` days up to the start of today (UTC). Online reads check TTLs
+    against the real clock, as on AWS, so the history must end now for the endpoint to find fresh features;
+    whole days keep every time-of-day feature (and so every metric) the same from one day to the next."""
+    now = now or dt.datetime.now(dt.UTC)
+    end = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return end - dt.timedelta(days=DAYS), end
 
 
 def run(context: DemoContext) -> dict[str, Any]:
     aws = context.emulator
     outputs = {k: v for s in context.stacks for k, v in s.outputs.items()}
     names = deployed_names(outputs)
-    end = START + dt.timedelta(days=DAYS)
+    start, end = data_window()
     with step(f"Generating {N_CUSTOMERS} customers and {N_TRANSACTIONS} labelled transactions (seed {SEED})"):
-        data = fraud.generate(N_CUSTOMERS, N_TRANSACTIONS, seed=SEED, start=START, days=DAYS)
+        data = fraud.generate(N_CUSTOMERS, N_TRANSACTIONS, seed=SEED, start=start, days=DAYS)
     store = deployed(fraud.REGISTRY, aws.session(), names, endpoint_url=aws.endpoint_url, clock=lambda: end)
 
     ingested: dict[str, Any] = {}
@@ -116,7 +124,7 @@ def run(context: DemoContext) -> dict[str, Any]:
     )
     return {
         "feature_groups": fraud.REGISTRY.versions(),
-        "data_window": {"start": START.isoformat(), "end": end.isoformat()},
+        "data_window": {"start": start.isoformat(), "end": end.isoformat()},
         "ingested": ingested,
         "online_reads": reads,
         "labels_uri": f"s3://{names.bucket}/{labels_key}",

@@ -10,14 +10,14 @@ from typing import Any
 
 from mlops_kit.cli.console import table
 from mlops_kit.demo import traffic
-from mlops_kit.demo.context import DemoContext
+from mlops_kit.demo.context import DemoContext, DemoStageError
 from mlops_kit.promotion.approvals import WAITING_STATE, answer, follow
 from mlops_kit.promotion.store import PromotionStore
 from mlops_kit.promotion.trigger import execution_name
 from mlops_kit.registry import ModelRegistry
 from mlops_kit.serving.client import EndpointClient
 
-TRAFFIC_START = dt.datetime(2025, 4, 1, tzinfo=dt.UTC)
+TRAFFIC_DAYS = 7  # requests are spread over the last week of the feature history
 
 
 def client(context: DemoContext) -> EndpointClient:
@@ -25,8 +25,13 @@ def client(context: DemoContext) -> EndpointClient:
 
 
 def payloads(context: DemoContext, n: int = 400, *, seed: int = 7, drift: float = 0.0) -> list[dict[str, Any]]:
+    from mlops_kit.demo.features import data_window
+
     customers = int(context.summary.get("features", {}).get("customers", 2000))
-    return traffic.requests(n, seed=seed, customers=customers, start=TRAFFIC_START, drift=drift)
+    window = context.summary.get("features", {}).get("data_window")
+    end = dt.datetime.fromisoformat(window["end"]) if window else data_window()[1]
+    start = end - dt.timedelta(days=TRAFFIC_DAYS)
+    return traffic.requests(n, seed=seed, customers=customers, start=start, drift=drift)
 
 
 def promote(
@@ -187,4 +192,6 @@ def promote_candidate(context: DemoContext) -> dict[str, Any]:
         raise RuntimeError("retraining registered no candidate to promote")
     result = promote(context, candidate)
     result["registry"] = registry_table(context)
+    if result["status"] != "SUCCEEDED":
+        raise DemoStageError(f"the candidate's promotion ended {result['status']}: {result['cause']}")
     return result

@@ -75,6 +75,9 @@ def test_demo_runs_and_reports_json(cloud_assembly) -> None:
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output[result.output.index("{\n") :])
     assert set(summary["platform"]["stacks"].values()) == {"CREATE_COMPLETE"}
+    assert summary["promotion"]["status"] == "SUCCEEDED", summary["promotion"]
+    production = [v for v in summary["promotion"]["registry"] if v["stage"] == "Production"]
+    assert [v["version"] for v in production] == [2]
 
 
 @pytest.mark.slow
