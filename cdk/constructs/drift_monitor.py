@@ -39,7 +39,7 @@ from mlops_kit.monitoring import naming
 from mlops_kit.monitoring.settings import SETTINGS_VARIABLE
 from mlops_kit.pipeline.bundle import LAUNCHER, build_bundle, bundle_hash
 from mlops_kit.pipeline.definition import RUNS_PREFIX
-from mlops_kit.serving.naming import capture_prefix
+from mlops_kit.serving.naming import CAPTURE_ROOT, capture_prefix
 
 INVESTIGATE_COLOUR = "#ef6c00"
 ACT_COLOUR = "#c62828"
@@ -142,7 +142,7 @@ class DriftMonitor(Construct):
             "model_package_group": registry.group_name,
             "pipeline_name": pipeline_name,
             "use_case": use_case,
-            "capture_uri": f"s3://{artifacts_bucket.bucket_name}/{capture}",
+            "capture_uri": f"s3://{artifacts_bucket.bucket_name}/{CAPTURE_ROOT}",  # the endpoint's DestinationS3Uri
             "artifacts_bucket": artifacts_bucket.bucket_name,
             "offline_uri": f"s3://{data_bucket.bucket_name}/features",
             "state_table": state_table.table_name,

@@ -42,7 +42,8 @@ class DriftInputError(ValueError):
 class DriftInputs:
     """Everything one run needs; the schedule's Lambda and the CLI fill it in.
 
-    ``capture_uri`` is the endpoint's capture destination (``s3://<artifacts>/capture/<endpoint>``);
+    ``capture_uri`` is the endpoint's capture destination (``s3://<artifacts>/capture``; its files are under
+    ``<endpoint>/<variant>/yyyy/mm/dd/hh/``);
     ``offline_uri`` the offline feature store (``s3://<data>/features``), needed to rebuild online features;
     ``model_version``, when set, keeps only rows that version served.
     """

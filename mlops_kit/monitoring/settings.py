@@ -40,7 +40,7 @@ class DriftSettings(_Model):
     model_package_group: str
     pipeline_name: str
     use_case: str
-    capture_uri: str  # the endpoint's capture destination, s3://<artifacts>/capture/<endpoint>
+    capture_uri: str  # the endpoint's capture destination, s3://<artifacts>/capture (files under <endpoint>/)
     artifacts_bucket: str
     offline_uri: str  # the offline feature store, s3://<data>/features
     state_table: str  # the promotion state table: deployment records, the retrain gate's item

@@ -208,6 +208,26 @@ def test_each_function_gets_settings_its_handlers_accept(stack_template: Any) ->
         assert parsed.job.instance_type == "ml.t3.medium"
 
 
+def test_the_drift_job_reads_capture_where_the_endpoint_writes_it(stack_template: Any) -> None:
+    (variables,) = [
+        f["Properties"]["Environment"]["Variables"]
+        for f in stack_template("monitoring").find_resources("AWS::Lambda::Function").values()
+        if "DriftStart" in json.dumps(f["Properties"].get("Role", ""))
+    ]
+    (destination,) = [
+        o["Value"] for k, o in stack_template("serving").to_json()["Outputs"].items() if k.startswith("CaptureUri")
+    ]
+
+    # Both are s3://<the artifacts bucket's name>/capture: the same bucket token, the same key prefix.
+    separator, (scheme, bucket, prefix) = destination["Fn::Join"]
+    assert (separator, scheme, prefix) == ("", "s3://", "/capture")
+    parts = variables[SETTINGS_VARIABLE]["Fn::Join"][1]
+    (at,) = [i for i in range(1, len(parts)) if isinstance(parts[i - 1], str) and '"capture_uri"' in parts[i - 1][-20:]]
+    assert parts[at - 1].endswith('"s3://')
+    assert json.dumps(parts[at], sort_keys=True) == json.dumps(bucket, sort_keys=True)
+    assert parts[at + 1].startswith('/capture"')
+
+
 @pytest.fixture(scope="module")
 def dashboard(stack_template: Any) -> dict[str, Any]:
     (resource,) = stack_template("monitoring").find_resources("AWS::CloudWatch::Dashboard").values()

@@ -128,7 +128,7 @@ def traffic(platform: Platform, history: fraud.FraudData) -> Callable[..., int]:
             )
             for r, s in zip(requests, scores, strict=True)
         ]
-        key = f"capture/{platform.endpoint}/{platform.endpoint}/{variant}/{when:%Y/%m/%d/%H}/{uuid.uuid4()}.jsonl"
+        key = f"capture/{platform.endpoint}/{variant}/{when:%Y/%m/%d/%H}/{uuid.uuid4()}.jsonl"
         platform.emulator.client("s3").put_object(Bucket=platform.artifacts, Key=key, Body="\n".join(lines).encode())
         return n
 

@@ -16,7 +16,7 @@ from tests.unit.monitoring.conftest import ARTIFACTS, ENDPOINT, SERVED, World
 ARGS = [
     "--use-case", "mlops_kit.features.fraud",
     "--endpoint", ENDPOINT,
-    "--capture-uri", f"s3://{ARTIFACTS}/capture/{ENDPOINT}",
+    "--capture-uri", f"s3://{ARTIFACTS}/capture",
     "--baseline-uri", f"s3://{ARTIFACTS}/pipelines/run-1/Evaluate/evaluation/baseline.json",
     "--start", "2026-01-01T00:00:00Z",
     "--end", "2026-01-02T00:00:00+00:00",

@@ -36,7 +36,7 @@ class World:
     def inputs(self, **overrides: object) -> DriftInputs:
         values: dict[str, object] = {
             "endpoint": ENDPOINT,
-            "capture_uri": f"s3://{ARTIFACTS}/capture/{ENDPOINT}",
+            "capture_uri": f"s3://{ARTIFACTS}/capture",
             "baseline_uri": f"s3://{ARTIFACTS}/{BASELINE_KEY}",
             "start": SERVED - dt.timedelta(hours=1),
             "end": SERVED + dt.timedelta(minutes=1),
@@ -77,7 +77,7 @@ class World:
             capture_line(r, {"score": float(s), "label": int(s > 0.5), "model_version": version}, when)
             for r, s in zip(requests, scores, strict=True)
         ]
-        key = f"capture/{ENDPOINT}/{ENDPOINT}/{variant}/{when:%Y/%m/%d/%H}/{name}.jsonl"
+        key = f"capture/{ENDPOINT}/{variant}/{when:%Y/%m/%d/%H}/{name}.jsonl"
         self.s3.put_object(Bucket=ARTIFACTS, Key=key, Body="\n".join(lines))
         return key
 

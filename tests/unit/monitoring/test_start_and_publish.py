@@ -24,7 +24,7 @@ SETTINGS = DriftSettings(
     model_package_group="models",
     pipeline_name="training",
     use_case="mlops_kit.features.fraud",
-    capture_uri=f"s3://{ARTIFACTS}/capture/{ENDPOINT}",
+    capture_uri=f"s3://{ARTIFACTS}/capture",
     artifacts_bucket=ARTIFACTS,
     offline_uri="s3://data/features",
     state_table="state",
@@ -108,15 +108,15 @@ def test_capture_is_listed_per_production_variant_and_hour_without_the_shadow() 
     s3 = FakeS3()
     for variant, hour in (("blue", "2026/03/10/11"), ("blue", "2026/03/10/12"), ("green", "2026/03/10/12"),
                           ("shadow", "2026/03/10/12"), ("blue", "2026/03/09/12")):  # fmt: skip
-        s3.put_object(Bucket="b", Key=f"capture/ep/ep/{variant}/{hour}/f.jsonl", Body=b"x")
+        s3.put_object(Bucket="b", Key=f"capture/ep/{variant}/{hour}/f.jsonl", Body=b"x")
 
-    listing = list_capture(s3, "s3://b/capture/ep", "ep", T - dt.timedelta(minutes=20), T)
+    listing = list_capture(s3, "s3://b/capture", "ep", T - dt.timedelta(minutes=20), T)
 
     assert listing.variants == ("blue", "green")
     assert [o.key for o in listing.objects] == [
-        "capture/ep/ep/blue/2026/03/10/11/f.jsonl",  # the hour before: SageMaker writes files a little late
-        "capture/ep/ep/blue/2026/03/10/12/f.jsonl",
-        "capture/ep/ep/green/2026/03/10/12/f.jsonl",
+        "capture/ep/blue/2026/03/10/11/f.jsonl",  # the hour before: SageMaker writes files a little late
+        "capture/ep/blue/2026/03/10/12/f.jsonl",
+        "capture/ep/green/2026/03/10/12/f.jsonl",
     ]
     assert listing.total_bytes == 3
     assert hours(T - dt.timedelta(hours=2), T) == ["2026/03/10/09", "2026/03/10/10", "2026/03/10/11", "2026/03/10/12"]
