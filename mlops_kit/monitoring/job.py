@@ -1,7 +1,8 @@
 """One drift run: capture of a window -> rebuilt model inputs -> report against the baseline -> files.
 
-The scheduled SageMaker Processing job (``sagemaker_jobs/drift.py``) and ``mlops drift report`` both call
-:func:`run_drift` and :func:`write_outputs`, so a person sees exactly what the schedule computed.
+The scheduled SageMaker Processing job (``sagemaker_jobs/drift.py``) calls :func:`run_drift` and
+:func:`write_outputs`; ``mlops drift report --hours`` calls :func:`run_drift` too, so a person sees exactly what
+the schedule computes.
 
 Baselines (``drift.baseline``): ``training`` compares with the baseline registered with the model version
 (held-out data and the model's scores on it). ``last_year`` and ``rolling`` compute a baseline from captured

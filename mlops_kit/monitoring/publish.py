@@ -110,7 +110,8 @@ def _endpoint_of(described: dict[str, Any]) -> str:
     return str(endpoint)
 
 
-def _report_uri(described: dict[str, Any]) -> str:
+def report_location(described: dict[str, Any]) -> str:
+    """The ``drift_report.json`` URI of a described drift job; raises ValueError when it has no report output."""
     for output in (described.get("ProcessingOutputConfig") or {}).get("Outputs", []):
         if output.get("OutputName") == naming.REPORT_OUTPUT:
             return f"{output['S3Output']['S3Uri'].rstrip('/')}/{REPORT_FILE}"
@@ -149,7 +150,7 @@ def publish_job(aws: PublishAws, job_name: str, *, topic_arn: str, now: dt.datet
         return result
     if status != "Completed":
         return result
-    result.report_uri = _report_uri(described)
+    result.report_uri = report_location(described)
     bucket, key = split_uri(result.report_uri)
     report = json.loads(aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     result.metrics = put_metrics(aws.cloudwatch, metric_data(report, endpoint, now))

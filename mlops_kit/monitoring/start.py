@@ -1,4 +1,5 @@
-"""Start the drift job for the Production model (the ``drift_start`` Lambda and ``mlops drift run``).
+"""Start the drift job for the Production model (the ``drift_start`` Lambda, which ``mlops drift run`` invokes);
+``mlops drift report --hours`` plans the same window and runs the comparison itself.
 
 The window is the ``window_hours`` before the scheduled time, but never reaches back before the Production
 version took all traffic (its latest completed deployment in the promotion state table): earlier traffic was
@@ -174,23 +175,49 @@ def processing_job_request(
     }
 
 
-def start_drift_job(
-    aws: StartAws, settings: DriftSettings, *, now: dt.datetime, window_hours: int | None = None
-) -> StartResult:
-    """Start the drift job of the window ending at ``now`` (the scheduled time); see the module doc."""
+@dataclass(frozen=True)
+class RunPlan:
+    """What a run of the window ending at a given time would read (before anything starts).
+
+    ``result`` is the :class:`StartResult` so far (not started; its ``reason`` says why no run can happen, or
+    is ``"ready"``); ``start`` and ``end`` bound the window when there is one.
+    """
+
+    result: StartResult
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+
+    @property
+    def ready(self) -> bool:
+        """A Production version, its baseline, a window and capture files in it: a run can start."""
+        return self.result.reason == "ready"
+
+
+def plan_run(
+    aws: StartAws,
+    settings: DriftSettings,
+    *,
+    now: dt.datetime,
+    window_hours: int | None = None,
+    baseline_uri: str | None = None,
+) -> RunPlan:
+    """The Production version, its baseline (``baseline_uri`` instead, when given), the window ending at ``now``
+    and its capture files; see the module doc for what is a result and what is an error."""
     registry = ModelRegistry(aws.sagemaker, settings.model_package_group)
     production = registry.production()
     if production is None:
-        return StartResult(
-            False, f"no Production model version in {settings.model_package_group}: nothing is served yet"
+        return RunPlan(
+            StartResult(False, f"no Production model version in {settings.model_package_group}: nothing is served yet")
         )
-    baseline_uri = baseline_of(production, aws.s3)
+    baseline = baseline_uri or baseline_of(production, aws.s3)
     hours = window_hours or settings.window_hours
     since = deployed_since(aws.dynamodb, settings.state_table, settings.endpoint_name, production.version)
     window = drift_window(now, hours, since)
-    result = StartResult(False, "", model_version=production.version, baseline_uri=baseline_uri)
+    result = StartResult(False, "", model_version=production.version, baseline_uri=baseline)
     if window is None:
-        return replace(result, reason=f"version {production.version} took all traffic after the window ended ({since})")
+        return RunPlan(
+            replace(result, reason=f"version {production.version} took all traffic after the window ended ({since})")
+        )
     start, end = window
     listing = list_capture(aws.s3, settings.capture_uri, settings.endpoint_name, start, end)
     result = replace(
@@ -199,12 +226,29 @@ def start_drift_job(
         window_end=end.isoformat(),
         capture_files=listing.count,
         capture_bytes=listing.total_bytes,
+        reason="ready",
     )
     if listing.count == 0:
-        return replace(result, reason="no capture files in the window: nothing was served or captured")
+        result = replace(result, reason="no capture files in the window: nothing was served or captured")
+    return RunPlan(result, start, end)
+
+
+def start_drift_job(
+    aws: StartAws, settings: DriftSettings, *, now: dt.datetime, window_hours: int | None = None
+) -> StartResult:
+    """Start the drift job of the window ending at ``now`` (the scheduled time); see the module doc."""
+    plan = plan_run(aws, settings, now=now, window_hours=window_hours)
+    if not plan.ready or plan.start is None or plan.end is None or plan.result.model_version is None:
+        return plan.result
+    result, start, end = plan.result, plan.start, plan.end
     name = naming.job_name(settings.endpoint_name, end)
     request = processing_job_request(
-        settings, job_name=name, version=production.version, baseline_uri=baseline_uri, start=start, end=end
+        settings,
+        job_name=name,
+        version=plan.result.model_version,
+        baseline_uri=str(result.baseline_uri),
+        start=start,
+        end=end,
     )
     try:
         aws.sagemaker.create_processing_job(**request)
