@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_kit.local.lambda_runtime import environment_snapshot
 from mlops_kit.local.patches import PatchPoint
 
 if TYPE_CHECKING:
@@ -120,7 +121,9 @@ class ContainerHost:
 
     def environment(self, root: Path, extra: dict[str, str]) -> dict[str, str]:
         """The container's environment: this machine's, minus AWS settings, pointed at the emulator."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SM_", "PYTHONPATH", "MLOPS_"))}
+        # A snapshot, not os.environ.items(): a Lambda handler may be changing the environment meanwhile.
+        inherited = environment_snapshot()
+        env = {k: v for k, v in inherited.items() if not k.startswith(("AWS_", "SM_", "PYTHONPATH", "MLOPS_"))}
         env.update(
             {
                 "MLOPS_OPT_ML": str(root / "opt" / "ml"),
