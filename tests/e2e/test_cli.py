@@ -75,6 +75,10 @@ def test_demo_runs_and_reports_json(cloud_assembly) -> None:
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output[result.output.index("{\n") :])
     assert set(summary["platform"]["stacks"].values()) == {"CREATE_COMPLETE"}
+    drift = summary["drift"]
+    assert drift["after_shift"]["severity"] == "act"
+    assert drift["alarms_in_alarm"], drift["after_shift"]["psi"]
+    assert sum(d["started"] for d in drift["retraining"]["decisions"]) == 1  # then in flight or cooldown
 
 
 @pytest.mark.slow
