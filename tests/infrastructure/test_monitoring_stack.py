@@ -72,6 +72,26 @@ def test_the_schedule_invokes_the_start_function_with_the_scheduled_time(stack_t
     )
 
 
+def test_the_schedule_role_is_for_scheduler_in_this_account_and_may_only_invoke_the_start_function(
+    stack_template: Any,
+) -> None:
+    monitoring = stack_template("monitoring")
+    (schedule,) = monitoring.find_resources("AWS::Scheduler::Schedule").values()
+    role_id = schedule["Properties"]["Target"]["RoleArn"]["Fn::GetAtt"][0]
+    role = monitoring.find_resources("AWS::IAM::Role")[role_id]["Properties"]
+
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    found = statements(monitoring, role_id)
+    assert {a for s in found for a in actions_of(s)} == {"lambda:InvokeFunction"}
+    targets = {
+        json.dumps(r) for s in found for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
+    }
+    assert targets
+    assert all("DriftStartFunction" in t for t in targets), targets
+
+
 def test_every_model_feature_and_the_prediction_has_a_drift_alarm_at_the_act_threshold(stack_template: Any) -> None:
     monitoring = stack_template("monitoring")
 
@@ -267,3 +287,36 @@ def test_the_dashboard_keeps_the_serving_widgets_and_the_rollback_alarms(dashboa
 
 def test_the_dashboard_moved_out_of_the_serving_stack(stack_template: Any) -> None:
     assert stack_template("serving").find_resources("AWS::CloudWatch::Dashboard") == {}
+
+
+@pytest.fixture(scope="module")
+def tuned(assembly_with: Any) -> Any:
+    """The monitoring stack synthesized with drift settings changed from their defaults."""
+    from aws_cdk.assertions import Template
+
+    overrides = {"schedule": "rate(15 minutes)", "psi_act": 0.3, "window_hours": 6, "retrain_on_drift": False}
+    assembly = assembly_with("drift-tuned", {"mlops": {"drift": overrides}})
+    (stack,) = [s for s in assembly.stacks if s.stack_name.endswith("-monitoring")]
+    return Template.from_json(json.loads(stack.template_file.read_text()))
+
+
+def test_drift_config_sets_the_schedule_the_alarms_and_whether_alarms_retrain(tuned: Any) -> None:
+    tuned.has_resource_properties("AWS::Scheduler::Schedule", {"ScheduleExpression": "rate(15 minutes)"})
+    alarms = tuned.find_resources("AWS::CloudWatch::Alarm", {"Properties": {"MetricName": naming.PSI_METRIC}})
+    assert len(alarms) == len(MONITORED)
+    assert {(a["Properties"]["Threshold"], a["Properties"]["Period"]) for a in alarms.values()} == {(0.3, 900)}
+    # retrain_on_drift false: no retrain function and no rule on the alarms' state changes
+    assert (
+        tuned.find_resources("AWS::Events::Rule", {"Properties": {"EventPattern": {"source": ["aws.cloudwatch"]}}})
+        == {}
+    )
+    assert not [k for k in tuned.find_resources("AWS::Lambda::Function") if "DriftRetrain" in k]
+    settings = [
+        rendered(f["Properties"]["Environment"]["Variables"][SETTINGS_VARIABLE])
+        for f in tuned.find_resources("AWS::Lambda::Function").values()
+        if SETTINGS_VARIABLE in f["Properties"].get("Environment", {}).get("Variables", {})
+    ]
+    assert len(settings) == 2  # start and publish
+    assert all(
+        '"window_hours":6' in text.replace(" ", "") and '"psi_act":0.3' in text.replace(" ", "") for text in settings
+    )

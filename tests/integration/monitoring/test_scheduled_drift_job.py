@@ -203,3 +203,60 @@ def test_a_failing_job_is_published_as_a_failure_with_its_reason(platform, produ
         Namespace=naming.METRIC_NAMESPACE, MetricName=naming.FAILED_METRIC
     )["Metrics"]
     assert len(failed) == 1
+
+
+def wait_for_pipeline(platform: Platform, timeout: float = 180) -> list[dict[str, Any]]:
+    """The training pipeline's executions once none is in flight."""
+    sagemaker = platform.emulator.client("sagemaker")
+    deadline = time.monotonic() + timeout
+    while True:
+        executions: list[dict[str, Any]] = sagemaker.list_pipeline_executions(
+            PipelineName=platform.outputs["PipelineName"]
+        )["PipelineExecutionSummaries"]
+        if all(e["PipelineExecutionStatus"] not in ("Executing", "Stopping") for e in executions):
+            return executions
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the training pipeline is still running: {executions}")
+        time.sleep(0.2)
+
+
+@pytest.mark.usefixtures("features")
+def test_drift_again_within_the_cooldown_starts_no_second_retraining_run(platform, production, traffic) -> None:
+    production()
+    traffic(100)
+    traffic(400, drift=1.0, seed=6)
+    first = fire(platform)
+    wait_for_job(platform, first["job_name"])
+    states = alarm_states(platform)
+    started = [d for d in retrain_decisions(platform) if d["started"]]
+    assert len(started) == 1, retrain_decisions(platform)
+    assert wait_for_pipeline(platform)[0]["PipelineExecutionArn"] == started[0]["execution_arn"]  # no longer in flight
+    # The alarms recover (an operator resets them here); the next run finds the drift again.
+    cloudwatch = platform.emulator.client("cloudwatch")
+    alarmed = sorted(name for name, state in states.items() if state == "ALARM")
+    for name in alarmed:
+        cloudwatch.set_alarm_state(
+            AlarmName=naming.drift_alarm(platform.endpoint, name), StateValue="OK", StateReason="reset by the test"
+        )
+    before = len(platform.emulator.events.delivered)
+    traffic(300, drift=1.0, seed=7)
+
+    second = fire(platform)
+    wait_for_job(platform, second["job_name"])
+
+    assert second["started"] is True
+    assert second["job_name"] != first["job_name"]
+    assert {n for n, s in alarm_states(platform).items() if s == "ALARM"} >= {"amount", "prediction"}
+    decisions = [
+        json.loads(r.result)
+        for r in platform.emulator.events.delivered[before:]
+        if "DriftRetrain" in r.target_arn and not r.errored
+    ]
+    assert decisions, "the alarms going to ALARM again reached the retrain function"
+    assert not any(d["started"] for d in decisions), decisions
+    assert all(d["reason"].startswith("cooldown: retraining started") for d in decisions), decisions
+    assert all(started[0]["execution_arn"] in d["reason"] for d in decisions)
+    executions = platform.emulator.client("sagemaker").list_pipeline_executions(
+        PipelineName=platform.outputs["PipelineName"]
+    )["PipelineExecutionSummaries"]
+    assert [e["PipelineExecutionArn"] for e in executions] == [started[0]["execution_arn"]]
