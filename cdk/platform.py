@@ -9,6 +9,7 @@ from aws_cdk import App, Environment, Stack, Tags
 from cdk.config import PlatformConfig
 from cdk.nag import enable_checks
 from cdk.stacks.data_stack import DataStack
+from cdk.stacks.monitoring_stack import MonitoringStack
 from cdk.stacks.serving_stack import ServingStack
 from cdk.stacks.training_stack import TrainingStack
 
@@ -18,10 +19,11 @@ class Platform:
     data: DataStack
     training: TrainingStack
     serving: ServingStack
+    monitoring: MonitoringStack
 
     @property
     def stacks(self) -> list[Stack]:
-        return [self.data, self.training, self.serving]
+        return [self.data, self.training, self.serving, self.monitoring]
 
 
 def build_platform(app: App, config: PlatformConfig, *, code_commit: str = "unknown") -> Platform:
@@ -57,6 +59,16 @@ def build_platform(app: App, config: PlatformConfig, *, code_commit: str = "unkn
         config=config,
     )
     serving.add_dependency(data)
+    monitoring = MonitoringStack(
+        app,
+        "Monitoring",
+        stack_name=config.stack_name("monitoring"),
+        description="MLOps kit: scheduled drift jobs, drift metrics and alarms, retraining on drift, dashboard",
+        env=env,
+        config=config,
+    )
+    monitoring.add_dependency(training)  # retraining starts the training pipeline
+    monitoring.add_dependency(serving)  # the dashboard shows the serving alarms
     Tags.of(app).add("mlops:project", config.project_name)
     enable_checks(app)
-    return Platform(data=data, training=training, serving=serving)
+    return Platform(data=data, training=training, serving=serving, monitoring=monitoring)

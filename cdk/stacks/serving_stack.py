@@ -1,4 +1,5 @@
-"""Serving and promotion: the endpoint's role, capture location, rollback alarms and dashboard."""
+"""Serving and promotion: the endpoint's role, capture location and rollback alarms (the dashboard that shows
+them is in the monitoring stack)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from cdk.config import PlatformConfig
-from cdk.constructs.dashboard import PlatformDashboard
 from cdk.constructs.endpoint import EndpointSupport
 from cdk.constructs.model_registry import ModelRegistry
 from cdk.constructs.promotion_workflow import PromotionWorkflow
@@ -69,11 +69,7 @@ class ServingStack(Stack):
             [f"{artifacts_arn}/{naming.capture_prefix(config.endpoint_name)}/*"],
             "The shadow comparison reads the capture files of the bake window; they are named per variant and hour.",
         )
-        self.dashboard = PlatformDashboard(
-            self, "Dashboard", dashboard_name=f"{config.project_name}-platform", endpoint=self.endpoint
-        )
         CfnOutput(self, "EndpointName", value=config.endpoint_name)
         CfnOutput(self, "ModelRoleArn", value=self.endpoint.model_role.role_arn)
         CfnOutput(self, "CaptureUri", value=self.endpoint.capture_uri)
-        CfnOutput(self, "DashboardName", value=self.dashboard.dashboard.dashboard_name)
         CfnOutput(self, "PromotionStateMachineArn", value=self.promotion.state_machine.state_machine_arn)

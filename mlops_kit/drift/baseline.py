@@ -206,7 +206,7 @@ class Baseline:
         """Parse :meth:`to_json` output; raises BaselineError on invalid JSON or content."""
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as error:
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise BaselineError(f"baseline is not valid JSON: {error}") from None
         return cls.from_dict(data)
 

@@ -67,7 +67,12 @@ class CaptureData:
     examples: list[tuple[str, int, str]] = field(default_factory=list)
 
 
-def _decode(section: Any, part: str) -> Any:
+def decode_payload(section: Any, part: str) -> Any:
+    """The JSON body of one capture section (``endpointInput`` / ``endpointOutput``), decoded as described above.
+
+    Raises MalformedRecordError naming ``part`` when the section is not an object, its encoding or content
+    type is not accepted, or its data is not (base64 of) JSON.
+    """
     if not isinstance(section, dict):
         raise MalformedRecordError(f"{part} is not an object")
     content_type = str(section.get("observedContentType", "")).split(";")[0].strip().lower()
@@ -150,9 +155,11 @@ def parse_record(line: str | bytes, *, prediction_key: str = DEFAULT_PREDICTION_
     capture = record["captureData"]
     if "endpointInput" not in capture:
         raise MalformedRecordError("captureData has no endpointInput")
-    rows = _rows_from_request(_decode(capture["endpointInput"], "endpointInput"))
+    rows = _rows_from_request(decode_payload(capture["endpointInput"], "endpointInput"))
     if "endpointOutput" in capture:
-        predictions = _predictions(_decode(capture["endpointOutput"], "endpointOutput"), prediction_key, len(rows))
+        predictions = _predictions(
+            decode_payload(capture["endpointOutput"], "endpointOutput"), prediction_key, len(rows)
+        )
     else:
         predictions = [None] * len(rows)
     metadata = record.get("eventMetadata")

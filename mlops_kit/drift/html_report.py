@@ -64,24 +64,29 @@ def _test(feature: FeatureDrift) -> tuple[str, str, str]:
     return "-", "-", "-"
 
 
+def summary_row(feature: FeatureDrift) -> SummaryRow:
+    """The terminal line of one feature (or of the prediction)."""
+    test, statistic, pvalue = _test(feature)
+    return SummaryRow(
+        feature=feature.name,
+        role=feature.role,
+        severity=feature.severity.value,
+        psi=_number(feature.psi),
+        test=test,
+        statistic=statistic,
+        p_value=pvalue,
+        missing=f"{feature.reference_missing_fraction:.1%} -> {feature.current_missing_fraction:.1%}",
+    )
+
+
+def by_severity(report: DriftReport) -> list[FeatureDrift]:
+    """Features and the prediction together, most severe first, then by PSI (highest first), then by name."""
+    return sorted(report.all_columns, key=lambda f: (f.severity.rank, -(f.psi or 0.0), f.name))
+
+
 def summary_rows(report: DriftReport) -> list[SummaryRow]:
     """One row per feature in report order (severity, then PSI), then the prediction; no header."""
-    rows = []
-    for feature in report.all_columns:
-        test, statistic, pvalue = _test(feature)
-        rows.append(
-            SummaryRow(
-                feature=feature.name,
-                role=feature.role,
-                severity=feature.severity.value,
-                psi=_number(feature.psi),
-                test=test,
-                statistic=statistic,
-                p_value=pvalue,
-                missing=f"{feature.reference_missing_fraction:.1%} -> {feature.current_missing_fraction:.1%}",
-            )
-        )
-    return rows
+    return [summary_row(feature) for feature in report.all_columns]
 
 
 def histogram_png(feature: FeatureDrift) -> bytes:

@@ -33,6 +33,7 @@ from mlops_kit.local.events import DeliveryRecord, EventDelivery
 from mlops_kit.local.lambda_runtime import InProcessLambdaRuntime
 from mlops_kit.local.patches import Patcher, TimeScale
 from mlops_kit.local.sagemaker.endpoints import EndpointService
+from mlops_kit.local.sagemaker.processing import ContainerHost
 
 DEFAULT_ACCOUNT = "123456789012"
 DEFAULT_PORT = 4566
@@ -81,6 +82,7 @@ class Emulator:
         self.events = EventDelivery()
         self.alarms = AlarmEvaluator(self)
         self.sagemaker = EndpointService(self)
+        self.containers = ContainerHost(self)  # SageMaker job containers (processing, training) as subprocesses
         self._patcher = Patcher(self)
         self._mock: Any = None
         self._server: Any = None
@@ -130,6 +132,7 @@ class Emulator:
         return self
 
     def stop(self) -> None:
+        self.containers.terminate_all()  # no job may outlive the emulator's folders and servers
         with contextlib.suppress(Exception):  # capture buffered for S3 must not be lost with the emulator
             self.sagemaker.stop()
         self.alarms.stop()

@@ -157,12 +157,25 @@ class EventDelivery:
 
     # -- schedules ------------------------------------------------------------------------------------
     def fire_schedule(self, name: str, *, group: str = "default", account: str, region: str) -> DeliveryRecord:
-        """Fire an EventBridge Scheduler schedule once, now, synchronously."""
+        """Fire an EventBridge Scheduler schedule once, now, synchronously (context attributes such as
+        ``<aws.scheduler.scheduled-time>`` in the target's input are filled in)."""
         from moto.scheduler.models import scheduler_backends
 
         schedule = scheduler_backends[account][region].get_schedule(group, name)
         target = schedule.target
-        payload = json.loads(target["Input"]) if target.get("Input") else {}
+        text = target.get("Input") or ""
+        # Scheduler's context attributes, as the service fills them in for each invocation. The scheduled time
+        # has whole seconds: firing now is firing at the next whole second, so it is never before "now".
+        now = dt.datetime.now(dt.UTC)
+        scheduled = now.replace(microsecond=0) + (dt.timedelta(seconds=1) if now.microsecond else dt.timedelta(0))
+        for attribute, value in (
+            ("scheduled-time", scheduled.strftime("%Y-%m-%dT%H:%M:%SZ")),
+            ("execution-id", str(uuid.uuid4())),
+            ("attempt-number", "0"),
+            ("schedule-arn", schedule.arn),
+        ):
+            text = text.replace(f"<aws.scheduler.{attribute}>", value)
+        payload = json.loads(text) if text else {}
         return self.deliver_now(target["Arn"], payload)
 
     def fire_rule(self, name: str, *, account: str, region: str, bus: str = "default") -> list[DeliveryRecord]:

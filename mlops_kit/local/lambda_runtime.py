@@ -33,6 +33,7 @@ from types import ModuleType
 from typing import Any, TextIO
 
 _INVOKE_LOCK = threading.RLock()
+ROLE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # the emulator's dummies
 _CAPTURE = threading.local()
 
 
@@ -52,6 +53,9 @@ def process_environment(variables: dict[str, str], endpoint_url: str | None) -> 
         wanted = {**variables}
         if endpoint_url:
             wanted["AWS_ENDPOINT_URL"] = endpoint_url
+            # Lambda and SageMaker give the code its role's credentials; without them boto3 in a handler finds
+            # none in a server started from a shell without AWS credentials (the in-process mock brings its own).
+            wanted = {**ROLE_CREDENTIALS, **wanted}
         try:
             for key, value in wanted.items():
                 if os.environ.get(key) != value:

@@ -605,9 +605,9 @@ class Patcher:
 def _feature_modules() -> list[Any]:
     """Modules that add patch points of their own (``PATCH_POINTS`` and ``apply(patcher)``)."""
     from mlops_kit.local import cloudwatch
-    from mlops_kit.local.sagemaker import endpoints, pipelines, registry
+    from mlops_kit.local.sagemaker import endpoints, pipelines, processing, registry
 
-    return [registry, pipelines, endpoints, cloudwatch]
+    return [registry, pipelines, endpoints, cloudwatch, processing]
 
 
 def all_patch_points() -> tuple[PatchPoint, ...]:

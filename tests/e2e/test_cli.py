@@ -78,6 +78,10 @@ def test_demo_runs_and_reports_json(cloud_assembly) -> None:
     assert summary["promotion"]["status"] == "SUCCEEDED", summary["promotion"]
     production = [v for v in summary["promotion"]["registry"] if v["stage"] == "Production"]
     assert [v["version"] for v in production] == [2]
+    drift = summary["drift"]
+    assert drift["after_shift"]["severity"] == "act"
+    assert drift["alarms_in_alarm"], drift["after_shift"]["psi"]
+    assert sum(d["started"] for d in drift["retraining"]["decisions"]) == 1  # then in flight or cooldown
 
 
 @pytest.mark.slow

@@ -63,7 +63,8 @@ def test_the_model_role_reads_models_and_features_and_writes_capture_only(stack_
 
 
 def test_the_dashboard_shows_variants_alarms_and_rollout(stack_template: Any) -> None:
-    (dashboard,) = stack_template("serving").find_resources("AWS::CloudWatch::Dashboard").values()
+    # The platform dashboard lives in the monitoring stack (it also draws the drift widgets).
+    (dashboard,) = stack_template("monitoring").find_resources("AWS::CloudWatch::Dashboard").values()
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
 
     for text in ("Invocations per variant", "5xx errors per variant", "p99", "Rollback alarms", naming.ROLLOUT_METRIC):

@@ -7,7 +7,9 @@ definition (the same JSON that CDK deployed) is interpreted step by step on a ba
   are resolved as the service resolves them;
 * Processing and Training steps run their container's command as a subprocess of this Python, with
   ``/opt/ml`` mapped to a temporary folder (``MLOPS_OPT_ML``), inputs downloaded from and outputs uploaded to
-  the emulator's S3, and the job's own AWS calls sent to the emulator over HTTP (``AWS_ENDPOINT_URL``);
+  the emulator's S3, and the job's own AWS calls sent to the emulator over HTTP (``AWS_ENDPOINT_URL``), through
+  the container host and processing runner that standalone processing jobs use too
+  (:mod:`mlops_kit.local.sagemaker.processing`);
 * Condition steps choose a branch, Fail steps fail the execution with their message, RegisterModel steps
   call CreateModelPackage;
 * ``DescribePipelineExecution`` reports the real status and failure reason, and
@@ -19,23 +21,19 @@ execution with a message naming the type).
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
-import os
 import re
-import subprocess
 import sys
 import tarfile
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_kit.local.lambda_runtime import environment_snapshot
 from mlops_kit.local.patches import PatchPoint
+from mlops_kit.local.sagemaker.processing import ContainerHost, JobError, run_processing
 
 if TYPE_CHECKING:
     from mlops_kit.local.emulator import Emulator
@@ -70,7 +68,6 @@ PATCH_POINTS: tuple[PatchPoint, ...] = (
 )
 
 _PROPERTY_PATH = re.compile(r"\.?([A-Za-z0-9_]+)|\[(?:'([^']*)'|(\d+))\]")
-_JOB_TIMEOUT_SECONDS = 3600
 
 
 class PipelineStepError(RuntimeError):
@@ -159,6 +156,7 @@ class PipelineRunner:
         pipeline_name: str,
     ) -> None:
         self.emulator = emulator
+        self.host: ContainerHost = emulator.containers
         self.definition = definition
         self.execution_arn = execution_arn
         self.execution_id = execution_arn.rsplit("/", 1)[-1]
@@ -308,74 +306,11 @@ class PipelineRunner:
             record.ended = dt.datetime.now(dt.UTC)
 
     # -- step types -----------------------------------------------------------------------------------
-    def _s3(self) -> Any:
-        return self.emulator.client("s3")
-
     def _download(self, uri: str, destination: Path) -> None:
-        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
-        paginator = self._s3().get_paginator("list_objects_v2")
-        found = 0
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-            for item in page.get("Contents", []):
-                relative = item["Key"][len(prefix) :].lstrip("/") or Path(item["Key"]).name
-                target = destination / relative
-                target.parent.mkdir(parents=True, exist_ok=True)
-                self._s3().download_file(bucket, item["Key"], str(target))
-                found += 1
-        destination.mkdir(parents=True, exist_ok=True)
-        if not found:
-            raise PipelineStepError(f"input {uri} has no objects")
-
-    def _upload(self, source: Path, uri: str) -> None:
-        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
-        for path in sorted(p for p in source.rglob("*") if p.is_file()):
-            key = f"{prefix.rstrip('/')}/{path.relative_to(source).as_posix()}"
-            self._s3().upload_file(str(path), bucket, key)
-
-    def _job_environment(self, root: Path, extra: dict[str, str]) -> dict[str, str]:
-        inherited = environment_snapshot()
-        env = {k: v for k, v in inherited.items() if not k.startswith(("AWS_", "SM_", "PYTHONPATH", "MLOPS_"))}
-        env.update(
-            {
-                "MLOPS_OPT_ML": str(root / "opt" / "ml"),
-                "AWS_ENDPOINT_URL": self.emulator.job_endpoint(),
-                "AWS_DEFAULT_REGION": self.emulator.region,
-                "AWS_REGION": self.emulator.region,
-                "AWS_ACCESS_KEY_ID": "job-role",
-                "AWS_SECRET_ACCESS_KEY": "job-role",
-                "PYTHONNOUSERSITE": "1",
-                # The emulator's jobs share this machine with everything else running locally.
-                "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
-                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-                **extra,
-            }
-        )
-        return env
-
-    def _container_path(self, root: Path, value: str) -> str:
-        return str(root / value.lstrip("/")) if value.startswith("/opt/ml") else value
-
-    def _run_container(self, name: str, command: list[str], env: dict[str, str], cwd: Path, log_group: str) -> str:
-        completed = subprocess.run(
-            command, cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=_JOB_TIMEOUT_SECONDS
-        )
-        output = (completed.stdout + completed.stderr).strip()
-        self._log(log_group, name, output)
-        if completed.returncode != 0:
-            tail = "\n".join(output.splitlines()[-12:])
-            raise PipelineStepError(f"job {name} exited with {completed.returncode}:\n{tail}")
-        return output
-
-    def _log(self, group: str, stream: str, output: str) -> None:
-        logs = self.emulator.client("logs")
-        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
-            logs.create_log_group(logGroupName=group)
-        logs.create_log_stream(logGroupName=group, logStreamName=stream)
-        now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
-        lines = output.splitlines()[-5000:] or ["(no output)"]
-        logs.put_log_events(
-            logGroupName=group, logStreamName=stream, logEvents=[{"timestamp": now, "message": line} for line in lines]
-        )
+        try:
+            self.host.download(uri, destination)
+        except JobError as exc:
+            raise PipelineStepError(str(exc)) from exc
 
     def _job_name(self, step_name: str) -> str:
         return f"pipelines-{self.execution_id}-{step_name}"[:63]
@@ -383,29 +318,12 @@ class PipelineRunner:
     def _processing(self, step: dict[str, Any], record: StepRecord) -> None:
         arguments = self.resolve(step["Arguments"])
         name = self._job_name(record.name)
-        root = Path(tempfile.mkdtemp(prefix=f"{record.name}-", dir=self.emulator.workdir))
-        for job_input in arguments.get("ProcessingInputs", []):
-            s3_input = job_input["S3Input"]
-            self._download(s3_input["S3Uri"], Path(self._container_path(root, s3_input["LocalPath"])))
-        app = arguments["AppSpecification"]
-        command = [
-            sys.executable if part in ("python3", "python") else self._container_path(root, part)
-            for part in app["ContainerEntrypoint"]
-        ]
-        command += [self._container_path(root, self._text(a)) for a in app.get("ContainerArguments", [])]
-        env = self._job_environment(root, {str(k): self._text(v) for k, v in arguments.get("Environment", {}).items()})
-        outputs = arguments.get("ProcessingOutputConfig", {}).get("Outputs", [])
-        for output in outputs:
-            Path(self._container_path(root, output["S3Output"]["LocalPath"])).mkdir(parents=True, exist_ok=True)
-        self._run_container(name, command, env, root, "/aws/sagemaker/ProcessingJobs")
-        described_outputs: dict[str, Any] = {}
-        for output in outputs:
-            local = Path(self._container_path(root, output["S3Output"]["LocalPath"]))
-            self._upload(local, output["S3Output"]["S3Uri"])
-            described_outputs[output["OutputName"]] = output
+        try:
+            result = run_processing(self.host, name, arguments)
+        except JobError as exc:
+            raise PipelineStepError(str(exc)) from exc
         for property_file in step.get("PropertyFiles", []):
-            output = described_outputs[property_file["OutputName"]]
-            path = Path(self._container_path(root, output["S3Output"]["LocalPath"])) / property_file["FilePath"]
+            path = result.local_output(property_file["OutputName"]) / property_file["FilePath"]
             if not path.exists():
                 raise PipelineStepError(
                     f"step {record.name}: property file {property_file['FilePath']} was not written"
@@ -416,14 +334,14 @@ class PipelineRunner:
             "ProcessingJobName": name,
             "ProcessingJobArn": arn,
             "ProcessingJobStatus": "Completed",
-            "ProcessingOutputConfig": {"Outputs": described_outputs},
+            "ProcessingOutputConfig": {"Outputs": result.outputs},
         }
         record.metadata = {"ProcessingJob": {"Arn": arn}}
 
     def _training(self, step: dict[str, Any], record: StepRecord) -> None:
         arguments = self.resolve(step["Arguments"])
         name = self._job_name(record.name)
-        root = Path(tempfile.mkdtemp(prefix=f"{record.name}-", dir=self.emulator.workdir))
+        root = self.host.workspace(record.name)
         opt_ml = root / "opt" / "ml"
         hyper = {str(k): self._text(v) for k, v in arguments.get("HyperParameters", {}).items()}
         code = opt_ml / "code"
@@ -454,7 +372,10 @@ class PipelineRunner:
         command = [sys.executable, str(code / program)]
         for key, value in user_hyper.items():
             command += [f"--{key}", value]
-        self._run_container(name, command, self._job_environment(root, env_extra), code, "/aws/sagemaker/TrainingJobs")
+        try:
+            self.host.run(name, command, self.host.environment(root, env_extra), code, "/aws/sagemaker/TrainingJobs")
+        except JobError as exc:
+            raise PipelineStepError(str(exc)) from exc
         archive_path = root / "model.tar.gz"
         with tarfile.open(archive_path, "w:gz") as archive:
             for path in sorted(model_dir.rglob("*")):
@@ -462,7 +383,7 @@ class PipelineRunner:
         output_path = arguments["OutputDataConfig"]["S3OutputPath"].rstrip("/")
         model_uri = f"{output_path}/{name}/output/model.tar.gz"
         bucket, _, key = model_uri.removeprefix("s3://").partition("/")
-        self._s3().upload_file(str(archive_path), bucket, key)
+        self.emulator.client("s3").upload_file(str(archive_path), bucket, key)
         arn = f"arn:aws:sagemaker:{self.emulator.region}:{self.emulator.account}:training-job/{name}"
         record.properties = {
             "TrainingJobName": name,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -96,6 +97,28 @@ def test_a_scheduler_schedule_fires_its_lambda_with_its_input(emulator: Emulator
     record = emulator.fire_schedule("drift-hourly")
 
     assert json.loads(record.result)["event"] == {"job": "drift"}
+
+
+def test_a_schedule_fills_in_scheduler_context_attributes(emulator: Emulator, make_function) -> None:
+    function_arn = make_function("echo")
+    emulator.client("scheduler").create_schedule(
+        Name="with-context",
+        ScheduleExpression="rate(1 hour)",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={
+            "Arn": function_arn,
+            "RoleArn": "arn:aws:iam::123456789012:role/s",
+            "Input": '{"at": "<aws.scheduler.scheduled-time>", "schedule": "<aws.scheduler.schedule-arn>"}',
+        },
+    )
+    before = dt.datetime.now(dt.UTC)
+
+    record = emulator.fire_schedule("with-context")
+
+    event = json.loads(record.result)["event"]
+    fired = dt.datetime.strptime(event["at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    assert before <= fired <= before + dt.timedelta(seconds=1)  # whole seconds, never before the firing
+    assert event["schedule"].endswith(":schedule/default/with-context")
 
 
 def test_a_scheduled_rule_fires_with_a_scheduled_event(emulator: Emulator, make_function) -> None:

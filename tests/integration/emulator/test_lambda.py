@@ -78,3 +78,37 @@ def test_a_missing_handler_module_is_a_clear_error(emulator: Emulator, role_arn:
     assert payload["errorType"] == "FileNotFoundError"
     assert "nothere.py" in payload["errorMessage"]
     assert json.dumps(payload)
+
+
+def test_on_the_server_a_handler_has_credentials_as_on_lambda(tmp_path, monkeypatch) -> None:
+    """`mlops local serve` started from a shell without AWS credentials: handlers still reach the emulator."""
+    from mlops_kit.local.emulator import free_port
+    from tests.integration.emulator.conftest import zipped
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    source = (
+        "import boto3\n\n"
+        "def handler(event, context):\n"
+        "    return [b['Name'] for b in boto3.client('s3').list_buckets()['Buckets']]\n"
+    )
+    with Emulator(server=True, port=free_port(), workdir=tmp_path / "emulator") as aws:
+        aws.client("s3").create_bucket(Bucket="seen-by-the-handler")
+        trust = {
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+            ]
+        }
+        role = aws.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        aws.client("lambda").create_function(
+            FunctionName="lister", Runtime="python3.13", Role=role, Handler="app.handler",
+            Code={"ZipFile": zipped({"app.py": source})},
+        )  # fmt: skip
+
+        error, payload = invoke(aws, "lister", {})
+
+    assert error is None, payload
+    assert payload == ["seen-by-the-handler"]

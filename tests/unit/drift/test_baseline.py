@@ -171,3 +171,5 @@ def test_loading_a_broken_baseline_names_the_field(reference, mutate, message):
 def test_loading_invalid_json_is_a_baseline_error():
     with pytest.raises(BaselineError, match="not valid JSON"):
         Baseline.from_json("{nope")
+    with pytest.raises(BaselineError, match="not valid JSON"):
+        Baseline.from_json(b"PAR1\xa0\x00binary")  # e.g. a Parquet file passed by mistake

@@ -1,0 +1,91 @@
+"""Monitoring: scheduled drift jobs, drift metrics and alarms, retraining on drift, and the platform dashboard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from cdk.config import PlatformConfig
+from cdk.constructs.dashboard import PlatformDashboard
+from cdk.constructs.drift_monitor import BASELINE_OBJECTS, DriftMonitor
+from cdk.constructs.model_registry import ModelRegistry
+from cdk.nag import acknowledge_object_prefixes
+from cdk.stacks import shared
+from cdk.stacks.shared import SharedData
+from mlops_kit.monitoring import naming as drift_naming
+from mlops_kit.pipeline.definition import PipelineSpec
+from mlops_kit.pipeline.usecase import load_use_case
+from mlops_kit.serving import naming
+
+
+class MonitoringStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        project, endpoint = config.project_name, config.endpoint_name
+        data = SharedData.import_into(self, project)
+        # The monitored columns are the use case's model inputs, known at synth (importing it makes no AWS call).
+        use_case = load_use_case(config.training.use_case)
+        image = PipelineSpec(
+            pipeline_name="images",
+            region=config.region,
+            model_package_group="images",
+            sklearn_version=config.training.sklearn_version,
+        ).images()["processing"]
+        registry_host, _, repository = image.partition("/")
+        removal = RemovalPolicy.DESTROY if config.removal_policy == "destroy" else RemovalPolicy.RETAIN
+        self.drift = DriftMonitor(
+            self,
+            "Drift",
+            config=config.drift,
+            endpoint_name=endpoint,
+            features=list(use_case.MODEL_FEATURES),
+            use_case=config.training.use_case,
+            registry=ModelRegistry(self, "Registry", group_name=f"{project}-models", create=False),
+            pipeline_name=f"{project}-training",
+            artifacts_bucket=data.artifacts_bucket,
+            data_bucket=data.data_bucket,
+            key=data.key,
+            topic=data.topic,
+            state_table=data.promotion_table,
+            image_uri=image,
+            image_repository=(registry_host.split(".")[0], repository.split(":")[0]),
+            instance_type=config.training.processing_instance_type,
+            log_retention=getattr(logs.RetentionDays, config.retention.log_retention_member),
+            removal_policy=removal,
+        )
+        artifacts = shared.export_name(project, shared.ARTIFACTS_BUCKET_ARN)
+        data_arn = shared.export_name(project, shared.DATA_BUCKET_ARN)
+        capture = f"{artifacts}/{naming.capture_prefix(endpoint)}/*"
+        baselines = f"{artifacts}/{BASELINE_OBJECTS}"
+        reports = f"{artifacts}/{drift_naming.reports_prefix(endpoint)}/*"
+        why = (
+            "SageMaker writes capture files per variant and hour, each model version's baseline sits in its "
+            "pipeline run's folder, each drift job writes its own report folder, and the offline store is "
+            "partitioned by date: object names are generated, the prefixes are fixed."
+        )
+        acknowledge_object_prefixes(self.drift.job_role, [capture, baselines, reports, f"{data_arn}/features/*"], why)
+        acknowledge_object_prefixes(self.drift.start.role, [capture, baselines], why)
+        acknowledge_object_prefixes(self.drift.publish.role, [reports], why)
+
+        rollback = sorted(
+            {
+                name
+                for slot in naming.SLOTS
+                for name in naming.rollback_alarms(endpoint, slot, business=config.alarms.business_metric is not None)
+            }
+        )
+        self.dashboard = PlatformDashboard(
+            self, "Dashboard", dashboard_name=f"{project}-platform", endpoint_name=endpoint, rollback_alarms=rollback
+        )
+        for row in self.drift.dashboard_rows():
+            self.dashboard.add_row(*row)
+
+        CfnOutput(self, "DashboardName", value=self.dashboard.dashboard.dashboard_name)
+        CfnOutput(self, "DriftScheduleName", value=drift_naming.schedule_name(endpoint))
+        CfnOutput(self, "DriftScheduleGroup", value=self.drift.schedule_group)
+        CfnOutput(self, "DriftStartFunctionName", value=self.drift.start.function.function_name)
+        CfnOutput(self, "DriftReportsUri", value=self.drift.reports_uri)
+        CfnOutput(self, "DriftJobRoleArn", value=self.drift.job_role.role_arn)
