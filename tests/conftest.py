@@ -26,15 +26,21 @@ os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
 
+# Optional features default to off in the config; the tests synthesize them switched on, so the infrastructure
+# assertions, the cdk-nag checks and the deployments into the emulator cover them too.
+OPTIONAL_FEATURES_ON: dict[str, Any] = {"mlops": {"abtest": {"http_router": True}}}
+
+
 @pytest.fixture(scope="session")
 def cloud_assembly(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> CloudAssembly:
-    """The real app (cdk.json context), synthesized once per test run and shared by every xdist worker."""
+    """The real app (cdk.json context with the optional features on), synthesized once per test run and shared by
+    every xdist worker."""
     shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
     outdir = shared / "cdk.out"
     with open(shared / "synth.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (outdir / "manifest.json").exists():
-            synthesize(outdir)
+            synthesize(outdir, context_overrides=OPTIONAL_FEATURES_ON)
     return CloudAssembly.load(outdir)
 
 

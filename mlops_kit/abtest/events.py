@@ -3,8 +3,9 @@
     events.put_events(Entries=[outcome_entry("checkout-model", "u-17", metric="conversion")])
 
 The event has source ``mlops.abtest`` and detail-type ``Experiment Outcome``; its detail is
-:class:`OutcomeDetail`. ``at`` defaults to the event's own time; ``event_id`` to a hash of the fields, so give
-either ``at`` or ``event_id`` when the producer may retry (a retried ``PutEvents`` gets a new event time).
+:class:`OutcomeDetail`. ``at`` defaults to the event's own time (to the end of its second: EventBridge stamps
+events to the second); ``event_id`` to a hash of the fields, so give ``at`` or ``event_id`` when the producer may
+retry (a retried ``PutEvents`` gets a new event time).
 """
 
 from __future__ import annotations
