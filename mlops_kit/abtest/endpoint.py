@@ -33,6 +33,7 @@ which the status job calls on every run.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import secrets
 import time
@@ -106,6 +107,15 @@ class Split(BaseModel):
         return self.model_dump_json(exclude={"revision"})
 
 
+def read_split(repository: DynamoDBRepository, name: str) -> Split | None:
+    """The experiment's split record, or ``None`` when it was never started on an endpoint."""
+    stored = repository.get_record("split", name)
+    if stored is None:
+        return None
+    body, revision = stored
+    return Split.model_validate({**json.loads(body), "revision": revision})
+
+
 @dataclass
 class Serving:
     """The AWS side of one endpoint: its SageMaker client, the model registry and the promotion lock table."""
@@ -139,7 +149,8 @@ class ExperimentOperations:
     """Start, stop, check and advance experiments on ``serving``'s endpoint (the CLI and the status job use this).
 
     ``start_promotion``, when given, starts the promotion workflow for a shipped treatment directly (else the
-    registry approval's event does, on AWS). ``poll_seconds``/``sleep`` pace the waits for SageMaker.
+    registry approval's event does, on AWS). ``poll_seconds`` caps the pause between DescribeEndpoint polls (they
+    start at half a second and grow); ``sleep`` is how to pause.
     """
 
     def __init__(
@@ -163,11 +174,7 @@ class ExperimentOperations:
     # -- split records ---------------------------------------------------------------------------------
     def split(self, name: str) -> Split | None:
         """The experiment's split record, or ``None`` when it was never started on an endpoint."""
-        stored = self.repository.get_record("split", name)
-        if stored is None:
-            return None
-        body, revision = stored
-        return Split.model_validate({**json.loads(body), "revision": revision})
+        return read_split(self.repository, name)
 
     def _save(self, split: Split, **changes: Any) -> Split:
         updated = split.model_copy(update={**changes, "revision": split.revision + 1})
@@ -259,10 +266,14 @@ class ExperimentOperations:
             if "already exist" not in str(exc).lower():
                 raise
 
+    def _pause(self, attempt: int) -> None:
+        """Sleep between polls: from half a second, growing by half each time, up to ``poll_seconds``."""
+        self._sleep(min(self._poll, 0.5 * 1.5**attempt))
+
     def _wait_for(self, config: str, timeout: float) -> None:
         """Poll DescribeEndpoint until it is InService on ``config``; raises when it settles elsewhere or fails."""
         deadline = time.monotonic() + timeout
-        while True:
+        for attempt in itertools.count():
             endpoint = self._endpoint() or {}
             status = endpoint.get("EndpointStatus")
             if status == "InService" and endpoint.get("EndpointConfigName") == config:
@@ -274,7 +285,7 @@ class ExperimentOperations:
                 )
             if time.monotonic() > deadline:
                 raise TimeoutError(f"endpoint {self.serving.endpoint_name} still {status} after {timeout:.0f} s")
-            self._sleep(self._poll)
+            self._pause(attempt)
 
     # -- registry --------------------------------------------------------------------------------------
     def _candidate(self, ref: str | int, production: ModelVersion) -> ModelVersion:
@@ -454,7 +465,7 @@ class ExperimentOperations:
     def wait_until_finished(self, name: str, *, timeout: float = 3600.0) -> Split:
         """Advance the split until it is finished. Raises ``TimeoutError`` with what is left to do."""
         deadline = time.monotonic() + timeout
-        while True:
+        for attempt in itertools.count():
             try:
                 split = self.advance(name)
             except ConcurrentUpdateError:  # the status job advanced it meanwhile: read it again
@@ -466,7 +477,8 @@ class ExperimentOperations:
                     f"endpoint {split.endpoint_name} is still returning to {split.original_config} after "
                     f"{timeout:.0f} s; the scheduled status job completes the handover"
                 )
-            self._sleep(self._poll)
+            self._pause(attempt)
+        raise AssertionError("unreachable")  # itertools.count() never ends
 
     def advance(self, name: str) -> Split:
         """Make progress on ending the split; idempotent (the status job calls it on every run).

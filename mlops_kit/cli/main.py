@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from mlops_kit.cli import features, invoke, local, pipeline, promotion, registry
+from mlops_kit.cli import abtest, features, invoke, local, pipeline, promotion, registry
 from mlops_kit.cli.console import console
 
 app = typer.Typer(
@@ -26,6 +26,7 @@ app.command()(promotion.reject)
 app.command()(promotion.rollback)
 app.command()(invoke.invoke)
 app.add_typer(features.app, name="features")
+app.add_typer(abtest.app, name="abtest")
 
 
 @app.command()
