@@ -5,10 +5,13 @@ every application embedding :class:`ExperimentRouter` start without numpy or sci
 *route*, a projection the repository stores with every version of a started experiment (:meth:`Route.of`),
 instead of the whole :class:`~.models.Experiment`.
 
-    router = ExperimentRouter.for_endpoint(RouteTable(dynamodb, table_name), "mlops-kit-endpoint")
+    router = ExperimentRouter(RouteTable(dynamodb, table_name), "checkout-model")
     client = EndpointClient("mlops-kit-endpoint", runtime, router=router)
     client.predict(payload, user_id="u-17")      # TargetVariant = u-17's arm; the exposure is recorded
     router.record_outcome("u-17", metric="conversion")
+
+An application that should follow whichever experiment runs on its endpoint (and none) uses
+``EndpointRouter(RouteTable(...), "mlops-kit-endpoint")`` as the client's router instead.
 
 Routing rules: while the experiment runs, a user in it goes to their arm's variant (the published hash of
 :mod:`.assignment`) and their first request is recorded as the exposure; a user outside the coverage goes to
@@ -259,6 +262,51 @@ class ExperimentRouter:
 
         service = ExperimentService(DynamoDBRepository(self.table.dynamodb, self.table.table_name), clock=self._clock)
         return service.record_outcome(self.experiment, user_id, metric=metric, value=value, at=at, event_id=event_id)
+
+
+class EndpointRouter:
+    """``router(user_id) -> variant | None`` for an application that always routes through its endpoint: whichever
+    experiment runs on ``endpoint_name`` routes the user (and records the exposure); with none running it returns
+    ``None``, so the endpoint's weights decide. Experiments are looked up again every ``refresh_seconds``, so a
+    long-lived client picks up a start or a stop without a restart. Thread-safe.
+    """
+
+    def __init__(
+        self,
+        table: RouteTable,
+        endpoint_name: str,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        refresh_seconds: float = 30.0,
+    ) -> None:
+        self.table = table
+        self.endpoint_name = endpoint_name
+        self._clock = clock
+        self._refresh_seconds = refresh_seconds
+        self._router: ExperimentRouter | None = None
+        self._looked_at = -float("inf")
+        self._lock = threading.Lock()
+
+    def current(self) -> ExperimentRouter | None:
+        """The router of the experiment running on the endpoint, or ``None``."""
+        with self._lock:
+            if time.monotonic() - self._looked_at >= self._refresh_seconds:
+                try:
+                    experiment = self.table.running_on(self.endpoint_name).experiment
+                except NoRunningExperimentError:
+                    self._router = None
+                else:
+                    if self._router is None or self._router.experiment != experiment:
+                        self._router = ExperimentRouter(
+                            self.table, experiment, clock=self._clock, refresh_seconds=self._refresh_seconds
+                        )
+                self._looked_at = time.monotonic()
+            return self._router
+
+    def __call__(self, user_id: str) -> str | None:
+        """The ``TargetVariant`` for ``user_id``, or ``None`` when no experiment runs on the endpoint."""
+        router = self.current()
+        return router(user_id) if router is not None else None
 
 
 def route_json(experiment: Experiment) -> str | None:

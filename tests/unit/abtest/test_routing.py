@@ -153,3 +153,29 @@ def test_routing_and_the_http_router_need_neither_numpy_nor_scipy() -> None:
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["treatment", "control"]  # the published test vectors
+
+
+class FakeRoutes(FakeTable):
+    """A RouteTable stand-in that also answers which experiment runs on an endpoint."""
+
+    def running_on(self, endpoint: str) -> Route:
+        from mlops_kit.abtest.routing import NoRunningExperimentError
+
+        route = Route.of(self.experiment) if self.experiment else None
+        if route is None or not route.running or route.endpoint_name != endpoint:
+            raise NoRunningExperimentError(f"no A/B experiment is running on endpoint {endpoint!r}")
+        return route
+
+
+def test_the_endpoint_router_follows_whichever_experiment_runs_on_the_endpoint() -> None:
+    from mlops_kit.abtest.routing import EndpointRouter
+
+    table = FakeRoutes(None)
+    router = EndpointRouter(table, "checkout", refresh_seconds=0.0)  # type: ignore[arg-type]
+
+    assert router("u1") is None  # nothing runs: the endpoint's weights decide
+    table.experiment = running(coverage=1.0)
+    assert router("u1") == running(coverage=1.0).assign("u1").target_variant
+    table.experiment = stopped("keep_control")
+    assert router("u1") is None
+    assert [u for u, _, _ in table.writes] == ["u1"]
