@@ -148,7 +148,8 @@ def model_inputs(request: Request, model: LoadedModel) -> Any:
         try:
             values = use_case.serving_features(transaction, online)
         except KeyError as exc:
-            raise InferenceError(400, f"instance {position}: missing field {exc.args[0]!r}") from exc
+            detail = str(exc.args[0]) if exc.args and " " in str(exc.args[0]) else f"missing field {exc.args[0]!r}"
+            raise InferenceError(400, f"instance {position}: {detail}") from exc
         except (ValueError, TypeError) as exc:
             raise InferenceError(400, f"instance {position}: {exc}") from exc
         rows.append([values[name] for name in model.meta["features"]])

@@ -35,13 +35,30 @@ OPTIONAL_FEATURES_ON: dict[str, Any] = {"mlops": {"abtest": {"http_router": True
 def cloud_assembly(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> CloudAssembly:
     """The real app (cdk.json context with the optional features on), synthesized once per test run and shared by
     every xdist worker."""
+    return _shared_synth(tmp_path_factory, worker_id, "cdk.out", OPTIONAL_FEATURES_ON)
+
+
+def _shared_synth(
+    tmp_path_factory: pytest.TempPathFactory, worker_id: str, name: str, overrides: dict[str, Any] | None
+) -> CloudAssembly:
     shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
-    outdir = shared / "cdk.out"
-    with open(shared / "synth.lock", "w") as lock:
+    outdir = shared / name
+    with open(shared / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (outdir / "manifest.json").exists():
-            synthesize(outdir, context_overrides=OPTIONAL_FEATURES_ON)
+            synthesize(outdir, context_overrides=overrides)
     return CloudAssembly.load(outdir)
+
+
+@pytest.fixture(scope="session")
+def assembly_with(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Any:
+    """``assembly_with("guardrails", {"mlops": {...}})``: the app synthesized with exactly these config overrides
+    (the optional features stay off unless they switch them on), once per run."""
+
+    def synth(name: str, overrides: dict[str, Any]) -> CloudAssembly:
+        return _shared_synth(tmp_path_factory, worker_id, f"cdk.out.{name}", overrides)
+
+    return synth
 
 
 @pytest.fixture(scope="session")

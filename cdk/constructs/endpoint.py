@@ -48,7 +48,7 @@ class EndpointSupport(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.endpoint_name = endpoint_name
-        self.capture_uri = f"s3://{artifacts_bucket.bucket_name}/{naming.capture_prefix(endpoint_name)}"
+        self.capture_uri = f"s3://{artifacts_bucket.bucket_name}/{naming.CAPTURE_ROOT}"
         self.capture_key = key
         self.model_role = iam.Role(
             self,

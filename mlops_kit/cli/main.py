@@ -40,10 +40,29 @@ def demo(
         ),
     ] = 0.003,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON at the end.")] = False,
+    scenario: Annotated[
+        str | None,
+        typer.Option(
+            help="Run one promotion scenario instead: happy, first-deploy, shadow-regression, approval-rejected, "
+            "approval-timeout, canary-alarm, guardrails-rollback, concurrent-promotion, rollback."
+        ),
+    ] = None,
     context: local.ContextOption = None,
 ) -> None:
     """The local rehearsal: deploy every stack into the embedded emulator and run the lifecycle on it."""
-    from mlops_kit.demo.runner import run_demo
+    from mlops_kit.demo.runner import run_demo, run_scenario_demo
+
+    if scenario is not None:
+        from mlops_kit.demo.scenarios import SCENARIOS
+
+        if scenario not in SCENARIOS:
+            raise typer.BadParameter(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
+        result = run_scenario_demo(console, scenario, assembly_dir=assembly, time_scale=time_scale)
+        if as_json:
+            print(json.dumps(result, indent=2, default=str))
+        else:
+            console.print_json(json.dumps(result, default=str))
+        return
 
     summary = run_demo(
         console, assembly_dir=assembly, time_scale=time_scale, context_overrides=local.parse_context(context)

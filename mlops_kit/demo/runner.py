@@ -53,3 +53,26 @@ def run_demo(
                 context.summary[name] = stage(context)
     context.summary["seconds"] = round(time.monotonic() - started, 1)
     return context.summary
+
+
+def run_scenario_demo(
+    console: Console, name: str, *, assembly_dir: Path | None = None, time_scale: float = 0.003
+) -> dict[str, Any]:
+    """One promotion scenario (see :mod:`mlops_kit.demo.scenarios`) on a fresh emulator."""
+    from mlops_kit.demo.scenarios import SCENARIOS, run_scenario
+
+    if name not in SCENARIOS:
+        raise KeyError(f"unknown scenario {name!r}; scenarios: {', '.join(SCENARIOS)}")
+    scenario = SCENARIOS[name]
+    with tempfile.TemporaryDirectory(prefix="mlops-scenario-") as tmp:
+        workdir = Path(tmp)
+        if assembly_dir is None:
+            with step(f"Synthesizing the CDK app for scenario {name}"):
+                overrides = {"mlops": scenario.overrides} if scenario.overrides else None
+                assembly = synthesize(workdir / "cdk.out", context_overrides=overrides)
+        else:
+            assembly = CloudAssembly.load(assembly_dir)
+        with Emulator(time_scale=time_scale, workdir=workdir / "emulator") as aws:
+            context = DemoContext(emulator=aws, assembly=assembly, console=console, workdir=workdir)
+            console.rule(f"[bold]scenario {name}: {scenario.description}")
+            return run_scenario(name, context)

@@ -37,9 +37,11 @@ def promote(
     comment: str = "shadow looks good",
     during_state: Callable[[str], None] | None = None,
     background: bool = True,
+    traffic_payloads: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Approve ``package_arn`` in the registry (the EventBridge trigger starts the workflow), answer the human
-    approval with ``decision``, and follow the execution to its end while live traffic flows."""
+    approval with ``decision`` (``"none"``: leave it unanswered until it times out), and follow the execution
+    to its end while live traffic (``traffic_payloads``, default: the demo's) flows."""
     aws = context.emulator
     registry = ModelRegistry(aws.client("sagemaker"), context.output("ModelPackageGroupName"))
     version = registry.get(package_arn)
@@ -50,10 +52,13 @@ def promote(
         machine.replace(":stateMachine:", ":execution:") + ":" + execution_name("promote", version.arn, version.version)
     )
     states: list[str] = []
+    seen: set[int] = set()
     started = time.monotonic()
 
     def entered(name: str) -> None:
         states.append(name)
+        if during_state:
+            during_state(name)
         if name.endswith(("Wait", "Describe", "?")) or name == "Route":
             return  # polling loops and choices: the path shows in the steps around them
         note = ""
@@ -63,17 +68,20 @@ def promote(
             total = sum(weights.values()) or 1
             note = "  " + ", ".join(f"{k} {100 * w / total:.0f}%" for k, w in sorted(weights.items()))
         context.console.print(f"  [dim]{time.monotonic() - started:5.1f}s[/] → {name}{note}")
-        if during_state:
-            during_state(name)
 
-    live = traffic.BackgroundTraffic(client(context), payloads(context, 300, seed=11)) if background else None
+    live = None
+    if background:
+        live = traffic.BackgroundTraffic(client(context), traffic_payloads or payloads(context, 300, seed=11))
     try:
         if live:
             live.__enter__()
         registry.approve(version.arn, approver="demo-reviewer@example.com", comment="ready for promotion")
         aws.events.wait_idle(30)  # the state change event reaches the trigger Lambda, which starts the workflow
-        described = follow(sfn, arn, on_state=entered, until_waiting=True, timeout_seconds=900)
-        if described["status"] == "RUNNING" and states and states[-1] == WAITING_STATE:
+        described = follow(sfn, arn, on_state=entered, until_waiting=True, timeout_seconds=900, seen=seen)
+        if described["status"] == "RUNNING" and states and states[-1] == WAITING_STATE and decision == "none":
+            context.console.print("  approval pending; nobody answers")
+            described = follow(sfn, arn, on_state=entered, timeout_seconds=900, seen=seen)
+        elif described["status"] == "RUNNING" and states and states[-1] == WAITING_STATE:
             approval = _pending_approval(store, arn)
             context.console.print(
                 f"  approval {approval.approval_id} pending; reviewer: mlops {decision} {approval.approval_id}"
@@ -86,7 +94,7 @@ def promote(
                 approver="demo-reviewer@example.com",
                 comment=comment,
             )
-            described = follow(sfn, arn, on_state=entered, timeout_seconds=900)
+            described = follow(sfn, arn, on_state=entered, timeout_seconds=900, seen=seen)
     finally:
         if live:
             live.__exit__(None, None, None)

@@ -176,10 +176,21 @@ class Emulator:
             from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
             backend = stepfunctions_parser_backends[self.account][self.region]
+            from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackOutcomeFailure
+
             for execution in backend._get_executions():
-                if execution.status == "RUNNING":
-                    with contextlib.suppress(Exception):
-                        execution.stop(stop_date=None, error="EmulatorStopped", cause="the emulator stopped")
+                if execution.status != "RUNNING":
+                    continue
+                # stop() cannot interrupt a task waiting for a token: fail the pending tokens first.
+                with contextlib.suppress(Exception):
+                    pool = execution.exec_worker.env.callback_pool_manager
+                    for callback_id in list(pool._pool):
+                        outcome = CallbackOutcomeFailure(
+                            callback_id=callback_id, error="EmulatorStopped", cause="stopped"
+                        )
+                        pool.notify(callback_id, outcome)
+                with contextlib.suppress(Exception):
+                    execution.stop(stop_date=None, error="EmulatorStopped", cause="the emulator stopped")
 
     # -- clients --------------------------------------------------------------------------------------
     def session(self) -> boto3.Session:

@@ -41,9 +41,11 @@ def follow(
     until_waiting: bool = False,
     poll_seconds: float = 0.05,
     timeout_seconds: float = 600,
+    seen: set[int] | None = None,
 ) -> dict[str, Any]:
-    """Poll until the execution ends (or, with ``until_waiting``, waits for approval); report each state entered."""
-    seen: set[int] = set()
+    """Poll until the execution ends (or, with ``until_waiting``, waits for approval); report each state entered
+    once (pass the same ``seen`` set to a later call to continue where the previous one stopped)."""
+    seen = set() if seen is None else seen
     deadline = time.monotonic() + timeout_seconds
     while True:
         events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]

@@ -22,6 +22,7 @@ class ShadowLimits:
 class ShadowComparison:
     pairs: int
     agreement: float | None
+    decision_agreement: float | None
     mean_abs_score_difference: float | None
     shadow_invocations: float
     shadow_errors: float
@@ -53,6 +54,24 @@ def score_of(output: Any) -> float | None:
     if isinstance(output, list) and output:
         return score_of(output[0])
     return None
+
+
+def score_correlation(pairs: list[tuple[float, float]]) -> float:
+    """Pearson correlation of the two models' scores on the same requests (the shadow "agreement").
+
+    Decision agreement at a threshold says little when few requests are positive (a model that flags nothing
+    agrees on 96% of 4%-fraud traffic); the correlation of the scores separates a retrained model (about 0.9)
+    from one that learned nothing (about 0). Constant scores on either side give 0.
+    """
+    n = len(pairs)
+    mean_p = sum(p for p, _ in pairs) / n
+    mean_s = sum(s for _, s in pairs) / n
+    covariance = sum((p - mean_p) * (s - mean_s) for p, s in pairs)
+    spread_p = sum((p - mean_p) ** 2 for p, _ in pairs) ** 0.5
+    spread_s = sum((s - mean_s) ** 2 for _, s in pairs) ** 0.5
+    if spread_p == 0 or spread_s == 0:
+        return 0.0
+    return covariance / (spread_p * spread_s)
 
 
 def paired_scores(production: list[dict[str, Any]], shadow: list[dict[str, Any]]) -> list[tuple[float, float]]:
@@ -93,11 +112,15 @@ def compare(
     difference = None
     if len(pairs) < limits.min_pairs:
         reasons.append(f"only {len(pairs)} requests were answered by both variants (need {limits.min_pairs})")
+    decisions = None
     if pairs:
-        agreement = sum((p >= limits.threshold) == (s >= limits.threshold) for p, s in pairs) / len(pairs)
+        agreement = score_correlation(pairs)
+        decisions = sum((p >= limits.threshold) == (s >= limits.threshold) for p, s in pairs) / len(pairs)
         difference = sum(abs(p - s) for p, s in pairs) / len(pairs)
         if agreement < limits.min_agreement:
-            reasons.append(f"decisions agree on {agreement:.1%} of requests, below {limits.min_agreement:.1%}")
+            reasons.append(
+                f"scores agree with production's at correlation {agreement:.2f}, below {limits.min_agreement:.2f}"
+            )
     error_rate = shadow_errors / shadow_invocations if shadow_invocations else None
     if error_rate is not None and error_rate > limits.max_error_rate:
         reasons.append(f"shadow error rate {error_rate:.2%} above {limits.max_error_rate:.2%}")
@@ -109,6 +132,7 @@ def compare(
     return ShadowComparison(
         pairs=len(pairs),
         agreement=agreement,
+        decision_agreement=decisions,
         mean_abs_score_difference=difference,
         shadow_invocations=shadow_invocations,
         shadow_errors=shadow_errors,

@@ -41,6 +41,10 @@ def rollback_alarms(endpoint: str, slot: str, *, business: bool) -> list[str]:
     return [*names, business_alarm(endpoint)] if business else names
 
 
+CAPTURE_ROOT = "capture"  # the endpoint's DestinationS3Uri is s3://<artifacts bucket>/capture
+
+
 def capture_prefix(endpoint: str) -> str:
-    """Where data capture writes in the artifacts bucket (SageMaker adds /<endpoint>/<variant>/yyyy/mm/dd/hh)."""
-    return f"capture/{endpoint}"
+    """Where the endpoint's capture files land: SageMaker adds /<endpoint>/<variant>/yyyy/mm/dd/hh/ to the
+    destination URI."""
+    return f"{CAPTURE_ROOT}/{endpoint}"

@@ -502,13 +502,18 @@ class EndpointService:
             tar.extractall(into, filter="data")
 
     def _run(self, variant: Variant, body: bytes, content_type: str, accept: str) -> tuple[bytes, str, float]:
-        """Run one request through a variant's model; returns (body, content type, model seconds)."""
+        """Run one request through a variant's model; returns (body, content type, model seconds).
+
+        Model latency is the thread's CPU time in the inference functions (plus injected latency): every model
+        shares this interpreter, so wall time would count waiting for other threads as model time.
+        """
         fault = self.faults.get(variant.model_name) or self.faults.get(variant.name)
         loaded = self._model(variant.model_name)
-        started = time.perf_counter()
+        extra = (fault.extra_latency_ms / 1000) if fault else 0.0
         with process_environment(loaded.environment, self.emulator.endpoint_url):
-            if fault and fault.extra_latency_ms:
-                time.sleep(fault.extra_latency_ms / 1000)
+            started = time.thread_time()
+            if extra:
+                time.sleep(extra)
             if fault and self._random.random() < fault.error_rate:
                 raise _ModelFailure(fault.status_code, f"injected fault on {variant.name} ({variant.model_name})")
             try:
@@ -518,7 +523,7 @@ class EndpointService:
             except Exception as exc:
                 status = int(getattr(exc, "status_code", 500) or 500)
                 raise _ModelFailure(status, f"{type(exc).__name__}: {exc}") from exc
-        elapsed = time.perf_counter() - started
+            elapsed = time.thread_time() - started + extra
         if isinstance(output, tuple):
             output, returned_type = output[0], output[1]
         else:
@@ -537,6 +542,8 @@ class EndpointService:
         inference_id: str | None,
     ) -> tuple[bytes, str, str]:
         """Serve one request; returns (body, content type, invoked production variant)."""
+        if name not in self.endpoints:  # the runtime API names this error ValidationError, not ValidationException
+            raise EndpointError("ValidationError", f"Endpoint {name} of account {self.emulator.account} not found.")
         endpoint = self.get(name)
         if endpoint.status in ("Creating", "Deleting") or endpoint.status == "Failed":
             raise EndpointError("ValidationError", f"Endpoint {name} is not in service (status {endpoint.status}).")

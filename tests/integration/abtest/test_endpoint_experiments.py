@@ -22,6 +22,7 @@ from mlops_kit.demo.traffic import BackgroundTraffic
 from mlops_kit.promotion.approvals import WAITING_STATE, answer, follow
 from mlops_kit.promotion.store import PromotionLocked
 from mlops_kit.serving.client import ModelRequestError
+from mlops_kit.serving.naming import capture_prefix
 from tests.integration.abtest.conftest import Platform
 
 NAME = "checkout-model"
@@ -54,7 +55,7 @@ def captured_users(platform: Platform) -> dict[str, set[str]]:
     """user id -> the variants whose data capture holds a request of that user."""
     platform.emulator.sagemaker.flush_capture()
     s3, bucket = platform.emulator.client("s3"), platform.outputs["ArtifactsBucketName"]
-    prefix = f"capture/{platform.endpoint_name}/{platform.endpoint_name}/"
+    prefix = f"{capture_prefix(platform.endpoint_name)}/"  # then <variant>/yyyy/mm/dd/hh/<file>.jsonl
     seen: dict[str, set[str]] = defaultdict(set)
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):

@@ -1,0 +1,135 @@
+"""The deployed endpoint serves through the client (with capture and clear errors), and `mlops approve|reject`
+answer a waiting promotion exactly once."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from mlops_kit.cli.main import app
+from mlops_kit.demo.context import DemoContext
+from mlops_kit.demo.scenarios import _first, fixture_data, register_model
+from mlops_kit.demo.serving import _pending_approval
+from mlops_kit.local.deploy import CloudAssembly, LocalDeployer
+from mlops_kit.local.emulator import Emulator
+from mlops_kit.promotion.approvals import WAITING_STATE, follow
+from mlops_kit.promotion.store import PromotionStore
+from mlops_kit.promotion.trigger import execution_name
+from mlops_kit.registry import ModelRegistry
+from mlops_kit.serving.client import EndpointClient, ModelRequestError
+
+pytestmark = pytest.mark.slow
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def served(cloud_assembly: CloudAssembly, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    workdir = tmp_path_factory.mktemp("served")
+    with Emulator(time_scale=0.003, workdir=workdir / "emulator") as aws:
+        context = DemoContext(emulator=aws, assembly=cloud_assembly, console=Console(quiet=True), workdir=workdir)
+        context.stacks = LocalDeployer(aws.session(), account=aws.account, region=aws.region).deploy(cloud_assembly)
+        data = fixture_data()
+        _first(context, data)
+        yield context, data
+
+
+def test_the_endpoint_answers_with_version_and_variant_and_captures_the_request(served: Any) -> None:
+    context, data = served
+    client = EndpointClient(context.output("EndpointName"), context.emulator.client("sagemaker-runtime"))
+
+    prediction = client.predict(data.payloads[0])
+    context.emulator.sagemaker.flush_capture()
+
+    assert prediction.variant == "blue"
+    assert prediction.body["model_version"] == "1"
+    assert 0 <= prediction.body["score"] <= 1
+    bucket = context.output("ArtifactsBucketName")
+    s3 = context.emulator.client("s3")
+    keys = [
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"capture/{context.output('EndpointName')}/blue/")["Contents"]
+    ]
+    records = [
+        json.loads(line)
+        for key in keys
+        for line in s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()
+    ]
+    assert any(json.loads(r["captureData"]["endpointInput"]["data"]) == data.payloads[0] for r in records)
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "message"),
+    [
+        ({"customer_id": "C1"}, 400, "'transaction'"),
+        (
+            {
+                "customer_id": "C0404",
+                "transaction": {
+                    "amount": 3.0,
+                    "merchant_category": "fuel",
+                    "event_timestamp": "2025-03-01T10:00:00+00:00",
+                },
+            },
+            404,
+            "unknown customer_id 'C0404'",
+        ),
+    ],
+)
+def test_malformed_requests_surface_the_models_message(served: Any, payload: dict, status: int, message: str) -> None:
+    context, _ = served
+    client = EndpointClient(context.output("EndpointName"), context.emulator.client("sagemaker-runtime"))
+
+    with pytest.raises(ModelRequestError) as raised:
+        client.predict(payload)
+
+    assert message in str(raised.value)
+    assert f"({status})" in str(raised.value)
+
+
+def test_a_missing_endpoint_is_an_error(served: Any) -> None:
+    context, data = served
+
+    with pytest.raises(ModelRequestError, match=r"no-such-endpoint .* not found"):
+        EndpointClient("no-such-endpoint", context.emulator.client("sagemaker-runtime")).predict(data.payloads[0])
+
+
+def test_approvals_from_the_cli_are_answered_once(served: Any) -> None:
+    context, data = served
+    aws = context.emulator
+    candidate = register_model(context, data, name="v2", seed=2)
+    version = ModelRegistry(aws.client("sagemaker"), context.output("ModelPackageGroupName")).approve(
+        candidate, approver="test"
+    )
+    aws.events.wait_idle(30)
+    machine = context.output("PromotionStateMachineArn")
+    arn = machine.replace(":stateMachine:", ":execution:") + ":" + execution_name("promote", candidate, version.version)
+    client = EndpointClient(context.output("EndpointName"), aws.client("sagemaker-runtime"))
+    from mlops_kit.demo.traffic import BackgroundTraffic
+
+    with BackgroundTraffic(client, data.payloads):
+        described = follow(aws.client("stepfunctions"), arn, until_waiting=True, timeout_seconds=300)
+        assert described["status"] == "RUNNING"
+        approval = _pending_approval(PromotionStore(aws.client("dynamodb"), context.output("PromotionTableName")), arn)
+
+        unknown = runner.invoke(app, ["approve", "nope1234"])
+        approved = runner.invoke(app, ["approve", approval.approval_id, "--comment", "metrics better, shadow agrees"])
+        again = runner.invoke(app, ["reject", approval.approval_id, "--reason", "too late"])
+        final = follow(aws.client("stepfunctions"), arn, timeout_seconds=300)
+
+    assert unknown.exit_code == 1
+    assert "no approval request 'nope1234'" in unknown.output
+    assert approved.exit_code == 0, approved.output
+    assert again.exit_code == 1
+    assert "already answered" in again.output
+    assert final["status"] == "SUCCEEDED"
+    records = PromotionStore(aws.client("dynamodb"), context.output("PromotionTableName")).deployments(
+        context.output("EndpointName")
+    )
+    latest = next(r for r in records if r["execution_arn"] == arn)
+    assert latest["approval_comment"] == "metrics better, shadow agrees"
+    assert latest["approver"]
+    assert WAITING_STATE in latest["path"] or "Finalize" in latest["path"]

@@ -1,0 +1,104 @@
+"""The training pipeline as deployed, run by the emulator end to end: feature store -> registered version,
+the gate refusing a worse model, and reproducibility from the same data, code and seed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import tarfile
+from typing import Any
+
+import joblib
+import pandas as pd
+import pytest
+
+from mlops_kit.features import fraud
+from mlops_kit.features.store import deployed, deployed_names
+from mlops_kit.local.deploy import CloudAssembly, LocalDeployer
+from mlops_kit.local.emulator import Emulator
+from mlops_kit.pipeline.runs import start_run, wait_for_run
+from mlops_kit.registry import REQUIRED_LINEAGE, ModelRegistry
+
+pytestmark = pytest.mark.slow
+START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+
+
+@pytest.fixture(scope="module")
+def platform(cloud_assembly: CloudAssembly, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    with Emulator(time_scale=0.003, workdir=tmp_path_factory.mktemp("pipeline")) as aws:
+        stacks = LocalDeployer(aws.session(), account=aws.account, region=aws.region).deploy(cloud_assembly)
+        outputs = {k: v for s in stacks for k, v in s.outputs.items()}
+        data = fraud.generate(600, 8000, seed=3, start=START, days=60)
+        store = deployed(
+            fraud.REGISTRY, aws.session(), deployed_names(outputs), clock=lambda: START + dt.timedelta(days=60)
+        )
+        for group, frame in data.feature_rows().items():
+            store.ingest(group, frame)
+        buffer = io.BytesIO()
+        data.transactions.to_parquet(buffer, index=False)
+        aws.client("s3").put_object(
+            Bucket=outputs["DataBucketName"], Key="labels/fraud/transactions.parquet", Body=buffer.getvalue()
+        )
+        yield aws, outputs
+
+
+def _run(platform: Any, **parameters: Any) -> Any:
+    aws, outputs = platform
+    sagemaker = aws.client("sagemaker")
+    registry = ModelRegistry(sagemaker, outputs["ModelPackageGroupName"])
+    arn = start_run(sagemaker, outputs["PipelineName"], registry=registry, parameters=parameters)
+    return wait_for_run(sagemaker, aws.client("s3"), arn, registry=registry, poll_seconds=0.5, timeout_seconds=600)
+
+
+def _model_scores(platform: Any, model_data_url: str, frame: pd.DataFrame) -> Any:
+    aws, _ = platform
+    bucket, _, key = model_data_url.removeprefix("s3://").partition("/")
+    body = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body)) as archive:
+        model = joblib.load(archive.extractfile("model.joblib"))  # type: ignore[arg-type]
+    return model.predict_proba(frame[list(fraud.MODEL_FEATURES)])[:, 1]
+
+
+def test_the_pipeline_registers_a_reproducible_version_with_complete_lineage_and_refuses_a_worse_one(
+    platform: Any,
+) -> None:
+    first = _run(platform)
+
+    assert first.status == "Succeeded", first.failure_reason
+    assert [s.name for s in first.steps if s.status == "Succeeded"][-1] in ("Register", "Gate")
+    version = first.registered
+    assert version is not None
+    assert (version.stage, version.stage_status, version.approval_status) == (
+        "Staging",
+        "PendingApproval",
+        "PendingManualApproval",
+    )
+    assert {f"lineage.{k}" for k in version.lineage} >= set(REQUIRED_LINEAGE)
+    assert version.lineage["seed"] == 42
+    assert set(version.lineage["feature_group_versions"]) == {"customer_profile", "customer_activity"}
+    assert first.gate["passed"] is True
+    assert first.evaluation["baseline_uri"].endswith("/Evaluate/evaluation/baseline.json")
+
+    # Same training set, code and seed: the same metrics and the same predictions.
+    second = _run(platform)
+    assert second.evaluation["lineage"]["dataset_manifest_hash"] == first.evaluation["lineage"]["dataset_manifest_hash"]
+    assert second.evaluation["metrics"] == first.evaluation["metrics"]
+    sample = pd.DataFrame([[0.5] * len(fraud.MODEL_FEATURES)], columns=list(fraud.MODEL_FEATURES))
+    assert (
+        _model_scores(platform, version.model_data_url, sample)
+        == _model_scores(platform, second.registered.model_data_url, sample)
+    ).all()
+
+    # With version 1 in Production, a deliberately worse configuration is refused by the gate.
+    aws, outputs = platform
+    registry = ModelRegistry(aws.client("sagemaker"), outputs["ModelPackageGroupName"])
+    registry.approve(version.arn, approver="test")
+    registry.promote(version.arn)
+    worse = _run(platform, MaxIter=2, MaxDepth=1)
+
+    assert worse.status == "Failed"
+    assert worse.registered is None
+    assert "does not beat Production" in worse.failure_reason
+    assert worse.gate["inputs"]["production"] == pytest.approx(first.evaluation["metrics"]["roc_auc"])
+    assert json.dumps(worse.evaluation, allow_nan=False)  # the report is strict JSON

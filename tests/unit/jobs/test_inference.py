@@ -1,0 +1,142 @@
+"""The inference script: request parsing, the shared transformations (no skew), errors with 4xx statuses."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.dummy import DummyClassifier
+
+from mlops_kit.features import fraud
+from sagemaker_jobs import inference
+
+WHEN = "2025-03-01T23:30:00+00:00"
+ONLINE = {
+    "age": 31,
+    "tenure_days": 40,
+    "country": "BR",
+    "txn_count_7d": 3,
+    "avg_amount_7d": 20.0,
+    "max_amount_7d": 55.0,
+}
+
+
+class FakeOnline:
+    """Stands in for OnlineStore.get: known customers have every group, others none."""
+
+    def __init__(self, known: dict[str, dict[str, Any]]) -> None:
+        self.known = known
+        self.calls = 0
+
+    def get(self, entities: list[dict[str, Any]], refs: list[str]) -> Any:
+        self.calls += 1
+        rows = [self.known.get(e["customer_id"], dict.fromkeys(ONLINE)) for e in entities]
+        status = [
+            dict.fromkeys(
+                ("customer_profile", "customer_activity"), "found" if e["customer_id"] in self.known else "missing"
+            )
+            for e in entities
+        ]
+        return SimpleNamespace(rows=rows, status=status)
+
+
+@pytest.fixture
+def model() -> inference.LoadedModel:
+    estimator = DummyClassifier(strategy="prior").fit(np.zeros((10, len(fraud.MODEL_FEATURES))), [0] * 9 + [1])
+    meta = {"features": list(fraud.MODEL_FEATURES), "use_case": "mlops_kit.features.fraud"}
+    return inference.LoadedModel(estimator=estimator, meta=meta, use_case=fraud, online=FakeOnline({"C1": ONLINE}))
+
+
+def request(**kwargs: Any) -> bytes:
+    body = {
+        "customer_id": "C1",
+        "transaction": {"amount": 120.0, "merchant_category": "travel", "event_timestamp": WHEN},
+    }
+    body.update(kwargs)
+    return json.dumps(body).encode()
+
+
+def test_serving_computes_exactly_the_training_features_for_the_same_raw_input(model: inference.LoadedModel) -> None:
+    parsed = inference.parse_request(request(), "application/json")
+
+    served = inference.model_inputs(parsed, model)
+    training_row = pd.DataFrame(
+        [{"amount": 120.0, "merchant_category": "travel", "event_timestamp": pd.Timestamp(WHEN), **ONLINE}]
+    )
+    trained = fraud.build_model_frame(training_row)
+
+    np.testing.assert_array_equal(served.to_numpy(), trained[list(fraud.MODEL_FEATURES)].to_numpy())
+
+
+def test_given_features_skip_the_online_lookup(model: inference.LoadedModel) -> None:
+    parsed = inference.parse_request(request(customer_id=None, features=ONLINE), "application/json")
+
+    inference.model_inputs(parsed, model)
+
+    assert model.online.calls == 0  # type: ignore[union-attr]
+
+
+def test_a_prediction_carries_score_label_version_and_variant(
+    model: inference.LoadedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLOPS_MODEL_VERSION", "4")
+    monkeypatch.setenv("MLOPS_VARIANT", "green")
+
+    body, content_type = inference.output_fn(
+        inference.predict_fn(inference.input_fn(request(), "application/json"), model), "application/json"
+    )
+
+    assert content_type == "application/json"
+    assert json.loads(body) == {"score": 0.1, "label": 0, "entity": "C1", "model_version": "4", "variant": "green"}
+
+
+def test_batches_answer_every_instance(model: inference.LoadedModel) -> None:
+    one = json.loads(request())
+    parsed = inference.parse_request(json.dumps({"instances": [one, one, one]}), "application/json")
+
+    assert len(inference.predict_fn(parsed, model)["predictions"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "message"),
+    [
+        (b"{not json", "application/json", 400, "not valid JSON"),
+        (b"a,b,c", "text/csv", 415, "content type 'text/csv' is not supported"),
+        (json.dumps({"customer_id": "C1"}).encode(), "application/json", 400, "'transaction'"),
+        (json.dumps({"instances": []}).encode(), "application/json", 400, "expected a JSON object"),
+        (
+            json.dumps({"transaction": {}, "features": [1]}).encode(),
+            "application/json",
+            400,
+            "'features' must be an object",
+        ),
+    ],
+)
+def test_malformed_requests_are_4xx_with_a_message(body: bytes, content_type: str, status: int, message: str) -> None:
+    with pytest.raises(inference.InferenceError) as raised:
+        inference.parse_request(body, content_type)
+
+    assert raised.value.status_code == status
+    assert message in str(raised.value)
+
+
+def test_unknown_entities_and_missing_fields_are_4xx(model: inference.LoadedModel) -> None:
+    with pytest.raises(inference.InferenceError) as unknown:
+        inference.model_inputs(inference.parse_request(request(customer_id="C404"), "application/json"), model)
+    missing = json.loads(request())
+    del missing["transaction"]["amount"]
+    with pytest.raises(inference.InferenceError) as field:
+        inference.model_inputs(inference.parse_request(json.dumps(missing), "application/json"), model)
+    naive = json.loads(request())
+    naive["transaction"]["event_timestamp"] = dt.datetime(2025, 3, 1).isoformat()
+    with pytest.raises(inference.InferenceError) as timestamp:
+        inference.model_inputs(inference.parse_request(json.dumps(naive), "application/json"), model)
+
+    assert (unknown.value.status_code, field.value.status_code, timestamp.value.status_code) == (404, 400, 400)
+    assert "unknown customer_id 'C404'" in str(unknown.value)
+    assert "fields ['amount'] are needed" in str(field.value)

@@ -1,0 +1,104 @@
+"""The promotion state machine definition: valid ASL, every substitution defined, every failure path
+restores the previous model and releases the lock before ending FAILED."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from cdk.constructs.promotion_workflow import DEFINITION
+
+ASL = json.loads(DEFINITION.read_text())
+STATES = ASL["States"]
+SUBSTITUTIONS = {"PromotionFunctionArn", "EndpointName"}  # what PromotionWorkflow passes
+
+
+def targets(state: dict) -> set[str]:
+    found = set()
+    if "Next" in state:
+        found.add(state["Next"])
+    for choice in state.get("Choices", []):
+        found.add(choice["Next"])
+    if "Default" in state:
+        found.add(state["Default"])
+    for catch in state.get("Catch", []):
+        found.add(catch["Next"])
+    return found
+
+
+def reachable_from(start: str) -> set[str]:
+    seen, stack = set(), [start]
+    while stack:
+        name = stack.pop()
+        if name not in seen:
+            seen.add(name)
+            stack.extend(targets(STATES[name]))
+    return seen
+
+
+def test_every_substitution_is_defined_and_used() -> None:
+    used = set(re.findall(r"\$\{(\w+)\}", DEFINITION.read_text()))
+
+    assert used == SUBSTITUTIONS
+
+
+def test_every_transition_targets_an_existing_state_and_every_state_is_reachable() -> None:
+    for name, state in STATES.items():
+        assert targets(state) <= set(STATES), f"{name} goes to an unknown state"
+
+    assert reachable_from(ASL["StartAt"]) == set(STATES)
+
+
+def test_the_definition_parses_with_the_asl_interpreter() -> None:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    text = (
+        DEFINITION.read_text()
+        .replace("${PromotionFunctionArn}", "arn:aws:lambda:us-east-1:123456789012:function:f")
+        .replace("${EndpointName}", "e")
+    )
+
+    AmazonStateLanguageParser.parse(text)
+
+
+@pytest.mark.parametrize("name", [n for n, s in STATES.items() if s["Type"] == "Task"])
+def test_every_task_retries_transient_errors(name: str) -> None:
+    retriers = STATES[name].get("Retry", [])
+
+    assert retriers, f"{name} has no Retry"
+    assert all(r["MaxAttempts"] >= 3 for r in retriers)
+
+
+def test_every_catch_after_validation_ends_through_restore_and_release() -> None:
+    # Once the lock is taken (Validate succeeded), any failure goes to Abort; Abort and the restore loop end in
+    # AbortFinish (reject, record, release the lock, notify), which ends in the Fail state with the cause.
+    for name, state in STATES.items():
+        for catch in state.get("Catch", []):
+            if name == "Validate":
+                assert catch["Next"] == "Refused"
+            elif name in ("Abort", "RestoreDescribe", "AbortFinish"):
+                assert catch["Next"] in ("AbortFinish", "PromotionFailed")
+            else:
+                assert catch["Next"] in ("Abort", "ApprovalTimedOut"), f"{name} catches to {catch['Next']}"
+    assert reachable_from("Abort") >= {"AbortFinish", "PromotionFailed"}
+    assert "Promoted" not in reachable_from("Abort")
+    assert STATES["PromotionFailed"]["Type"] == "Fail"
+    assert STATES["PromotionFailed"]["CausePath"] == "$.failure.Cause"
+
+
+def test_the_approval_waits_in_a_clearly_named_state_with_a_timeout() -> None:
+    waiting = STATES["WaitForHumanApproval"]
+
+    assert waiting["Resource"].endswith("lambda:invoke.waitForTaskToken")
+    assert waiting["TimeoutSecondsPath"] == "$.plan.approval_timeout_seconds"
+    assert {c["Next"] for c in waiting["Catch"]} == {"ApprovalTimedOut", "Abort"}
+
+
+def test_endpoint_updates_are_polled_not_synced() -> None:
+    sync = [n for n, s in STATES.items() if str(s.get("Resource", "")).endswith(".sync")]
+    pollers = [n for n, s in STATES.items() if s.get("Resource", "").endswith("sagemaker:describeEndpoint")]
+
+    assert sync == []
+    assert len(pollers) >= 5
