@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,6 +14,8 @@ from rich.progress import Progress
 
 from mlops_kit.cli.console import console, fail, table
 from mlops_kit.cli.platform import Platform
+
+_INFERENCE_ID = re.compile(r"^[\x21-\x7e][\x20-\x7e]{0,63}$")  # SageMaker's InferenceId: 1-64 printable characters
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:
@@ -84,17 +87,22 @@ def invoke(
         str | None, typer.Option(help="The experiment routing --user-id (default: the one running on the endpoint).")
     ] = None,
     variant: Annotated[str | None, typer.Option(help="Send to this production variant (TargetVariant).")] = None,
+    inference_id: Annotated[
+        str | None,
+        typer.Option(help="InferenceId of a single request: written to its data capture record's eventMetadata."),
+    ] = None,
     project: Annotated[str | None, typer.Option(help="Project name (default: from cdk.json).")] = None,
 ) -> None:
     """Invoke the endpoint and print each prediction with the variant that served it."""
     from mlops_kit.serving.client import EndpointClient, ModelRequestError
 
+    if inference_id is not None and (file is not None or not _INFERENCE_ID.match(inference_id)):
+        fail(
+            "--inference-id names one request: give it without --file, 1 to 64 printable characters "
+            "not starting with a space"
+        )
     platform = Platform.connect(project)
     endpoint = platform.output("EndpointName")
-    router = None
-    if user_id:
-        router = _router(platform, endpoint, experiment, user_id, variant)
-    client = EndpointClient(endpoint, platform.client("sagemaker-runtime"), router=router)
     if file is None:
         if customer_id is None or amount is None or merchant_category is None:
             fail("give --customer-id, --amount and --merchant-category (or --file with a batch)")
@@ -107,10 +115,15 @@ def invoke(
         ]
     else:
         payloads = _rows(file)
+    router = None
+    if user_id:  # after every check of the request: routing records the user's exposure
+        router = _router(platform, endpoint, experiment, user_id, variant)
+    client = EndpointClient(endpoint, platform.client("sagemaker-runtime"), router=router)
+    single = {"inference_id": inference_id} if inference_id is not None else {}
     results = []
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("invoking", total=len(payloads))
-        for result in client.predict_many(payloads, user_id=user_id, target_variant=variant):
+        for result in client.predict_many(payloads, user_id=user_id, target_variant=variant, **single):
             results.append(result)
             progress.advance(task)
     rows = []

@@ -66,6 +66,19 @@ def test_bad_plans_are_one_clear_line_before_any_aws_call(changes: list[str], me
     assert message in one_error_line(result.output)
 
 
+@pytest.mark.parametrize(
+    "arguments",
+    [["--inference-id", "x" * 65], ["--inference-id", " leading-space"], ["--inference-id", "r1", "--file", "a.jsonl"]],
+    ids=["too-long", "leading-space", "with-a-batch"],
+)
+def test_an_inference_id_names_one_request_and_is_checked_before_routing(arguments: list[str]) -> None:
+    result = runner.invoke(app_main(), ["invoke", "--customer-id", "C1", "--amount", "1", "--merchant-category",
+                                        "grocery", "--user-id", "u1", *arguments])  # fmt: skip
+
+    assert result.exit_code == 1
+    assert one_error_line(result.output).startswith("--inference-id names one request: give it without --file")
+
+
 def test_a_plan_needs_its_inputs() -> None:
     result = runner.invoke(app_main(), ["abtest", "plan", "checkout-model", "--metric", "conversion"])
 
