@@ -52,7 +52,6 @@ CONVERSION = 0.3
 DECLINE_SCORE = 0.1
 """Transactions scoring at least this are sent to a step-up check that (in this simulation) every customer abandons."""
 MDE = 0.25
-PLOT_DIR = Path.cwd() / ".mlops"
 
 
 @dataclass
@@ -90,20 +89,23 @@ def demo_plan() -> ExperimentPlan:
 
 
 def decide(report: StatusReport) -> tuple[DecisionOutcome, str]:
-    """The decision the statistics support: ship a significantly better treatment, else keep Production."""
-    primary = report.primary
-    fixed = primary.fixed_horizon
-    significant = (fixed is not None and fixed.significant) or primary.significant
-    difference = fixed.difference if fixed is not None else primary.difference
-    if report.recommendation == "continue":
-        return "inconclusive", f"the planned sample was not reached ({report.progress:.0%})"
-    if significant and difference is not None and difference > 0:
-        return "ship_treatment", f"conversion {difference:+.3f} with the treatment, significant"
-    if significant:
-        return "keep_control", f"conversion {difference:+.3f} with the treatment, significantly worse"
-    p_value = fixed.p_value if fixed is not None else primary.p_value
+    """The decision by the rule fixed before the start: the fixed-horizon test on the planned sample.
+
+    Only one rule decides (see :mod:`mlops_kit.abtest.report`): taking the fixed-horizon test or the always-valid
+    p-value, whichever is significant, would not hold alpha. The always-valid p-value is shown, not used.
+    """
+    fixed = report.primary.fixed_horizon
+    if fixed is None:
+        return "inconclusive", (
+            f"the planned sample's conversion windows had not all closed ({report.progress:.0%} of the plan analysed)"
+        )
+    if fixed.significant and fixed.difference > 0:
+        return "ship_treatment", f"conversion {fixed.difference:+.3f} with the treatment, p = {fixed.p_value:.3g}"
+    if fixed.significant:
+        return "keep_control", f"conversion {fixed.difference:+.3f} with the treatment (worse), p = {fixed.p_value:.3g}"
     return "keep_control", (
-        f"no detectable difference in conversion at the planned sample (p = {p_value:.2f}); Production stays"
+        f"no detectable difference in conversion at the planned sample ({fixed.difference:+.3f}, "
+        f"p = {fixed.p_value:.2f}); Production stays"
     )
 
 
@@ -236,8 +238,9 @@ def run(context: DemoContext) -> dict[str, Any]:
     report = operations.service.status(NAME, at=now)
     for part in status_tables(report, split):
         context.console.print(part)
-    PLOT_DIR.mkdir(exist_ok=True)
-    plot = PLOT_DIR / f"abtest-{NAME}.png"
+    plot_dir = Path.cwd() / ".mlops"  # git-ignored; the demo's workdir is deleted at the end
+    plot_dir.mkdir(exist_ok=True)
+    plot = plot_dir / f"abtest-{NAME}.png"
     plot.write_bytes(plot_status(report.primary, title=f"{NAME}: conversion"))
     context.console.print(f"{report.recommendation}: {report.message}\nplot: {plot}")
 
