@@ -86,7 +86,24 @@ def model_fn(model_dir: str) -> LoadedModel:
         from mlops_kit.features.online import OnlineStore
 
         online = OnlineStore.from_client(use_case.REGISTRY, boto3.client("dynamodb"), table)
-    return LoadedModel(estimator=joblib.load(directory / "model.joblib"), meta=meta, use_case=use_case, online=online)
+    estimator = accept_arrays(joblib.load(directory / "model.joblib"), meta["features"])
+    return LoadedModel(estimator=estimator, meta=meta, use_case=use_case, online=online)
+
+
+def accept_arrays(estimator: Any, features: list[str]) -> Any:
+    """Check once, at load, that the estimator was fitted on ``features`` in this order; then let it take plain
+    float64 arrays. scikit-learn re-validates a DataFrame's column names on every call, which costs about as
+    much as predicting one row; the script always builds the columns in ``features`` order."""
+    fitted = getattr(estimator, "feature_names_in_", None)
+    if fitted is None:
+        return estimator
+    if list(fitted) != list(features):
+        raise ValueError(
+            f"model.joblib was fitted on columns {list(fitted)}, but model_meta.json lists {list(features)}: "
+            "re-run the training job so both come from the same run"
+        )
+    del estimator.feature_names_in_
+    return estimator
 
 
 def parse_request(body: bytes | str, content_type: str) -> Request:
@@ -118,7 +135,8 @@ def parse_request(body: bytes | str, content_type: str) -> Request:
 
 
 def model_inputs(request: Request, model: LoadedModel) -> Any:
-    """The model's input rows: online (or given) features + request fields through the shared transformations."""
+    """The model's input rows (float64, one column per ``meta["features"]``, in that order): online (or given)
+    features + request fields through the shared transformations."""
     use_case = model.use_case
     entity_key = use_case.ENTITY.name
     lookups = [i for i, given in enumerate(request.given_features) if given is None]
@@ -153,11 +171,9 @@ def model_inputs(request: Request, model: LoadedModel) -> Any:
         except (ValueError, TypeError) as exc:
             raise InferenceError(400, f"instance {position}: {exc}") from exc
         rows.append([values[name] for name in model.meta["features"]])
+    inputs = np.asarray(rows, dtype="float64")  # columns in model_meta.json's order (see accept_arrays)
     model.timings["transform"] = time.perf_counter() - started
-    import pandas as pd
-
-    # A frame with the training column names: the estimator checks them (and warns on bare arrays).
-    return pd.DataFrame(np.asarray(rows, dtype="float64"), columns=list(model.meta["features"]))
+    return inputs
 
 
 def input_fn(request_body: bytes | str, request_content_type: str) -> Request:

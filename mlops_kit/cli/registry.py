@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -62,17 +62,22 @@ def list_versions(project: ProjectOption = None, as_json: Annotated[bool, typer.
     )
 
 
+def _version(ref: str, project: str | None) -> Any:
+    """The registry version ``ref`` names (number or ARN); exits with the registry's message when unknown."""
+    from mlops_kit.registry import UnknownModelVersion
+
+    try:
+        return _registry(project).get(ref)
+    except UnknownModelVersion as exc:
+        fail(str(exc))
+
+
 @app.command()
 def show(
     version: Annotated[str, typer.Argument(help="Version number or model package ARN.")], project: ProjectOption = None
 ) -> None:
     """One version: stage history note, metrics, model data and where its reports are."""
-    from mlops_kit.registry import UnknownModelVersion
-
-    try:
-        v = _registry(project).get(version)
-    except UnknownModelVersion as exc:
-        fail(str(exc))
+    v = _version(version, project)
     rows = [
         ["arn", v.arn], ["stage", f"{v.stage} / {v.stage_status}"], ["approval", v.approval_status],
         ["note", v.description], ["model data", v.model_data_url], ["metrics report", v.metrics_uri or "-"],
@@ -87,12 +92,7 @@ def lineage(
     version: Annotated[str, typer.Argument(help="Version number or model package ARN.")], project: ProjectOption = None
 ) -> None:
     """What the version was built from: dataset manifest, features, code, images, libraries, parameters, seed."""
-    from mlops_kit.registry import UnknownModelVersion
-
-    try:
-        v = _registry(project).get(version)
-    except UnknownModelVersion as exc:
-        fail(str(exc))
+    v = _version(version, project)
     rows = [
         [k, json.dumps(val, sort_keys=True) if isinstance(val, dict | list) else str(val)]
         for k, val in sorted(v.lineage.items())

@@ -43,18 +43,56 @@ def process_environment(variables: dict[str, str], endpoint_url: str | None) -> 
     Code run in-process for the emulator (Lambda handlers, inference scripts) sees the emulator through
     ``AWS_ENDPOINT_URL`` in server mode and through the in-process mock otherwise.
     """
+    _install_retrying_environ()
     with _INVOKE_LOCK:
+        # Change (and later restore) only the keys that differ: other threads (botocore creating a client,
+        # job launchers) copy os.environ without this lock, and a copy that meets a key being deleted fails
+        # with KeyError; clearing and refilling the whole environment made that window wide.
         saved = dict(os.environ)
+        wanted = {**variables}
+        if endpoint_url:
+            wanted["AWS_ENDPOINT_URL"] = endpoint_url
         try:
-            os.environ.update(variables)
-            if endpoint_url:
-                os.environ["AWS_ENDPOINT_URL"] = endpoint_url
-            else:
+            for key, value in wanted.items():
+                if os.environ.get(key) != value:
+                    os.environ[key] = value
+            if not endpoint_url:
                 os.environ.pop("AWS_ENDPOINT_URL", None)
             yield
         finally:
-            os.environ.clear()
-            os.environ.update(saved)
+            for key in [k for k in os.environ if k not in saved]:
+                os.environ.pop(key, None)
+            for key, value in saved.items():
+                if os.environ.get(key) != value:
+                    os.environ[key] = value
+
+
+def environment_snapshot() -> dict[str, str]:
+    """A copy of ``os.environ`` that a concurrent :func:`process_environment` cannot break (see
+    :class:`_RetryingEnviron`)."""
+    while True:
+        try:
+            return dict(os.environ)
+        except KeyError:  # a key was deleted between listing and reading it: copy again
+            continue
+
+
+class _RetryingEnviron(type(os.environ)):  # type: ignore[misc]
+    """``os.environ`` whose ``copy()`` retries when a key vanishes mid-copy.
+
+    Handlers run in-process and get their variables through :func:`process_environment`; other threads copy
+    the environment meanwhile (botocore's metadata fetcher calls ``os.environ.copy()`` whenever a client is
+    created) and would fail with ``KeyError`` if a handler's variable is removed during the copy. Holding a
+    lock there instead could deadlock: a handler waits on the emulator, whose thread creates a client.
+    """
+
+    def copy(self) -> dict[str, str]:
+        return environment_snapshot()
+
+
+def _install_retrying_environ() -> None:
+    if not isinstance(os.environ, _RetryingEnviron):
+        os.environ.__class__ = _RetryingEnviron
 
 
 @contextlib.contextmanager

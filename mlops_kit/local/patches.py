@@ -148,6 +148,16 @@ PATCH_POINTS: tuple[PatchPoint, ...] = (
         why="Retry intervals sleep through this module's `time`; scale them by the emulator's time scale",
     ),
     PatchPoint(
+        name="sfn-fail-states-error",
+        module="moto.stepfunctions.parser.asl.component.state.fail.state_fail",
+        attribute="CustomErrorName",
+        signature="(error_name: str | None)",
+        why=(
+            "a Fail state whose ErrorPath carries a caught States.* error (States.Runtime, States.Timeout) crashes "
+            "the execution with a ValueError; AWS reports that error"
+        ),
+    ),
+    PatchPoint(
         name="sfn-callback-timeout",
         module="moto.stepfunctions.parser.asl.eval.callback.callback",
         attribute="CallbackEndpoint.wait",
@@ -407,6 +417,18 @@ class Patcher:
 
         self.replace(wait_point, wait_interval)
         self.replace(patch_point("sfn-retry-time"), _ScaledTime(scale))
+
+        fail_point = patch_point("sfn-fail-states-error")
+        custom_error_name = fail_point.original()
+
+        def fail_state_error_name(error_name: str | None) -> Any:
+            if error_name and error_name.startswith("States."):
+                name = object.__new__(custom_error_name)
+                name.error_name = error_name  # ErrorName.__init__ without CustomErrorName's prefix check
+                return name
+            return custom_error_name(error_name)
+
+        self.replace(fail_point, fail_state_error_name)
 
         callback_point = patch_point("sfn-callback-timeout")
         original_wait = callback_point.original()

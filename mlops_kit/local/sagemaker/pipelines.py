@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_kit.local.lambda_runtime import environment_snapshot
 from mlops_kit.local.patches import PatchPoint
 
 if TYPE_CHECKING:
@@ -332,7 +333,8 @@ class PipelineRunner:
             self._s3().upload_file(str(path), bucket, key)
 
     def _job_environment(self, root: Path, extra: dict[str, str]) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SM_", "PYTHONPATH", "MLOPS_"))}
+        inherited = environment_snapshot()
+        env = {k: v for k, v in inherited.items() if not k.startswith(("AWS_", "SM_", "PYTHONPATH", "MLOPS_"))}
         env.update(
             {
                 "MLOPS_OPT_ML": str(root / "opt" / "ml"),

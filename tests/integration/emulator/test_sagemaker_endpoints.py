@@ -205,8 +205,9 @@ def test_model_errors_are_surfaced_with_the_status_and_counted(emulator: Emulato
 
     assert raised.value.response["Error"]["Code"] == "ModelError"
     assert "missing field x" in str(raised.value)
-    with pytest.raises(ClientError, match="Could not find endpoint"):
+    with pytest.raises(ClientError, match="Endpoint missing of account 123456789012 not found") as missing:
         invoke(emulator, "missing", {"x": 1})
+    assert missing.value.response["Error"]["Code"] == "ValidationError"  # the runtime's code, as on AWS
 
 
 def test_injected_faults_trip_an_error_alarm(tmp_path) -> None:

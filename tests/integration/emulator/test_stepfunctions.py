@@ -147,3 +147,26 @@ def test_task_token_callbacks_time_out_on_the_compressed_clock(emulator: Emulato
 
     assert result["status"] == "SUCCEEDED"
     assert json.loads(result["output"]) == {"outcome": "timed out"}
+
+
+def test_a_fail_state_reports_a_states_error_from_its_error_path(emulator: Emulator) -> None:
+    # A workflow that catches States.Timeout (or States.TaskFailed) and ends in a Fail state with ErrorPath.
+    definition = {
+        "StartAt": "Caught",
+        "States": {
+            "Caught": {
+                "Type": "Pass",
+                "Result": {"Error": "States.Timeout", "Cause": "the approval timed out"},
+                "ResultPath": "$.failure",
+                "Next": "Failed",
+            },
+            "Failed": {"Type": "Fail", "ErrorPath": "$.failure.Error", "CausePath": "$.failure.Cause"},
+        },
+    }
+    arn = _deploy(emulator, _state_machine_template(definition))["Arn"]
+
+    execution = emulator.client("stepfunctions").start_execution(stateMachineArn=arn, input="{}")
+    result = emulator.wait_for_execution(execution["executionArn"])
+
+    assert result["status"] == "FAILED"
+    assert (result["error"], result["cause"]) == ("States.Timeout", "the approval timed out")

@@ -133,3 +133,52 @@ def test_approvals_from_the_cli_are_answered_once(served: Any) -> None:
     assert latest["approval_comment"] == "metrics better, shadow agrees"
     assert latest["approver"]
     assert WAITING_STATE in latest["path"] or "Finalize" in latest["path"]
+
+
+def test_mlops_invoke_sends_a_batch_and_reports_each_row(served: Any, tmp_path: Any) -> None:
+    _, data = served
+    lines = tmp_path / "requests.jsonl"
+    lines.write_text("\n".join(json.dumps(p) for p in [*data.payloads[:2], {"customer_id": "C1"}]) + "\n")
+    table = tmp_path / "requests.csv"
+    table.write_text(
+        "customer_id,amount,merchant_category,event_timestamp\nC0404,12.5,fuel,2025-03-01T10:00:00+00:00\n"
+    )
+
+    batch = runner.invoke(app, ["invoke", "--file", str(lines)], env={"COLUMNS": "200"})
+    from_csv = runner.invoke(app, ["invoke", "--file", str(table)], env={"COLUMNS": "200"})
+    single = runner.invoke(
+        app,
+        ["invoke", "--customer-id", "C0404", "--amount", "3", "--merchant-category", "fuel"],
+        env={"COLUMNS": "200"},
+    )
+    not_json = tmp_path / "broken.jsonl"
+    not_json.write_text('{"customer_id": "C1"}\n{oops\n')
+    broken = runner.invoke(app, ["invoke", "--file", str(not_json)], env={"COLUMNS": "200"})
+
+    assert batch.exit_code == 0, batch.output
+    assert batch.output.count("blue") == 2  # the two good rows, with the variant that served them
+    assert "'transaction'" in batch.output  # the bad row's error, the batch goes on
+    assert from_csv.exit_code == 0
+    assert "unknown customer_id 'C0404'" in from_csv.output
+    assert single.exit_code == 1
+    assert "unknown customer_id 'C0404'" in single.output
+    assert broken.exit_code == 1
+    assert "broken.jsonl:2: not JSON" in broken.output
+
+
+def test_mlops_registry_lists_shows_and_traces_versions(served: Any) -> None:
+    wide = {"COLUMNS": "240"}
+
+    listed = runner.invoke(app, ["registry", "list"], env=wide)
+    shown = runner.invoke(app, ["registry", "show", "1"], env=wide)
+    traced = runner.invoke(app, ["registry", "lineage", "1"], env=wide)
+    unknown = runner.invoke(app, ["registry", "show", "99"], env=wide)
+
+    assert listed.exit_code == 0, listed.output
+    assert "Production" in listed.output
+    assert shown.exit_code == 0, shown.output
+    assert "model.tar.gz" in shown.output
+    assert traced.exit_code == 0, traced.output
+    assert "dataset_manifest_hash" in traced.output
+    assert unknown.exit_code == 1
+    assert "99" in unknown.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import warnings
 from types import SimpleNamespace
 from typing import Any
 
@@ -70,7 +71,7 @@ def test_serving_computes_exactly_the_training_features_for_the_same_raw_input(m
     )
     trained = fraud.build_model_frame(training_row)
 
-    np.testing.assert_array_equal(served.to_numpy(), trained[list(fraud.MODEL_FEATURES)].to_numpy())
+    np.testing.assert_array_equal(served, trained[list(fraud.MODEL_FEATURES)].to_numpy())
 
 
 def test_given_features_skip_the_online_lookup(model: inference.LoadedModel) -> None:
@@ -140,3 +141,28 @@ def test_unknown_entities_and_missing_fields_are_4xx(model: inference.LoadedMode
     assert (unknown.value.status_code, field.value.status_code, timestamp.value.status_code) == (404, 400, 400)
     assert "unknown customer_id 'C404'" in str(unknown.value)
     assert "fields ['amount'] are needed" in str(field.value)
+
+
+def test_a_loaded_model_takes_arrays_with_the_same_predictions_and_no_warnings() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(200, 3)), columns=["a", "b", "c"])
+    fitted = LogisticRegression().fit(frame, (frame["a"] + frame["b"] > 0).astype(int))
+    expected = fitted.predict_proba(frame)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a feature-name warning would fail the test
+        served = inference.accept_arrays(fitted, ["a", "b", "c"]).predict_proba(frame.to_numpy())
+
+    np.testing.assert_array_equal(served, expected)
+
+
+def test_a_model_fitted_on_other_columns_is_refused_at_load() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    frame = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0], "b": [1.0, 0.0, 1.0, 0.0]})
+    fitted = LogisticRegression().fit(frame, [0, 0, 1, 1])
+
+    with pytest.raises(ValueError, match=r"fitted on columns \['a', 'b'\], but model_meta.json lists \['b', 'a'\]"):
+        inference.accept_arrays(fitted, ["b", "a"])
