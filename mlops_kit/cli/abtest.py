@@ -130,6 +130,10 @@ def _operations(platform: Platform) -> ExperimentOperations:
 
 
 # -- plan ---------------------------------------------------------------------------------------------------
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def plan_table(plan: ExperimentPlan) -> Any:
     """The plan as a two-column table: what is tested, on what, and how many users for how long."""
     primary = plan.primary
@@ -147,8 +151,9 @@ def plan_table(plan: ExperimentPlan) -> Any:
         ],
         ["sample size", f"{plan.sample_size.control:,} control + {plan.sample_size.treatment:,} treatment users "
                         f"= {plan.sample_size.total:,}"],
-        ["runtime", f"{plan.runtime.days} days, {plan.runtime.weeks} whole weeks at {plan.daily_users:g} users/day, "
-                    f"coverage {plan.coverage:.0%}, treatment share {plan.treatment_share:.0%}"],
+        ["runtime", f"{_count(plan.runtime.days, 'day')}, {_count(plan.runtime.weeks, 'whole week')} at "
+                    f"{plan.daily_users:g} users/day, coverage {plan.coverage:.0%}, treatment share "
+                    f"{plan.treatment_share:.0%}"],
     ]  # fmt: skip
     return table(f"Plan {plan.name}", ["", ""], rows)
 

@@ -145,7 +145,12 @@ def run(context: DemoContext) -> dict[str, Any]:
     registry = operations.serving.registry
     production, previous = registry.production(), registry.rollback_target()
     if production is None or previous is None:
-        raise RuntimeError("the A/B stage needs a Production version and the one it replaced")
+        # The promotion stage did not make the retrained candidate Production (its shadow check or a reviewer
+        # refused it), so no second servable version exists: there is nothing to test, and nothing is faked.
+        reason = "no Production version replaced by the promotion stage, so no second version to test against it"
+        context.console.print(f"[yellow]A/B stage skipped[/]: {reason}")
+        serving.registry_table(context)
+        return {"experiment": NAME, "skipped": reason}
 
     plan = operations.service.plan(demo_plan(), at=clock.now - dt.timedelta(hours=1))
     context.console.print(plan_table(plan.plan))
