@@ -180,6 +180,18 @@ class DriftConfig(_Section):
         return self
 
 
+class AbTestConfig(_Section):
+    status_schedule: str = "rate(1 hour)"
+    http_router: bool = False
+
+    @field_validator("status_schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        if not _SCHEDULE.match(value):
+            raise ValueError(f"status_schedule must be 'rate(N minutes|hours|days)' or 'cron(...)', got {value!r}")
+        return value
+
+
 class NotificationsConfig(_Section):
     approver_emails: list[str] = Field(default_factory=list)
 
@@ -228,6 +240,7 @@ class PlatformConfig(_Section):
     rollout: RolloutConfig = RolloutConfig()
     alarms: AlarmsConfig = AlarmsConfig()
     drift: DriftConfig = DriftConfig()
+    abtest: AbTestConfig = AbTestConfig()
     notifications: NotificationsConfig = NotificationsConfig()
     retention: RetentionConfig = RetentionConfig()
     mlflow: MlflowConfig = MlflowConfig()

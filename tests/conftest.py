@@ -26,10 +26,16 @@ os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
 
+# Optional features default to off in the config; the tests synthesize them switched on, so the infrastructure
+# assertions, the cdk-nag checks and the deployments into the emulator cover them too.
+OPTIONAL_FEATURES_ON: dict[str, Any] = {"mlops": {"abtest": {"http_router": True}}}
+
+
 @pytest.fixture(scope="session")
 def cloud_assembly(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> CloudAssembly:
-    """The real app (cdk.json context), synthesized once per test run and shared by every xdist worker."""
-    return _shared_synth(tmp_path_factory, worker_id, "cdk.out", None)
+    """The real app (cdk.json context with the optional features on), synthesized once per test run and shared by
+    every xdist worker."""
+    return _shared_synth(tmp_path_factory, worker_id, "cdk.out", OPTIONAL_FEATURES_ON)
 
 
 def _shared_synth(
@@ -46,7 +52,8 @@ def _shared_synth(
 
 @pytest.fixture(scope="session")
 def assembly_with(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Any:
-    """``assembly_with("guardrails", {"mlops": {...}})``: the app synthesized with config overrides, once per run."""
+    """``assembly_with("guardrails", {"mlops": {...}})``: the app synthesized with exactly these config overrides
+    (the optional features stay off unless they switch them on), once per run."""
 
     def synth(name: str, overrides: dict[str, Any]) -> CloudAssembly:
         return _shared_synth(tmp_path_factory, worker_id, f"cdk.out.{name}", overrides)

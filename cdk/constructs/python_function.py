@@ -193,3 +193,77 @@ class PythonFunction(Construct):
 
     def add_environment(self, key: str, value: str) -> None:
         self.function.add_environment(key, value)
+
+
+@jsii.implements(ILocalBundling)
+class _PackagesLayerBundle:
+    """``pip install -r requirements`` for the Lambda platform (manylinux 2014 or 2_28 wheels), pruning ``prune``
+    glob patterns under the installed packages; cached per requirements hash on this machine."""
+
+    def __init__(self, requirements: Path, cache_name: str, prune: tuple[str, ...]) -> None:
+        self._requirements = requirements
+        self._cache_name = cache_name
+        self._prune = prune
+
+    def try_bundle(self, output_dir: str, *, image: Any = None, **_: Any) -> bool:
+        pruned = hashlib.sha256(repr(self._prune).encode()).hexdigest()[:8]
+        cached = LAYER_CACHE / f"{self._cache_name}-{layer_hash(self._requirements)}-{pruned}"
+        if not (cached / ".complete").exists():
+            staging = cached.with_suffix(".tmp")
+            shutil.rmtree(staging, ignore_errors=True)
+            completed = subprocess.run(
+                [
+                    sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
+                    "--only-binary=:all:", "--implementation", "cp", "--python-version", _PIP_PYTHON,
+                    "--platform", _PIP_PLATFORM, "--platform", "manylinux_2_28_aarch64",
+                    "--target", str(staging / "python"), "-r", str(self._requirements),
+                ],
+                capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            if completed.returncode != 0:
+                raise RuntimeError(f"building the {self._cache_name} Lambda layer failed:\n{completed.stderr[-3000:]}")
+            for pattern in self._prune:
+                for path in sorted((staging / "python").glob(pattern), reverse=True):
+                    shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+            shutil.rmtree(cached, ignore_errors=True)
+            staging.rename(cached)
+            (cached / ".complete").touch()
+        shutil.copytree(cached / "python", Path(output_dir) / "python", dirs_exist_ok=True)
+        return True
+
+
+class PackageLayer(Construct):
+    """A Lambda layer with the packages of one ``requirements.txt`` (e.g. ``lambdas/<name>/requirements.txt``),
+    built for the one runtime and architecture without Docker. ``prune`` lists glob patterns (relative to the
+    layer's ``python/`` folder, e.g. ``"scipy/**/tests"``) removed to stay inside Lambda's 250 MB; unset, nothing
+    is removed."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        requirements: Path,
+        description: str,
+        prune: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(scope, construct_id)
+        if not requirements.is_file():
+            raise ValueError(f"PackageLayer {construct_id}: {requirements} does not exist")
+        name = requirements.parent.name
+        self.layer = lambda_.LayerVersion(
+            self,
+            "Layer",
+            code=lambda_.Code.from_asset(
+                str(requirements.parent),
+                asset_hash_type=AssetHashType.CUSTOM,
+                asset_hash=f"{name}-{layer_hash(requirements)}-{hashlib.sha256(repr(prune).encode()).hexdigest()[:8]}",
+                bundling=BundlingOptions(
+                    image=DockerImage.from_registry("public.ecr.aws/sam/build-python3.14"),
+                    local=_PackagesLayerBundle(requirements, name, prune),
+                ),
+            ),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description=description,
+        )

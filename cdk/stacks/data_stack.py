@@ -8,6 +8,7 @@ from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from constructs import Construct
 
 from cdk.config import PlatformConfig
+from cdk.constructs.experiments import ExperimentStore
 from cdk.constructs.feature_store import FeatureIngestion, FeatureStore, retention_days
 from cdk.constructs.notifications import Notifications
 from cdk.constructs.promotion_state import PromotionState
@@ -72,3 +73,8 @@ class DataStack(Stack):
         CfnOutput(self, "FeatureIngestQueueUrl", value=self.feature_ingestion.queue.queue_url)
         CfnOutput(self, "FeatureIngestFunctionName", value=self.feature_ingestion.function.function.function_name)
         shared.export(self, project, shared.FEATURE_TABLE_ARN, "FeatureTableArn", self.feature_store.table.table_arn)
+        self.experiments = ExperimentStore(self, "Experiments", key=self.storage.key, removal_policy=removal)
+        CfnOutput(self, "ExperimentTableName", value=self.experiments.table.table_name)
+        shared.export(
+            self, project, shared.EXPERIMENT_TABLE_ARN, "ExperimentTableArn", self.experiments.table.table_arn
+        )

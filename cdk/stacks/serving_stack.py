@@ -10,6 +10,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from cdk.config import PlatformConfig
+from cdk.constructs.abtest import AbTesting
 from cdk.constructs.endpoint import EndpointSupport
 from cdk.constructs.model_registry import ModelRegistry
 from cdk.constructs.promotion_workflow import PromotionWorkflow
@@ -73,3 +74,22 @@ class ServingStack(Stack):
         CfnOutput(self, "ModelRoleArn", value=self.endpoint.model_role.role_arn)
         CfnOutput(self, "CaptureUri", value=self.endpoint.capture_uri)
         CfnOutput(self, "PromotionStateMachineArn", value=self.promotion.state_machine.state_machine_arn)
+        self.abtest = AbTesting(
+            self,
+            "AbTesting",
+            endpoint=self.endpoint,
+            registry=ModelRegistry(self, "AbTestRegistry", group_name=f"{config.project_name}-models", create=False),
+            experiment_table=data.experiment_table,
+            promotion_table=data.promotion_table,
+            key=data.key,
+            status_schedule=config.abtest.status_schedule,
+            http_router=config.abtest.http_router,
+            log_retention=getattr(logs.RetentionDays, config.retention.log_retention_member),
+            removal_policy=removal,
+        )
+        CfnOutput(self, "AbTestStatusFunctionName", value=self.abtest.status.function.function_name)
+        CfnOutput(self, "AbTestStatusScheduleName", value=self.abtest.schedule.schedule_name)
+        CfnOutput(self, "AbTestOutcomeFunctionName", value=self.abtest.outcome.function.function_name)
+        if self.abtest.api is not None and self.abtest.router is not None:
+            CfnOutput(self, "AbTestRouterUrl", value=self.abtest.api.url)
+            CfnOutput(self, "AbTestRouterFunctionName", value=self.abtest.router.function.function_name)

@@ -22,6 +22,7 @@ KEY_ARN = "key-arn"
 TOPIC_ARN = "notification-topic-arn"
 PROMOTION_TABLE_ARN = "promotion-table-arn"
 FEATURE_TABLE_ARN = "feature-table-arn"
+EXPERIMENT_TABLE_ARN = "experiment-table-arn"
 
 
 def export_name(project: str, what: str) -> str:
@@ -47,6 +48,7 @@ class SharedData:
     topic: sns.ITopic
     promotion_table: dynamodb.ITable
     feature_table: dynamodb.ITable
+    experiment_table: dynamodb.ITable
 
     @classmethod
     def import_into(cls, scope: Construct, project: str) -> SharedData:
@@ -65,5 +67,8 @@ class SharedData:
             ),
             feature_table=dynamodb.Table.from_table_attributes(
                 scope, "SharedFeatureTable", table_arn=imported(project, FEATURE_TABLE_ARN), encryption_key=key
+            ),
+            experiment_table=dynamodb.Table.from_table_attributes(
+                scope, "SharedExperimentTable", table_arn=imported(project, EXPERIMENT_TABLE_ARN), encryption_key=key
             ),
         )

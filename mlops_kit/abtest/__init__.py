@@ -9,6 +9,10 @@ Modules, in the order a test uses them:
 * :mod:`.fixed`, :mod:`.sequential`, :mod:`.guardrails`: the statistics.
 * :mod:`.analysis`, :mod:`.report`, :mod:`.plot`: from raw exposures and outcomes to a status and a PNG.
 * :mod:`.repository`, :mod:`.service`: the storage Protocol and the operations over it.
+* :mod:`.table`, :mod:`.dynamodb`: the experiments DynamoDB table (key layout) and the repository on it.
+* :mod:`.routing`: the request path (route, assignment, exposure) without numpy or scipy.
+* :mod:`.endpoint`, :mod:`.scheduled`, :mod:`.events`: experiments on the SageMaker endpoint, the scheduled
+  status job, outcomes as EventBridge events. AWS clients are passed in; nothing here creates one.
 
 Everything below is importable from here; a submodule is loaded on first use, so the router that only
 needs :mod:`.assignment` does not pay for scipy and matplotlib at cold start.
@@ -21,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mlops_kit.abtest.assignment import BUCKETS, Allocation, Arm, Assignment, Variants, arm_of, assign, bucket_of
+    from mlops_kit.abtest.dynamodb import DynamoDBRepository
+    from mlops_kit.abtest.endpoint import EndpointSplitError, ExperimentOperations, Serving, Split
     from mlops_kit.abtest.errors import (
         ConcurrentUpdateError,
         ExperimentError,
@@ -29,6 +35,7 @@ if TYPE_CHECKING:
         IllegalTransitionError,
         UnexposedUserError,
     )
+    from mlops_kit.abtest.events import OutcomeDetail, outcome_entry
     from mlops_kit.abtest.fixed import FixedHorizonResult, fixed_horizon, two_proportion_ztest, welch_ttest
     from mlops_kit.abtest.guardrails import GuardrailResult, alpha_per_guardrail, check_guardrail
     from mlops_kit.abtest.metrics import Direction, GuardrailMetric, Metric, PrimaryMetric
@@ -57,6 +64,7 @@ if TYPE_CHECKING:
     from mlops_kit.abtest.plot import plot_sequential, plot_status
     from mlops_kit.abtest.report import GuardrailStatus, PrimaryStatus, SequentialPath, StatusReport, build_status
     from mlops_kit.abtest.repository import ExperimentRepository, InMemoryRepository
+    from mlops_kit.abtest.routing import EndpointRouter, ExperimentRouter, NoRunningExperimentError, Route, RouteTable
     from mlops_kit.abtest.sequential import ArmSeries, OneSidedResult, SequentialResult, msprt, msprt_one_sided
     from mlops_kit.abtest.service import ExperimentService
     from mlops_kit.abtest.totals import ArmTotals, MetricKind
@@ -73,13 +81,18 @@ _EXPORTS: dict[str, str] = {
     "Decision": "mlops_kit.abtest.models",
     "DecisionOutcome": "mlops_kit.abtest.models",
     "Direction": "mlops_kit.abtest.metrics",
+    "DynamoDBRepository": "mlops_kit.abtest.dynamodb",
+    "EndpointRouter": "mlops_kit.abtest.routing",
+    "EndpointSplitError": "mlops_kit.abtest.endpoint",
     "Evidence": "mlops_kit.abtest.models",
     "Experiment": "mlops_kit.abtest.models",
     "ExperimentError": "mlops_kit.abtest.errors",
     "ExperimentExistsError": "mlops_kit.abtest.errors",
     "ExperimentNotFoundError": "mlops_kit.abtest.errors",
+    "ExperimentOperations": "mlops_kit.abtest.endpoint",
     "ExperimentPlan": "mlops_kit.abtest.models",
     "ExperimentRepository": "mlops_kit.abtest.repository",
+    "ExperimentRouter": "mlops_kit.abtest.routing",
     "ExperimentService": "mlops_kit.abtest.service",
     "ExperimentState": "mlops_kit.abtest.models",
     "Exposure": "mlops_kit.abtest.models",
@@ -93,14 +106,20 @@ _EXPORTS: dict[str, str] = {
     "MdeKind": "mlops_kit.abtest.planning",
     "Metric": "mlops_kit.abtest.metrics",
     "MetricKind": "mlops_kit.abtest.totals",
+    "NoRunningExperimentError": "mlops_kit.abtest.routing",
     "OneSidedResult": "mlops_kit.abtest.sequential",
+    "OutcomeDetail": "mlops_kit.abtest.events",
     "OutcomeEvent": "mlops_kit.abtest.models",
     "PrimaryMetric": "mlops_kit.abtest.metrics",
     "PrimaryStatus": "mlops_kit.abtest.report",
+    "Route": "mlops_kit.abtest.routing",
+    "RouteTable": "mlops_kit.abtest.routing",
     "Runtime": "mlops_kit.abtest.planning",
     "SampleSize": "mlops_kit.abtest.planning",
     "SequentialPath": "mlops_kit.abtest.report",
     "SequentialResult": "mlops_kit.abtest.sequential",
+    "Serving": "mlops_kit.abtest.endpoint",
+    "Split": "mlops_kit.abtest.endpoint",
     "StatusReport": "mlops_kit.abtest.report",
     "UnexposedUserError": "mlops_kit.abtest.errors",
     "Variants": "mlops_kit.abtest.assignment",
@@ -114,6 +133,7 @@ _EXPORTS: dict[str, str] = {
     "msprt": "mlops_kit.abtest.sequential",
     "msprt_one_sided": "mlops_kit.abtest.sequential",
     "new_experiment": "mlops_kit.abtest.models",
+    "outcome_entry": "mlops_kit.abtest.events",
     "plot_sequential": "mlops_kit.abtest.plot",
     "plot_status": "mlops_kit.abtest.plot",
     "runtime": "mlops_kit.abtest.planning",
@@ -136,13 +156,18 @@ __all__ = [
     "Decision",
     "DecisionOutcome",
     "Direction",
+    "DynamoDBRepository",
+    "EndpointRouter",
+    "EndpointSplitError",
     "Evidence",
     "Experiment",
     "ExperimentError",
     "ExperimentExistsError",
     "ExperimentNotFoundError",
+    "ExperimentOperations",
     "ExperimentPlan",
     "ExperimentRepository",
+    "ExperimentRouter",
     "ExperimentService",
     "ExperimentState",
     "Exposure",
@@ -156,14 +181,20 @@ __all__ = [
     "MdeKind",
     "Metric",
     "MetricKind",
+    "NoRunningExperimentError",
     "OneSidedResult",
+    "OutcomeDetail",
     "OutcomeEvent",
     "PrimaryMetric",
     "PrimaryStatus",
+    "Route",
+    "RouteTable",
     "Runtime",
     "SampleSize",
     "SequentialPath",
     "SequentialResult",
+    "Serving",
+    "Split",
     "StatusReport",
     "UnexposedUserError",
     "Variants",
@@ -177,6 +208,7 @@ __all__ = [
     "msprt",
     "msprt_one_sided",
     "new_experiment",
+    "outcome_entry",
     "plot_sequential",
     "plot_status",
     "runtime",

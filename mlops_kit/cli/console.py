@@ -40,5 +40,5 @@ def fail(message: str, code: int = 1) -> NoReturn:
     """Print an error a person can act on and exit (no traceback)."""
     import typer
 
-    err_console.print(f"[red]error:[/] {message}")
+    err_console.print(f"[red]error:[/] {message}", soft_wrap=True)  # one line, however narrow the terminal
     raise typer.Exit(code)

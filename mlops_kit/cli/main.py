@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from mlops_kit.cli import drift, features, invoke, local, pipeline, promotion, registry
+from mlops_kit.cli import abtest, drift, features, invoke, local, pipeline, promotion, registry
 from mlops_kit.cli.console import console, fail
 
 app = typer.Typer(
@@ -27,6 +27,7 @@ app.command()(promotion.rollback)
 app.command()(invoke.invoke)
 app.add_typer(features.app, name="features")
 app.add_typer(drift.app, name="drift")
+app.add_typer(abtest.app, name="abtest")
 
 
 @app.command()

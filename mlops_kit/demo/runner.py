@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 
 from mlops_kit.cli.console import step
-from mlops_kit.demo import drift, features, platform, serving, training
+from mlops_kit.demo import abtest, drift, features, platform, serving, training
 from mlops_kit.demo.context import DemoContext
 from mlops_kit.local.deploy import CloudAssembly, synthesize
 from mlops_kit.local.emulator import Emulator
@@ -27,6 +27,7 @@ STAGES: list[tuple[str, Stage]] = [
     ("retraining", training.retrain),
     ("promotion", serving.promote_candidate),
     ("drift", drift.run),
+    ("abtest", abtest.run),
 ]
 
 

@@ -403,6 +403,39 @@ class AthenaWorkGroup(_Emulated, CloudFormationModel):
         athena_backends[account_id][region].delete_work_group(self.physical_resource_id)
 
 
+class ApiGatewayStage(_Emulated, CloudFormationModel):
+    """A REST API stage (moto creates the API, resources, methods and deployments, but skips the stage)."""
+
+    TYPE = "AWS::ApiGateway::Stage"
+    NAME_PROPERTY = "StageName"
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], account_id: str, region: str) -> Any:
+        from moto.apigateway.models import apigateway_backends
+
+        deployment = properties["DeploymentId"]
+        apigateway_backends[account_id][region].create_stage(
+            properties["RestApiId"],
+            name,
+            # moto's Deployment has no physical id, so its Ref resolves to the model object itself.
+            str(getattr(deployment, "id", deployment)),
+            variables=properties.get("Variables"),
+            description=properties.get("Description", ""),
+            tags={t["Key"]: t["Value"] for t in _tags(properties)} or None,
+            tracing_enabled=properties.get("TracingEnabled"),
+        )
+        # CloudFormation's Ref of a stage is its name.
+        return cls(name, {}, properties)
+
+    def delete(self, account_id: str, region: str) -> None:
+        from moto.apigateway.models import apigateway_backends
+
+        with contextlib.suppress(Exception):  # the API (and its stages) may be gone already
+            apigateway_backends[account_id][region].delete_stage(
+                self.properties["RestApiId"], self.physical_resource_id
+            )
+
+
 def register() -> list[tuple[Any, str, Any, bool]]:
     """Make moto's CloudFormation see the classes above (its type maps are cached)."""
     from moto.cloudformation import parsing
@@ -426,6 +459,7 @@ EMULATED_TYPES: tuple[type[_Emulated], ...] = (
     GlueDatabase,
     GlueTable,
     AthenaWorkGroup,
+    ApiGatewayStage,
 )
 
 

@@ -49,15 +49,27 @@ class EndpointClient:
         self._router = router
 
     def predict(
-        self, payload: dict[str, Any], *, user_id: str | None = None, target_variant: str | None = None
+        self,
+        payload: dict[str, Any],
+        *,
+        user_id: str | None = None,
+        target_variant: str | None = None,
+        inference_id: str | None = None,
     ) -> Prediction:
-        """Send one JSON request; raises ModelRequestError with the model's message on a model error."""
+        """Send one JSON request; raises ModelRequestError with the model's message on a model error.
+
+        ``inference_id`` (SageMaker ``InferenceId``, 1-64 printable characters) is written to the request's data
+        capture record (``eventMetadata.inferenceId``), so the request can be found there, e.g. to join model
+        outputs with an experiment's users or with ground truth.
+        """
         arguments: dict[str, Any] = {
             "EndpointName": self.endpoint_name,
             "Body": json.dumps(payload),
             "ContentType": "application/json",
             "Accept": "application/json",
         }
+        if inference_id is not None:
+            arguments["InferenceId"] = inference_id
         variant = target_variant or (self._router(user_id) if self._router and user_id else None)
         if variant:
             arguments["TargetVariant"] = variant
@@ -81,7 +93,10 @@ class EndpointClient:
     def predict_many(
         self, payloads: Iterable[dict[str, Any]], **kwargs: Any
     ) -> Iterator[Prediction | ModelRequestError]:
-        """Predict each payload in turn; errors are yielded (not raised) so one bad row does not stop a batch."""
+        """Predict each payload in turn; errors are yielded (not raised) so one bad row does not stop a batch.
+
+        ``kwargs`` go to every :meth:`predict` call (so not ``inference_id``, which names one request).
+        """
         for payload in payloads:
             try:
                 yield self.predict(payload, **kwargs)

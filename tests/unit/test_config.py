@@ -46,7 +46,7 @@ def test_overrides_merge_into_sections_without_dropping_siblings() -> None:
             "mlops.rollout.mode: Input should be 'staged' or 'guardrails' (got 'fast')",
         ),
         ({"removal_policy": "keep"}, "mlops.removal_policy: Input should be 'retain' or 'destroy'"),
-        ({"rolout": {}}, "mlops.rolout: unknown key; allowed keys here: account, alarms, drift"),
+        ({"rolout": {}}, "mlops.rolout: unknown key; allowed keys here: abtest, account, alarms"),
         (
             {"rollout": {"stepz": [1]}},
             "mlops.rollout.stepz: unknown key; allowed keys here: approval_timeout_hours",

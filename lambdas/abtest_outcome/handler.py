@@ -1,0 +1,70 @@
+"""EventBridge ``mlops.abtest`` / ``Experiment Outcome`` events -> the experiment's outcomes.
+
+An outcome that can never be recorded (unknown experiment or metric, a user the experiment never served, a bad
+field) is logged and counted, not retried; anything else (a throttled table) raises, so Lambda retries it.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from functools import cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from mlops_kit.abtest.dynamodb import DynamoDBRepository
+from mlops_kit.abtest.errors import ExperimentError
+from mlops_kit.abtest.events import OutcomeDetail
+from mlops_kit.abtest.service import ExperimentService
+
+# EventBridge stamps events to the second: an outcome without its own ``at`` happened within that second, so its
+# end is used (else an outcome sent the same second as the exposure would look earlier than the exposure).
+_WITHIN_THE_SECOND = timedelta(seconds=1) - timedelta(microseconds=1)
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+class OutcomeEvent(EventBridgeModel):
+    detail: OutcomeDetail
+
+
+@cache
+def service() -> ExperimentService:
+    table = os.environ.get("MLOPS_EXPERIMENT_TABLE", "")
+    if not table:
+        raise ValueError("MLOPS_EXPERIMENT_TABLE is not set: the function's deployment is incomplete")
+    return ExperimentService(DynamoDBRepository(boto3.client("dynamodb"), table))
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        parsed = parse(event=event, model=OutcomeEvent)
+        detail = parsed.detail
+        outcome = service().record_outcome(
+            detail.experiment,
+            detail.user_id,
+            metric=detail.metric,
+            value=detail.value,
+            at=detail.at or parsed.time + _WITHIN_THE_SECOND,
+            event_id=detail.event_id,
+        )
+    except (ExperimentError, ValidationError, ValueError) as exc:
+        reason = " ".join(str(exc).split())
+        logger.warning("outcome rejected", extra={"reason": reason, "event_id": event.get("id")})
+        metrics.add_metric(name="OutcomesRejected", unit=MetricUnit.Count, value=1)
+        return {"recorded": False, "reason": reason}
+    logger.info("outcome recorded", extra={"experiment": outcome.experiment, "event_id": outcome.event_id})
+    metrics.add_metric(name="OutcomesRecorded", unit=MetricUnit.Count, value=1)
+    return {"recorded": True, "event_id": outcome.event_id}

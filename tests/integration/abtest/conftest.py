@@ -1,0 +1,149 @@
+"""The experiments table on the emulator: bare (for the repository contract) or with every stack deployed."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from mlops_kit.abtest.dynamodb import DynamoDBRepository
+from mlops_kit.abtest.endpoint import ExperimentOperations, Serving
+from mlops_kit.abtest.routing import ExperimentRouter, RouteTable
+from mlops_kit.local.deploy import CloudAssembly, LocalDeployer
+from mlops_kit.local.emulator import Emulator
+from mlops_kit.promotion.store import PromotionStore
+from mlops_kit.promotion.trigger import execution_name
+from mlops_kit.registry import REQUIRED_LINEAGE, ModelRegistry, ModelVersion
+from mlops_kit.serving.client import EndpointClient
+
+
+def create_table(emulator: Emulator) -> str:
+    """A table with the experiments table's key schema (``pk``/``sk`` strings), as the data stack creates it."""
+    name = f"experiments-{uuid.uuid4().hex[:8]}"
+    emulator.client("dynamodb").create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
+
+
+@pytest.fixture
+def table_name(emulator: Emulator) -> str:
+    return create_table(emulator)
+
+
+# A toy model served through the real promotion workflow: it answers with its version and slot.
+INFERENCE = """
+import json, os, pathlib
+
+def model_fn(model_dir):
+    return float(pathlib.Path(model_dir, "factor.txt").read_text())
+
+def input_fn(body, content_type):
+    return json.loads(body)
+
+def predict_fn(data, factor):
+    return {"score": data.get("x", 0) * factor, "model_version": os.environ.get("MLOPS_MODEL_VERSION"),
+            "slot": os.environ.get("MLOPS_VARIANT")}
+
+def output_fn(prediction, accept):
+    return json.dumps(prediction), "application/json"
+"""
+LINEAGE = {key.removeprefix("lineage."): f"test-{i}" for i, key in enumerate(REQUIRED_LINEAGE)}
+
+
+def _tar(files: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+@dataclass
+class Platform:
+    """Every stack deployed, version 1 Production on the endpoint (through the promotion workflow), version 2 a
+    Staging candidate awaiting review."""
+
+    emulator: Emulator
+    outputs: dict[str, str]
+    registry: ModelRegistry
+    production: ModelVersion
+    candidate: ModelVersion
+
+    @property
+    def endpoint_name(self) -> str:
+        return self.outputs["EndpointName"]
+
+    def repository(self) -> DynamoDBRepository:
+        return DynamoDBRepository(self.emulator.client("dynamodb"), self.outputs["ExperimentTableName"])
+
+    def route_table(self) -> RouteTable:
+        return RouteTable(self.emulator.client("dynamodb"), self.outputs["ExperimentTableName"])
+
+    def locks(self) -> PromotionStore:
+        return PromotionStore(self.emulator.client("dynamodb"), self.outputs["PromotionTableName"])
+
+    def operations(self, **kwargs: Any) -> ExperimentOperations:
+        sagemaker = self.emulator.client("sagemaker")
+        serving = Serving(
+            sagemaker=sagemaker, registry=self.registry, locks=self.locks(), endpoint_name=self.endpoint_name
+        )
+        return ExperimentOperations(self.repository(), serving, poll_seconds=0.02, **kwargs)
+
+    def client(self, router: ExperimentRouter | None = None) -> EndpointClient:
+        return EndpointClient(self.endpoint_name, self.emulator.client("sagemaker-runtime"), router=router)
+
+    def execution_arn(self, version: ModelVersion, mode: str = "promote") -> str:
+        machine = self.outputs["PromotionStateMachineArn"]
+        return (
+            machine.replace(":stateMachine:", ":execution:") + ":" + execution_name(mode, version.arn, version.version)
+        )
+
+    def register(self, factor: float) -> ModelVersion:
+        bucket = self.outputs["ArtifactsBucketName"]
+        key = f"models/toy-{uuid.uuid4().hex[:8]}/model.tar.gz"
+        self.emulator.client("s3").put_object(Bucket=bucket, Key=key, Body=_tar({"factor.txt": str(factor)}))
+        return self.registry.register(
+            model_data_url=f"s3://{bucket}/{key}",
+            image="683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3",
+            environment={
+                "SAGEMAKER_PROGRAM": "inference.py",
+                "SAGEMAKER_SUBMIT_DIRECTORY": f"s3://{bucket}/models/toy-code/sourcedir.tar.gz",
+            },
+            lineage=LINEAGE,
+            metrics={"roc_auc": 0.8 + factor / 100},
+        )
+
+
+@pytest.fixture
+def platform(emulator: Emulator, cloud_assembly: CloudAssembly) -> Platform:
+    deployer = LocalDeployer(emulator.session(), account=emulator.account, region=emulator.region)
+    outputs = {k: v for result in deployer.deploy(cloud_assembly) for k, v in result.outputs.items()}
+    emulator.client("s3").put_object(
+        Bucket=outputs["ArtifactsBucketName"],
+        Key="models/toy-code/sourcedir.tar.gz",
+        Body=_tar({"inference.py": INFERENCE}),
+    )
+    registry = ModelRegistry(emulator.client("sagemaker"), outputs["ModelPackageGroupName"])
+    platform = Platform(emulator, outputs, registry, production=None, candidate=None)  # type: ignore[arg-type]
+    first = platform.register(1.0)
+    registry.approve(first.arn, approver="tests", comment="first deployment")  # the registry trigger promotes it
+    emulator.events.wait_idle(30)
+    described = emulator.wait_for_execution(platform.execution_arn(first), timeout=120)
+    assert described["status"] == "SUCCEEDED", described
+    platform.production = registry.get(first.arn)
+    platform.candidate = platform.register(2.0)
+    return platform
