@@ -23,7 +23,6 @@ from typing import Any
 import jsii
 from aws_cdk import AssetHashType, BundlingOptions, DockerImage, Duration, ILocalBundling, RemovalPolicy, Stack
 from aws_cdk import aws_athena as athena
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_glue as glue
@@ -37,6 +36,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from cdk.constructs.python_function import ARCHITECTURE, LAMBDAS, LAYER_CACHE, RUNTIME, PythonFunction, layer_hash
+from cdk.constructs.storage import record_table
 from cdk.nag import acknowledge
 from mlops_kit.features.definitions import FeatureGroup, ValueType
 from mlops_kit.features.store import OFFLINE_PREFIX
@@ -139,20 +139,7 @@ class FeatureStore(Construct):
         self.artifacts_bucket = artifacts_bucket
         self.database_name = database_name
         self.workgroup_name = workgroup_name
-        self.table = dynamodb.Table(
-            self,
-            "OnlineTable",
-            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
-            encryption_key=key,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            time_to_live_attribute="ttl",
-            removal_policy=removal_policy,
-        )
+        self.table = record_table(self, "OnlineTable", key=key, removal_policy=removal_policy, ttl_attribute="ttl")
         account = Stack.of(self).account
         self.database = glue.CfnDatabase(
             self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -82,3 +83,29 @@ class PlatformStorage(Construct):
     def grant_read_write_artifacts(self, grantee: iam.IGrantable, prefix: str = "*") -> None:
         """Read and write objects of the artifacts bucket under ``prefix``."""
         self.artifacts_bucket.grant_read_write(grantee, prefix)
+
+
+def record_table(
+    scope: Construct,
+    construct_id: str,
+    *,
+    key: kms.IKey,
+    removal_policy: RemovalPolicy,
+    ttl_attribute: str | None = None,
+) -> dynamodb.Table:
+    """The platform's DynamoDB table shape: ``pk``/``sk`` strings, on-demand, encrypted with the platform key,
+    point-in-time recovery, optional TTL attribute (the online features, promotions and experiments tables)."""
+    return dynamodb.Table(
+        scope,
+        construct_id,
+        partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+        sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
+        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+        encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+        encryption_key=key,
+        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+            point_in_time_recovery_enabled=True
+        ),
+        time_to_live_attribute=ttl_attribute,
+        removal_policy=removal_policy,
+    )
