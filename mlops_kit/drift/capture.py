@@ -140,21 +140,28 @@ def _predictions(body: Any, key: str, rows: int) -> list[Any]:
     return values
 
 
-def parse_record(line: str | bytes, *, prediction_key: str = DEFAULT_PREDICTION_KEY) -> list[dict[str, Any]]:
-    """The rows of one capture line: feature values, ``prediction``, ``inference_time`` and ``event_id``.
-
-    Raises MalformedRecordError with the reason when the line is not a capture record the reader accepts (see the
-    module docstring).
-    """
+def load_record(line: str | bytes) -> dict[str, Any]:
+    """One capture line as a dict with a ``captureData`` object that has an ``endpointInput``; raises
+    MalformedRecordError naming what is missing otherwise."""
     try:
         record = json.loads(line)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise MalformedRecordError("line is not valid JSON") from None
     if not isinstance(record, dict) or not isinstance(record.get("captureData"), dict):
         raise MalformedRecordError("record has no captureData object")
-    capture = record["captureData"]
-    if "endpointInput" not in capture:
+    if "endpointInput" not in record["captureData"]:
         raise MalformedRecordError("captureData has no endpointInput")
+    return record
+
+
+def parse_record(line: str | bytes, *, prediction_key: str = DEFAULT_PREDICTION_KEY) -> list[dict[str, Any]]:
+    """The rows of one capture line: feature values, ``prediction``, ``inference_time`` and ``event_id``.
+
+    Raises MalformedRecordError with the reason when the line is not a capture record the reader accepts (see the
+    module docstring).
+    """
+    record = load_record(line)
+    capture = record["captureData"]
     rows = _rows_from_request(decode_payload(capture["endpointInput"], "endpointInput"))
     if "endpointOutput" in capture:
         predictions = _predictions(

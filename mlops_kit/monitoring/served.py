@@ -39,7 +39,7 @@ from typing import Any
 
 import pandas as pd
 
-from mlops_kit.drift.capture import MalformedRecordError, decode_payload
+from mlops_kit.drift.capture import MalformedRecordError, decode_payload, load_record
 from mlops_kit.drift.report import EVENT_ID_COLUMN, TIMESTAMP_COLUMN
 from mlops_kit.monitoring.naming import PREDICTION
 
@@ -121,17 +121,8 @@ def parse_served(line: str | bytes, *, entity_key: str, variant: str) -> list[Se
 
     Raises MalformedRecordError with the reason when the line is not such a record.
     """
-    import json
-
-    try:
-        record = json.loads(line)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise MalformedRecordError("line is not valid JSON") from None
-    if not isinstance(record, dict) or not isinstance(record.get("captureData"), dict):
-        raise MalformedRecordError("record has no captureData object")
+    record = load_record(line)
     capture = record["captureData"]
-    if "endpointInput" not in capture:
-        raise MalformedRecordError("captureData has no endpointInput")
     requests = _requests(decode_payload(capture["endpointInput"], "endpointInput"), entity_key)
     moment, event_id = _inference_time(record)
     answered = "endpointOutput" in capture
