@@ -72,26 +72,37 @@ def process_environment(variables: dict[str, str], endpoint_url: str | None) -> 
 
 
 def environment_snapshot() -> dict[str, str]:
-    """A copy of ``os.environ`` that a concurrent :func:`process_environment` cannot break (see
-    :class:`_RetryingEnviron`)."""
-    while True:
-        try:
-            return dict(os.environ)
-        except KeyError:  # a key was deleted between listing and reading it: copy again
-            continue
+    """A copy of ``os.environ`` that a concurrent :func:`process_environment` cannot break: the raw items are
+    listed in one step (atomic under the GIL), so no key can vanish between being listed and being read."""
+    environ: Any = os.environ
+    raw = list(environ._data.items())
+    return {environ.decodekey(key): environ.decodevalue(value) for key, value in raw}
 
 
 class _RetryingEnviron(type(os.environ)):  # type: ignore[misc]
-    """``os.environ`` whose ``copy()`` retries when a key vanishes mid-copy.
+    """``os.environ`` whose copies and iterations read one consistent snapshot.
 
-    Handlers run in-process and get their variables through :func:`process_environment`; other threads copy
-    the environment meanwhile (botocore's metadata fetcher calls ``os.environ.copy()`` whenever a client is
-    created) and would fail with ``KeyError`` if a handler's variable is removed during the copy. Holding a
-    lock there instead could deadlock: a handler waits on the emulator, whose thread creates a client.
+    Handlers run in-process and get their variables through :func:`process_environment`; other threads read
+    the environment meanwhile (botocore calls ``os.environ.copy()`` and urllib iterates ``os.environ.items()``
+    whenever a client is created), and the stock mapping raises ``KeyError`` when a handler's variable is
+    removed between listing the keys and reading them. Locking instead could deadlock: a handler waits on the
+    emulator, whose thread creates a client.
     """
 
     def copy(self) -> dict[str, str]:
         return environment_snapshot()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(environment_snapshot())
+
+    def keys(self) -> Any:
+        return environment_snapshot().keys()
+
+    def items(self) -> Any:
+        return environment_snapshot().items()
+
+    def values(self) -> Any:
+        return environment_snapshot().values()
 
 
 def _install_retrying_environ() -> None:

@@ -26,6 +26,17 @@ pytestmark = pytest.mark.slow
 runner = CliRunner()
 
 
+@pytest.fixture
+def wide_console() -> Any:
+    """The CLI's console renders 240 columns wide, so table cells are not folded across lines."""
+    from mlops_kit.cli.console import console
+
+    previous = console._width
+    console.width = 240
+    yield
+    console._width = previous
+
+
 @pytest.fixture(scope="module")
 def served(cloud_assembly: CloudAssembly, tmp_path_factory: pytest.TempPathFactory) -> Any:
     workdir = tmp_path_factory.mktemp("served")
@@ -135,7 +146,7 @@ def test_approvals_from_the_cli_are_answered_once(served: Any) -> None:
     assert WAITING_STATE in latest["path"] or "Finalize" in latest["path"]
 
 
-def test_mlops_invoke_sends_a_batch_and_reports_each_row(served: Any, tmp_path: Any) -> None:
+def test_mlops_invoke_sends_a_batch_and_reports_each_row(served: Any, tmp_path: Any, wide_console: None) -> None:
     _, data = served
     lines = tmp_path / "requests.jsonl"
     lines.write_text("\n".join(json.dumps(p) for p in [*data.payloads[:2], {"customer_id": "C1"}]) + "\n")
@@ -166,7 +177,7 @@ def test_mlops_invoke_sends_a_batch_and_reports_each_row(served: Any, tmp_path: 
     assert "broken.jsonl:2: not JSON" in broken.output
 
 
-def test_mlops_registry_lists_shows_and_traces_versions(served: Any) -> None:
+def test_mlops_registry_lists_shows_and_traces_versions(served: Any, wide_console: None) -> None:
     wide = {"COLUMNS": "240"}
 
     listed = runner.invoke(app, ["registry", "list"], env=wide)

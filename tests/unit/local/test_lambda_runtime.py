@@ -32,6 +32,9 @@ def test_copies_taken_while_handlers_come_and_go_never_fail() -> None:
         while not stop.is_set():
             try:
                 os.environ.copy()  # what botocore does whenever a client is created
+                for _name, _value in os.environ.items():  # what urllib's proxy lookup does
+                    pass
+                sorted(os.environ)
             except KeyError as exc:
                 errors.append(exc)
 
