@@ -107,7 +107,7 @@ class GuardrailsConfig(_Section):
 class ShadowLimits(_Section):
     max_error_rate: Fraction = 0.01
     max_p99_latency_ratio: float = Field(1.5, gt=0)
-    min_agreement: float = Field(0.8, ge=-1, le=1)  # Pearson correlation of candidate and production scores
+    min_agreement: float = Field(0.6, ge=-1, le=1)  # correlation of candidate and production log-odds
 
 
 class RolloutConfig(_Section):

@@ -47,7 +47,7 @@ class Settings(BaseModel):
     poll_seconds: int = 30
     shadow_max_error_rate: float = 0.01
     shadow_max_p99_latency_ratio: float = 1.5
-    shadow_min_agreement: float = 0.8
+    shadow_min_agreement: float = 0.6
     shadow_min_pairs: int = 20
     guardrails_routing: str = "CANARY"
     guardrails_canary_percent: int = 10

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -57,21 +58,32 @@ def score_of(output: Any) -> float | None:
 
 
 def score_correlation(pairs: list[tuple[float, float]]) -> float:
-    """Pearson correlation of the two models' scores on the same requests (the shadow "agreement").
+    """Pearson correlation of the two models' log-odds on the same requests (the shadow "agreement").
 
     Decision agreement at a threshold says little when few requests are positive (a model that flags nothing
-    agrees on 96% of 4%-fraud traffic); the correlation of the scores separates a retrained model (about 0.9)
-    from one that learned nothing (about 0). Constant scores on either side give 0.
+    agrees on 96% of 4%-fraud traffic). Scores are probabilities, mostly near 0 on such traffic, so their raw
+    correlation swings with the few high ones in a bake window (the demo's retrained model: 0.44 to 0.83 over
+    40 requests); on the log-odds scale it is steady (0.74 to 0.86) and still separates a retrained model
+    (about 0.86) from one that learned nothing (about 0). Scores outside (0, 1) are used as they are (a model
+    returning other scores); probabilities are clipped to [1e-6, 1 - 1e-6]. Constant scores on either side give 0.
     """
-    n = len(pairs)
-    mean_p = sum(p for p, _ in pairs) / n
-    mean_s = sum(s for _, s in pairs) / n
-    covariance = sum((p - mean_p) * (s - mean_s) for p, s in pairs)
-    spread_p = sum((p - mean_p) ** 2 for p, _ in pairs) ** 0.5
-    spread_s = sum((s - mean_s) ** 2 for _, s in pairs) ** 0.5
+    logits = [(_log_odds(p), _log_odds(s)) for p, s in pairs]
+    n = len(logits)
+    mean_p = sum(p for p, _ in logits) / n
+    mean_s = sum(s for _, s in logits) / n
+    covariance = sum((p - mean_p) * (s - mean_s) for p, s in logits)
+    spread_p = sum((p - mean_p) ** 2 for p, _ in logits) ** 0.5
+    spread_s = sum((s - mean_s) ** 2 for _, s in logits) ** 0.5
     if spread_p == 0 or spread_s == 0:
         return 0.0
     return covariance / (spread_p * spread_s)
+
+
+def _log_odds(score: float) -> float:
+    if not 0.0 <= score <= 1.0:
+        return score
+    clipped = min(max(score, 1e-6), 1 - 1e-6)
+    return math.log(clipped / (1 - clipped))
 
 
 def paired_scores(production: list[dict[str, Any]], shadow: list[dict[str, Any]]) -> list[tuple[float, float]]:
