@@ -87,6 +87,7 @@ class Emulator:
         self._mock: Any = None
         self._server: Any = None
         self._side_server: Any = None
+        self._side_server_lock = threading.Lock()
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
         self._side_url = ""
@@ -214,15 +215,19 @@ class Emulator:
         """
         if self.endpoint_url:
             return self.endpoint_url
-        if self._side_server is None:
-            from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+        # Jobs start from several threads at once (a drift job and the retraining it triggers): one server, or
+        # two starts of the same object interleave and stop() later joins a thread it never shut down.
+        with self._side_server_lock:
+            if self._side_server is None:
+                from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-            logging.getLogger("werkzeug").setLevel(logging.ERROR)
-            port = free_port()
-            self._side_server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-            self._side_server.start()
-            self._side_url = f"http://localhost:{port}"
-        return self._side_url
+                logging.getLogger("werkzeug").setLevel(logging.ERROR)
+                port = free_port()
+                server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+                server.start()
+                self._side_url = f"http://localhost:{port}"
+                self._side_server = server
+            return self._side_url
 
     def environment(self) -> dict[str, str]:
         """Environment variables that point another process's AWS SDKs and CLIs at this emulator."""

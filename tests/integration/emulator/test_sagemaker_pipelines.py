@@ -210,3 +210,24 @@ def test_unknown_parameters_are_refused_at_start(emulator: Emulator, pipeline) -
         emulator.client("sagemaker").start_pipeline_execution(
             PipelineName="toy", PipelineParameters=[{"Name": "Treshold", "Value": "1"}]
         )
+
+
+def test_concurrent_jobs_share_one_job_endpoint_and_the_emulator_stops(tmp_path) -> None:
+    import threading
+
+    from mlops_kit.local.emulator import Emulator
+
+    aws = Emulator(workdir=tmp_path / "emulator")
+    aws.start()
+    urls: list[str] = []
+    threads = [threading.Thread(target=lambda: urls.append(aws.job_endpoint())) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stopper = threading.Thread(target=aws.stop, daemon=True)
+    stopper.start()
+    stopper.join(timeout=30)
+
+    assert len(set(urls)) == 1
+    assert not stopper.is_alive()  # stop() shut down the one side server it started
