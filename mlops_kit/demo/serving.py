@@ -11,7 +11,7 @@ from typing import Any
 from mlops_kit.cli.console import table
 from mlops_kit.demo import traffic
 from mlops_kit.demo.context import DemoContext, DemoStageError
-from mlops_kit.promotion.approvals import WAITING_STATE, answer, follow
+from mlops_kit.promotion.approvals import WAITING_STATE, answer, follow, pending_approval
 from mlops_kit.promotion.store import PromotionStore
 from mlops_kit.promotion.trigger import execution_name
 from mlops_kit.registry import ModelRegistry
@@ -87,7 +87,7 @@ def promote(
             context.console.print("  approval pending; nobody answers")
             described = follow(sfn, arn, on_state=entered, timeout_seconds=900, seen=seen)
         elif described["status"] == "RUNNING" and states and states[-1] == WAITING_STATE:
-            approval = _pending_approval(store, arn)
+            approval = pending_approval(store, arn)
             context.console.print(
                 f"  approval {approval.approval_id} pending; reviewer: mlops {decision} {approval.approval_id}"
             )
@@ -119,18 +119,6 @@ def promote(
         f"[{colour}]{result['status']}[/] in {result['seconds']} s {result['error'] or ''} {result['cause'] or ''}"
     )
     return result
-
-
-def _pending_approval(store: PromotionStore, execution_arn: str, timeout: float = 60) -> Any:
-    """The approval request the execution stored (the Lambda runs just after the state is entered)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        pending = [a for a in store.pending_approvals() if a.execution_arn == execution_arn]
-        if pending:
-            return pending[0]
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{execution_arn} waits for approval but stored no approval request")
-        time.sleep(0.05)
 
 
 def registry_table(context: DemoContext) -> list[dict[str, Any]]:

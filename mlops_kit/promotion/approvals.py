@@ -65,3 +65,16 @@ def follow(
         if time.monotonic() > deadline:
             raise TimeoutError(f"{execution_arn} still running after {timeout_seconds:.0f} s")
         time.sleep(poll_seconds)
+
+
+def pending_approval(store: PromotionStore, execution_arn: str, *, timeout_seconds: float = 60) -> Approval:
+    """The approval request the execution stored. Its Lambda runs just after the waiting state is entered, so
+    an execution seen waiting may not have stored it yet: poll until it has (TimeoutError after the timeout)."""
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        pending = [a for a in store.pending_approvals() if a.execution_arn == execution_arn]
+        if pending:
+            return pending[0]
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{execution_arn} waits for approval but stored no approval request")
+        time.sleep(0.05)

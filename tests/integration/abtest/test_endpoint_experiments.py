@@ -19,7 +19,7 @@ from mlops_kit.abtest.names import METRICS_NAMESPACE
 from mlops_kit.abtest.routing import ExperimentRouter
 from mlops_kit.abtest.service import ExperimentService
 from mlops_kit.demo.traffic import BackgroundTraffic
-from mlops_kit.promotion.approvals import WAITING_STATE, answer, follow
+from mlops_kit.promotion.approvals import WAITING_STATE, answer, follow, pending_approval
 from mlops_kit.promotion.store import PromotionLocked
 from mlops_kit.serving.client import ModelRequestError
 from mlops_kit.serving.naming import capture_prefix
@@ -156,7 +156,7 @@ def test_shipping_the_treatment_hands_it_to_the_promotion_workflow(platform: Pla
         described = follow(sfn, execution, until_waiting=True, timeout_seconds=120)
         assert described["status"] == "RUNNING", (described.get("error"), described.get("cause"))
         assert platform.locks().lock_holder(platform.endpoint_name) == execution
-        (approval,) = [a for a in platform.locks().pending_approvals() if a.execution_arn == execution]
+        approval = pending_approval(platform.locks(), execution)
         answer(platform.locks(), sfn, approval.approval_id, decision="approve", approver="lead", comment="A/B winner")
         assert follow(sfn, execution, timeout_seconds=120)["status"] == "SUCCEEDED"
     assert platform.registry.production().arn == platform.candidate.arn  # type: ignore[union-attr]

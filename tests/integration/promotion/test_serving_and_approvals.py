@@ -13,10 +13,9 @@ from typer.testing import CliRunner
 from mlops_kit.cli.main import app
 from mlops_kit.demo.context import DemoContext
 from mlops_kit.demo.scenarios import _first, fixture_data, register_model
-from mlops_kit.demo.serving import _pending_approval
 from mlops_kit.local.deploy import CloudAssembly, LocalDeployer
 from mlops_kit.local.emulator import Emulator
-from mlops_kit.promotion.approvals import WAITING_STATE, follow
+from mlops_kit.promotion.approvals import WAITING_STATE, follow, pending_approval
 from mlops_kit.promotion.store import PromotionStore
 from mlops_kit.promotion.trigger import execution_name
 from mlops_kit.registry import ModelRegistry
@@ -124,7 +123,7 @@ def test_approvals_from_the_cli_are_answered_once(served: Any) -> None:
     with BackgroundTraffic(client, data.payloads):
         described = follow(aws.client("stepfunctions"), arn, until_waiting=True, timeout_seconds=300)
         assert described["status"] == "RUNNING"
-        approval = _pending_approval(PromotionStore(aws.client("dynamodb"), context.output("PromotionTableName")), arn)
+        approval = pending_approval(PromotionStore(aws.client("dynamodb"), context.output("PromotionTableName")), arn)
 
         unknown = runner.invoke(app, ["approve", "nope1234"])
         approved = runner.invoke(app, ["approve", approval.approval_id, "--comment", "metrics better, shadow agrees"])
