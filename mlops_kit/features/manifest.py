@@ -42,7 +42,11 @@ def _update_column(digest: Any, column: pa.ChunkedArray) -> None:
         filled = pc.fill_null(column.cast(pa.large_string()), "")
         lengths = pc.binary_length(filled).to_numpy(zero_copy_only=False).astype(np.int64)
         digest.update(lengths.tobytes())
-        digest.update("".join(filled.to_pylist()).encode())
+        # The UTF-8 bytes of all values in order (nulls as ""), read from the data buffer without Python strings.
+        offsets = np.frombuffer(filled.buffers()[1], np.int64)[filled.offset : filled.offset + len(filled) + 1]
+        data = filled.buffers()[2]
+        if data is not None and len(offsets):
+            digest.update(memoryview(data)[int(offsets[0]) : int(offsets[-1])])
         return
     # Lists and anything else: a JSON rendering of the Python values (NaN spelled out).
     digest.update(json.dumps(column.to_pylist(), default=str, allow_nan=True).encode())

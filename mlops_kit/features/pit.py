@@ -122,7 +122,10 @@ def join_group(
         order[slots] = rows[np.lexsort((rows, created_us[rows], event_us[rows], feature_key[rows]))]
     sorted_event = event_us[order]
     sorted_entity = feature_entity[order]
-    position = np.searchsorted(sorted_key, label_key, side="right") - 1
+    # Searching in label-key order walks the sorted features forwards (cache-friendly): faster than random order.
+    label_order = np.argsort(label_key)
+    position = np.empty(n_labels, np.int64)
+    position[label_order] = np.searchsorted(sorted_key, label_key[label_order], side="right") - 1
     valid = position >= 0
     position = np.where(valid, position, 0)
     valid &= sorted_entity[position] == label_entity
