@@ -194,7 +194,8 @@ PATCH_POINTS: tuple[PatchPoint, ...] = (
         signature="(self, change_set_name: 'str', stack_name: 'str | None' = None) -> 'None'",
         why=(
             "stacks created through change sets (what `cdk deploy` does) cannot import other stacks' exports, "
-            "get no Outputs and register no exports of their own"
+            "get no Outputs and register no exports of their own, and their resources are created in template "
+            "order with DependsOn ignored"
         ),
     ),
     PatchPoint(
@@ -509,6 +510,11 @@ class Patcher:
                 stack = backend.stacks[change_set.stack_id]
                 stack.cross_stack_resources = backend.exports
                 stack.resource_map.cross_stack_resources = backend.exports
+                # Added resources are created in template order, DependsOn ignored (stack creation honours it):
+                # an API Gateway Deployment listed before its methods fails. Order them by DependsOn first.
+                template = change_set.template_dict
+                if isinstance(template.get("Resources"), dict):
+                    template["Resources"] = depends_on_order(template["Resources"])
             original_execute(backend, change_set_name, stack_name)
             if change_set is not None:
                 _refresh_outputs_and_exports(backend, backend.stacks[change_set.stack_id])
@@ -616,3 +622,25 @@ def all_patch_points() -> tuple[PatchPoint, ...]:
     for module in _feature_modules():
         points.extend(module.PATCH_POINTS)
     return tuple(points)
+
+
+def depends_on_order(resources: dict[str, Any]) -> dict[str, Any]:
+    """The template's resources with each one after everything it names in DependsOn (otherwise in template
+    order); a dependency cycle or an unknown name is left for CloudFormation's own validation to report."""
+    ordered: dict[str, Any] = {}
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in ordered or name in visiting or name not in resources:
+            return
+        visiting.add(name)
+        body = resources[name]
+        depends = body.get("DependsOn", []) if isinstance(body, dict) else []
+        for dependency in [depends] if isinstance(depends, str) else depends:
+            visit(dependency)
+        visiting.discard(name)
+        ordered[name] = body
+
+    for name in resources:
+        visit(name)
+    return ordered

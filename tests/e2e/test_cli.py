@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mlops_kit.cli.main import app
+from mlops_kit.local.deploy import CloudAssembly
 from mlops_kit.local.emulator import Emulator, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,11 +86,8 @@ def test_demo_runs_and_reports_json(cloud_assembly) -> None:
 
 
 @pytest.mark.slow
-def test_cdk_cli_deploys_into_the_local_server(assembly_with, tmp_path: Path) -> None:
-    # The default configuration. With abtest.http_router on, ExecuteChangeSet of the serving stack gets a
-    # response the CDK CLI cannot parse from the emulator (API Gateway through change sets); `mlops local deploy`
-    # deploys that configuration (tests/integration/abtest).
-    cloud_assembly = assembly_with("defaults", {})
+def test_cdk_cli_deploys_into_the_local_server(cloud_assembly: CloudAssembly, tmp_path: Path) -> None:
+    # cdk.json with the optional features on: the A/B HTTP router's API Gateway deploys through change sets too.
     port = free_port()
     with Emulator(server=True, port=port, workdir=tmp_path / "emulator") as aws:
         env = {
@@ -124,3 +122,5 @@ def test_cdk_cli_deploys_into_the_local_server(assembly_with, tmp_path: Path) ->
             assert deployed[stack.stack_name]["StackStatus"].endswith("_COMPLETE")
         data = deployed[next(s.stack_name for s in cloud_assembly.stacks if s.stack_name.endswith("-data"))]
         assert {o["OutputKey"] for o in data["Outputs"]} >= {"DataBucketName", "ArtifactsBucketName"}
+        (api,) = aws.client("apigateway").get_rest_apis()["items"]  # the A/B router, with its v1 stage deployed
+        assert [s["stageName"] for s in aws.client("apigateway").get_stages(restApiId=api["id"])["item"]] == ["v1"]

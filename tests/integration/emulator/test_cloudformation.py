@@ -233,3 +233,53 @@ def test_change_set_stacks_get_outputs_and_exports_for_the_next_stack(emulator: 
     imported = cfn.describe_stacks(StackName="consumer")["Stacks"][0]["Outputs"]
     assert outputs[0]["OutputKey"] == "TopicArn"
     assert imported[0]["OutputValue"] == outputs[0]["OutputValue"]
+
+
+def test_change_set_resources_are_created_after_what_they_depend_on(emulator: Emulator) -> None:
+    # As CDK writes a REST API: the Deployment comes before the Method in the template and DependsOn it.
+    template = {
+        "Resources": {
+            "Api": {"Type": "AWS::ApiGateway::RestApi", "Properties": {"Name": "router"}},
+            "Deployment": {
+                "Type": "AWS::ApiGateway::Deployment",
+                "Properties": {"RestApiId": {"Ref": "Api"}},
+                "DependsOn": ["Get"],
+            },
+            "Get": {
+                "Type": "AWS::ApiGateway::Method",
+                "Properties": {
+                    "RestApiId": {"Ref": "Api"},
+                    "ResourceId": {"Fn::GetAtt": ["Api", "RootResourceId"]},
+                    "HttpMethod": "GET",
+                    "AuthorizationType": "AWS_IAM",
+                    "Integration": {"Type": "MOCK", "IntegrationHttpMethod": "GET", "Uri": ""},
+                },
+            },
+        }
+    }
+    cfn = emulator.client("cloudformation")
+    change_set = cfn.create_change_set(
+        StackName="api", ChangeSetName="c1", TemplateBody=json.dumps(template), ChangeSetType="CREATE"
+    )
+
+    cfn.execute_change_set(ChangeSetName=change_set["Id"])
+
+    api_id = cfn.describe_stack_resource(StackName="api", LogicalResourceId="Api")["StackResourceDetail"][
+        "PhysicalResourceId"
+    ]
+    assert len(emulator.client("apigateway").get_deployments(restApiId=api_id)["items"]) == 1
+
+
+def test_depends_on_order_puts_dependencies_first_and_keeps_template_order_otherwise() -> None:
+    from mlops_kit.local.patches import depends_on_order
+
+    resources = {
+        "D": {"DependsOn": ["M", "N"]},
+        "A": {},
+        "M": {"DependsOn": "A"},
+        "N": {},
+        "Loop": {"DependsOn": "Loop"},
+    }
+
+    assert list(depends_on_order(resources)) == ["A", "M", "N", "D", "Loop"]
+    assert list(depends_on_order({"X": {"DependsOn": "missing"}})) == ["X"]
