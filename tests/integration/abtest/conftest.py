@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import tarfile
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +17,7 @@ from mlops_kit.promotion.store import PromotionStore
 from mlops_kit.promotion.trigger import execution_name
 from mlops_kit.registry import REQUIRED_LINEAGE, ModelRegistry, ModelVersion
 from mlops_kit.serving.client import EndpointClient
+from tests.support import tar_gz
 
 
 def create_table(emulator: Emulator) -> str:
@@ -59,17 +58,6 @@ def output_fn(prediction, accept):
     return json.dumps(prediction), "application/json"
 """
 LINEAGE = {key.removeprefix("lineage."): f"test-{i}" for i, key in enumerate(REQUIRED_LINEAGE)}
-
-
-def _tar(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 @dataclass
@@ -115,7 +103,7 @@ class Platform:
     def register(self, factor: float) -> ModelVersion:
         bucket = self.outputs["ArtifactsBucketName"]
         key = f"models/toy-{uuid.uuid4().hex[:8]}/model.tar.gz"
-        self.emulator.client("s3").put_object(Bucket=bucket, Key=key, Body=_tar({"factor.txt": str(factor)}))
+        self.emulator.client("s3").put_object(Bucket=bucket, Key=key, Body=tar_gz({"factor.txt": str(factor)}))
         return self.registry.register(
             model_data_url=f"s3://{bucket}/{key}",
             image="683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3",
@@ -135,7 +123,7 @@ def platform(emulator: Emulator, cloud_assembly: CloudAssembly) -> Platform:
     emulator.client("s3").put_object(
         Bucket=outputs["ArtifactsBucketName"],
         Key="models/toy-code/sourcedir.tar.gz",
-        Body=_tar({"inference.py": INFERENCE}),
+        Body=tar_gz({"inference.py": INFERENCE}),
     )
     registry = ModelRegistry(emulator.client("sagemaker"), outputs["ModelPackageGroupName"])
     platform = Platform(emulator, outputs, registry, production=None, candidate=None)  # type: ignore[arg-type]

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 import time
 
 import pytest
 from botocore.exceptions import ClientError
 
 from mlops_kit.local.emulator import Emulator
+from tests.support import tar_gz
 
 INFERENCE = """
 import json, os, pathlib
@@ -37,25 +36,14 @@ def output_fn(prediction, accept):
 """
 
 
-def _tar(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 @pytest.fixture
 def hosting(emulator: Emulator):
     s3, sagemaker = emulator.client("s3"), emulator.client("sagemaker")
     s3.create_bucket(Bucket="models-bucket")
-    s3.put_object(Bucket="models-bucket", Key="code/sourcedir.tar.gz", Body=_tar({"inference.py": INFERENCE}))
+    s3.put_object(Bucket="models-bucket", Key="code/sourcedir.tar.gz", Body=tar_gz({"inference.py": INFERENCE}))
 
     def model(name: str, factor: float) -> str:
-        s3.put_object(Bucket="models-bucket", Key=f"{name}/model.tar.gz", Body=_tar({"factor.txt": str(factor)}))
+        s3.put_object(Bucket="models-bucket", Key=f"{name}/model.tar.gz", Body=tar_gz({"factor.txt": str(factor)}))
         sagemaker.create_model(
             ModelName=name,
             ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
@@ -214,8 +202,8 @@ def test_injected_faults_trip_an_error_alarm(tmp_path) -> None:
     with Emulator(time_scale=0.01, workdir=tmp_path / "e") as emulator:
         s3 = emulator.client("s3")
         s3.create_bucket(Bucket="models-bucket")
-        s3.put_object(Bucket="models-bucket", Key="code/sourcedir.tar.gz", Body=_tar({"inference.py": INFERENCE}))
-        s3.put_object(Bucket="models-bucket", Key="m1/model.tar.gz", Body=_tar({"factor.txt": "1"}))
+        s3.put_object(Bucket="models-bucket", Key="code/sourcedir.tar.gz", Body=tar_gz({"inference.py": INFERENCE}))
+        s3.put_object(Bucket="models-bucket", Key="m1/model.tar.gz", Body=tar_gz({"factor.txt": "1"}))
         sagemaker = emulator.client("sagemaker")
         sagemaker.create_model(
             ModelName="m1",
