@@ -13,29 +13,22 @@ all this kit queries with.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
-import jsii
-from aws_cdk import AssetHashType, BundlingOptions, DockerImage, Duration, ILocalBundling, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from cdk.constructs.python_function import ARCHITECTURE, LAMBDAS, LAYER_CACHE, RUNTIME, PythonFunction, layer_hash
+from cdk.constructs.python_function import LAMBDAS, PackageLayer, PythonFunction
 from cdk.constructs.storage import record_table
 from cdk.nag import acknowledge
 from mlops_kit.features.definitions import FeatureGroup, ValueType
@@ -313,55 +306,6 @@ def _logical_id(bucket: s3.IBucket) -> str:
     return str(stack.resolve(stack.get_logical_id(bucket.node.default_child)))  # type: ignore[arg-type]
 
 
-@jsii.implements(ILocalBundling)
-class _ArrowLayerBundle:
-    """``pip install`` pyarrow for the Lambda platform, without the parts the store never loads.
-
-    pyarrow's aarch64 wheels are ``manylinux_2_28`` (the shared layer only asks for ``manylinux2014``);
-    Flight, Substrait, headers and tests are dropped to stay well inside Lambda's 250 MB.
-    """
-
-    _PRUNE = (
-        "include",
-        "tests",
-        "libarrow_flight*",
-        "libarrow_substrait*",
-        "_flight*",
-        "_substrait*",
-        "*.pyx",
-        "*.pxd",
-    )
-
-    def __init__(self, requirements: Path) -> None:
-        self._requirements = requirements
-
-    def try_bundle(self, output_dir: str, *, image: Any = None, **_: Any) -> bool:
-        cached = LAYER_CACHE / f"arrow-{layer_hash(self._requirements)}"
-        if not (cached / ".complete").exists():
-            staging = cached.with_suffix(".tmp")
-            shutil.rmtree(staging, ignore_errors=True)
-            completed = subprocess.run(
-                [
-                    sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
-                    "--only-binary=:all:", "--implementation", "cp", "--python-version", "3.14",
-                    "--platform", "manylinux2014_aarch64", "--platform", "manylinux_2_28_aarch64",
-                    "--target", str(staging / "python"), "-r", str(self._requirements),
-                ],
-                capture_output=True, text=True, check=False,
-            )  # fmt: skip
-            if completed.returncode != 0:
-                raise RuntimeError(f"building the pyarrow Lambda layer failed:\n{completed.stderr[-3000:]}")
-            package = staging / "python" / "pyarrow"
-            for pattern in self._PRUNE:
-                for path in package.glob(pattern):
-                    shutil.rmtree(path) if path.is_dir() else path.unlink()
-            shutil.rmtree(cached, ignore_errors=True)
-            staging.rename(cached)
-            (cached / ".complete").touch()
-        shutil.copytree(cached / "python", Path(output_dir) / "python", dirs_exist_ok=True)
-        return True
-
-
 class FeatureIngestion(Construct):
     """Streaming ingestion: an SQS queue and an EventBridge rule feeding ``lambdas/feature_ingest``.
 
@@ -384,22 +328,27 @@ class FeatureIngestion(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         requirements = LAMBDAS / "feature_ingest" / "requirements.txt"
-        self.arrow_layer = lambda_.LayerVersion(
+        # pyarrow's aarch64 wheels are manylinux_2_28; Flight, Substrait, headers and tests are dropped to stay
+        # well inside Lambda's 250 MB.
+        self.arrow_layer = PackageLayer(
             self,
             "ArrowLayer",
-            code=lambda_.Code.from_asset(
-                str(requirements.parent),
-                asset_hash_type=AssetHashType.CUSTOM,
-                asset_hash=f"arrow-{layer_hash(requirements)}",
-                bundling=BundlingOptions(
-                    image=DockerImage.from_registry("public.ecr.aws/sam/build-python3.14"),
-                    local=_ArrowLayerBundle(requirements),
-                ),
-            ),
-            compatible_runtimes=[RUNTIME],
-            compatible_architectures=[ARCHITECTURE],
+            requirements=requirements,
             description="pyarrow for Parquet writes (lambdas/feature_ingest/requirements.txt)",
-        )
+            prune=tuple(
+                f"pyarrow/{pattern}"
+                for pattern in (
+                    "include",
+                    "tests",
+                    "libarrow_flight*",
+                    "libarrow_substrait*",
+                    "_flight*",
+                    "_substrait*",
+                    "*.pyx",
+                    "*.pxd",
+                )
+            ),
+        ).layer
         self.function = PythonFunction(
             self,
             "Function",

@@ -65,35 +65,6 @@ def layer_hash(requirements: Path) -> str:
     return hashlib.sha256(f"{_PIP_PLATFORM}|{_PIP_PYTHON}|".encode() + requirements.read_bytes()).hexdigest()
 
 
-@jsii.implements(ILocalBundling)
-class _DependencyLayerBundle:
-    """``pip install --target python/`` for the Lambda platform, cached per requirements hash on this machine."""
-
-    def __init__(self, requirements: Path) -> None:
-        self._requirements = requirements
-
-    def try_bundle(self, output_dir: str, *, image: Any = None, **_: Any) -> bool:
-        cached = LAYER_CACHE / layer_hash(self._requirements)
-        if not (cached / ".complete").exists():
-            staging = cached.with_suffix(".tmp")
-            shutil.rmtree(staging, ignore_errors=True)
-            completed = subprocess.run(
-                [
-                    sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
-                    "--only-binary=:all:", "--implementation", "cp", "--python-version", _PIP_PYTHON,
-                    "--platform", _PIP_PLATFORM, "--target", str(staging / "python"), "-r", str(self._requirements),
-                ],
-                capture_output=True, text=True, check=False,
-            )  # fmt: skip
-            if completed.returncode != 0:
-                raise RuntimeError(f"building the Lambda dependency layer failed:\n{completed.stderr[-3000:]}")
-            shutil.rmtree(cached, ignore_errors=True)
-            staging.rename(cached)
-            (cached / ".complete").touch()
-        shutil.copytree(cached / "python", Path(output_dir) / "python", dirs_exist_ok=True)
-        return True
-
-
 class DependencyLayer(Construct):
     """The layer with ``lambdas/requirements.txt`` (Powertools, Pydantic, X-Ray SDK), shared by a stack's functions."""
 
@@ -109,7 +80,7 @@ class DependencyLayer(Construct):
                 asset_hash=layer_hash(requirements),
                 bundling=BundlingOptions(
                     image=DockerImage.from_registry("public.ecr.aws/sam/build-python3.14"),
-                    local=_DependencyLayerBundle(requirements),
+                    local=_PackagesLayerBundle(requirements, "dependencies", (), platforms=(_PIP_PLATFORM,)),
                 ),
             ),
             compatible_runtimes=[RUNTIME],
@@ -197,13 +168,21 @@ class PythonFunction(Construct):
 
 @jsii.implements(ILocalBundling)
 class _PackagesLayerBundle:
-    """``pip install -r requirements`` for the Lambda platform (manylinux 2014 or 2_28 wheels), pruning ``prune``
-    glob patterns under the installed packages; cached per requirements hash on this machine."""
+    """``pip install --target python/ -r requirements`` for the Lambda platform (by default manylinux 2014 or 2_28
+    wheels), pruning ``prune`` glob patterns under the installed packages; cached per requirements hash on this
+    machine."""
 
-    def __init__(self, requirements: Path, cache_name: str, prune: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        requirements: Path,
+        cache_name: str,
+        prune: tuple[str, ...],
+        platforms: tuple[str, ...] = (_PIP_PLATFORM, "manylinux_2_28_aarch64"),
+    ) -> None:
         self._requirements = requirements
         self._cache_name = cache_name
         self._prune = prune
+        self._platforms = platforms
 
     def try_bundle(self, output_dir: str, *, image: Any = None, **_: Any) -> bool:
         pruned = hashlib.sha256(repr(self._prune).encode()).hexdigest()[:8]
@@ -215,7 +194,7 @@ class _PackagesLayerBundle:
                 [
                     sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
                     "--only-binary=:all:", "--implementation", "cp", "--python-version", _PIP_PYTHON,
-                    "--platform", _PIP_PLATFORM, "--platform", "manylinux_2_28_aarch64",
+                    *(option for platform in self._platforms for option in ("--platform", platform)),
                     "--target", str(staging / "python"), "-r", str(self._requirements),
                 ],
                 capture_output=True, text=True, check=False,

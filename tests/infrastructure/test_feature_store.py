@@ -194,3 +194,22 @@ def test_read_grants_are_scoped_and_their_findings_acknowledged(tmp_path) -> Non
     rendered = json.dumps(glue_writes["Resource"])
     assert "table/db/labels_*" in rendered  # only the temporary label tables may be created or dropped
     assert "table/db/*" not in rendered
+
+
+def test_the_arrow_layer_holds_pyarrow_without_the_parts_the_store_never_loads(cloud_assembly: Any) -> None:
+    data = next(s for s in cloud_assembly.stacks if s.stack_name.endswith("-data"))
+    template = json.loads(data.template_file.read_text())
+    (layer,) = [
+        r
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::LayerVersion" and "pyarrow" in r["Properties"]["Description"]
+    ]
+    assets = json.loads(data.template_file.with_name(data.template_file.name.replace("template", "assets")).read_text())
+    key = layer["Properties"]["Content"]["S3Key"]
+    (source,) = [f["source"]["path"] for h, f in assets["files"].items() if key.startswith(h)]
+    package = cloud_assembly.directory / source / "python" / "pyarrow"
+
+    assert (package / "__init__.py").is_file()
+    assert (package / "parquet").is_dir()
+    pruned = ["include", "tests", "libarrow_flight*", "libarrow_substrait*", "_flight*", "_substrait*", "*.pyx"]
+    assert [p for pattern in pruned for p in package.glob(pattern)] == []
