@@ -185,8 +185,8 @@ class _PackagesLayerBundle:
         self._platforms = platforms
 
     def try_bundle(self, output_dir: str, *, image: Any = None, **_: Any) -> bool:
-        pruned = hashlib.sha256(repr(self._prune).encode()).hexdigest()[:8]
-        cached = LAYER_CACHE / f"{self._cache_name}-{layer_hash(self._requirements)}-{pruned}"
+        variant = hashlib.sha256(repr((self._prune, self._platforms)).encode()).hexdigest()[:8]
+        cached = LAYER_CACHE / f"{self._cache_name}-{layer_hash(self._requirements)}-{variant}"
         if not (cached / ".complete").exists():
             staging = cached.with_suffix(".tmp")
             shutil.rmtree(staging, ignore_errors=True)
