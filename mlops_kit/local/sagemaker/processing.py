@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -328,26 +328,30 @@ class ProcessingJobs:
         threading.Thread(target=self._run, args=(record,), name=f"processing-{name}", daemon=True).start()
 
     def _run(self, record: ProcessingJobRecord) -> None:
+        status, reason = "Completed", None
         try:
             run_processing(self.host, record.name, record.request)
-            record.status = "Completed"
         except JobError as exc:
             stopped = self.host.stopped(record.name)
-            record.status = "Stopped" if stopped else "Failed"
-            record.failure_reason = None if stopped else str(exc)[:1024]
+            status, reason = ("Stopped", None) if stopped else ("Failed", str(exc)[:1024])
         except Exception as exc:  # an emulator bug must still end the job, with the cause
-            record.status = "Failed"
-            record.failure_reason = f"{type(exc).__name__}: {exc}"[:1024]
+            status, reason = "Failed", f"{type(exc).__name__}: {exc}"[:1024]
         finally:
-            record.ended = dt.datetime.now(dt.UTC)
-            record.exit_message = record.failure_reason
+            final = replace(
+                record, status=status, failure_reason=reason, exit_message=reason, ended=dt.datetime.now(dt.UTC)
+            )
             try:
+                # The event is on the bus (its deliveries queued) before Describe shows the end, so a caller that
+                # sees the final status and then waits for the bus to go idle has seen the event's consumers run.
                 if not self.host.closing:
-                    self._sync(record)
-                    self._announce(record)
+                    self._announce(final)
             except Exception as exc:  # announcing must not keep the job from ending
                 LOG.warning("processing job %s: state change not announced: %s", record.name, exc)
             finally:
+                record.status, record.failure_reason = final.status, final.failure_reason
+                record.exit_message, record.ended = final.exit_message, final.ended
+                if not self.host.closing:
+                    self._sync(record)
                 record.done.set()
 
     def stop(self, name: str) -> None:
@@ -357,8 +361,8 @@ class ProcessingJobs:
             self._sync(record)
             self.host.stop(name)
 
-    def describe(self, described: dict[str, Any]) -> dict[str, Any]:
-        record = JOBS.get(described.get("ProcessingJobName", ""))
+    def describe(self, described: dict[str, Any], record: ProcessingJobRecord | None = None) -> dict[str, Any]:
+        record = record or JOBS.get(described.get("ProcessingJobName", ""))
         if record is None:
             return described
         for key in _EXTRA_FIELDS:
@@ -388,7 +392,9 @@ class ProcessingJobs:
         from moto.sagemaker.models import sagemaker_backends
 
         backend: Any = sagemaker_backends[self.emulator.account][self.emulator.region]
-        detail = _epoch_millis(backend.describe_processing_job(record.name))
+        described = self.describe(backend.describe_processing_job(record.name), record)
+        described["LastModifiedTime"] = record.ended or described.get("LastModifiedTime")
+        detail = _epoch_millis(described)
         events_backends[self.emulator.account][self.emulator.region].put_events(
             [
                 {

@@ -50,9 +50,17 @@ def state_changes(emulator: Emulator) -> Any:
     )
     events.put_targets(Rule="processing-changes", Targets=[{"Id": "queue", "Arn": queue_arn}])
 
-    def read() -> list[dict[str, Any]]:
-        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
-        return [json.loads(m["Body"]) for m in messages]
+    def read(timeout: float = 10) -> list[dict[str, Any]]:
+        """The events so far, once the job's final one has arrived (AWS, too, announces after Describe shows it)."""
+        received: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            received += [json.loads(m["Body"]) for m in messages]
+            if any(e["detail"]["ProcessingJobStatus"] not in ("InProgress", "Stopping") for e in received):
+                break
+            time.sleep(0.05)
+        return received
 
     return read
 
@@ -129,7 +137,6 @@ def test_a_job_runs_with_its_inputs_environment_and_arguments_and_uploads_its_ou
     assert [e["message"] for e in logs["events"]] == ["doubled 21.0"]
     listed = emulator.client("sagemaker").list_processing_jobs()["ProcessingJobSummaries"]
     assert [(j["ProcessingJobName"], j["ProcessingJobStatus"]) for j in listed] == [("double-it", "Completed")]
-    emulator.events.wait_idle(10)
     changes = [(e["detail"]["ProcessingJobName"], e["detail"]["ProcessingJobStatus"]) for e in state_changes()]
     assert changes == [("double-it", "InProgress"), ("double-it", "Completed")]
 
@@ -142,7 +149,6 @@ def test_a_failing_job_reports_failed_with_its_last_output(emulator: Emulator, b
     assert described["ProcessingJobStatus"] == "Failed"
     assert "job crashed on purpose" in described["FailureReason"]
     assert "doubled 21.0" in described["FailureReason"]
-    emulator.events.wait_idle(10)
     final = [e["detail"] for e in state_changes() if e["detail"]["ProcessingJobStatus"] != "InProgress"]
     assert [(d["ProcessingJobStatus"], "crashed on purpose" in d["FailureReason"]) for d in final] == [("Failed", True)]
     assert isinstance(final[0]["CreationTime"], int)  # epoch milliseconds, as SageMaker's events carry them
