@@ -41,7 +41,17 @@ def _follow(platform: Platform, execution_arn: str) -> None:
             platform.client("stepfunctions"), execution_arn, on_state=entered, until_waiting=True, poll_seconds=1
         )
     if described["status"] == "RUNNING":
-        console.print("waiting for approval: `mlops promotions pending` lists it, with the approve/reject commands")
+        from mlops_kit.promotion.approvals import pending_approval
+
+        try:  # stored by a Lambda just after the waiting state is entered
+            approval_id = pending_approval(_store(platform), execution_arn, timeout_seconds=30).approval_id
+        except TimeoutError:
+            console.print("waiting for approval: `mlops promotions pending` lists it, with the approve/reject commands")
+            return
+        console.print(
+            f"waiting for approval {approval_id}: `mlops approve {approval_id}` or "
+            f"`mlops reject {approval_id} --reason ...` (`mlops promotions pending` shows the evidence)"
+        )
     elif described["status"] == "SUCCEEDED":
         console.print("[green]promoted[/]")
     else:

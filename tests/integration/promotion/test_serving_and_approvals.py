@@ -107,23 +107,26 @@ def test_a_missing_endpoint_is_an_error(served: Any) -> None:
         EndpointClient("no-such-endpoint", context.emulator.client("sagemaker-runtime")).predict(data.payloads[0])
 
 
-def test_approvals_from_the_cli_are_answered_once(served: Any) -> None:
+def test_a_promotion_from_the_cli_waits_for_an_approval_answered_once(served: Any, wide_console: None) -> None:
     context, data = served
     aws = context.emulator
     candidate = register_model(context, data, name="v2", seed=2)
-    version = ModelRegistry(aws.client("sagemaker"), context.output("ModelPackageGroupName")).approve(
-        candidate, approver="test"
-    )
-    aws.events.wait_idle(30)
-    machine = context.output("PromotionStateMachineArn")
-    arn = machine.replace(":stateMachine:", ":execution:") + ":" + execution_name("promote", candidate, version.version)
     client = EndpointClient(context.output("EndpointName"), aws.client("sagemaker-runtime"))
     from mlops_kit.demo.traffic import BackgroundTraffic
 
     with BackgroundTraffic(client, data.payloads):
-        described = follow(aws.client("stepfunctions"), arn, until_waiting=True, timeout_seconds=300)
-        assert described["status"] == "RUNNING"
+        promoted = runner.invoke(app, ["promote", candidate, "--comment", "tuned"], env={"COLUMNS": "240"})
+        version = ModelRegistry(aws.client("sagemaker"), context.output("ModelPackageGroupName")).get(candidate)
+        machine = context.output("PromotionStateMachineArn")
+        name = execution_name("promote", candidate, version.version)
+        arn = machine.replace(":stateMachine:", ":execution:") + ":" + name
+        described = aws.client("stepfunctions").describe_execution(executionArn=arn)
         approval = pending_approval(PromotionStore(aws.client("dynamodb"), context.output("PromotionTableName")), arn)
+        aws.events.wait_idle(30)  # the registry's approval event reaches the trigger, which starts nothing new
+
+        assert promoted.exit_code == 0, promoted.output
+        assert described["status"] == "RUNNING"
+        assert f"mlops approve {approval.approval_id}" in promoted.output  # printed once the request is stored
 
         unknown = runner.invoke(app, ["approve", "nope1234"])
         approved = runner.invoke(app, ["approve", approval.approval_id, "--comment", "metrics better, shadow agrees"])
