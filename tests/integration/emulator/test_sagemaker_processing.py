@@ -184,3 +184,30 @@ def test_job_names_are_unique(emulator: Emulator, bucket: str) -> None:
 
     with pytest.raises(Exception, match="must be unique"):
         _create(emulator, "once")
+
+
+def test_the_end_event_is_on_the_bus_before_describe_shows_the_end(
+    emulator: Emulator, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whoever sees the final status and then waits for the bus to go idle has seen the event's consumers run."""
+    from moto.events.models import events_backends
+
+    from mlops_kit.local.sagemaker.processing import STATE_CHANGE
+
+    backend = events_backends[emulator.account][emulator.region]
+    original = backend.put_events
+    seen: list[tuple[str, str]] = []
+
+    def put_events(entries: list[dict[str, Any]]) -> Any:
+        for entry in entries:
+            if entry.get("DetailType") == STATE_CHANGE:
+                detail = json.loads(entry["Detail"])
+                described = emulator.client("sagemaker").describe_processing_job(ProcessingJobName="ordered")
+                seen.append((detail["ProcessingJobStatus"], described["ProcessingJobStatus"]))
+        return original(entries)
+
+    monkeypatch.setattr(backend, "put_events", put_events)
+    _create(emulator, "ordered")
+    _wait(emulator, "ordered")
+
+    assert seen == [("InProgress", "InProgress"), ("Completed", "InProgress")]
