@@ -348,8 +348,8 @@ class ProcessingJobs:
             except Exception as exc:  # announcing must not keep the job from ending
                 LOG.warning("processing job %s: state change not announced: %s", record.name, exc)
             finally:
-                record.status, record.failure_reason = final.status, final.failure_reason
-                record.exit_message, record.ended = final.exit_message, final.ended
+                record.failure_reason, record.exit_message, record.ended = reason, reason, final.ended
+                record.status = status  # last: whoever sees the end sees its end time and reason too
                 if not self.host.closing:
                     self._sync(record)
                 record.done.set()
