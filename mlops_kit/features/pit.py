@@ -7,13 +7,16 @@ than ``label time - TTL`` (both ends inclusive). Missing created times sort firs
 
 How, and why this way (measured on 2 cores, 10M feature rows): entity keys are dictionary-encoded jointly
 for labels and features, one column at a time and combined arithmetically, so multi-column keys never
-collide; feature rows are sorted once by a single int64 ``(entity, event time)`` key with numpy's
-argsort (0.8 s, versus 5.9 s for a two-key ``lexsort`` and 2.1 s for Arrow's ``sort_indices``), and only
-the rows that tie on that key are re-sorted by exact event time, created time and ingestion order; each
-label is then a binary search. When entity count and time span do not fit one int64 together, the key's
-time part is coarsened by a few bits (a 2 µs grain at 500k entities over a year) and the binary search's
-answer is corrected by stepping back over the few rows whose exact time is after the label's. Values are
-gathered with Arrow ``take``, so strings, lists and nulls keep their types.
+collide; feature rows are sorted once by a single int64 ``(entity, event time)`` key (0.8 s with numpy's
+argsort, versus 5.9 s for a two-key ``lexsort`` and 2.1 s for Arrow's ``sort_indices``), and only the rows
+that tie on that key are re-sorted by exact event time, created time and ingestion order; each label is then
+a binary search. The row number rides in the key's low bits, so a plain ``numpy.sort`` (SIMD, about 4x
+faster than ``argsort``: 11 ms against 40 ms for 1M keys) yields the order too. When entity count, row count
+and time span do not fit one int64 together, the key's time part is coarsened (a 262 ms grain at 50k
+entities and 1M rows over a year) and the binary search's answer is corrected by stepping back over the
+few rows whose exact time is after the label's; the row number is left out (and ``argsort`` used) when it
+would coarsen time below 2**24 steps. Values are gathered with Arrow ``take``, so strings, lists and nulls
+keep their types.
 """
 
 from __future__ import annotations
@@ -65,27 +68,43 @@ def _chunks(column: pa.ChunkedArray | pa.Array) -> list[pa.Array]:
     return list(column.chunks) if isinstance(column, pa.ChunkedArray) else [column]
 
 
+_MIN_TIME_BITS = 24  # below this many time steps, keep the row number out of the key
+
+
 def _sort_keys(
     label_entity: np.ndarray, label_us: np.ndarray, feature_entity: np.ndarray, event_us: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Single int64 keys ordering (entity, time) for labels and features alike, possibly coarse in time.
 
-    ``entity * 2**bits + ((time - low) >> shift)``: when entities and the time span do not both fit in 63
-    bits, time is coarsened by ``shift`` bits. Coarse keys still order entities exactly and times up to
-    ``2**shift`` µs; the caller resolves equal coarse keys with the exact times.
+    ``entity * 2**bits + ((time - low) >> shift)``, less than ``2**(62 - row_bits)`` so that a row number
+    of ``row_bits`` fits below it (``row_bits`` is returned; 0 when it does not fit). When everything does
+    not fit in 62 bits, time is coarsened by ``shift`` bits. Coarse keys still order entities exactly and
+    times up to ``2**shift`` µs; the caller resolves equal coarse keys with the exact times.
     """
     if len(event_us) == 0:
-        return np.zeros(len(label_us), np.int64), np.zeros(0, np.int64)
+        return np.zeros(len(label_us), np.int64), np.zeros(0, np.int64), 0
     low = min(int(label_us.min(initial=event_us.min())), int(event_us.min()))
     high = max(int(label_us.max(initial=event_us.max())), int(event_us.max()))
     entities = int(max(label_entity.max(initial=0), feature_entity.max(initial=0))) + 1
     entity_bits = max(entities - 1, 1).bit_length()
     time_bits = max(high - low, 1).bit_length()
-    shift = max(0, entity_bits + time_bits - 62)
+    row_bits = max(len(event_us) - 1, len(label_us) - 1, 1).bit_length()
+    if entity_bits + min(time_bits, _MIN_TIME_BITS) + row_bits > 62:
+        row_bits = 0
+    shift = max(0, entity_bits + time_bits + row_bits - 62)
     bits = time_bits - shift
     label_key = (label_entity << bits) | ((label_us - low) >> shift)
     feature_key = (feature_entity << bits) | ((event_us - low) >> shift)
-    return label_key, feature_key
+    return label_key, feature_key, row_bits
+
+
+def _sort(keys: np.ndarray, row_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """(order, sorted keys): equal keys in row order when ``row_bits`` carries the row number, else any order."""
+    if not row_bits:
+        order = np.argsort(keys)
+        return order, keys[order]
+    packed = np.sort((keys << row_bits) | np.arange(len(keys), dtype=np.int64))
+    return packed & ((1 << row_bits) - 1), packed >> row_bits
 
 
 def join_group(
@@ -108,9 +127,8 @@ def join_group(
     if n_labels == 0 or len(event_us) == 0:
         return np.full(n_labels, -1, np.int64)
     label_entity, feature_entity = entity_codes(label_keys, feature_keys)
-    label_key, feature_key = _sort_keys(label_entity, label_us, feature_entity, event_us)
-    order = np.argsort(feature_key)
-    sorted_key = feature_key[order]
+    label_key, feature_key, row_bits = _sort_keys(label_entity, label_us, feature_entity, event_us)
+    order, sorted_key = _sort(feature_key, row_bits)
     ties = sorted_key[1:] == sorted_key[:-1]
     if ties.any():
         in_tie = np.zeros(len(order), bool)
@@ -123,9 +141,9 @@ def join_group(
     sorted_event = event_us[order]
     sorted_entity = feature_entity[order]
     # Searching in label-key order walks the sorted features forwards (cache-friendly): faster than random order.
-    label_order = np.argsort(label_key)
+    label_order, sorted_label_key = _sort(label_key, row_bits)
     position = np.empty(n_labels, np.int64)
-    position[label_order] = np.searchsorted(sorted_key, label_key[label_order], side="right") - 1
+    position[label_order] = np.searchsorted(sorted_key, sorted_label_key, side="right") - 1
     valid = position >= 0
     position = np.where(valid, position, 0)
     valid &= sorted_entity[position] == label_entity
