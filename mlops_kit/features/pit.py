@@ -73,16 +73,17 @@ _MIN_TIME_BITS = 24  # below this many time steps, keep the row number out of th
 
 def _sort_keys(
     label_entity: np.ndarray, label_us: np.ndarray, feature_entity: np.ndarray, event_us: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, int]:
+) -> tuple[np.ndarray, np.ndarray, int, int]:
     """Single int64 keys ordering (entity, time) for labels and features alike, possibly coarse in time.
 
-    ``entity * 2**bits + ((time - low) >> shift)``, less than ``2**(62 - row_bits)`` so that a row number
-    of ``row_bits`` fits below it (``row_bits`` is returned; 0 when it does not fit). When everything does
+    ``entity * 2**time_bits + ((time - low) >> shift)``, less than ``2**(62 - row_bits)`` so that a row
+    number of ``row_bits`` fits below it. Returns both key arrays, ``time_bits`` (``key >> time_bits`` is
+    the entity) and ``row_bits`` (0 when a row number does not fit). When everything does
     not fit in 62 bits, time is coarsened by ``shift`` bits. Coarse keys still order entities exactly and
     times up to ``2**shift`` µs; the caller resolves equal coarse keys with the exact times.
     """
     if len(event_us) == 0:
-        return np.zeros(len(label_us), np.int64), np.zeros(0, np.int64), 0
+        return np.zeros(len(label_us), np.int64), np.zeros(0, np.int64), 0, 0
     low = min(int(label_us.min(initial=event_us.min())), int(event_us.min()))
     high = max(int(label_us.max(initial=event_us.max())), int(event_us.max()))
     entities = int(max(label_entity.max(initial=0), feature_entity.max(initial=0))) + 1
@@ -95,7 +96,7 @@ def _sort_keys(
     bits = time_bits - shift
     label_key = (label_entity << bits) | ((label_us - low) >> shift)
     feature_key = (feature_entity << bits) | ((event_us - low) >> shift)
-    return label_key, feature_key, row_bits
+    return label_key, feature_key, bits, row_bits
 
 
 def _sort(keys: np.ndarray, row_bits: int) -> tuple[np.ndarray, np.ndarray]:
@@ -127,7 +128,7 @@ def join_group(
     if n_labels == 0 or len(event_us) == 0:
         return np.full(n_labels, -1, np.int64)
     label_entity, feature_entity = entity_codes(label_keys, feature_keys)
-    label_key, feature_key, row_bits = _sort_keys(label_entity, label_us, feature_entity, event_us)
+    label_key, feature_key, time_bits, row_bits = _sort_keys(label_entity, label_us, feature_entity, event_us)
     order, sorted_key = _sort(feature_key, row_bits)
     ties = sorted_key[1:] == sorted_key[:-1]
     if ties.any():
@@ -138,28 +139,27 @@ def join_group(
         rows = order[slots]
         # Equal (coarse) keys: by exact event time, created time, then ingestion order (the row index itself).
         order[slots] = rows[np.lexsort((rows, created_us[rows], event_us[rows], feature_key[rows]))]
-    sorted_event = event_us[order]
-    sorted_entity = feature_entity[order]
     # Searching in label-key order walks the sorted features forwards (cache-friendly): faster than random order.
     label_order, sorted_label_key = _sort(label_key, row_bits)
     position = np.empty(n_labels, np.int64)
     position[label_order] = np.searchsorted(sorted_key, sorted_label_key, side="right") - 1
     valid = position >= 0
     position = np.where(valid, position, 0)
-    valid &= sorted_entity[position] == label_entity
+    # The entity is the key's high part; rows are looked up only where labels land (no 1M-row gathers).
+    valid &= (sorted_key[position] >> time_bits) == label_entity
     # A coarse key can place a later event (same entity, same coarse time) at the position: step back.
-    checks = [sorted_event]
+    checks = [event_us]
     if created_before_label:
         assert available_us is not None
-        checks.append(available_us[order])
-    late = valid & _after(checks, position, label_us)
+        checks.append(available_us)
+    late = valid & _after(checks, order[position], label_us)
     while late.any():
         position[late] -= 1
         still = late & (position >= 0)
-        still[still] &= sorted_entity[position[still]] == label_entity[still]
+        still[still] &= (sorted_key[position[still]] >> time_bits) == label_entity[still]
         valid[late & ~still] = False
         position = np.where(valid, position, 0)
-        late = valid & _after(checks, position, label_us)
+        late = valid & _after(checks, order[position], label_us)
     match = np.where(valid, order[position], -1)
     if ttl_us is not None:
         too_old = (match >= 0) & (label_us - event_us[np.maximum(match, 0)] > ttl_us)
@@ -167,11 +167,11 @@ def join_group(
     return match
 
 
-def _after(times: list[np.ndarray], position: np.ndarray, label_us: np.ndarray) -> np.ndarray:
-    """Whether any of ``times`` at ``position`` is later than the label time."""
-    late = times[0][position] > label_us
+def _after(times: list[np.ndarray], rows: np.ndarray, label_us: np.ndarray) -> np.ndarray:
+    """Whether any of ``times`` at ``rows`` is later than the label time."""
+    late = times[0][rows] > label_us
     for other in times[1:]:
-        late |= other[position] > label_us
+        late |= other[rows] > label_us
     return late
 
 
