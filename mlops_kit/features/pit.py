@@ -78,9 +78,9 @@ def _sort_keys(
 
     ``entity * 2**time_bits + ((time - low) >> shift)``, less than ``2**(62 - row_bits)`` so that a row
     number of ``row_bits`` fits below it. Returns both key arrays, ``time_bits`` (``key >> time_bits`` is
-    the entity) and ``row_bits`` (0 when a row number does not fit). When everything does
-    not fit in 62 bits, time is coarsened by ``shift`` bits. Coarse keys still order entities exactly and
-    times up to ``2**shift`` µs; the caller resolves equal coarse keys with the exact times.
+    the entity) and ``row_bits`` (0 when a row number does not fit). When everything does not fit in 62
+    bits, time is coarsened by ``shift`` bits. Coarse keys still order entities exactly and times up to
+    ``2**shift`` µs; the caller resolves equal coarse keys with the exact times.
     """
     if len(event_us) == 0:
         return np.zeros(len(label_us), np.int64), np.zeros(0, np.int64), 0, 0
