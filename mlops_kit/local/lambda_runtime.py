@@ -33,6 +33,7 @@ from types import ModuleType
 from typing import Any, TextIO
 
 _INVOKE_LOCK = threading.RLock()
+_TOUCHED = threading.local()  # per thread: the keys set or removed inside process_environment
 ROLE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # the emulator's dummies
 _CAPTURE = threading.local()
 
@@ -48,14 +49,19 @@ def process_environment(variables: dict[str, str], endpoint_url: str | None) -> 
     with _INVOKE_LOCK:
         # Change (and later restore) only the keys that differ: other threads (botocore creating a client,
         # job launchers) copy os.environ without this lock, and a copy that meets a key being deleted fails
-        # with KeyError; clearing and refilling the whole environment made that window wide.
-        saved = dict(os.environ)
+        # with KeyError; clearing and refilling the whole environment made that window wide. Restore only the
+        # keys this thread set or removed (the handler's own included): another thread's key set meanwhile is
+        # not ours to remove (typer sets PYDANTIC_DISABLE_PLUGINS and deletes it again: KeyError if we did).
+        saved = environment_snapshot()
         wanted = {**variables}
         if endpoint_url:
             wanted["AWS_ENDPOINT_URL"] = endpoint_url
             # Lambda and SageMaker give the code its role's credentials; without them boto3 in a handler finds
             # none in a server started from a shell without AWS credentials (the in-process mock brings its own).
             wanted = {**ROLE_CREDENTIALS, **wanted}
+        outer = getattr(_TOUCHED, "keys", None)
+        touched: set[str] = set()
+        _TOUCHED.keys = touched
         try:
             for key, value in wanted.items():
                 if os.environ.get(key) != value:
@@ -64,11 +70,12 @@ def process_environment(variables: dict[str, str], endpoint_url: str | None) -> 
                 os.environ.pop("AWS_ENDPOINT_URL", None)
             yield
         finally:
-            for key in [k for k in os.environ if k not in saved]:
-                os.environ.pop(key, None)
-            for key, value in saved.items():
-                if os.environ.get(key) != value:
-                    os.environ[key] = value
+            _TOUCHED.keys = outer
+            for key in touched:
+                if key not in saved:
+                    os.environ.pop(key, None)
+                elif os.environ.get(key) != saved[key]:
+                    os.environ[key] = saved[key]
 
 
 def environment_snapshot() -> dict[str, str]:
@@ -89,6 +96,14 @@ class _RetryingEnviron(type(os.environ)):  # type: ignore[misc]
     emulator, whose thread creates a client.
     """
 
+    def __setitem__(self, key: str, value: str) -> None:
+        super().__setitem__(key, value)
+        _touch(key)
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        _touch(key)
+
     def copy(self) -> dict[str, str]:
         return environment_snapshot()
 
@@ -103,6 +118,13 @@ class _RetryingEnviron(type(os.environ)):  # type: ignore[misc]
 
     def values(self) -> Any:
         return environment_snapshot().values()
+
+
+def _touch(key: str) -> None:
+    """Note that this thread set or removed ``key`` inside :func:`process_environment` (which restores it)."""
+    touched = getattr(_TOUCHED, "keys", None)
+    if touched is not None:
+        touched.add(key)
 
 
 def _install_retrying_environ() -> None:

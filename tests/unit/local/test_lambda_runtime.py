@@ -52,3 +52,36 @@ def test_copies_taken_while_handlers_come_and_go_never_fail() -> None:
 
     assert errors == []
     assert not any(key in os.environ for key in variables)
+
+
+def test_a_key_another_thread_sets_meanwhile_is_left_to_that_thread() -> None:
+    # typer sets PYDANTIC_DISABLE_PLUGINS, builds its adapters and deletes it again, while the emulator's
+    # handlers run on other threads: restoring must not remove that key under it (its `del` raised KeyError).
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    with process_environment({}, None):  # installs the environment the emulator's handlers run with
+        pass
+
+    def set_and_delete_repeatedly() -> None:
+        while not stop.is_set():
+            try:
+                os.environ["KIT_TEST_OTHER_THREAD"] = "1"
+                os.environ.copy()
+                del os.environ["KIT_TEST_OTHER_THREAD"]
+            except KeyError as exc:
+                errors.append(exc)
+
+    other = threading.Thread(target=set_and_delete_repeatedly)
+    other.start()
+    try:
+        for _ in range(3000):
+            with process_environment({"KIT_TEST_HANDLER": "x"}, None):
+                os.environ["KIT_TEST_BY_HANDLER"] = "y"
+    finally:
+        stop.set()
+        other.join()
+
+    assert errors == []
+    assert "KIT_TEST_HANDLER" not in os.environ
+    assert "KIT_TEST_BY_HANDLER" not in os.environ
+    assert "KIT_TEST_OTHER_THREAD" not in os.environ
