@@ -258,24 +258,24 @@ def canary_alarm(context: DemoContext) -> dict[str, Any]:
     data = fixture_data()
     _first(context, data)
     candidate = register_model(context, data, name="v2", seed=2)
-    endpoint = context.output("EndpointName")
+    version = (
+        ModelRegistry(context.emulator.client("sagemaker"), context.output("ModelPackageGroupName"))
+        .get(candidate)
+        .version
+    )
 
-    shifts: list[str] = []
-
-    def fail_at_middle_step(state: str) -> None:
-        # Break the candidate as the workflow starts shifting it from 5% to 25%: the fault is live for the
-        # whole 25% step (shift, wait, bake), so its alarm is in ALARM when that step's check runs.
-        if state != "ShiftTraffic":
+    def fail_from_the_middle_step(state: str) -> None:
+        # While the workflow waits for its reviewer (the shadow made the candidate's model), set the candidate to
+        # fail every request once it holds 25% of the traffic: the fault goes live with the shift to 25%, for
+        # that whole step (shift, wait, bake), however late this observer sees the steps.
+        if state != "WaitForHumanApproval":
             return
-        shifts.append(state)
-        if len(shifts) != 2:
-            return
-        variants = context.emulator.client("sagemaker").describe_endpoint(EndpointName=endpoint)["ProductionVariants"]
-        candidate_variant = min(variants, key=lambda v: v["CurrentWeight"])
-        context.emulator.sagemaker.inject_fault(candidate_variant["VariantName"], error_rate=1.0)
-        context.console.print(f"  fault injected: {candidate_variant['VariantName']} now fails every request")
+        for model in context.emulator.client("sagemaker").list_models()["Models"]:
+            if f"-v{version}-" in model["ModelName"]:
+                context.emulator.sagemaker.inject_fault(model["ModelName"], error_rate=1.0, min_share=0.25)
+        context.console.print(f"  fault set: version {version} fails every request from 25% of the traffic on")
 
-    result = promote(context, candidate, traffic_payloads=data.payloads, during_state=fail_at_middle_step)
+    result = promote(context, candidate, traffic_payloads=data.payloads, during_state=fail_from_the_middle_step)
     context.emulator.sagemaker.clear_faults()
     return {"execution": _summary(result)}
 

@@ -102,6 +102,7 @@ class Fault:
     error_rate: float = 0.0
     extra_latency_ms: float = 0.0
     status_code: int = 500
+    min_share: float = 0.0  # live only while the variant holds at least this share of the endpoint's weight
 
 
 @dataclass
@@ -431,12 +432,28 @@ class EndpointService:
 
     # -- faults --------------------------------------------------------------------------------------
     def inject_fault(
-        self, target: str, *, error_rate: float = 1.0, extra_latency_ms: float = 0.0, status_code: int = 500
+        self,
+        target: str,
+        *,
+        error_rate: float = 1.0,
+        extra_latency_ms: float = 0.0,
+        status_code: int = 500,
+        min_share: float = 0.0,
     ) -> None:
-        """Make a variant (by variant name) or a model (by model name) fail or slow down; ``clear_faults`` undoes."""
+        """Make a variant (by variant name) or a model (by model name) fail or slow down; ``clear_faults`` undoes.
+
+        With ``min_share`` the fault is live only while the serving variant holds at least that share of the
+        endpoint's production weight (shadows count as holding all of it: they see a copy of every request).
+        A scenario can so break a candidate from a given canary step on, set up in advance: no observer has
+        to catch the step in time.
+        """
         if not 0 <= error_rate <= 1:
             raise ValueError(f"error_rate must be in [0, 1], got {error_rate}")
-        self.faults[target] = Fault(error_rate=error_rate, extra_latency_ms=extra_latency_ms, status_code=status_code)
+        if not 0 <= min_share <= 1:
+            raise ValueError(f"min_share must be in [0, 1], got {min_share}")
+        self.faults[target] = Fault(
+            error_rate=error_rate, extra_latency_ms=extra_latency_ms, status_code=status_code, min_share=min_share
+        )
 
     def clear_faults(self) -> None:
         self.faults.clear()
@@ -510,13 +527,18 @@ class EndpointService:
         with tarfile.open(archive) as tar:
             tar.extractall(into, filter="data")
 
-    def _run(self, variant: Variant, body: bytes, content_type: str, accept: str) -> tuple[bytes, str, float]:
+    def _run(
+        self, variant: Variant, body: bytes, content_type: str, accept: str, share: float = 1.0
+    ) -> tuple[bytes, str, float]:
         """Run one request through a variant's model; returns (body, content type, model seconds).
 
+        ``share`` is the variant's share of the endpoint's production weight (faults with a ``min_share``).
         Model latency is the thread's CPU time in the inference functions (plus injected latency): every model
         shares this interpreter, so wall time would count waiting for other threads as model time.
         """
         fault = self.faults.get(variant.model_name) or self.faults.get(variant.name)
+        if fault and share < fault.min_share:
+            fault = None
         loaded = self._model(variant.model_name)
         extra = (fault.extra_latency_ms / 1000) if fault else 0.0
         with process_environment(loaded.environment, self.emulator.endpoint_url):
@@ -557,9 +579,11 @@ class EndpointService:
         if endpoint.status in ("Creating", "Deleting") or endpoint.status == "Failed":
             raise EndpointError("ValidationError", f"Endpoint {name} is not in service (status {endpoint.status}).")
         variant = self._choose(endpoint, target_variant)
+        total = sum(v.weight for v in endpoint.variants)
+        share = sum(v.weight for v in endpoint.variants if v.name == variant.name) / total if total > 0 else 1.0
         overhead_started = time.perf_counter()
         try:
-            payload, returned_type, model_seconds = self._run(variant, body, content_type, accept)
+            payload, returned_type, model_seconds = self._run(variant, body, content_type, accept, share)
         except _ModelFailure as failure:
             self._metrics(endpoint, variant.name, error=failure.status, model_seconds=None)
             self._capture_record(endpoint, variant.name, body, content_type, None, "", inference_id)

@@ -246,6 +246,29 @@ def test_injected_faults_trip_an_error_alarm(tmp_path) -> None:
         assert alarm["StateValue"] == "ALARM"
 
 
+def test_a_fault_with_a_minimum_share_goes_live_when_the_weights_reach_it(emulator: Emulator, hosting) -> None:
+    model, config = hosting
+    config("c1", [("blue", model("m1", 1.0), 0.95), ("green", model("m2", 2.0), 0.05)])
+    sagemaker = emulator.client("sagemaker")
+    sagemaker.create_endpoint(EndpointName="e", EndpointConfigName="c1")
+    wait_in_service(emulator, "e")
+    emulator.sagemaker.inject_fault("m2", error_rate=1.0, min_share=0.25)  # by model name, set in advance
+
+    at_5_percent = invoke(emulator, "e", {"x": 1}, TargetVariant="green")[0]
+    sagemaker.update_endpoint_weights_and_capacities(
+        EndpointName="e",
+        DesiredWeightsAndCapacities=[{"VariantName": "blue", "DesiredWeight": 0.75},
+                                     {"VariantName": "green", "DesiredWeight": 0.25}],
+    )  # fmt: skip
+
+    assert at_5_percent == {"y": 2.0, "model": "m2"}
+    with pytest.raises(ClientError, match="injected fault on green"):
+        invoke(emulator, "e", {"x": 1}, TargetVariant="green")
+    assert invoke(emulator, "e", {"x": 1}, TargetVariant="blue")[0]["model"] == "m1"
+    with pytest.raises(ValueError, match="min_share"):
+        emulator.sagemaker.inject_fault("m2", min_share=1.5)
+
+
 def _blue_green(config_name: str, alarms: list[str]) -> dict:
     return {
         "BlueGreenUpdatePolicy": {
