@@ -254,15 +254,21 @@ def approval_timeout(context: DemoContext) -> dict[str, Any]:
     return {"execution": _summary(promote(context, candidate, decision="none", traffic_payloads=data.payloads))}
 
 
+def _break_models_of(context: DemoContext, package_arn: str, min_share: float = 0.0) -> int:
+    """Make every model the workflow created for ``package_arn`` fail each request (from ``min_share`` of the
+    endpoint's traffic on); returns the package's version. Models are named ``<endpoint>-v<version>-...``."""
+    sagemaker = context.emulator.client("sagemaker")
+    version = ModelRegistry(sagemaker, context.output("ModelPackageGroupName")).get(package_arn).version
+    for model in sagemaker.list_models()["Models"]:
+        if f"-v{version}-" in model["ModelName"]:
+            context.emulator.sagemaker.inject_fault(model["ModelName"], error_rate=1.0, min_share=min_share)
+    return version
+
+
 def canary_alarm(context: DemoContext) -> dict[str, Any]:
     data = fixture_data()
     _first(context, data)
     candidate = register_model(context, data, name="v2", seed=2)
-    version = (
-        ModelRegistry(context.emulator.client("sagemaker"), context.output("ModelPackageGroupName"))
-        .get(candidate)
-        .version
-    )
 
     def fail_from_the_middle_step(state: str) -> None:
         # While the workflow waits for its reviewer (the shadow made the candidate's model), set the candidate to
@@ -270,9 +276,7 @@ def canary_alarm(context: DemoContext) -> dict[str, Any]:
         # that whole step (shift, wait, bake), however late this observer sees the steps.
         if state != "WaitForHumanApproval":
             return
-        for model in context.emulator.client("sagemaker").list_models()["Models"]:
-            if f"-v{version}-" in model["ModelName"]:
-                context.emulator.sagemaker.inject_fault(model["ModelName"], error_rate=1.0, min_share=0.25)
+        version = _break_models_of(context, candidate, min_share=0.25)
         context.console.print(f"  fault set: version {version} fails every request from 25% of the traffic on")
 
     result = promote(context, candidate, traffic_payloads=data.payloads, during_state=fail_from_the_middle_step)
@@ -284,17 +288,10 @@ def guardrails_rollback(context: DemoContext) -> dict[str, Any]:
     data = fixture_data()
     _first(context, data)
     candidate = register_model(context, data, name="v2", seed=2)
-    version = (
-        ModelRegistry(context.emulator.client("sagemaker"), context.output("ModelPackageGroupName"))
-        .get(candidate)
-        .version
-    )
 
     def break_new_fleet(state: str) -> None:
         if state == "GuardrailsWait":
-            for model in context.emulator.client("sagemaker").list_models()["Models"]:
-                if f"-v{version}-" in model["ModelName"]:
-                    context.emulator.sagemaker.inject_fault(model["ModelName"], error_rate=1.0)
+            _break_models_of(context, candidate)
 
     result = promote(context, candidate, traffic_payloads=data.payloads, during_state=break_new_fleet)
     context.emulator.sagemaker.clear_faults()

@@ -477,6 +477,12 @@ class EndpointService:
                 return self._fleet(endpoint, variant)
         return self._fleet(endpoint, endpoint.variants[-1])
 
+    @staticmethod
+    def _share(endpoint: EndpointState, name: str) -> float:
+        """The share of the endpoint's production weight held by the variant called ``name``."""
+        total = sum(v.weight for v in endpoint.variants)
+        return sum(v.weight for v in endpoint.variants if v.name == name) / total if total > 0 else 1.0
+
     def _fleet(self, endpoint: EndpointState, variant: Variant) -> Variant:
         """During a blue/green shift, a share of the variant's traffic goes to the new fleet's same-named variant."""
         if endpoint.new_fleet and endpoint.new_fleet_share > 0 and self._random.random() < endpoint.new_fleet_share:
@@ -579,8 +585,7 @@ class EndpointService:
         if endpoint.status in ("Creating", "Deleting") or endpoint.status == "Failed":
             raise EndpointError("ValidationError", f"Endpoint {name} is not in service (status {endpoint.status}).")
         variant = self._choose(endpoint, target_variant)
-        total = sum(v.weight for v in endpoint.variants)
-        share = sum(v.weight for v in endpoint.variants if v.name == variant.name) / total if total > 0 else 1.0
+        share = self._share(endpoint, variant.name) if self.faults else 1.0  # only faults look at it
         overhead_started = time.perf_counter()
         try:
             payload, returned_type, model_seconds = self._run(variant, body, content_type, accept, share)
