@@ -165,7 +165,7 @@ def online_benchmark(workdir: Path, feast_python: Path | None, n_entities: int =
 
     from mlops_kit.features.definitions import FeatureRegistry
     from mlops_kit.features.online import OnlineStore
-    from mlops_kit.local.emulator import Emulator, free_port
+    from mlops_local.emulator import Emulator, free_port
 
     groups = [_group(f"g{i}") for i in range(3)]
     registry = FeatureRegistry(groups)

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from mlops_kit.local.deploy import CloudAssembly, synthesize
-from mlops_kit.local.emulator import Emulator
+from mlops_local.deploy import CloudAssembly, synthesize
+from mlops_local.emulator import Emulator
 
 ROOT = Path(__file__).resolve().parent.parent
 # jsii and the CDK CLI must run on the virtualenv's Node 24, not the machine's end-of-life Node 20.

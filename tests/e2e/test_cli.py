@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from mlops_kit.cli.main import app
-from mlops_kit.local.deploy import CloudAssembly
-from mlops_kit.local.emulator import Emulator, free_port
+from mlops_local.deploy import CloudAssembly
+from mlops_local.emulator import Emulator, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()

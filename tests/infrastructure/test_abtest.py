@@ -10,7 +10,7 @@ from typing import Any
 from aws_cdk.assertions import Match
 
 from mlops_kit.abtest.names import METRICS_NAMESPACE, OUTCOME_DETAIL_TYPE, OUTCOME_SOURCE
-from mlops_kit.local.deploy import CloudAssembly
+from mlops_local.deploy import CloudAssembly
 
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
 

@@ -10,7 +10,7 @@ from aws_cdk import App, Stack
 from aws_cdk import aws_s3 as s3
 
 from cdk.nag import acknowledge, enable_checks
-from mlops_kit.local.deploy import CloudAssembly
+from mlops_local.deploy import CloudAssembly
 
 
 def test_synth_fails_on_an_unacknowledged_finding(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from mlops_kit.local.emulator import Emulator
 from mlops_kit.registry import (
     REQUIRED_LINEAGE,
     IllegalTransition,
@@ -14,6 +13,7 @@ from mlops_kit.registry import (
     StageStatus,
     UnknownModelVersion,
 )
+from mlops_local.emulator import Emulator
 
 LINEAGE = {key.removeprefix("lineage."): f"value-of-{key}" for key in REQUIRED_LINEAGE}
 

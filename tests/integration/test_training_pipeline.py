@@ -15,10 +15,10 @@ import pytest
 
 from mlops_kit.features import fraud
 from mlops_kit.features.store import deployed, deployed_names
-from mlops_kit.local.deploy import CloudAssembly, LocalDeployer
-from mlops_kit.local.emulator import Emulator
 from mlops_kit.pipeline.runs import start_run, wait_for_run
 from mlops_kit.registry import REQUIRED_LINEAGE, ModelRegistry
+from mlops_local.deploy import CloudAssembly, LocalDeployer
+from mlops_local.emulator import Emulator
 
 pytestmark = pytest.mark.slow
 START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)

@@ -11,12 +11,12 @@ import pytest
 from mlops_kit.abtest.dynamodb import DynamoDBRepository
 from mlops_kit.abtest.endpoint import ExperimentOperations, Serving
 from mlops_kit.abtest.routing import ExperimentRouter, RouteTable
-from mlops_kit.local.deploy import CloudAssembly, LocalDeployer
-from mlops_kit.local.emulator import Emulator
 from mlops_kit.promotion.store import PromotionStore
 from mlops_kit.promotion.trigger import execution_name
 from mlops_kit.registry import REQUIRED_LINEAGE, ModelRegistry, ModelVersion
 from mlops_kit.serving.client import EndpointClient
+from mlops_local.deploy import CloudAssembly, LocalDeployer
+from mlops_local.emulator import Emulator
 from tests.support import tar_gz
 
 

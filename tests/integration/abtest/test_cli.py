@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from mlops_kit.abtest.models import ExperimentPlan
-from mlops_kit.local.deploy import CloudAssembly, LocalDeployer
-from mlops_kit.local.emulator import Emulator
+from mlops_local.deploy import CloudAssembly, LocalDeployer
+from mlops_local.emulator import Emulator
 from tests.integration.abtest.conftest import Platform
 
 runner = CliRunner()

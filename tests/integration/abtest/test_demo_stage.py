@@ -12,11 +12,11 @@ from rich.console import Console
 
 from mlops_kit.abtest.dynamodb import DynamoDBRepository
 from mlops_kit.abtest.service import ExperimentService
-from mlops_kit.demo import abtest, serving
-from mlops_kit.demo.context import DemoContext
-from mlops_kit.demo.scenarios import fixture_data, run_scenario
-from mlops_kit.local.deploy import CloudAssembly
-from mlops_kit.local.emulator import Emulator
+from mlops_local.demo import abtest, serving
+from mlops_local.demo.context import DemoContext
+from mlops_local.demo.scenarios import fixture_data, run_scenario
+from mlops_local.deploy import CloudAssembly
+from mlops_local.emulator import Emulator
 
 pytestmark = pytest.mark.slow
 

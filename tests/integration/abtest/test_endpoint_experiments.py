@@ -18,11 +18,11 @@ from mlops_kit.abtest.models import ExperimentPlan, ExperimentState
 from mlops_kit.abtest.names import METRICS_NAMESPACE
 from mlops_kit.abtest.routing import ExperimentRouter
 from mlops_kit.abtest.service import ExperimentService
-from mlops_kit.demo.traffic import BackgroundTraffic
 from mlops_kit.promotion.approvals import WAITING_STATE, answer, follow, pending_approval
 from mlops_kit.promotion.store import PromotionLocked
 from mlops_kit.serving.client import ModelRequestError
 from mlops_kit.serving.naming import capture_prefix
+from mlops_local.demo.traffic import BackgroundTraffic
 from tests.integration.abtest.conftest import Platform
 
 NAME = "checkout-model"

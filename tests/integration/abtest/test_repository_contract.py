@@ -18,7 +18,7 @@ from mlops_kit.abtest.models import Exposure, OutcomeEvent, new_experiment
 from mlops_kit.abtest.repository import ExperimentRepository, InMemoryRepository
 from mlops_kit.abtest.service import ExperimentService
 from mlops_kit.abtest.table import query_all
-from mlops_kit.local.emulator import Emulator
+from mlops_local.emulator import Emulator
 from tests.integration.abtest.conftest import create_table
 from tests.unit.abtest.test_service import NAME, T0, VARIANTS, Clock, lift, make_plan, simulate
 

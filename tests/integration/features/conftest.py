@@ -9,8 +9,8 @@ import pytest
 
 from mlops_kit.features import fraud
 from mlops_kit.features.store import DeployedStore, FeatureStore, deployed, deployed_names
-from mlops_kit.local.deploy import CloudAssembly, LocalDeployer
-from mlops_kit.local.emulator import Emulator
+from mlops_local.deploy import CloudAssembly, LocalDeployer
+from mlops_local.emulator import Emulator
 
 NOW = dt.datetime(2025, 3, 20, tzinfo=dt.UTC)
 

@@ -14,7 +14,7 @@ from mlops_kit.cli.main import app
 from mlops_kit.features import fraud
 from mlops_kit.features.offline import read_training_set
 from mlops_kit.features.store import DeployedStore
-from mlops_kit.local.emulator import Emulator
+from mlops_local.emulator import Emulator
 
 runner = CliRunner()
 

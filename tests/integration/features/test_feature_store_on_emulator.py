@@ -15,7 +15,7 @@ from mlops_kit.features.offline import OfflineStore
 from mlops_kit.features.online import OnlineStore
 from mlops_kit.features.storage import LocalObjectStore
 from mlops_kit.features.store import DeployedStore, FeatureStore
-from mlops_kit.local.emulator import Emulator
+from mlops_local.emulator import Emulator
 
 T0 = dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
 

@@ -17,9 +17,9 @@ from mlops_kit.drift.baseline import compute_baseline
 from mlops_kit.features import fraud
 from mlops_kit.features.offline import OfflineStore
 from mlops_kit.features.storage import S3ObjectStore
-from mlops_kit.local.deploy import CloudAssembly, LocalDeployer
-from mlops_kit.local.emulator import Emulator
 from mlops_kit.monitoring import naming
+from mlops_local.deploy import CloudAssembly, LocalDeployer
+from mlops_local.emulator import Emulator
 from tests.unit.monitoring.support import capture_line, score
 
 CUSTOMERS = 150

@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import pytest
 
-from mlops_kit.local.emulator import Emulator
 from mlops_kit.monitoring.retrain import RetrainAws, RetrainGate, in_flight, retrain_on_drift
+from mlops_local.emulator import Emulator
 
 TABLE = "state"
 GROUP = "models"

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from mlops_kit.demo.context import DemoContext
-from mlops_kit.demo.scenarios import SCENARIOS, run_scenario
-from mlops_kit.local.deploy import CloudAssembly
-from mlops_kit.local.emulator import Emulator
+from mlops_local.demo.context import DemoContext
+from mlops_local.demo.scenarios import SCENARIOS, run_scenario
+from mlops_local.deploy import CloudAssembly
+from mlops_local.emulator import Emulator
 
 pytestmark = pytest.mark.slow
 

@@ -11,15 +11,15 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from mlops_kit.cli.main import app
-from mlops_kit.demo.context import DemoContext
-from mlops_kit.demo.scenarios import _first, fixture_data, register_model
-from mlops_kit.local.deploy import CloudAssembly, LocalDeployer
-from mlops_kit.local.emulator import Emulator
 from mlops_kit.promotion.approvals import WAITING_STATE, follow, pending_approval
 from mlops_kit.promotion.store import PromotionStore
 from mlops_kit.promotion.trigger import execution_name
 from mlops_kit.registry import ModelRegistry
 from mlops_kit.serving.client import EndpointClient, ModelRequestError
+from mlops_local.demo.context import DemoContext
+from mlops_local.demo.scenarios import _first, fixture_data, register_model
+from mlops_local.deploy import CloudAssembly, LocalDeployer
+from mlops_local.emulator import Emulator
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -112,7 +112,7 @@ def test_a_promotion_from_the_cli_waits_for_an_approval_answered_once(served: An
     aws = context.emulator
     candidate = register_model(context, data, name="v2", seed=2)
     client = EndpointClient(context.output("EndpointName"), aws.client("sagemaker-runtime"))
-    from mlops_kit.demo.traffic import BackgroundTraffic
+    from mlops_local.demo.traffic import BackgroundTraffic
 
     with BackgroundTraffic(client, data.payloads):
         promoted = runner.invoke(app, ["promote", candidate, "--comment", "tuned"], env={"COLUMNS": "240"})

@@ -9,7 +9,7 @@ from mlops_kit.abtest.report import StatusReport
 from mlops_kit.abtest.repository import InMemoryRepository
 from mlops_kit.abtest.service import ExperimentService
 from mlops_kit.abtest.totals import ArmTotals
-from mlops_kit.demo.abtest import decide, demo_plan
+from mlops_local.demo.abtest import decide, demo_plan
 from tests.unit.abtest.test_service import T0, VARIANTS, Clock
 
 

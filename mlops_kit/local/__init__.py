@@ -1,5 +1,0 @@
-"""The embedded AWS emulator (moto, patched) and the local deployer of the CDK app."""
-
-from mlops_kit.local.emulator import Emulator, running_emulator
-
-__all__ = ["Emulator", "running_emulator"]

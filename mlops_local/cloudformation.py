@@ -1,0 +1,135 @@
+"""CloudFormation on the emulator: change-set deployments (what `cdk deploy` does) behave as stack creation does,
+stack updates refresh exports, KMS keys accept CloudFormation's property shapes, and the resource types moto
+skips are created (:mod:`mlops_local.cloudformation_resources`)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mlops_local import cloudformation_resources
+from mlops_local.patching import Patcher, PatchPoint, points_by_name
+
+PATCH_POINTS: tuple[PatchPoint, ...] = (
+    PatchPoint(
+        name="cfn-changeset-outputs",
+        module="moto.cloudformation.models",
+        attribute="CloudFormationBackend.execute_change_set",
+        signature="(self, change_set_name: 'str', stack_name: 'str | None' = None) -> 'None'",
+        why=(
+            "stacks created through change sets (what `cdk deploy` does) cannot import other stacks' exports, "
+            "get no Outputs and register no exports of their own, and their resources are created in template "
+            "order with DependsOn ignored"
+        ),
+    ),
+    PatchPoint(
+        name="cfn-update-exports",
+        module="moto.cloudformation.models",
+        attribute="CloudFormationBackend.update_stack",
+        signature=(
+            "(self, name: 'str', template: 'str', role_arn: 'str | None', "
+            "parameters: 'list[dict[str, Any]]', tags: 'dict[str, str] | None') -> 'Stack'"
+        ),
+        why="UpdateStack rebuilds Outputs but never refreshes the exports other stacks import",
+    ),
+    PatchPoint(
+        name="kms-cloudformation-create",
+        module="moto.kms.models",
+        attribute="Key.create_from_cloudformation_json",
+        signature=(
+            "(cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, "
+            "**kwargs: Any) -> 'Key'"
+        ),
+        why="CloudFormation passes Tags as Key/Value and KeyPolicy as an object; KMS expects TagKey/TagValue, JSON",
+    ),
+)
+
+
+def _refresh_outputs_and_exports(backend: Any, stack: Any) -> None:
+    """Rebuild a stack's Outputs from its resources and re-register its exports."""
+    stack._parse_template()
+    stack.output_map = stack._create_output_map()
+    for name in [n for n, e in backend.exports.items() if e.exporting_stack_id == stack.stack_id]:
+        del backend.exports[name]
+    for export in stack.exports:
+        backend.exports[export.name] = export
+
+
+def depends_on_order(resources: dict[str, Any]) -> dict[str, Any]:
+    """The template's resources with each one after everything it names in DependsOn (otherwise in template
+    order); a dependency cycle or an unknown name is left for CloudFormation's own validation to report."""
+    ordered: dict[str, Any] = {}
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in ordered or name in visiting or name not in resources:
+            return
+        visiting.add(name)
+        body = resources[name]
+        depends = body.get("DependsOn", []) if isinstance(body, dict) else []
+        for dependency in [depends] if isinstance(depends, str) else depends:
+            visit(dependency)
+        visiting.discard(name)
+        ordered[name] = body
+
+    for name in resources:
+        visit(name)
+    return ordered
+
+
+def apply(patcher: Patcher) -> None:
+    points = points_by_name(PATCH_POINTS)
+    original_execute = points["cfn-changeset-outputs"].original()
+
+    def execute_change_set(backend: Any, change_set_name: str, stack_name: str | None = None) -> None:
+        change_set = backend.change_sets.get(change_set_name) or next(
+            (c for c in backend.change_sets.values() if c.change_set_name == change_set_name), None
+        )
+        if change_set is not None:
+            # A change-set stack is created empty, without the account's exports: give it them, or its
+            # Fn::ImportValue of another stack's output fails.
+            stack = backend.stacks[change_set.stack_id]
+            stack.cross_stack_resources = backend.exports
+            stack.resource_map.cross_stack_resources = backend.exports
+            # Added resources are created in template order, DependsOn ignored (stack creation honours it):
+            # an API Gateway Deployment listed before its methods fails. Order them by DependsOn first.
+            template = change_set.template_dict
+            if isinstance(template.get("Resources"), dict):
+                template["Resources"] = depends_on_order(template["Resources"])
+        original_execute(backend, change_set_name, stack_name)
+        if change_set is not None:
+            _refresh_outputs_and_exports(backend, backend.stacks[change_set.stack_id])
+
+    patcher.replace(points["cfn-changeset-outputs"], execute_change_set)
+
+    original_update = points["cfn-update-exports"].original()
+
+    def update_stack(backend: Any, *args: Any, **kwargs: Any) -> Any:
+        stack = original_update(backend, *args, **kwargs)
+        _refresh_outputs_and_exports(backend, stack)
+        return stack
+
+    patcher.replace(points["cfn-update-exports"], update_stack)
+
+    original_kms_create = points["kms-cloudformation-create"].original()
+
+    def kms_create(
+        cls: Any,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        properties = dict(cloudformation_json.get("Properties", {}))
+        properties["Tags"] = [
+            {"TagKey": t.get("Key", t.get("TagKey")), "TagValue": t.get("Value", t.get("TagValue"))}
+            for t in properties.get("Tags", [])
+        ]
+        if not isinstance(properties.get("KeyPolicy", ""), str):
+            properties["KeyPolicy"] = json.dumps(properties["KeyPolicy"])
+        fixed = {**cloudformation_json, "Properties": properties}
+        return original_kms_create(cls, resource_name, fixed, account_id, region_name, **kwargs)
+
+    patcher.replace(points["kms-cloudformation-create"], classmethod(kms_create))
+    cloudformation_resources.register()

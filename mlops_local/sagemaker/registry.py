@@ -1,0 +1,117 @@
+"""Model registry behaviours moto lacks: lifecycle stages, partial updates and state-change events.
+
+* ``ModelLifeCycle`` (Stage, StageStatus, StageDescription) is kept on CreateModelPackage and
+  UpdateModelPackage and returned by DescribeModelPackage (moto drops it).
+* UpdateModelPackage changes only the fields a request carries, merging ``CustomerMetadataProperties``, as
+  the service does (moto overwrites every field not passed, so approving a package wiped its metadata).
+* Every create and update emits the ``SageMaker Model Package State Change`` event on the default bus, its
+  detail mirroring DescribeModelPackage, so EventBridge rules on approvals fire as on AWS.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mlops_local.patching import PatchPoint
+
+PATCH_POINTS: tuple[PatchPoint, ...] = (
+    PatchPoint(
+        name="sagemaker-create-model-package",
+        module="moto.sagemaker.responses",
+        attribute="SageMakerResponse.create_model_package",
+        signature="(self) -> moto.core.responses.ActionResult",
+        why="keep ModelLifeCycle and emit the model package state change event",
+    ),
+    PatchPoint(
+        name="sagemaker-update-model-package",
+        module="moto.sagemaker.responses",
+        attribute="SageMakerResponse.update_model_package",
+        signature="(self) -> moto.core.responses.ActionResult",
+        why="update only the fields passed (moto wipes the rest), keep ModelLifeCycle, emit the event",
+    ),
+    PatchPoint(
+        name="sagemaker-describe-model-package",
+        module="moto.sagemaker.models",
+        attribute="ModelPackage.gen_response_object",
+        signature="(self) -> dict[str, typing.Any]",
+        why="return ModelLifeCycle in DescribeModelPackage and ListModelPackages",
+    ),
+)
+
+STATE_CHANGE = "SageMaker Model Package State Change"
+
+
+def _emit_state_change(account_id: str, region: str, package: Any) -> None:
+    from moto.events.models import events_backends
+
+    detail = package.gen_response_object()
+    events_backends[account_id][region].put_events(
+        [
+            {
+                "Source": "aws.sagemaker",
+                "DetailType": STATE_CHANGE,
+                "Detail": json.dumps(detail, default=str),
+                "Resources": [package.arn],
+            }
+        ]
+    )
+
+
+def apply(patcher: Any) -> None:
+    from moto.sagemaker.exceptions import ValidationError
+
+    points = {p.name: p for p in PATCH_POINTS}
+    original_create = points["sagemaker-create-model-package"].original()
+    original_describe = points["sagemaker-describe-model-package"].original()
+
+    def backend_and_package(response: Any, arn_or_name: str) -> Any:
+        backend = response.sagemaker_backend
+        key = backend.model_package_name_mapping.get(arn_or_name, arn_or_name)
+        package = backend.model_packages.get(key)
+        if package is None:
+            raise ValidationError(f"Model package {arn_or_name} not found")
+        return package
+
+    def create_model_package(response: Any) -> Any:
+        result = original_create(response)
+        package = backend_and_package(response, result.result["ModelPackageArn"])
+        package.model_life_cycle = response._get_param("ModelLifeCycle")
+        _emit_state_change(response.current_account, response.region, package)
+        return result
+
+    def update_model_package(response: Any) -> Any:
+        from moto.core.responses import ActionResult
+
+        package = backend_and_package(response, response._get_param("ModelPackageArn"))
+        status = response._get_param("ModelApprovalStatus")
+        if status is not None:
+            package.set_model_approval_status(status)
+        description = response._get_param("ApprovalDescription")
+        if description is not None:
+            package.approval_description = description
+        properties = response._get_param("CustomerMetadataProperties")
+        if properties:
+            package.customer_metadata_properties = {**(package.customer_metadata_properties or {}), **properties}
+        for key in response._get_param("CustomerMetadataPropertiesToRemove") or []:
+            (package.customer_metadata_properties or {}).pop(key, None)
+        additions = response._get_param("AdditionalInferenceSpecificationsToAdd")
+        if additions:
+            package.add_additional_inference_specifications(additions)
+        life_cycle = response._get_param("ModelLifeCycle")
+        if life_cycle is not None:
+            package.model_life_cycle = life_cycle
+        package.modifications_done()
+        _emit_state_change(response.current_account, response.region, package)
+        return ActionResult({"ModelPackageArn": package.arn})
+
+    def describe(package: Any) -> dict[str, Any]:
+        described: dict[str, Any] = original_describe(package)
+        life_cycle = getattr(package, "model_life_cycle", None)
+        if life_cycle:
+            described["ModelLifeCycle"] = life_cycle
+        return described
+
+    patcher.replace(points["sagemaker-create-model-package"], create_model_package)
+    patcher.replace(points["sagemaker-update-model-package"], update_model_package)
+    patcher.replace(points["sagemaker-describe-model-package"], describe)

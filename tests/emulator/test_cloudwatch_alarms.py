@@ -1,0 +1,160 @@
+"""Patch point cloudwatch-describe-alarms: alarms evaluate their metrics on the compressed clock."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mlops_local.cloudwatch import evaluate_expression
+from mlops_local.emulator import Emulator
+
+DIMENSIONS = [{"Name": "EndpointName", "Value": "e"}, {"Name": "VariantName", "Value": "candidate"}]
+
+
+@pytest.fixture
+def slow_clock(tmp_path: Path) -> Iterator[Emulator]:
+    """Periods of 60 s last 3 real seconds: room for a loaded machine between putting data and evaluating."""
+    with Emulator(time_scale=0.05, workdir=tmp_path / "emulator") as aws:
+        yield aws
+
+
+def _put(emulator: Emulator, name: str, values: list[float]) -> None:
+    emulator.client("cloudwatch").put_metric_data(
+        Namespace="AWS/SageMaker",
+        MetricData=[{"MetricName": name, "Dimensions": DIMENSIONS, "Value": v} for v in values],
+    )
+
+
+def _state(emulator: Emulator, name: str) -> str:
+    return str(emulator.client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["StateValue"])
+
+
+def test_a_percentile_alarm_fires_on_slow_responses_and_recovers(slow_clock: Emulator) -> None:
+    emulator = slow_clock
+    emulator.client("cloudwatch").put_metric_alarm(
+        AlarmName="p99",
+        Namespace="AWS/SageMaker",
+        MetricName="ModelLatency",
+        Dimensions=DIMENSIONS,
+        ExtendedStatistic="p99",
+        Period=60,
+        EvaluationPeriods=2,
+        DatapointsToAlarm=1,
+        Threshold=500_000,
+        ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="notBreaching",
+    )
+    _put(emulator, "ModelLatency", [10_000] * 98 + [900_000] * 2)
+
+    assert _state(emulator, "p99") == "ALARM"
+
+    time.sleep(2 * emulator.alarms.real_period(60) + 0.05)  # both periods age out; missing data is not breaching
+    assert _state(emulator, "p99") == "OK"
+
+
+def test_an_error_rate_alarm_uses_metric_math(slow_clock: Emulator) -> None:
+    emulator = slow_clock
+
+    def stat(metric: str) -> dict:
+        return {
+            "Metric": {"Namespace": "AWS/SageMaker", "MetricName": metric, "Dimensions": DIMENSIONS},
+            "Period": 60,
+            "Stat": "Sum",
+        }
+
+    emulator.client("cloudwatch").put_metric_alarm(
+        AlarmName="errors",
+        Metrics=[
+            {"Id": "errors", "MetricStat": stat("Invocation5XXErrors"), "ReturnData": False},
+            {"Id": "invocations", "MetricStat": stat("Invocations"), "ReturnData": False},
+            {"Id": "rate", "Expression": "100 * errors / invocations", "ReturnData": True},
+        ],
+        EvaluationPeriods=1,
+        Threshold=5,
+        ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="notBreaching",
+    )
+    _put(emulator, "Invocations", [1] * 100)
+    _put(emulator, "Invocation5XXErrors", [1] * 3)
+    assert _state(emulator, "errors") == "OK"
+
+    _put(emulator, "Invocation5XXErrors", [1] * 10)
+    assert _state(emulator, "errors") == "ALARM"
+
+
+def test_a_state_change_is_an_event_and_an_sns_action(emulator: Emulator, make_function) -> None:
+    function_arn = make_function("on-alarm")
+    topic = emulator.client("sns").create_topic(Name="alarms")["TopicArn"]
+    events = emulator.client("events")
+    events.put_rule(
+        Name="alarms",
+        EventPattern=json.dumps({"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"]}),
+    )
+    events.put_targets(Rule="alarms", Targets=[{"Id": "fn", "Arn": function_arn}])
+    emulator.client("cloudwatch").put_metric_alarm(
+        AlarmName="psi-amount",
+        Namespace="MlopsKit/Drift",
+        MetricName="PSI",
+        Dimensions=[{"Name": "Feature", "Value": "amount"}],
+        Statistic="Maximum",
+        Period=3600,
+        EvaluationPeriods=1,
+        Threshold=0.2,
+        ComparisonOperator="GreaterThanThreshold",
+        AlarmActions=[topic],
+        TreatMissingData="notBreaching",
+    )
+    emulator.client("cloudwatch").put_metric_data(
+        Namespace="MlopsKit/Drift",
+        MetricData=[{"MetricName": "PSI", "Dimensions": [{"Name": "Feature", "Value": "amount"}], "Value": 0.41}],
+    )
+
+    changes = emulator.alarms.evaluate_all()
+    emulator.events.wait_idle(30)
+
+    assert [(c.alarm, c.current) for c in changes] == [("psi-amount", "ALARM")]
+    event = json.loads(emulator.events.delivered[-1].result)["event"]
+    assert event["detail"]["alarmName"] == "psi-amount"
+    assert event["detail"]["state"]["value"] == "ALARM"
+
+
+@pytest.mark.parametrize(
+    ("expression", "values", "expected"),
+    [
+        ("100 * a / b", {"a": 3.0, "b": 60.0}, 5.0),
+        ("a / b", {"a": 1.0, "b": 0.0}, None),
+        ("a + b", {"a": None, "b": 1.0}, None),
+    ],
+)
+def test_metric_math(expression: str, values: dict, expected: float | None) -> None:
+    assert evaluate_expression(expression, values) == expected
+
+
+def test_unsupported_metric_math_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="does not evaluate"):
+        evaluate_expression("FILL(a, 0)", {"a": 1.0})
+
+
+def test_get_metric_data_answers_percentiles(emulator: Emulator) -> None:
+    _put(emulator, "ModelLatency", [float(v) for v in range(1, 101)])
+
+    result = emulator.client("cloudwatch").get_metric_data(
+        MetricDataQueries=[
+            {
+                "Id": "p99",
+                "MetricStat": {
+                    "Metric": {"Namespace": "AWS/SageMaker", "MetricName": "ModelLatency", "Dimensions": DIMENSIONS},
+                    "Period": 3600,
+                    "Stat": "p99",
+                },
+            }
+        ],
+        StartTime=time.time() - 600,
+        EndTime=time.time() + 600,
+    )["MetricDataResults"][0]
+
+    assert result["Values"] == [pytest.approx(99.01)]

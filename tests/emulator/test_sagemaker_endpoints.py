@@ -1,0 +1,363 @@
+"""Patch points sagemaker-*-endpoint*, sagemaker-runtime-invoke: endpoints serve, capture, update, roll back."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+
+from mlops_local.emulator import Emulator
+from tests.support import tar_gz
+
+INFERENCE = """
+import json, os, pathlib
+
+def model_fn(model_dir):
+    return float(pathlib.Path(model_dir, "factor.txt").read_text())
+
+def input_fn(body, content_type):
+    if content_type != "application/json":
+        error = ValueError(f"unsupported content type {content_type}")
+        error.status_code = 415
+        raise error
+    return json.loads(body)
+
+def predict_fn(data, factor):
+    if "x" not in data:
+        error = ValueError("missing field x")
+        error.status_code = 400
+        raise error
+    return {"y": data["x"] * factor, "model": os.environ.get("MODEL_LABEL")}
+
+def output_fn(prediction, accept):
+    return json.dumps(prediction), "application/json"
+"""
+
+
+@pytest.fixture
+def hosting(emulator: Emulator):
+    s3, sagemaker = emulator.client("s3"), emulator.client("sagemaker")
+    s3.create_bucket(Bucket="models-bucket")
+    s3.put_object(Bucket="models-bucket", Key="code/sourcedir.tar.gz", Body=tar_gz({"inference.py": INFERENCE}))
+
+    def model(name: str, factor: float) -> str:
+        s3.put_object(Bucket="models-bucket", Key=f"{name}/model.tar.gz", Body=tar_gz({"factor.txt": str(factor)}))
+        sagemaker.create_model(
+            ModelName=name,
+            ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
+            PrimaryContainer={
+                "Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3",
+                "ModelDataUrl": f"s3://models-bucket/{name}/model.tar.gz",
+                "Environment": {
+                    "SAGEMAKER_PROGRAM": "inference.py",
+                    "SAGEMAKER_SUBMIT_DIRECTORY": "s3://models-bucket/code/sourcedir.tar.gz",
+                    "MODEL_LABEL": name,
+                },
+            },
+        )
+        return name
+
+    def config(name: str, variants: list[tuple[str, str, float]], shadow: tuple[str, str] | None = None) -> str:
+        request = {
+            "EndpointConfigName": name,
+            "ProductionVariants": [
+                {
+                    "VariantName": v,
+                    "ModelName": m,
+                    "InitialInstanceCount": 1,
+                    "InstanceType": "ml.m5.large",
+                    "InitialVariantWeight": w,
+                }
+                for v, m, w in variants
+            ],
+            "DataCaptureConfig": {
+                "EnableCapture": True,
+                "InitialSamplingPercentage": 100,
+                "DestinationS3Uri": "s3://models-bucket/capture",
+                "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+            },
+        }
+        if shadow:
+            request["ShadowProductionVariants"] = [
+                {
+                    "VariantName": shadow[0],
+                    "ModelName": shadow[1],
+                    "InitialInstanceCount": 1,
+                    "InstanceType": "ml.m5.large",
+                }
+            ]
+        sagemaker.create_endpoint_config(**request)
+        return name
+
+    return model, config
+
+
+def wait_in_service(emulator: Emulator, name: str, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        described = emulator.client("sagemaker").describe_endpoint(EndpointName=name)
+        if described["EndpointStatus"] == "InService" or time.monotonic() > deadline:
+            return described
+        time.sleep(0.02)
+
+
+def invoke(emulator: Emulator, name: str, payload: dict, **kwargs) -> tuple[dict, str]:
+    response = emulator.client("sagemaker-runtime").invoke_endpoint(
+        EndpointName=name, Body=json.dumps(payload), ContentType="application/json", **kwargs
+    )
+    return json.loads(response["Body"].read()), response["InvokedProductionVariant"]
+
+
+def test_an_endpoint_is_created_then_serves_its_model_with_capture_and_metrics(emulator: Emulator, hosting) -> None:
+    model, config = hosting
+    config("c1", [("blue", model("m1", 2.0), 1.0)])
+    sagemaker = emulator.client("sagemaker")
+    sagemaker.create_endpoint(EndpointName="e", EndpointConfigName="c1")
+
+    assert sagemaker.describe_endpoint(EndpointName="e")["EndpointStatus"] == "Creating"
+    assert wait_in_service(emulator, "e")["EndpointStatus"] == "InService"
+    results = [invoke(emulator, "e", {"x": i}) for i in range(5)]
+
+    assert results[3] == ({"y": 6.0, "model": "m1"}, "blue")
+    emulator.sagemaker.flush_capture()
+    objects = emulator.client("s3").list_objects_v2(Bucket="models-bucket", Prefix="capture/e/blue/")["Contents"]
+    lines = [
+        json.loads(line)
+        for o in objects
+        for line in emulator.client("s3")
+        .get_object(Bucket="models-bucket", Key=o["Key"])["Body"]
+        .read()
+        .decode()
+        .splitlines()
+    ]
+    assert len(lines) == 5
+    assert json.loads(lines[0]["captureData"]["endpointInput"]["data"]) == {"x": 0}
+    assert lines[0]["captureData"]["endpointOutput"]["observedContentType"] == "application/json"
+    stats = emulator.client("cloudwatch").get_metric_statistics(
+        Namespace="AWS/SageMaker",
+        MetricName="Invocations",
+        Dimensions=[{"Name": "EndpointName", "Value": "e"}, {"Name": "VariantName", "Value": "blue"}],
+        StartTime=time.time() - 600,
+        EndTime=time.time() + 60,
+        Period=60,
+        Statistics=["Sum"],
+    )["Datapoints"]
+    assert sum(d["Sum"] for d in stats) == 5
+
+
+def test_weights_and_target_variant_route_traffic(emulator: Emulator, hosting) -> None:
+    model, config = hosting
+    config("c1", [("a", model("ma", 1.0), 1.0), ("b", model("mb", 10.0), 3.0)])
+    emulator.client("sagemaker").create_endpoint(EndpointName="e", EndpointConfigName="c1")
+    wait_in_service(emulator, "e")
+
+    served = [invoke(emulator, "e", {"x": 1})[1] for _ in range(200)]
+    targeted = {invoke(emulator, "e", {"x": 1}, TargetVariant="a")[1] for _ in range(20)}
+
+    assert 0.65 < served.count("b") / len(served) < 0.85
+    assert targeted == {"a"}
+    with pytest.raises(ClientError, match="Target variant"):
+        invoke(emulator, "e", {"x": 1}, TargetVariant="nope")
+
+
+def test_shadow_variant_gets_a_copy_that_is_captured_never_returned(emulator: Emulator, hosting) -> None:
+    model, config = hosting
+    config("c1", [("prod", model("m1", 1.0), 1.0)], shadow=("shadow", model("m2", 100.0)))
+    emulator.client("sagemaker").create_endpoint(EndpointName="e", EndpointConfigName="c1")
+    described = wait_in_service(emulator, "e")
+
+    answers = {json.dumps(invoke(emulator, "e", {"x": 2})) for _ in range(10)}
+
+    assert described["ShadowProductionVariants"][0]["VariantName"] == "shadow"
+    assert answers == {json.dumps([{"y": 2.0, "model": "m1"}, "prod"])}
+    emulator.sagemaker.flush_capture()
+    shadow_objects = emulator.client("s3").list_objects_v2(Bucket="models-bucket", Prefix="capture/e/shadow/")[
+        "Contents"
+    ]
+    body = (
+        emulator.client("s3").get_object(Bucket="models-bucket", Key=shadow_objects[0]["Key"])["Body"].read().decode()
+    )
+    assert json.loads(json.loads(body.splitlines()[0])["captureData"]["endpointOutput"]["data"])["y"] == 200.0
+
+
+def test_model_errors_are_surfaced_with_the_status_and_counted(emulator: Emulator, hosting) -> None:
+    model, config = hosting
+    config("c1", [("blue", model("m1", 1.0), 1.0)])
+    emulator.client("sagemaker").create_endpoint(EndpointName="e", EndpointConfigName="c1")
+    wait_in_service(emulator, "e")
+
+    with pytest.raises(ClientError) as raised:
+        invoke(emulator, "e", {"wrong": 1})
+
+    assert raised.value.response["Error"]["Code"] == "ModelError"
+    assert "missing field x" in str(raised.value)
+    with pytest.raises(ClientError, match="Endpoint missing of account 123456789012 not found") as missing:
+        invoke(emulator, "missing", {"x": 1})
+    assert missing.value.response["Error"]["Code"] == "ValidationError"  # the runtime's code, as on AWS
+
+
+def test_injected_faults_trip_an_error_alarm(tmp_path) -> None:
+    with Emulator(time_scale=0.01, workdir=tmp_path / "e") as emulator:
+        s3 = emulator.client("s3")
+        s3.create_bucket(Bucket="models-bucket")
+        s3.put_object(Bucket="models-bucket", Key="code/sourcedir.tar.gz", Body=tar_gz({"inference.py": INFERENCE}))
+        s3.put_object(Bucket="models-bucket", Key="m1/model.tar.gz", Body=tar_gz({"factor.txt": "1"}))
+        sagemaker = emulator.client("sagemaker")
+        sagemaker.create_model(
+            ModelName="m1",
+            ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
+            PrimaryContainer={
+                "Image": "i",
+                "ModelDataUrl": "s3://models-bucket/m1/model.tar.gz",
+                "Environment": {
+                    "SAGEMAKER_PROGRAM": "inference.py",
+                    "SAGEMAKER_SUBMIT_DIRECTORY": "s3://models-bucket/code/sourcedir.tar.gz",
+                },
+            },
+        )
+        sagemaker.create_endpoint_config(
+            EndpointConfigName="c1",
+            ProductionVariants=[
+                {"VariantName": "blue", "ModelName": "m1", "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
+            ],
+        )
+        sagemaker.create_endpoint(EndpointName="e", EndpointConfigName="c1")
+        wait_in_service(emulator, "e")
+        emulator.client("cloudwatch").put_metric_alarm(
+            AlarmName="e-5xx",
+            Namespace="AWS/SageMaker",
+            MetricName="Invocation5XXErrors",
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=0,
+            ComparisonOperator="GreaterThanThreshold",
+            TreatMissingData="notBreaching",
+            Dimensions=[{"Name": "EndpointName", "Value": "e"}, {"Name": "VariantName", "Value": "blue"}],
+        )
+
+        emulator.sagemaker.inject_fault("blue", error_rate=1.0)
+        with pytest.raises(ClientError):
+            invoke(emulator, "e", {"x": 1})
+
+        alarm = emulator.client("cloudwatch").describe_alarms(AlarmNames=["e-5xx"])["MetricAlarms"][0]
+        assert alarm["StateValue"] == "ALARM"
+
+
+def test_a_fault_with_a_minimum_share_goes_live_when_the_weights_reach_it(emulator: Emulator, hosting) -> None:
+    model, config = hosting
+    config("c1", [("blue", model("m1", 1.0), 0.95), ("green", model("m2", 2.0), 0.05)])
+    sagemaker = emulator.client("sagemaker")
+    sagemaker.create_endpoint(EndpointName="e", EndpointConfigName="c1")
+    wait_in_service(emulator, "e")
+    emulator.sagemaker.inject_fault("m2", error_rate=1.0, min_share=0.25)  # by model name, set in advance
+
+    at_5_percent = invoke(emulator, "e", {"x": 1}, TargetVariant="green")[0]
+    sagemaker.update_endpoint_weights_and_capacities(
+        EndpointName="e",
+        DesiredWeightsAndCapacities=[{"VariantName": "blue", "DesiredWeight": 0.75},
+                                     {"VariantName": "green", "DesiredWeight": 0.25}],
+    )  # fmt: skip
+
+    assert at_5_percent == {"y": 2.0, "model": "m2"}
+    with pytest.raises(ClientError, match="injected fault on green"):
+        invoke(emulator, "e", {"x": 1}, TargetVariant="green")
+    assert invoke(emulator, "e", {"x": 1}, TargetVariant="blue")[0]["model"] == "m1"
+    with pytest.raises(ValueError, match="min_share"):
+        emulator.sagemaker.inject_fault("m2", min_share=1.5)
+
+
+def _blue_green(config_name: str, alarms: list[str]) -> dict:
+    return {
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": {
+                "Type": "CANARY",
+                "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 20},
+                "WaitIntervalInSeconds": 300,
+            },
+            "TerminationWaitInSeconds": 0,
+            "MaximumExecutionTimeoutInSeconds": 1800,
+        },
+        **({"AutoRollbackConfiguration": {"Alarms": [{"AlarmName": a} for a in alarms]}} if alarms else {}),
+    }
+
+
+def test_a_canary_update_shifts_traffic_and_completes(emulator: Emulator, hosting) -> None:
+    model, config = hosting
+    config("old", [("main", model("m1", 1.0), 1.0)])
+    config("new", [("main", model("m2", 2.0), 1.0)])
+    sagemaker = emulator.client("sagemaker")
+    sagemaker.create_endpoint(EndpointName="e", EndpointConfigName="old")
+    wait_in_service(emulator, "e")
+
+    sagemaker.update_endpoint(EndpointName="e", EndpointConfigName="new", DeploymentConfig=_blue_green("new", []))
+    statuses = set()
+    seen_models = set()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        described = sagemaker.describe_endpoint(EndpointName="e")
+        statuses.add(described["EndpointStatus"])
+        seen_models.add(invoke(emulator, "e", {"x": 1})[0]["model"])
+        if described["EndpointStatus"] == "InService":
+            break
+
+    assert "Updating" in statuses
+    assert described["EndpointConfigName"] == "new"
+    assert seen_models == {"m1", "m2"}
+    assert invoke(emulator, "e", {"x": 1})[0]["model"] == "m2"
+
+
+def test_an_alarm_during_the_canary_rolls_back_to_the_old_config(emulator: Emulator, hosting) -> None:
+    model, config = hosting
+    config("old", [("main", model("m1", 1.0), 1.0)])
+    config("new", [("main", model("m2", 2.0), 1.0)])
+    sagemaker = emulator.client("sagemaker")
+    sagemaker.create_endpoint(EndpointName="e", EndpointConfigName="old")
+    wait_in_service(emulator, "e")
+    emulator.client("cloudwatch").put_metric_alarm(
+        AlarmName="always",
+        Namespace="Test",
+        MetricName="Always",
+        Statistic="Maximum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=0,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+        TreatMissingData="breaching",
+    )
+
+    sagemaker.update_endpoint(
+        EndpointName="e", EndpointConfigName="new", DeploymentConfig=_blue_green("new", ["always"])
+    )
+    statuses = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status = sagemaker.describe_endpoint(EndpointName="e")["EndpointStatus"]
+        statuses.append(status)
+        if status == "InService" and "RollingBack" in statuses:
+            break
+        time.sleep(0.01)
+
+    described = sagemaker.describe_endpoint(EndpointName="e")
+    assert "RollingBack" in statuses
+    assert described["EndpointConfigName"] == "old"
+    assert "always" in described["FailureReason"]
+    assert invoke(emulator, "e", {"x": 1})[0]["model"] == "m1"
+
+
+def test_updates_of_a_busy_endpoint_and_renamed_variants_are_refused(emulator: Emulator, hosting) -> None:
+    model, config = hosting
+    config("old", [("main", model("m1", 1.0), 1.0)])
+    config("renamed", [("other", model("m2", 2.0), 1.0)])
+    sagemaker = emulator.client("sagemaker")
+    sagemaker.create_endpoint(EndpointName="e", EndpointConfigName="old")
+
+    with pytest.raises(ClientError, match="in-progress"):
+        sagemaker.update_endpoint(EndpointName="e", EndpointConfigName="renamed")
+    wait_in_service(emulator, "e")
+    with pytest.raises(ClientError, match="must keep the variant names"):
+        sagemaker.update_endpoint(
+            EndpointName="e", EndpointConfigName="renamed", DeploymentConfig=_blue_green("renamed", [])
+        )

@@ -1,0 +1,85 @@
+"""Patch points sagemaker-*-model-package: lifecycle stages kept, partial updates, state-change events."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mlops_local.emulator import Emulator
+
+INFERENCE = {
+    "Containers": [{"Image": "123.dkr.ecr.us-east-1.amazonaws.com/sklearn:1", "ModelDataUrl": "s3://b/model.tar.gz"}],
+    "SupportedContentTypes": ["application/json"],
+    "SupportedResponseMIMETypes": ["application/json"],
+}
+
+
+@pytest.fixture
+def package_arn(emulator: Emulator) -> str:
+    sagemaker = emulator.client("sagemaker")
+    sagemaker.create_model_package_group(ModelPackageGroupName="fraud")
+    return str(
+        sagemaker.create_model_package(
+            ModelPackageGroupName="fraud",
+            InferenceSpecification=INFERENCE,
+            ModelApprovalStatus="PendingManualApproval",
+            CustomerMetadataProperties={"dataset_hash": "abc", "seed": "42"},
+            ModelLifeCycle={"Stage": "Staging", "StageStatus": "PendingApproval"},
+        )["ModelPackageArn"]
+    )
+
+
+def test_lifecycle_stage_is_kept_and_described(emulator: Emulator, package_arn: str) -> None:
+    described = emulator.client("sagemaker").describe_model_package(ModelPackageName=package_arn)
+
+    assert described["ModelLifeCycle"] == {"Stage": "Staging", "StageStatus": "PendingApproval"}
+
+
+def test_approving_keeps_metadata_and_lifecycle(emulator: Emulator, package_arn: str) -> None:
+    sagemaker = emulator.client("sagemaker")
+
+    sagemaker.update_model_package(ModelPackageArn=package_arn, ModelApprovalStatus="Approved")
+
+    described = sagemaker.describe_model_package(ModelPackageName=package_arn)
+    assert described["ModelApprovalStatus"] == "Approved"
+    assert described["CustomerMetadataProperties"] == {"dataset_hash": "abc", "seed": "42"}
+    assert described["ModelLifeCycle"]["Stage"] == "Staging"
+
+
+def test_metadata_updates_merge_and_remove(emulator: Emulator, package_arn: str) -> None:
+    sagemaker = emulator.client("sagemaker")
+
+    sagemaker.update_model_package(
+        ModelPackageArn=package_arn,
+        CustomerMetadataProperties={"approved_by": "ana"},
+        CustomerMetadataPropertiesToRemove=["seed"],
+        ModelLifeCycle={"Stage": "Production", "StageStatus": "Approved", "StageDescription": "promoted"},
+    )
+
+    described = sagemaker.describe_model_package(ModelPackageName=package_arn)
+    assert described["CustomerMetadataProperties"] == {"dataset_hash": "abc", "approved_by": "ana"}
+    assert described["ModelLifeCycle"]["Stage"] == "Production"
+
+
+def test_approval_emits_the_state_change_event_to_matching_rules(
+    emulator: Emulator, package_arn: str, make_function
+) -> None:
+    function_arn = make_function("on-approval")
+    events = emulator.client("events")
+    pattern = {
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Model Package State Change"],
+        "detail": {"ModelPackageGroupName": ["fraud"], "ModelApprovalStatus": ["Approved"]},
+    }
+    events.put_rule(Name="approved", EventPattern=json.dumps(pattern))
+    events.put_targets(Rule="approved", Targets=[{"Id": "fn", "Arn": function_arn}])
+
+    emulator.client("sagemaker").update_model_package(ModelPackageArn=package_arn, ModelApprovalStatus="Approved")
+    emulator.events.wait_idle(30)
+
+    (delivery,) = emulator.events.delivered
+    detail = json.loads(delivery.result)["event"]["detail"]
+    assert detail["ModelPackageArn"] == package_arn
+    assert detail["ModelApprovalStatus"] == "Approved"
+    assert detail["CustomerMetadataProperties"]["dataset_hash"] == "abc"
