@@ -1,0 +1,209 @@
+"""Checks every API request before moto handles it, as the AWS front door does.
+
+AWS refuses a request before the service acts on it when the request breaks the API model (a value outside its
+pattern, length or range) or the caller's IAM policies do not allow it. moto does neither by default. Every
+request to every service, in-process or through the local server, passes moto's one authorization point
+(``ActionAuthenticatorMixin._authenticate_and_authorize_action``); the emulator hooks it and runs each
+registered :data:`RequestCheck` on an :class:`ApiRequest`. A check refuses by raising :class:`ApiError`, which
+reaches the client as the service's own error shape (JSON ``__type`` or XML ``<Error><Code>``), so botocore
+raises the ``ClientError`` that AWS would cause.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlops_local.patching import Patcher, PatchPoint, points_by_name
+
+PATCH_POINTS: tuple[PatchPoint, ...] = (
+    PatchPoint(
+        name="request-checks",
+        module="moto.core.responses",
+        attribute="BaseResponse.call_action",
+        signature="(self) -> 'TYPE_RESPONSE'",
+        why="every request of every service but S3 passes here before its handler: refuse what AWS would refuse",
+    ),
+    PatchPoint(
+        name="request-checks-s3",
+        module="moto.core.authorization",
+        attribute="ActionAuthenticatorMixin._authenticate_and_authorize_s3_action",
+        signature="(self, bucket_name: str | None = None, key_name: str | None = None) -> None",
+        why="S3 requests are authorized here, with the bucket and key they touch",
+    ),
+)
+
+
+class ApiError(Exception):
+    """A refusal, rendered as the service's error: ``code`` (e.g. ``ValidationException``), HTTP ``status``."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+@dataclass
+class ApiRequest:
+    """One API request as a check sees it."""
+
+    service: str  # botocore's service name: "sagemaker", "s3", "stepfunctions", ...
+    action: str  # the operation name: "UpdateEndpoint", "PutObject", ...
+    account: str
+    region: str
+    headers: Any
+    response: Any = field(repr=False)  # moto's response object, for what the fields above do not cover
+    resource: str = "*"  # the ARN moto computed for S3 requests ("arn:aws:s3:::bucket/key"); "*" elsewhere
+    _params: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def access_key(self) -> str:
+        return str(getattr(self.response, "access_key", "") or "")
+
+    def params(self) -> dict[str, Any]:
+        """The request's input, parsed by the operation's botocore model (``{}`` when it cannot be parsed)."""
+        if self._params is None:
+            self._params = _parse(self)
+        return self._params
+
+
+RequestCheck = Callable[[ApiRequest], None]
+
+_CHECKS: list[tuple[str, RequestCheck]] = []
+_LOCK = threading.Lock()
+
+
+def register(name: str, check: RequestCheck) -> None:
+    """Run ``check`` on every request (replacing a check of the same name)."""
+    with _LOCK:
+        _CHECKS[:] = [(n, c) for n, c in _CHECKS if n != name]
+        _CHECKS.append((name, check))
+
+
+def unregister(name: str) -> None:
+    with _LOCK:
+        _CHECKS[:] = [(n, c) for n, c in _CHECKS if n != name]
+
+
+def checks() -> list[str]:
+    with _LOCK:
+        return [name for name, _ in _CHECKS]
+
+
+def _service_name(response: Any) -> str:
+    name = getattr(response, "boto3_service_name", None) or getattr(response, "service_name", None) or ""
+    return str(name)
+
+
+def _action(response: Any, service: str) -> str:
+    if service == "s3":
+        return ""  # S3 names its operations by method and path; the S3 checks read them from ``response``
+    try:
+        return str(response._get_action() or "")
+    except Exception:
+        return ""
+
+
+def _parse(request: ApiRequest) -> dict[str, Any]:
+    response = request.response
+    existing = getattr(response, "params", None)
+    if isinstance(existing, dict) and existing:
+        return existing
+    from moto.core.parse import PROTOCOL_PARSERS
+    from moto.core.request import determine_request_protocol
+    from moto.core.utils import get_service_model
+
+    try:
+        model = get_service_model(request.service)
+        operation = model.operation_model(request.action)
+        raw = response.normalized_request
+        protocol = determine_request_protocol(model, raw.content_type)
+        parser = PROTOCOL_PARSERS[protocol](operation, map_type=dict)
+        parsed = parser.parse(
+            {
+                "method": raw.method,
+                "values": raw.values,
+                "headers": raw.headers,
+                "body": raw.data,
+                "url_path": raw.path,
+                "url_params": getattr(response, "uri_match", {}) or {},
+            }
+        )
+        return dict(parsed)
+    except Exception:
+        return {}
+
+
+def _request(response: Any, resource: str = "*") -> ApiRequest:
+    service = _service_name(response)
+    return ApiRequest(
+        service=service,
+        action=_action(response, service),
+        account=str(getattr(response, "current_account", "") or ""),
+        region=str(getattr(response, "region", "") or ""),
+        headers=getattr(response, "headers", {}),
+        response=response,
+        resource=resource,
+    )
+
+
+def _run_checks(request: ApiRequest) -> None:
+    with _LOCK:
+        registered = list(_CHECKS)
+    for _name, check in registered:
+        check(request)
+
+
+def _service_exception(error: ApiError) -> Exception:
+    """moto's serializable error for ``error`` (defined here, outside moto's packages: moto looks an exception's
+    service up from its module name, and this one belongs to whichever service refused)."""
+    from moto.core.exceptions import ServiceException
+
+    class Refusal(ServiceException):
+        pass
+
+    return Refusal(error.code, error.message)
+
+
+def apply(patcher: Patcher) -> None:
+    from moto.core.responses import ActionResult
+
+    # AWS's common errors (AccessDeniedException, ...) are not in every service model; moto warns, needlessly.
+    warnings.filterwarnings("ignore", message=r"Exception\(Refusal\) with code", category=UserWarning)
+
+    points = points_by_name(PATCH_POINTS)
+    original_call = points["request-checks"].original()
+    original_s3 = points["request-checks-s3"].original()
+
+    def call_action(response: Any) -> Any:
+        if _CHECKS and _service_name(response) != "s3":
+            try:
+                _run_checks(_request(response))
+            except ApiError as error:
+                # Serialized by the protocol the client spoke (JSON, query XML, CBOR), as the service's errors are.
+                _status, headers, body = response.serialized(ActionResult(_service_exception(error)))
+                headers["status"] = str(error.status)
+                return error.status, headers, body
+        return original_call(response)
+
+    def authorize_s3(response: Any, bucket_name: str | None = None, key_name: str | None = None) -> None:
+        if _CHECKS:
+            target = f"{bucket_name or '*'}/{key_name}" if key_name else (bucket_name or "*")
+            try:
+                _run_checks(_request(response, f"arn:aws:s3:::{target}"))
+            except ApiError as error:
+                from moto.core.exceptions import _RESTError
+                from xmltodict import unparse
+
+                rendered = _RESTError(error.code, error.message)
+                rendered.description = unparse(
+                    {"Error": {"Code": error.code, "Message": error.message}}, full_document=True
+                )
+                rendered.code = error.status
+                raise rendered from error
+        original_s3(response, bucket_name, key_name)
+
+    patcher.replace(points["request-checks"], call_action)
+    patcher.replace(points["request-checks-s3"], authorize_s3)
