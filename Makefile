@@ -34,11 +34,17 @@ $(STAMP): pyproject.toml requirements.lock package.json package-lock.json
 demo: $(STAMP)
 	$(BIN)/mlops demo
 
-## Lint, types and the whole test suite.
-test: $(STAMP) lint
+## Static checks, then the whole test suite once: it holds the conformance tests, so the app is synthesized once.
+test: $(STAMP) static
 	$(BIN)/pytest -n 2 --dist loadgroup
 
-lint: $(STAMP)
+## Static checks, then the synthesized app's conformance: cfn-lint on every template, asl-validator on every
+## state machine as deployed, every aws-sdk task's parameters against botocore's input shape.
+lint: $(STAMP) static
+	$(BIN)/pytest -q tests/infrastructure/test_conformance.py
+
+.PHONY: static
+static: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
