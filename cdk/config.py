@@ -8,10 +8,13 @@ fails the same way and lists the keys that exist at that level. ``README.md`` ha
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mlops_kit.promotion.settings import GuardrailsSettings, RolloutSettings, ShadowSettings
 
 CONTEXT_KEY = "mlops"
 
@@ -103,11 +106,30 @@ class GuardrailsConfig(_Section):
     termination_wait_seconds: int = Field(300, ge=0, le=3600)
     maximum_execution_timeout_seconds: int = Field(3600, ge=600, le=28800)
 
+    def settings(self) -> GuardrailsSettings:
+        return GuardrailsSettings(
+            routing=self.traffic_routing,
+            canary_percent=self.canary_percent,
+            linear_step_percent=self.linear_step_percent,
+            wait_seconds=self.wait_interval_seconds,
+            termination_wait_seconds=self.termination_wait_seconds,
+            max_execution_seconds=self.maximum_execution_timeout_seconds,
+        )
+
 
 class ShadowLimits(_Section):
     max_error_rate: Fraction = 0.01
     max_p99_latency_ratio: float = Field(1.5, gt=0)
     min_agreement: float = Field(0.6, ge=-1, le=1)  # correlation of candidate and production log-odds
+    min_pairs: int = Field(20, ge=1)  # requests answered by both variants, at least
+
+    def settings(self) -> ShadowSettings:
+        return ShadowSettings(
+            max_error_rate=self.max_error_rate,
+            max_p99_latency_ratio=self.max_p99_latency_ratio,
+            min_agreement=self.min_agreement,
+            min_pairs=self.min_pairs,
+        )
 
 
 class RolloutConfig(_Section):
@@ -116,7 +138,11 @@ class RolloutConfig(_Section):
     bake_minutes: int = Field(10, ge=0, le=1440)
     shadow_bake_minutes: int = Field(30, ge=0, le=1440)
     approval_timeout_hours: float = Field(24, gt=0, le=24 * 365)
-    lock_expiry_hours: float = Field(12, gt=0)
+    poll_seconds: int = Field(30, ge=5, le=300)
+    endpoint_update_timeout_minutes: int = Field(60, ge=10, le=1440)
+    # Unset: derived from the rest (mlops_kit.promotion.settings.RolloutSettings.workflow_timeout / lock_ttl).
+    workflow_timeout_hours: float | None = Field(None, gt=0, le=24 * 365)
+    lock_expiry_hours: float | None = Field(None, gt=0)
     shadow: ShadowLimits = ShadowLimits()
     guardrails: GuardrailsConfig = GuardrailsConfig()
 
@@ -128,6 +154,41 @@ class RolloutConfig(_Section):
         if any(not 0 < s <= 100 for s in steps) or any(a >= b for a, b in itertools.pairwise(steps)):
             raise ValueError(f"steps must be strictly increasing percentages in 1..100, got {steps}")
         return steps
+
+    def settings(self) -> RolloutSettings:
+        """The workflow's view of this section (seconds, derived timeouts written out); raises ValueError when the
+        approval wait and the rollout do not fit the workflow timeout or the lock, or polling could overflow the
+        execution history."""
+        try:
+            settings = RolloutSettings(
+                mode=self.mode,
+                steps=self.steps,
+                bake_seconds=self.bake_minutes * 60,
+                shadow_bake_seconds=self.shadow_bake_minutes * 60,
+                approval_timeout_seconds=math.ceil(self.approval_timeout_hours * 3600),
+                poll_seconds=self.poll_seconds,
+                update_timeout_seconds=self.endpoint_update_timeout_minutes * 60,
+                workflow_timeout_seconds=_seconds(self.workflow_timeout_hours),
+                lock_seconds=_seconds(self.lock_expiry_hours),
+                shadow=self.shadow.settings(),
+                guardrails=self.guardrails.settings(),
+            )
+        except ValidationError as exc:
+            reasons = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+            raise ValueError(
+                f"{reasons} (keys: approval_timeout_hours, workflow_timeout_hours, lock_expiry_hours, poll_seconds, "
+                "endpoint_update_timeout_minutes, bake_minutes, shadow_bake_minutes, guardrails.*)"
+            ) from None
+        return settings.resolved()
+
+    @model_validator(mode="after")
+    def _fits(self) -> RolloutConfig:
+        self.settings()
+        return self
+
+
+def _seconds(hours: float | None) -> int | None:
+    return None if hours is None else math.ceil(hours * 3600)
 
 
 class BusinessMetricAlarm(_Section):

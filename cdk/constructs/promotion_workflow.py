@@ -3,8 +3,8 @@ that runs its steps, and the trigger that starts it when a model version is appr
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
@@ -24,17 +24,31 @@ from cdk.constructs.endpoint import EndpointSupport
 from cdk.constructs.model_registry import ModelRegistry
 from cdk.constructs.python_function import PythonFunction
 from cdk.nag import acknowledge, acknowledge_grant_actions
+from mlops_kit.promotion.settings import EndpointSettings, PromotionSettings, TriggerSettings
 from mlops_kit.serving import naming
 
 DEFINITION = Path(__file__).resolve().parents[2] / "step_functions" / "promotion.asl.json"
 
 
+def definition_with_timeout(path: Path, timeout_seconds: int) -> str:
+    """The ASL file with its top-level ``TimeoutSeconds`` set.
+
+    CDK applies ``StateMachine(timeout=...)`` only to definitions built in code and drops it for a file, and an
+    unquoted ``${...}`` substitution would make the file invalid JSON; so the construct sets the field on the
+    parsed file. Other values still arrive as ``DefinitionSubstitutions``.
+    """
+    definition = json.loads(path.read_text())
+    definition["TimeoutSeconds"] = int(timeout_seconds)
+    return json.dumps(definition, indent=2)
+
+
 class PromotionWorkflow(Construct):
     """Shadow -> human approval -> staged canary (or SageMaker guardrails) -> registry update, with rollback.
 
-    ``settings`` are the workflow knobs from the platform config (rollout steps, bake times, limits);
-    ``serving_environment`` adds environment variables to every deployed model (e.g. the online feature
-    table the inference script reads).
+    The steps function gets one :class:`~mlops_kit.promotion.settings.PromotionSettings` (``self.settings``),
+    built here from the platform config; the state machine's ``TimeoutSeconds`` and the promotion lock are sized
+    from its rollout budget. ``serving_environment`` adds environment variables to every deployed model (e.g.
+    the online feature table the inference script reads); unset, models get only their registry environment.
     """
 
     def __init__(
@@ -56,38 +70,27 @@ class PromotionWorkflow(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         endpoint_name = config.endpoint_name
-        rollout, serving = config.rollout, config.serving
-        settings: dict[str, Any] = {
-            "endpoint_name": endpoint_name,
-            "model_package_group": registry.group_name,
-            "model_role_arn": endpoint.model_role.role_arn,
-            "capture_uri": endpoint.capture_uri,
-            "capture_kms_key_id": key.key_arn,
-            "capture_sampling_percent": serving.data_capture_sampling_percent,
-            "table_name": state_table.table_name,
-            "topic_arn": topic.topic_arn,
-            "rollout_mode": rollout.mode,
-            "steps": rollout.steps,
-            "bake_seconds": rollout.bake_minutes * 60,
-            "shadow_bake_seconds": rollout.shadow_bake_minutes * 60,
-            "approval_timeout_seconds": int(rollout.approval_timeout_hours * 3600),
-            "lock_expiry_seconds": int(rollout.lock_expiry_hours * 3600),
-            "shadow_max_error_rate": rollout.shadow.max_error_rate,
-            "shadow_max_p99_latency_ratio": rollout.shadow.max_p99_latency_ratio,
-            "shadow_min_agreement": rollout.shadow.min_agreement,
-            "guardrails_routing": rollout.guardrails.traffic_routing,
-            "guardrails_canary_percent": rollout.guardrails.canary_percent,
-            "guardrails_linear_step_percent": rollout.guardrails.linear_step_percent,
-            "guardrails_wait_seconds": rollout.guardrails.wait_interval_seconds,
-            "guardrails_termination_wait_seconds": rollout.guardrails.termination_wait_seconds,
-            "guardrails_max_execution_seconds": rollout.guardrails.maximum_execution_timeout_seconds,
-            "instance_type": serving.instance_type,
-            "initial_instance_count": serving.initial_instance_count,
-            "max_instance_count": serving.max_instance_count,
-            "target_invocations_per_instance": serving.target_invocations_per_instance,
-            "business_alarm": config.alarms.business_metric is not None,
-            "serving_environment": serving_environment or {},
-        }
+        serving = config.serving
+        settings = PromotionSettings(
+            endpoint=EndpointSettings(
+                name=endpoint_name,
+                instance_type=serving.instance_type,
+                initial_instance_count=serving.initial_instance_count,
+                max_instance_count=serving.max_instance_count,
+                target_invocations_per_instance=serving.target_invocations_per_instance,
+                model_role_arn=endpoint.model_role.role_arn,
+                capture_uri=endpoint.capture_uri,
+                capture_kms_key_id=key.key_arn,
+                capture_sampling_percent=serving.data_capture_sampling_percent,
+                serving_environment=serving_environment or {},
+            ),
+            model_package_group=registry.group_name,
+            table_name=state_table.table_name,
+            topic_arn=topic.topic_arn,
+            business_alarm=config.alarms.business_metric is not None,
+            rollout=config.rollout.settings(),
+        )
+        self.settings = settings
         self.steps = PythonFunction(
             self,
             "Steps",
@@ -97,7 +100,7 @@ class PromotionWorkflow(Construct):
             removal_policy=removal_policy,
             timeout=Duration.minutes(2),
             memory_size=512,
-            environment={"MLOPS_PROMOTION_SETTINGS": stack.to_json_string(settings)},
+            environment=settings.environment(stack.to_json_string),
         )
         self._grant_steps(stack, endpoint, registry, state_table, artifacts_bucket, topic, key)
 
@@ -105,14 +108,15 @@ class PromotionWorkflow(Construct):
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
-            definition_body=sfn.DefinitionBody.from_file(str(DEFINITION)),
+            definition_body=sfn.DefinitionBody.from_string(
+                definition_with_timeout(DEFINITION, settings.rollout.workflow_timeout())
+            ),
             definition_substitutions={
                 "PromotionFunctionArn": self.steps.function.function_arn,
                 "EndpointName": endpoint_name,
             },
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
-            timeout=Duration.days(8),
         )
         self.steps.function.grant_invoke(self.state_machine)
         self.state_machine.add_to_role_policy(
@@ -141,10 +145,9 @@ class PromotionWorkflow(Construct):
             description=f"{endpoint_name}: start a promotion when a version is approved in the registry",
             log_retention=log_retention,
             removal_policy=removal_policy,
-            environment={
-                "MLOPS_STATE_MACHINE_ARN": self.state_machine.state_machine_arn,
-                "MLOPS_MODEL_PACKAGE_GROUP": registry.group_name,
-            },
+            environment=TriggerSettings(
+                state_machine_arn=self.state_machine.state_machine_arn, model_package_group=registry.group_name
+            ).environment(stack.to_json_string),
         )
         self.state_machine.grant_start_execution(self.trigger.function)
         self.trigger.function.add_to_role_policy(

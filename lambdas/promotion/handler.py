@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import os
+from functools import cache
 from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from mlops_kit.promotion.actions import Aws, Promotion, Settings, run_action
+from mlops_kit.environment import read_settings
+from mlops_kit.promotion.context import Clients, Promotion
+from mlops_kit.promotion.settings import PromotionSettings
+from mlops_kit.promotion.steps import run_action
 
 logger = Logger()
 tracer = Tracer()
-# Validated once per container: a bad deployment fails on the first call with the field named.
-SETTINGS = Settings.model_validate_json(os.environ.get("MLOPS_PROMOTION_SETTINGS", "{}"))
 
 
 class StepEvent(BaseModel):
@@ -23,8 +25,14 @@ class StepEvent(BaseModel):
     task_token: str | None = None
 
 
-def _aws() -> Aws:
-    return Aws(
+@cache
+def settings() -> PromotionSettings:
+    """Read once per container; a bad deployment fails on the first call, naming the field."""
+    return read_settings(PromotionSettings)
+
+
+def _clients() -> Clients:
+    return Clients(
         sagemaker=boto3.client("sagemaker"),
         dynamodb=boto3.client("dynamodb"),
         sns=boto3.client("sns"),
@@ -36,10 +44,10 @@ def _aws() -> Aws:
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     step = StepEvent.model_validate(event)
     logger.info(
         "promotion step",
         extra={"action": step.action, "execution": step.state.get("execution"), "path": step.state.get("path")},
     )
-    return run_action(Promotion(SETTINGS, _aws()), step.action, step.state, step.task_token)
+    return run_action(Promotion(settings(), _clients()), step.action, step.state, step.task_token)

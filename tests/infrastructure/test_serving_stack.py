@@ -7,6 +7,9 @@ from typing import Any
 
 from aws_cdk.assertions import Match
 
+from cdk.config import load_config
+from mlops_kit.environment import read_settings
+from mlops_kit.promotion.settings import PromotionSettings, TriggerSettings
 from mlops_kit.serving import naming
 
 ENDPOINT = "mlops-kit-endpoint"
@@ -101,3 +104,45 @@ def test_the_promotion_steps_act_on_this_endpoint_only(stack_template: Any) -> N
 
     assert f"endpoint/{ENDPOINT}" in json.dumps(update["Resource"])
     assert "*" not in json.dumps(update["Resource"])
+
+
+def _resolved(value: Any) -> str:
+    """A synthesized string (plain, or an ``Fn::Join`` of strings and references) with every reference replaced
+    by a placeholder, as it would read once deployed."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return str(separator).join(_resolved(part) for part in parts)
+    return "resolved-reference"
+
+
+def _environment(template: Any, variable: str) -> dict[str, str]:
+    functions = template.find_resources("AWS::Lambda::Function")
+    found = [
+        f["Properties"]["Environment"]["Variables"]
+        for f in functions.values()
+        if variable in f["Properties"].get("Environment", {}).get("Variables", {})
+    ]
+    assert len(found) == 1, f"{len(found)} functions have {variable}"
+    return {k: _resolved(v) for k, v in found[0].items()}
+
+
+def test_the_promotion_functions_get_settings_their_handlers_parse(stack_template: Any) -> None:
+    serving = stack_template("serving")
+
+    steps = read_settings(PromotionSettings, _environment(serving, PromotionSettings.VARIABLE))
+    trigger = read_settings(TriggerSettings, _environment(serving, TriggerSettings.VARIABLE))
+
+    assert steps.endpoint.name == ENDPOINT
+    assert steps.rollout == load_config({}).rollout.settings()
+    assert steps.model_package_group == trigger.model_package_group == "mlops-kit-models"
+
+
+def test_the_deployed_state_machine_times_out_with_the_workflow_budget(stack_template: Any) -> None:
+    machine = next(iter(stack_template("serving").find_resources("AWS::StepFunctions::StateMachine").values()))
+    definition = json.loads(_resolved(machine["Properties"]["DefinitionString"]))
+
+    rollout = load_config({}).rollout.settings()
+    assert definition["TimeoutSeconds"] == rollout.workflow_timeout()
+    assert definition["TimeoutSeconds"] > rollout.approval_timeout_seconds

@@ -88,3 +88,32 @@ def test_every_problem_is_reported_at_once() -> None:
 def test_context_that_is_not_an_object_is_rejected() -> None:
     with pytest.raises(ConfigError, match="expected a JSON object"):
         load_config(["not", "a", "dict"])  # type: ignore[arg-type]
+
+
+def test_the_workflow_timeout_and_the_lock_are_sized_from_the_rollout_budget() -> None:
+    rollout = load_config({}).rollout.settings()
+
+    assert rollout.workflow_timeout() >= rollout.approval_timeout_seconds + rollout.longest_rollout_seconds()
+    assert rollout.lock_ttl() == rollout.workflow_timeout()
+    assert rollout.workflow_timeout() % 3600 == 0
+
+
+@pytest.mark.parametrize(
+    ("rollout", "expected"),
+    [
+        (
+            {"approval_timeout_hours": 48, "workflow_timeout_hours": 24},
+            "mlops.rollout: the approval timeout (48.00 h) must be shorter than the workflow timeout (24.00 h)",
+        ),
+        ({"workflow_timeout_hours": 25}, "plus the longest rollout"),
+        ({"lock_expiry_hours": 12}, "the promotion lock (12.00 h) must last at least as long as the workflow timeout"),
+        ({"poll_seconds": 5, "endpoint_update_timeout_minutes": 600}, "over Step Functions' limit of 25000"),
+        ({"approval_timeout_hours": 8760}, "exceeds a Standard workflow's one year"),
+    ],
+)
+def test_a_rollout_that_cannot_fit_its_workflow_or_lock_fails_synth(rollout: dict, expected: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config({"rollout": rollout})
+
+    assert expected in str(raised.value)
+    assert "workflow_timeout_hours" in str(raised.value)  # says which keys to change

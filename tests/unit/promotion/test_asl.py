@@ -9,6 +9,7 @@ import re
 import pytest
 
 from cdk.constructs.promotion_workflow import DEFINITION
+from mlops_kit.promotion.steps import ACTIONS
 
 ASL = json.loads(DEFINITION.read_text())
 STATES = ASL["States"]
@@ -102,3 +103,23 @@ def test_endpoint_updates_are_polled_not_synced() -> None:
 
     assert sync == []
     assert len(pollers) >= 5
+
+
+def _actions() -> dict[str, str]:
+    """Each Lambda task's ``action``, by state name."""
+    found = {}
+    for name, state in STATES.items():
+        payload = state.get("Parameters", {}).get("Payload", {})
+        if "action" in payload:
+            found[name] = payload["action"]
+    return found
+
+
+def test_every_action_the_state_machine_names_exists_in_the_dispatcher() -> None:
+    unknown = {state: action for state, action in _actions().items() if action not in ACTIONS}
+
+    assert unknown == {}
+
+
+def test_every_dispatcher_action_is_used_by_the_state_machine() -> None:
+    assert set(ACTIONS) - set(_actions().values()) == set()

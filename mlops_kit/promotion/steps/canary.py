@@ -1,0 +1,73 @@
+"""``PrepareCanary``, ``ShiftTraffic``, ``CheckAlarms``, ``CompleteRollout``: the staged rollout. Both slots serve
+as production variants; traffic moves to the candidate step by step, each step baked and checked against the
+candidate slot's rollback alarms; at 100% the old variant is removed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlops_kit.promotion.context import Promotion, passed
+from mlops_kit.promotion.steps import endpoint as endpoints
+from mlops_kit.serving import naming
+
+
+def prepare_canary(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any]:
+    """Both slots as production variants: the current one with all traffic, the candidate with none."""
+    plan = state["plan"]
+    model = endpoints.candidate_model(promotion, state, plan["candidate_slot"])
+    variants = [
+        endpoints.variant(promotion, plan["current_slot"], endpoints.current_model(promotion, state), 1.0),
+        endpoints.variant(promotion, plan["candidate_slot"], model, 0.0),
+    ]
+    config = endpoints.create_config(promotion, state, "canary", variants)
+    endpoints.update(promotion, config)
+    plan["canary_config"] = config
+    return passed(state, "PrepareCanary")
+
+
+def shift_traffic(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any]:
+    """Move to the next rollout step (percent of traffic on the candidate)."""
+    plan, rollout = state["plan"], state["rollout"]
+    percent = int(plan["steps"][rollout["index"]])
+    promotion.aws.sagemaker.update_endpoint_weights_and_capacities(
+        EndpointName=promotion.endpoint_name,
+        DesiredWeightsAndCapacities=[
+            {"VariantName": plan["current_slot"], "DesiredWeight": float(100 - percent)},
+            {"VariantName": plan["candidate_slot"], "DesiredWeight": float(percent)},
+        ],
+    )
+    promotion.rollout_metric(percent)
+    rollout.update(
+        {"percent": percent, "index": rollout["index"] + 1, "done": rollout["index"] + 1 >= len(plan["steps"])}
+    )
+    return passed(state, f"Traffic{percent}")
+
+
+def check_alarms(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any]:
+    """Any rollback alarm of the candidate's slot (or the business metric) in ALARM fails the rollout."""
+    names = naming.rollback_alarms(
+        promotion.endpoint_name, state["plan"]["candidate_slot"], business=promotion.settings.business_alarm
+    )
+    alarms = promotion.aws.cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"]
+    breached = [a["AlarmName"] for a in alarms if a["StateValue"] == "ALARM"]
+    state["alarms"] = {"checked": names, "breached": breached}
+    if breached:
+        state["failure"] = {
+            "Error": "RollbackAlarm",
+            "Cause": f"alarm {', '.join(breached)} in ALARM at {state['rollout']['percent']}% candidate traffic",
+        }
+    return state
+
+
+def complete_rollout(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any]:
+    """All traffic is on the candidate: remove the old variant."""
+    plan = state["plan"]
+    config = endpoints.create_config(
+        promotion,
+        state,
+        "final",
+        [endpoints.variant(promotion, plan["candidate_slot"], plan["candidate_model"], 1.0)],
+    )
+    endpoints.update(promotion, config)
+    plan["target_config"] = config
+    return passed(state, "CompleteRollout")

@@ -1,0 +1,21 @@
+"""``DeployDirect``: no endpoint yet (create it) or a rollback (update it) with the candidate alone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlops_kit.promotion.context import Promotion, passed
+from mlops_kit.promotion.steps import endpoint as endpoints
+
+
+def deploy_direct(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any]:
+    plan = state["plan"]
+    slot = plan["candidate_slot"]
+    model = endpoints.candidate_model(promotion, state, slot)
+    config = endpoints.create_config(promotion, state, "direct", [endpoints.variant(promotion, slot, model, 1.0)])
+    plan["target_config"] = config
+    if plan["endpoint_exists"]:
+        endpoints.update(promotion, config)
+    else:
+        promotion.aws.sagemaker.create_endpoint(EndpointName=promotion.endpoint_name, EndpointConfigName=config)
+    return passed(state, "DeployDirect")

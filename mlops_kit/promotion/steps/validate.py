@@ -1,0 +1,87 @@
+"""``Validate``: check the candidate, take the endpoint's promotion lock, mark the candidate, plan the path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlops_kit.promotion.context import Promotion, passed, version_summary
+from mlops_kit.promotion.steps import endpoint as endpoints
+from mlops_kit.registry import ModelVersion, Stage, StageStatus, missing_lineage
+from mlops_kit.serving import naming
+
+
+class InvalidCandidate(ValueError):  # noqa: N818  (the workflow catches it by this name)
+    """The model package cannot be promoted (not approved, wrong stage, incomplete lineage...)."""
+
+
+def _check(promotion: Promotion, arn: str, rollback: bool) -> ModelVersion:
+    group = promotion.settings.model_package_group
+    try:
+        candidate = promotion.registry.get(arn)
+    except Exception as exc:
+        raise InvalidCandidate(f"model package {arn} cannot be read: {exc}") from exc
+    if candidate.group != group:
+        raise InvalidCandidate(f"{arn} belongs to group {candidate.group!r}, not {group!r}")
+    if candidate.approval_status != "Approved":
+        raise InvalidCandidate(
+            f"version {candidate.version} is {candidate.approval_status}; approve it in the registry first"
+        )
+    missing = missing_lineage(candidate.properties)
+    if missing:
+        raise InvalidCandidate(f"version {candidate.version} has incomplete lineage: {missing}")
+    if rollback:
+        target = promotion.registry.rollback_target()
+        if candidate.stage != Stage.ARCHIVED or target is None or target.arn != candidate.arn:
+            raise InvalidCandidate(f"version {candidate.version} is not the most recently archived Production version")
+    elif candidate.stage != Stage.STAGING or candidate.stage_status not in (
+        StageStatus.PENDING_APPROVAL, StageStatus.APPROVED, StageStatus.IN_PROGRESS,
+    ):  # fmt: skip
+        raise InvalidCandidate(
+            f"version {candidate.version} is {candidate.stage}/{candidate.stage_status}; only Staging versions are "
+            "promoted"
+        )
+    return candidate
+
+
+def validate(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any]:
+    """Raises InvalidCandidate (nothing changed) or PromotionLocked (another promotion holds the endpoint)."""
+    rollout = promotion.settings.rollout
+    rollback = state.get("mode") == "rollback"
+    candidate = _check(promotion, state["model_package_arn"], rollback)
+    promotion.store.acquire_lock(promotion.endpoint_name, state["execution"], ttl_seconds=rollout.lock_ttl())
+    if not rollback:
+        if candidate.stage_status == StageStatus.PENDING_APPROVAL:
+            promotion.registry.approve(
+                candidate.arn, approver=state.get("requested_by", "registry"), comment="approved in the registry"
+            )
+        candidate = promotion.registry.start_promotion(candidate.arn, execution=state["execution"])
+    production = promotion.registry.production()
+    endpoint = endpoints.describe(promotion)
+    current_slot = None
+    if endpoint:
+        weights = {v["VariantName"]: v.get("CurrentWeight", 0) for v in endpoint["ProductionVariants"]}
+        current_slot = max(weights, key=lambda name: weights[name]) if weights else None
+    mode = "rollback" if rollback else ("first_deploy" if endpoint is None else rollout.mode)
+    candidate_slot = current_slot if mode == "guardrails" else naming.other_slot(current_slot)
+    state.update(
+        {
+            "started_at": promotion.now_iso(),
+            "candidate": version_summary(candidate),
+            "production": version_summary(production) if production else None,
+            "plan": {
+                "mode": mode,
+                "endpoint_exists": endpoint is not None,
+                "original_config": endpoint["EndpointConfigName"] if endpoint else None,
+                "current_slot": current_slot,
+                "candidate_slot": candidate_slot,
+                "steps": rollout.steps,
+                "bake_seconds": rollout.bake_seconds,
+                "shadow_bake_seconds": rollout.shadow_bake_seconds,
+                "approval_timeout_seconds": rollout.approval_timeout_seconds,
+                "poll_seconds": rollout.poll_seconds,
+                "lock_held": True,
+            },
+            "rollout": {"index": 0, "percent": 0, "done": False},
+        }
+    )
+    return passed(state, "Validate")
