@@ -40,6 +40,7 @@ def operations() -> ExperimentOperations:
         DynamoDBRepository(dynamodb, settings.MLOPS_EXPERIMENT_TABLE),
         Serving(
             sagemaker=sagemaker,
+            autoscaling=boto3.client("application-autoscaling"),
             registry=ModelRegistry(sagemaker, settings.MLOPS_MODEL_PACKAGE_GROUP),
             locks=PromotionStore(dynamodb, settings.MLOPS_PROMOTION_TABLE),
             endpoint_name=settings.MLOPS_ENDPOINT_NAME,

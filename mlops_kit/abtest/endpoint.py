@@ -11,7 +11,10 @@ slots ``blue``/``green`` (:mod:`mlops_kit.serving.naming`). Starting an experime
 3. creates the candidate's model and an endpoint config with **two production variants**: the current one
    unchanged (the control) and the candidate in the other slot (the treatment), same instance type and count,
    weights equal to the share of users each arm receives, data capture as before; ``UpdateEndpoint`` and
-   ``DescribeEndpoint`` until InService (the endpoint keeps serving the old config meanwhile);
+   ``DescribeEndpoint`` until InService on that config (the endpoint keeps serving the old config meanwhile).
+   Models, configs and the update go through :class:`~mlops_kit.serving.deploy.EndpointDeployer`, the one the
+   promotion workflow uses: content-derived names, the model served like the current one (role, VPC, network
+   isolation), instance counts retained;
 4. only then marks the experiment running (:meth:`.ExperimentService.start`), so no user is routed to a
    variant that does not exist yet. A failure on the way puts the old config back and releases the lock.
 
@@ -32,7 +35,6 @@ which the status job calls on every run.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import secrets
@@ -55,8 +57,8 @@ from mlops_kit.abtest.service import ExperimentService
 from mlops_kit.promotion.store import PromotionStore
 from mlops_kit.registry import IllegalTransition, ModelRegistry, ModelVersion, Stage, StageStatus, missing_lineage
 from mlops_kit.serving import naming
+from mlops_kit.serving.deploy import BUSY, ConfigSpec, EndpointDeployer, ModelSpec, Variant
 
-BUSY = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
 _PER_MODEL_ENVIRONMENT = ("MLOPS_MODEL_VERSION", "MLOPS_MODEL_PACKAGE_ARN", "MLOPS_VARIANT")
 
 SplitPhase = Literal["starting", "running", "restoring", "finished", "failed"]
@@ -118,12 +120,19 @@ def read_split(repository: DynamoDBRepository, name: str) -> Split | None:
 
 @dataclass
 class Serving:
-    """The AWS side of one endpoint: its SageMaker client, the model registry and the promotion lock table."""
+    """The AWS side of one endpoint: its SageMaker and Application Auto Scaling clients, the model registry and
+    the promotion lock table. Models, configs and updates go through the one deployer the promotion workflow
+    uses (:mod:`mlops_kit.serving.deploy`)."""
 
     sagemaker: Any
+    autoscaling: Any
     registry: ModelRegistry
     locks: PromotionStore
     endpoint_name: str
+
+    @property
+    def deployer(self) -> EndpointDeployer:
+        return EndpointDeployer(self.sagemaker, self.autoscaling, self.endpoint_name)
 
 
 def lock_seconds(experiment: Experiment) -> float:
@@ -183,13 +192,7 @@ class ExperimentOperations:
 
     # -- SageMaker -------------------------------------------------------------------------------------
     def _endpoint(self) -> dict[str, Any] | None:
-        sagemaker = self.serving.sagemaker
-        try:
-            return dict(sagemaker.describe_endpoint(EndpointName=self.serving.endpoint_name))
-        except sagemaker.exceptions.ClientError as exc:
-            if "Could not find endpoint" in str(exc):
-                return None
-            raise
+        return self.serving.deployer.describe()
 
     def _serving_version(self, endpoint: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         """The single production variant's config entry, the endpoint config and the variant's model."""
@@ -210,12 +213,16 @@ class ExperimentOperations:
         model = sagemaker.describe_model(ModelName=variants[0]["ModelName"])
         return variants[0], config, model
 
-    def _create_model(self, template: dict[str, Any], production: ModelVersion, candidate: ModelVersion, name: str,
-                      variant: str) -> None:  # fmt: skip
-        """The candidate's model, served like the current one: same role, network and serving environment."""
-        described = self.serving.sagemaker.describe_model_package(ModelPackageName=candidate.arn)
-        container = dict(described["InferenceSpecification"]["Containers"][0])
-        production_container = self.serving.sagemaker.describe_model_package(ModelPackageName=production.arn)[
+    def _treatment_model(
+        self, template: dict[str, Any], production: ModelVersion, candidate: ModelVersion, variant: str
+    ) -> ModelSpec:
+        """The candidate's model, served like the current one (:meth:`ModelSpec.like`: same role, VPC, network
+        isolation and platform serving environment)."""
+        sagemaker = self.serving.sagemaker
+        container = sagemaker.describe_model_package(ModelPackageName=candidate.arn)["InferenceSpecification"][
+            "Containers"
+        ][0]
+        production_container = sagemaker.describe_model_package(ModelPackageName=production.arn)[
             "InferenceSpecification"
         ]["Containers"][0]
         current = template["PrimaryContainer"].get("Environment") or {}
@@ -227,64 +234,45 @@ class ExperimentOperations:
             "MLOPS_MODEL_PACKAGE_ARN": candidate.arn,
             "MLOPS_VARIANT": variant,
         }
-        request: dict[str, Any] = {
-            "ModelName": name,
-            "ExecutionRoleArn": template["ExecutionRoleArn"],
-            "PrimaryContainer": {
-                "Image": container["Image"],
-                "ModelDataUrl": container["ModelDataUrl"],
-                "Environment": environment,
-            },
-        }
-        if template.get("VpcConfig"):
-            request["VpcConfig"] = template["VpcConfig"]
-        if template.get("EnableNetworkIsolation"):
-            request["EnableNetworkIsolation"] = True
-        try:
-            self.serving.sagemaker.create_model(**request)
-        except self.serving.sagemaker.exceptions.ClientError as exc:
-            if "already exist" not in str(exc).lower():
-                raise
+        return ModelSpec.like(
+            template, image=container["Image"], model_data_url=container["ModelDataUrl"], environment=environment
+        )
 
-    def _create_split_config(
-        self, name: str, config: dict[str, Any], control: dict[str, Any], model: str, variants: Variants,
-        weights: dict[str, float],
-    ) -> None:  # fmt: skip
-        base = {k: v for k, v in control.items() if v is not None}
-        production = [
-            {**base, "InitialVariantWeight": weights[variants.control]},
-            {**base, "VariantName": variants.treatment, "ModelName": model,
-             "InitialVariantWeight": weights[variants.treatment]},
-        ]  # fmt: skip
-        request: dict[str, Any] = {"EndpointConfigName": name, "ProductionVariants": production}
-        for key in ("DataCaptureConfig", "KmsKeyId", "AsyncInferenceConfig"):
-            if config.get(key):
-                request[key] = config[key]
-        try:
-            self.serving.sagemaker.create_endpoint_config(**request)
-        except self.serving.sagemaker.exceptions.ClientError as exc:
-            if "already exist" not in str(exc).lower():
-                raise
+    @staticmethod
+    def _split_spec(
+        config: dict[str, Any], control: dict[str, Any], model: str, variants: Variants, weights: dict[str, float]
+    ) -> ConfigSpec:
+        """The control variant as it serves, the treatment beside it (same instances), data capture as before."""
+        return ConfigSpec(
+            (
+                Variant.from_config(control, weight=weights[variants.control]),
+                Variant.from_config(control, name=variants.treatment, model=model, weight=weights[variants.treatment]),
+            ),
+            data_capture=config.get("DataCaptureConfig") or None,
+            kms_key_id=config.get("KmsKeyId") or None,
+        )
 
     def _pause(self, attempt: int) -> None:
         """Sleep between polls: from half a second, growing by half each time, up to ``poll_seconds``."""
         self._sleep(min(self._poll, 0.5 * 1.5**attempt))
 
     def _wait_for(self, config: str, timeout: float) -> None:
-        """Poll DescribeEndpoint until it is InService on ``config``; raises when it settles elsewhere or fails."""
+        """Poll until the endpoint is InService on ``config``; raises EndpointSplitError when it settles elsewhere
+        (a failed update ends InService on the old config) or breaks, TimeoutError after ``timeout``."""
         deadline = time.monotonic() + timeout
         for attempt in itertools.count():
-            endpoint = self._endpoint() or {}
-            status = endpoint.get("EndpointStatus")
-            if status == "InService" and endpoint.get("EndpointConfigName") == config:
+            progress = self.serving.deployer.progress(config)
+            if progress.state == "done":
                 return
-            if status == "Failed" or (status == "InService" and endpoint.get("EndpointConfigName") != config):
+            if progress.state == "failed":
                 raise EndpointSplitError(
-                    f"endpoint {self.serving.endpoint_name} did not switch to {config}: it is {status} on "
-                    f"{endpoint.get('EndpointConfigName')} ({endpoint.get('FailureReason', 'no reason given')})"
+                    f"endpoint {self.serving.endpoint_name} did not switch to {config}: it is {progress.status} on "
+                    f"{progress.config} ({progress.reason})"
                 )
             if time.monotonic() > deadline:
-                raise TimeoutError(f"endpoint {self.serving.endpoint_name} still {status} after {timeout:.0f} s")
+                raise TimeoutError(
+                    f"endpoint {self.serving.endpoint_name} still {progress.status} after {timeout:.0f} s"
+                )
             self._pause(attempt)
 
     # -- registry --------------------------------------------------------------------------------------
@@ -352,9 +340,12 @@ class ExperimentOperations:
         # The pure transition first: a bad allocation or a started experiment fails before anything changes.
         experiment.start(at=now, endpoint_name=endpoint_name, variants=variants, salt=salt, allocation=allocation)
         weights = variant_weights(allocation, variants)
-        digest = hashlib.sha256(f"{name}|{arm_b.arn}|{salt}|{sorted(weights.items())}".encode()).hexdigest()[:8]
-        model_name = f"{endpoint_name[:40]}-v{arm_b.version}-{variants.treatment}-ab{digest}"
-        split_config = f"{endpoint_name[:50]}-ab-{digest}"
+        deployer = self.serving.deployer
+        model_label = f"v{arm_b.version}-{variants.treatment}-ab"
+        model_spec = self._treatment_model(control_model, production, arm_b, variants.treatment)
+        model_name = deployer.model_name(model_label, model_spec)
+        split_spec = self._split_spec(config, control_entry, model_name, variants, weights)
+        split_config = deployer.config_name("ab", split_spec)
         holder = lock_holder(name)
         previous = self.split(name)
         if previous is not None and previous.phase in ("starting", "running", "restoring"):
@@ -383,9 +374,9 @@ class ExperimentOperations:
         )  # fmt: skip
         try:
             split = self._save(split)
-            self._create_model(control_model, production, arm_b, model_name, variants.treatment)
-            self._create_split_config(split_config, config, control_entry, model_name, variants, weights)
-            self.serving.sagemaker.update_endpoint(EndpointName=endpoint_name, EndpointConfigName=split_config)
+            deployer.model(model_label, model_spec)
+            deployer.config("ab", split_spec)
+            deployer.update(split_config)
             self._wait_for(split_config, timeout)
             started = self.service.start(
                 name, endpoint_name=endpoint_name, variants=variants, allocation=allocation, salt=salt, at=now
@@ -400,9 +391,7 @@ class ExperimentOperations:
         try:
             endpoint = self._endpoint() or {}
             if endpoint.get("EndpointConfigName") == split.split_config and endpoint.get("EndpointStatus") not in BUSY:
-                self.serving.sagemaker.update_endpoint(
-                    EndpointName=split.endpoint_name, EndpointConfigName=split.original_config
-                )
+                self.serving.deployer.update(split.original_config)
             elif endpoint.get("EndpointStatus") in BUSY:
                 why += "; the endpoint was still updating: check it serves the original config"
         finally:
@@ -495,9 +484,7 @@ class ExperimentOperations:
             return split
         current = endpoint["EndpointConfigName"] if endpoint else None
         if current == split.split_config:
-            self.serving.sagemaker.update_endpoint(
-                EndpointName=split.endpoint_name, EndpointConfigName=split.original_config
-            )
+            self.serving.deployer.update(split.original_config)
             return split
         note = None
         if current != split.original_config:

@@ -122,6 +122,7 @@ def _operations(platform: Platform) -> ExperimentOperations:
 
     serving = Serving(
         sagemaker=sagemaker,
+        autoscaling=platform.client("application-autoscaling"),
         registry=registry,
         locks=PromotionStore(platform.client("dynamodb"), platform.output("PromotionTableName")),
         endpoint_name=platform.output("EndpointName"),

@@ -17,6 +17,7 @@ from mlops_kit.promotion.settings import PromotionSettings
 from mlops_kit.promotion.store import PromotionStore
 from mlops_kit.registry import ModelRegistry, ModelVersion
 from mlops_kit.serving import naming
+from mlops_kit.serving.deploy import EndpointDeployer
 
 
 @dataclass
@@ -40,10 +41,22 @@ class Promotion:
     clock: Callable[[], float] = time.time
     registry: ModelRegistry = field(init=False)
     store: PromotionStore = field(init=False)
+    deployer: EndpointDeployer = field(init=False)
 
     def __post_init__(self) -> None:
         self.registry = ModelRegistry(self.aws.sagemaker, self.settings.model_package_group)
         self.store = PromotionStore(self.aws.dynamodb, self.settings.table_name)
+        self.deployer = EndpointDeployer(self.aws.sagemaker, self.aws.autoscaling, self.settings.endpoint.name)
+
+    def autoscale(self, slot: str) -> None:
+        """Application Auto Scaling on the serving variant, as the platform config sets it."""
+        endpoint = self.settings.endpoint
+        self.deployer.autoscale(
+            slot,
+            minimum=endpoint.initial_instance_count,
+            maximum=endpoint.max_instance_count,
+            invocations_per_instance=endpoint.target_invocations_per_instance,
+        )
 
     @property
     def endpoint_name(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import math
 from collections import defaultdict
@@ -86,27 +87,59 @@ def _log_odds(score: float) -> float:
     return math.log(clipped / (1 - clipped))
 
 
-def paired_scores(production: list[dict[str, Any]], shadow: list[dict[str, Any]]) -> list[tuple[float, float]]:
-    """Scores of the same requests (equal request bodies) answered by production and by the shadow."""
-    answers: dict[str, list[float]] = defaultdict(list)
-    for record in production:
+class ShadowPairs:
+    """Scores of the same requests answered by production and by the shadow, paired as capture records stream
+    in, in bounded memory: production answers are kept per request digest (not the request) for at most
+    ``limit`` requests, and pairing stops at ``limit`` pairs.
+
+    Feed production records first (:meth:`add_production`), then shadow records (:meth:`add_shadow`, which
+    returns False once nothing more can pair, so the reader can stop).
+    """
+
+    def __init__(self, limit: int = 20_000) -> None:
+        self.limit = limit
+        self.pairs: list[tuple[float, float]] = []
+        self._answers: dict[bytes, list[float]] = defaultdict(list)
+        self._waiting = 0
+
+    @staticmethod
+    def _key(capture: dict[str, Any]) -> bytes:
+        return hashlib.blake2b(_decode(capture["endpointInput"]).encode(), digest_size=16).digest()
+
+    def add_production(self, record: dict[str, Any]) -> bool:
+        """Keep this production answer; False once ``limit`` answers are kept."""
+        if self._waiting >= self.limit:
+            return False
         capture = record.get("captureData", {})
-        if "endpointOutput" not in capture:
-            continue
-        score = score_of(json.loads(_decode(capture["endpointOutput"])))
-        if score is not None:
-            answers[_decode(capture["endpointInput"])].append(score)
-    pairs = []
-    for record in shadow:
-        capture = record.get("captureData", {})
-        if "endpointOutput" not in capture:
-            continue
-        request = _decode(capture["endpointInput"])
-        if answers.get(request):
+        if "endpointOutput" in capture and "endpointInput" in capture:
             score = score_of(json.loads(_decode(capture["endpointOutput"])))
             if score is not None:
-                pairs.append((answers[request].pop(0), score))
-    return pairs
+                self._answers[self._key(capture)].append(score)
+                self._waiting += 1
+        return True
+
+    def add_shadow(self, record: dict[str, Any]) -> bool:
+        """Pair this shadow answer with production's answer to the same request; False when done."""
+        capture = record.get("captureData", {})
+        if "endpointOutput" in capture and "endpointInput" in capture:
+            answers = self._answers.get(self._key(capture))
+            if answers:
+                score = score_of(json.loads(_decode(capture["endpointOutput"])))
+                if score is not None:
+                    self.pairs.append((answers.pop(0), score))
+                    self._waiting -= 1
+        return len(self.pairs) < self.limit and self._waiting > 0
+
+
+def paired_scores(production: list[dict[str, Any]], shadow: list[dict[str, Any]]) -> list[tuple[float, float]]:
+    """Scores of the same requests (equal request bodies) answered by production and by the shadow."""
+    pairing = ShadowPairs(limit=max(1, len(production)))
+    for record in production:
+        pairing.add_production(record)
+    for record in shadow:
+        if not pairing.add_shadow(record):
+            break
+    return pairing.pairs
 
 
 def compare(

@@ -114,6 +114,7 @@ def _operations(context: DemoContext, clock: SimulatedClock) -> ExperimentOperat
     sagemaker, dynamodb = aws.client("sagemaker"), aws.client("dynamodb")
     serving_side = Serving(
         sagemaker=sagemaker,
+        autoscaling=aws.client("application-autoscaling"),
         registry=ModelRegistry(sagemaker, context.output("ModelPackageGroupName")),
         locks=PromotionStore(dynamodb, context.output("PromotionTableName")),
         endpoint_name=context.output("EndpointName"),

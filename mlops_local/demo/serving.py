@@ -64,7 +64,7 @@ def promote(
         states.append(name)
         if during_state:
             during_state(name)
-        if name.endswith(("Wait", "Describe", "?")) or name == "Route":
+        if name.endswith(("Wait", "Check", "?")) or name == "Route":
             return  # polling loops and choices: the path shows in the steps around them
         note = ""
         if name == "Bake":

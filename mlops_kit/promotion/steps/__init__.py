@@ -13,13 +13,18 @@ StartShadow, BeginShadowBake, CompareShadow start_shadow, begin_shadow_bake,    
 WaitForHumanApproval                        request_approval                       ``steps/approval.py``
 PrepareCanary, ShiftTraffic, CheckAlarms,   prepare_canary, shift_traffic,         ``steps/canary.py``
 CompleteRollout                             check_alarms, complete_rollout
-StartGuardrails, GuardrailsOutcome          start_guardrails, guardrails_outcome   ``steps/guardrails.py``
+StartGuardrails                             start_guardrails                       ``steps/guardrails.py``
 Finalize                                    finalize                               ``steps/finalize.py``
 Abort, AbortFinish                          abort, abort_finish                    ``steps/abort.py``
+DeployCheck, ShadowCheck, CanaryCheck,      check_endpoint                         ``steps/check_endpoint.py``
+ShiftCheck, CompleteCheck, GuardrailsCheck,
+RestoreCheck
 ==========================================  =====================================  ==========================
 
-Every step is idempotent where a retry could repeat it: models and endpoint configs have names derived from the
-execution, registry moves are no-ops when already done, the lock is re-entrant for its holder.
+Every step is idempotent where a retry could repeat it: models and endpoint configs are named by a digest of
+their content and created only when absent (:mod:`mlops_kit.serving.deploy`), an update to the config the
+endpoint already has (or is moving to) is not repeated, registry moves are no-ops when already done, and the
+lock is re-entrant for its holder.
 """
 
 from __future__ import annotations
@@ -28,7 +33,17 @@ from collections.abc import Callable
 from typing import Any
 
 from mlops_kit.promotion.context import Promotion
-from mlops_kit.promotion.steps import abort, approval, canary, deploy_direct, finalize, guardrails, shadow, validate
+from mlops_kit.promotion.steps import (
+    abort,
+    approval,
+    canary,
+    check_endpoint,
+    deploy_direct,
+    finalize,
+    guardrails,
+    shadow,
+    validate,
+)
 
 Step = Callable[[Promotion, dict[str, Any]], dict[str, Any]]
 CallbackStep = Callable[[Promotion, dict[str, Any], str], dict[str, Any]]
@@ -44,7 +59,7 @@ STEPS: dict[str, Step] = {
     "check_alarms": canary.check_alarms,
     "complete_rollout": canary.complete_rollout,
     "start_guardrails": guardrails.start_guardrails,
-    "guardrails_outcome": guardrails.guardrails_outcome,
+    "check_endpoint": check_endpoint.check_endpoint,
     "finalize": finalize.finalize,
     "abort": abort.abort,
     "abort_finish": abort.abort_finish,

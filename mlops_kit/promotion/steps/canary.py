@@ -19,9 +19,10 @@ def prepare_canary(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any
         endpoints.variant(promotion, plan["current_slot"], endpoints.current_model(promotion, state), 1.0),
         endpoints.variant(promotion, plan["candidate_slot"], model, 0.0),
     ]
-    config = endpoints.create_config(promotion, state, "canary", variants)
-    endpoints.update(promotion, config)
+    config = endpoints.config(promotion, "canary", variants)
+    promotion.deployer.update(config)
     plan["canary_config"] = config
+    endpoints.await_change(promotion, state, config)
     return passed(state, "PrepareCanary")
 
 
@@ -29,17 +30,13 @@ def shift_traffic(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any]
     """Move to the next rollout step (percent of traffic on the candidate)."""
     plan, rollout = state["plan"], state["rollout"]
     percent = int(plan["steps"][rollout["index"]])
-    promotion.aws.sagemaker.update_endpoint_weights_and_capacities(
-        EndpointName=promotion.endpoint_name,
-        DesiredWeightsAndCapacities=[
-            {"VariantName": plan["current_slot"], "DesiredWeight": float(100 - percent)},
-            {"VariantName": plan["candidate_slot"], "DesiredWeight": float(percent)},
-        ],
-    )
+    weights = {plan["current_slot"]: float(100 - percent), plan["candidate_slot"]: float(percent)}
+    promotion.deployer.update_weights(weights)
     promotion.rollout_metric(percent)
     rollout.update(
         {"percent": percent, "index": rollout["index"] + 1, "done": rollout["index"] + 1 >= len(plan["steps"])}
     )
+    endpoints.await_change(promotion, state, plan["canary_config"], weights=weights)
     return passed(state, f"Traffic{percent}")
 
 
@@ -60,14 +57,11 @@ def check_alarms(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any]:
 
 
 def complete_rollout(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any]:
-    """All traffic is on the candidate: remove the old variant."""
+    """All traffic is on the candidate: remove the old variant (out of autoscaling first)."""
     plan = state["plan"]
-    config = endpoints.create_config(
-        promotion,
-        state,
-        "final",
-        [endpoints.variant(promotion, plan["candidate_slot"], plan["candidate_model"], 1.0)],
-    )
-    endpoints.update(promotion, config)
+    variant = endpoints.variant(promotion, plan["candidate_slot"], plan["candidate_model"], 1.0)
+    config = endpoints.config(promotion, "final", [variant])
+    promotion.deployer.update(config)
     plan["target_config"] = config
+    endpoints.await_change(promotion, state, config)
     return passed(state, "CompleteRollout")

@@ -12,10 +12,11 @@ def deploy_direct(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any]
     plan = state["plan"]
     slot = plan["candidate_slot"]
     model = endpoints.candidate_model(promotion, state, slot)
-    config = endpoints.create_config(promotion, state, "direct", [endpoints.variant(promotion, slot, model, 1.0)])
+    config = endpoints.config(promotion, "direct", [endpoints.variant(promotion, slot, model, 1.0)])
     plan["target_config"] = config
     if plan["endpoint_exists"]:
-        endpoints.update(promotion, config)
+        promotion.deployer.update(config)  # a rollback: the serving slot leaves autoscaling first
     else:
-        promotion.aws.sagemaker.create_endpoint(EndpointName=promotion.endpoint_name, EndpointConfigName=config)
+        promotion.deployer.create(config)
+    endpoints.await_change(promotion, state, config)
     return passed(state, "DeployDirect")

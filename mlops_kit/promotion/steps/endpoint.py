@@ -1,86 +1,50 @@
-"""Models, endpoint configs and endpoint reads shared by the steps that deploy."""
+"""What the deploying steps share: the candidate's model, variants and configs (through the one deployer,
+:mod:`mlops_kit.serving.deploy`), and the record of the change the workflow then waits for."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from mlops_kit.promotion.context import Promotion
+from mlops_kit.promotion.settings import PollKind
+from mlops_kit.serving.deploy import ConfigSpec, ModelSpec, Variant
 
-
-def _short(execution_arn: str) -> str:
-    return execution_arn.rsplit(":", 1)[-1][-8:].replace("-", "")[-8:] or "manual"
-
-
-def describe(promotion: Promotion) -> dict[str, Any] | None:
-    """The endpoint's description, or None when it does not exist."""
-    sagemaker = promotion.aws.sagemaker
-    try:
-        return dict(sagemaker.describe_endpoint(EndpointName=promotion.endpoint_name))
-    except sagemaker.exceptions.ClientError as exc:
-        if "Could not find endpoint" in str(exc):
-            return None
-        raise
-
-
-def create_model(promotion: Promotion, state: dict[str, Any], arn: str, version: int, slot: str) -> str:
-    endpoint = promotion.settings.endpoint
-    sagemaker = promotion.aws.sagemaker
-    name = f"{endpoint.name}-v{version}-{slot}-{_short(state['execution'])}"[:63]
-    container = dict(sagemaker.describe_model_package(ModelPackageName=arn)["InferenceSpecification"]["Containers"][0])
-    environment = {
-        **container.get("Environment", {}),
-        **endpoint.serving_environment,
-        "MLOPS_MODEL_VERSION": str(version),
-        "MLOPS_MODEL_PACKAGE_ARN": arn,
-        "MLOPS_VARIANT": slot,
-    }
-    try:
-        sagemaker.create_model(
-            ModelName=name,
-            ExecutionRoleArn=endpoint.model_role_arn,
-            PrimaryContainer={
-                "Image": container["Image"],
-                "ModelDataUrl": container["ModelDataUrl"],
-                "Environment": environment,
-            },
-        )
-    except sagemaker.exceptions.ClientError as exc:
-        if "already exist" not in str(exc).lower():
-            raise
-    return name
+# Environment every deployed model gets from the workflow (the inference script reports them).
+PER_MODEL_ENVIRONMENT = ("MLOPS_MODEL_VERSION", "MLOPS_MODEL_PACKAGE_ARN", "MLOPS_VARIANT")
 
 
 def candidate_model(promotion: Promotion, state: dict[str, Any], slot: str) -> str:
-    """The candidate's model for ``slot`` (created once per execution; recorded in the plan)."""
-    plan = state["plan"]
-    model = plan.get("candidate_model") or create_model(
-        promotion, state, state["candidate"]["arn"], state["candidate"]["version"], slot
+    """The candidate's model for ``slot``: its registry container, the platform's serving environment and the
+    model role. The name is a digest of all that, so a retry (or a later step) finds the same model."""
+    endpoint = promotion.settings.endpoint
+    candidate = state["candidate"]
+    described = promotion.aws.sagemaker.describe_model_package(ModelPackageName=candidate["arn"])
+    container = described["InferenceSpecification"]["Containers"][0]
+    spec = ModelSpec(
+        image=container["Image"],
+        model_data_url=container["ModelDataUrl"],
+        environment={
+            **(container.get("Environment") or {}),
+            **endpoint.serving_environment,
+            "MLOPS_MODEL_VERSION": str(candidate["version"]),
+            "MLOPS_MODEL_PACKAGE_ARN": candidate["arn"],
+            "MLOPS_VARIANT": slot,
+        },
+        role_arn=endpoint.model_role_arn,
     )
-    plan["candidate_model"] = model
-    return str(model)
+    model = promotion.deployer.model(f"v{candidate['version']}-{slot}", spec)
+    state["plan"]["candidate_model"] = model
+    return model
 
 
-def variant(promotion: Promotion, slot: str, model: str, weight: float) -> dict[str, Any]:
+def variant(promotion: Promotion, slot: str, model: str, weight: float) -> Variant:
     endpoint = promotion.settings.endpoint
-    return {
-        "VariantName": slot,
-        "ModelName": model,
-        "InitialInstanceCount": endpoint.initial_instance_count,
-        "InstanceType": endpoint.instance_type,
-        "InitialVariantWeight": weight,
-    }
+    return Variant(slot, model, endpoint.instance_type, endpoint.initial_instance_count, weight)
 
 
-def create_config(
-    promotion: Promotion,
-    state: dict[str, Any],
-    purpose: str,
-    variants: list[dict[str, Any]],
-    shadow: dict[str, Any] | None = None,
-) -> str:
+def config(promotion: Promotion, purpose: str, variants: list[Variant], shadow: Variant | None = None) -> str:
+    """An endpoint config with the platform's data capture (created once; named by its content)."""
     endpoint = promotion.settings.endpoint
-    sagemaker = promotion.aws.sagemaker
-    name = f"{endpoint.name}-{purpose}-{_short(state['execution'])}"[:63]
     capture: dict[str, Any] = {
         "EnableCapture": True,
         "InitialSamplingPercentage": endpoint.capture_sampling_percent,
@@ -90,26 +54,33 @@ def create_config(
     }
     if endpoint.capture_kms_key_id:
         capture["KmsKeyId"] = endpoint.capture_kms_key_id
-    request: dict[str, Any] = {"EndpointConfigName": name, "ProductionVariants": variants, "DataCaptureConfig": capture}
-    if shadow:
-        request["ShadowProductionVariants"] = [shadow]
-    try:
-        sagemaker.create_endpoint_config(**request)
-    except sagemaker.exceptions.ClientError as exc:
-        if "already exist" not in str(exc).lower():
-            raise
-    return name
+    return promotion.deployer.config(purpose, ConfigSpec(tuple(variants), shadow, capture))
 
 
 def current_model(promotion: Promotion, state: dict[str, Any]) -> str:
-    """The model the serving slot runs in the endpoint config the promotion started from."""
+    """The model the serving slot runs in the config the promotion started from."""
     plan = state["plan"]
-    config = promotion.aws.sagemaker.describe_endpoint_config(EndpointConfigName=plan["original_config"])
-    for entry in config["ProductionVariants"]:
+    described = promotion.aws.sagemaker.describe_endpoint_config(EndpointConfigName=plan["original_config"])
+    for entry in described["ProductionVariants"]:
         if entry["VariantName"] == plan["current_slot"]:
             return str(entry["ModelName"])
-    return str(config["ProductionVariants"][0]["ModelName"])
+    return str(described["ProductionVariants"][0]["ModelName"])
 
 
-def update(promotion: Promotion, config: str, **extra: Any) -> None:
-    promotion.aws.sagemaker.update_endpoint(EndpointName=promotion.endpoint_name, EndpointConfigName=config, **extra)
+def await_change(
+    promotion: Promotion,
+    state: dict[str, Any],
+    config: str,
+    *,
+    kind: PollKind = "update",
+    weights: dict[str, float] | None = None,
+) -> None:
+    """Record the change the next polling loop waits for (``plan.awaiting``, read by ``check_endpoint``), with
+    its bound: at most ``max_polls`` rounds of ``poll_seconds``."""
+    state["plan"]["awaiting"] = {
+        "config": config,
+        "weights": weights,
+        "kind": kind,
+        "polls": 0,
+        "max_polls": promotion.settings.rollout.max_polls(kind),
+    }

@@ -16,7 +16,7 @@ def finalize(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any]:
         version = promotion.registry.rollback(note=f"restored by {state['execution']}")
     else:
         version = promotion.registry.promote(candidate["arn"], note=f"promoted by {state['execution']}")
-    _autoscale(promotion, state["plan"]["candidate_slot"])
+    promotion.autoscale(state["plan"]["candidate_slot"])
     promotion.rollout_metric(100)
     state["outcome"] = "rolled_back_to_archived" if rollback else "promoted"
     passed(state, "Finalize")
@@ -27,29 +27,3 @@ def finalize(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any]:
         f"Version {candidate['version']} is Production ({state['outcome']}); path: {' -> '.join(state['path'])}",
     )
     return state
-
-
-def _autoscale(promotion: Promotion, slot: str) -> None:
-    endpoint = promotion.settings.endpoint
-    resource = f"endpoint/{endpoint.name}/variant/{slot}"
-    dimension = "sagemaker:variant:DesiredInstanceCount"
-    promotion.aws.autoscaling.register_scalable_target(
-        ServiceNamespace="sagemaker",
-        ResourceId=resource,
-        ScalableDimension=dimension,
-        MinCapacity=endpoint.initial_instance_count,
-        MaxCapacity=endpoint.max_instance_count,
-    )
-    promotion.aws.autoscaling.put_scaling_policy(
-        PolicyName=f"{endpoint.name}-{slot}-invocations",
-        ServiceNamespace="sagemaker",
-        ResourceId=resource,
-        ScalableDimension=dimension,
-        PolicyType="TargetTrackingScaling",
-        TargetTrackingScalingPolicyConfiguration={
-            "TargetValue": float(endpoint.target_invocations_per_instance),
-            "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
-            "ScaleInCooldown": 300,
-            "ScaleOutCooldown": 60,
-        },
-    )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from mlops_kit.promotion.context import Promotion, passed, version_summary
-from mlops_kit.promotion.steps import endpoint as endpoints
 from mlops_kit.registry import ModelVersion, Stage, StageStatus, missing_lineage
 from mlops_kit.serving import naming
 
@@ -56,7 +55,7 @@ def validate(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any]:
             )
         candidate = promotion.registry.start_promotion(candidate.arn, execution=state["execution"])
     production = promotion.registry.production()
-    endpoint = endpoints.describe(promotion)
+    endpoint = promotion.deployer.describe()
     current_slot = None
     if endpoint:
         weights = {v["VariantName"]: v.get("CurrentWeight", 0) for v in endpoint["ProductionVariants"]}

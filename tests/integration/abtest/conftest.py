@@ -87,7 +87,11 @@ class Platform:
     def operations(self, **kwargs: Any) -> ExperimentOperations:
         sagemaker = self.emulator.client("sagemaker")
         serving = Serving(
-            sagemaker=sagemaker, registry=self.registry, locks=self.locks(), endpoint_name=self.endpoint_name
+            sagemaker=sagemaker,
+            autoscaling=self.emulator.client("application-autoscaling"),
+            registry=self.registry,
+            locks=self.locks(),
+            endpoint_name=self.endpoint_name,
         )
         return ExperimentOperations(self.repository(), serving, poll_seconds=0.02, **kwargs)
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import io
-import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -180,6 +179,9 @@ class FakeSageMaker:
 
     def list_endpoint_configs(self, NameContains: str = "", **_: Any) -> dict[str, Any]:
         return {"EndpointConfigs": [{"EndpointConfigName": n} for n in self.configs if NameContains in n]}
+
+    def list_endpoints(self, NameContains: str = "", **_: Any) -> dict[str, Any]:
+        return {"Endpoints": [{"EndpointName": n} for n in self.endpoints if NameContains in n]}
 
     # endpoints -----------------------------------------------------------------------------------------
     def _endpoint(self, name: str, operation: str) -> FakeEndpoint:
@@ -511,7 +513,8 @@ class _Paginator:
     def paginate(self, Bucket: str, Prefix: str = "", **_: Any) -> Iterator[dict[str, Any]]:
         keys = sorted(k for (b, k) in self._s3.objects if b == Bucket and k.startswith(Prefix))
         self._s3.listed.append(Prefix)
-        for batch in itertools.batched(keys, 1000):
+        for start in range(0, len(keys), 1000):
+            batch = keys[start : start + 1000]
             yield {"Contents": [{"Key": k, "LastModified": self._s3.modified[(Bucket, k)], "Size": len(
                 self._s3.objects[(Bucket, k)])} for k in batch]}  # fmt: skip
 

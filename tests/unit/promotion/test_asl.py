@@ -13,7 +13,7 @@ from mlops_kit.promotion.steps import ACTIONS
 
 ASL = json.loads(DEFINITION.read_text())
 STATES = ASL["States"]
-SUBSTITUTIONS = {"PromotionFunctionArn", "EndpointName"}  # what PromotionWorkflow passes
+SUBSTITUTIONS = {"PromotionFunctionArn"}  # what PromotionWorkflow passes
 
 
 def targets(state: dict) -> set[str]:
@@ -55,11 +55,7 @@ def test_every_transition_targets_an_existing_state_and_every_state_is_reachable
 def test_the_definition_parses_with_the_asl_interpreter() -> None:
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-    text = (
-        DEFINITION.read_text()
-        .replace("${PromotionFunctionArn}", "arn:aws:lambda:us-east-1:123456789012:function:f")
-        .replace("${EndpointName}", "e")
-    )
+    text = DEFINITION.read_text().replace("${PromotionFunctionArn}", "arn:aws:lambda:us-east-1:123456789012:function:f")
 
     AmazonStateLanguageParser.parse(text)
 
@@ -79,7 +75,7 @@ def test_every_catch_after_validation_ends_through_restore_and_release() -> None
         for catch in state.get("Catch", []):
             if name == "Validate":
                 assert catch["Next"] == "Refused"
-            elif name in ("Abort", "RestoreDescribe", "AbortFinish"):
+            elif name in ("Abort", "RestoreCheck", "AbortFinish"):
                 assert catch["Next"] in ("AbortFinish", "PromotionFailed")
             else:
                 assert catch["Next"] in ("Abort", "ApprovalTimedOut"), f"{name} catches to {catch['Next']}"
@@ -99,10 +95,47 @@ def test_the_approval_waits_in_a_clearly_named_state_with_a_timeout() -> None:
 
 def test_endpoint_updates_are_polled_not_synced() -> None:
     sync = [n for n, s in STATES.items() if str(s.get("Resource", "")).endswith(".sync")]
-    pollers = [n for n, s in STATES.items() if s.get("Resource", "").endswith("sagemaker:describeEndpoint")]
+    pollers = [n for n in STATES if _actions().get(n) == "check_endpoint"]
 
     assert sync == []
-    assert len(pollers) >= 5
+    assert len(pollers) == 7
+
+
+def _loops() -> list[list[str]]:
+    """The cycles of the state graph (each polling loop, and Abort's busy wait), as lists of state names."""
+    found: list[list[str]] = []
+
+    def walk(path: list[str]) -> None:
+        for target in sorted(targets(STATES[path[-1]])):
+            if target == path[0]:
+                found.append(path)
+            elif target not in path and target > path[0]:  # each cycle once, from its smallest state name
+                walk([*path, target])
+
+    for name in STATES:
+        walk([name])
+    return found
+
+
+def test_every_loop_runs_a_step_that_bounds_it() -> None:
+    # A loop that only Waits and Describes polls until the 25,000-event history limit. check_endpoint counts
+    # polls (failing past plan.awaiting.max_polls) and Abort counts busy waits (giving up past the bound).
+    loops = _loops()
+
+    assert loops, "the definition has polling loops"
+    for loop in loops:
+        assert {_actions().get(name) for name in loop} & {"check_endpoint", "abort"}, loop
+
+
+@pytest.mark.parametrize("name", [n for n in STATES if n.endswith("Ready?")])
+def test_every_polling_choice_fails_on_failure_and_polls_only_while_in_progress(name: str) -> None:
+    choice = STATES[name]
+    outcomes = {c["StringEquals"]: c["Next"] for c in choice["Choices"] if c["Variable"] == "$.endpoint.state"}
+
+    assert set(outcomes) == {"done", "failed"}
+    assert outcomes["failed"] in ("Abort", "AbortFinish")
+    assert choice["Default"].endswith("Wait")
+    assert all("InService" not in json.dumps(c) for c in choice["Choices"])  # status alone is never success
 
 
 def _actions() -> dict[str, str]:
