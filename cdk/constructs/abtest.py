@@ -86,11 +86,9 @@ class AbTesting(Construct):
         self.status.function.add_layers(self.statistics_layer)
         experiment_table.grant_read_write_data(self.status.function)
         self._grant_lock(self.status.function, promotion_table, key)
-        self.status.function.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["sagemaker:DescribeEndpoint", "sagemaker:UpdateEndpoint"], resources=[endpoint_arn]
-            )
-        )
+        # Ending a split puts the original config back through the deployer (UpdateEndpoint needs the endpoint
+        # and the endpoint-config resources).
+        endpoint.grant_update(self.status.function)
         self.status.function.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["cloudwatch:PutMetricData"],
@@ -104,7 +102,8 @@ class AbTesting(Construct):
             self.status.role,
             "AwsSolutions-IAM5[Resource::*]",
             "cloudwatch:PutMetricData has no resource-level permissions; it is limited to the A/B namespace by "
-            "condition. X-Ray trace writes support no resource either.",
+            "condition. X-Ray trace writes, the SageMaker List calls and Application Auto Scaling's Describe and "
+            "Deregister calls (limited to the sagemaker namespace by condition) support no resource either.",
         )
         schedule_role = iam.Role(
             self,

@@ -19,9 +19,10 @@ from constructs import Construct
 from cdk.arns import arn, as_nag_resource
 from cdk.config import AlarmsConfig
 from cdk.nag import acknowledge, acknowledge_grant_actions
-from mlops_kit.serving import naming
+from mlops_kit.serving import deploy, naming
 
 _SAGEMAKER_NAMESPACE = "AWS/SageMaker"
+_AUTOSCALING_SERVICE = "sagemaker.application-autoscaling.amazonaws.com"
 
 
 class EndpointSupport(Construct):
@@ -194,6 +195,130 @@ class EndpointSupport(Construct):
 
     def metric_latency(self, slot: str, statistic: str, period: int = 60) -> cloudwatch.Metric:
         return self._metric("ModelLatency", slot, statistic, period)
+
+    # -- deployment ------------------------------------------------------------------------------------------
+    def _deployment_resources(self) -> dict[str, str]:
+        """ARNs (and their cdk-nag spellings) of what the deployer creates and updates for this endpoint."""
+        stack = Stack.of(self)
+        pattern = deploy.resource_pattern(self.endpoint_name)
+        return {
+            "endpoint": arn(stack, "sagemaker", "endpoint", self.endpoint_name.lower()),
+            "models": arn(stack, "sagemaker", "model", pattern),
+            "configs": arn(stack, "sagemaker", "endpoint-config", pattern),
+            "models_finding": as_nag_resource(stack, "sagemaker", "model", pattern),
+            "configs_finding": as_nag_resource(stack, "sagemaker", "endpoint-config", pattern),
+            "alarms": arn(stack, "cloudwatch", "alarm", f"TargetTracking-endpoint/{self.endpoint_name}/*", colon=True),
+            "alarms_finding": as_nag_resource(
+                stack, "cloudwatch", "alarm", f"TargetTracking-endpoint/{self.endpoint_name}/*", colon=True
+            ),
+        }
+
+    def grant_update(self, grantee: iam.IGrantable) -> None:
+        """Move the endpoint to another of its configs with :class:`mlops_kit.serving.deploy.EndpointDeployer`
+        (``update``, ``progress``): UpdateEndpoint on the endpoint *and* the config (the Service Authorization
+        Reference lists both resource types), reading both, and taking a removed variant out of autoscaling."""
+        resources = self._deployment_resources()
+        statements = [
+            iam.PolicyStatement(
+                actions=["sagemaker:UpdateEndpoint", "sagemaker:DescribeEndpoint"],
+                resources=[resources["endpoint"], resources["configs"]],
+            ),
+            iam.PolicyStatement(actions=["sagemaker:DescribeEndpointConfig"], resources=[resources["configs"]]),
+            # List calls have no resource-level permissions; the deployer finds things by exact name with them.
+            iam.PolicyStatement(
+                actions=["sagemaker:ListEndpoints", "sagemaker:ListEndpointConfigs", "sagemaker:ListModels"],
+                resources=["*"],
+            ),
+            iam.PolicyStatement(
+                actions=[
+                    "application-autoscaling:DescribeScalableTargets",
+                    "application-autoscaling:DescribeScalingPolicies",
+                ],
+                resources=["*"],
+            ),
+            iam.PolicyStatement(
+                actions=[
+                    "application-autoscaling:DeregisterScalableTarget", "application-autoscaling:DeleteScalingPolicy",
+                ],
+                resources=["*"],
+                conditions={"StringEquals": {"application-autoscaling:service-namespace": "sagemaker"}},
+            ),
+            # Deleting a target tracking policy deletes the alarms Application Auto Scaling made for it.
+            iam.PolicyStatement(
+                actions=["cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"], resources=[resources["alarms"]]
+            ),
+        ]  # fmt: skip
+        for statement in statements:
+            iam.Grant.add_to_principal(
+                grantee=grantee,
+                actions=statement.actions,
+                resource_arns=statement.resources,
+                conditions=statement.conditions or None,
+            )
+        self._acknowledge_deployment(grantee)
+
+    def grant_deploy(self, grantee: iam.IGrantable) -> None:
+        """Everything :meth:`grant_update` gives, plus creating models, configs and the endpoint, shifting weights,
+        deleting the endpoint, and registering a variant with Application Auto Scaling (with its target
+        tracking alarms and the service-linked role Application Auto Scaling creates on first use)."""
+        self.grant_update(grantee)
+        resources = self._deployment_resources()
+        stack = Stack.of(self)
+        statements = [
+            iam.PolicyStatement(actions=["sagemaker:CreateModel", "sagemaker:DescribeModel"],
+                                resources=[resources["models"]]),
+            iam.PolicyStatement(actions=["sagemaker:CreateEndpointConfig"], resources=[resources["configs"]]),
+            iam.PolicyStatement(
+                actions=["sagemaker:CreateEndpoint"], resources=[resources["endpoint"], resources["configs"]]
+            ),
+            iam.PolicyStatement(
+                actions=["sagemaker:DeleteEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities"],
+                resources=[resources["endpoint"]],
+            ),
+            iam.PolicyStatement(
+                actions=["application-autoscaling:RegisterScalableTarget", "application-autoscaling:PutScalingPolicy"],
+                resources=["*"],
+                conditions={"StringEquals": {"application-autoscaling:service-namespace": "sagemaker"}},
+            ),
+            iam.PolicyStatement(actions=["cloudwatch:PutMetricAlarm"], resources=[resources["alarms"]]),
+            iam.PolicyStatement(
+                actions=["iam:CreateServiceLinkedRole"],
+                resources=[
+                    f"arn:{stack.partition}:iam::{stack.account}:role/aws-service-role/"
+                    f"{_AUTOSCALING_SERVICE}/AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
+                ],
+                conditions={"StringEquals": {"iam:AWSServiceName": _AUTOSCALING_SERVICE}},
+            ),
+        ]  # fmt: skip
+        for statement in statements:
+            iam.Grant.add_to_principal(
+                grantee=grantee,
+                actions=statement.actions,
+                resource_arns=statement.resources,
+                conditions=statement.conditions or None,
+            )
+
+    def _acknowledge_deployment(self, grantee: iam.IGrantable) -> None:
+        principal = grantee.grant_principal
+        if not isinstance(principal, Construct):
+            return
+        resources = self._deployment_resources()
+        for finding, reason in (
+            (
+                resources["models_finding"],
+                "Models are created per promotion or experiment, named after the endpoint with a content digest.",
+            ),
+            (
+                resources["configs_finding"],
+                "Endpoint configs are created per promotion step or experiment, named after the endpoint with a "
+                "content digest.",
+            ),
+            (
+                resources["alarms_finding"],
+                "Application Auto Scaling names the target tracking alarms of this endpoint's variants itself.",
+            ),
+        ):
+            acknowledge(principal, f"AwsSolutions-IAM5[Resource::{finding}]", reason)
 
     def grant_describe_alarms(self, grantee: iam.IGrantable) -> None:
         """Read the state of this endpoint's rollback alarms."""

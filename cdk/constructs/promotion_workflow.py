@@ -18,7 +18,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from cdk.arns import arn, as_nag_resource
+from cdk.arns import arn
 from cdk.config import PlatformConfig
 from cdk.constructs.endpoint import EndpointSupport
 from cdk.constructs.model_registry import ModelRegistry
@@ -111,20 +111,11 @@ class PromotionWorkflow(Construct):
             definition_body=sfn.DefinitionBody.from_string(
                 definition_with_timeout(DEFINITION, settings.rollout.workflow_timeout())
             ),
-            definition_substitutions={
-                "PromotionFunctionArn": self.steps.function.function_arn,
-                "EndpointName": endpoint_name,
-            },
+            definition_substitutions={"PromotionFunctionArn": self.steps.function.function_arn},
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
         )
         self.steps.function.grant_invoke(self.state_machine)
-        self.state_machine.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["sagemaker:DescribeEndpoint"],
-                resources=[arn(stack, "sagemaker", "endpoint", endpoint_name.lower())],
-            )
-        )
         function_id = stack.get_logical_id(self.steps.function.node.default_child)  # type: ignore[arg-type]
         machine_id = stack.get_logical_id(self.state_machine.node.default_child)  # type: ignore[arg-type]
         acknowledge(
@@ -186,28 +177,7 @@ class PromotionWorkflow(Construct):
         key: kms.IKey,
     ) -> None:
         fn = self.steps.function
-        name = endpoint.endpoint_name.lower()
-        fn.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["sagemaker:CreateModel", "sagemaker:DescribeModel", "sagemaker:AddTags"],
-                resources=[arn(stack, "sagemaker", "model", f"{name}-*")],
-            )
-        )
-        fn.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["sagemaker:CreateEndpointConfig", "sagemaker:DescribeEndpointConfig", "sagemaker:AddTags"],
-                resources=[arn(stack, "sagemaker", "endpoint-config", f"{name}-*")],
-            )
-        )
-        fn.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:DescribeEndpoint",
-                    "sagemaker:DeleteEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities", "sagemaker:AddTags",
-                ],
-                resources=[arn(stack, "sagemaker", "endpoint", name)],
-            )
-        )  # fmt: skip
+        endpoint.grant_deploy(fn)
         registry.grant_lifecycle(fn)
         endpoint.model_role.grant_pass_role(fn.grant_principal)
         table.grant_read_write_data(fn)
@@ -223,34 +193,11 @@ class PromotionWorkflow(Construct):
                 conditions={"StringEquals": {"cloudwatch:namespace": naming.ROLLOUT_NAMESPACE}},
             )
         )
-        fn.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["application-autoscaling:RegisterScalableTarget", "application-autoscaling:PutScalingPolicy"],
-                resources=["*"],
-            )
-        )
-        fn.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["iam:CreateServiceLinkedRole"],
-                resources=["*"],
-                conditions={"StringEquals": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}},
-            )
-        )
         acknowledge_grant_actions(self.steps.role)
         acknowledge(
             self.steps.role,
             "AwsSolutions-IAM5[Resource::*]",
-            "GetMetricData, PutMetricData (limited to the rollout namespace by condition), Application Auto Scaling "
-            "and the autoscaling service-linked role (limited by condition) have no resource-level permissions.",
+            "GetMetricData, PutMetricData (limited to the rollout namespace by condition), the SageMaker List calls "
+            "and Application Auto Scaling (limited to the sagemaker namespace by condition) have no resource-level "
+            "permissions.",
         )
-        for resource, reason in (
-            (
-                as_nag_resource(stack, "sagemaker", "model", f"{name}-*"),
-                "Models are created per promotion, named after the endpoint.",
-            ),
-            (
-                as_nag_resource(stack, "sagemaker", "endpoint-config", f"{name}-*"),
-                "Endpoint configs are created per promotion step, named after the endpoint.",
-            ),
-        ):
-            acknowledge(self.steps.role, f"AwsSolutions-IAM5[Resource::{resource}]", reason)

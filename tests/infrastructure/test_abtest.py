@@ -111,13 +111,16 @@ def test_the_status_job_may_only_touch_its_endpoint_its_lock_and_its_metrics(sta
 
     (endpoint,) = _by_action(statements, "sagemaker:UpdateEndpoint")
     assert _actions(endpoint) == {"sagemaker:DescribeEndpoint", "sagemaker:UpdateEndpoint"}
-    assert json.dumps(endpoint["Resource"]).endswith(':endpoint/mlops-kit-endpoint"]]}')
+    # UpdateEndpoint needs the endpoint and the endpoint-config resource (Service Authorization Reference).
+    resources = json.dumps(endpoint["Resource"])
+    assert resources.count(":endpoint/mlops-kit-endpoint") == 1
+    assert resources.count(":endpoint-config/mlops-kit-endpoint-*") == 1
     (metrics,) = _by_action(statements, "cloudwatch:PutMetricData")
     assert metrics["Condition"] == {"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}}
     lock = next(s for s in statements if s["Resource"] == {"Fn::ImportValue": "mlops-kit-promotion-table-arn"})
     assert _actions(lock) == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"}
     assert lock["Condition"] == {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["lock#mlops-kit-endpoint"]}}
-    assert not [s for s in statements if "sagemaker:CreateEndpointConfig" in _actions(s)]
+    assert not [s for s in statements if {"sagemaker:CreateEndpointConfig", "sagemaker:CreateModel"} & _actions(s)]
     assert all(not a.endswith(":*") for s in statements for a in _actions(s))
 
 
