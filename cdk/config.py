@@ -306,6 +306,15 @@ class PlatformConfig(_Section):
     retention: RetentionConfig = RetentionConfig()
     mlflow: MlflowConfig = MlflowConfig()
 
+    @model_validator(mode="after")
+    def _guardrails_fit(self) -> PlatformConfig:
+        if self.rollout.mode == "guardrails":
+            try:
+                self.rollout.guardrails.settings().check_instances(self.serving.initial_instance_count)
+            except ValueError as exc:
+                raise ValueError(f"rollout.guardrails with serving.initial_instance_count: {exc}") from None
+        return self
+
     @property
     def endpoint_name(self) -> str:
         return self.serving.endpoint_name or f"{self.project_name}-endpoint"

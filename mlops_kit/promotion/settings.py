@@ -86,6 +86,18 @@ class GuardrailsSettings(_Model):
     termination_wait_seconds: int = Field(ge=0, le=3600)
     max_execution_seconds: int = Field(ge=600, le=28800)
 
+    def check_instances(self, instances: int) -> None:
+        """Raise ValueError when a traffic step cannot fit ``instances``: SageMaker's TrafficRoutingConfig wants
+        the canary at most 50% and a linear step 10-50% of the variant's instances, and a step is at least one
+        instance, so a single-instance variant cannot be shifted in steps."""
+        percent = self.canary_percent if self.routing == "CANARY" else self.linear_step_percent
+        batch = max(1, math.ceil(instances * percent / 100))
+        if batch * 2 > instances:
+            raise ValueError(
+                f"a {self.routing} step of {percent}% of {instances} instance(s) is {batch} instance(s), more than "
+                "the 50% of the variant's instances SageMaker allows; serve at least 2 instances (or use staged mode)"
+            )
+
 
 PollKind = Literal["update", "guardrails", "restore"]
 
@@ -213,6 +225,12 @@ class PromotionSettings(HandlerSettings):
     topic_arn: str = Field(min_length=1)
     business_alarm: bool
     rollout: RolloutSettings
+
+    @model_validator(mode="after")
+    def _guardrails_fit(self) -> PromotionSettings:
+        if self.rollout.mode == "guardrails":
+            self.rollout.guardrails.check_instances(self.endpoint.initial_instance_count)
+        return self
 
 
 class TriggerSettings(HandlerSettings):

@@ -389,7 +389,8 @@ SCENARIOS: dict[str, Scenario] = {
     "guardrails-rollback": Scenario(
         "SageMaker blue/green canary; the new fleet fails and SageMaker rolls back",
         guardrails_rollback,
-        {"rollout": {"mode": "guardrails"}},
+        # A canary of one instance must be at most half the variant's instances: guardrails need two.
+        {"rollout": {"mode": "guardrails"}, "serving": {"initial_instance_count": 2}},
     ),
     "concurrent-promotion": Scenario(
         "a second promotion of the same endpoint fails fast while the first runs", concurrent_promotion

@@ -29,11 +29,11 @@ def test_the_shipped_cdk_json_is_valid() -> None:
 
 
 def test_overrides_merge_into_sections_without_dropping_siblings() -> None:
-    context = merged_context({"mlops": {"rollout": {"mode": "guardrails"}, "project_name": "fraud-kit"}})
+    context = merged_context({"mlops": {"rollout": {"mode": "staged", "bake_minutes": 5}, "project_name": "fraud-kit"}})
 
     config = load_config(context["mlops"])
 
-    assert config.rollout.mode == "guardrails"
+    assert (config.rollout.mode, config.rollout.bake_minutes) == ("staged", 5)
     assert config.project_name == "fraud-kit"
     assert config.region == json.loads((PROJECT_ROOT / "cdk.json").read_text())["context"]["mlops"]["region"]
 
@@ -117,3 +117,12 @@ def test_a_rollout_that_cannot_fit_its_workflow_or_lock_fails_synth(rollout: dic
 
     assert expected in str(raised.value)
     assert "workflow_timeout_hours" in str(raised.value)  # says which keys to change
+
+
+def test_guardrails_need_a_variant_a_canary_step_can_be_at_most_half_of() -> None:
+    # TrafficRoutingConfig: CanarySize at most 50%, LinearStepSize 10-50% of the variant's instances.
+    with pytest.raises(ConfigError, match="a CANARY step of 10% of 1 instance"):
+        load_config({"rollout": {"mode": "guardrails"}})
+
+    config = load_config({"rollout": {"mode": "guardrails"}, "serving": {"initial_instance_count": 2}})
+    assert config.rollout.mode == "guardrails"

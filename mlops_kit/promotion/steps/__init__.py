@@ -13,12 +13,12 @@ StartShadow, BeginShadowBake, CompareShadow start_shadow, begin_shadow_bake,    
 WaitForHumanApproval                        request_approval                       ``steps/approval.py``
 PrepareCanary, ShiftTraffic, CheckAlarms,   prepare_canary, shift_traffic,         ``steps/canary.py``
 CompleteRollout                             check_alarms, complete_rollout
-StartGuardrails                             start_guardrails                       ``steps/guardrails.py``
+EndShadow, StartGuardrails                  end_shadow, start_guardrails           ``steps/guardrails.py``
 Finalize                                    finalize                               ``steps/finalize.py``
 Abort, AbortFinish                          abort, abort_finish                    ``steps/abort.py``
 DeployCheck, ShadowCheck, CanaryCheck,      check_endpoint                         ``steps/check_endpoint.py``
-ShiftCheck, CompleteCheck, GuardrailsCheck,
-RestoreCheck
+ShiftCheck, CompleteCheck, EndShadowCheck,
+GuardrailsCheck, RestoreCheck
 ==========================================  =====================================  ==========================
 
 Every step is idempotent where a retry could repeat it: models and endpoint configs are named by a digest of
@@ -58,6 +58,7 @@ STEPS: dict[str, Step] = {
     "shift_traffic": canary.shift_traffic,
     "check_alarms": canary.check_alarms,
     "complete_rollout": canary.complete_rollout,
+    "end_shadow": guardrails.end_shadow,
     "start_guardrails": guardrails.start_guardrails,
     "check_endpoint": check_endpoint.check_endpoint,
     "finalize": finalize.finalize,

@@ -1,5 +1,6 @@
-"""``DeployCheck``, ``ShadowCheck``, ``CanaryCheck``, ``ShiftCheck``, ``CompleteCheck``, ``GuardrailsCheck``,
-``RestoreCheck``: one round of a polling loop. Did the endpoint reach the change in ``plan.awaiting``?
+"""``DeployCheck``, ``ShadowCheck``, ``CanaryCheck``, ``ShiftCheck``, ``CompleteCheck``, ``EndShadowCheck``,
+``GuardrailsCheck``, ``RestoreCheck``: one round of a polling loop. Did the endpoint reach the change in
+``plan.awaiting``?
 
 SageMaker has no ``.sync`` integration for endpoints, so the state machine waits ``poll_seconds`` and asks
 again, at most ``max_polls`` times. A failed update ends ``InService`` on the *old* config with a

@@ -1,5 +1,10 @@
-"""``StartGuardrails``: SageMaker's blue/green deployment (CANARY or LINEAR traffic routing) with the rollback
-alarms; SageMaker shifts the traffic and rolls back on an alarm (``GuardrailsCheck`` reads the outcome)."""
+"""``EndShadow``, ``StartGuardrails``: SageMaker's blue/green deployment (CANARY or LINEAR traffic routing) with the
+rollback alarms; SageMaker shifts the traffic and rolls back on an alarm (``GuardrailsCheck`` reads the outcome).
+
+The shadow variant is removed first, by a plain update back to the config the promotion started from: a
+blue/green deployment "must have the same variant name as the old endpoint configuration" (SageMaker's
+deployment guardrails exclusions), and whether a config whose only extra variant is a shadow passes that rule is
+not documented, so the guarded update always goes from one single-variant config to another."""
 
 from __future__ import annotations
 
@@ -8,6 +13,14 @@ from typing import Any
 from mlops_kit.promotion.context import Promotion, passed
 from mlops_kit.promotion.steps import endpoint as endpoints
 from mlops_kit.serving import naming
+
+
+def end_shadow(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any]:
+    """Production alone again, as before the shadow (its instance count retained)."""
+    original = state["plan"]["original_config"]
+    promotion.deployer.update(original)
+    endpoints.await_change(promotion, state, original)
+    return passed(state, "EndShadow")
 
 
 def start_guardrails(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any]:

@@ -98,7 +98,7 @@ def test_endpoint_updates_are_polled_not_synced() -> None:
     pollers = [n for n in STATES if _actions().get(n) == "check_endpoint"]
 
     assert sync == []
-    assert len(pollers) == 7
+    assert len(pollers) == 8
 
 
 def _loops() -> list[list[str]]:

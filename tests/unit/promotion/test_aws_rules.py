@@ -164,13 +164,13 @@ def test_weights_that_did_not_apply_are_a_failure(world: World) -> None:
     assert "weights rejected" in state["failure"]["Cause"]
 
 
-def test_a_guardrails_rollback_is_reported_as_such(world: World) -> None:
-    world.settings = world.settings.model_copy(
-        update={"rollout": world.settings.rollout.model_copy(update={"mode": "guardrails"})}
-    )
+def test_a_guardrails_rollback_is_reported_as_such() -> None:
+    world = World(settings(rollout={"mode": "guardrails"}, serving={"endpoint_name": "e", "initial_instance_count": 2}))
     world.serve(1)
     state = world.validated(world.package(2))
     state = world.run("start_shadow", state)
+    world.sagemaker.settle(world.endpoint)
+    state = world.run("end_shadow", state)
     world.sagemaker.settle(world.endpoint)
     state = world.run("start_guardrails", state)
     world.sagemaker.fail_next_update(f"Rolled back: alarm {world.endpoint}-blue-5xx-rate was in ALARM")

@@ -10,7 +10,7 @@ import pytest
 from mlops_kit.promotion.steps import ACTIONS, run_action
 from mlops_kit.promotion.steps.validate import InvalidCandidate
 from mlops_kit.promotion.store import PromotionLocked, PromotionStore
-from tests.unit.promotion.conftest import ENDPOINT, EXECUTION, TABLE, World
+from tests.unit.promotion.conftest import ENDPOINT, EXECUTION, TABLE, World, settings
 
 
 def lock_holder(world: World) -> str | None:
@@ -194,11 +194,21 @@ def test_no_alarm_lets_the_rollout_go_on(world: World) -> None:
 
 
 # -- guardrails ------------------------------------------------------------------------------------------------------
-def test_guardrails_deploy_the_candidate_into_the_serving_slot_with_the_alarms(world: World) -> None:
-    world.settings = world.settings.model_copy(
-        update={"rollout": world.settings.rollout.model_copy(update={"mode": "guardrails"})}
+def test_guardrails_first_end_the_shadow_with_a_plain_update_to_the_original_config(world: World) -> None:
+    state = world.run("end_shadow", in_shadow(world))
+
+    update = world.sagemaker.requests("UpdateEndpoint")[-1]
+    assert update["EndpointConfigName"] == f"{ENDPOINT}-seed-v1"
+    assert "DeploymentConfig" not in update
+    assert state["plan"]["awaiting"]["config"] == f"{ENDPOINT}-seed-v1"
+
+
+def test_guardrails_deploy_the_candidate_into_the_serving_slot_with_the_alarms() -> None:
+    world = World(
+        settings(rollout={"mode": "guardrails"}, serving={"endpoint_name": ENDPOINT, "initial_instance_count": 2})
     )
-    state = in_shadow(world)
+    state = world.run("end_shadow", in_shadow(world))
+    world.sagemaker.settle(world.endpoint)
 
     state = world.run("start_guardrails", state)
 
