@@ -308,8 +308,10 @@ def _build(spec: PipelineSpec) -> str:
             "sagemaker_program": "train.py",
             "sagemaker_submit_directory": BUNDLE_PLACEHOLDER,
             "use-case": spec.use_case,
-            "seed": seed,
-            **{name.replace("_", "-"): value for name, value in hyper.items()},
+            # CreateTrainingJob's HyperParameters is a map of strings: integer and float pipeline parameters go in
+            # as text (Std:Join), never as the bare numbers a {"Get": ...} would put there.
+            "seed": seed.to_string(),
+            **{name.replace("_", "-"): value.to_string() for name, value in hyper.items()},
         },
         output_data_config=OutputDataConfig(s3_output_path=f"s3://{ARTIFACTS_BUCKET_PLACEHOLDER}/{MODELS_PREFIX}"),
         base_job_name=f"{spec.pipeline_name}-train"[:30],
@@ -434,6 +436,9 @@ def _build(spec: PipelineSpec) -> str:
         parameters=parameters,
         steps=[build, validate, data_valid],
         sagemaker_session=session,
+        # Runs are tracked in MLflow (evaluate step); no SageMaker Experiments entities, whose creation by the
+        # pipeline service needs Experiments permissions AWS does not document for the pipeline role.
+        pipeline_experiment_config=None,
     )
     definition = json.loads(pipeline.definition())
     return json.dumps(definition, sort_keys=True)

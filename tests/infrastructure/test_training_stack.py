@@ -129,3 +129,13 @@ def test_the_pipeline_role_is_least_privilege(stack_template: Any) -> None:
     assert {a for s in star for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])} == {
         "ecr:GetAuthorizationToken", "cloudwatch:PutMetricData",
     }  # fmt: skip
+
+
+def test_training_hyperparameters_are_strings_and_no_experiment_entities_are_made(pipeline: dict[str, Any]) -> None:
+    train = _all_steps(pipeline["Steps"])[d.STEP_TRAIN]["Arguments"]
+
+    # CreateTrainingJob types HyperParameters as a map of strings; a bare {"Get": "Parameters.MaxIter"} would put
+    # an integer there at execution time.
+    for name, value in train["HyperParameters"].items():
+        assert isinstance(value, str) or "Std:Join" in value, f"{name}: {value}"
+    assert not pipeline.get("PipelineExperimentConfig")
