@@ -4,7 +4,10 @@ test states the rule (as the fakes enforce it, after AWS's documentation) and wh
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
+
+import pytest
 
 from mlops_kit.serving.deploy import NAME_PATTERN
 from tests.unit.promotion.conftest import EXECUTION, World, settings
@@ -257,3 +260,71 @@ def test_after_a_failed_rollout_completion_the_restored_variant_autoscales_again
 
     assert [v["VariantName"] for v in world.sagemaker.endpoints[world.endpoint].variants] == ["blue"]
     assert world.autoscaling.registered(world.endpoint, "blue")
+
+
+# -- point 10: the shadow comparison reads a bake window of capture in bounded memory ------------------------------
+def capture(world: World, variant: str, at: float, records: list[tuple[dict[str, Any], float]]) -> None:
+    """One capture file of ``variant`` started at ``at``, as SageMaker writes them (JSON lines, hourly prefix)."""
+    when = dt.datetime.fromtimestamp(at, dt.UTC)
+    lines = [
+        json.dumps({
+            "captureData": {
+                "endpointInput": {"data": json.dumps(request), "encoding": "JSON", "mode": "INPUT"},
+                "endpointOutput": {"data": json.dumps({"score": score}), "encoding": "JSON", "mode": "OUTPUT"},
+            },
+            "eventMetadata": {"inferenceTime": (when + dt.timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%S.000Z")},
+        })
+        for i, (request, score) in enumerate(records)
+    ]  # fmt: skip
+    key = f"capture/{world.endpoint}/{variant}/{when:%Y/%m/%d/%H}/{when:%M-%S}-{variant}.jsonl"
+    world.s3.put("artifacts", key, ("\n".join(lines) + "\n").encode(), when)
+
+
+def baked(world: World, requests: int) -> dict[str, Any]:
+    world.serve(1)
+    state = world.run("start_shadow", world.validated(world.package(2)))
+    world.sagemaker.settle(world.endpoint)
+    state = world.run("begin_shadow_bake", state)
+    started = world.clock()
+    traffic = [({"customer": i}, (i % 90 + 5) / 100) for i in range(requests)]
+    capture(world, "blue", started - 7200, [({"customer": "old"}, 0.5)] * 50)  # long before the window
+    capture(world, "blue", started + 60, traffic)
+    capture(world, "shadow", started + 60, [(r, min(1.0, s + 0.01)) for r, s in traffic])
+    world.cloudwatch.series = {
+        ("blue", "ModelLatency", "p99"): 12_000.0, ("shadow", "ModelLatency", "p99"): 13_000.0,
+        ("shadow", "Invocations", "Sum"): float(requests), ("shadow", "Invocation5XXErrors", "Sum"): 0.0,
+    }  # fmt: skip
+    world.clock.advance(1800)
+    return state
+
+
+def test_the_shadow_comparison_pairs_the_windows_requests(world: World) -> None:
+    state = world.run("compare_shadow", baked(world, 200))
+
+    assert state["shadow"]["passed"], state["shadow"]["reasons"]
+    assert state["shadow"]["pairs"] == 200
+    assert state["shadow"]["agreement"] > 0.95
+    assert state["shadow"]["p99_ratio"] == pytest.approx(13 / 12)
+
+
+def test_the_shadow_comparison_lists_only_the_windows_hours(world: World) -> None:
+    state = baked(world, 10)
+    started = state["plan"]["shadow_started"]
+
+    world.run("compare_shadow", state)
+
+    hours = sorted(prefix.split("/", 3)[3] for prefix in world.s3.listed)  # capture/<endpoint>/<variant>/<hour>
+    first, last = (dt.datetime.fromtimestamp(t, dt.UTC) for t in (started - 3600, world.clock()))
+    assert hours[0] == f"{first:%Y/%m/%d/%H}/"  # the hour before the window: a file started then may reach into it
+    assert hours[-1] == f"{last:%Y/%m/%d/%H}/"
+    assert all(prefix.endswith("/") and prefix.count("/") == 7 for prefix in world.s3.listed)
+
+
+def test_the_shadow_comparison_stops_reading_at_its_pair_limit(world: World, monkeypatch: Any) -> None:
+    from mlops_kit.promotion.steps import shadow
+
+    monkeypatch.setattr(shadow, "MAX_PAIRS", 50)
+    state = world.run("compare_shadow", baked(world, 2000))
+
+    assert state["shadow"]["pairs"] == 50
+    assert len(world.s3.reads) < 2 * 2000  # lines read: production stopped at 50 requests, shadow once all paired
