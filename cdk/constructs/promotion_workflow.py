@@ -3,7 +3,6 @@ that runs its steps, and the trigger that starts it when a model version is appr
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy, Stack
@@ -28,18 +27,6 @@ from mlops_kit.promotion.settings import EndpointSettings, PromotionSettings, Tr
 from mlops_kit.serving import naming
 
 DEFINITION = Path(__file__).resolve().parents[2] / "step_functions" / "promotion.asl.json"
-
-
-def definition_with_timeout(path: Path, timeout_seconds: int) -> str:
-    """The ASL file with its top-level ``TimeoutSeconds`` set.
-
-    CDK applies ``StateMachine(timeout=...)`` only to definitions built in code and drops it for a file, and an
-    unquoted ``${...}`` substitution would make the file invalid JSON; so the construct sets the field on the
-    parsed file. Other values still arrive as ``DefinitionSubstitutions``.
-    """
-    definition = json.loads(path.read_text())
-    definition["TimeoutSeconds"] = int(timeout_seconds)
-    return json.dumps(definition, indent=2)
 
 
 class PromotionWorkflow(Construct):
@@ -108,10 +95,14 @@ class PromotionWorkflow(Construct):
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
-            definition_body=sfn.DefinitionBody.from_string(
-                definition_with_timeout(DEFINITION, settings.rollout.workflow_timeout())
-            ),
-            definition_substitutions={"PromotionFunctionArn": self.steps.function.function_arn},
+            # The definition file is passed as DefinitionString, which CloudFormation substitutes as text: its
+            # TimeoutSeconds placeholder is a number (unquoted), and CDK applies StateMachine(timeout=...) only to
+            # definitions built in code, never to a file.
+            definition_body=sfn.DefinitionBody.from_string(DEFINITION.read_text()),
+            definition_substitutions={
+                "PromotionFunctionArn": self.steps.function.function_arn,
+                "WorkflowTimeoutSeconds": str(settings.rollout.workflow_timeout()),
+            },
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
         )

@@ -80,7 +80,10 @@ def test_the_state_machine_logs_and_traces(stack_template: Any) -> None:
         {
             "TracingConfiguration": {"Enabled": True},
             "LoggingConfiguration": Match.object_like({"Level": "ALL", "IncludeExecutionData": True}),
-            "DefinitionSubstitutions": {"PromotionFunctionArn": Match.any_value()},
+            "DefinitionSubstitutions": {
+                "PromotionFunctionArn": Match.any_value(),
+                "WorkflowTimeoutSeconds": str(load_config({}).rollout.settings().workflow_timeout()),
+            },
         },
     )
 
@@ -133,11 +136,14 @@ def test_the_promotion_functions_get_settings_their_handlers_parse(stack_templat
 
 def test_the_deployed_state_machine_times_out_with_the_workflow_budget(stack_template: Any) -> None:
     machine = next(iter(stack_template("serving").find_resources("AWS::StepFunctions::StateMachine").values()))
-    definition = json.loads(_resolved(machine["Properties"]["DefinitionString"]))
+    properties = machine["Properties"]
+    definition = _resolved(properties["DefinitionString"])
+    for key, value in properties["DefinitionSubstitutions"].items():
+        definition = definition.replace("${" + key + "}", _resolved(value))
 
     rollout = load_config({}).rollout.settings()
-    assert definition["TimeoutSeconds"] == rollout.workflow_timeout()
-    assert definition["TimeoutSeconds"] > rollout.approval_timeout_seconds
+    assert json.loads(definition)["TimeoutSeconds"] == rollout.workflow_timeout()
+    assert rollout.workflow_timeout() > rollout.approval_timeout_seconds
 
 
 # The SageMaker actions the endpoint deployer calls on named resources. The resource types each one needs come

@@ -11,9 +11,23 @@ import pytest
 from cdk.constructs.promotion_workflow import DEFINITION
 from mlops_kit.promotion.steps import ACTIONS
 
-ASL = json.loads(DEFINITION.read_text())
+SUBSTITUTIONS = {"PromotionFunctionArn", "WorkflowTimeoutSeconds"}  # what PromotionWorkflow passes
+EXAMPLE = {
+    "PromotionFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:f",
+    "WorkflowTimeoutSeconds": "86400",
+}
+
+
+def substituted() -> str:
+    """The definition as CloudFormation hands it to Step Functions (placeholders filled in as text)."""
+    text = DEFINITION.read_text()
+    for key, value in EXAMPLE.items():
+        text = text.replace("${" + key + "}", value)
+    return text
+
+
+ASL = json.loads(substituted())
 STATES = ASL["States"]
-SUBSTITUTIONS = {"PromotionFunctionArn"}  # what PromotionWorkflow passes
 
 
 def targets(state: dict) -> set[str]:
@@ -45,6 +59,10 @@ def test_every_substitution_is_defined_and_used() -> None:
     assert used == SUBSTITUTIONS
 
 
+def test_the_workflow_times_out_with_the_substituted_budget() -> None:
+    assert ASL["TimeoutSeconds"] == 86400
+
+
 def test_every_transition_targets_an_existing_state_and_every_state_is_reachable() -> None:
     for name, state in STATES.items():
         assert targets(state) <= set(STATES), f"{name} goes to an unknown state"
@@ -55,9 +73,7 @@ def test_every_transition_targets_an_existing_state_and_every_state_is_reachable
 def test_the_definition_parses_with_the_asl_interpreter() -> None:
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-    text = DEFINITION.read_text().replace("${PromotionFunctionArn}", "arn:aws:lambda:us-east-1:123456789012:function:f")
-
-    AmazonStateLanguageParser.parse(text)
+    AmazonStateLanguageParser.parse(substituted())
 
 
 @pytest.mark.parametrize("name", [n for n, s in STATES.items() if s["Type"] == "Task"])
