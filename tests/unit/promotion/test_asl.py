@@ -3,6 +3,7 @@ restores the previous model and releases the lock before ending FAILED."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 
@@ -117,6 +118,7 @@ def test_endpoint_updates_are_polled_not_synced() -> None:
     assert len(pollers) == 8
 
 
+@functools.cache
 def _loops() -> list[list[str]]:
     """The cycles of the state graph (each polling loop, and Abort's busy wait), as lists of state names."""
     found: list[list[str]] = []
@@ -172,3 +174,15 @@ def test_every_action_the_state_machine_names_exists_in_the_dispatcher() -> None
 
 def test_every_dispatcher_action_is_used_by_the_state_machine() -> None:
     assert set(ACTIONS) - set(_actions().values()) == set()
+
+
+def test_each_loop_round_writes_the_events_the_history_budget_counts() -> None:
+    # RolloutSettings.history_events_bound counts EVENTS_PER_POLL per round: a Wait (2 events), one Lambda task
+    # (5) and a Choice (2). A loop with more states would overflow the budget the config cross-check relies on.
+    from mlops_kit.promotion.settings import EVENTS_PER_POLL
+
+    polling = [loop for loop in _loops() if "ShiftTraffic" not in loop]  # the rollout steps: EVENTS_PER_STEP
+    for loop in polling:
+        assert sorted(STATES[name]["Type"] for name in loop) == ["Choice", "Task", "Wait"], loop
+    assert len(polling) == 9  # eight check_endpoint loops and Abort's busy wait
+    assert EVENTS_PER_POLL == 2 + 5 + 2
