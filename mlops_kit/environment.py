@@ -10,7 +10,7 @@ default that may disagree with the platform config. Defaults belong to the platf
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -29,7 +29,7 @@ class HandlerSettings(BaseModel):
 
     VARIABLE: ClassVar[str]
 
-    def environment(self, serialize: Any = None) -> dict[str, str]:
+    def environment(self, serialize: Callable[[Any], str] | None = None) -> dict[str, str]:
         """``{VARIABLE: <JSON>}`` for a function's environment. ``serialize`` turns the JSON-ready dict into a
         string; CDK constructs pass ``stack.to_json_string`` so tokens (ARNs, names) resolve at deploy time."""
         data = self.model_dump(mode="json")
