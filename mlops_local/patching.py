@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 # Applied in this order (later families may wrap what earlier ones installed).
 FAMILIES: tuple[str, ...] = (
     "mlops_local.requests",
+    "mlops_local.constraints",
     "mlops_local.lambda_runtime",
     "mlops_local.stepfunctions",
     "mlops_local.events",
