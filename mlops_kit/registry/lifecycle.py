@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from mlops_kit.registry.metadata import metadata_value, single_line
+
 
 class Stage(StrEnum):
     STAGING = "Staging"
@@ -180,7 +182,7 @@ class ModelRegistry:
     def _update(self, version: ModelVersion, stage: Stage, status: StageStatus, note: str, **extra: Any) -> None:
         self._sagemaker.update_model_package(
             ModelPackageArn=version.arn,
-            ModelLifeCycle={"Stage": stage.value, "StageStatus": status.value, "StageDescription": note[:1000]},
+            ModelLifeCycle={"Stage": stage.value, "StageStatus": status.value, "StageDescription": single_line(note)},
             **extra,
         )
 
@@ -192,7 +194,12 @@ class ModelRegistry:
         )
 
     def approve(self, ref: str | int, *, approver: str, comment: str = "") -> ModelVersion:
-        """Approve a Staging version in the registry (this is what starts a promotion on AWS)."""
+        """Approve a Staging version in the registry (this is what starts a promotion on AWS).
+
+        The comment is kept whole, on one line, in ``ApprovalDescription``, and with the approver in metadata
+        limited to the characters SageMaker allows there (:mod:`mlops_kit.registry.metadata`): free text is made
+        acceptable, never refused.
+        """
         version = self.get(ref)
         if version.stage == Stage.STAGING and version.stage_status == StageStatus.APPROVED:
             return version
@@ -204,8 +211,11 @@ class ModelRegistry:
             StageStatus.APPROVED,
             f"approved by {approver}: {comment}".strip(": "),
             ModelApprovalStatus="Approved",
-            ApprovalDescription=f"{approver}: {comment}"[:1000],
-            CustomerMetadataProperties={"approval.approver": approver, "approval.comment": comment[:256] or "-"},
+            ApprovalDescription=single_line(f"{approver}: {comment}" if comment.strip() else approver),
+            CustomerMetadataProperties={
+                "approval.approver": metadata_value(approver),
+                "approval.comment": metadata_value(comment),
+            },
         )
         return self.get(version.arn)
 
@@ -240,7 +250,7 @@ class ModelRegistry:
         return self.get(version.arn)
 
     def reject(self, ref: str | int, *, reason: str) -> ModelVersion:
-        """Reject a Staging version (reviewer, shadow check, alarm, timeout), with the reason."""
+        """Reject a Staging version (reviewer, shadow check, alarm, timeout), with the reason (on one line)."""
         version = self.get(ref)
         if version.stage == Stage.STAGING and version.stage_status == StageStatus.REJECTED:
             return version
@@ -252,7 +262,7 @@ class ModelRegistry:
             StageStatus.REJECTED,
             f"rejected: {reason}",
             ModelApprovalStatus="Rejected",
-            ApprovalDescription=reason[:1000],
+            ApprovalDescription=single_line(reason),
         )
         return self.get(version.arn)
 

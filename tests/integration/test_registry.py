@@ -120,3 +120,32 @@ def test_illegal_moves_are_refused_with_the_state_and_what_is_allowed(registry: 
 def test_unknown_versions_are_a_clear_error(registry: ModelRegistry) -> None:
     with pytest.raises(UnknownModelVersion, match="has no version 7"):
         registry.get(7)
+
+
+def test_an_approval_comment_with_punctuation_and_line_breaks_is_recorded_not_refused(
+    emulator: Emulator, registry: ModelRegistry
+) -> None:
+    (arn,) = register(registry)
+    comment = "A/B test checkout-model: ship_treatment (conversion +4 points, p=0.01)\nreviewed by Ana O'Brien"
+
+    version = registry.approve(arn, approver="ana@example.com", comment=comment)
+
+    # Metadata values allow letters, numbers, spaces and _.:/=+-@ only; the description keeps the text on one line.
+    assert version.properties["approval.comment"] == (
+        "A/B test checkout-model: ship_treatment conversion +4 points p=0.01 reviewed by Ana O Brien"
+    )
+    described = emulator.client("sagemaker").describe_model_package(ModelPackageName=arn)
+    assert described["ApprovalDescription"] == (
+        "ana@example.com: A/B test checkout-model: ship_treatment (conversion +4 points, p=0.01) "
+        "reviewed by Ana O'Brien"
+    )
+
+
+def test_a_reject_reason_over_several_lines_is_recorded_on_one(emulator: Emulator, registry: ModelRegistry) -> None:
+    (arn,) = register(registry)
+
+    version = registry.reject(arn, reason="shadow disagreement 40%\r\nerrors 3x Production")
+
+    described = emulator.client("sagemaker").describe_model_package(ModelPackageName=arn)
+    assert described["ApprovalDescription"] == "shadow disagreement 40% errors 3x Production"
+    assert version.description == "rejected: shadow disagreement 40% errors 3x Production"
