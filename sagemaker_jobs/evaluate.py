@@ -1,7 +1,8 @@
 """Evaluate the candidate (and the current Production model) on the held-out test split; decide the gate.
 
 Writes to the ``evaluation`` output: ``evaluation.json`` (metrics, the Production model's metrics on the
-same rows, the gate's inputs and decision, the lineage the registry requires), ``baseline.json`` (the drift
+same rows, the gate's inputs and decision, the lineage as the registry's metadata holds it), ``lineage.json``
+(the complete lineage document, which that metadata references by URI and SHA-256), ``baseline.json`` (the drift
 baseline: the held-out features and the candidate's scores on them), ``model_quality.json``
 (Model Monitor's binary-classification format, referenced by the model package's ModelMetrics), and ROC,
 precision-recall and calibration plots as PNG. The run is logged to MLflow when a tracking URI is given.
@@ -35,6 +36,7 @@ from sklearn.metrics import (
 )
 
 from mlops_kit.registry import REQUIRED_LINEAGE, missing_lineage
+from mlops_kit.registry.lineage import DOCUMENT_NAME, LineageReference, document_bytes, metadata_properties, sha256
 from sagemaker_jobs.layout import extract_model, processing_input, processing_output, write_json
 
 NONE = "none"
@@ -180,20 +182,30 @@ def download_model(uri: str) -> Path:
     return target.parent
 
 
-def lineage(meta: dict[str, Any], manifest: dict[str, Any], args: argparse.Namespace) -> dict[str, str]:
-    """The lineage recorded with the model version, as strings (model package metadata values)."""
+def lineage(meta: dict[str, Any], manifest: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """The lineage recorded with the model version, every value as it is (maps stay maps): the lineage document."""
     return {
         "dataset_manifest_hash": str(manifest.get("dataset_hash", "")),
         "dataset_manifest_uri": args.dataset_manifest_uri,
-        "feature_group_versions": json.dumps(manifest.get("feature_groups", {}), sort_keys=True),
+        "feature_group_versions": dict(manifest.get("feature_groups", {})),
         "code_commit": args.code_commit,
         "pipeline_execution": args.pipeline_execution,
         "training_image": args.training_image,
         "inference_image": args.inference_image,
-        "library_versions": json.dumps(meta.get("library_versions", {}), sort_keys=True),
-        "hyperparameters": json.dumps(meta.get("hyperparameters", {}), sort_keys=True),
+        "library_versions": dict(meta.get("library_versions", {})),
+        "hyperparameters": dict(meta.get("hyperparameters", {})),
         "seed": str(meta.get("seed", "")),
     }
+
+
+def record_lineage(recorded: dict[str, Any], out: Path, uri: str) -> dict[str, str]:
+    """Write the lineage document to ``out`` (it reaches S3 at ``uri``) and return the registry's metadata for
+    it, keys without the ``lineage.`` prefix: a summary per key, the document's URI and SHA-256."""
+    data = document_bytes(recorded)
+    path = out / DOCUMENT_NAME
+    path.write_bytes(data)
+    reference = LineageReference(uri or path.resolve().as_uri(), sha256(data))
+    return {key.removeprefix("lineage."): value for key, value in metadata_properties(recorded, reference).items()}
 
 
 def log_to_mlflow(uri: str, report: dict[str, Any], meta: dict[str, Any], artifacts: list[Path]) -> str:
@@ -239,6 +251,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--dataset-manifest-uri", default="")
     parser.add_argument("--baseline-uri", default="")
     parser.add_argument("--report-uri", default="")
+    parser.add_argument("--lineage-uri", default="", help="where lineage.json lands in S3 (default: the local file)")
     parser.add_argument("--code-commit", default="")
     parser.add_argument("--pipeline-execution", default="")
     parser.add_argument("--training-image", default="")
@@ -280,7 +293,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "metrics": metrics,
         "production_metrics": production_metrics,
         "gate": gate,
-        "lineage": recorded,
+        "lineage": record_lineage(recorded, out, args.lineage_uri),
         "lineage_complete": not missing,
         "report_uri": args.report_uri,
         "baseline_uri": args.baseline_uri,
@@ -293,7 +306,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     (out / "baseline.json").write_text(drift_baseline(test[features], scores, seed=int(meta.get("seed", 0))).to_json())
     images = plots(y_true, scores, production_scores, out)
     if args.tracking_uri not in (NONE, ""):
-        report["mlflow_run_id"] = log_to_mlflow(args.tracking_uri, report, meta, [*images, out / "model_quality.json"])
+        artifacts = [*images, out / "model_quality.json", out / DOCUMENT_NAME]
+        report["mlflow_run_id"] = log_to_mlflow(args.tracking_uri, report, meta, artifacts)
     write_json(out / "evaluation.json", report)
     print(f"evaluate: {args.primary_metric}={metrics[args.primary_metric]:.4f}; gate: {gate['reason']}")
     return report

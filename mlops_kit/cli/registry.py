@@ -15,10 +15,11 @@ ProjectOption = Annotated[str | None, typer.Option(help="Project name (default: 
 
 
 def _registry(project: str | None):
-    from mlops_kit.registry import ModelRegistry
+    from mlops_kit.registry import LineageDocuments, ModelRegistry
 
     platform = Platform.connect(project)
-    return ModelRegistry(platform.client("sagemaker"), platform.output("ModelPackageGroupName"))
+    documents = LineageDocuments(platform.client("s3"))
+    return ModelRegistry(platform.client("sagemaker"), platform.output("ModelPackageGroupName"), documents=documents)
 
 
 @app.command("list")
@@ -91,10 +92,29 @@ def show(
 def lineage(
     version: Annotated[str, typer.Argument(help="Version number or model package ARN.")], project: ProjectOption = None
 ) -> None:
-    """What the version was built from: dataset manifest, features, code, images, libraries, parameters, seed."""
-    v = _version(version, project)
+    """What the version was built from: dataset manifest, features, code, images, libraries, parameters, seed.
+
+    Every value comes from the version's lineage document in S3, checked against the SHA-256 the registry recorded.
+    """
+    from botocore.exceptions import ClientError
+
+    from mlops_kit.registry import LineageMismatch, UnknownModelVersion
+
+    registry = _registry(project)
+    try:
+        v = registry.get(version)
+    except UnknownModelVersion as exc:
+        fail(str(exc))
+    try:
+        values = registry.full_lineage(v.arn)
+    except LineageMismatch as exc:
+        fail(str(exc))
+    except ClientError as exc:
+        fail(f"cannot read the lineage document of version {v.version}: {exc}")
     rows = [
         [k, json.dumps(val, sort_keys=True) if isinstance(val, dict | list) else str(val)]
-        for k, val in sorted(v.lineage.items())
+        for k, val in sorted(values.items())
     ]
+    if v.lineage_document is not None:
+        rows += [["document", v.lineage_document.uri], ["document sha256", v.lineage_document.sha256]]
     console.print(table(f"Lineage of version {v.version}", ["what", "value"], rows))

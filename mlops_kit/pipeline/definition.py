@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_kit.registry import REQUIRED_LINEAGE
+from mlops_kit.registry.lineage import DOCUMENT_KEYS, DOCUMENT_NAME
 
 STEP_BUILD = "BuildTrainingSet"
 STEP_VALIDATE = "ValidateData"
@@ -349,6 +350,7 @@ def _build(spec: PipelineSpec) -> str:
             "--seed", seed.to_string(),
             "--tracking-uri", tracking_uri,
             "--report-uri", run_uri(STEP_EVALUATE, "evaluation", "evaluation.json"),
+            "--lineage-uri", run_uri(STEP_EVALUATE, "evaluation", DOCUMENT_NAME),
         ],
         property_files=[evaluation],
     )  # fmt: skip
@@ -356,7 +358,8 @@ def _build(spec: PipelineSpec) -> str:
     def evaluated(path: str) -> Any:
         return JsonGet(step_name=STEP_EVALUATE, property_file=evaluation, json_path=path)
 
-    lineage_properties = {key: evaluated(key) for key in REQUIRED_LINEAGE}
+    # Short values SageMaker accepts, and the full lineage document's URI and SHA-256 (mlops_kit.registry.lineage).
+    lineage_properties = {key: evaluated(key) for key in (*REQUIRED_LINEAGE, *DOCUMENT_KEYS)}
     registration = ModelBuilder(
         image_uri=images["inference"],
         s3_model_data_url=train.properties.ModelArtifacts.S3ModelArtifacts,

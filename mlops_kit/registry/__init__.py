@@ -18,7 +18,8 @@ Moves: ``approve`` (Staging), ``start_promotion``, ``promote`` (Staging/Approved
 the previous Production -> Archived), ``reject`` (Staging), ``rollback`` (the most recently archived
 former Production -> Production; the current one -> Archived). Every move is idempotent (repeating it is
 a no-op) and an illegal move raises :class:`IllegalTransition` naming the version, its state and what is
-allowed. Registration refuses a version whose lineage is incomplete (:data:`REQUIRED_LINEAGE`).
+allowed. Registration refuses a version whose lineage is incomplete (:data:`REQUIRED_LINEAGE`); the complete
+lineage is a document in S3 that the registry references by URI and SHA-256 (:mod:`mlops_kit.registry.lineage`).
 """
 
 from mlops_kit.registry.lifecycle import (
@@ -32,11 +33,15 @@ from mlops_kit.registry.lifecycle import (
     UnknownModelVersion,
     missing_lineage,
 )
+from mlops_kit.registry.lineage import LineageDocuments, LineageMismatch, LineageReference
 
 __all__ = [
     "REQUIRED_LINEAGE",
     "IllegalTransition",
     "IncompleteLineage",
+    "LineageDocuments",
+    "LineageMismatch",
+    "LineageReference",
     "ModelRegistry",
     "ModelVersion",
     "Stage",

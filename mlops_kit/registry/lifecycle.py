@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from mlops_kit.registry.metadata import metadata_value, single_line
+from mlops_kit.registry.lineage import DOCUMENT_KEYS, LineageDocuments, LineageReference, metadata_properties
+from mlops_kit.registry.metadata import METADATA_ENTRIES_MAX, metadata_key, metadata_value, single_line
 
 
 class Stage(StrEnum):
@@ -55,9 +57,26 @@ class UnknownModelVersion(LookupError):  # noqa: N818
     """No model package with that ARN or version number in the group."""
 
 
-def missing_lineage(properties: dict[str, str]) -> list[str]:
-    """Required lineage keys that are absent or empty in ``properties``."""
-    return [key for key in REQUIRED_LINEAGE if str(properties.get(key, "")).strip() in _EMPTY]
+def missing_lineage(properties: Mapping[str, Any]) -> list[str]:
+    """Required lineage keys that are absent or empty in ``properties``: a version's metadata, or the lineage
+    as recorded with ``lineage.``-prefixed keys (where an empty map or list is empty too)."""
+    return [key for key in REQUIRED_LINEAGE if _empty(properties.get(key))]
+
+
+def _empty(value: Any) -> bool:
+    if isinstance(value, Mapping | list | tuple):
+        return not value
+    return value is None or str(value).strip() in _EMPTY
+
+
+def _legacy_json(value: str) -> Any:
+    """A metadata value; versions registered before the lineage document kept maps here as JSON text."""
+    if value.startswith(("{", "[")):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
 
 
 @dataclass(frozen=True)
@@ -78,15 +97,18 @@ class ModelVersion:
 
     @property
     def lineage(self) -> dict[str, Any]:
-        """The lineage properties, JSON values decoded (hyper-parameters, versions, feature groups)."""
+        """The lineage as the registry's metadata summarizes it (``hyperparameters``: ``learning_rate=0.08
+        max_depth=6``); :meth:`ModelRegistry.full_lineage` reads every value from the lineage document."""
         out: dict[str, Any] = {}
         for key, value in self.properties.items():
-            if key.startswith("lineage."):
-                try:
-                    out[key.removeprefix("lineage.")] = json.loads(value)
-                except (json.JSONDecodeError, TypeError):
-                    out[key.removeprefix("lineage.")] = value
+            if key.startswith("lineage.") and key not in DOCUMENT_KEYS:
+                out[key.removeprefix("lineage.")] = _legacy_json(value)
         return out
+
+    @property
+    def lineage_document(self) -> LineageReference | None:
+        """Where the complete lineage document is, and its recorded SHA-256 (None for versions without one)."""
+        return LineageReference.from_properties(self.properties)
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -128,11 +150,16 @@ class ModelVersion:
 
 
 class ModelRegistry:
-    """Lifecycle moves on one model package group, through a SageMaker client (boto3 or the emulator's)."""
+    """Lifecycle moves on one model package group, through a SageMaker client (boto3 or the emulator's).
 
-    def __init__(self, sagemaker: Any, group: str) -> None:
+    ``documents`` stores and reads lineage documents in S3; :meth:`register` and :meth:`full_lineage` need it.
+    Left unset, the registry reads versions and moves them through the lifecycle only.
+    """
+
+    def __init__(self, sagemaker: Any, group: str, *, documents: LineageDocuments | None = None) -> None:
         self._sagemaker = sagemaker
         self.group = group
+        self._documents = documents
 
     # -- reading ------------------------------------------------------------------------------------
     def versions(self) -> list[ModelVersion]:
@@ -163,6 +190,20 @@ class ModelRegistry:
                     return version
             raise UnknownModelVersion(f"group {self.group!r} has no version {ref}")
         return self.describe(str(ref))
+
+    def full_lineage(self, ref: str | int) -> dict[str, Any]:
+        """Every lineage value of a version, read from its lineage document and verified against the SHA-256 the
+        registry recorded (the metadata summary for versions registered without a document).
+
+        Raises ``LineageMismatch`` when the document was changed, ``ValueError`` without ``documents``.
+        """
+        version = self.get(ref)
+        reference = version.lineage_document
+        if reference is None:
+            return version.lineage
+        if self._documents is None:
+            raise ValueError("reading a lineage document needs ModelRegistry(..., documents=LineageDocuments(s3))")
+        return self._documents.load(reference)
 
     def production(self) -> ModelVersion | None:
         serving = [v for v in self.versions() if v.stage == Stage.PRODUCTION]
@@ -304,20 +345,36 @@ class ModelRegistry:
         model_data_url: str,
         image: str,
         environment: dict[str, str],
-        lineage: dict[str, str],
+        lineage: Mapping[str, Any],
         metrics: dict[str, float] | None = None,
         metrics_uri: str | None = None,
     ) -> ModelVersion:
-        """Register a version (Staging / PendingApproval); refused when the lineage is incomplete."""
-        properties = {k if k.startswith("lineage.") else f"lineage.{k}": str(v) for k, v in lineage.items()}
-        missing = missing_lineage(properties)
+        """Register a version (Staging / PendingApproval) with its lineage.
+
+        ``lineage`` holds the values as recorded (maps for library versions, hyper-parameters and feature group
+        versions; keys with or without the ``lineage.`` prefix). The complete document is stored in S3 through
+        ``documents``; the registry keeps a short summary per key and the document's URI and SHA-256
+        (:mod:`mlops_kit.registry.lineage`). Raises :class:`IncompleteLineage` when a required key is missing or
+        empty (nothing is stored then), ``ValueError`` without ``documents`` or with more metadata entries than
+        SageMaker keeps.
+        """
+        content = {key.removeprefix("lineage."): value for key, value in lineage.items()}
+        missing = missing_lineage({f"lineage.{key}": value for key, value in content.items()})
         if missing:
             raise IncompleteLineage(
                 f"registration refused: lineage is missing {missing}. A model version must record the dataset "
                 "manifest, feature group versions, code commit, pipeline execution, images, library versions, "
                 "hyper-parameters and seed."
             )
-        properties.update({f"metrics.{k}": f"{v:.6g}" for k, v in (metrics or {}).items()})
+        if self._documents is None:
+            raise ValueError("registering needs ModelRegistry(..., documents=LineageDocuments(s3, bucket))")
+        properties = metadata_properties(content, self._documents.put(content))
+        properties.update({metadata_key(f"metrics.{k}"): f"{v:.6g}" for k, v in (metrics or {}).items()})
+        if len(properties) > METADATA_ENTRIES_MAX:
+            raise ValueError(
+                f"{len(properties)} metadata entries for a version of {self.group!r}; SageMaker keeps at most "
+                f"{METADATA_ENTRIES_MAX}: record fewer metrics"
+            )
         request: dict[str, Any] = {
             "ModelPackageGroupName": self.group,
             "ModelApprovalStatus": "PendingManualApproval",

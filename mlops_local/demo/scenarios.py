@@ -29,7 +29,7 @@ import numpy as np
 
 from mlops_kit.promotion.store import PromotionStore
 from mlops_kit.promotion.trigger import start_promotion
-from mlops_kit.registry import REQUIRED_LINEAGE, ModelRegistry
+from mlops_kit.registry import REQUIRED_LINEAGE, LineageDocuments, ModelRegistry
 from mlops_local.demo.context import DemoContext
 from mlops_local.demo.serving import promote
 from mlops_local.deploy import LocalDeployer
@@ -119,13 +119,14 @@ def register_model(context: DemoContext, data: FixtureData, *, name: str, qualit
     parts = split(frame, fraud.LABEL, seed)
     hyper = {"max_iter": 120, "learning_rate": 0.08, "max_depth": 3}
     model, curves = fit(parts["train"], parts["validation"], list(fraud.MODEL_FEATURES), fraud.LABEL, hyper, seed)
+    versions = library_versions()
     meta = {
         "use_case": "mlops_kit.features.fraud",
         "features": list(fraud.MODEL_FEATURES),
         "label": fraud.LABEL,
         "hyperparameters": hyper,
         "seed": seed,
-        "library_versions": library_versions(),
+        "library_versions": versions,
         "curves": curves,
     }
     archive = io.BytesIO()
@@ -144,19 +145,23 @@ def register_model(context: DemoContext, data: FixtureData, *, name: str, qualit
     lineage = {
         "dataset_manifest_hash": data.manifest["dataset_hash"],
         "dataset_manifest_uri": "local://scenario-training-set/manifest.json",
-        "feature_group_versions": json.dumps(data.manifest["feature_groups"], sort_keys=True),
+        "feature_group_versions": dict(data.manifest["feature_groups"]),
         "code_commit": "scenario",
         "pipeline_execution": f"scenario:{name}",
         "training_image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3",
         "inference_image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3",
-        "library_versions": json.dumps(meta["library_versions"], sort_keys=True),
-        "hyperparameters": json.dumps(hyper, sort_keys=True),
+        "library_versions": versions,
+        "hyperparameters": dict(hyper),
         "seed": str(seed),
     }
     assert {f"lineage.{k}" for k in lineage} == set(REQUIRED_LINEAGE)
-    version = ModelRegistry(context.emulator.client("sagemaker"), context.output("ModelPackageGroupName")).register(
+    documents = LineageDocuments(context.emulator.client("s3"), bucket)
+    registry = ModelRegistry(
+        context.emulator.client("sagemaker"), context.output("ModelPackageGroupName"), documents=documents
+    )
+    version = registry.register(
         model_data_url=f"s3://{bucket}/{key}",
-        image=lineage["inference_image"],
+        image=str(lineage["inference_image"]),
         environment={
             "SAGEMAKER_PROGRAM": "inference.py",
             "SAGEMAKER_SUBMIT_DIRECTORY": _bundle_uri(context),

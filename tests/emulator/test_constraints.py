@@ -4,6 +4,7 @@ and the service rules beyond the model."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import botocore.session
@@ -289,6 +290,32 @@ def test_the_local_server_checks_requests_too(tmp_path: Any) -> None:
 
     assert code == "ValidationException"
     assert message.startswith("1 validation error detected: Value 'not_valid' at 'endpointName'")
+
+
+def test_a_pipelines_register_step_passes_the_same_check(emulator: Emulator) -> None:
+    from mlops_local.sagemaker.pipelines import EXECUTIONS
+    from tests.emulator.test_sagemaker_pipelines import JOB, _definition
+
+    s3, sagemaker = emulator.client("s3"), emulator.client("sagemaker")
+    s3.create_bucket(Bucket="pipeline-test")
+    s3.put_object(Bucket="pipeline-test", Key="code/job.py", Body=JOB.encode())
+    s3.put_object(Bucket="pipeline-test", Key="data/value.txt", Body=b"3")
+    sagemaker.create_model_package_group(ModelPackageGroupName="toy")
+    definition = _definition()
+    register = definition["Steps"][1]["Arguments"]["IfSteps"][0]
+    register["Arguments"]["CustomerMetadataProperties"]["note"] = "doubled, then registered"
+    sagemaker.create_pipeline(
+        PipelineName="toy", PipelineDefinition=json.dumps(definition), RoleArn="arn:aws:iam::123456789012:role/r"
+    )
+
+    arn = sagemaker.start_pipeline_execution(PipelineName="toy")["PipelineExecutionArn"]
+    assert EXECUTIONS[arn].done.wait(60)
+
+    described = sagemaker.describe_pipeline_execution(PipelineExecutionArn=arn)
+    assert described["PipelineExecutionStatus"] == "Failed"
+    assert "(ValidationException) when calling the CreateModelPackage operation" in described["FailureReason"]
+    assert "at 'customerMetadataProperties'" in described["FailureReason"]
+    assert sagemaker.list_model_packages(ModelPackageGroupName="toy")["ModelPackageSummaryList"] == []
 
 
 # -- service rules beyond the model ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from aws_cdk.assertions import Match
 
 from mlops_kit.pipeline import definition as d
 from mlops_kit.registry import REQUIRED_LINEAGE
+from mlops_kit.registry.lineage import DOCUMENT_KEYS
 
 
 def _join(value: Any) -> str:
@@ -88,6 +89,11 @@ def test_registration_is_staging_pending_approval_with_every_lineage_key(pipelin
     assert register["ModelApprovalStatus"] == "PendingManualApproval"
     assert register["ModelLifeCycle"]["Stage"] == "Staging"
     assert set(REQUIRED_LINEAGE) <= set(register["CustomerMetadataProperties"])
+    # The full lineage is the document Evaluate writes beside its report; the registry keeps its URI and hash.
+    assert set(DOCUMENT_KEYS) <= set(register["CustomerMetadataProperties"])
+    evaluate = _all_steps(pipeline["Steps"])[d.STEP_EVALUATE]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    lineage_uri = evaluate[evaluate.index("--lineage-uri") + 1]
+    assert lineage_uri["Std:Join"]["Values"][-1] == "lineage.json"
     assert register["ModelMetrics"]["ModelQuality"]["Statistics"]["ContentType"] == "application/json"
 
 

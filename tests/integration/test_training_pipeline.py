@@ -16,7 +16,7 @@ import pytest
 from mlops_kit.features import fraud
 from mlops_kit.features.store import deployed, deployed_names
 from mlops_kit.pipeline.runs import start_run, wait_for_run
-from mlops_kit.registry import REQUIRED_LINEAGE, ModelRegistry
+from mlops_kit.registry import REQUIRED_LINEAGE, LineageDocuments, ModelRegistry
 from mlops_local.deploy import CloudAssembly, LocalDeployer
 from mlops_local.emulator import Emulator
 
@@ -75,8 +75,20 @@ def test_the_pipeline_registers_a_reproducible_version_with_complete_lineage_and
         "PendingManualApproval",
     )
     assert {f"lineage.{k}" for k in version.lineage} >= set(REQUIRED_LINEAGE)
-    assert version.lineage["seed"] == 42
-    assert set(version.lineage["feature_group_versions"]) == {"customer_profile", "customer_activity"}
+    assert version.lineage["seed"] == "42"
+    # The registry holds short values SageMaker accepts; the document the Evaluate step wrote holds every value.
+    assert version.lineage["hyperparameters"] == "learning_rate=0.08 max_depth=6 max_iter=300"
+    reference = version.lineage_document
+    assert reference is not None
+    assert reference.uri.endswith("/Evaluate/evaluation/lineage.json")
+    aws, outputs = platform
+    documents = LineageDocuments(aws.client("s3"))
+    full = ModelRegistry(aws.client("sagemaker"), outputs["ModelPackageGroupName"], documents=documents).full_lineage(
+        version.arn
+    )
+    assert set(full["feature_group_versions"]) == {"customer_profile", "customer_activity"}
+    assert full["hyperparameters"] == {"learning_rate": 0.08, "max_depth": 6, "max_iter": 300}
+    assert "scikit-learn" in full["library_versions"]
     assert first.gate["passed"] is True
     assert first.evaluation["baseline_uri"].endswith("/Evaluate/evaluation/baseline.json")
 
@@ -91,7 +103,6 @@ def test_the_pipeline_registers_a_reproducible_version_with_complete_lineage_and
     ).all()
 
     # With version 1 in Production, a deliberately worse configuration is refused by the gate.
-    aws, outputs = platform
     registry = ModelRegistry(aws.client("sagemaker"), outputs["ModelPackageGroupName"])
     registry.approve(version.arn, approver="test")
     registry.promote(version.arn)

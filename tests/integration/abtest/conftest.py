@@ -13,7 +13,7 @@ from mlops_kit.abtest.endpoint import ExperimentOperations, Serving
 from mlops_kit.abtest.routing import ExperimentRouter, RouteTable
 from mlops_kit.promotion.store import PromotionStore
 from mlops_kit.promotion.trigger import execution_name
-from mlops_kit.registry import REQUIRED_LINEAGE, ModelRegistry, ModelVersion
+from mlops_kit.registry import REQUIRED_LINEAGE, LineageDocuments, ModelRegistry, ModelVersion
 from mlops_kit.serving.client import EndpointClient
 from mlops_local.deploy import CloudAssembly, LocalDeployer
 from mlops_local.emulator import Emulator
@@ -129,7 +129,8 @@ def platform(emulator: Emulator, cloud_assembly: CloudAssembly) -> Platform:
         Key="models/toy-code/sourcedir.tar.gz",
         Body=tar_gz({"inference.py": INFERENCE}),
     )
-    registry = ModelRegistry(emulator.client("sagemaker"), outputs["ModelPackageGroupName"])
+    documents = LineageDocuments(emulator.client("s3"), outputs["ArtifactsBucketName"])
+    registry = ModelRegistry(emulator.client("sagemaker"), outputs["ModelPackageGroupName"], documents=documents)
     platform = Platform(emulator, outputs, registry, production=None, candidate=None)  # type: ignore[arg-type]
     first = platform.register(1.0)
     registry.approve(first.arn, approver="tests", comment="first deployment")  # the registry trigger promotes it
