@@ -16,7 +16,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: install demo test lint format typecheck unit synth deploy local-server bench clean
+.PHONY: install demo test lint format typecheck unit fast soak synth deploy local-server bench clean
 
 install: $(STAMP)
 
@@ -55,6 +55,14 @@ format: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
+
+## The edit-test loop: unit tests and the synthesized templates' tests, no emulator.
+fast: $(STAMP)
+	$(BIN)/pytest -q -n 2 tests/unit tests/infrastructure
+
+## Every promotion scenario 20 times with both cores busy: identical histories (SOAK_RUNS=N for fewer runs).
+soak: $(STAMP)
+	$(BIN)/pytest -q -m soak tests/integration/promotion/test_determinism.py
 
 synth: $(STAMP)
 	$(BIN)/npx cdk synth --quiet

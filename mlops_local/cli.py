@@ -46,7 +46,13 @@ ContextOption = Annotated[
 @app.command()
 def serve(
     port: Annotated[int, typer.Option(help="Port on localhost.")] = 4566,
-    time_scale: Annotated[float, typer.Option(help="Real seconds per emulated second in Wait/Retry states.")] = 0.01,
+    pace: Annotated[
+        float,
+        typer.Option(
+            help="Real seconds per emulated second while nothing runs: 0.01 turns an hour of baking into 36 s; "
+            "0 jumps straight to the next thing due."
+        ),
+    ] = 0.01,
     deploy: Annotated[bool, typer.Option(help="Deploy the CDK app once the server is up.")] = True,
     context: ContextOption = None,
 ) -> None:
@@ -56,7 +62,7 @@ def serve(
 
     with (
         tempfile.TemporaryDirectory(prefix="mlops-serve-") as tmp,
-        Emulator(server=True, port=port, time_scale=time_scale, workdir=Path(tmp) / "emulator") as aws,
+        Emulator(server=True, port=port, pace=pace, workdir=Path(tmp) / "emulator") as aws,
     ):
         console.print(f"[green]✓[/] emulator listening on [bold]{aws.endpoint_url}[/]")
         if deploy:
@@ -151,13 +157,13 @@ def doctor() -> None:
 
 def demo(
     assembly: Annotated[Path | None, typer.Option(help="Use this cdk.out instead of synthesizing.")] = None,
-    time_scale: Annotated[
+    pace: Annotated[
         float,
         typer.Option(
-            help="Real seconds per emulated second (0.003: an hour in 11 s). Traffic runs in real time, so bake "
-            "windows hold more requests at a larger scale."
+            help="Real seconds per emulated second while the lifecycle waits (bake times, approvals): 0, the "
+            "default, jumps straight to the next thing due; 0.01 lets an hour pass in 36 s to watch it."
         ),
-    ] = 0.003,
+    ] = 0.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON at the end.")] = False,
     scenario: Annotated[
         str | None,
@@ -176,7 +182,7 @@ def demo(
 
         if scenario not in SCENARIOS:
             raise typer.BadParameter(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
-        result = run_scenario_demo(console, scenario, assembly_dir=assembly, time_scale=time_scale)
+        result = run_scenario_demo(console, scenario, assembly_dir=assembly, pace=pace)
         if as_json:
             print(json.dumps(result, indent=2, default=str))
         else:
@@ -186,9 +192,7 @@ def demo(
     from mlops_local.demo.context import DemoStageError
 
     try:
-        summary = run_demo(
-            console, assembly_dir=assembly, time_scale=time_scale, context_overrides=parse_context(context)
-        )
+        summary = run_demo(console, assembly_dir=assembly, pace=pace, context_overrides=parse_context(context))
     except DemoStageError as exc:
         fail(f"the demo stopped: {exc}")
     if as_json:

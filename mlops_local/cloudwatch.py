@@ -1,19 +1,19 @@
-"""CloudWatch alarms that evaluate, on the emulator's compressed clock.
+"""CloudWatch alarms that evaluate, on the emulator's clock.
 
 moto stores alarms and metric data but never evaluates one against the other. The evaluator here does what
 CloudWatch does for the alarm types the kit uses: a metric with a statistic (Average, Sum, SampleCount,
 Minimum, Maximum) or a percentile (``p99``), or metric math over such metrics (``100 * errors /
-invocations``); ``EvaluationPeriods``, ``DatapointsToAlarm`` (M of N) and ``TreatMissingData``. A period of
-P seconds spans ``P * time_scale`` real seconds (at least :data:`MIN_PERIOD_SECONDS`), so a model that
-really errors trips its alarm within a few emulated periods. A state change is written to the alarm, emitted
-as the ``CloudWatch Alarm State Change`` event and published to the alarm's SNS actions, as on AWS.
-
-Alarms are evaluated by a ticker thread and again on every DescribeAlarms call.
+invocations``); ``EvaluationPeriods``, ``DatapointsToAlarm`` (M of N) and ``TreatMissingData``. Like CloudWatch,
+it evaluates every alarm once a minute, on the minute, over the ``EvaluationPeriods`` periods that end then. A
+state change is written to the alarm, emitted as the ``CloudWatch Alarm State Change`` event and published to the
+alarm's SNS actions, as on AWS. It only ticks while an evaluation could change something (metric data recent
+enough to fall in some alarm's evaluation range, or an alarm just created), so long idle waits cost nothing.
 """
 
 from __future__ import annotations
 
 import ast
+import bisect
 import datetime as dt
 import json
 import logging
@@ -25,21 +25,38 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mlops_local.clock import Event, VirtualClock
 from mlops_local.patching import PatchPoint
 
 if TYPE_CHECKING:
     from mlops_local.emulator import Emulator
 
 LOG = logging.getLogger(__name__)
-MIN_PERIOD_SECONDS = 0.25
+TICK_SECONDS = 60  # CloudWatch evaluates alarms every minute
 
 PATCH_POINTS: tuple[PatchPoint, ...] = (
     PatchPoint(
-        name="cloudwatch-describe-alarms",
-        module="moto.cloudwatch.responses",
-        attribute="CloudWatchResponse.describe_alarms",
-        signature="(self) -> moto.core.responses.ActionResult",
-        why="alarms never evaluate in moto; evaluate them before answering DescribeAlarms",
+        name="cloudwatch-put-metric-data",
+        module="moto.cloudwatch.models",
+        attribute="CloudWatchBackend.put_metric_data",
+        signature="(self, namespace: str, metric_data: list[dict[str, typing.Any]]) -> None",
+        why="alarms never evaluate in moto; new data wakes the emulator's evaluator",
+    ),
+    PatchPoint(
+        name="cloudwatch-put-metric-alarm",
+        module="moto.cloudwatch.models",
+        attribute="CloudWatchBackend.put_metric_alarm",
+        signature=(
+            "(self, name: str, namespace: str, metric_name: str, comparison_operator: str, evaluation_periods: "
+            "int, period: int, threshold: float, statistic: str, description: str, dimensions: list[dict[str, "
+            "str]], alarm_actions: list[str], metric_data_queries: list[moto.cloudwatch.models.MetricDataQuery] "
+            "| None = None, datapoints_to_alarm: int | None = None, extended_statistic: str | None = None, "
+            "ok_actions: list[str] | None = None, insufficient_data_actions: list[str] | None = None, unit: str | "
+            "None = None, actions_enabled: bool = True, treat_missing_data: str | None = None, "
+            "evaluate_low_sample_count_percentile: str | None = None, threshold_metric_id: str | None = None, "
+            "rule: str | None = None, tags: list[dict[str, str]] | None = None) -> moto.cloudwatch.models.Alarm"
+        ),
+        why="a new alarm starts INSUFFICIENT_DATA (moto: OK) and is evaluated at the next minute",
     ),
     PatchPoint(
         name="cloudwatch-percentiles",
@@ -106,40 +123,90 @@ class StateChange:
 
 
 class AlarmEvaluator:
-    """Evaluates every alarm of the emulator's account and region (ticker + on demand)."""
+    """Evaluates every alarm of the emulator's account and region, every minute while anything could change."""
 
     def __init__(self, emulator: Emulator) -> None:
         self.emulator = emulator
-        self._stop = threading.Event()
+        self._lock = threading.RLock()  # an alarm action can lead back into an evaluation on the same thread
+        self._wake: Event | None = None
         self._thread: threading.Thread | None = None
-        self._lock = threading.RLock()  # an alarm action can call DescribeAlarms on the same thread
+        self._stopping = False
+        self._active_until = float("-inf")  # virtual time until which evaluations could still change a state
         self.changes: list[StateChange] = []
+        # Every datum with a value, by series, oldest first: (epoch seconds, value). Evaluating an alarm reads only
+        # its window by bisection; scanning all of moto's data every minute of a days-long rehearsal did not scale.
+        self._series_index: dict[tuple[str, str, frozenset[tuple[str, str]]], list[tuple[float, float]]] = {}
+
+    def index(self, data: list[Any]) -> None:
+        """Add data moto just stored (its MetricDatum objects) to the series index."""
+        with self._lock:
+            for datum in data:
+                if not hasattr(datum, "value"):
+                    continue  # StatisticValues aggregates: not used by the kit's alarms
+                key = (datum.namespace, datum.name, frozenset((d.name, d.value) for d in datum.dimensions))
+                stamp = datum.timestamp if datum.timestamp.tzinfo else datum.timestamp.replace(tzinfo=dt.UTC)
+                bisect.insort(self._series_index.setdefault(key, []), (stamp.timestamp(), float(datum.value)))
 
     @property
-    def period_scale(self) -> float:
-        return self.emulator.time_scale.factor
-
-    def real_period(self, period: int) -> float:
-        return max(MIN_PERIOD_SECONDS, float(period) * self.period_scale)
+    def clock(self) -> VirtualClock:
+        return self.emulator.clock
 
     def start(self) -> None:
         if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._tick, name="emulator-alarms", daemon=True)
-            self._thread.start()
+            self._stopping = False
+            self._wake = Event(self.clock)
+            self._thread = self.clock.spawn(self._tick, name="emulator-alarms")
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping = True
+        if self._wake is not None:
+            self._wake.set()
         if self._thread is not None:
             self._thread.join(5)
             self._thread = None
 
+    def notify(self, *, data_at: float | None = None) -> None:
+        """New data (or a new alarm): keep evaluating while it can still fall inside an evaluation range."""
+        now = self.clock.now()
+        horizon = self._horizon()
+        start = now if data_at is None else min(now, data_at)
+        self._active_until = max(self._active_until, start + horizon + TICK_SECONDS)
+        if self._wake is not None:
+            self._wake.set()
+
+    def _horizon(self) -> float:
+        """The longest evaluation range of any alarm (seconds): data older than that cannot matter."""
+        longest = 600.0
+        for alarm in list(self._backend().alarms.values()):
+            period = alarm.period or (
+                alarm.metric_data_queries[0].metric_stat.period
+                if alarm.metric_data_queries and alarm.metric_data_queries[0].metric_stat
+                else 60
+            )
+            longest = max(longest, float(period) * float(alarm.evaluation_periods or 1))
+        return longest
+
     def _tick(self) -> None:
-        while not self._stop.wait(max(MIN_PERIOD_SECONDS, 10 * self.period_scale)):
-            try:
-                self.evaluate_all()
-            except Exception as exc:  # keep ticking; a bad alarm must not stop the others
-                LOG.warning("alarm evaluation failed: %s", exc)
+        from mlops_local.clock import ClockStoppedError
+
+        assert self._wake is not None
+        try:
+            while not self._stopping:
+                now = self.clock.now()
+                if now > self._active_until:
+                    self._wake.clear()
+                    if now > self._active_until:  # nothing recent: sleep until data arrives, no timer
+                        self._wake.wait()
+                    continue
+                self.clock.sleep(TICK_SECONDS - (now % TICK_SECONDS) or TICK_SECONDS)
+                if self._stopping:
+                    return
+                try:
+                    self.evaluate_all()
+                except Exception as exc:  # keep ticking; a bad alarm must not stop the others
+                    LOG.warning("alarm evaluation failed: %s", exc)
+        except ClockStoppedError:
+            return
 
     def _backend(self) -> Any:
         from moto.cloudwatch.models import cloudwatch_backends
@@ -150,12 +217,11 @@ class AlarmEvaluator:
         """Evaluate every metric alarm now; apply and announce state changes."""
         with self._lock:
             backend = self._backend()
-            data = list(backend.get_all_metrics())
             changes = []
             for alarm in list(backend.alarms.values()):
                 if alarm.rule:  # composite alarms are not used by the kit
                     continue
-                state, reason, reason_data = self.evaluate(alarm, data)
+                state, reason, reason_data = self.evaluate(alarm)
                 if state is not None and state != alarm.state_value:
                     change = StateChange(alarm.name, alarm.state_value, state, reason)
                     alarm.update_state(reason, json.dumps(reason_data), state)
@@ -165,21 +231,14 @@ class AlarmEvaluator:
             return changes
 
     def _series(
-        self, data: list[Any], namespace: str, name: str, dimensions: list[Any], start: dt.datetime, end: dt.datetime
+        self, namespace: str, name: str, dimensions: list[Any], start: dt.datetime, end: dt.datetime
     ) -> list[float]:
-        wanted = {(d.name, d.value) for d in dimensions}
-        values = []
-        for datum in data:
-            if datum.namespace != namespace or datum.name != name or not hasattr(datum, "value"):
-                continue
-            if {(d.name, d.value) for d in datum.dimensions} != wanted:
-                continue
-            stamp = datum.timestamp if datum.timestamp.tzinfo else datum.timestamp.replace(tzinfo=dt.UTC)
-            if start <= stamp < end:
-                values.append(float(datum.value))
-        return values
+        points = self._series_index.get((namespace, name, frozenset((d.name, d.value) for d in dimensions)), [])
+        low = bisect.bisect_left(points, (start.timestamp(), float("-inf")))
+        high = bisect.bisect_left(points, (end.timestamp(), float("-inf")))
+        return [value for _, value in points[low:high]]
 
-    def _window_value(self, alarm: Any, data: list[Any], start: dt.datetime, end: dt.datetime) -> float | None:
+    def _window_value(self, alarm: Any, start: dt.datetime, end: dt.datetime) -> float | None:
         if alarm.metric_data_queries:
             results: dict[str, float | None] = {}
             returned = None
@@ -188,7 +247,7 @@ class AlarmEvaluator:
                     stat = query.metric_stat
                     metric = stat.metric
                     results[query.id] = _statistic(
-                        self._series(data, metric.namespace, metric.metric_name, metric.dimensions, start, end),
+                        self._series(metric.namespace, metric.metric_name, metric.dimensions, start, end),
                         stat.stat,
                     )
             for query in alarm.metric_data_queries:
@@ -199,21 +258,20 @@ class AlarmEvaluator:
                     returned = results.get(query.id)
             return returned
         statistic = alarm.extended_statistic or alarm.statistic
-        return _statistic(
-            self._series(data, alarm.namespace, alarm.metric_name, alarm.dimensions, start, end), statistic
-        )
+        return _statistic(self._series(alarm.namespace, alarm.metric_name, alarm.dimensions, start, end), statistic)
 
-    def evaluate(self, alarm: Any, data: list[Any]) -> tuple[str | None, str, dict[str, Any]]:
+    def evaluate(self, alarm: Any) -> tuple[str | None, str, dict[str, Any]]:
         """The alarm's state now: (state or None to keep the current one, reason, reason data)."""
         period = alarm.period or (
             alarm.metric_data_queries[0].metric_stat.period
             if alarm.metric_data_queries and alarm.metric_data_queries[0].metric_stat
             else 60
         )
-        real = dt.timedelta(seconds=self.real_period(int(period)))
-        now = dt.datetime.now(dt.UTC)
+        length = dt.timedelta(seconds=int(period))
+        # Evaluated each minute over the window Period x EvaluationPeriods that ends now (on the minute).
+        end = self.clock.utcnow()
         windows = [
-            self._window_value(alarm, data, now - (i + 1) * real, now - i * real)
+            self._window_value(alarm, end - (i + 1) * length, end - i * length)
             for i in range(int(alarm.evaluation_periods))
         ]
         compare = _COMPARISONS[alarm.comparison_operator]
@@ -284,19 +342,53 @@ class AlarmEvaluator:
 
 
 def apply(patcher: Any) -> None:
-    describe_point, percentile_point = PATCH_POINTS
-    original_describe = describe_point.original()
-    original_statistic = percentile_point.original()
+    points = {p.name: p for p in PATCH_POINTS}
+    original_put_data = points["cloudwatch-put-metric-data"].original()
+    original_put_alarm = points["cloudwatch-put-metric-alarm"].original()
+    original_statistic = points["cloudwatch-percentiles"].original()
     evaluator = patcher.emulator.alarms
 
-    def describe_alarms(response: Any) -> Any:
-        evaluator.evaluate_all()
-        return original_describe(response)
+    put_lock = threading.Lock()  # the data one put appended is exactly what follows its length before
+
+    def put_metric_data(backend: Any, namespace: str, metric_data: list[dict[str, Any]]) -> None:
+        with put_lock:
+            before = len(backend.metric_data)
+            original_put_data(backend, namespace, metric_data)
+            evaluator.index(backend.metric_data[before:])
+        stamps = [_epoch(d.get("Timestamp")) for d in metric_data]
+        evaluator.notify(data_at=min((s for s in stamps if s is not None), default=None))
+
+    def put_metric_alarm(backend: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        previous = backend.alarms.get(name)
+        alarm = original_put_alarm(backend, name, *args, **kwargs)
+        if previous is None:
+            # PutMetricAlarm: "the alarm state is immediately set to INSUFFICIENT_DATA" (moto says OK); an update
+            # keeps the state it had.
+            alarm.state_value = "INSUFFICIENT_DATA"
+        else:
+            alarm.state_value = previous.state_value
+        evaluator.notify()
+        return alarm
 
     def statistic_for_type(statistics: Any, stat: str) -> Any:
         if stat.startswith("p") and stat[1:].replace(".", "", 1).isdigit():
             return _statistic(list(statistics.metric_single_values_list), stat)
         return original_statistic(statistics, stat)
 
-    patcher.replace(describe_point, describe_alarms)
-    patcher.replace(percentile_point, statistic_for_type)
+    patcher.replace(points["cloudwatch-put-metric-data"], put_metric_data)
+    patcher.replace(points["cloudwatch-put-metric-alarm"], put_metric_alarm)
+    patcher.replace(points["cloudwatch-percentiles"], statistic_for_type)
+
+
+def _epoch(value: Any) -> float | None:
+    """A datum's timestamp as epoch seconds (None: moto stamps it now)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).timestamp()
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None

@@ -22,6 +22,7 @@ from typing import Any
 
 import boto3
 
+from mlops_kit.waiting import poll
 from mlops_local.cloudformation_resources import unsupported_types
 
 BOOTSTRAP_QUALIFIER = "hnb659fds"
@@ -282,8 +283,7 @@ class LocalDeployer:
         return result
 
     def _wait(self, cfn: Any, stack_name: str, timeout: float = 300.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
+        def settled() -> dict[str, Any] | None:
             description: dict[str, Any] = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
             status = description["StackStatus"]
             if status.endswith("_COMPLETE") and "ROLLBACK" not in status:
@@ -296,9 +296,12 @@ class LocalDeployer:
                     if e.get("ResourceStatus", "").endswith("FAILED")
                 ]
                 raise DeployError(f"{stack_name}: {status}: " + "; ".join(reasons[:10]))
-            if time.monotonic() > deadline:
-                raise DeployError(f"{stack_name}: still {status} after {timeout:.0f} s")
-            time.sleep(0.05)
+            return None
+
+        try:
+            return poll(settled, every=0.05, timeout=timeout, what=f"stack {stack_name}")
+        except TimeoutError as exc:
+            raise DeployError(f"{stack_name}: not deployed after {timeout:.0f} s") from exc
 
     def deploy(
         self, assembly: CloudAssembly, stacks: list[str] | None = None, progress: Progress | None = None

@@ -8,26 +8,30 @@ Two modes, one set of patches:
   the server's process.
 
 In both modes Lambda handlers run in-process from their deployed code, CloudFormation-created state machines
-execute, EventBridge delivers to Lambda and Step Functions, and time in Wait/Retry/callback states is
-multiplied by ``time_scale`` (``0.001`` turns an hour of baking into 3.6 seconds).
+execute and EventBridge delivers to Lambda and Step Functions. Time is the emulator's virtual clock
+(:mod:`mlops_local.clock`): it moves only when everything in flight has settled, straight to the next moment
+something is due, so an hour of baking costs no wall time and a scenario runs the same on a loaded machine as on
+an idle one. ``pace`` (real seconds per virtual second) slows it down for people watching a server.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import os
 import socket
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 
-from mlops_local.clock import TimeScale
+from mlops_kit import waiting
+from mlops_local import clock as _clock
+from mlops_local.clock import VirtualClock
 from mlops_local.cloudwatch import AlarmEvaluator
 from mlops_local.compat import check_moto_version
 from mlops_local.events import DeliveryRecord, EventDelivery
@@ -62,14 +66,16 @@ class Emulator:
         self,
         *,
         region: str = "us-east-1",
-        time_scale: float = 1.0,
+        pace: float = 0.0,
+        start: dt.datetime | None = None,
         workdir: Path | None = None,
         server: bool = False,
         port: int | None = None,
     ) -> None:
         self.region = region
         self.account = DEFAULT_ACCOUNT
-        self.time_scale = TimeScale(time_scale)
+        # The clock starts at a whole second (``start``, or now): histories are then comparable across runs.
+        self.clock = VirtualClock(start, pace=pace)
         self.server = server
         self.port = (port or DEFAULT_PORT) if server else None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -80,7 +86,7 @@ class Emulator:
         self.workdir = workdir
         self.endpoint_url = f"http://localhost:{self.port}" if server else None
         self.lambda_runtime = InProcessLambdaRuntime(workdir, endpoint_url=self.endpoint_url)
-        self.events = EventDelivery()
+        self.events = EventDelivery(self.clock)
         self.alarms = AlarmEvaluator(self)
         self.sagemaker = EndpointService(self)
         self.containers = ContainerHost(self)  # SageMaker job containers (processing, training) as subprocesses
@@ -98,6 +104,9 @@ class Emulator:
     # -- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> Emulator:
         check_moto_version()
+        _clock.install(self.clock)
+        # Tests and the demo drive the emulator from this thread; a server's caller only waits for Ctrl-C.
+        self.clock.start(busy_caller=not self.server)
         # The ASL interpreter logs every failed execution at ERROR; the API (DescribeExecution) reports them.
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         from moto.core.config import default_user_config
@@ -120,6 +129,7 @@ class Emulator:
             self._mock = mock_aws(config=_moto_config())
             self._mock.start()
         try:
+            waiting.use_waiter(self._clock_waiter)  # the kit's polls wait on the emulator's clock
             self._patcher.apply()
             if self._server is not None:
                 self._server.start()
@@ -151,6 +161,9 @@ class Emulator:
         if self._side_server is not None:
             self._side_server.stop()
             self._side_server = None
+        waiting.use_waiter(None)
+        self.clock.stop()
+        _clock.uninstall(self.clock)
         for name, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -251,17 +264,49 @@ class Emulator:
     def fire_rule(self, name: str, bus: str = "default") -> list[DeliveryRecord]:
         return self.events.fire_rule(name, account=self.account, region=self.region, bus=bus)
 
-    def wait_for_execution(self, execution_arn: str, timeout: float = 120.0, poll: float = 0.05) -> dict[str, Any]:
-        """Poll an execution until it leaves RUNNING (polling with sleeps: tight loops starve the interpreter)."""
+    def now(self) -> dt.datetime:
+        """The emulator's time (virtual; the process's wall clock reads the same while the emulator runs)."""
+        return self.clock.utcnow()
+
+    def settle(self) -> None:
+        """Return once everything runnable has run (deliveries, executions, jobs), without letting time pass."""
+        self.clock.settle()
+
+    def advance(self, seconds: float) -> None:
+        """Let ``seconds`` of emulated time pass, running everything that falls due meanwhile, then settle."""
+        self.clock.advance(seconds)
+
+    def wait_until(self, predicate: Any, *, timeout: float | None = None, description: str = "") -> Any:
+        """The one way to wait for a condition: ``predicate()``'s first truthy value, checked at every settled
+        state; ``timeout`` in emulated seconds. Fails at once when the emulator is idle with nothing scheduled."""
+        return self.clock.wait_until(predicate, timeout=timeout, description=description)
+
+    def _clock_waiter(self, check: Any, *, every: float, timeout: float, what: str) -> Any:
+        """:func:`mlops_kit.waiting.poll` on the clock: the check runs every ``every`` emulated seconds (at least
+        one) as it would on AWS, emulated time runs in between at no wall-time cost, and a wait that nothing
+        scheduled could ever end fails at once."""
+        answers: list[Any] = []
+
+        def answered() -> bool:
+            answer = check()
+            if answer is None:
+                return False
+            answers.append(answer)
+            return True
+
+        self.clock.wait_until(answered, timeout=timeout, every=max(1.0, every), description=what)
+        return answers[-1]
+
+    def wait_for_execution(self, execution_arn: str, timeout: float = 30 * 86400) -> dict[str, Any]:
+        """The execution's description once it has left RUNNING (``timeout`` in emulated seconds)."""
         sfn = self.client("stepfunctions")
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def ended() -> dict[str, Any] | None:
             description: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
-            if description["status"] != "RUNNING":
-                return description
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"execution {execution_arn} still RUNNING after {timeout:.0f} s")
-            time.sleep(max(poll, 0.01))
+            return description if description["status"] != "RUNNING" else None
+
+        result: dict[str, Any] = self.wait_until(ended, timeout=timeout, description=f"execution {execution_arn}")
+        return result
 
 
 @contextlib.contextmanager

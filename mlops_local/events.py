@@ -2,9 +2,10 @@
 
 moto matches events to rules but cannot deliver to Lambda or Step Functions, and never fires a schedule.
 Here matched events are delivered asynchronously, as EventBridge does, by one worker thread (so a handler
-that puts an event never waits on its own consumer); :meth:`EventDelivery.wait_idle` lets a caller wait
-until everything in flight has been delivered. Schedules (EventBridge Scheduler schedules and rules with a
-``ScheduleExpression``) fire when asked to: :meth:`EventDelivery.fire_schedule`, :meth:`fire_rule`.
+that puts an event never waits on its own consumer); each queued delivery counts as work on the emulator's
+clock until it has run, so ``emulator.settle()`` returns only after every delivery in flight. Schedules
+(EventBridge Scheduler schedules and rules with a ``ScheduleExpression``) fire when asked to:
+:meth:`EventDelivery.fire_schedule`, :meth:`fire_rule`.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import logging
 import queue
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from mlops_local.clock import Token, VirtualClock
 from mlops_local.patching import Patcher, PatchPoint, points_by_name
 
 LOG = logging.getLogger(__name__)
@@ -92,56 +94,52 @@ def target_input(target: dict[str, Any], event: dict[str, Any]) -> Any:
     return event
 
 
-@dataclass
 class EventDelivery:
     """Delivers matched events and fired schedules to Lambda functions and state machines."""
 
-    failures: list[DeliveryFailure] = field(default_factory=list)
-    delivered: list[DeliveryRecord] = field(default_factory=list)
-    _queue: queue.Queue[tuple[dict[str, Any], Any] | None] = field(default_factory=queue.Queue)
-    _worker: threading.Thread | None = None
-    _idle: threading.Condition = field(default_factory=threading.Condition)
-    _pending: int = 0
+    def __init__(self, clock: VirtualClock) -> None:
+        self.clock = clock
+        self.failures: list[DeliveryFailure] = []
+        self.delivered: list[DeliveryRecord] = []
+        self._queue: queue.Queue[tuple[dict[str, Any], Any, Token] | None] = queue.Queue()
+        self._worker: threading.Thread | None = None
 
     def start(self) -> None:
         if self._worker is None:
+            # A plain thread: it waits for work without counting; each item it takes is counted (a clock token).
             self._worker = threading.Thread(target=self._run, name="emulator-eventbridge", daemon=True)
             self._worker.start()
 
     def stop(self, timeout: float = 30.0) -> None:
         if self._worker is not None:
-            self.wait_idle(timeout)
             self._queue.put(None)
             self._worker.join(timeout)
             self._worker = None
+        while True:  # deliveries nobody will run any more must not hold the clock
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                item[2].release()
 
     def deliver(self, target: dict[str, Any], event: dict[str, Any]) -> None:
         """Queue one event for one target (called from moto's rule matching)."""
         payload = target_input(target, normalise_event(event))
-        with self._idle:
-            self._pending += 1
-        self._queue.put((target, payload))
-
-    def wait_idle(self, timeout: float = 60.0) -> bool:
-        """Block until every queued delivery has run; False if the timeout passed first."""
-        with self._idle:
-            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+        self._queue.put((target, payload, self.clock.hold()))
 
     def _run(self) -> None:
         while True:
             item = self._queue.get()
             if item is None:
                 return
-            target, payload = item
-            try:
-                self.deliver_now(target["Arn"], payload)
-            except Exception as exc:
-                LOG.warning("event delivery to %s failed: %s", target["Arn"], exc)
-                self.failures.append(DeliveryFailure(target["Arn"], payload, f"{type(exc).__name__}: {exc}"))
-            finally:
-                with self._idle:
-                    self._pending -= 1
-                    self._idle.notify_all()
+            target, payload, token = item
+            with self.clock.adopted(token):
+                try:
+                    self.deliver_now(target["Arn"], payload)
+                except Exception as exc:
+                    LOG.warning("event delivery to %s failed: %s", target["Arn"], exc)
+                    self.failures.append(DeliveryFailure(target["Arn"], payload, f"{type(exc).__name__}: {exc}"))
 
     def deliver_now(self, arn: str, payload: Any) -> DeliveryRecord:
         """Invoke a Lambda function or start a state machine execution with ``payload``."""

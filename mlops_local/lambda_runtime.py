@@ -8,8 +8,8 @@ stored in the function's CloudWatch log group, as on AWS.
 
 Limits, stated so nobody relies on them: handlers share this interpreter and its installed packages (layers
 are not unpacked: their contents are the same pinned packages the virtualenv has), timeouts and memory
-limits are not enforced, and ``os.environ`` is process-global, so invocations are serialised by one lock.
-A handler must therefore not block on another Lambda invocation made through the local server.
+limits are not enforced. Invocations run concurrently, each on its caller's thread, each seeing its own
+environment variables (``os.environ`` is made thread-aware).
 """
 
 from __future__ import annotations
@@ -54,83 +54,81 @@ PATCH_POINTS: tuple[PatchPoint, ...] = (
     ),
 )
 
-_INVOKE_LOCK = threading.RLock()
-_TOUCHED = threading.local()  # per thread: the keys set or removed inside process_environment
 ROLE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # the emulator's dummies
 _CAPTURE = threading.local()
+_OVERLAY = threading.local()  # per thread: the environment a handler (or model) running on it sees, or None
 
 
 @contextlib.contextmanager
 def process_environment(variables: dict[str, str], endpoint_url: str | None) -> Iterator[None]:
-    """Run a block with ``variables`` as its process environment (serialised: ``os.environ`` is global).
+    """Run a block with ``variables`` added to the process environment, for this thread only.
 
-    Code run in-process for the emulator (Lambda handlers, inference scripts) sees the emulator through
-    ``AWS_ENDPOINT_URL`` in server mode and through the in-process mock otherwise.
+    Handlers and inference scripts run in-process, several at once on different threads, and each must see its
+    own function's environment, as it would in its own container. ``os.environ`` is made thread-aware: inside the
+    block this thread reads and writes a private copy (the process environment plus ``variables``); other
+    threads keep seeing theirs, and nothing the handler sets outlives the block. Code run for the emulator sees
+    it through ``AWS_ENDPOINT_URL`` in server mode and through the in-process mock otherwise.
     """
-    _install_retrying_environ()
-    with _INVOKE_LOCK:
-        # Change (and later restore) only the keys that differ: other threads (botocore creating a client,
-        # job launchers) copy os.environ without this lock, and a copy that meets a key being deleted fails
-        # with KeyError; clearing and refilling the whole environment made that window wide. Restore only the
-        # keys this thread set or removed (the handler's own included): another thread's key set meanwhile is
-        # not ours to remove (typer sets PYDANTIC_DISABLE_PLUGINS and deletes it again: KeyError if we did).
-        saved = environment_snapshot()
-        wanted = {**variables}
-        if endpoint_url:
-            wanted["AWS_ENDPOINT_URL"] = endpoint_url
-            # Lambda and SageMaker give the code its role's credentials; without them boto3 in a handler finds
-            # none in a server started from a shell without AWS credentials (the in-process mock brings its own).
-            wanted = {**ROLE_CREDENTIALS, **wanted}
-        outer = getattr(_TOUCHED, "keys", None)
-        touched: set[str] = set()
-        _TOUCHED.keys = touched
-        try:
-            for key, value in wanted.items():
-                if os.environ.get(key) != value:
-                    os.environ[key] = value
-            if not endpoint_url:
-                os.environ.pop("AWS_ENDPOINT_URL", None)
-            yield
-        finally:
-            _TOUCHED.keys = outer
-            for key in touched:
-                if key not in saved:
-                    os.environ.pop(key, None)
-                elif os.environ.get(key) != saved[key]:
-                    os.environ[key] = saved[key]
+    _install_thread_environ()
+    view = environment_snapshot()
+    view.update(variables)
+    if endpoint_url:
+        view["AWS_ENDPOINT_URL"] = endpoint_url
+        # Lambda and SageMaker give the code its role's credentials; without them boto3 in a handler finds none in
+        # a server started from a shell without AWS credentials (the in-process mock brings its own).
+        view = {**ROLE_CREDENTIALS, **view}
+    else:
+        view.pop("AWS_ENDPOINT_URL", None)
+    previous = getattr(_OVERLAY, "env", None)
+    _OVERLAY.env = view
+    try:
+        yield
+    finally:
+        _OVERLAY.env = previous
 
 
 def environment_snapshot() -> dict[str, str]:
-    """A copy of ``os.environ`` that a concurrent :func:`process_environment` cannot break: the raw items are
-    listed in one step (atomic under the GIL), so no key can vanish between being listed and being read."""
+    """A copy of the environment as this thread sees it (its handler's, inside :func:`process_environment`)."""
+    overlay = getattr(_OVERLAY, "env", None)
+    if overlay is not None:
+        return dict(overlay)
     environ: Any = os.environ
-    raw = list(environ._data.items())
+    raw = list(environ._data.items())  # listed in one step: no key can vanish between listing and reading
     return {environ.decodekey(key): environ.decodevalue(value) for key, value in raw}
 
 
-class _RetryingEnviron(type(os.environ)):  # type: ignore[misc]
-    """``os.environ`` whose copies and iterations read one consistent snapshot.
+class _ThreadEnviron(type(os.environ)):  # type: ignore[misc]
+    """``os.environ`` that gives a thread running a handler that handler's environment (see
+    :func:`process_environment`), and everyone else the process environment."""
 
-    Handlers run in-process and get their variables through :func:`process_environment`; other threads read
-    the environment meanwhile (botocore calls ``os.environ.copy()`` and urllib iterates ``os.environ.items()``
-    whenever a client is created), and the stock mapping raises ``KeyError`` when a handler's variable is
-    removed between listing the keys and reading them. Locking instead could deadlock: a handler waits on the
-    emulator, whose thread creates a client.
-    """
+    def __getitem__(self, key: str) -> str:
+        overlay = getattr(_OVERLAY, "env", None)
+        if overlay is not None:
+            return str(overlay[key])
+        return str(super().__getitem__(key))
 
     def __setitem__(self, key: str, value: str) -> None:
-        super().__setitem__(key, value)
-        _touch(key)
+        overlay = getattr(_OVERLAY, "env", None)
+        if overlay is not None:
+            overlay[key] = str(value)
+        else:
+            super().__setitem__(key, value)
 
     def __delitem__(self, key: str) -> None:
-        super().__delitem__(key)
-        _touch(key)
-
-    def copy(self) -> dict[str, str]:
-        return environment_snapshot()
+        overlay = getattr(_OVERLAY, "env", None)
+        if overlay is not None:
+            del overlay[key]
+        else:
+            super().__delitem__(key)
 
     def __iter__(self) -> Iterator[str]:
         return iter(environment_snapshot())
+
+    def __len__(self) -> int:
+        return len(environment_snapshot())
+
+    def copy(self) -> dict[str, str]:
+        return environment_snapshot()
 
     def keys(self) -> Any:
         return environment_snapshot().keys()
@@ -142,16 +140,9 @@ class _RetryingEnviron(type(os.environ)):  # type: ignore[misc]
         return environment_snapshot().values()
 
 
-def _touch(key: str) -> None:
-    """Note that this thread set or removed ``key`` inside :func:`process_environment` (which restores it)."""
-    touched = getattr(_TOUCHED, "keys", None)
-    if touched is not None:
-        touched.add(key)
-
-
-def _install_retrying_environ() -> None:
-    if not isinstance(os.environ, _RetryingEnviron):
-        os.environ.__class__ = _RetryingEnviron
+def _install_thread_environ() -> None:
+    if not isinstance(os.environ, _ThreadEnviron):
+        os.environ.__class__ = _ThreadEnviron
 
 
 @contextlib.contextmanager
@@ -259,6 +250,7 @@ class InProcessLambdaRuntime:
         self._workdir = workdir
         self._endpoint_url = endpoint_url
         self._modules: dict[tuple[str, str, str], ModuleType] = {}
+        self._loading = threading.Lock()
         self._originals: dict[str, TextIO] = {}
 
     # -- stream capture -------------------------------------------------------------------------------
@@ -283,21 +275,23 @@ class InProcessLambdaRuntime:
         """Unpack a deployment package once per code hash; return its root folder."""
         root = self._workdir / "lambda-code" / (code_sha256.replace("/", "_").replace("+", "-") or "empty")
         marker = root / ".unpacked"
-        if not marker.exists():
-            root.mkdir(parents=True, exist_ok=True)
-            with zipfile.ZipFile(io.BytesIO(code_bytes)) as archive:
-                archive.extractall(root)
-            marker.touch()
+        with self._loading:
+            if not marker.exists():
+                root.mkdir(parents=True, exist_ok=True)
+                with zipfile.ZipFile(io.BytesIO(code_bytes)) as archive:
+                    archive.extractall(root)
+                marker.touch()
         return root
 
     def _load_handler(self, root: Path, handler: str, cache_key: tuple[str, str, str]) -> Callable[..., Any]:
         module_path, _, function_name = handler.rpartition(".")
         if not module_path or not function_name:
             raise ValueError(f"handler {handler!r} is not of the form 'module.function'")
-        module = self._modules.get(cache_key)
-        if module is None:
-            module = load_module_from(root, module_path, cache_key)
-            self._modules[cache_key] = module
+        with self._loading:  # one import per package, however many invocations start at once
+            module = self._modules.get(cache_key)
+            if module is None:
+                module = load_module_from(root, module_path, cache_key)
+                self._modules[cache_key] = module
         target = getattr(module, function_name, None)
         if not callable(target):
             raise AttributeError(f"handler module {module_path!r} has no callable {function_name!r}")

@@ -28,6 +28,16 @@ PATCH_POINTS: tuple[PatchPoint, ...] = (
         why="every request of every service but S3 passes here before its handler: refuse what AWS would refuse",
     ),
     PatchPoint(
+        name="server-requests-on-the-clock",
+        module="moto.moto_server.werkzeug_app",
+        attribute="DomainDispatcherApplication.__call__",
+        signature="(self, environ: dict[str, typing.Any], start_response: Any) -> Any",
+        why=(
+            "a request from another process (the CLI, a SageMaker job, `cdk deploy`) is work in flight: emulated "
+            "time must not jump while the server handles it"
+        ),
+    ),
+    PatchPoint(
         name="request-checks-s3",
         module="moto.core.authorization",
         attribute="ActionAuthenticatorMixin._authenticate_and_authorize_s3_action",
@@ -205,5 +215,18 @@ def apply(patcher: Patcher) -> None:
                 raise rendered from error
         original_s3(response, bucket_name, key_name)
 
+    original_serve = points["server-requests-on-the-clock"].original()
+
+    def serve(app: Any, environ: dict[str, Any], start_response: Any) -> Any:
+        from mlops_local import clock
+
+        running = clock._CURRENT
+        if running is None or not running.running:
+            return original_serve(app, environ, start_response)
+        with running.activity():
+            # The body is produced inside the block: a streamed response is work too.
+            return list(original_serve(app, environ, start_response))
+
     patcher.replace(points["request-checks"], call_action)
+    patcher.replace(points["server-requests-on-the-clock"], serve)
     patcher.replace(points["request-checks-s3"], authorize_s3)

@@ -2,20 +2,23 @@
 
 moto's ASL interpreter (ported from LocalStack) runs executions, but only for state machines created through its
 API while it is switched on: CloudFormation creates them in the non-executing backend and ignores
-``DefinitionSubstitutions``. Wait states, Retry intervals and task-token timeouts sleep in real time, a Fail state
-that re-raises a caught ``States.*`` error crashes the interpreter, aws-sdk task results keep ``datetime``s that
-DescribeExecution cannot serialise, and StartExecution without a name collides on the second call.
+``DefinitionSubstitutions``. Wait states, Retry intervals, task-token and state-machine timeouts run in real
+time on threads the emulator cannot see (here its threads, events and sleeps run on the emulator's clock,
+:mod:`mlops_local.clock`), a Fail state that re-raises a caught ``States.*`` error crashes the interpreter, aws-sdk
+task results keep ``datetime``s that DescribeExecution cannot serialise, and StartExecution without a name
+collides on the second call. Parallel and Map states are not on the clock (the kit uses neither).
 """
 
 from __future__ import annotations
 
+import base64
+import copy
 import datetime as _dt
 import json
-import time
 import uuid
 from typing import Any
 
-from mlops_local.clock import TimeScale
+from mlops_local import clock
 from mlops_local.patching import Patcher, PatchPoint, points_by_name
 
 PATCH_POINTS: tuple[PatchPoint, ...] = (
@@ -74,20 +77,14 @@ PATCH_POINTS: tuple[PatchPoint, ...] = (
         why="aws-sdk task results keep datetimes and DescribeExecution then fails to serialise them",
     ),
     PatchPoint(
-        name="sfn-wait-time",
-        module="moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function",
-        attribute="WaitFunction._wait_interval",
-        signature=(
-            "(self, env: moto.stepfunctions.parser.asl.eval.environment.Environment, wait_seconds: int) -> None"
+        name="sfn-history-pages",
+        module="moto.stepfunctions.responses",
+        attribute="StepFunctionResponse.get_execution_history",
+        signature="(self) -> moto.core.responses.ActionResult",
+        why=(
+            "GetExecutionHistory returns every event at once; AWS returns pages (maxResults, default 100, at most "
+            "1000), newest first with reverseOrder, continued by nextToken: a client that does not page misses events"
         ),
-        why="Wait states sleep in real time; scale them by the emulator's time scale",
-    ),
-    PatchPoint(
-        name="sfn-retry-time",
-        module="moto.stepfunctions.parser.asl.component.common.retry.retrier_decl",
-        attribute="time",
-        signature="",
-        why="Retry intervals sleep through this module's `time`; scale them by the emulator's time scale",
     ),
     PatchPoint(
         name="sfn-fail-states-error",
@@ -99,30 +96,34 @@ PATCH_POINTS: tuple[PatchPoint, ...] = (
             "the execution with a ValueError; AWS reports that error"
         ),
     ),
-    PatchPoint(
-        name="sfn-callback-timeout",
-        module="moto.stepfunctions.parser.asl.eval.callback.callback",
-        attribute="CallbackEndpoint.wait",
-        signature=(
-            "(self, timeout: float | None = None) -> "
-            "moto.stepfunctions.parser.asl.eval.callback.callback.CallbackOutcome | None"
-        ),
-        why="waitForTaskToken timeouts (approval timeouts) run in real time; scale them",
-    ),
 )
 
-
-class _ScaledTime:
-    """Stands in for the `time` module inside moto's retrier: same module, scaled sleeps."""
-
-    def __init__(self, scale: TimeScale) -> None:
-        self._scale = scale
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(self._scale.scale(seconds))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(time, name)
+_P = "moto.stepfunctions.parser."
+_CLOCK_MODULES: tuple[tuple[str, str, str], ...] = (
+    ("program", "asl.component.program.program", "threading"),
+    ("execution-worker", "backend.execution_worker", "Thread"),
+    ("execute-state-thread", "asl.component.state.exec.execute_state", "Thread"),
+    ("execute-state-events", "asl.component.state.exec.execute_state", "threading"),
+    ("environment", "asl.eval.environment", "threading"),
+    ("callback", "asl.eval.callback.callback", "Event"),
+    ("retrier", "asl.component.common.retry.retrier_decl", "time"),
+    ("callback-task-threads", "asl.component.state.exec.state_task.service.state_task_service_callback", "threading"),
+    ("callback-task-sleep", "asl.component.state.exec.state_task.service.state_task_service_callback", "time"),
+)
+CLOCK_POINTS: tuple[PatchPoint, ...] = tuple(
+    PatchPoint(
+        name=f"sfn-clock-{label}",
+        module=_P + module,
+        attribute=attribute,
+        signature="",
+        why=(
+            f"the interpreter's threads, events and sleeps in {module.rsplit('.', 1)[-1]} run on the emulator's "
+            "clock (Wait states, retries, task and state-machine timeouts, task tokens)"
+        ),
+    )
+    for label, module, attribute in _CLOCK_MODULES
+)
+PATCH_POINTS = PATCH_POINTS + CLOCK_POINTS
 
 
 def _iso_datetimes(value: Any) -> Any:
@@ -135,6 +136,51 @@ def _iso_datetimes(value: Any) -> Any:
     return value
 
 
+_CLOCK_STAND_INS: dict[str, Any] = {
+    "threading": clock.ThreadingShim(),
+    "Thread": clock.Thread,
+    "Event": clock.Event,
+    "time": clock.TimeShim(),
+}
+
+
+HISTORY_PAGE_DEFAULT = 100
+HISTORY_PAGE_MAX = 1000
+
+
+def history_page(
+    events: list[Any], *, max_results: int | None, reverse: bool, token: str | None
+) -> tuple[list[Any], str | None]:
+    """One page of an execution history, as GetExecutionHistory pages it; the token is the next offset."""
+    if max_results is not None and not 0 <= max_results <= HISTORY_PAGE_MAX:
+        raise ValueError(f"maxResults must be between 0 and {HISTORY_PAGE_MAX}, got {max_results}")
+    size = max_results or HISTORY_PAGE_DEFAULT
+    ordered = events[::-1] if reverse else events
+    try:
+        start = int(base64.urlsafe_b64decode((token or "MA==").encode()).decode())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidTokenError(f"Invalid Token: {token!r}") from exc
+    page = ordered[start : start + size]
+    following = start + size
+    return page, base64.urlsafe_b64encode(str(following).encode()).decode() if following < len(ordered) else None
+
+
+def _history_events(backend: Any, execution_arn: str) -> list[Any]:
+    """The execution's history events, in order, without copying them."""
+    execution = backend.describe_execution(execution_arn=execution_arn)
+    worker = getattr(execution, "exec_worker", None)
+    env = getattr(worker, "env", None)
+    if env is None:  # not started yet
+        return []
+    manager = env.event_manager
+    with manager._mutex:
+        return list(manager._history_event_list)
+
+
+class InvalidTokenError(ValueError):
+    """A nextToken this emulator did not hand out."""
+
+
 def substitute_definition(definition: str, substitutions: dict[str, Any] | None) -> str:
     """Apply CloudFormation ``DefinitionSubstitutions`` (``${Name}``) to an ASL definition string."""
     for key, value in (substitutions or {}).items():
@@ -144,7 +190,6 @@ def substitute_definition(definition: str, substitutions: dict[str, Any] | None)
 
 def apply(patcher: Patcher) -> None:
     points = points_by_name(PATCH_POINTS)
-    scale = patcher.emulator.time_scale
     _patch_cloudformation(patcher, points)
 
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
@@ -171,13 +216,27 @@ def apply(patcher: Patcher) -> None:
 
     patcher.replace(points["sfn-aws-sdk-datetimes"], eval_service_task)
 
-    def wait_interval(function: Any, env: Any, wait_seconds: int) -> None:
-        seconds = scale.scale(wait_seconds)
-        if seconds > 0:
-            env.program_state_event.wait(seconds)
+    for point in CLOCK_POINTS:
+        patcher.replace(point, _CLOCK_STAND_INS[point.attribute])
 
-    patcher.replace(points["sfn-wait-time"], wait_interval)
-    patcher.replace(points["sfn-retry-time"], _ScaledTime(scale))
+    def get_execution_history(response: Any) -> Any:
+        from moto.core.responses import ActionResult
+        from moto.stepfunctions.exceptions import InvalidToken as AwsInvalidToken
+
+        events = _history_events(response.stepfunction_backend, response._get_param("executionArn"))
+        try:
+            page, token = history_page(
+                events,
+                max_results=response._get_param("maxResults"),
+                reverse=bool(response._get_param("reverseOrder")),
+                token=response._get_param("nextToken"),
+            )
+        except InvalidTokenError as exc:
+            raise AwsInvalidToken(str(exc)) from exc
+        # The interpreter's own events are shared: copy only the page (moto deep-copied the whole history per call).
+        return ActionResult({"events": copy.deepcopy(page), **({"nextToken": token} if token else {})})
+
+    patcher.replace(points["sfn-history-pages"], get_execution_history)
 
     custom_error_name = points["sfn-fail-states-error"].original()
 
@@ -189,13 +248,6 @@ def apply(patcher: Patcher) -> None:
         return custom_error_name(error_name)
 
     patcher.replace(points["sfn-fail-states-error"], fail_state_error_name)
-
-    original_wait = points["sfn-callback-timeout"].original()
-
-    def callback_wait(endpoint: Any, timeout: float | None = None) -> Any:
-        return original_wait(endpoint, None if timeout is None else scale.scale(timeout))
-
-    patcher.replace(points["sfn-callback-timeout"], callback_wait)
 
 
 def _patch_cloudformation(patcher: Patcher, points: dict[str, PatchPoint]) -> None:

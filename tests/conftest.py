@@ -70,5 +70,5 @@ def templates(cloud_assembly: CloudAssembly) -> dict[str, dict[str, Any]]:
 @pytest.fixture
 def emulator(tmp_path: Path) -> Iterator[Emulator]:
     """An in-process emulator with time compressed 1000x (a 60 s Wait state takes 60 ms)."""
-    with Emulator(time_scale=0.001, workdir=tmp_path / "emulator") as aws:
+    with Emulator(workdir=tmp_path / "emulator") as aws:
         yield aws

@@ -7,7 +7,7 @@ field) is logged and counted, not retried; anything else (a throttled table) rai
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -25,7 +25,8 @@ from mlops_kit.abtest.events import OutcomeDetail
 from mlops_kit.abtest.service import ExperimentService
 
 # EventBridge stamps events to the second: an outcome without its own ``at`` happened within that second, so its
-# end is used (else an outcome sent the same second as the exposure would look earlier than the exposure).
+# end is used (else an outcome sent the same second as the exposure would look earlier than the exposure), but
+# never later than now, when it is recorded (else a status computed within that second would not count it yet).
 _WITHIN_THE_SECOND = timedelta(seconds=1) - timedelta(microseconds=1)
 
 logger = Logger()
@@ -57,7 +58,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             detail.user_id,
             metric=detail.metric,
             value=detail.value,
-            at=detail.at or parsed.time + _WITHIN_THE_SECOND,
+            at=detail.at or min(parsed.time + _WITHIN_THE_SECOND, datetime.now(UTC)),
             event_id=detail.event_id,
         )
     except (ExperimentError, ValidationError, ValueError) as exc:

@@ -35,10 +35,8 @@ which the status job calls on every run.
 
 from __future__ import annotations
 
-import itertools
 import json
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -58,6 +56,7 @@ from mlops_kit.promotion.store import PromotionStore
 from mlops_kit.registry import IllegalTransition, ModelRegistry, ModelVersion, Stage, StageStatus, missing_lineage
 from mlops_kit.serving import naming
 from mlops_kit.serving.deploy import BUSY, ConfigSpec, EndpointDeployer, ModelSpec, Variant
+from mlops_kit.waiting import poll
 
 _PER_MODEL_ENVIRONMENT = ("MLOPS_MODEL_VERSION", "MLOPS_MODEL_PACKAGE_ARN", "MLOPS_VARIANT")
 
@@ -158,8 +157,7 @@ class ExperimentOperations:
     """Start, stop, check and advance experiments on ``serving``'s endpoint (the CLI and the status job use this).
 
     ``start_promotion``, when given, starts the promotion workflow for a shipped treatment directly (else the
-    registry approval's event does, on AWS). ``poll_seconds`` caps the pause between DescribeEndpoint polls (they
-    start at half a second and grow); ``sleep`` is how to pause.
+    registry approval's event does, on AWS). ``poll_seconds`` is the pause between DescribeEndpoint polls.
     """
 
     def __init__(
@@ -169,7 +167,6 @@ class ExperimentOperations:
         *,
         clock: Callable[[], datetime] = utc_now,
         poll_seconds: float = 15.0,
-        sleep: Callable[[float], None] = time.sleep,
         start_promotion: PromotionStarter | None = None,
     ) -> None:
         self.repository = repository
@@ -177,7 +174,6 @@ class ExperimentOperations:
         self.service = ExperimentService(repository, clock=clock)
         self._clock = clock
         self._poll = poll_seconds
-        self._sleep = sleep
         self._start_promotion = start_promotion
 
     # -- split records ---------------------------------------------------------------------------------
@@ -252,28 +248,20 @@ class ExperimentOperations:
             kms_key_id=config.get("KmsKeyId") or None,
         )
 
-    def _pause(self, attempt: int) -> None:
-        """Sleep between polls: from half a second, growing by half each time, up to ``poll_seconds``."""
-        self._sleep(min(self._poll, 0.5 * 1.5**attempt))
-
     def _wait_for(self, config: str, timeout: float) -> None:
         """Poll until the endpoint is InService on ``config``; raises EndpointSplitError when it settles elsewhere
         (a failed update ends InService on the old config) or breaks, TimeoutError after ``timeout``."""
-        deadline = time.monotonic() + timeout
-        for attempt in itertools.count():
+
+        def switched() -> bool | None:
             progress = self.serving.deployer.progress(config)
-            if progress.state == "done":
-                return
             if progress.state == "failed":
                 raise EndpointSplitError(
                     f"endpoint {self.serving.endpoint_name} did not switch to {config}: it is {progress.status} on "
                     f"{progress.config} ({progress.reason})"
                 )
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"endpoint {self.serving.endpoint_name} still {progress.status} after {timeout:.0f} s"
-                )
-            self._pause(attempt)
+            return True if progress.state == "done" else None
+
+        poll(switched, every=self._poll, timeout=timeout, what=f"endpoint {self.serving.endpoint_name} on {config}")
 
     # -- registry --------------------------------------------------------------------------------------
     def _candidate(self, ref: str | int, production: ModelVersion) -> ModelVersion:
@@ -453,21 +441,24 @@ class ExperimentOperations:
 
     def wait_until_finished(self, name: str, *, timeout: float = 3600.0) -> Split:
         """Advance the split until it is finished. Raises ``TimeoutError`` with what is left to do."""
-        deadline = time.monotonic() + timeout
-        for attempt in itertools.count():
+        last: list[Split] = []
+
+        def finished() -> Split | None:
             try:
                 split = self.advance(name)
             except ConcurrentUpdateError:  # the status job advanced it meanwhile: read it again
                 split = self.split(name) or self.advance(name)
-            if split.phase != "restoring":
-                return split
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"endpoint {split.endpoint_name} is still returning to {split.original_config} after "
-                    f"{timeout:.0f} s; the scheduled status job completes the handover"
-                )
-            self._pause(attempt)
-        raise AssertionError("unreachable")  # itertools.count() never ends
+            last[:] = [split]
+            return split if split.phase != "restoring" else None
+
+        try:
+            return poll(finished, every=self._poll, timeout=timeout, what=f"experiment {name} to finish")
+        except TimeoutError as exc:
+            split = last[0]
+            raise TimeoutError(
+                f"endpoint {split.endpoint_name} is still returning to {split.original_config} after "
+                f"{timeout:.0f} s; the scheduled status job completes the handover"
+            ) from exc
 
     def advance(self, name: str) -> Split:
         """Make progress on ending the split; idempotent (the status job calls it on every run).

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -212,9 +211,11 @@ class ExperimentRouter:
     def route(self) -> Route:
         """The experiment's route, re-read when older than ``refresh_seconds``. Raises as :meth:`RouteTable.route`."""
         with self._lock:
-            if self._route is None or time.monotonic() - self._read_at >= self._refresh_seconds:
+            # The router's clock, not a monotonic one: routes age on the same clock as everything it records.
+            now = self._clock().timestamp()
+            if self._route is None or now - self._read_at >= self._refresh_seconds:
                 self._route = self.table.route(self.experiment)
-                self._read_at = time.monotonic()
+                self._read_at = now
             return self._route
 
     def assign(self, user_id: str) -> Assignment | None:
@@ -290,7 +291,8 @@ class EndpointRouter:
     def current(self) -> ExperimentRouter | None:
         """The router of the experiment running on the endpoint, or ``None``."""
         with self._lock:
-            if time.monotonic() - self._looked_at >= self._refresh_seconds:
+            now = self._clock().timestamp()
+            if now - self._looked_at >= self._refresh_seconds:
                 try:
                     experiment = self.table.running_on(self.endpoint_name).experiment
                 except NoRunningExperimentError:
@@ -300,7 +302,7 @@ class EndpointRouter:
                         self._router = ExperimentRouter(
                             self.table, experiment, clock=self._clock, refresh_seconds=self._refresh_seconds
                         )
-                self._looked_at = time.monotonic()
+                self._looked_at = now
             return self._router
 
     def __call__(self, user_id: str) -> str | None:

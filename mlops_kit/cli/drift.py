@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mlops_kit.cli.console import console, fail, table
+from mlops_kit.waiting import poll
 
 if TYPE_CHECKING:
     from mlops_kit.cli.platform import Platform
@@ -348,17 +348,18 @@ def _invoke_start(platform: Platform, hours: int | None) -> dict[str, Any]:
 
 def _wait(platform: Platform, job: str, timeout: float) -> dict[str, Any]:
     sagemaker = platform.client("sagemaker")
-    deadline = time.monotonic() + timeout
     with console.status(f"drift job {job}") as status:
-        while True:
+
+        def ended() -> dict[str, Any] | None:
             described: dict[str, Any] = sagemaker.describe_processing_job(ProcessingJobName=job)
             state = described["ProcessingJobStatus"]
-            if state in _TERMINAL:
-                return described
-            if time.monotonic() > deadline:
-                fail(f"drift job {job} is still {state} after {timeout:.0f} s; follow it with `mlops drift report`")
             status.update(f"drift job {job}: {state}")
-            time.sleep(0.5)
+            return described if state in _TERMINAL else None
+
+        try:
+            return poll(ended, every=0.5, timeout=timeout, what=f"drift job {job}")
+        except TimeoutError:
+            fail(f"drift job {job} did not end within {timeout:.0f} s; follow it with `mlops drift report`")
 
 
 @app.command()

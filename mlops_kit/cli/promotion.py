@@ -27,6 +27,9 @@ def _store(platform: Platform) -> Any:
     return PromotionStore(platform.client("dynamodb"), platform.output("PromotionTableName"))
 
 
+FOLLOW_HOURS = 6
+
+
 def _follow(platform: Platform, execution_arn: str) -> None:
     """Print the states an execution passes until it waits for approval or ends."""
     from mlops_kit.promotion.approvals import follow
@@ -37,9 +40,22 @@ def _follow(platform: Platform, execution_arn: str) -> None:
             console.print(f"  → {name}")
             status.update(name)
 
-        described = follow(
-            platform.client("stepfunctions"), execution_arn, on_state=entered, until_waiting=True, poll_seconds=1
-        )
+        try:
+            # Shadow baking alone takes rollout.shadow_bake_minutes (30 by default): follow for hours, not minutes.
+            described = follow(
+                platform.client("stepfunctions"),
+                execution_arn,
+                on_state=entered,
+                until_waiting=True,
+                poll_seconds=5,
+                timeout_seconds=FOLLOW_HOURS * 3600,
+            )
+        except TimeoutError:
+            console.print(
+                f"still running after {FOLLOW_HOURS} h (it goes on without this command): "
+                "`mlops promotions pending` lists its approval once it waits for one"
+            )
+            return
     if described["status"] == "RUNNING":
         from mlops_kit.promotion.approvals import pending_approval
 

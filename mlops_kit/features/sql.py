@@ -187,22 +187,25 @@ class AthenaRunner:
         self.timeout_seconds = timeout_seconds
 
     def _execute(self, sql: str) -> str:
-        import time
+        from mlops_kit.waiting import poll
 
         execution = self.athena.start_query_execution(
             QueryString=sql, QueryExecutionContext={"Database": self.database}, WorkGroup=self.workgroup
         )["QueryExecutionId"]
-        deadline = time.monotonic() + self.timeout_seconds
-        while True:
+
+        def succeeded() -> str | None:
             status = self.athena.get_query_execution(QueryExecutionId=execution)["QueryExecution"]["Status"]
             state = status["State"]
-            if state == "SUCCEEDED":
-                return str(execution)
             if state in ("FAILED", "CANCELLED"):
                 raise AthenaQueryError(f"Athena query {execution} {state}: {status.get('StateChangeReason', '')}")
-            if time.monotonic() > deadline:
-                raise AthenaQueryError(f"Athena query {execution} still {state} after {self.timeout_seconds:.0f} s")
-            time.sleep(self.poll_seconds)
+            return str(execution) if state == "SUCCEEDED" else None
+
+        try:
+            return poll(
+                succeeded, every=self.poll_seconds, timeout=self.timeout_seconds, what=f"Athena query {execution}"
+            )
+        except TimeoutError as exc:
+            raise AthenaQueryError(f"Athena query {execution} did not finish in {self.timeout_seconds:.0f} s") from exc
 
     def register_labels(self, labels: pa.Table) -> str:
         import io

@@ -10,6 +10,7 @@ from typing import Any
 
 from mlops_kit.pipeline.definition import NO_PRODUCTION_MODEL, STEP_EVALUATE, STEP_REGISTER
 from mlops_kit.registry import ModelRegistry, ModelVersion
+from mlops_kit.waiting import poll
 
 TERMINAL = ("Succeeded", "Failed", "Stopped")
 
@@ -80,18 +81,15 @@ def wait_for_run(
 ) -> RunResult:
     """Poll until the execution ends; read back the evaluation report and the registered version."""
     started = time.monotonic()
-    while True:
+
+    def ended() -> tuple[dict[str, Any], list[StepState]] | None:
         described = sagemaker.describe_pipeline_execution(PipelineExecutionArn=execution_arn)
         steps = steps_of(sagemaker, execution_arn)
         if on_progress:
             on_progress(steps)
-        if described["PipelineExecutionStatus"] in TERMINAL:
-            break
-        if time.monotonic() - started > timeout_seconds:
-            raise TimeoutError(
-                f"{execution_arn} still {described['PipelineExecutionStatus']} after {timeout_seconds:.0f} s"
-            )
-        time.sleep(poll_seconds)
+        return (described, steps) if described["PipelineExecutionStatus"] in TERMINAL else None
+
+    described, steps = poll(ended, every=poll_seconds, timeout=timeout_seconds, what=f"pipeline run {execution_arn}")
     result = RunResult(
         execution_arn=execution_arn,
         status=described["PipelineExecutionStatus"],

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
 from mlops_kit.promotion.store import Approval, PromotionStore
+from mlops_kit.waiting import poll
 
 WAITING_STATE = "WaitForHumanApproval"
 
@@ -46,11 +46,10 @@ def follow(
     """Poll until the execution ends (or, with ``until_waiting``, waits for approval); report each state entered
     once (pass the same ``seen`` set to a later call to continue where the previous one stopped)."""
     seen = set() if seen is None else seen
-    deadline = time.monotonic() + timeout_seconds
-    while True:
-        events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+
+    def progressed() -> dict[str, Any] | None:
         entered = []
-        for event in events:
+        for event in _new_events(sfn, execution_arn, max(seen, default=0)):
             details = event.get("stateEnteredEventDetails")
             if details and event["id"] not in seen:
                 seen.add(event["id"])
@@ -62,19 +61,45 @@ def follow(
             return described
         if until_waiting and entered and entered[-1] == WAITING_STATE:
             return described
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{execution_arn} still running after {timeout_seconds:.0f} s")
-        time.sleep(poll_seconds)
+        return None
+
+    result: dict[str, Any] = poll(
+        progressed, every=poll_seconds, timeout=timeout_seconds, what=f"execution {execution_arn}"
+    )
+    return result
+
+
+def _new_events(sfn: Any, execution_arn: str, after_id: int) -> list[dict[str, Any]]:
+    """The execution's history events after ``after_id``, oldest first, read newest-first page by page and only
+    as far back as needed (a long promotion's history has thousands of events; re-reading it all on every poll
+    is what made following one slow)."""
+    newest_first: list[dict[str, Any]] = []
+    token = None
+    page_size = 25  # a poll usually finds a handful of new events: read a short page first, longer ones after
+    while True:
+        request: dict[str, Any] = {"executionArn": execution_arn, "reverseOrder": True, "maxResults": page_size}
+        page_size = 1000
+        if token:
+            request["nextToken"] = token
+        page = sfn.get_execution_history(**request)
+        for event in page["events"]:
+            if event["id"] <= after_id:
+                return newest_first[::-1]
+            newest_first.append(event)
+        token = page.get("nextToken")
+        if not token:
+            return newest_first[::-1]
 
 
 def pending_approval(store: PromotionStore, execution_arn: str, *, timeout_seconds: float = 60) -> Approval:
     """The approval request the execution stored. Its Lambda runs just after the waiting state is entered, so
     an execution seen waiting may not have stored it yet: poll until it has (TimeoutError after the timeout)."""
-    deadline = time.monotonic() + timeout_seconds
-    while True:
+
+    def stored() -> Approval | None:
         pending = [a for a in store.pending_approvals() if a.execution_arn == execution_arn]
-        if pending:
-            return pending[0]
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{execution_arn} waits for approval but stored no approval request")
-        time.sleep(0.05)
+        return pending[0] if pending else None
+
+    try:
+        return poll(stored, every=0.5, timeout=timeout_seconds, what=f"the approval request of {execution_arn}")
+    except TimeoutError as exc:
+        raise TimeoutError(f"{execution_arn} waits for approval but stored no approval request") from exc

@@ -215,9 +215,10 @@ class ModelRegistry:
         return serving[0] if serving else None
 
     def rollback_target(self) -> ModelVersion | None:
-        """The most recently archived former Production version."""
+        """The most recently archived former Production version (of two archived within the same second, the later
+        version: each promotion archives the one before it)."""
         archived = [v for v in self.versions() if v.stage == Stage.ARCHIVED and v.archived_at]
-        return max(archived, key=lambda v: v.archived_at or "") if archived else None
+        return max(archived, key=lambda v: (v.archived_at or "", v.version)) if archived else None
 
     # -- moves -----------------------------------------------------------------------------------------
     def _update(self, version: ModelVersion, stage: Stage, status: StageStatus, note: str, **extra: Any) -> None:

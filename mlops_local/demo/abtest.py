@@ -164,7 +164,7 @@ def run(context: DemoContext) -> dict[str, Any]:
         f"Starting: version {production.version} (control) and version {previous.version} (treatment) side by side"
     ):
         _, split = operations.start(
-            NAME, candidate=previous.version, allocation=Allocation.from_shares(0.5), salt=SALT, timeout=120
+            NAME, candidate=previous.version, allocation=Allocation.from_shares(0.5), salt=SALT, timeout=3600
         )
     context.console.print(
         table(
@@ -211,7 +211,7 @@ def run(context: DemoContext) -> dict[str, Any]:
         entries = [outcome_entry(NAME, user, metric="conversion", at=at) for user, at in conversions]
         for batch in range(0, len(entries), 10):
             events.put_events(Entries=entries[batch : batch + 10])
-        aws.events.wait_idle(120)
+        aws.settle()
 
     exposures = operations.repository.list_exposures(NAME)
     arms: Counter[str] = Counter(e.arm for e in exposures)
@@ -253,11 +253,11 @@ def run(context: DemoContext) -> dict[str, Any]:
     outcome, reason = decide(report)
     if report.recommendation == "stopped":  # the guardrail stopped it in the status job
         stopped = operations.repository.get_experiment(NAME)
-        final = operations.wait_until_finished(NAME, timeout=120)
+        final = operations.wait_until_finished(NAME, timeout=3600)
     else:
         with step(f"Decision: {outcome} ({reason}); Production alone on the endpoint again"):
             stopped, stopped_split = operations.stop(
-                NAME, outcome=outcome, reason=reason, decided_by="demo-analyst@example.com", timeout=120
+                NAME, outcome=outcome, reason=reason, decided_by="demo-analyst@example.com", timeout=3600
             )
         assert stopped_split is not None  # the experiment was started on the endpoint
         final = stopped_split

@@ -88,15 +88,16 @@ def _run_job(context: DemoContext, label: str) -> dict[str, Any]:
         raise RuntimeError(f"the drift job did not start: {result}")
     name = result["job_name"]
     sagemaker = aws.client("sagemaker")
-    while True:
-        described = sagemaker.describe_processing_job(ProcessingJobName=name)
-        if described["ProcessingJobStatus"] not in ("InProgress", "Stopping"):
-            break
-        time.sleep(0.2)
+
+    def ended() -> dict[str, Any] | None:
+        described: dict[str, Any] = sagemaker.describe_processing_job(ProcessingJobName=name)
+        return described if described["ProcessingJobStatus"] not in ("InProgress", "Stopping") else None
+
+    described = aws.wait_until(ended, description=f"drift job {name}")
     if described["ProcessingJobStatus"] != "Completed":
         raise RuntimeError(f"the drift job {name} {described['ProcessingJobStatus']}: {described.get('FailureReason')}")
     job_seconds = (described["ProcessingEndTime"] - described["ProcessingStartTime"]).total_seconds()
-    aws.events.wait_idle(60)  # the publish function runs on the job's state change
+    aws.settle()  # the publish function runs on the job's state change
     output = described["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
     bucket, _, prefix = output.removeprefix("s3://").partition("/")
     s3 = aws.client("s3")
@@ -179,22 +180,26 @@ def _retrain_decisions(context: DemoContext, since: int) -> list[dict[str, Any]]
 
 
 def _alarm_step(
-    context: DemoContext, label: str, before: dict[str, str], since: int, timeout: float = 60
+    context: DemoContext, label: str, before: dict[str, str], since: int, timeout: float = 3600
 ) -> tuple[dict[str, str], list[dict[str, Any]]]:
     """Alarm states after a run, and the retrain function's decisions for the alarms that went to ALARM with it
     (waited for: the alarms evaluate on the emulator's clock, their state changes travel through EventBridge)."""
     aws = context.emulator
     endpoint = context.output("EndpointName")
-    deadline = time.monotonic() + timeout
-    while True:
+    seen: dict[str, Any] = {}
+
+    def decided_all() -> bool:
         states = _alarms(context)
-        aws.events.wait_idle(60)
         decisions = _retrain_decisions(context, since)
         raised = {n for n, s in states.items() if s == "ALARM" and before.get(n) != "ALARM"}
+        seen.update(states=states, decisions=decisions, raised=raised)
         decided = {d["alarm"].removeprefix(naming.drift_alarm(endpoint, "")) for d in decisions}
-        if raised <= decided or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+        return raised <= decided
+
+    # Alarms evaluate on the minute, their state changes travel through EventBridge to the retrain function.
+    aws.advance(60)
+    aws.wait_until(decided_all, timeout=timeout, description="the retrain function's decisions on the alarms")
+    states, decisions, raised = seen["states"], seen["decisions"], seen["raised"]
     by_alarm = {d["alarm"]: d for d in decisions}
 
     def outcome(name: str) -> str:
@@ -228,7 +233,8 @@ def run(context: DemoContext) -> dict[str, Any]:
         refreshed = _refresh_features(context, _latest_activity(now - dt.timedelta(hours=2), 0.0))
     endpoint = client(context)
     with step(f"Serving {NORMAL_REQUESTS} requests of normal traffic"):
-        normal_stats = traffic.send(endpoint, _requests(NORMAL_REQUESTS, now, 0.0))
+        # Half an hour of traffic, as the endpoint would see it.
+        normal_stats = traffic.send(endpoint, _requests(NORMAL_REQUESTS, now, 0.0), clock=aws.clock, every=9)
     since = len(aws.events.delivered)
     first = _run_job(context, "drift schedule fires")
     first_states, first_decisions = _alarm_step(context, "First run", {}, since)
@@ -238,7 +244,7 @@ def run(context: DemoContext) -> dict[str, Any]:
         f"{DRIFTED_REQUESTS} requests"
     ):
         _refresh_features(context, _latest_activity(now - dt.timedelta(hours=1), 1.0))
-        drifted_stats = traffic.send(endpoint, _requests(DRIFTED_REQUESTS, now, 1.0))
+        drifted_stats = traffic.send(endpoint, _requests(DRIFTED_REQUESTS, now, 1.0), clock=aws.clock, every=3)
     since = len(aws.events.delivered)
     second = _run_job(context, "drift schedule fires again")
     _psi_table(context, first, second)

@@ -35,7 +35,7 @@ def run_demo(
     console: Console,
     *,
     assembly_dir: Path | None = None,
-    time_scale: float = 0.003,
+    pace: float = 0.0,
     context_overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Synthesize (unless ``assembly_dir`` is given), start the emulator, run every stage; return a summary."""
@@ -47,7 +47,7 @@ def run_demo(
                 assembly = synthesize(workdir / "cdk.out", context_overrides=context_overrides)
         else:
             assembly = CloudAssembly.load(assembly_dir)
-        with Emulator(time_scale=time_scale, workdir=workdir / "emulator") as aws:
+        with Emulator(pace=pace, workdir=workdir / "emulator") as aws:
             context = DemoContext(emulator=aws, assembly=assembly, console=console, workdir=workdir)
             for name, stage in STAGES:
                 console.rule(f"[bold]{name}")
@@ -57,7 +57,7 @@ def run_demo(
 
 
 def run_scenario_demo(
-    console: Console, name: str, *, assembly_dir: Path | None = None, time_scale: float = 0.003
+    console: Console, name: str, *, assembly_dir: Path | None = None, pace: float = 0.0
 ) -> dict[str, Any]:
     """One promotion scenario (see :mod:`mlops_local.demo.scenarios`) on a fresh emulator."""
     from mlops_local.demo.scenarios import SCENARIOS, run_scenario
@@ -73,7 +73,7 @@ def run_scenario_demo(
                 assembly = synthesize(workdir / "cdk.out", context_overrides=overrides)
         else:
             assembly = CloudAssembly.load(assembly_dir)
-        with Emulator(time_scale=time_scale, workdir=workdir / "emulator") as aws:
+        with Emulator(pace=pace, workdir=workdir / "emulator") as aws:
             context = DemoContext(emulator=aws, assembly=assembly, console=console, workdir=workdir)
             console.rule(f"[bold]scenario {name}: {scenario.description}")
             return run_scenario(name, context)

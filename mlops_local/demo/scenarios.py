@@ -318,14 +318,14 @@ def concurrent_promotion(context: DemoContext) -> dict[str, Any]:
 
             # Another team approves v3 in the registry while v2's promotion waits for its reviewer.
             version = registry.approve(second, approver="second-team@example.com", comment="ship it")
-            context.emulator.events.wait_idle(30)
+            context.emulator.settle()
             machine = context.output("PromotionStateMachineArn")
             arn = (
                 machine.replace(":stateMachine:", ":execution:")
                 + ":"
                 + execution_name("promote", second, version.version)
             )
-            described = follow(context.emulator.client("stepfunctions"), arn, timeout_seconds=120)
+            described = follow(context.emulator.client("stepfunctions"), arn, timeout_seconds=86400)
             outcome["second"] = {
                 "execution": arn,
                 "status": described["status"],
@@ -363,7 +363,7 @@ def rollback(context: DemoContext) -> dict[str, Any]:
     )
     started = time.monotonic()
     states: list[str] = []
-    described = follow(context.emulator.client("stepfunctions"), arn, on_state=states.append, timeout_seconds=300)
+    described = follow(context.emulator.client("stepfunctions"), arn, on_state=states.append, timeout_seconds=86400)
     return {
         "execution": {
             "execution": arn,

@@ -59,6 +59,7 @@ def promote(
     states: list[str] = []
     seen: set[int] = set()
     started = time.monotonic()
+    began = aws.now()
 
     def entered(name: str) -> None:
         states.append(name)
@@ -72,20 +73,24 @@ def promote(
             weights = {v["VariantName"]: v["CurrentWeight"] for v in endpoint["ProductionVariants"]}
             total = sum(weights.values()) or 1
             note = "  " + ", ".join(f"{k} {100 * w / total:.0f}%" for k, w in sorted(weights.items()))
-        context.console.print(f"  [dim]{time.monotonic() - started:5.1f}s[/] → {name}{note}")
+        context.console.print(f"  [dim]{_elapsed(aws.now() - began)}[/] → {name}{note}")
 
     live = None
     if background:
-        live = traffic.BackgroundTraffic(client(context), traffic_payloads or payloads(context, 300, seed=11))
+        live = traffic.BackgroundTraffic(
+            client(context), traffic_payloads or payloads(context, 300, seed=11), aws.clock, every=5
+        )
     try:
         if live:
             live.__enter__()
         registry.approve(version.arn, approver="demo-reviewer@example.com", comment="ready for promotion")
-        aws.events.wait_idle(30)  # the state change event reaches the trigger Lambda, which starts the workflow
-        described = follow(sfn, arn, on_state=entered, until_waiting=True, timeout_seconds=900, seen=seen)
+        aws.settle()  # the state change event reaches the trigger Lambda, which starts the workflow
+        described = follow(
+            sfn, arn, on_state=entered, until_waiting=True, timeout_seconds=3 * 86400, seen=seen, poll_seconds=30
+        )
         if described["status"] == "RUNNING" and states and states[-1] == WAITING_STATE and decision == "none":
             context.console.print("  approval pending; nobody answers")
-            described = follow(sfn, arn, on_state=entered, timeout_seconds=900, seen=seen)
+            described = follow(sfn, arn, on_state=entered, timeout_seconds=3 * 86400, seen=seen, poll_seconds=30)
         elif described["status"] == "RUNNING" and states and states[-1] == WAITING_STATE:
             approval = pending_approval(store, arn)
             context.console.print(
@@ -99,7 +104,7 @@ def promote(
                 approver="demo-reviewer@example.com",
                 comment=comment,
             )
-            described = follow(sfn, arn, on_state=entered, timeout_seconds=900, seen=seen)
+            described = follow(sfn, arn, on_state=entered, timeout_seconds=3 * 86400, seen=seen, poll_seconds=30)
     finally:
         if live:
             live.__exit__(None, None, None)
@@ -110,15 +115,23 @@ def promote(
         "cause": described.get("cause"),
         "states": states,
         "seconds": round(time.monotonic() - started, 1),
+        "emulated_seconds": int((aws.now() - began).total_seconds()),
         "traffic": {"sent": live.stats.sent, "errors": live.stats.errors, "variants": dict(live.stats.variants)}
         if live
         else None,
     }
     colour = "green" if result["status"] == "SUCCEEDED" else "red"
     context.console.print(
-        f"[{colour}]{result['status']}[/] in {result['seconds']} s {result['error'] or ''} {result['cause'] or ''}"
+        f"[{colour}]{result['status']}[/] after {_elapsed(aws.now() - began)} emulated ({result['seconds']} s) "
+        f"{result['error'] or ''} {result['cause'] or ''}"
     )
     return result
+
+
+def _elapsed(delta: dt.timedelta) -> str:
+    """Emulated time since the promotion started, as h:mm:ss."""
+    seconds = int(delta.total_seconds())
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 def registry_table(context: DemoContext) -> list[dict[str, Any]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from mlops_kit.serving.client import EndpointClient, ModelRequestError
+from mlops_local.clock import Event, VirtualClock
 
 
 def requests(n: int, *, seed: int, customers: int, start: dt.datetime, drift: float = 0.0) -> list[dict[str, Any]]:
@@ -45,39 +45,64 @@ class TrafficStats:
 
 
 def send(
-    client: EndpointClient, payloads: list[dict[str, Any]], stats: TrafficStats | None = None, **kwargs: Any
+    client: EndpointClient,
+    payloads: list[dict[str, Any]],
+    stats: TrafficStats | None = None,
+    *,
+    clock: VirtualClock | None = None,
+    every: float = 0.0,
+    **kwargs: Any,
 ) -> TrafficStats:
+    """Send ``payloads`` in order; with a ``clock``, one every ``every`` emulated seconds (traffic takes time, as
+    it does on AWS: a drift window or an alarm period then holds the requests of its own minutes)."""
     stats = stats or TrafficStats()
-    for result in client.predict_many(payloads, **kwargs):
-        stats.sent += 1
-        if isinstance(result, ModelRequestError):
-            stats.errors += 1
-        else:
-            stats.variants[result.variant] += 1
-            stats.latencies_ms.append(result.latency_ms)
+    for index, payload in enumerate(payloads):
+        if clock is not None and every > 0 and index:
+            clock.sleep(every)
+        for result in client.predict_many([payload], **kwargs):
+            stats.sent += 1
+            if isinstance(result, ModelRequestError):
+                stats.errors += 1
+            else:
+                stats.variants[result.variant] += 1
+                stats.latencies_ms.append(result.latency_ms)
+    if clock is not None and every > 0:
+        clock.sleep(every)  # the last request's time passes too
     return stats
 
 
 class BackgroundTraffic:
-    """Keeps sending requests (cycling through ``payloads``) until stopped, as live traffic would."""
+    """Live traffic: one request every ``every`` emulated seconds (cycling through ``payloads``) until stopped.
 
-    def __init__(self, client: EndpointClient, payloads: list[dict[str, Any]], *, pause: float = 0.002) -> None:
-        self.client, self.payloads, self.pause = client, payloads, pause
+    It runs on the emulator's clock, so a bake window of N minutes always sees the same number of requests,
+    whatever the machine's load, and the requests' times fall where they would on AWS.
+    """
+
+    def __init__(
+        self, client: EndpointClient, payloads: list[dict[str, Any]], clock: VirtualClock, *, every: float = 2.0
+    ) -> None:
+        self.client, self.payloads, self.clock, self.every = client, payloads, clock, every
         self.stats = TrafficStats()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="demo-traffic", daemon=True)
+        self._stop = Event(clock)
+        self._thread: threading.Thread | None = None
 
     def _run(self) -> None:
         index = 0
-        while not self._stop.is_set():
+        # Half a second off the whole seconds the workflow's own waits fall on: requests never share an instant
+        # with a weight change, so which weights a request sees never depends on thread scheduling.
+        if self._stop.wait(0.5):
+            return
+        while True:
             send(self.client, [self.payloads[index % len(self.payloads)]], self.stats)
             index += 1
-            time.sleep(self.pause)
+            if self._stop.wait(self.every):
+                return
 
     def __enter__(self) -> BackgroundTraffic:
-        self._thread.start()
+        self._thread = self.clock.spawn(self._run, name="demo-traffic")
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
+        self._stop.set()  # wakes the sleeping thread at once: no emulated time passes
+        if self._thread is not None:
+            self._thread.join()

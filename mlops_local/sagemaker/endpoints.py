@@ -3,7 +3,7 @@
 moto creates endpoints InService at once, drops shadow variants, has no UpdateEndpoint and answers every
 InvokeEndpoint (even to a missing endpoint) with the literal string "body". Here, per endpoint:
 
-* Create/Update take time on the emulator's clock (Creating/Updating, then InService); UpdateEndpoint with
+* Create/Update take time on the emulator's virtual clock (Creating/Updating, then InService); UpdateEndpoint with
   a blue/green ``DeploymentConfig`` shifts traffic ALL_AT_ONCE, CANARY or LINEAR, bakes each step and rolls
   back (status RollingBack, then InService on the old configuration) when an ``AutoRollbackConfiguration``
   alarm is in ALARM, as SageMaker does. ``ShadowProductionVariants`` are kept and served.
@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import logging
 import random
 import tarfile
 import threading
@@ -32,11 +33,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_local.clock import ClockStoppedError, Event, VirtualClock
 from mlops_local.lambda_runtime import load_module_from, process_environment
 from mlops_local.patching import PatchPoint
 
 if TYPE_CHECKING:
     from mlops_local.emulator import Emulator
+
+LOG = logging.getLogger(__name__)
 
 # Emulated durations (seconds on the emulator's clock).
 CREATE_SECONDS = 180
@@ -45,6 +49,7 @@ WEIGHTS_SECONDS = 20
 ROLLBACK_SECONDS = 60
 CAPTURE_FLUSH_RECORDS = 200
 CAPTURE_FLUSH_SECONDS = 60  # SageMaker writes capture files every few minutes; the emulator every minute
+BAKE_CHECK_SECONDS = 10  # how often a blue/green deployment looks at its rollback alarms
 
 _R = "moto.sagemaker.responses"
 _ACTION = "(self) -> moto.core.responses.ActionResult"
@@ -178,43 +183,69 @@ class EndpointService:
         self._capture: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._lock = threading.RLock()
         self._random = random.Random(7)
-        self._stop = threading.Event()
+        self._stopping = False
+        self._captured: Event | None = None  # set when a record lands in an empty capture buffer
         self._flusher: threading.Thread | None = None
 
+    @property
+    def clock(self) -> VirtualClock:
+        return self.emulator.clock
+
     def start(self) -> None:
-        """Start the background capture flusher (a flush every CAPTURE_FLUSH_SECONDS of emulated time)."""
+        """Start the capture flusher: buffered records reach S3 CAPTURE_FLUSH_SECONDS after the first of them."""
         if self._flusher is None:
-            self._stop.clear()
-            self._flusher = threading.Thread(target=self._flush_loop, name="emulator-capture", daemon=True)
-            self._flusher.start()
+            self._stopping = False
+            self._captured = Event(self.clock)
+            self._flusher = self.clock.spawn(self._flush_loop, name="emulator-capture")
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping = True
+        if self._captured is not None:
+            self._captured.set()
         if self._flusher is not None:
             self._flusher.join(5)
             self._flusher = None
         self.flush_capture()
 
     def _flush_loop(self) -> None:
-        while not self._stop.wait(max(0.1, self.emulator.time_scale.scale(CAPTURE_FLUSH_SECONDS))):
-            try:
-                self.flush_capture()
-            except Exception:  # noqa: S112  (S3 may be reset by a test teardown; the next tick retries)
-                continue
+        assert self._captured is not None
+        try:
+            while not self._stopping:
+                self._captured.wait()  # idle, no timer, until something is captured
+                if self._stopping:
+                    return
+                self.clock.sleep(CAPTURE_FLUSH_SECONDS)
+                self._captured.clear()
+                try:
+                    self.flush_capture()
+                except Exception as exc:  # S3 may be reset by a test teardown; the next flush retries
+                    LOG.warning("capture flush failed: %s", exc)
+        except ClockStoppedError:
+            return
 
     # -- clock ---------------------------------------------------------------------------------------
     def _after(self, seconds: float) -> float:
-        return time.monotonic() + self.emulator.time_scale.scale(seconds)
+        return self.clock.now() + seconds
 
-    def _sleep(self, seconds: float) -> None:
-        time.sleep(self.emulator.time_scale.scale(seconds))
+    def _finish_after(self, endpoint: EndpointState, seconds: float) -> None:
+        """The transition just started ends ``seconds`` from now, at that moment on the clock (a timer, so the
+        clock knows something is due then)."""
+        ready_at = endpoint.ready_at = self._after(seconds)
+
+        def finish() -> None:
+            self.clock.sleep(seconds)
+            with self._lock:
+                if endpoint.ready_at == ready_at:  # not superseded by a later transition
+                    self._refresh(endpoint)
+
+        self.clock.spawn(finish, name=f"endpoint-{endpoint.name}-transition")
 
     def _refresh(self, endpoint: EndpointState) -> None:
         """Finish a timed transition (Creating/Updating) whose time has come."""
         if (
             endpoint.status in ("Creating", "Updating")
             and endpoint.deployment_config is None
-            and time.monotonic() >= endpoint.ready_at
+            and self.clock.now() >= endpoint.ready_at
         ):
             if endpoint.pending_config:
                 self._switch(endpoint, endpoint.pending_config)
@@ -258,7 +289,7 @@ class EndpointService:
                 raise EndpointError("ValidationException", f'Cannot create already existing endpoint "{arn}".')
             endpoint = EndpointState(name=name, arn=arn, config_name=config_name, variants=[], shadows=[], capture={})
             self._switch(endpoint, config_name)
-            endpoint.ready_at = self._after(CREATE_SECONDS)
+            self._finish_after(endpoint, CREATE_SECONDS)
             self.endpoints[name] = endpoint
 
     def describe(self, name: str) -> dict[str, Any]:
@@ -330,14 +361,12 @@ class EndpointService:
             endpoint.modified = dt.datetime.now(dt.UTC)
             if not deployment_config or not deployment_config.get("BlueGreenUpdatePolicy"):
                 endpoint.deployment_config = None
-                endpoint.ready_at = self._after(UPDATE_SECONDS)
+                self._finish_after(endpoint, UPDATE_SECONDS)
                 return
             endpoint.deployment_config = deployment_config
             endpoint.new_fleet = [Variant.from_config(v) for v in new["ProductionVariants"]]
             endpoint.new_fleet_share = 0.0
-            threading.Thread(
-                target=self._blue_green, args=(endpoint, config_name, deployment_config), daemon=True
-            ).start()
+            self.clock.spawn(self._blue_green, endpoint, config_name, deployment_config, name=f"blue-green-{name}")
 
     def _blue_green(self, endpoint: EndpointState, config_name: str, deployment: dict[str, Any]) -> None:
         policy = deployment["BlueGreenUpdatePolicy"]
@@ -359,19 +388,19 @@ class EndpointService:
         else:
             steps = [1.0]
         endpoint.deployment_stage = "Creating"
-        self._sleep(CREATE_SECONDS)  # the new (green) fleet is provisioned before any traffic moves
+        self.clock.sleep(CREATE_SECONDS)  # the new (green) fleet is provisioned before any traffic moves
         try:
             for share in steps:
                 endpoint.new_fleet_share = share
                 endpoint.deployment_stage = f"Baking {round(share * 100)}%"
                 self._bake(wait, alarms)
             endpoint.deployment_stage = "Terminating"
-            self._sleep(float(policy.get("TerminationWaitInSeconds", 0)))
+            self.clock.sleep(float(policy.get("TerminationWaitInSeconds", 0)))
         except _RollBack as rollback:
             endpoint.status = "RollingBack"
             endpoint.new_fleet_share = 0.0
             endpoint.deployment_stage = "RollingBack"
-            self._sleep(ROLLBACK_SECONDS)
+            self.clock.sleep(ROLLBACK_SECONDS)
             with self._lock:
                 endpoint.new_fleet, endpoint.pending_config, endpoint.deployment_config = None, None, None
                 endpoint.failure_reason = f"Rolled back: alarm {rollback.alarm} was in ALARM while baking"
@@ -389,17 +418,18 @@ class EndpointService:
             endpoint.modified = dt.datetime.now(dt.UTC)
 
     def _bake(self, seconds: float, alarms: list[str]) -> None:
+        """Bake for ``seconds``, watching the alarms every BAKE_CHECK_SECONDS (they change once a minute)."""
         deadline = self._after(seconds)
         while True:
             self._check_alarms(alarms)
-            if time.monotonic() >= deadline:
+            remaining = deadline - self.clock.now()
+            if remaining <= 0:
                 return
-            time.sleep(min(0.05, max(0.005, deadline - time.monotonic())))
+            self.clock.sleep(min(BAKE_CHECK_SECONDS, remaining))
 
     def _check_alarms(self, alarms: list[str]) -> None:
         if not alarms:
             return
-        self.emulator.alarms.evaluate_all()
         from moto.cloudwatch.models import cloudwatch_backends
 
         backend = cloudwatch_backends[self.emulator.account][self.emulator.region]
@@ -427,7 +457,7 @@ class EndpointService:
                         variant.weight = float(change.get("DesiredWeight", variant.weight))
                         variant.instance_count = int(change.get("DesiredInstanceCount", variant.instance_count))
             endpoint.status = "Updating"
-            endpoint.ready_at = self._after(WEIGHTS_SECONDS)
+            self._finish_after(endpoint, WEIGHTS_SECONDS)
             endpoint.modified = dt.datetime.now(dt.UTC)
 
     # -- faults --------------------------------------------------------------------------------------
@@ -698,6 +728,8 @@ class EndpointService:
             buffer.append({"record": record, "at": now, "uri": capture["DestinationS3Uri"]})
             if len(buffer) >= CAPTURE_FLUSH_RECORDS:
                 self._flush(endpoint.name, variant)
+        if self._captured is not None and not self._captured.is_set():
+            self._captured.set()  # the flusher writes this record within CAPTURE_FLUSH_SECONDS
 
     def _flush(self, endpoint: str, variant: str) -> None:
         buffered = self._capture.pop((endpoint, variant), [])

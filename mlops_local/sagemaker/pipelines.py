@@ -26,7 +26,6 @@ import json
 import re
 import sys
 import tarfile
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,7 +107,6 @@ class ExecutionRecord:
     status: str = "Executing"
     failure_reason: str | None = None
     steps: dict[str, StepRecord] = field(default_factory=dict)
-    done: threading.Event = field(default_factory=threading.Event)
 
 
 # Executions by ARN, for this process's emulator (cleared when it stops).
@@ -232,7 +230,7 @@ class PipelineRunner:
 
     # -- orchestration ------------------------------------------------------------------------------
     def start(self) -> None:
-        threading.Thread(target=self.run, name=f"pipeline-{self.execution_id}", daemon=True).start()
+        self.emulator.clock.spawn(self.run, name=f"pipeline-{self.execution_id}")
 
     def run(self) -> ExecutionRecord:
         pending = dict(self._steps)
@@ -257,7 +255,6 @@ class PipelineRunner:
             self.record.status = "Failed"
             self.record.failure_reason = f"{type(exc).__name__}: {exc}"
         finally:
-            self.record.done.set()
             self._sync_moto_status()
         return self.record
 

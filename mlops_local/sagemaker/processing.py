@@ -84,7 +84,7 @@ class ContainerHost:
         self.emulator = emulator
         self._running: dict[str, subprocess.Popen[str]] = {}
         self._stopped: set[str] = set()
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self.closing = False  # the emulator is stopping: jobs end without touching its APIs again
 
     # -- S3 ---------------------------------------------------------------------------------------------
@@ -158,6 +158,7 @@ class ContainerHost:
                 command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
             )
             self._running[name] = process
+            self._lock.notify_all()
         try:
             output, _ = process.communicate(timeout=JOB_TIMEOUT_SECONDS)
         except subprocess.TimeoutExpired:
@@ -177,6 +178,15 @@ class ContainerHost:
             tail = "\n".join(output.splitlines()[-12:])
             raise JobError(f"job {name} exited with {process.returncode}:\n{tail}")
         return output
+
+    def wait_started(self, name: str, timeout: float) -> bool:
+        """Block (real time) until job ``name``'s container process runs; False after ``timeout`` seconds.
+
+        A running container holds the emulated clock still (it is work in flight), so seeing one run needs a
+        wall-clock wait: for tests that act on a job while its process runs (stopping it).
+        """
+        with self._lock:
+            return self._lock.wait_for(lambda: name in self._running, timeout)
 
     def stopped(self, name: str) -> bool:
         """Whether job ``name`` was asked to stop."""
@@ -287,7 +297,6 @@ class ProcessingJobRecord:
     exit_message: str | None = None
     started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     ended: dt.datetime | None = None
-    done: threading.Event = field(default_factory=threading.Event)
 
 
 # Jobs by name, for this process's emulator (cleared when it starts).
@@ -325,7 +334,7 @@ class ProcessingJobs:
         JOBS[name] = record
         self._sync(record)
         self._announce(record)
-        threading.Thread(target=self._run, args=(record,), name=f"processing-{name}", daemon=True).start()
+        self.emulator.clock.spawn(self._run, record, name=f"processing-{name}")
 
     def _run(self, record: ProcessingJobRecord) -> None:
         status, reason = "Completed", None
@@ -352,7 +361,6 @@ class ProcessingJobs:
                 record.status = status  # last: whoever sees the end sees its end time and reason too
                 if not self.host.closing:
                     self._sync(record)
-                record.done.set()
 
     def stop(self, name: str) -> None:
         record = JOBS.get(name)

@@ -1,11 +1,9 @@
-"""Patch point cloudwatch-describe-alarms: alarms evaluate their metrics on the compressed clock."""
+"""Patch points cloudwatch-*: alarms evaluate their metrics every emulated minute, as CloudWatch does."""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -13,13 +11,6 @@ from mlops_local.cloudwatch import evaluate_expression
 from mlops_local.emulator import Emulator
 
 DIMENSIONS = [{"Name": "EndpointName", "Value": "e"}, {"Name": "VariantName", "Value": "candidate"}]
-
-
-@pytest.fixture
-def slow_clock(tmp_path: Path) -> Iterator[Emulator]:
-    """Periods of 60 s last 3 real seconds: room for a loaded machine between putting data and evaluating."""
-    with Emulator(time_scale=0.05, workdir=tmp_path / "emulator") as aws:
-        yield aws
 
 
 def _put(emulator: Emulator, name: str, values: list[float]) -> None:
@@ -33,8 +24,7 @@ def _state(emulator: Emulator, name: str) -> str:
     return str(emulator.client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["StateValue"])
 
 
-def test_a_percentile_alarm_fires_on_slow_responses_and_recovers(slow_clock: Emulator) -> None:
-    emulator = slow_clock
+def test_a_percentile_alarm_fires_on_slow_responses_and_recovers(emulator: Emulator) -> None:
     emulator.client("cloudwatch").put_metric_alarm(
         AlarmName="p99",
         Namespace="AWS/SageMaker",
@@ -49,15 +39,20 @@ def test_a_percentile_alarm_fires_on_slow_responses_and_recovers(slow_clock: Emu
         TreatMissingData="notBreaching",
     )
     _put(emulator, "ModelLatency", [10_000] * 98 + [900_000] * 2)
+    assert _state(emulator, "p99") == "INSUFFICIENT_DATA"  # not evaluated before the next minute
 
+    emulator.advance(60)
     assert _state(emulator, "p99") == "ALARM"
+    changed = emulator.client("cloudwatch").describe_alarms(AlarmNames=["p99"])["MetricAlarms"][0]
+    assert changed["StateUpdatedTimestamp"].timestamp() % 60 == 0  # evaluated on the minute
 
-    time.sleep(2 * emulator.alarms.real_period(60) + 0.05)  # both periods age out; missing data is not breaching
-    assert _state(emulator, "p99") == "OK"
+    emulator.advance(60)
+    assert _state(emulator, "p99") == "ALARM"  # the slow minute is still one of the last two periods
+    emulator.advance(60)
+    assert _state(emulator, "p99") == "OK"  # both periods aged out; missing data is not breaching
 
 
-def test_an_error_rate_alarm_uses_metric_math(slow_clock: Emulator) -> None:
-    emulator = slow_clock
+def test_an_error_rate_alarm_uses_metric_math(emulator: Emulator) -> None:
 
     def stat(metric: str) -> dict:
         return {
@@ -80,10 +75,13 @@ def test_an_error_rate_alarm_uses_metric_math(slow_clock: Emulator) -> None:
     )
     _put(emulator, "Invocations", [1] * 100)
     _put(emulator, "Invocation5XXErrors", [1] * 3)
-    assert _state(emulator, "errors") == "OK"
+    emulator.advance(60)
+    assert _state(emulator, "errors") == "OK"  # 3 %
 
+    _put(emulator, "Invocations", [1] * 100)
     _put(emulator, "Invocation5XXErrors", [1] * 10)
-    assert _state(emulator, "errors") == "ALARM"
+    emulator.advance(60)
+    assert _state(emulator, "errors") == "ALARM"  # 10 %
 
 
 def test_a_state_change_is_an_event_and_an_sns_action(emulator: Emulator, make_function) -> None:
@@ -113,10 +111,9 @@ def test_a_state_change_is_an_event_and_an_sns_action(emulator: Emulator, make_f
         MetricData=[{"MetricName": "PSI", "Dimensions": [{"Name": "Feature", "Value": "amount"}], "Value": 0.41}],
     )
 
-    changes = emulator.alarms.evaluate_all()
-    emulator.events.wait_idle(30)
+    emulator.advance(60)
 
-    assert [(c.alarm, c.current) for c in changes] == [("psi-amount", "ALARM")]
+    assert [(c.alarm, c.current) for c in emulator.alarms.changes] == [("psi-amount", "ALARM")]
     event = json.loads(emulator.events.delivered[-1].result)["event"]
     assert event["detail"]["alarmName"] == "psi-amount"
     assert event["detail"]["state"]["value"] == "ALARM"

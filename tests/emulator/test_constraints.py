@@ -293,7 +293,6 @@ def test_the_local_server_checks_requests_too(tmp_path: Any) -> None:
 
 
 def test_a_pipelines_register_step_passes_the_same_check(emulator: Emulator) -> None:
-    from mlops_local.sagemaker.pipelines import EXECUTIONS
     from tests.emulator.test_sagemaker_pipelines import JOB, _definition
 
     s3, sagemaker = emulator.client("s3"), emulator.client("sagemaker")
@@ -309,9 +308,12 @@ def test_a_pipelines_register_step_passes_the_same_check(emulator: Emulator) -> 
     )
 
     arn = sagemaker.start_pipeline_execution(PipelineName="toy")["PipelineExecutionArn"]
-    assert EXECUTIONS[arn].done.wait(60)
 
-    described = sagemaker.describe_pipeline_execution(PipelineExecutionArn=arn)
+    def ended() -> dict | None:
+        described = sagemaker.describe_pipeline_execution(PipelineExecutionArn=arn)
+        return described if described["PipelineExecutionStatus"] != "Executing" else None
+
+    described = emulator.wait_until(ended, description="the pipeline run")
     assert described["PipelineExecutionStatus"] == "Failed"
     assert "(ValidationException) when calling the CreateModelPackage operation" in described["FailureReason"]
     assert "at 'customerMetadataProperties'" in described["FailureReason"]

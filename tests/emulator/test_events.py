@@ -30,7 +30,7 @@ def test_a_matching_event_invokes_the_lambda_and_starts_the_state_machine(emulat
 
     events.put_events(Entries=[{"Source": "aws.sagemaker", "DetailType": "x", "Detail": json.dumps({"s": "Approved"})}])
     events.put_events(Entries=[{"Source": "aws.sagemaker", "DetailType": "x", "Detail": json.dumps({"s": "Rejected"})}])
-    assert emulator.events.wait_idle(30)
+    emulator.settle()
 
     delivered = {d.target_arn: d for d in emulator.events.delivered}
     assert set(delivered) == {function_arn, machine_arn}
@@ -63,7 +63,7 @@ def test_input_transformer_renders_strings_and_objects(emulator: Emulator, make_
     events.put_events(
         Entries=[{"Source": "app", "DetailType": "x", "Detail": json.dumps({"arn": "arn:1", "meta": {"k": 1}})}]
     )
-    emulator.events.wait_idle(30)
+    emulator.settle()
 
     assert json.loads(emulator.events.delivered[0].result)["event"] == {"package": "arn:1", "meta": {"k": 1}}
 
@@ -75,7 +75,7 @@ def test_a_failing_target_is_recorded_not_lost(emulator: Emulator, make_function
     events.put_targets(Rule="r", Targets=[{"Id": "fn", "Arn": function_arn, "Input": json.dumps({"fail": "x"})}])
 
     events.put_events(Entries=[{"Source": "app", "DetailType": "x", "Detail": "{}"}])
-    emulator.events.wait_idle(30)
+    emulator.settle()
 
     assert len(emulator.events.failures) == 1
     assert "asked to fail" in emulator.events.failures[0].error

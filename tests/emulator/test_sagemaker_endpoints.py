@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -94,13 +95,21 @@ def hosting(emulator: Emulator):
     return model, config
 
 
-def wait_in_service(emulator: Emulator, name: str, timeout: float = 30) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
+def wait_in_service(emulator: Emulator, name: str) -> dict:
+    def in_service() -> dict | None:
         described = emulator.client("sagemaker").describe_endpoint(EndpointName=name)
-        if described["EndpointStatus"] == "InService" or time.monotonic() > deadline:
-            return described
-        time.sleep(0.02)
+        return described if described["EndpointStatus"] == "InService" else None
+
+    return dict(emulator.wait_until(in_service, timeout=3600, description=f"endpoint {name} InService"))
+
+
+def every(emulator: Emulator, seconds: float, until: Any, *, limit: float = 7200) -> None:
+    """Call ``until()`` now and after every ``seconds`` of emulated time, until it is true (``limit`` at most)."""
+    waited = 0.0
+    while not until():
+        assert waited < limit, f"still not done after {limit:g} s of emulated time"
+        emulator.advance(seconds)
+        waited += seconds
 
 
 def invoke(emulator: Emulator, name: str, payload: dict, **kwargs) -> tuple[dict, str]:
@@ -199,7 +208,7 @@ def test_model_errors_are_surfaced_with_the_status_and_counted(emulator: Emulato
 
 
 def test_injected_faults_trip_an_error_alarm(tmp_path) -> None:
-    with Emulator(time_scale=0.01, workdir=tmp_path / "e") as emulator:
+    with Emulator(workdir=tmp_path / "e") as emulator:
         s3 = emulator.client("s3")
         s3.create_bucket(Bucket="models-bucket")
         s3.put_object(Bucket="models-bucket", Key="code/sourcedir.tar.gz", Body=tar_gz({"inference.py": INFERENCE}))
@@ -241,6 +250,7 @@ def test_injected_faults_trip_an_error_alarm(tmp_path) -> None:
         emulator.sagemaker.inject_fault("blue", error_rate=1.0)
         with pytest.raises(ClientError):
             invoke(emulator, "e", {"x": 1})
+        emulator.advance(60)  # CloudWatch evaluates at the next minute
 
         alarm = emulator.client("cloudwatch").describe_alarms(AlarmNames=["e-5xx"])["MetricAlarms"][0]
         assert alarm["StateValue"] == "ALARM"
@@ -293,20 +303,26 @@ def test_a_canary_update_shifts_traffic_and_completes(emulator: Emulator, hostin
     wait_in_service(emulator, "e")
 
     sagemaker.update_endpoint(EndpointName="e", EndpointConfigName="new", DeploymentConfig=_blue_green("new", []))
-    statuses = set()
-    seen_models = set()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        described = sagemaker.describe_endpoint(EndpointName="e")
-        statuses.add(described["EndpointStatus"])
-        seen_models.add(invoke(emulator, "e", {"x": 1})[0]["model"])
-        if described["EndpointStatus"] == "InService":
-            break
+    statuses: list[str] = []
+    seen_models: list[set[str]] = []
 
-    assert "Updating" in statuses
-    assert described["EndpointConfigName"] == "new"
-    assert seen_models == {"m1", "m2"}
-    assert invoke(emulator, "e", {"x": 1})[0]["model"] == "m2"
+    def observed_in_service() -> bool:
+        statuses.append(sagemaker.describe_endpoint(EndpointName="e")["EndpointStatus"])
+        seen_models.append({invoke(emulator, "e", {"x": 1})[0]["model"] for _ in range(20)})
+        return statuses[-1] == "InService"
+
+    started = emulator.now()
+    every(emulator, 60, observed_in_service)
+
+    # Three minutes of provisioning on the old fleet, a five-minute canary bake (20% on the new fleet), a
+    # five-minute bake with all traffic on the new fleet, then InService on the new config: 13 minutes.
+    assert statuses == ["Updating"] * (len(statuses) - 1) + ["InService"]
+    assert 13 * 60 <= (emulator.now() - started).total_seconds() <= 14 * 60
+    phases = [("old" if m == {"m1"} else "new" if m == {"m2"} else "canary") for m in seen_models]
+    assert phases == ["old"] * 3 + ["canary"] * phases.count("canary") + ["new"] * phases.count("new")
+    assert phases.count("canary") >= 5
+    assert phases.count("new") >= 5
+    assert sagemaker.describe_endpoint(EndpointName="e")["EndpointConfigName"] == "new"
 
 
 def test_an_alarm_during_the_canary_rolls_back_to_the_old_config(emulator: Emulator, hosting) -> None:
@@ -328,20 +344,21 @@ def test_an_alarm_during_the_canary_rolls_back_to_the_old_config(emulator: Emula
         TreatMissingData="breaching",
     )
 
+    emulator.advance(60)  # the alarm (breaching on missing data) is in ALARM from its first evaluation on
     sagemaker.update_endpoint(
         EndpointName="e", EndpointConfigName="new", DeploymentConfig=_blue_green("new", ["always"])
     )
-    statuses = []
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        status = sagemaker.describe_endpoint(EndpointName="e")["EndpointStatus"]
-        statuses.append(status)
-        if status == "InService" and "RollingBack" in statuses:
-            break
-        time.sleep(0.01)
+    statuses: list[str] = []
+
+    def back_in_service() -> bool:
+        statuses.append(sagemaker.describe_endpoint(EndpointName="e")["EndpointStatus"])
+        return statuses[-1] == "InService"
+
+    every(emulator, 30, back_in_service)
 
     described = sagemaker.describe_endpoint(EndpointName="e")
-    assert "RollingBack" in statuses
+    # Provisioning (3 min), the first canary check sees the alarm, rolling back (1 min), InService on the old config.
+    assert statuses == ["Updating"] * 6 + ["RollingBack"] * 2 + ["InService"]
     assert described["EndpointConfigName"] == "old"
     assert "always" in described["FailureReason"]
     assert invoke(emulator, "e", {"x": 1})[0]["model"] == "m1"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -154,12 +153,12 @@ def _run(emulator: Emulator, parameters: list[dict] | None = None) -> dict:
     arn = sagemaker.start_pipeline_execution(PipelineName="toy", PipelineParameters=parameters or [])[
         "PipelineExecutionArn"
     ]
-    deadline = time.monotonic() + 60
-    while True:
+
+    def ended() -> dict | None:
         described = sagemaker.describe_pipeline_execution(PipelineExecutionArn=arn)
-        if described["PipelineExecutionStatus"] != "Executing" or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+        return described if described["PipelineExecutionStatus"] != "Executing" else None
+
+    described = emulator.wait_until(ended, description=f"pipeline run {arn}")
     steps = sagemaker.list_pipeline_execution_steps(PipelineExecutionArn=arn)["PipelineExecutionSteps"]
     return {"described": described, "steps": {s["StepName"]: s for s in steps}, "arn": arn}
 

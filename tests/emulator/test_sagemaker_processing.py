@@ -50,16 +50,12 @@ def state_changes(emulator: Emulator) -> Any:
     )
     events.put_targets(Rule="processing-changes", Targets=[{"Id": "queue", "Arn": queue_arn}])
 
-    def read(timeout: float = 10) -> list[dict[str, Any]]:
-        """The events so far, once the job's final one has arrived (AWS, too, announces after Describe shows it)."""
+    def read() -> list[dict[str, Any]]:
+        """Every event so far (the job's final one included: it is on the bus when Describe shows the end)."""
+        emulator.settle()
         received: list[dict[str, Any]] = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
             received += [json.loads(m["Body"]) for m in messages]
-            if any(e["detail"]["ProcessingJobStatus"] not in ("InProgress", "Stopping") for e in received):
-                break
-            time.sleep(0.05)
         return received
 
     return read
@@ -106,14 +102,14 @@ def _create(emulator: Emulator, name: str, *extra: str) -> None:
     )
 
 
-def _wait(emulator: Emulator, name: str, timeout: float = 60) -> dict[str, Any]:
+def _wait(emulator: Emulator, name: str) -> dict[str, Any]:
     sagemaker = emulator.client("sagemaker")
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def ended() -> dict[str, Any] | None:
         described: dict[str, Any] = sagemaker.describe_processing_job(ProcessingJobName=name)
-        if described["ProcessingJobStatus"] not in ("InProgress", "Stopping") or time.monotonic() > deadline:
-            return described
-        time.sleep(0.05)
+        return described if described["ProcessingJobStatus"] not in ("InProgress", "Stopping") else None
+
+    return dict(emulator.wait_until(ended, description=f"processing job {name}"))
 
 
 def test_a_job_runs_with_its_inputs_environment_and_arguments_and_uploads_its_output(
@@ -166,9 +162,9 @@ def test_a_missing_input_fails_the_job_naming_the_input(emulator: Emulator, buck
 
 def test_stopping_a_job_ends_its_container(emulator: Emulator, bucket: str) -> None:
     _create(emulator, "sleepy", "--sleep")
-    deadline = time.monotonic() + 30
-    while not emulator.containers._running and time.monotonic() < deadline:
-        time.sleep(0.05)
+    # The container runs for a minute of real time (work holds the emulated clock still, so only a real-time wait
+    # can see it running); stop it once its process exists.
+    assert emulator.containers.wait_started("sleepy", timeout=30)
 
     started = time.monotonic()
     emulator.client("sagemaker").stop_processing_job(ProcessingJobName="sleepy")

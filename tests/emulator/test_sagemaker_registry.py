@@ -76,7 +76,7 @@ def test_approval_emits_the_state_change_event_to_matching_rules(
     events.put_targets(Rule="approved", Targets=[{"Id": "fn", "Arn": function_arn}])
 
     emulator.client("sagemaker").update_model_package(ModelPackageArn=package_arn, ModelApprovalStatus="Approved")
-    emulator.events.wait_idle(30)
+    emulator.settle()
 
     (delivery,) = emulator.events.delivered
     detail = json.loads(delivery.result)["event"]["detail"]

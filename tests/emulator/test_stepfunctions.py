@@ -1,4 +1,5 @@
-"""Patch points sfn-*: state machines from CloudFormation execute; time is compressed; results serialise."""
+"""Patch points sfn-*: state machines from CloudFormation execute; their waits, retries and timeouts run on the
+emulator's virtual clock (exact emulated durations, no wall time); results serialise."""
 
 from __future__ import annotations
 
@@ -83,11 +84,12 @@ def test_wait_and_retry_time_is_compressed(emulator: Emulator, make_function) ->
     started = time.monotonic()
 
     execution = emulator.client("stepfunctions").start_execution(stateMachineArn=arn, input='{"fail": "always"}')
-    result = emulator.wait_for_execution(execution["executionArn"], timeout=60)
+    result = emulator.wait_for_execution(execution["executionArn"])
 
     assert result["status"] == "SUCCEEDED"
-    # 3600 s + 60 s + 120 s emulated at 1/1000 speed: about 4 s, not an hour.
-    assert time.monotonic() - started < 30
+    # Exactly 3600 s of Wait, then retries after 60 s and 120 s, in emulated time; next to no wall time.
+    assert (result["stopDate"] - result["startDate"]).total_seconds() == 3600 + 60 + 120
+    assert time.monotonic() - started < 10
 
 
 def test_executions_without_a_name_get_distinct_arns(emulator: Emulator) -> None:
@@ -124,7 +126,7 @@ def test_aws_sdk_results_with_timestamps_serialise(emulator: Emulator) -> None:
     assert isinstance(json.loads(result["output"])["CreationTime"], str)
 
 
-def test_task_token_callbacks_time_out_on_the_compressed_clock(emulator: Emulator, make_function) -> None:
+def test_task_token_callbacks_time_out_on_the_emulated_clock(emulator: Emulator, make_function) -> None:
     function_arn = make_function("echo")
     definition = {
         "StartAt": "Approve",
@@ -143,10 +145,63 @@ def test_task_token_callbacks_time_out_on_the_compressed_clock(emulator: Emulato
     arn = _deploy(emulator, _state_machine_template(definition))["Arn"]
 
     execution = emulator.client("stepfunctions").start_execution(stateMachineArn=arn)
-    result = emulator.wait_for_execution(execution["executionArn"], timeout=60)
+    result = emulator.wait_for_execution(execution["executionArn"])
 
     assert result["status"] == "SUCCEEDED"
     assert json.loads(result["output"]) == {"outcome": "timed out"}
+    assert (result["stopDate"] - result["startDate"]).total_seconds() == 3600
+
+
+def test_an_answered_task_token_resumes_at_the_moment_it_is_answered(emulator: Emulator, make_function) -> None:
+    function_arn = make_function("echo")
+    definition = {
+        "StartAt": "Approve",
+        "States": {
+            "Approve": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                "Parameters": {"FunctionName": function_arn, "Payload": {"token.$": "$$.Task.Token"}},
+                "TimeoutSeconds": 3600,
+                "End": True,
+            }
+        },
+    }
+    arn = _deploy(emulator, _state_machine_template(definition))["Arn"]
+    sfn = emulator.client("stepfunctions")
+    execution = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+    emulator.settle()  # the task has started and waits for its token
+    token = _token_of(emulator, execution)
+
+    emulator.advance(1800)  # half an hour passes with nobody answering
+    sfn.send_task_success(taskToken=token, output='{"decision": "approve"}')
+    result = emulator.wait_for_execution(execution)
+
+    assert result["status"] == "SUCCEEDED"
+    assert json.loads(result["output"]) == {"decision": "approve"}
+    assert (result["stopDate"] - result["startDate"]).total_seconds() == 1800
+
+
+def _token_of(emulator: Emulator, execution: str) -> str:
+    events = emulator.client("stepfunctions").get_execution_history(executionArn=execution)["events"]
+    scheduled = next(e for e in events if e["type"] == "TaskScheduled")
+    return str(json.loads(scheduled["taskScheduledEventDetails"]["parameters"])["Payload"]["token"])
+
+
+def test_a_state_machine_timeout_ends_the_execution_on_the_emulated_clock(emulator: Emulator) -> None:
+    definition = {
+        "TimeoutSeconds": 600,
+        "StartAt": "Long",
+        "States": {"Long": {"Type": "Wait", "Seconds": 3600, "End": True}},
+    }
+    arn = _deploy(emulator, _state_machine_template(definition))["Arn"]
+
+    execution = emulator.client("stepfunctions").start_execution(stateMachineArn=arn)
+    result = emulator.wait_for_execution(execution["executionArn"])
+
+    assert result["status"] == "TIMED_OUT"
+    events = emulator.client("stepfunctions").get_execution_history(executionArn=execution["executionArn"])["events"]
+    assert events[-1]["type"] == "ExecutionTimedOut"
+    assert (events[-1]["timestamp"] - result["startDate"]).total_seconds() == 600
 
 
 def test_a_fail_state_reports_a_states_error_from_its_error_path(emulator: Emulator) -> None:
@@ -170,3 +225,21 @@ def test_a_fail_state_reports_a_states_error_from_its_error_path(emulator: Emula
 
     assert result["status"] == "FAILED"
     assert (result["error"], result["cause"]) == ("States.Timeout", "the approval timed out")
+
+
+def test_history_comes_in_pages_as_aws_gives_it(emulator: Emulator) -> None:
+    states = {f"S{i}": {"Type": "Pass", "Next": f"S{i + 1}"} for i in range(60)}
+    states["S60"] = {"Type": "Pass", "End": True}
+    arn = _deploy(emulator, _state_machine_template({"StartAt": "S0", "States": states}))["Arn"]
+    sfn = emulator.client("stepfunctions")
+    execution = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+    emulator.wait_for_execution(execution)
+
+    first = sfn.get_execution_history(executionArn=execution)
+    assert len(first["events"]) == 100  # AWS's default page, not the whole history
+    rest = sfn.get_execution_history(executionArn=execution, nextToken=first["nextToken"], maxResults=1000)
+    ids = [e["id"] for e in first["events"] + rest["events"]]
+    assert ids == list(range(1, len(ids) + 1))
+    assert "nextToken" not in rest
+    newest = sfn.get_execution_history(executionArn=execution, reverseOrder=True, maxResults=3)["events"]
+    assert [e["id"] for e in newest] == [ids[-1], ids[-2], ids[-3]]

@@ -26,7 +26,7 @@ START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
 @pytest.fixture(scope="module")
 def platform(cloud_assembly: CloudAssembly, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    with Emulator(time_scale=0.003, workdir=tmp_path_factory.mktemp("pipeline")) as aws:
+    with Emulator(workdir=tmp_path_factory.mktemp("pipeline")) as aws:
         stacks = LocalDeployer(aws.session(), account=aws.account, region=aws.region).deploy(cloud_assembly)
         outputs = {k: v for s in stacks for k, v in s.outputs.items()}
         data = fraud.generate(600, 8000, seed=3, start=START, days=60)
@@ -48,7 +48,7 @@ def _run(platform: Any, **parameters: Any) -> Any:
     sagemaker = aws.client("sagemaker")
     registry = ModelRegistry(sagemaker, outputs["ModelPackageGroupName"])
     arn = start_run(sagemaker, outputs["PipelineName"], registry=registry, parameters=parameters)
-    return wait_for_run(sagemaker, aws.client("s3"), arn, registry=registry, poll_seconds=0.5, timeout_seconds=600)
+    return wait_for_run(sagemaker, aws.client("s3"), arn, registry=registry, poll_seconds=30, timeout_seconds=86400)
 
 
 def _model_scores(platform: Any, model_data_url: str, frame: pd.DataFrame) -> Any:

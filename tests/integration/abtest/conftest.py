@@ -134,8 +134,8 @@ def platform(emulator: Emulator, cloud_assembly: CloudAssembly) -> Platform:
     platform = Platform(emulator, outputs, registry, production=None, candidate=None)  # type: ignore[arg-type]
     first = platform.register(1.0)
     registry.approve(first.arn, approver="tests", comment="first deployment")  # the registry trigger promotes it
-    emulator.events.wait_idle(30)
-    described = emulator.wait_for_execution(platform.execution_arn(first), timeout=120)
+    emulator.settle()
+    described = emulator.wait_for_execution(platform.execution_arn(first))
     assert described["status"] == "SUCCEEDED", described
     platform.production = registry.get(first.arn)
     platform.candidate = platform.register(2.0)

@@ -28,7 +28,7 @@ def test_the_abtest_stage_decides_from_what_its_users_did(
     requests = fixture_data().payloads
     monkeypatch.setattr(serving, "payloads", lambda context, n, seed=0: [requests[i % len(requests)] for i in range(n)])
     monkeypatch.chdir(tmp_path)  # the stage writes its plot under ./.mlops
-    with Emulator(time_scale=0.003, workdir=tmp_path / "emulator") as aws:
+    with Emulator(workdir=tmp_path / "emulator") as aws:
         context = DemoContext(emulator=aws, assembly=cloud_assembly, console=Console(quiet=True), workdir=tmp_path)
         promoted = run_scenario("happy", context)
         assert promoted["serving"]["version"] == 2, promoted

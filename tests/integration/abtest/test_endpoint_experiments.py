@@ -151,14 +151,15 @@ def test_shipping_the_treatment_hands_it_to_the_promotion_workflow(platform: Pla
     # The approval event starts the promotion (shadow, human approval, canary), which takes the endpoint's lock.
     sfn = platform.emulator.client("stepfunctions")
     execution = platform.execution_arn(platform.candidate)
-    with BackgroundTraffic(platform.client(), [{"x": i} for i in range(50)]):  # the shadow compares live traffic
-        platform.emulator.events.wait_idle(30)
-        described = follow(sfn, execution, until_waiting=True, timeout_seconds=120)
+    # The shadow compares live traffic.
+    with BackgroundTraffic(platform.client(), [{"x": i} for i in range(50)], platform.emulator.clock, every=5):
+        platform.emulator.settle()
+        described = follow(sfn, execution, until_waiting=True, timeout_seconds=86400, poll_seconds=30)
         assert described["status"] == "RUNNING", (described.get("error"), described.get("cause"))
         assert platform.locks().lock_holder(platform.endpoint_name) == execution
         approval = pending_approval(platform.locks(), execution)
         answer(platform.locks(), sfn, approval.approval_id, decision="approve", approver="lead", comment="A/B winner")
-        assert follow(sfn, execution, timeout_seconds=120)["status"] == "SUCCEEDED"
+        assert follow(sfn, execution, timeout_seconds=86400, poll_seconds=30)["status"] == "SUCCEEDED"
     assert platform.registry.production().arn == platform.candidate.arn  # type: ignore[union-attr]
     assert WAITING_STATE in {e["stateEnteredEventDetails"]["name"] for e in sfn.get_execution_history(
         executionArn=execution, maxResults=1000)["events"] if "stateEnteredEventDetails" in e}  # fmt: skip
@@ -204,7 +205,7 @@ def test_the_scheduled_job_stops_a_harmful_treatment_and_publishes_metrics(platf
     # When the status schedule fires, and again once the endpoint is back on its original config,
     schedule = platform.outputs["AbTestStatusScheduleName"]
     first = platform.emulator.fire_schedule(schedule)
-    operations._wait_for(split.original_config, timeout=60)  # what the next hourly run would find
+    operations._wait_for(split.original_config, timeout=3600)  # what the next hourly run would find
     second = platform.emulator.fire_schedule(schedule)
 
     # Then the guardrail stopped it (keeping control), the job ended the split and published the metrics.
@@ -269,7 +270,7 @@ def test_outcome_events_and_the_http_router_record_what_the_analysis_reads(platf
     events = platform.emulator.client("events")
     events.put_events(Entries=[outcome_entry(NAME, "user-8", metric="conversion", event_id="order-1")])
     events.put_events(Entries=[outcome_entry(NAME, "stranger", metric="conversion")])
-    platform.emulator.events.wait_idle(30)
+    platform.emulator.settle()
     (outcome,) = platform.repository().list_outcomes(NAME)
     assert (outcome.user_id, outcome.metric, outcome.event_id) == ("user-8", "conversion", "order-1")
     results = [json.loads(r.result) for r in platform.emulator.events.delivered if "Outcome" in r.target_arn]

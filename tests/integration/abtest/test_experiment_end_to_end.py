@@ -165,7 +165,7 @@ def test_an_experiment_routes_real_requests_and_decides_on_what_they_recorded(
     platform.emulator.client("events").put_events(
         Entries=[outcome_entry(NAME, u, metric="conversion", event_id=f"order-{u}") for u in by_event]
     )
-    platform.emulator.events.wait_idle(30)
+    platform.emulator.settle()
 
     # Then all are recorded, and outcomes for users the experiment never served, or for unknown experiments, are
     # refused with a clear error wherever they come from.

@@ -176,7 +176,7 @@ def test_sqs_and_eventbridge_deliver_to_the_ingest_lambda(
         Entries=[{"Source": "mlops.features", "DetailType": "Feature Records",
                   "Detail": json.dumps({"group": "customer_activity", "records": [activity("E1", 2, 9)]})}]
     )  # fmt: skip
-    assert emulator.events.wait_idle(timeout=60)
+    emulator.settle()
 
     assert store.online is not None
     rows = store.online.get([{"customer_id": "Q1"}, {"customer_id": "E1"}], ["customer_activity:txn_count_7d"]).rows

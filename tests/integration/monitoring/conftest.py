@@ -93,7 +93,7 @@ def production(platform: Platform, history: fraud.FraudData) -> Callable[..., st
             CustomerMetadataProperties=properties or {"note": "no baseline"},
             ModelLifeCycle={"Stage": "Production", "StageStatus": "Deployed"},
         )
-        platform.emulator.events.wait_idle(30)  # the promotion trigger sees the approval and ignores it
+        platform.emulator.settle()  # the promotion trigger sees the approval and ignores it
         return str(created["ModelPackageArn"])
 
     return register
@@ -130,6 +130,7 @@ def traffic(platform: Platform, history: fraud.FraudData) -> Callable[..., int]:
         ]
         key = f"capture/{platform.endpoint}/{variant}/{when:%Y/%m/%d/%H}/{uuid.uuid4()}.jsonl"
         platform.emulator.client("s3").put_object(Bucket=platform.artifacts, Key=key, Body="\n".join(lines).encode())
+        platform.emulator.advance(60)  # the requests were served over a minute; a window ending now holds them
         return n
 
     return write

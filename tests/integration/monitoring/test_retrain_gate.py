@@ -78,17 +78,14 @@ def _alarm(aws: RetrainAws, pipeline: str, alarm: str, *, cooldown: float, now: 
     )
 
 
-def _wait_idle(aws: RetrainAws, pipeline: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while in_flight(aws.sagemaker, pipeline) is not None:
-        assert time.monotonic() < deadline, "the pipeline run did not end"
-        time.sleep(0.1)
+def _wait_idle(emulator: Emulator, aws: RetrainAws, pipeline: str) -> None:
+    emulator.wait_until(lambda: in_flight(aws.sagemaker, pipeline) is None, description="the pipeline run to end")
 
 
-def test_a_second_alarm_within_the_cooldown_starts_nothing(aws: RetrainAws, pipeline) -> None:
+def test_a_second_alarm_within_the_cooldown_starts_nothing(emulator: Emulator, aws: RetrainAws, pipeline) -> None:
     name = pipeline(0)
     first = _alarm(aws, name, "ep-drift-amount", cooldown=24)
-    _wait_idle(aws, name)
+    _wait_idle(emulator, aws, name)
 
     second = _alarm(aws, name, "ep-drift-log_amount", cooldown=24)
 
@@ -103,10 +100,10 @@ def test_a_second_alarm_within_the_cooldown_starts_nothing(aws: RetrainAws, pipe
     assert (state["alarm"], state["execution_arn"]) == ("ep-drift-amount", first.execution_arn)
 
 
-def test_after_the_cooldown_an_alarm_starts_a_new_run(aws: RetrainAws, pipeline) -> None:
+def test_after_the_cooldown_an_alarm_starts_a_new_run(emulator: Emulator, aws: RetrainAws, pipeline) -> None:
     name = pipeline(0)
     first = _alarm(aws, name, "ep-drift-amount", cooldown=1, now=time.time() - 2 * 3600)
-    _wait_idle(aws, name)
+    _wait_idle(emulator, aws, name)
 
     second = _alarm(aws, name, "ep-drift-amount", cooldown=1)
 

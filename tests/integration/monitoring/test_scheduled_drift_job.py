@@ -30,22 +30,21 @@ def fire(platform: Platform) -> dict[str, Any]:
     return result
 
 
-def wait_for_job(platform: Platform, name: str, timeout: float = 120) -> dict[str, Any]:
+def wait_for_job(platform: Platform, name: str) -> dict[str, Any]:
     sagemaker = platform.emulator.client("sagemaker")
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def ended() -> dict[str, Any] | None:
         described: dict[str, Any] = sagemaker.describe_processing_job(ProcessingJobName=name)
-        if described["ProcessingJobStatus"] not in ("InProgress", "Stopping"):
-            platform.emulator.events.wait_idle(60)  # the publish function runs on the job's state change
-            return described
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{name} still {described['ProcessingJobStatus']}")
-        time.sleep(0.1)
+        return described if described["ProcessingJobStatus"] not in ("InProgress", "Stopping") else None
+
+    described: dict[str, Any] = platform.emulator.wait_until(ended, description=f"drift job {name}")
+    platform.emulator.settle()  # the publish function runs on the job's state change
+    return described
 
 
 def alarm_states(platform: Platform) -> dict[str, str]:
+    platform.emulator.advance(60)  # alarms evaluate on the minute; their state changes reach the retrain function
     alarms = platform.emulator.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"{platform.endpoint}-drift-")
-    platform.emulator.events.wait_idle(60)  # state changes reach the retrain function
     prefix = f"{platform.endpoint}-drift-"
     return {a["AlarmName"].removeprefix(prefix): a["StateValue"] for a in alarms["MetricAlarms"]}
 
@@ -205,19 +204,19 @@ def test_a_failing_job_is_published_as_a_failure_with_its_reason(platform, produ
     assert len(failed) == 1
 
 
-def wait_for_pipeline(platform: Platform, timeout: float = 180) -> list[dict[str, Any]]:
+def wait_for_pipeline(platform: Platform) -> list[dict[str, Any]]:
     """The training pipeline's executions once none is in flight."""
     sagemaker = platform.emulator.client("sagemaker")
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def none_in_flight() -> list[dict[str, Any]] | None:
         executions: list[dict[str, Any]] = sagemaker.list_pipeline_executions(
             PipelineName=platform.outputs["PipelineName"]
         )["PipelineExecutionSummaries"]
-        if all(e["PipelineExecutionStatus"] not in ("Executing", "Stopping") for e in executions):
-            return executions
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the training pipeline is still running: {executions}")
-        time.sleep(0.2)
+        done = all(e["PipelineExecutionStatus"] not in ("Executing", "Stopping") for e in executions)
+        return executions if done else None
+
+    executions: list[dict[str, Any]] = platform.emulator.wait_until(none_in_flight, description="the training runs")
+    return executions
 
 
 @pytest.mark.usefixtures("features")

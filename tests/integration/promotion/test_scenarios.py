@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 
 def _run(name: str, assembly: CloudAssembly, tmp_path: Path) -> dict[str, Any]:
-    with Emulator(time_scale=0.003, workdir=tmp_path / "emulator") as aws:
+    with Emulator(workdir=tmp_path / "emulator") as aws:
         context = DemoContext(emulator=aws, assembly=assembly, console=Console(quiet=True), workdir=tmp_path)
         return run_scenario(name, context)
 

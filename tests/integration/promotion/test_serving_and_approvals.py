@@ -39,7 +39,7 @@ def wide_console() -> Any:
 @pytest.fixture(scope="module")
 def served(cloud_assembly: CloudAssembly, tmp_path_factory: pytest.TempPathFactory) -> Any:
     workdir = tmp_path_factory.mktemp("served")
-    with Emulator(time_scale=0.003, workdir=workdir / "emulator") as aws:
+    with Emulator(workdir=workdir / "emulator") as aws:
         context = DemoContext(emulator=aws, assembly=cloud_assembly, console=Console(quiet=True), workdir=workdir)
         context.stacks = LocalDeployer(aws.session(), account=aws.account, region=aws.region).deploy(cloud_assembly)
         data = fixture_data()
@@ -114,7 +114,7 @@ def test_a_promotion_from_the_cli_waits_for_an_approval_answered_once(served: An
     client = EndpointClient(context.output("EndpointName"), aws.client("sagemaker-runtime"))
     from mlops_local.demo.traffic import BackgroundTraffic
 
-    with BackgroundTraffic(client, data.payloads):
+    with BackgroundTraffic(client, data.payloads, aws.clock, every=5):
         promoted = runner.invoke(app, ["promote", candidate, "--comment", "tuned"], env={"COLUMNS": "240"})
         version = ModelRegistry(aws.client("sagemaker"), context.output("ModelPackageGroupName")).get(candidate)
         machine = context.output("PromotionStateMachineArn")
@@ -122,7 +122,7 @@ def test_a_promotion_from_the_cli_waits_for_an_approval_answered_once(served: An
         arn = machine.replace(":stateMachine:", ":execution:") + ":" + name
         described = aws.client("stepfunctions").describe_execution(executionArn=arn)
         approval = pending_approval(PromotionStore(aws.client("dynamodb"), context.output("PromotionTableName")), arn)
-        aws.events.wait_idle(30)  # the registry's approval event reaches the trigger, which starts nothing new
+        aws.settle()  # the registry's approval event reaches the trigger, which starts nothing new
 
         assert promoted.exit_code == 0, promoted.output
         assert described["status"] == "RUNNING"
@@ -131,7 +131,7 @@ def test_a_promotion_from_the_cli_waits_for_an_approval_answered_once(served: An
         unknown = runner.invoke(app, ["approve", "nope1234"])
         approved = runner.invoke(app, ["approve", approval.approval_id, "--comment", "metrics better, shadow agrees"])
         again = runner.invoke(app, ["reject", approval.approval_id, "--reason", "too late"])
-        final = follow(aws.client("stepfunctions"), arn, timeout_seconds=300)
+        final = follow(aws.client("stepfunctions"), arn, timeout_seconds=86400, poll_seconds=30)
 
     assert unknown.exit_code == 1
     assert "no approval request 'nope1234'" in unknown.output
