@@ -138,7 +138,7 @@ class DriftMonitor(Construct):
         self._grant_job_runtime(stack, image_repository)
 
         # -- start ------------------------------------------------------------------------------------------
-        self.start_settings = DriftSettings(
+        start_settings = DriftSettings(
             endpoint_name=endpoint_name,
             model_package_group=registry.group_name,
             use_case=use_case,
@@ -180,7 +180,7 @@ class DriftMonitor(Construct):
             )
 
         self.start = function(
-            "Start", "drift_start", "start the scheduled drift job", Duration.minutes(2), self.start_settings
+            "Start", "drift_start", "start the scheduled drift job", Duration.minutes(2), start_settings
         )
         self._grant_start(stack, registry, artifacts_bucket, state_table, key, capture)
         # The schedule's own role, in this construct (the default one is shared at stack level); the target

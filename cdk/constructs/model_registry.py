@@ -15,8 +15,8 @@ class ModelRegistry(Construct):
     """A model package group named ``group_name``. Versions carry their lifecycle stage (Staging,
     Production, Archived) in ``ModelLifeCycle`` and their lineage in ``CustomerMetadataProperties``.
 
-    The training stack owns it; the serving and monitoring stacks get the same handle for their grants (names
-    and ARNs are literal, so no cross-stack reference is made).
+    The training stack owns it; the serving and monitoring stacks grant with the same handle (its name is literal
+    and its ARNs use only pseudo parameters, so sharing it makes no cross-stack reference).
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, group_name: str, description: str = "") -> None:

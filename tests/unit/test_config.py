@@ -151,3 +151,13 @@ def test_guardrails_need_a_variant_a_canary_step_can_be_at_most_half_of() -> Non
 
     config = load_config({"rollout": {"mode": "guardrails"}, "serving": {"initial_instance_count": 2}})
     assert config.rollout.mode == "guardrails"
+
+
+def test_pull_grants_name_the_images_repository_and_nothing_else() -> None:
+    from mlops_kit.pipeline.definition import ecr_repository
+
+    uri = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
+    assert ecr_repository(uri) == ("683313688378", "sagemaker-scikit-learn")
+    assert ecr_repository(uri.replace(":1.9-0-cpu-py3", "@sha256:abc")) == ("683313688378", "sagemaker-scikit-learn")
+    with pytest.raises(ValueError, match="not an ECR image URI"):
+        ecr_repository("public.ecr.aws/sam/build-python3.14")
