@@ -10,11 +10,16 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from typing import Annotated, Any, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mlops_kit.pipeline.definition import ImageScope, PipelineSpec, image_uri
 from mlops_kit.promotion.settings import GuardrailsSettings, RolloutSettings, ShadowSettings
+
+if TYPE_CHECKING:  # aws_cdk starts Node (jsii): loaded only by the accessors that return CDK values
+    from aws_cdk import RemovalPolicy
+    from aws_cdk.aws_logs import RetentionDays
 
 CONTEXT_KEY = "mlops"
 
@@ -226,6 +231,8 @@ class DriftConfig(_Section):
     rolling_window_days: int = Field(28, ge=1, le=366)
     retrain_on_drift: bool = True
     retrain_cooldown_hours: float = Field(24, ge=0)
+    job_volume_gb: int = Field(30, ge=1, le=16384)
+    job_max_runtime_minutes: int = Field(60, ge=1, le=12960)  # CreateProcessingJob allows up to 9 days
 
     @field_validator("schedule")
     @classmethod
@@ -315,12 +322,77 @@ class PlatformConfig(_Section):
                 raise ValueError(f"rollout.guardrails with serving.initial_instance_count: {exc}") from None
         return self
 
+    # -- derived names and values: stacks and constructs take them from here, nothing derives them twice -------
     @property
     def endpoint_name(self) -> str:
         return self.serving.endpoint_name or f"{self.project_name}-endpoint"
 
     def stack_name(self, unit: str) -> str:
         return f"{self.project_name}-{unit}"
+
+    @property
+    def model_package_group(self) -> str:
+        """The model registry's group: every trained version of the platform's model."""
+        return f"{self.project_name}-models"
+
+    @property
+    def pipeline_name(self) -> str:
+        """The SageMaker training pipeline."""
+        return f"{self.project_name}-training"
+
+    @property
+    def feature_database_name(self) -> str:
+        """The offline feature store's Glue database (Glue names allow no hyphens)."""
+        return f"{self.project_name.replace('-', '_')}_features"
+
+    @property
+    def feature_workgroup_name(self) -> str:
+        """The Athena workgroup of the offline feature store."""
+        return f"{self.project_name}-features"
+
+    @property
+    def dashboard_name(self) -> str:
+        return f"{self.project_name}-platform"
+
+    @property
+    def cdk_removal_policy(self) -> RemovalPolicy:
+        """What happens to buckets, tables, keys and log groups when their stack is deleted (``removal_policy``)."""
+        from aws_cdk import RemovalPolicy
+
+        return RemovalPolicy.DESTROY if self.removal_policy == "destroy" else RemovalPolicy.RETAIN
+
+    @property
+    def log_retention(self) -> RetentionDays:
+        """CloudWatch Logs retention of every log group the kit creates (``retention.log_days``)."""
+        from aws_cdk import aws_logs as logs
+
+        retention: RetentionDays = getattr(logs.RetentionDays, self.retention.log_retention_member)
+        return retention
+
+    def image_uri(self, scope: ImageScope) -> str:
+        """The pinned scikit-learn image of ``scope`` (training, processing, inference) in ``region``."""
+        return image_uri(self.region, self.training.sklearn_version, scope)
+
+    def pipeline_spec(self, *, code_commit: str) -> PipelineSpec:
+        """The training pipeline's definition inputs; ``code_commit`` is recorded in every version's lineage."""
+        training = self.training
+        return PipelineSpec(
+            pipeline_name=self.pipeline_name,
+            region=self.region,
+            model_package_group=self.model_package_group,
+            use_case=training.use_case,
+            sklearn_version=training.sklearn_version,
+            processing_instance_type=training.processing_instance_type,
+            processing_instance_count=training.processing_instance_count,
+            training_instance_type=training.instance_type,
+            training_instance_count=training.instance_count,
+            primary_metric=training.primary_metric,
+            min_primary_metric=training.min_primary_metric,
+            min_improvement=training.min_improvement,
+            seed=training.seed,
+            code_commit=code_commit,
+            hyperparameters=training.hyperparameters.model_dump(),
+        )
 
 
 def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:

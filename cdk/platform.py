@@ -36,7 +36,8 @@ def build_platform(app: App, config: PlatformConfig, *, code_commit: str = "unkn
         app,
         "Data",
         stack_name=config.stack_name("data"),
-        description="MLOps kit: platform key, data and artifact buckets, notifications (stateful)",
+        description="MLOps kit: platform key, buckets, notifications, feature store, promotion and experiment tables "
+        "(stateful)",
         env=env,
         config=config,
     )
@@ -54,9 +55,10 @@ def build_platform(app: App, config: PlatformConfig, *, code_commit: str = "unkn
         app,
         "Serving",
         stack_name=config.stack_name("serving"),
-        description="MLOps kit: real-time endpoint role, data capture, rollback alarms, dashboard, promotion",
+        description="MLOps kit: real-time endpoint role, data capture, rollback alarms, promotion, A/B testing",
         env=env,
         config=config,
+        registry=training.registry,
     )
     serving.add_dependency(data)
     monitoring = MonitoringStack(
@@ -66,6 +68,7 @@ def build_platform(app: App, config: PlatformConfig, *, code_commit: str = "unkn
         description="MLOps kit: scheduled drift jobs, drift metrics and alarms, retraining on drift, dashboard",
         env=env,
         config=config,
+        registry=training.registry,
     )
     monitoring.add_dependency(training)  # retraining starts the training pipeline
     monitoring.add_dependency(serving)  # the dashboard shows the serving alarms

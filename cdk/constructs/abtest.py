@@ -22,6 +22,7 @@ from cdk.constructs.model_registry import ModelRegistry
 from cdk.constructs.python_function import LAMBDAS, PackageLayer, PythonFunction
 from cdk.nag import acknowledge, acknowledge_grant_actions
 from mlops_kit.abtest import names
+from mlops_kit.abtest.settings import OutcomeSettings, RouterSettings, StatusSettings
 
 # numpy and scipy tests, headers and Cython sources are never loaded; without them the layer is ~170 MB.
 _STATISTICS_PRUNE = ("**/tests", "bin", "numpy/_core/include", "**/*.pyx", "**/*.pxd")
@@ -76,12 +77,12 @@ class AbTesting(Construct):
             timeout=Duration.minutes(5),
             memory_size=1024,
             service="abtest",
-            environment={
-                "MLOPS_EXPERIMENT_TABLE": experiment_table.table_name,
-                "MLOPS_PROMOTION_TABLE": promotion_table.table_name,
-                "MLOPS_ENDPOINT_NAME": self.endpoint_name,
-                "MLOPS_MODEL_PACKAGE_GROUP": registry.group_name,
-            },
+            settings=StatusSettings(
+                experiment_table=experiment_table.table_name,
+                promotion_table=promotion_table.table_name,
+                endpoint_name=self.endpoint_name,
+                model_package_group=registry.group_name,
+            ),
         )
         self.status.function.add_layers(self.statistics_layer)
         experiment_table.grant_read_write_data(self.status.function)
@@ -139,7 +140,7 @@ class AbTesting(Construct):
             removal_policy=removal_policy,
             memory_size=1024,
             service="abtest",
-            environment={"MLOPS_EXPERIMENT_TABLE": experiment_table.table_name},
+            settings=OutcomeSettings(experiment_table=experiment_table.table_name),
         )
         self.outcome.function.add_layers(self.statistics_layer)
         experiment_table.grant_read_write_data(self.outcome.function)
@@ -184,7 +185,7 @@ class AbTesting(Construct):
             removal_policy=removal_policy,
             memory_size=512,
             service="abtest",
-            environment={"MLOPS_EXPERIMENT_TABLE": table.table_name},
+            settings=RouterSettings(experiment_table=table.table_name),
         )
         fn = router.function
         # Reads experiments' routes; writes exposures, nothing else.

@@ -35,8 +35,9 @@ from cdk.config import DriftConfig
 from cdk.constructs.model_registry import ModelRegistry
 from cdk.constructs.python_function import PythonFunction
 from cdk.nag import acknowledge, acknowledge_grant_actions
+from mlops_kit.environment import HandlerSettings
 from mlops_kit.monitoring import naming
-from mlops_kit.monitoring.settings import SETTINGS_VARIABLE
+from mlops_kit.monitoring.settings import DriftSettings, JobSettings, PublishSettings, RetrainSettings
 from mlops_kit.pipeline.bundle import LAUNCHER, build_bundle, bundle_hash
 from mlops_kit.pipeline.definition import RUNS_PREFIX
 from mlops_kit.serving.naming import CAPTURE_ROOT, capture_prefix
@@ -137,35 +138,35 @@ class DriftMonitor(Construct):
         self._grant_job_runtime(stack, image_repository)
 
         # -- start ------------------------------------------------------------------------------------------
-        settings = {
-            "endpoint_name": endpoint_name,
-            "model_package_group": registry.group_name,
-            "pipeline_name": pipeline_name,
-            "use_case": use_case,
-            "capture_uri": f"s3://{artifacts_bucket.bucket_name}/{CAPTURE_ROOT}",  # the endpoint's DestinationS3Uri
-            "artifacts_bucket": artifacts_bucket.bucket_name,
-            "offline_uri": f"s3://{data_bucket.bucket_name}/features",
-            "state_table": state_table.table_name,
-            "topic_arn": topic.topic_arn,
-            "window_hours": config.window_hours,
-            "baseline_mode": config.baseline,
-            "rolling_days": config.rolling_window_days,
-            "psi_investigate": config.psi_investigate,
-            "psi_act": config.psi_act,
-            "retrain_cooldown_hours": config.retrain_cooldown_hours,
-            "job": {
-                "role_arn": self.job_role.role_arn,
-                "image_uri": image_uri,
-                "launcher_uri": launcher.s3_object_url,
-                "launcher_file": launcher.s3_object_key,
-                "bundle_uri": bundle.s3_object_url,
-                "instance_type": instance_type,
-                "kms_key_arn": key.key_arn,
-            },
-        }
-        environment = {SETTINGS_VARIABLE: stack.to_json_string(settings)}
+        start_settings = DriftSettings(
+            endpoint_name=endpoint_name,
+            model_package_group=registry.group_name,
+            use_case=use_case,
+            capture_uri=f"s3://{artifacts_bucket.bucket_name}/{CAPTURE_ROOT}",  # the endpoint's DestinationS3Uri
+            artifacts_bucket=artifacts_bucket.bucket_name,
+            offline_uri=f"s3://{data_bucket.bucket_name}/features",
+            state_table=state_table.table_name,
+            window_hours=config.window_hours,
+            baseline_mode=config.baseline,
+            rolling_days=config.rolling_window_days,
+            psi_investigate=config.psi_investigate,
+            psi_act=config.psi_act,
+            job=JobSettings(
+                role_arn=self.job_role.role_arn,
+                image_uri=image_uri,
+                launcher_uri=launcher.s3_object_url,
+                launcher_file=launcher.s3_object_key,
+                bundle_uri=bundle.s3_object_url,
+                instance_type=instance_type,
+                volume_gb=config.job_volume_gb,
+                max_runtime_seconds=config.job_max_runtime_minutes * 60,
+                kms_key_arn=key.key_arn,
+            ),
+        )
 
-        def function(cid: str, name: str, description: str, timeout: Duration) -> PythonFunction:
+        def function(
+            cid: str, name: str, description: str, timeout: Duration, settings: HandlerSettings
+        ) -> PythonFunction:
             return PythonFunction(
                 self,
                 cid,
@@ -174,11 +175,13 @@ class DriftMonitor(Construct):
                 log_retention=log_retention,
                 removal_policy=removal_policy,
                 timeout=timeout,
-                environment=environment,
+                settings=settings,
                 service="mlops-kit-drift",
             )
 
-        self.start = function("Start", "drift_start", "start the scheduled drift job", Duration.minutes(2))
+        self.start = function(
+            "Start", "drift_start", "start the scheduled drift job", Duration.minutes(2), start_settings
+        )
         self._grant_start(stack, registry, artifacts_bucket, state_table, key, capture)
         # The schedule's own role, in this construct (the default one is shared at stack level); the target
         # grants it InvokeFunction on this one function.
@@ -216,7 +219,13 @@ class DriftMonitor(Construct):
         )
 
         # -- publish ----------------------------------------------------------------------------------------
-        self.publish = function("Publish", "drift_publish", "publish the drift job's PSI metrics", Duration.minutes(1))
+        self.publish = function(
+            "Publish",
+            "drift_publish",
+            "publish the drift job's PSI metrics",
+            Duration.minutes(1),
+            PublishSettings(topic_arn=topic.topic_arn),
+        )
         self._grant_publish(stack, artifacts_bucket, topic, key, reports)
         events.Rule(
             self,
@@ -256,7 +265,17 @@ class DriftMonitor(Construct):
         # -- retrain ----------------------------------------------------------------------------------------
         self.retrain: PythonFunction | None = None
         if config.retrain_on_drift:
-            self.retrain = function("Retrain", "drift_retrain", "retrain on drift (cooldown)", Duration.minutes(1))
+            retrain_settings = RetrainSettings(
+                endpoint_name=endpoint_name,
+                model_package_group=registry.group_name,
+                pipeline_name=pipeline_name,
+                state_table=state_table.table_name,
+                topic_arn=topic.topic_arn,
+                cooldown_hours=config.retrain_cooldown_hours,
+            )
+            self.retrain = function(
+                "Retrain", "drift_retrain", "retrain on drift (cooldown)", Duration.minutes(1), retrain_settings
+            )
             self._grant_retrain(stack, registry, pipeline_name, state_table, topic, key)
             events.Rule(
                 self,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -319,6 +320,12 @@ class EndpointSupport(Construct):
             ),
         ):
             acknowledge(principal, f"AwsSolutions-IAM5[Resource::{finding}]", reason)
+
+    def grant_models_read_features(self, table: dynamodb.ITable) -> iam.Grant:
+        """Let the served models read ``table``, the online feature store: GetItem and BatchGetItem, which the
+        inference script uses to look up the request's entity (decrypting with the platform key is already the
+        model role's)."""
+        return table.grant(self.model_role, "dynamodb:GetItem", "dynamodb:BatchGetItem")
 
     def grant_describe_alarms(self, grantee: iam.IGrantable) -> None:
         """Read the state of this endpoint's rollback alarms."""

@@ -32,6 +32,7 @@ from cdk.constructs.python_function import LAMBDAS, PackageLayer, PythonFunction
 from cdk.constructs.storage import record_table
 from cdk.nag import acknowledge
 from mlops_kit.features.definitions import FeatureGroup, ValueType
+from mlops_kit.features.ingest import IngestSettings
 from mlops_kit.features.store import OFFLINE_PREFIX
 
 ATHENA_RESULTS_PREFIX = "athena/features/"
@@ -54,27 +55,6 @@ _META_COLUMNS = (
     ("__batch", "string", "ingestion batch id (the file's)"),
     ("__row", "bigint", "row number within the file"),
 )
-
-
-_RETENTION = dict(
-    zip(
-        (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653),
-        (
-            "ONE_DAY", "THREE_DAYS", "FIVE_DAYS", "ONE_WEEK", "TWO_WEEKS", "ONE_MONTH", "TWO_MONTHS", "THREE_MONTHS",
-            "FOUR_MONTHS", "FIVE_MONTHS", "SIX_MONTHS", "ONE_YEAR", "THIRTEEN_MONTHS", "EIGHTEEN_MONTHS", "TWO_YEARS",
-            "THREE_YEARS", "FIVE_YEARS", "SIX_YEARS", "SEVEN_YEARS", "EIGHT_YEARS", "NINE_YEARS", "TEN_YEARS",
-        ),
-        strict=True,
-    )
-)  # fmt: skip
-
-
-def retention_days(days: int) -> logs.RetentionDays:
-    """The CloudWatch Logs retention enum for a number of days the config allows."""
-    try:
-        return logs.RetentionDays[_RETENTION[days]]
-    except KeyError:
-        raise ValueError(f"CloudWatch Logs has no {days}-day retention; allowed: {sorted(_RETENTION)}") from None
 
 
 def glue_columns(group: FeatureGroup) -> list[glue.CfnTable.ColumnProperty]:
@@ -313,6 +293,9 @@ class FeatureIngestion(Construct):
     source ``mlops.features`` and detail-type ``Feature Records`` on the default bus. The function writes
     both stores (offline first) and reports SQS partial batch failures, so one bad message is retried (and,
     after ``max_receive_count`` tries, parked in the dead-letter queue) without redelivering its batch.
+    ``registry`` is where the function imports ``store``'s groups from (``module:attribute``, see
+    :func:`mlops_kit.pipeline.usecase.feature_groups_of`); it refuses to write a group whose version differs
+    from the one ``store`` deployed.
     """
 
     def __init__(
@@ -359,13 +342,13 @@ class FeatureIngestion(Construct):
             timeout=Duration.seconds(60),
             memory_size=1024,
             service="feature-store",
-            environment={
-                "FEATURE_TABLE_NAME": store.table.table_name,
-                "OFFLINE_BUCKET": store.data_bucket.bucket_name,
-                "OFFLINE_PREFIX": OFFLINE_PREFIX,
-                "FEATURE_REGISTRY": registry,
-                "FEATURE_GROUP_VERSIONS": ",".join(f"{g.name}={g.version}" for g in store.groups),
-            },
+            settings=IngestSettings(
+                table_name=store.table.table_name,
+                offline_bucket=store.data_bucket.bucket_name,
+                offline_prefix=OFFLINE_PREFIX,
+                registry=registry,
+                group_versions={g.name: g.version for g in store.groups},
+            ),
         )
         self.function.function.add_layers(self.arrow_layer)
         store.grant_write_online(self.function.role)

@@ -15,20 +15,18 @@ class ModelRegistry(Construct):
     """A model package group named ``group_name``. Versions carry their lifecycle stage (Staging,
     Production, Archived) in ``ModelLifeCycle`` and their lineage in ``CustomerMetadataProperties``.
 
-    ``create=False`` references a group another stack owns, for its grants only.
+    The training stack owns it; the serving and monitoring stacks grant with the same handle (its name is literal
+    and its ARNs use only pseudo parameters, so sharing it makes no cross-stack reference).
     """
 
-    def __init__(
-        self, scope: Construct, construct_id: str, *, group_name: str, description: str = "", create: bool = True
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, group_name: str, description: str = "") -> None:
         super().__init__(scope, construct_id)
-        if create:
-            self.group = sagemaker.CfnModelPackageGroup(
-                self,
-                "Group",
-                model_package_group_name=group_name,
-                model_package_group_description=description,
-            )
+        self.group = sagemaker.CfnModelPackageGroup(
+            self,
+            "Group",
+            model_package_group_name=group_name,
+            model_package_group_description=description,
+        )
         self.group_name = group_name
         stack = Stack.of(self)
         self.group_arn = arn(stack, "sagemaker", "model-package-group", group_name.lower())

@@ -25,6 +25,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from cdk.nag import acknowledge
+from mlops_kit.environment import HandlerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 LAMBDAS = ROOT / "lambdas"
@@ -33,8 +34,8 @@ RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
 _PIP_PLATFORM = "manylinux2014_aarch64"
 _PIP_PYTHON = "3.14"
-# Parts of mlops_kit that never run in Lambda (emulator, CLI, demo) stay out of the deployment package.
-_EXCLUDED_PACKAGES = ("local", "cli", "demo", "__pycache__")
+# Parts of mlops_kit that never run in Lambda (the CLI) stay out of the deployment package.
+_EXCLUDED_PACKAGES = ("cli", "__pycache__")
 LAYER_CACHE = Path.home() / ".cache" / "mlops-kit" / "lambda-layer"
 
 
@@ -101,8 +102,11 @@ class PythonFunction(Construct):
 
     Defaults that are not optional: the one runtime and architecture, X-Ray tracing, a dedicated role whose
     only built-in permission is writing its own log group, an explicit log group with ``log_retention`` (no
-    log-retention custom resource), Powertools configured by environment. ``environment`` adds variables;
-    ``timeout`` defaults to 30 s and ``memory_size`` to 256 MB.
+    log-retention custom resource), Powertools configured by environment (``service`` names the capability in
+    logs and metrics; :mod:`mlops_kit.observability` reads it). ``settings`` is the handler's settings model,
+    serialized at synth into its variable (deploy-time names resolve in place) for
+    :func:`mlops_kit.environment.read_settings`; unset, the function gets none. ``environment`` adds other
+    variables; ``timeout`` defaults to 30 s and ``memory_size`` to 256 MB.
     """
 
     def __init__(
@@ -114,6 +118,7 @@ class PythonFunction(Construct):
         description: str,
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
+        settings: HandlerSettings | None = None,
         environment: dict[str, str] | None = None,
         timeout: Duration | None = None,
         memory_size: int = 256,
@@ -153,6 +158,7 @@ class PythonFunction(Construct):
                 "POWERTOOLS_SERVICE_NAME": service,
                 "POWERTOOLS_METRICS_NAMESPACE": "MlopsKit",
                 "POWERTOOLS_LOG_LEVEL": "INFO",
+                **(settings.environment(Stack.of(self).to_json_string) if settings is not None else {}),
                 **(environment or {}),
             },
         )

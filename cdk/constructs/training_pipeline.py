@@ -131,19 +131,11 @@ class TrainingPipeline(Construct):
                 conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
             )
         )
-        repositories = sorted(
-            {
-                image.split("/")[0].split(".")[0] + "|" + image.split("/")[1].split(":")[0]
-                for image in spec.images().values()
-            }
-        )
+        repositories = sorted({pipeline_definition.ecr_repository(image) for image in spec.images().values()})
         self.role.add_to_policy(
             iam.PolicyStatement(
                 actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-                resources=[
-                    arn(stack, "ecr", "repository", repo, account=account)
-                    for account, repo in (r.split("|") for r in repositories)
-                ],
+                resources=[arn(stack, "ecr", "repository", repo, account=account) for account, repo in repositories],
             )
         )
         self.role.add_to_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))

@@ -1,30 +1,32 @@
-"""Stateful data: the platform key, buckets and notification topic. Retained on deletion by default."""
+"""Stateful data, retained on stack deletion unless ``removal_policy`` says otherwise: the platform KMS key, the
+data, artifacts and access-log buckets, the notification topic, the feature store of ``training.use_case`` (the
+online table, the Glue catalog and Athena workgroup of the offline store, and the ingestion queue and function),
+the promotion table (locks, approvals, deployment records) and the A/B experiments table. The other stacks
+import what they use through named exports (:mod:`cdk.stacks.shared`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, Stack
 from constructs import Construct
 
 from cdk.config import PlatformConfig
 from cdk.constructs.experiments import ExperimentStore
-from cdk.constructs.feature_store import FeatureIngestion, FeatureStore, retention_days
+from cdk.constructs.feature_store import FeatureIngestion, FeatureStore
 from cdk.constructs.notifications import Notifications
 from cdk.constructs.promotion_state import PromotionState
 from cdk.constructs.storage import PlatformStorage
 from cdk.stacks import shared
-from mlops_kit.features.fraud_definitions import FEATURE_GROUPS
-
-# The feature groups the platform serves (their definitions become the Glue tables) and where the ingestion
-# function imports them from; point both at your own module to use your own groups.
-FEATURE_REGISTRY = "mlops_kit.features.fraud_definitions:FEATURE_GROUPS"
+from mlops_kit.pipeline.usecase import feature_groups_of, load_use_case
 
 
 class DataStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        removal = RemovalPolicy.DESTROY if config.removal_policy == "destroy" else RemovalPolicy.RETAIN
+        removal = config.cdk_removal_policy
+        # The feature groups the use case reads (importing it makes no AWS call): one Glue table each.
+        features = feature_groups_of(load_use_case(config.training.use_case))
         self.storage = PlatformStorage(
             self,
             "Storage",
@@ -51,20 +53,20 @@ class DataStack(Stack):
         self.feature_store = FeatureStore(
             self,
             "FeatureStore",
-            groups=FEATURE_GROUPS,
+            groups=features.groups,
             key=self.storage.key,
             data_bucket=self.storage.data_bucket,
             artifacts_bucket=self.storage.artifacts_bucket,
-            database_name=f"{config.project_name.replace('-', '_')}_features",
-            workgroup_name=f"{config.project_name}-features",
+            database_name=config.feature_database_name,
+            workgroup_name=config.feature_workgroup_name,
             removal_policy=removal,
         )
         self.feature_ingestion = FeatureIngestion(
             self,
             "FeatureIngestion",
             store=self.feature_store,
-            registry=FEATURE_REGISTRY,
-            log_retention=retention_days(config.retention.log_days),
+            registry=features.registry,
+            log_retention=config.log_retention,
             removal_policy=removal,
         )
         CfnOutput(self, "FeatureTableName", value=self.feature_store.table.table_name)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, RemovalPolicy, Stack
-from aws_cdk import aws_logs as logs
+from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from cdk.config import PlatformConfig
@@ -16,26 +15,29 @@ from cdk.nag import acknowledge_object_prefixes
 from cdk.stacks import shared
 from cdk.stacks.shared import SharedData
 from mlops_kit.monitoring import naming as drift_naming
-from mlops_kit.pipeline.definition import PipelineSpec
+from mlops_kit.pipeline.definition import ecr_repository
 from mlops_kit.pipeline.usecase import load_use_case
 from mlops_kit.serving import naming
 
 
 class MonitoringStack(Stack):
-    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, **kwargs: Any) -> None:
+    """``registry`` is the training stack's model registry handle (the Production version and its baseline)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PlatformConfig,
+        registry: ModelRegistry,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         project, endpoint = config.project_name, config.endpoint_name
         data = SharedData.import_into(self, project)
         # The monitored columns are the use case's model inputs, known at synth (importing it makes no AWS call).
         use_case = load_use_case(config.training.use_case)
-        image = PipelineSpec(
-            pipeline_name="images",
-            region=config.region,
-            model_package_group="images",
-            sklearn_version=config.training.sklearn_version,
-        ).images()["processing"]
-        registry_host, _, repository = image.partition("/")
-        removal = RemovalPolicy.DESTROY if config.removal_policy == "destroy" else RemovalPolicy.RETAIN
+        image = config.image_uri("processing")
         self.drift = DriftMonitor(
             self,
             "Drift",
@@ -43,18 +45,18 @@ class MonitoringStack(Stack):
             endpoint_name=endpoint,
             features=list(use_case.MODEL_FEATURES),
             use_case=config.training.use_case,
-            registry=ModelRegistry(self, "Registry", group_name=f"{project}-models", create=False),
-            pipeline_name=f"{project}-training",
+            registry=registry,
+            pipeline_name=config.pipeline_name,
             artifacts_bucket=data.artifacts_bucket,
             data_bucket=data.data_bucket,
             key=data.key,
             topic=data.topic,
             state_table=data.promotion_table,
             image_uri=image,
-            image_repository=(registry_host.split(".")[0], repository.split(":")[0]),
+            image_repository=ecr_repository(image),
             instance_type=config.training.processing_instance_type,
-            log_retention=getattr(logs.RetentionDays, config.retention.log_retention_member),
-            removal_policy=removal,
+            log_retention=config.log_retention,
+            removal_policy=config.cdk_removal_policy,
         )
         artifacts = shared.export_name(project, shared.ARTIFACTS_BUCKET_ARN)
         data_arn = shared.export_name(project, shared.DATA_BUCKET_ARN)
@@ -78,7 +80,7 @@ class MonitoringStack(Stack):
             }
         )
         self.dashboard = PlatformDashboard(
-            self, "Dashboard", dashboard_name=f"{project}-platform", endpoint_name=endpoint, rollback_alarms=rollback
+            self, "Dashboard", dashboard_name=config.dashboard_name, endpoint_name=endpoint, rollback_alarms=rollback
         )
         for row in self.drift.dashboard_rows():
             self.dashboard.add_row(*row)

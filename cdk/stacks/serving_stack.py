@@ -1,12 +1,12 @@
-"""Serving and promotion: the endpoint's role, capture location and rollback alarms (the dashboard that shows
-them is in the monitoring stack)."""
+"""Serving and promotion: the endpoint's role, capture location and rollback alarms, the promotion workflow and
+A/B testing (the dashboard that shows them is in the monitoring stack; the endpoint itself, its configs and its
+autoscaling are the promotion workflow's, made at runtime)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, RemovalPolicy, Stack
-from aws_cdk import aws_logs as logs
+from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from cdk.config import PlatformConfig
@@ -17,21 +17,24 @@ from cdk.constructs.promotion_workflow import PromotionWorkflow
 from cdk.nag import acknowledge_object_prefixes
 from cdk.stacks import shared
 from cdk.stacks.shared import SharedData
-from mlops_kit.pipeline.definition import PipelineSpec
+from mlops_kit.pipeline.definition import ecr_repository
 from mlops_kit.serving import naming
 
 
 class ServingStack(Stack):
-    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, **kwargs: Any) -> None:
+    """``registry`` is the training stack's model registry handle (the group the workflow promotes in)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PlatformConfig,
+        registry: ModelRegistry,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         data = SharedData.import_into(self, config.project_name)
-        inference_image = PipelineSpec(
-            pipeline_name="images",
-            region=config.region,
-            model_package_group="images",
-            sklearn_version=config.training.sklearn_version,
-        ).images()["inference"]
-        registry, _, repository = inference_image.partition("/")
         self.endpoint = EndpointSupport(
             self,
             "Endpoint",
@@ -40,7 +43,7 @@ class ServingStack(Stack):
             key=data.key,
             alarms=config.alarms,
             notification_topic=data.topic,
-            image_repositories=[(registry.split(".")[0], repository.split(":")[0])],
+            image_repositories=[ecr_repository(config.image_uri("inference"))],
         )
         artifacts_arn = shared.export_name(config.project_name, shared.ARTIFACTS_BUCKET_ARN)
         acknowledge_object_prefixes(
@@ -48,23 +51,22 @@ class ServingStack(Stack):
             [f"{artifacts_arn}/models/*", f"{artifacts_arn}/{naming.capture_prefix(config.endpoint_name)}/*"],
             "Model artifacts are named per training job; SageMaker writes capture files per variant and hour.",
         )
-        removal = RemovalPolicy.DESTROY if config.removal_policy == "destroy" else RemovalPolicy.RETAIN
         self.promotion = PromotionWorkflow(
             self,
             "Promotion",
             config=config,
             endpoint=self.endpoint,
-            registry=ModelRegistry(self, "Registry", group_name=f"{config.project_name}-models", create=False),
+            registry=registry,
             state_table=data.promotion_table,
             key=data.key,
             artifacts_bucket=data.artifacts_bucket,
             topic=data.topic,
-            log_retention=getattr(logs.RetentionDays, config.retention.log_retention_member),
-            removal_policy=removal,
+            log_retention=config.log_retention,
+            removal_policy=config.cdk_removal_policy,
             serving_environment={"MLOPS_ONLINE_TABLE": data.feature_table.table_name},
         )
         # The inference script reads the online features of the request's entity.
-        data.feature_table.grant(self.endpoint.model_role, "dynamodb:GetItem", "dynamodb:BatchGetItem")
+        self.endpoint.grant_models_read_features(data.feature_table)
         acknowledge_object_prefixes(
             self.promotion.steps.role,
             [f"{artifacts_arn}/{naming.capture_prefix(config.endpoint_name)}/*"],
@@ -78,14 +80,14 @@ class ServingStack(Stack):
             self,
             "AbTesting",
             endpoint=self.endpoint,
-            registry=ModelRegistry(self, "AbTestRegistry", group_name=f"{config.project_name}-models", create=False),
+            registry=registry,
             experiment_table=data.experiment_table,
             promotion_table=data.promotion_table,
             key=data.key,
             status_schedule=config.abtest.status_schedule,
             http_router=config.abtest.http_router,
-            log_retention=getattr(logs.RetentionDays, config.retention.log_retention_member),
-            removal_policy=removal,
+            log_retention=config.log_retention,
+            removal_policy=config.cdk_removal_policy,
         )
         CfnOutput(self, "AbTestStatusFunctionName", value=self.abtest.status.function.function_name)
         CfnOutput(self, "AbTestStatusScheduleName", value=self.abtest.schedule.schedule_name)

@@ -13,10 +13,11 @@ from cdk.constructs.training_pipeline import TrainingPipeline
 from cdk.nag import acknowledge_object_prefixes
 from cdk.stacks import shared
 from cdk.stacks.shared import SharedData
-from mlops_kit.pipeline.definition import PipelineSpec
 
 
 class TrainingStack(Stack):
+    """Owns the registry group; ``registry`` is the handle the serving and monitoring stacks grant access with."""
+
     def __init__(
         self,
         scope: Construct,
@@ -31,30 +32,13 @@ class TrainingStack(Stack):
         self.registry = ModelRegistry(
             self,
             "Registry",
-            group_name=f"{config.project_name}-models",
+            group_name=config.model_package_group,
             description=f"{config.project_name}: every trained version, with lineage and lifecycle stage",
         )
-        training = config.training
         self.pipeline = TrainingPipeline(
             self,
             "Pipeline",
-            spec=PipelineSpec(
-                pipeline_name=f"{config.project_name}-training",
-                region=config.region,
-                model_package_group=self.registry.group_name,
-                use_case=training.use_case,
-                sklearn_version=training.sklearn_version,
-                processing_instance_type=training.processing_instance_type,
-                processing_instance_count=training.processing_instance_count,
-                training_instance_type=training.instance_type,
-                training_instance_count=training.instance_count,
-                primary_metric=training.primary_metric,
-                min_primary_metric=training.min_primary_metric,
-                min_improvement=training.min_improvement,
-                seed=training.seed,
-                code_commit=code_commit,
-                hyperparameters=training.hyperparameters.model_dump(),
-            ),
+            spec=config.pipeline_spec(code_commit=code_commit),
             data_bucket=data.data_bucket,
             artifacts_bucket=data.artifacts_bucket,
             registry=self.registry,

@@ -6,13 +6,11 @@ field) is logged and counted, not retried; anything else (a throttled table) rai
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
@@ -23,15 +21,17 @@ from mlops_kit.abtest.dynamodb import DynamoDBRepository
 from mlops_kit.abtest.errors import ExperimentError
 from mlops_kit.abtest.events import OutcomeDetail
 from mlops_kit.abtest.service import ExperimentService
+from mlops_kit.abtest.settings import OutcomeSettings
+from mlops_kit.environment import read_settings
+from mlops_kit.observability import Observability
+
+observability = Observability.of_function()
+logger, metrics = observability.logger, observability.metrics
 
 # EventBridge stamps events to the second: an outcome without its own ``at`` happened within that second, so its
 # end is used (else an outcome sent the same second as the exposure would look earlier than the exposure), but
 # never later than now, when it is recorded (else a status computed within that second would not count it yet).
 _WITHIN_THE_SECOND = timedelta(seconds=1) - timedelta(microseconds=1)
-
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
 
 
 class OutcomeEvent(EventBridgeModel):
@@ -39,17 +39,19 @@ class OutcomeEvent(EventBridgeModel):
 
 
 @cache
+def settings() -> OutcomeSettings:
+    """Read once per container; a bad deployment fails the first call, naming the field."""
+    return read_settings(OutcomeSettings)
+
+
+@cache
 def service() -> ExperimentService:
-    table = os.environ.get("MLOPS_EXPERIMENT_TABLE", "")
-    if not table:
-        raise ValueError("MLOPS_EXPERIMENT_TABLE is not set: the function's deployment is incomplete")
-    return ExperimentService(DynamoDBRepository(boto3.client("dynamodb"), table))
+    return ExperimentService(DynamoDBRepository(boto3.client("dynamodb"), settings().experiment_table))
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@observability.handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings()
     try:
         parsed = parse(event=event, model=OutcomeEvent)
         detail = parsed.detail

@@ -13,11 +13,10 @@ endpoint's weights). Only :mod:`mlops_kit.abtest.routing` is loaded: no numpy or
 
 from __future__ import annotations
 
-import os
+from functools import cache
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -26,10 +25,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from mlops_kit.abtest.assignment import Assignment
 from mlops_kit.abtest.errors import ExperimentNotFoundError, IllegalTransitionError
 from mlops_kit.abtest.routing import ExperimentRouter, RouteTable
+from mlops_kit.abtest.settings import RouterSettings
+from mlops_kit.environment import read_settings
+from mlops_kit.observability import Observability
 from mlops_kit.serving.client import EndpointClient, ModelRequestError
 
-logger = Logger()
-tracer = Tracer()
+observability = Observability.of_function()
+logger, tracer = observability.logger, observability.tracer
+
 app = APIGatewayRestResolver()
 _routers: dict[str, ExperimentRouter] = {}
 
@@ -41,13 +44,27 @@ class InvocationRequest(BaseModel):
     payload: dict[str, Any]
 
 
+@cache
+def settings() -> RouterSettings:
+    """Read once per container; a bad deployment fails the first call, naming the field."""
+    return read_settings(RouterSettings)
+
+
+@cache
+def route_table() -> RouteTable:
+    return RouteTable(boto3.client("dynamodb"), settings().experiment_table)
+
+
+@cache
+def runtime() -> Any:
+    """The SageMaker runtime client the invocations go through."""
+    return boto3.client("sagemaker-runtime")
+
+
 def router(experiment: str) -> ExperimentRouter:
     """One router per experiment and container: routes are cached for 30 s, known users are not re-recorded."""
     if experiment not in _routers:
-        table = os.environ.get("MLOPS_EXPERIMENT_TABLE", "")
-        if not table:
-            raise RuntimeError("MLOPS_EXPERIMENT_TABLE is not set: the function's deployment is incomplete")
-        _routers[experiment] = ExperimentRouter(RouteTable(boto3.client("dynamodb"), table), experiment)
+        _routers[experiment] = ExperimentRouter(route_table(), experiment)
     return _routers[experiment]
 
 
@@ -73,7 +90,7 @@ def invoke(experiment: str) -> dict[str, Any]:
     experiment_router = router(experiment)
     assignment = experiment_router.assign(request.user_id)
     endpoint = experiment_router.route().endpoint_name
-    client = EndpointClient(endpoint, boto3.client("sagemaker-runtime"))
+    client = EndpointClient(endpoint, runtime())
     target = assignment.target_variant if assignment else None
     prediction = client.predict(request.payload, target_variant=target)
     return {
@@ -114,9 +131,9 @@ def _bad_value(exc: ValueError) -> Response:
     return _error(400, str(exc))
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
+@observability.handler(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings()
     caller = (event.get("requestContext") or {}).get("identity", {}).get("userArn")
     logger.append_keys(caller=caller)
     return app.resolve(event, context)

@@ -2,56 +2,73 @@
 
 from __future__ import annotations
 
-import os
+from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 import boto3
-from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from mlops_kit.abtest.dynamodb import DynamoDBRepository
 from mlops_kit.abtest.endpoint import ExperimentOperations, Serving
 from mlops_kit.abtest.scheduled import run_status_job
+from mlops_kit.abtest.settings import StatusSettings
+from mlops_kit.environment import read_settings
+from mlops_kit.observability import Observability
 from mlops_kit.promotion.store import PromotionStore
 from mlops_kit.registry import ModelRegistry
 
-logger = Logger()
-tracer = Tracer()
+observability = Observability.of_function()
+logger = observability.logger
 
 
-class StatusSettings(BaseModel):
-    """The function's environment, validated on the first call (a bad deployment names the variable)."""
+class StatusEvent(BaseModel):
+    """The schedule sends ``{"trigger": "schedule"}``; an invocation without a trigger (the console's test event,
+    ``aws lambda invoke``) is a manual run. Both check every experiment."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
-    MLOPS_EXPERIMENT_TABLE: str = Field(min_length=1)
-    MLOPS_PROMOTION_TABLE: str = Field(min_length=1)
-    MLOPS_ENDPOINT_NAME: str = Field(min_length=1)
-    MLOPS_MODEL_PACKAGE_GROUP: str = Field(min_length=1)
+    trigger: Literal["schedule", "manual"] = "manual"
+
+
+@dataclass(frozen=True)
+class StatusJob:
+    """What the job works with: the experiments on the endpoint, and CloudWatch for their metrics."""
+
+    operations: ExperimentOperations
+    cloudwatch: Any
 
 
 @cache
-def operations() -> ExperimentOperations:
-    settings = StatusSettings.model_validate(dict(os.environ))
+def settings() -> StatusSettings:
+    """Read once per container; a bad deployment fails the first call, naming the field."""
+    return read_settings(StatusSettings)
+
+
+@cache
+def job() -> StatusJob:
+    config = settings()
     sagemaker, dynamodb = boto3.client("sagemaker"), boto3.client("dynamodb")
-    return ExperimentOperations(
-        DynamoDBRepository(dynamodb, settings.MLOPS_EXPERIMENT_TABLE),
+    operations = ExperimentOperations(
+        DynamoDBRepository(dynamodb, config.experiment_table),
         Serving(
             sagemaker=sagemaker,
             autoscaling=boto3.client("application-autoscaling"),
-            registry=ModelRegistry(sagemaker, settings.MLOPS_MODEL_PACKAGE_GROUP),
-            locks=PromotionStore(dynamodb, settings.MLOPS_PROMOTION_TABLE),
-            endpoint_name=settings.MLOPS_ENDPOINT_NAME,
+            registry=ModelRegistry(sagemaker, config.model_package_group),
+            locks=PromotionStore(dynamodb, config.promotion_table),
+            endpoint_name=config.endpoint_name,
         ),
     )
+    return StatusJob(operations, boto3.client("cloudwatch"))
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@observability.handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    results = run_status_job(operations(), boto3.client("cloudwatch"))
+    settings()
+    request = StatusEvent.model_validate(event or {})
+    status = job()
+    results = run_status_job(status.operations, status.cloudwatch)
     for name, result in results.items():
-        logger.info("experiment checked", extra={"experiment": name, "result": result})
+        logger.info("experiment checked", extra={"experiment": name, "result": result, "trigger": request.trigger})
     return {"experiments": results}

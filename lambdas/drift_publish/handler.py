@@ -8,19 +8,22 @@ metrics, or its failure published to the notification topic.
 from __future__ import annotations
 
 import datetime as dt
+from functools import cache
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.utilities.parser import envelopes, event_parser
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
+from mlops_kit.environment import read_settings
 from mlops_kit.monitoring.publish import PublishAws, publish_job
-from mlops_kit.monitoring.settings import DriftSettings
+from mlops_kit.monitoring.settings import PublishSettings
+from mlops_kit.observability import Observability
 
-logger = Logger()
-tracer = Tracer()
-SETTINGS = DriftSettings.from_environment()
+observability = Observability.of_function()
+logger = observability.logger
 
 
 class JobStateChange(BaseModel):
@@ -30,17 +33,31 @@ class JobStateChange(BaseModel):
     ProcessingJobStatus: str
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@event_parser(model=JobStateChange, envelope=envelopes.EventBridgeEnvelope)
-def handler(event: JobStateChange, context: Any) -> dict[str, Any]:
-    aws = PublishAws(
+class JobStateChangeEvent(EventBridgeModel):
+    detail: JobStateChange
+
+
+@cache
+def settings() -> PublishSettings:
+    """Read once per container; a bad deployment fails the first call, naming the field."""
+    return read_settings(PublishSettings)
+
+
+@cache
+def aws() -> PublishAws:
+    return PublishAws(
         sagemaker=boto3.client("sagemaker"),
         s3=boto3.client("s3"),
         cloudwatch=boto3.client("cloudwatch"),
         sns=boto3.client("sns"),
     )
-    result = publish_job(aws, event.ProcessingJobName, topic_arn=SETTINGS.topic_arn, now=dt.datetime.now(dt.UTC))
+
+
+@observability.handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    topic_arn = settings().topic_arn
+    change = parse(event=event, model=JobStateChangeEvent).detail
+    result = publish_job(aws(), change.ProcessingJobName, topic_arn=topic_arn, now=dt.datetime.now(dt.UTC))
     if result.failure_reason:
         logger.error("drift job did not complete", extra=result.to_dict())
     else:

@@ -1,25 +1,28 @@
 """Start retraining when a drift alarm goes to ALARM (EventBridge "CloudWatch Alarm State Change").
 
-At most one run per ``retrain_cooldown_hours`` and none while a run is in flight (see
+At most one run per ``drift.retrain_cooldown_hours`` and none while a run is in flight (see
 ``mlops_kit.monitoring.retrain``); the decision is returned and logged either way.
 """
 
 from __future__ import annotations
 
 import time
+from functools import cache
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.utilities.parser import envelopes, event_parser
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
+from mlops_kit.environment import read_settings
 from mlops_kit.monitoring.retrain import RetrainAws, retrain_on_drift
-from mlops_kit.monitoring.settings import DriftSettings
+from mlops_kit.monitoring.settings import RetrainSettings
+from mlops_kit.observability import Observability
 
-logger = Logger()
-tracer = Tracer()
-SETTINGS = DriftSettings.from_environment()
+observability = Observability.of_function()
+logger = observability.logger
 
 
 class AlarmState(BaseModel):
@@ -36,22 +39,37 @@ class AlarmStateChange(BaseModel):
     state: AlarmState
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@event_parser(model=AlarmStateChange, envelope=envelopes.EventBridgeEnvelope)
-def handler(event: AlarmStateChange, context: Any) -> dict[str, Any]:
-    if event.state.value != "ALARM":
-        return {"alarm": event.alarmName, "started": False, "reason": f"state is {event.state.value}, not ALARM"}
+class AlarmStateChangeEvent(EventBridgeModel):
+    detail: AlarmStateChange
+
+
+@cache
+def settings() -> RetrainSettings:
+    """Read once per container; a bad deployment fails the first call, naming the field."""
+    return read_settings(RetrainSettings)
+
+
+@cache
+def aws() -> RetrainAws:
+    return RetrainAws(sagemaker=boto3.client("sagemaker"), dynamodb=boto3.client("dynamodb"), sns=boto3.client("sns"))
+
+
+@observability.handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    config = settings()
+    change = parse(event=event, model=AlarmStateChangeEvent).detail
+    if change.state.value != "ALARM":
+        return {"alarm": change.alarmName, "started": False, "reason": f"state is {change.state.value}, not ALARM"}
     decision = retrain_on_drift(
-        RetrainAws(sagemaker=boto3.client("sagemaker"), dynamodb=boto3.client("dynamodb"), sns=boto3.client("sns")),
-        alarm=event.alarmName,
-        pipeline_name=SETTINGS.pipeline_name,
-        model_package_group=SETTINGS.model_package_group,
-        table=SETTINGS.state_table,
-        endpoint=SETTINGS.endpoint_name,
-        cooldown_hours=SETTINGS.retrain_cooldown_hours,
+        aws(),
+        alarm=change.alarmName,
+        pipeline_name=config.pipeline_name,
+        model_package_group=config.model_package_group,
+        table=config.state_table,
+        endpoint=config.endpoint_name,
+        cooldown_hours=config.cooldown_hours,
         now=time.time(),
-        topic_arn=SETTINGS.topic_arn,
+        topic_arn=config.topic_arn,
     )
     logger.info("drift alarm handled", extra=decision.to_dict())
     return decision.to_dict()

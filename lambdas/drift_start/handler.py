@@ -9,18 +9,20 @@ and "no capture in the window" are results, a Production version without a reada
 from __future__ import annotations
 
 import datetime as dt
+from functools import cache
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
+from mlops_kit.environment import read_settings
 from mlops_kit.monitoring.settings import DriftSettings
 from mlops_kit.monitoring.start import StartAws, start_drift_job
+from mlops_kit.observability import Observability
 
-logger = Logger()
-tracer = Tracer()
-SETTINGS = DriftSettings.from_environment()
+observability = Observability.of_function()
+logger = observability.logger
 
 
 class StartEvent(BaseModel):
@@ -31,12 +33,22 @@ class StartEvent(BaseModel):
     window_hours: int | None = Field(None, ge=1, le=24 * 366)
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+@cache
+def settings() -> DriftSettings:
+    """Read once per container; a bad deployment fails the first call, naming the field."""
+    return read_settings(DriftSettings)
+
+
+@cache
+def aws() -> StartAws:
+    return StartAws(sagemaker=boto3.client("sagemaker"), s3=boto3.client("s3"), dynamodb=boto3.client("dynamodb"))
+
+
+@observability.handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    config = settings()
     request = StartEvent.model_validate(event or {})
     now = request.scheduled_time or dt.datetime.now(dt.UTC)
-    aws = StartAws(sagemaker=boto3.client("sagemaker"), s3=boto3.client("s3"), dynamodb=boto3.client("dynamodb"))
-    result = start_drift_job(aws, SETTINGS, now=now, window_hours=request.window_hours)
+    result = start_drift_job(aws(), config, now=now, window_hours=request.window_hours)
     logger.info("drift job requested", extra={"source": request.source, **result.to_dict()})
     return result.to_dict()

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from functools import cache
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -15,29 +13,40 @@ from aws_lambda_powertools.utilities.parser import envelopes, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
+from mlops_kit.environment import read_settings
 from mlops_kit.features.ingest import FeatureRecords, IngestSettings, load_registry
 from mlops_kit.features.offline import OfflineStore
 from mlops_kit.features.online import OnlineStore
 from mlops_kit.features.storage import S3ObjectStore
 from mlops_kit.features.store import FeatureStore, IngestReport
+from mlops_kit.observability import Observability
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
+observability = Observability.of_function()
+logger, metrics = observability.logger, observability.metrics
+
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
 @cache
+def settings() -> IngestSettings:
+    """Read once per container; a bad deployment fails the first call, naming the field."""
+    return read_settings(IngestSettings)
+
+
+@cache
 def store() -> FeatureStore:
-    settings = IngestSettings.model_validate(dict(os.environ))
-    registry = load_registry(settings.FEATURE_REGISTRY, settings.versions())
-    config = Config(retries={"mode": "standard", "max_attempts": 10}, max_pool_connections=32)
+    """Both stores, with the groups of ``settings().registry``; raises FeatureStoreError when a group's version in
+    the code differs from the deployed one."""
+    config = settings()
+    registry = load_registry(config.registry, config.group_versions)
+    client_config = Config(retries={"mode": "standard", "max_attempts": 10}, max_pool_connections=32)
+    s3 = boto3.client("s3", config=client_config)
+    dynamodb = boto3.client("dynamodb", config=client_config)
     return FeatureStore(
         registry,
-        offline=OfflineStore(registry, S3ObjectStore(boto3.client("s3", config=config), settings.OFFLINE_BUCKET,
-                                                      settings.OFFLINE_PREFIX)),
-        online=OnlineStore.from_client(registry, boto3.client("dynamodb", config=config), settings.FEATURE_TABLE_NAME),
-    )  # fmt: skip
+        offline=OfflineStore(registry, S3ObjectStore(s3, config.offline_bucket, config.offline_prefix)),
+        online=OnlineStore.from_client(registry, dynamodb, config.table_name),
+    )
 
 
 def ingest(batch: FeatureRecords) -> IngestReport:
@@ -53,10 +62,9 @@ def record_handler(record: SQSRecord) -> dict[str, Any]:
     return ingest(FeatureRecords.model_validate_json(record.body)).summary()
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@observability.handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings()
     if "Records" in event:
         response = process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context

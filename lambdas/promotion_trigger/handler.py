@@ -5,21 +5,24 @@ A redelivered event maps to the same execution name, so it never starts a second
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.parser import envelopes, event_parser
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
 from mlops_kit.environment import read_settings
+from mlops_kit.observability import Observability
 from mlops_kit.promotion.settings import TriggerSettings
 from mlops_kit.promotion.trigger import start_promotion
 from mlops_kit.registry import ModelRegistry, Stage, StageStatus
 
-logger = Logger()
+observability = Observability.of_function()
+logger = observability.logger
 
 
 class PackageStateChange(BaseModel):
@@ -30,18 +33,38 @@ class PackageStateChange(BaseModel):
     ModelApprovalStatus: str
 
 
+class PackageStateChangeEvent(EventBridgeModel):
+    detail: PackageStateChange
+
+
+@dataclass(frozen=True)
+class TriggerAws:
+    """The clients the trigger needs: SageMaker (the registry) and Step Functions (the workflow)."""
+
+    sagemaker: Any
+    stepfunctions: Any
+
+
 @cache
 def settings() -> TriggerSettings:
+    """Read once per container; a bad deployment fails the first call, naming the field."""
     return read_settings(TriggerSettings)
 
 
-@logger.inject_lambda_context
-@event_parser(model=PackageStateChange, envelope=envelopes.EventBridgeEnvelope)
-def handler(event: PackageStateChange, context: LambdaContext) -> dict[str, Any]:
-    group = settings().model_package_group
-    if event.ModelPackageGroupName != group or event.ModelApprovalStatus != "Approved":
+@cache
+def aws() -> TriggerAws:
+    return TriggerAws(sagemaker=boto3.client("sagemaker"), stepfunctions=boto3.client("stepfunctions"))
+
+
+@observability.handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    config = settings()
+    change = parse(event=event, model=PackageStateChangeEvent).detail
+    group = config.model_package_group
+    if change.ModelPackageGroupName != group or change.ModelApprovalStatus != "Approved":
         return {"started": False, "reason": "not an approval in this group"}
-    version = ModelRegistry(boto3.client("sagemaker"), group).get(event.ModelPackageArn)
+    clients = aws()
+    version = ModelRegistry(clients.sagemaker, group).get(change.ModelPackageArn)
     # The workflow itself re-approves versions as it moves them; only a Staging approval is a promotion request.
     if version.stage != Stage.STAGING or version.stage_status not in (
         StageStatus.PENDING_APPROVAL,
@@ -49,7 +72,7 @@ def handler(event: PackageStateChange, context: LambdaContext) -> dict[str, Any]
     ):
         return {"started": False, "reason": f"version {version.version} is {version.stage}/{version.stage_status}"}
     arn, started = start_promotion(
-        boto3.client("stepfunctions"), settings().state_machine_arn, package_arn=version.arn, version=version.version
+        clients.stepfunctions, config.state_machine_arn, package_arn=version.arn, version=version.version
     )
     logger.info("promotion requested", extra={"execution": arn, "started": started, "version": version.version})
     return {"started": started, "execution_arn": arn}

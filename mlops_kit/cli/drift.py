@@ -139,19 +139,15 @@ def _read_current(path: Path) -> Any:
 
 def _deployed_settings(platform: Platform) -> DriftSettings:
     """The drift settings the schedule runs with (the start function's environment, as deployed)."""
-    from pydantic import ValidationError
-
-    from mlops_kit.monitoring.settings import SETTINGS_VARIABLE, DriftSettings
+    from mlops_kit.environment import SettingsError, read_settings
+    from mlops_kit.monitoring.settings import DriftSettings
 
     function = platform.output("DriftStartFunctionName")
     configuration = platform.client("lambda").get_function_configuration(FunctionName=function)
-    text = configuration.get("Environment", {}).get("Variables", {}).get(SETTINGS_VARIABLE)
-    if not text:
-        fail(f"the drift start function {function} has no {SETTINGS_VARIABLE}; redeploy the monitoring stack")
     try:
-        return DriftSettings.model_validate_json(text)
-    except ValidationError as exc:
-        fail(f"the drift settings of {function} are invalid ({exc.errors()[0]['loc']}); redeploy the monitoring stack")
+        return read_settings(DriftSettings, configuration.get("Environment", {}).get("Variables", {}))
+    except SettingsError as exc:
+        fail(f"the drift start function {function}: {exc}; redeploy the monitoring stack")
 
 
 def _latest_job(s3: Any, reports_uri: str) -> str | None:

@@ -42,6 +42,7 @@ __all__ = [
     "EXPECTATIONS",
     "FEATURE_GROUPS",
     "FEATURE_REFS",
+    "FEATURE_REGISTRY",
     "LABEL",
     "LABEL_TIME_COLUMN",
     "MODEL_FEATURES",
@@ -55,6 +56,8 @@ __all__ = [
     "serving_features",
 ]
 REGISTRY = FeatureRegistry(FEATURE_GROUPS)
+# The ingestion function imports the groups from the module that defines them: it has no numpy.
+FEATURE_REGISTRY = "mlops_kit.features.fraud_definitions:FEATURE_GROUPS"
 FEATURE_REFS: list[str] = [
     "customer_profile:age",
     "customer_profile:tenure_days",

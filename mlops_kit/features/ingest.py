@@ -8,10 +8,11 @@ or the detail of an EventBridge event. Re-delivery is harmless: the offline stor
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
+from mlops_kit.environment import HandlerSettings
 from mlops_kit.features.definitions import FeatureGroup, FeatureRegistry, FeatureStoreError
 
 MAX_RECORDS = 10_000
@@ -26,27 +27,21 @@ class FeatureRecords(BaseModel):
     records: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_RECORDS)
 
 
-class IngestSettings(BaseModel):
-    """The function's environment, validated: a missing or empty variable is a clear error at cold start."""
+class IngestSettings(HandlerSettings):
+    """``lambdas/feature_ingest``: the stores it writes and the feature groups it writes them with.
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    Built by ``cdk/constructs/feature_store.py`` (``FeatureIngestion``); ``registry`` is where the function
+    imports the groups from (``module:attribute``) and ``group_versions`` the version of each group the stack
+    deployed (its Glue table), which :func:`load_registry` checks against the code.
+    """
 
-    FEATURE_TABLE_NAME: str = Field(min_length=1)
-    OFFLINE_BUCKET: str = Field(min_length=1)
-    OFFLINE_PREFIX: str = "features"
-    FEATURE_REGISTRY: str = Field(min_length=3, pattern=r"^[\w.]+:\w+$")
-    FEATURE_GROUP_VERSIONS: str = ""
+    VARIABLE: ClassVar[str] = "MLOPS_FEATURE_INGEST_SETTINGS"
 
-    @field_validator("FEATURE_GROUP_VERSIONS")
-    @classmethod
-    def _versions(cls, value: str) -> str:
-        for pair in filter(None, value.split(",")):
-            if "=" not in pair:
-                raise ValueError(f"expected name=version pairs, got {pair!r}")
-        return value
-
-    def versions(self) -> dict[str, str]:
-        return dict(pair.split("=", 1) for pair in filter(None, self.FEATURE_GROUP_VERSIONS.split(",")))
+    table_name: str = Field(min_length=1)
+    offline_bucket: str = Field(min_length=1)
+    offline_prefix: str = Field(min_length=1)
+    registry: str = Field(pattern=r"^[A-Za-z_][\w.]*:\w+$")
+    group_versions: dict[str, str] = Field(min_length=1)
 
 
 def load_registry(spec: str, expected_versions: dict[str, str] | None = None) -> FeatureRegistry:

@@ -1,66 +1,84 @@
-"""The monitoring functions' settings: one JSON environment variable, validated once per container.
+"""The monitoring functions' settings: one typed model per function, built by the CDK construct
+(``cdk/constructs/drift_monitor.py``) from the validated platform config and parsed by the handler
+(:func:`mlops_kit.environment.read_settings`), so a bad deployment fails on the first invocation naming the field.
 
-The CDK construct (``cdk/constructs/drift_monitor.py``) writes ``MLOPS_DRIFT_SETTINGS`` from the validated
-platform config; a bad deployment fails on the first invocation with the field named.
+Every field is required: the defaults live in the platform config (``cdk/config.py``). ``mlops drift report``
+reads the start function's :class:`DriftSettings` back from its deployed configuration.
 """
 
 from __future__ import annotations
 
-import os
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-SETTINGS_VARIABLE = "MLOPS_DRIFT_SETTINGS"
+from mlops_kit.environment import HandlerSettings
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class JobSettings(_Model):
+class JobSettings(BaseModel):
     """How the drift job runs: role, image, code (the kit's launcher and code bundle), instance, encryption."""
 
-    role_arn: str
-    image_uri: str
-    launcher_uri: str  # s3:// URI of sagemaker_jobs/launch.py (a CDK asset)
-    launcher_file: str  # the launcher's object key: the file name the container runs
-    bundle_uri: str  # s3:// URI of the code bundle (sourcedir.tar.gz, a CDK asset)
-    instance_type: str = "ml.t3.medium"
-    instance_count: int = Field(1, ge=1)
-    volume_gb: int = Field(30, ge=1)
-    max_runtime_seconds: int = Field(3600, ge=60)
-    kms_key_arn: str | None = None
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role_arn: str = Field(min_length=1)
+    image_uri: str = Field(min_length=1)
+    # s3:// URIs of CDK assets (not checked: at synth they are a single deploy-time token)
+    launcher_uri: str = Field(min_length=1)  # sagemaker_jobs/launch.py
+    launcher_file: str = Field(min_length=1)  # the launcher's object key: the file name the container runs
+    bundle_uri: str = Field(min_length=1)  # the code bundle (sourcedir.tar.gz)
+    instance_type: str = Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+    volume_gb: int = Field(ge=1, le=16384)  # CreateProcessingJob's VolumeSizeInGB range
+    max_runtime_seconds: int = Field(ge=60, le=777600)  # CreateProcessingJob's MaxRuntimeInSeconds range
+    kms_key_arn: str = Field(min_length=1)
 
 
-class DriftSettings(_Model):
-    """Everything the start, publish and retrain functions need about the platform."""
+class DriftSettings(HandlerSettings):
+    """What starting (and, from the CLI, planning) a drift run needs: ``lambdas/drift_start``."""
 
-    endpoint_name: str
-    model_package_group: str
-    pipeline_name: str
-    use_case: str
+    VARIABLE: ClassVar[str] = "MLOPS_DRIFT_SETTINGS"
+
+    endpoint_name: str = Field(min_length=1, max_length=63)
+    model_package_group: str = Field(min_length=1)
+    use_case: str = Field(min_length=1)
     capture_uri: str  # the endpoint's capture destination, s3://<artifacts>/capture (files under <endpoint>/)
-    artifacts_bucket: str
+    artifacts_bucket: str = Field(min_length=1)
     offline_uri: str  # the offline feature store, s3://<data>/features
-    state_table: str  # the promotion state table: deployment records, the retrain gate's item
-    topic_arn: str
-    window_hours: int = Field(24, ge=1)
-    baseline_mode: Literal["training", "last_year", "rolling"] = "training"
-    rolling_days: int = Field(28, ge=1)
-    psi_investigate: float = Field(0.1, ge=0)
-    psi_act: float = Field(0.2, ge=0)
-    retrain_cooldown_hours: float = Field(24, ge=0)
+    state_table: str = Field(min_length=1)  # the promotion state table: deployment records bound the window
+    window_hours: int = Field(ge=1)
+    baseline_mode: Literal["training", "last_year", "rolling"]
+    rolling_days: int = Field(ge=1)
+    psi_investigate: float = Field(gt=0)
+    psi_act: float = Field(gt=0)
     job: JobSettings
 
     @field_validator("capture_uri", "offline_uri")
     @classmethod
     def _s3(cls, value: str) -> str:
-        if not value.startswith("s3://"):
-            raise ValueError(f"must be an s3:// URI, got {value!r}")
-        return value.rstrip("/")
+        return _s3_uri(value)
 
-    @classmethod
-    def from_environment(cls) -> DriftSettings:
-        """Read and validate ``MLOPS_DRIFT_SETTINGS``; raises pydantic's ValidationError naming the field."""
-        return cls.model_validate_json(os.environ.get(SETTINGS_VARIABLE, "{}"))
+
+class PublishSettings(HandlerSettings):
+    """``lambdas/drift_publish``: where a failed drift job is announced."""
+
+    VARIABLE: ClassVar[str] = "MLOPS_DRIFT_PUBLISH_SETTINGS"
+
+    topic_arn: str = Field(min_length=1)
+
+
+class RetrainSettings(HandlerSettings):
+    """``lambdas/drift_retrain``: the pipeline a drift alarm starts, and the gate that spaces the runs out."""
+
+    VARIABLE: ClassVar[str] = "MLOPS_DRIFT_RETRAIN_SETTINGS"
+
+    endpoint_name: str = Field(min_length=1, max_length=63)
+    model_package_group: str = Field(min_length=1)
+    pipeline_name: str = Field(min_length=1)
+    state_table: str = Field(min_length=1)  # the promotion state table holds the retrain gate's item
+    topic_arn: str = Field(min_length=1)
+    cooldown_hours: float = Field(ge=0)
+
+
+def _s3_uri(value: str) -> str:
+    if not value.startswith("s3://"):
+        raise ValueError(f"must be an s3:// URI, got {value!r}")
+    return value.rstrip("/")

@@ -23,6 +23,9 @@ from mlops_kit.registry import ModelRegistry, ModelVersion
 BASELINE_PROPERTY = "drift.baseline_uri"
 _CONTAINER_ROOT = "/opt/ml/processing"
 _SERVING_OUTCOMES = ("promoted", "rolled_back_to_archived")
+# The job reads the whole window on one machine: its inputs are fully replicated, so more instances would each
+# compute (and write) the same report.
+_JOB_INSTANCES = 1
 
 
 class DriftConfigurationError(RuntimeError):
@@ -124,6 +127,7 @@ def processing_job_request(
         }
 
     output: dict[str, Any] = {
+        "KmsKeyId": job.kms_key_arn,
         "Outputs": [
             {
                 "OutputName": naming.REPORT_OUTPUT,
@@ -133,10 +137,8 @@ def processing_job_request(
                     "S3UploadMode": "EndOfJob",
                 },
             }
-        ]
+        ],
     }
-    if job.kms_key_arn:
-        output["KmsKeyId"] = job.kms_key_arn
     arguments = [
         "drift",
         "--use-case", settings.use_case,
@@ -164,7 +166,7 @@ def processing_job_request(
         "ProcessingOutputConfig": output,
         "ProcessingResources": {
             "ClusterConfig": {
-                "InstanceCount": job.instance_count,
+                "InstanceCount": _JOB_INSTANCES,
                 "InstanceType": job.instance_type,
                 "VolumeSizeInGB": job.volume_gb,
             }

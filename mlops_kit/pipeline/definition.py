@@ -23,9 +23,9 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from mlops_kit.registry import REQUIRED_LINEAGE
 from mlops_kit.registry.lineage import DOCUMENT_KEYS, DOCUMENT_NAME
@@ -66,42 +66,55 @@ MODELS_PREFIX = "models"
 NO_PRODUCTION_MODEL = "none"
 
 
+ImageScope = Literal["training", "processing", "inference"]
+
+
+def image_uri(region: str, sklearn_version: str, scope: ImageScope) -> str:
+    """The pinned SageMaker scikit-learn image of ``scope`` in ``region``, from the SDK's offline table (no AWS
+    call). Processing jobs run the training image (it has the scientific stack the job scripts need)."""
+    _offline_sdk_environment(region)
+    from sagemaker.core import image_uris
+
+    image_scope = "inference" if scope == "inference" else "training"
+    uri: str = image_uris.retrieve("sklearn", region, version=sklearn_version, image_scope=image_scope)
+    return uri
+
+
+def ecr_repository(uri: str) -> tuple[str, str]:
+    """``(account, repository name)`` of an ECR image URI (``<account>.dkr.ecr.<region>.amazonaws.com/<name>:<tag>``),
+    for pull grants on exactly that repository."""
+    registry, _, path = uri.partition("/")
+    if not path or ".dkr.ecr." not in registry:
+        raise ValueError(f"not an ECR image URI: {uri!r}")
+    return registry.split(".", 1)[0], path.split("@", 1)[0].split(":", 1)[0]
+
+
 @dataclass(frozen=True)
 class PipelineSpec:
-    """Everything the definition depends on; each field comes from the validated platform config."""
+    """Everything the definition depends on; built from the validated platform config
+    (``cdk.config.PlatformConfig.pipeline_spec``), which holds the defaults."""
 
     pipeline_name: str
     region: str
     model_package_group: str
-    use_case: str = "mlops_kit.features.fraud"
-    sklearn_version: str = "1.9-0"
-    processing_instance_type: str = "ml.t3.medium"
-    processing_instance_count: int = 1
-    training_instance_type: str = "ml.m5.large"
-    training_instance_count: int = 1
-    primary_metric: str = "roc_auc"
-    min_primary_metric: float = 0.75
-    min_improvement: float = 0.0
-    seed: int = 42
-    code_commit: str = "unknown"
-    mlflow_tracking_uri: str = "none"
-    hyperparameters: dict[str, float | int] = field(
-        default_factory=lambda: {"max_iter": 300, "learning_rate": 0.08, "max_depth": 6}
-    )
+    use_case: str
+    sklearn_version: str
+    processing_instance_type: str
+    processing_instance_count: int
+    training_instance_type: str
+    training_instance_count: int
+    primary_metric: str
+    min_primary_metric: float
+    min_improvement: float
+    seed: int
+    code_commit: str
+    hyperparameters: dict[str, float | int]
+    mlflow_tracking_uri: str = "none"  # the pipeline parameter's default: runs log to the local store or nowhere
 
     def images(self) -> dict[str, str]:
         """Pinned container images (processing, training, inference) for the region; no AWS call."""
-        _offline_sdk_environment(self.region)
-        from sagemaker.core import image_uris
-
-        return {
-            scope: image_uris.retrieve("sklearn", self.region, version=self.sklearn_version, image_scope=scope)
-            for scope in ("training", "inference")
-        } | {
-            "processing": image_uris.retrieve(
-                "sklearn", self.region, version=self.sklearn_version, image_scope="training"
-            )
-        }
+        scopes: tuple[ImageScope, ...] = ("training", "inference", "processing")
+        return {scope: image_uri(self.region, self.sklearn_version, scope) for scope in scopes}
 
 
 def _offline_sdk_environment(region: str) -> None:

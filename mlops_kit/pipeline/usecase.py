@@ -8,6 +8,13 @@ use case (``training.use_case`` is the module path; the job scripts import it by
 * ``build_model_frame(training_set) -> DataFrame``: the one transformation code path, from the
   point-in-time training set to ``MODEL_FEATURES`` + ``LABEL`` (serving calls the same transformations).
 * optional ``EXPECTATIONS``: data-validation expectations, see :class:`Expectations`.
+
+The data stack deploys the feature store of the same use case (:func:`feature_groups_of`):
+
+* ``FEATURE_GROUPS``: the feature groups it reads (one Glue table each; the ingestion function writes them).
+* optional ``FEATURE_REGISTRY``: where the ingestion function imports those groups from, as
+  ``module:attribute``; unset, ``<use case>:FEATURE_GROUPS``. Point it at a module with no dependency beyond
+  the definitions (the function's layer carries pyarrow only), as the fraud use case does.
 """
 
 from __future__ import annotations
@@ -16,6 +23,8 @@ import importlib
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
+
+from mlops_kit.features.definitions import FeatureGroup
 
 _REQUIRED = ("LABEL", "MODEL_FEATURES", "build_model_frame")
 
@@ -55,3 +64,43 @@ def expectations_of(module: Any) -> Expectations:
     if isinstance(found, Expectations):
         return found
     return Expectations(**found)
+
+
+@dataclass(frozen=True)
+class UseCaseFeatures:
+    """The feature groups a use case reads, and where the ingestion function imports them from."""
+
+    groups: tuple[FeatureGroup, ...]
+    registry: str  # module:attribute
+
+    def versions(self) -> dict[str, str]:
+        return {group.name: group.version for group in self.groups}
+
+
+def feature_groups_of(module: ModuleType) -> UseCaseFeatures:
+    """The use case's ``FEATURE_GROUPS`` and ``FEATURE_REGISTRY`` (see the module doc).
+
+    Raises :class:`UseCaseError` when the use case declares no groups, or when its registry does not import
+    exactly those groups (the ingestion function would refuse to write what the data stack deployed).
+    """
+    from mlops_kit.features.ingest import load_registry
+
+    path = module.__name__
+    groups = tuple(getattr(module, "FEATURE_GROUPS", ()))
+    if not groups or not all(isinstance(group, FeatureGroup) for group in groups):
+        raise UseCaseError(
+            f"use case {path!r} declares no FEATURE_GROUPS (a sequence of FeatureGroup); the data stack deploys "
+            "the feature store from them"
+        )
+    registry = getattr(module, "FEATURE_REGISTRY", f"{path}:FEATURE_GROUPS")
+    features = UseCaseFeatures(groups, registry)
+    try:
+        imported = load_registry(registry).versions()
+    except (ImportError, AttributeError, TypeError, ValueError) as exc:
+        raise UseCaseError(f"use case {path!r}: FEATURE_REGISTRY {registry!r} cannot be imported: {exc}") from exc
+    if imported != dict(sorted(features.versions().items())):
+        raise UseCaseError(
+            f"use case {path!r}: FEATURE_REGISTRY {registry!r} holds {imported}, but FEATURE_GROUPS are "
+            f"{features.versions()}; both must name the same groups"
+        )
+    return features

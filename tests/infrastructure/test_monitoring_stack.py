@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import pytest
@@ -11,7 +10,8 @@ from aws_cdk.assertions import Match
 
 from mlops_kit.features import fraud
 from mlops_kit.monitoring import naming
-from mlops_kit.monitoring.settings import SETTINGS_VARIABLE, DriftSettings
+from mlops_kit.monitoring.settings import DriftSettings
+from tests.infrastructure.functions import resolved
 
 ENDPOINT = "mlops-kit-endpoint"
 MONITORED = [*fraud.MODEL_FEATURES, naming.PREDICTION]
@@ -209,25 +209,6 @@ def test_retraining_may_start_only_the_training_pipeline(stack_template: Any) ->
     assert resources_of(start) == ["arn:<token>:sagemaker:us-east-1:<token>:pipeline/mlops-kit-training"]
 
 
-def test_each_function_gets_settings_its_handlers_accept(stack_template: Any) -> None:
-    functions = stack_template("monitoring").find_resources(
-        "AWS::Lambda::Function", {"Properties": {"Handler": "handler.handler"}}
-    )
-
-    settings = [
-        f["Properties"]["Environment"]["Variables"][SETTINGS_VARIABLE]
-        for f in functions.values()
-        if SETTINGS_VARIABLE in f["Properties"].get("Environment", {}).get("Variables", {})
-    ]
-    assert len(settings) == 3  # start, publish, retrain
-    for value in settings:
-        text = re.sub(r"<[^>]*>", "token", rendered(value))  # deploy-time names become placeholders
-        parsed = DriftSettings.model_validate_json(text.replace("stoken", "s3://token"))
-        assert parsed.endpoint_name == ENDPOINT
-        assert (parsed.window_hours, parsed.psi_act, parsed.retrain_cooldown_hours) == (24, 0.2, 24)
-        assert parsed.job.instance_type == "ml.t3.medium"
-
-
 def test_the_drift_job_reads_capture_where_the_endpoint_writes_it(stack_template: Any) -> None:
     (variables,) = [
         f["Properties"]["Environment"]["Variables"]
@@ -241,7 +222,7 @@ def test_the_drift_job_reads_capture_where_the_endpoint_writes_it(stack_template
     # Both are s3://<the artifacts bucket's name>/capture: the same bucket token, the same key prefix.
     separator, (scheme, bucket, prefix) = destination["Fn::Join"]
     assert (separator, scheme, prefix) == ("", "s3://", "/capture")
-    parts = variables[SETTINGS_VARIABLE]["Fn::Join"][1]
+    parts = variables[DriftSettings.VARIABLE]["Fn::Join"][1]
     (at,) = [i for i in range(1, len(parts)) if isinstance(parts[i - 1], str) and '"capture_uri"' in parts[i - 1][-20:]]
     assert parts[at - 1].endswith('"s3://')
     assert json.dumps(parts[at], sort_keys=True) == json.dumps(bucket, sort_keys=True)
@@ -311,12 +292,9 @@ def test_drift_config_sets_the_schedule_the_alarms_and_whether_alarms_retrain(tu
         == {}
     )
     assert not [k for k in tuned.find_resources("AWS::Lambda::Function") if "DriftRetrain" in k]
-    settings = [
-        rendered(f["Properties"]["Environment"]["Variables"][SETTINGS_VARIABLE])
+    (start,) = [
+        DriftSettings.model_validate_json(resolved(variables[DriftSettings.VARIABLE]))
         for f in tuned.find_resources("AWS::Lambda::Function").values()
-        if SETTINGS_VARIABLE in f["Properties"].get("Environment", {}).get("Variables", {})
+        if DriftSettings.VARIABLE in (variables := f["Properties"].get("Environment", {}).get("Variables", {}))
     ]
-    assert len(settings) == 2  # start and publish
-    assert all(
-        '"window_hours":6' in text.replace(" ", "") and '"psi_act":0.3' in text.replace(" ", "") for text in settings
-    )
+    assert (start.window_hours, start.psi_act) == (6, 0.3)

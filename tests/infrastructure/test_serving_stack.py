@@ -1,4 +1,5 @@
-"""The serving stack: model role, data capture location, rollback alarms, dashboard, promotion workflow."""
+"""The serving stack: model role, data capture location, rollback alarms, promotion workflow (the dashboard is in
+monitoring)."""
 
 from __future__ import annotations
 

@@ -21,6 +21,29 @@ def test_empty_context_gives_safe_defaults() -> None:
     assert config.endpoint_name == "mlops-kit-endpoint"
 
 
+def test_names_the_stacks_share_are_derived_once_from_the_project() -> None:
+    config = load_config({"project_name": "fraud-kit", "removal_policy": "destroy", "retention": {"log_days": 90}})
+
+    assert (config.model_package_group, config.pipeline_name) == ("fraud-kit-models", "fraud-kit-training")
+    assert (config.feature_database_name, config.feature_workgroup_name) == ("fraud_kit_features", "fraud-kit-features")
+    assert config.dashboard_name == "fraud-kit-platform"
+    spec = config.pipeline_spec(code_commit="abc123")
+    assert (spec.pipeline_name, spec.model_package_group, spec.code_commit) == (
+        "fraud-kit-training", "fraud-kit-models", "abc123",
+    )  # fmt: skip
+    assert (spec.seed, spec.min_primary_metric) == (config.training.seed, config.training.min_primary_metric)
+
+
+def test_removal_and_log_retention_are_the_cdk_values_of_their_keys() -> None:
+    from aws_cdk import RemovalPolicy
+    from aws_cdk import aws_logs as logs
+
+    assert load_config({}).cdk_removal_policy == RemovalPolicy.RETAIN
+    assert load_config({"removal_policy": "destroy"}).cdk_removal_policy == RemovalPolicy.DESTROY
+    assert load_config({}).log_retention == logs.RetentionDays.ONE_MONTH
+    assert load_config({"retention": {"log_days": 731}}).log_retention == logs.RetentionDays.TWO_YEARS
+
+
 def test_the_shipped_cdk_json_is_valid() -> None:
     config = load_config(file_context()["mlops"])
 
@@ -66,6 +89,8 @@ def test_overrides_merge_into_sections_without_dropping_siblings() -> None:
         ({"notifications": {"approver_emails": ["ops"]}}, "not e-mail addresses: ['ops']"),
         ({"serving": {"initial_instance_count": 5, "max_instance_count": 2}}, "max_instance_count (2)"),
         ({"project_name": "X"}, "mlops.project_name: String should match pattern"),
+        ({"drift": {"job_volume_gb": 0}}, "mlops.drift.job_volume_gb: Input should be greater than or equal to 1"),
+        ({"drift": {"job_max_runtime_minutes": 20000}}, "mlops.drift.job_max_runtime_minutes: Input should be less"),
         ({"alarms": "high"}, "mlops.alarms: expected a JSON object (section), got 'high'"),
     ],
 )
@@ -126,3 +151,13 @@ def test_guardrails_need_a_variant_a_canary_step_can_be_at_most_half_of() -> Non
 
     config = load_config({"rollout": {"mode": "guardrails"}, "serving": {"initial_instance_count": 2}})
     assert config.rollout.mode == "guardrails"
+
+
+def test_pull_grants_name_the_images_repository_and_nothing_else() -> None:
+    from mlops_kit.pipeline.definition import ecr_repository
+
+    uri = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
+    assert ecr_repository(uri) == ("683313688378", "sagemaker-scikit-learn")
+    assert ecr_repository(uri.replace(":1.9-0-cpu-py3", "@sha256:abc")) == ("683313688378", "sagemaker-scikit-learn")
+    with pytest.raises(ValueError, match="not an ECR image URI"):
+        ecr_repository("public.ecr.aws/sam/build-python3.14")

@@ -22,21 +22,25 @@ T = dt.datetime(2026, 3, 10, 12, 30, tzinfo=dt.UTC)
 SETTINGS = DriftSettings(
     endpoint_name=ENDPOINT,
     model_package_group="models",
-    pipeline_name="training",
     use_case="mlops_kit.features.fraud",
     capture_uri=f"s3://{ARTIFACTS}/capture",
     artifacts_bucket=ARTIFACTS,
     offline_uri="s3://data/features",
     state_table="state",
-    topic_arn="arn:aws:sns:us-east-1:123456789012:topic",
-    psi_act=0.25,
+    window_hours=24,
     baseline_mode="rolling",
+    rolling_days=28,
+    psi_investigate=0.1,
+    psi_act=0.25,
     job=JobSettings(
         role_arn="arn:aws:iam::123456789012:role/job",
         image_uri="123.dkr.ecr.us-east-1.amazonaws.com/sklearn:1",
         launcher_uri="s3://assets/abc.py",
         launcher_file="abc.py",
         bundle_uri="s3://assets/def.gz",
+        instance_type="ml.t3.medium",
+        volume_gb=40,
+        max_runtime_seconds=1800,
         kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k",
     ),
 )
@@ -76,6 +80,11 @@ def test_the_job_request_runs_the_launcher_with_arguments_the_job_program_accept
     (output,) = request["ProcessingOutputConfig"]["Outputs"]
     assert output["S3Output"]["S3Uri"] == f"s3://{ARTIFACTS}/drift/{ENDPOINT}/reports/drift-ep-1"
     assert request["ProcessingOutputConfig"]["KmsKeyId"] == SETTINGS.job.kms_key_arn
+    # One instance (the inputs are fully replicated: more would each write the same report); disk and time as set.
+    assert request["ProcessingResources"]["ClusterConfig"] == {
+        "InstanceCount": 1, "InstanceType": "ml.t3.medium", "VolumeSizeInGB": 40,
+    }  # fmt: skip
+    assert request["StoppingCondition"] == {"MaxRuntimeInSeconds": 1800}
     assert request["Environment"][naming.ENDPOINT_ENVIRONMENT] == ENDPOINT
 
 
