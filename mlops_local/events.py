@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlops_local.iam.enforcement import authorize_target
 from mlops_local.patching import Patcher, PatchPoint, points_by_name
 
 LOG = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ class EventDelivery:
 
     failures: list[DeliveryFailure] = field(default_factory=list)
     delivered: list[DeliveryRecord] = field(default_factory=list)
-    _queue: queue.Queue[tuple[dict[str, Any], Any] | None] = field(default_factory=queue.Queue)
+    _queue: queue.Queue[tuple[dict[str, Any], Any, str | None] | None] = field(default_factory=queue.Queue)
     _worker: threading.Thread | None = None
     _idle: threading.Condition = field(default_factory=threading.Condition)
     _pending: int = 0
@@ -115,12 +116,12 @@ class EventDelivery:
             self._worker.join(timeout)
             self._worker = None
 
-    def deliver(self, target: dict[str, Any], event: dict[str, Any]) -> None:
+    def deliver(self, target: dict[str, Any], event: dict[str, Any], rule_arn: str | None = None) -> None:
         """Queue one event for one target (called from moto's rule matching)."""
         payload = target_input(target, normalise_event(event))
         with self._idle:
             self._pending += 1
-        self._queue.put((target, payload))
+        self._queue.put((target, payload, rule_arn))
 
     def wait_idle(self, timeout: float = 60.0) -> bool:
         """Block until every queued delivery has run; False if the timeout passed first."""
@@ -132,9 +133,9 @@ class EventDelivery:
             item = self._queue.get()
             if item is None:
                 return
-            target, payload = item
+            target, payload, rule_arn = item
             try:
-                self.deliver_now(target["Arn"], payload)
+                self.deliver_now(target["Arn"], payload, role_arn=target.get("RoleArn"), rule_arn=rule_arn)
             except Exception as exc:
                 LOG.warning("event delivery to %s failed: %s", target["Arn"], exc)
                 self.failures.append(DeliveryFailure(target["Arn"], payload, f"{type(exc).__name__}: {exc}"))
@@ -143,9 +144,13 @@ class EventDelivery:
                     self._pending -= 1
                     self._idle.notify_all()
 
-    def deliver_now(self, arn: str, payload: Any) -> DeliveryRecord:
-        """Invoke a Lambda function or start a state machine execution with ``payload``."""
+    def deliver_now(
+        self, arn: str, payload: Any, *, role_arn: str | None = None, rule_arn: str | None = None, via: str = "events"
+    ) -> DeliveryRecord:
+        """Invoke a Lambda function or start a state machine execution with ``payload``, if ``via`` (``events`` for
+        the rule ``rule_arn``, ``scheduler``) may: raises AccessDeniedError otherwise."""
         service, region, account = _arn_parts(arn)
+        authorize_target(arn, via=via, role_arn=role_arn, source_arn=rule_arn)
         record = DeliveryRecord(target_arn=arn, payload=payload)
         if service == "lambda":
             from moto.awslambda.utils import get_backend
@@ -188,7 +193,7 @@ class EventDelivery:
         ):
             text = text.replace(f"<aws.scheduler.{attribute}>", value)
         payload = json.loads(text) if text else {}
-        return self.deliver_now(target["Arn"], payload)
+        return self.deliver_now(target["Arn"], payload, role_arn=target.get("RoleArn"), via="scheduler")
 
     def fire_rule(self, name: str, *, account: str, region: str, bus: str = "default") -> list[DeliveryRecord]:
         """Fire a scheduled EventBridge rule once, now, synchronously, with a 'Scheduled Event'."""
@@ -206,7 +211,10 @@ class EventDelivery:
             "resources": [rule.arn],
             "detail": {},
         }
-        return [self.deliver_now(t["Arn"], target_input(t, event)) for t in rule.targets]
+        return [
+            self.deliver_now(t["Arn"], target_input(t, event), role_arn=t.get("RoleArn"), rule_arn=rule.arn)
+            for t in rule.targets
+        ]
 
 
 def apply(patcher: Patcher) -> None:
@@ -223,7 +231,7 @@ def apply(patcher: Patcher) -> None:
             service = target["Arn"].split(":")[2]
             (own if service in ("lambda", "states") else others).append(target)
         for target in own:
-            delivery.deliver(target, original_event)
+            delivery.deliver(target, original_event, rule.arn)
         if others:
             saved_targets = rule.targets
             rule.targets = others

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from mlops_local.emulator import Emulator
+from tests.emulator.conftest import make_role
 
 JOB = """
 import json, os, pathlib, sys
@@ -137,6 +138,9 @@ def pipeline(emulator: Emulator):
     s3.put_object(Bucket="pipeline-test", Key="code/job.py", Body=JOB.encode())
     s3.put_object(Bucket="pipeline-test", Key="data/value.txt", Body=b"3")
     emulator.client("sagemaker").create_model_package_group(ModelPackageGroupName="toy")
+    # The pipeline's role creates its jobs (passing itself to them), runs them and registers the model.
+    grants = ("sagemaker:CreateProcessingJob", "sagemaker:CreateModelPackage", "iam:PassRole", "s3:GetObject")
+    make_role(emulator, "r", "sagemaker.amazonaws.com", *grants, "s3:ListBucket", "s3:PutObject", "logs:*")
 
     def create(**kwargs) -> str:
         emulator.client("sagemaker").create_pipeline(

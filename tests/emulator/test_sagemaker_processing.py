@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from mlops_local.emulator import Emulator
+from tests.emulator.conftest import make_role
 
 JOB = """
 import json, os, pathlib, sys, time
@@ -25,6 +26,15 @@ if "--crash" in sys.argv:
     raise SystemExit("job crashed on purpose")
 """
 ROLE = "arn:aws:iam::123456789012:role/processing"
+
+
+@pytest.fixture(autouse=True)
+def role(emulator: Emulator) -> str:
+    """The job's role: it downloads inputs by prefix (ListBucket), uploads outputs and writes its logs."""
+    actions = ("s3:GetObject", "s3:ListBucket", "s3:PutObject", "logs:CreateLogGroup", "logs:CreateLogStream")
+    arn = make_role(emulator, "processing", "sagemaker.amazonaws.com", *actions, "logs:PutLogEvents")
+    assert arn == ROLE
+    return arn
 
 
 @pytest.fixture
