@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlops_local.iam.enforcement import authorize_target
+from mlops_local.iam.enforcement import authorize_target, permitted_targets
 from mlops_local.patching import Patcher, PatchPoint, points_by_name
 
 LOG = logging.getLogger(__name__)
@@ -232,6 +232,8 @@ def apply(patcher: Patcher) -> None:
             (own if service in ("lambda", "states") else others).append(target)
         for target in own:
             delivery.deliver(target, original_event, rule.arn)
+        others, denied = permitted_targets(others, rule.arn)  # topics and queues need their policies to allow
+        delivery.failures += [DeliveryFailure(t["Arn"], original_event, error) for t, error in denied]
         if others:
             saved_targets = rule.targets
             rule.targets = others

@@ -31,7 +31,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlops_local.iam.reference import Privilege, ResourceType, UnknownActionError, has_service, privilege
+from mlops_local.iam.reference import (
+    Privilege,
+    ResourceType,
+    UnknownActionError,
+    has_service,
+    privilege,
+    resource_type_named,
+)
 
 ROLE_ARN = re.compile(r"^arn:aws[\w-]*:iam::\d{12}:role/.+")
 
@@ -48,7 +55,8 @@ GLOBAL_KEYS = frozenset(
         "aws:sourceaccount",
         "aws:viaawsservice",
         "aws:calledvia",
-        "aws:userid",
+        "aws:resourceaccount",
+        "s3:resourceaccount",
     }
 )
 
@@ -95,6 +103,13 @@ ACTION_NAMES: dict[tuple[str, str], str] = {
     ("s3", "CompleteMultipartUpload"): "PutObject",
 }
 
+# (prefix, action) -> resource types the action is authorized against, when the request names one, beyond those the
+# reference lists. ListModelPackages filtered by a group is granted on the group (AWS's model package group policy
+# examples grant sagemaker:ListModelPackages on the group ARN; the reference lists only an optional model-package).
+EXTRA_RESOURCE_TYPES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("sagemaker", "ListModelPackages"): ("model-package-group",),
+}
+
 # Operations that need no permission at all.
 UNAUTHORIZED_OPERATIONS = frozenset({("sts", "GetCallerIdentity")})
 
@@ -132,6 +147,7 @@ def action_privilege(prefix: str, operation: str) -> Privilege:
 # -- placeholders -------------------------------------------------------------------------------------------
 
 Source = Callable[[Mapping[str, Any]], list[str] | None]
+EVERY = "\0every"  # a source's value meaning "the request names every resource of the type": authorized against *
 
 
 def _last_segment(name: str) -> Source:
@@ -167,7 +183,7 @@ def _alarm_names(params: Mapping[str, Any]) -> list[str] | None:
         return [str(params["AlarmName"])]
     if params.get("AlarmNamePrefix"):
         return [f"{params['AlarmNamePrefix']}*"]
-    return ["*"]  # every alarm of the account
+    return [EVERY]  # every alarm of the account
 
 
 def _event_buses(params: Mapping[str, Any]) -> list[str] | None:
@@ -188,6 +204,10 @@ PLACEHOLDER_SOURCES: dict[tuple[str, str], Source] = {
     ("events", "EventBusName"): _event_buses,
     ("athena", "WorkGroupName"): _param_or("WorkGroup", "primary"),
     ("iam", "RoleNameWithPath"): lambda p: [str(p["RoleName"])] if p.get("RoleName") else None,
+    # A stack the request names by name: the emulator passes an existing stack by its ARN (which holds the id);
+    # a stack not created yet has no id, so its ARN is the name's every id.
+    ("cloudformation", "Id"): lambda p: ["*"] if p.get("StackName") else None,
+    ("ssm", "ParameterNameWithoutLeadingSlash"): lambda p: [str(p["Name"]).lstrip("/")] if p.get("Name") else None,
 }
 
 
@@ -250,7 +270,7 @@ def fill(
         choices.append(values)
     resources = []
     for combination in itertools.product(*choices):
-        if "*" in combination:
+        if EVERY in combination:
             resources.append("*")  # the request names every resource of the type (a source said so)
             continue
         arn = resource_type.arn_template
@@ -277,7 +297,11 @@ def resources_for(
     request names no resource. Raises UnresolvedResourceError for a required type the request does not fill."""
     filled: dict[ResourceType, _Filled] = {}
     missing: dict[ResourceType, str] = {}
-    for resource_type in entry.resource_types:
+    extras = tuple(
+        resource_type_named(entry.prefix, name) for name in EXTRA_RESOURCE_TYPES.get((entry.prefix, entry.name), ())
+    )
+    types = (*entry.resource_types, *extras)
+    for resource_type in types:
         try:
             filled[resource_type] = fill(
                 resource_type, entry.prefix, params, partition=partition, region=region, account=account
@@ -295,10 +319,7 @@ def resources_for(
             f"({entry.prefix!r}, {placeholder!r}) to PLACEHOLDER_SOURCES in mlops_local/iam/authorizations.py"
         )
     out: list[tuple[ResourceType | None, str]] = [
-        (t, _adjust(entry.prefix, entry.name, t, arn))
-        for t in entry.resource_types
-        if t in filled
-        for arn in filled[t].resources
+        (t, _adjust(entry.prefix, entry.name, t, arn)) for t in types if t in filled for arn in filled[t].resources
     ]
     return out or [(None, "*")]
 
@@ -422,6 +443,9 @@ def authorizations(
         known.add("cloudwatch:namespace")
         if params.get("Namespace"):
             keys["cloudwatch:namespace"] = (str(params["Namespace"]),)
+    if prefix == "kms":  # a direct call: not through another service
+        known |= {"kms:viaservice", "kms:calleraccount"}
+        keys["kms:calleraccount"] = (account,)
     if prefix == "iam" and entry.name == "CreateServiceLinkedRole":
         known.add("iam:awsservicename")
         if params.get("AWSServiceName"):

@@ -63,6 +63,26 @@ PATCH_POINTS: tuple[PatchPoint, ...] = (
         why="a state machine's service integrations (aws-sdk, lambda:invoke, dynamodb, ...) call AWS as its RoleArn",
     ),
     PatchPoint(
+        name="iam-cfn-role-managed-policies",
+        module="moto.iam.models",
+        attribute="Role.create_from_cloudformation_json",
+        signature=(
+            "(cls, resource_name: 'str', cloudformation_json: 'dict[str, Any]', account_id: 'str', "
+            "region_name: 'str', **kwargs: 'Any') -> 'Role'"
+        ),
+        why="CloudFormation roles lose their ManagedPolicyArns (the CDK bootstrap roles' AWS managed policies)",
+    ),
+    PatchPoint(
+        name="iam-cfn-role-managed-policies-update",
+        module="moto.iam.models",
+        attribute="Role.update_from_cloudformation_json",
+        signature=(
+            "(cls, original_resource: 'Role', new_resource_name: 'str', cloudformation_json: 'dict[str, Any]', "
+            "account_id: 'str', region_name: 'str') -> 'Role'"
+        ),
+        why="a stack update keeps a role's old managed policies whatever ManagedPolicyArns now lists",
+    ),
+    PatchPoint(
         name="iam-sfn-lambda-task-role",
         module=f"{_TASKS}.state_task_lambda",
         attribute="StateTaskLambda._eval_execution",
@@ -182,10 +202,35 @@ def resource_policy(resource: str, region: str) -> tuple[list[PolicyDocument] | 
             key = kms_backends[account][resource_region].keys.get(rest.split("/", 1)[1])
             if key is None:
                 return None, False
+            managed = [a for a in key.aliases if a.startswith("alias/aws/")]
+            if managed:
+                return [_aws_managed_key_policy(managed[0], account, resource_region)], True
             return [PolicyDocument.parse(key.policy, f"key policy of {resource}")], True
     except Exception as exc:  # a resource that does not exist has no policy; the service reports it missing
         LOG.debug("no resource policy for %s: %s", resource, exc)
     return None, False
+
+
+def _aws_managed_key_policy(alias: str, account: str, region: str) -> PolicyDocument:
+    """The key policy AWS gives its managed keys (``alias/aws/s3``, ...): every principal of the account may use the
+    key through that service (AWS KMS developer guide, "AWS managed keys"). moto gives them a root-only policy."""
+    service = alias.removeprefix("alias/aws/")
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"AWS": "*"},
+        "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+        "Resource": "*",
+        "Condition": {
+            "StringEquals": {"kms:CallerAccount": account, "kms:ViaService": f"{service}.{region}.amazonaws.com"}
+        },
+    }
+    describe = {
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+        "Action": ["kms:Describe*", "kms:Get*", "kms:List*"],
+        "Resource": "*",
+    }
+    return PolicyDocument.parse({"Statement": [statement, describe]}, f"the AWS managed key policy of {alias}")
 
 
 def _default_account(account: str) -> str:
@@ -207,6 +252,12 @@ def _context(
         }
     else:
         keys["aws:principalservicename"] = [principal.arn]
+    if authorization.resource != "*":
+        # The account that owns the resource: the one in its ARN (S3 ARNs name none: the emulator has one account).
+        owner = authorization.resource.split(":")[4] if authorization.resource.count(":") >= 5 else ""
+        keys["aws:resourceaccount"] = [owner or principal.account]
+        if authorization.resource.startswith("arn:aws:s3:::"):
+            keys["s3:resourceaccount"] = [owner or principal.account]
     keys |= {k: list(v) for k, v in authorization.keys.items()}
     keys |= {k: list(v) for k, v in extra.items()}
     return RequestContext(
@@ -276,11 +327,75 @@ def _s3_operation(request: ApiRequest) -> tuple[str, dict[str, Any], list[Author
             params,
             [Authorization(action="s3:DeleteObject", resource=f"arn:aws:s3:::{bucket}/{name}") for name in names],
         )
+    extra: list[Authorization] = []
     source = headers.get("x-amz-copy-source")
     if source and operation == "PutObject" and key:
         source = unquote(source.decode() if isinstance(source, bytes) else str(source)).lstrip("/").split("?")[0]
-        return operation, params, [Authorization(action="s3:GetObject", resource=f"arn:aws:s3:::{source}")]
-    return operation, params, []
+        extra.append(Authorization(action="s3:GetObject", resource=f"arn:aws:s3:::{source}"))
+        source_bucket, _, source_key = source.partition("/")
+        extra += _sse_kms(request, "kms:Decrypt", _object_key_id(source_bucket, source_key))
+    if operation == "PutObject" and key:
+        extra += _sse_kms(request, "kms:GenerateDataKey", _new_object_key_id(bucket, headers))
+        if "uploadId" in (getattr(response, "querystring", {}) or {}):
+            extra += _sse_kms(request, "kms:Decrypt", _new_object_key_id(bucket, headers))
+    if operation == "GetObject" and key and str(getattr(response, "method", "GET")).upper() != "HEAD":
+        extra += _sse_kms(request, "kms:Decrypt", _object_key_id(bucket, key))
+    return operation, params, extra
+
+
+# -- S3 objects encrypted with KMS keys: S3 calls KMS as the caller ----------------------------------------------
+
+
+def _s3_backend() -> Any:
+    from moto.s3.models import s3_backends
+
+    return s3_backends[_default_account("")]["aws"]
+
+
+def _object_key_id(bucket: str, key: str) -> str | None:
+    """The KMS key an existing object is encrypted with (None: not SSE-KMS, or no such object)."""
+    try:
+        found = _s3_backend().get_object(bucket, key)
+    except Exception:
+        return None
+    if found is None or getattr(found, "encryption", None) != "aws:kms":
+        return None
+    return str(found.kms_key_id or "alias/aws/s3")
+
+
+def _new_object_key_id(bucket: str, headers: Any) -> str | None:
+    """The KMS key a new object will be encrypted with: the request's SSE headers, else the bucket's default."""
+    encryption = headers.get("x-amz-server-side-encryption")
+    key_id = headers.get("x-amz-server-side-encryption-aws-kms-key-id")
+    if not encryption:
+        try:
+            rule = (_s3_backend().buckets[bucket].encryption or {}).get("Rule", {})
+        except Exception:
+            return None
+        default = rule.get("ApplyServerSideEncryptionByDefault", {})
+        encryption, key_id = default.get("SSEAlgorithm"), key_id or default.get("KMSMasterKeyID")
+    if encryption not in ("aws:kms", "aws:kms:dsse"):
+        return None
+    return str(key_id or "alias/aws/s3")
+
+
+def _sse_kms(request: ApiRequest, action: str, key_id: str | None) -> list[Authorization]:
+    """SSE-KMS: S3 asks KMS on the caller's behalf, so the caller needs ``action`` on the key, through S3
+    (Amazon S3 user guide, "Using server-side encryption with AWS KMS keys": kms:GenerateDataKey to upload,
+    kms:Decrypt to download and for multipart uploads)."""
+    if not key_id:
+        return []
+    from moto.kms.models import kms_backends
+
+    region = request.region or "us-east-1"
+    account = request.account or _default_account("")
+    try:
+        backend = kms_backends[account][region]
+        arn = backend.keys[backend.any_id_to_key_id(key_id)].arn
+    except Exception:
+        return []  # S3's own managed key (aws/s3) before first use: its key policy allows the account's S3 use
+    keys = {"kms:viaservice": (f"s3.{region}.amazonaws.com",), "kms:calleraccount": (account,)}
+    return [Authorization(action=action, resource=arn, keys=keys, known=frozenset(keys))]
 
 
 def _kms_params(params: Mapping[str, Any], account: str, region: str) -> dict[str, Any]:
@@ -304,6 +419,18 @@ def _kms_params(params: Mapping[str, Any], account: str, region: str) -> dict[st
     return out
 
 
+def _stack_arn(name: str, account: str, region: str) -> str:
+    """A stack named by name, by its ARN when it exists (its ARN carries the id IAM evaluates)."""
+    if name.startswith("arn:"):
+        return name
+    from moto.cloudformation.models import cloudformation_backends
+
+    for stack in cloudformation_backends[account][region].stacks.values():
+        if stack.name == name and stack.status != "DELETE_COMPLETE":
+            return str(stack.stack_id)
+    return name
+
+
 def request_authorizations(request: ApiRequest) -> list[Authorization]:
     """What ``request`` must be allowed to do. Raises UnknownActionError / UnresolvedResourceError."""
     account, region = request.account or _default_account(""), request.region or "us-east-1"
@@ -318,6 +445,8 @@ def request_authorizations(request: ApiRequest) -> list[Authorization]:
     params = request.params()
     if prefix == "kms":
         params = _kms_params(params, account, region)
+    if prefix == "cloudformation" and params.get("StackName"):
+        params = {**params, "StackName": _stack_arn(str(params["StackName"]), account, region)}
     return authorizations(
         prefix, request.action, params, region=region, account=account, table_key=_table_key(account, region)
     )
@@ -406,6 +535,45 @@ def _session_of(env: Any) -> str:
         return "StepFunctions"
 
 
+def attach_managed_policies(role: Any, arns: list[str], account_id: str, region: str) -> None:
+    """Make ``arns`` the role's managed policies (AWS managed ones from the documents moto ships)."""
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+    from moto.iam.models import AWSManagedPolicy
+
+    backend = _iam_backend(account_id)
+    for arn in list(role.managed_policies):
+        if arn not in arns:
+            backend.detach_role_policy(arn, role.name)
+    for arn in arns:
+        if arn not in backend.managed_policies and arn.startswith("arn:aws:iam::aws:policy/"):
+            data = json.loads(aws_managed_policies_data).get(arn.rsplit("/", 1)[-1])
+            if data is not None:
+                policy = AWSManagedPolicy.from_data(arn.rsplit("/", 1)[-1], account_id, region, data)
+                backend.managed_policies[policy.arn] = policy
+        if arn not in role.managed_policies:
+            backend.attach_role_policy(arn, role.name)
+
+
+def _cloudformation_role(original_create: Any, original_update: Any) -> tuple[Any, Any]:
+    def create(
+        cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+    ) -> Any:
+        role = original_create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        arns = list(cloudformation_json.get("Properties", {}).get("ManagedPolicyArns") or [])
+        attach_managed_policies(role, arns, account_id, region_name)
+        return role
+
+    def update(
+        cls: Any, original: Any, new_name: str, cloudformation_json: Any, account_id: str, region_name: str
+    ) -> Any:
+        role = original_update(cls, original, new_name, cloudformation_json, account_id, region_name)
+        arns = list(cloudformation_json.get("Properties", {}).get("ManagedPolicyArns") or [])
+        attach_managed_policies(role, arns, account_id, region_name)
+        return role
+
+    return classmethod(create), classmethod(update)
+
+
 def apply(patcher: Patcher) -> None:
     identity.forget_credentials()
     identity.install_header_handler()
@@ -415,6 +583,11 @@ def apply(patcher: Patcher) -> None:
     points = points_by_name(PATCH_POINTS)
     for name in ("iam-sfn-service-task-role", "iam-sfn-lambda-task-role"):
         patcher.replace(points[name], _task_role(points[name].original()))
+    create, update = _cloudformation_role(
+        points["iam-cfn-role-managed-policies"].original(), points["iam-cfn-role-managed-policies-update"].original()
+    )
+    patcher.replace(points["iam-cfn-role-managed-policies"], create)
+    patcher.replace(points["iam-cfn-role-managed-policies-update"], update)
 
 
 # -- EventBridge and Scheduler targets ------------------------------------------------------------------------
@@ -482,3 +655,17 @@ def pipeline_step_role(
     )
     with identity.acting_as(arguments.get("RoleArn"), "SageMaker"):
         yield
+
+
+def permitted_targets(
+    targets: list[dict[str, Any]], rule_arn: str
+) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], str]]]:
+    """The rule's targets EventBridge may deliver to, and the others with the denial (see authorize_target)."""
+    permitted, denied = [], []
+    for target in targets:
+        try:
+            authorize_target(target["Arn"], via="events", role_arn=target.get("RoleArn"), source_arn=rule_arn)
+            permitted.append(target)
+        except AccessDeniedError as exc:
+            denied.append((target, str(exc)))
+    return permitted, denied

@@ -173,6 +173,8 @@ def principal_match(spec: Any, principal: Principal) -> str | None:
     ``*``), ACCOUNT (the caller's account, which delegates to identity-based policies), or None."""
     if spec == "*":
         return EXACT
+    if isinstance(spec, str):  # Lambda's AddPermission keeps a bare principal: an account, role or service
+        spec = {"Service" if spec.endswith(".amazonaws.com") else "AWS": spec}
     if not isinstance(spec, Mapping):
         return None
     best: str | None = None

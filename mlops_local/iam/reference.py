@@ -139,6 +139,16 @@ def privilege(prefix: str, name: str) -> Privilege:
     return Privilege(prefix=prefix, name=key, resource_types=tuple(resources), dependent_actions=tuple(dependents))
 
 
+def resource_type_named(prefix: str, name: str, *, required: bool = False) -> ResourceType:
+    """A resource type of a service by name (for actions the reference lists without it)."""
+    if not has_service(prefix):
+        raise UnknownActionError(f"the Service Authorization Reference has no service prefix {prefix!r}")
+    resource = _definition()[prefix]["resources"].get(name)
+    if resource is None:
+        raise UnknownActionError(f"the Service Authorization Reference has no {prefix} resource type {name!r}")
+    return ResourceType(name=name, arn_template=resource["arn"], required=required, dependent_actions=())
+
+
 def action_names(prefix: str) -> list[str]:
     """Every action name of a service (for matching wildcards in tests and diagnostics)."""
     if not has_service(prefix):

@@ -59,6 +59,16 @@ def state_changes(emulator: Emulator) -> Any:
         ),
     )
     events.put_targets(Rule="processing-changes", Targets=[{"Id": "queue", "Arn": queue_arn}])
+    rule_arn = events.describe_rule(Name="processing-changes")["Arn"]
+    allow = {  # what CDK's SqsQueue target adds to the queue policy
+        "Effect": "Allow",
+        "Principal": {"Service": "events.amazonaws.com"},
+        "Action": "sqs:SendMessage",
+        "Resource": queue_arn,
+        "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+    }
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [allow]})
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": policy})
 
     def read(timeout: float = 10) -> list[dict[str, Any]]:
         """The events so far, once the job's final one has arrived (AWS, too, announces after Describe shows it)."""
