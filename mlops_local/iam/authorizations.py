@@ -53,6 +53,7 @@ GLOBAL_KEYS = frozenset(
         "aws:requestedregion",
         "aws:sourcearn",
         "aws:sourceaccount",
+        "aws:sourceowner",
         "aws:viaawsservice",
         "aws:calledvia",
         "aws:resourceaccount",

@@ -464,7 +464,7 @@ def check(request: ApiRequest) -> None:
             if message is not None:
                 raise denial(request.service, message)
     except (UnknownActionError, UnresolvedResourceError, UnsupportedPolicyError) as exc:
-        LOG.warning("IAM cannot evaluate %s %s: %s", request.service, request.action, exc)
+        LOG.warning("IAM cannot evaluate a %s request: %s", request.service, exc)
         raise ApiError(UNSUPPORTED_CODE, f"the local emulator cannot evaluate IAM for this request: {exc}") from exc
 
 
@@ -505,7 +505,11 @@ def authorize_service(
     do ``action`` on ``resource`` for the source ``source_arn`` (an EventBridge rule invoking a Lambda function)."""
     account = source_account or resource.split(":")[4]
     principal = Principal("service", service_principal, account)
-    keys = {"aws:sourcearn": (source_arn,) if source_arn else (), "aws:sourceaccount": (account,)}
+    keys = {
+        "aws:sourcearn": (source_arn,) if source_arn else (),
+        "aws:sourceaccount": (account,),
+        "aws:sourceowner": (account,),  # the older name SNS's default topic policy uses
+    }
     authorization = Authorization(action=action, resource=resource)
     message = decide(principal, authorization, region, {k: v for k, v in keys.items() if v})
     if message is not None:

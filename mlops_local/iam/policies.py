@@ -81,7 +81,7 @@ class RequestContext:
             return None
         raise UnsupportedPolicyError(
             f"condition key {key!r} cannot be evaluated by the emulator for {self.action}; compute it in "
-            "mlops_local/iam/requests.py (or drop the condition) so the policy is evaluated as AWS evaluates it"
+            "mlops_local/iam/authorizations.py (or drop the condition) so the policy is evaluated as AWS evaluates it"
         )
 
 
