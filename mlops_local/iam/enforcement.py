@@ -15,7 +15,9 @@ evaluated. Where the emulator itself acts for an AWS service with a role (EventB
 SageMaker Pipelines creating jobs) it calls :func:`authorize_role` or :func:`authorize_service`.
 
 Patch points: a state machine's tasks run on the interpreter's threads; the two task evaluators are wrapped so
-each task's calls are made as the state machine's RoleArn.
+each task's calls are made as the state machine's RoleArn. moto's CloudFormation drops a role's
+``ManagedPolicyArns``; role creation and update are wrapped to attach them (AWS managed ones from the documents
+moto ships), so the CDK bootstrap roles and any role with managed policies are evaluated with them.
 """
 
 from __future__ import annotations
@@ -394,7 +396,11 @@ def _sse_kms(request: ApiRequest, action: str, key_id: str | None) -> list[Autho
         arn = backend.keys[backend.any_id_to_key_id(key_id)].arn
     except Exception:
         return []  # S3's own managed key (aws/s3) before first use: its key policy allows the account's S3 use
-    keys = {"kms:viaservice": (f"s3.{region}.amazonaws.com",), "kms:calleraccount": (account,)}
+    keys = {
+        "kms:viaservice": (f"s3.{region}.amazonaws.com",),
+        "kms:calleraccount": (account,),
+        "aws:viaawsservice": ("true",),  # S3 calls KMS with the caller's forward access session
+    }
     return [Authorization(action=action, resource=arn, keys=keys, known=frozenset(keys))]
 
 
@@ -568,9 +574,14 @@ def _cloudformation_role(original_create: Any, original_update: Any) -> tuple[An
         return role
 
     def update(
-        cls: Any, original: Any, new_name: str, cloudformation_json: Any, account_id: str, region_name: str
+        cls: Any,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
     ) -> Any:
-        role = original_update(cls, original, new_name, cloudformation_json, account_id, region_name)
+        role = original_update(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name)
         arns = list(cloudformation_json.get("Properties", {}).get("ManagedPolicyArns") or [])
         attach_managed_policies(role, arns, account_id, region_name)
         return role

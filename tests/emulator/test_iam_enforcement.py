@@ -479,3 +479,38 @@ def test_eventbridge_sends_to_a_queue_only_as_its_queue_policy_allows(emulator: 
     assert "events.amazonaws.com is not authorized to perform: sqs:SendMessage" in failure.error
     (message,) = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
     assert json.loads(message["Body"])["detail"] == {"n": 2}
+
+
+# -- patch points iam-cfn-role-managed-policies(-update) ---------------------------------------------------------
+
+
+def _role_stack(managed: list[str]) -> str:
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    role = {
+        "Type": "AWS::IAM::Role",
+        "Properties": {"RoleName": "managed", "AssumeRolePolicyDocument": trust, "ManagedPolicyArns": managed},
+    }
+    return json.dumps({"Resources": {"Role": role}})
+
+
+def test_a_cloudformation_role_gets_its_managed_policies_aws_managed_ones_included(emulator: Emulator) -> None:
+    cfn, iam = emulator.client("cloudformation"), emulator.client("iam")
+    read_only = "arn:aws:iam::aws:policy/AmazonSQSReadOnlyAccess"
+    cfn.create_stack(StackName="roles", TemplateBody=_role_stack([read_only]), Capabilities=["CAPABILITY_NAMED_IAM"])
+    role = iam.get_role(RoleName="managed")["Role"]["Arn"]
+
+    attached = iam.list_attached_role_policies(RoleName="managed")["AttachedPolicies"]
+    with acting_as(role):
+        assert emulator.client("sqs").list_queues().get("QueueUrls", []) == []
+        _denied(lambda: emulator.client("sns").list_topics())
+    cfn.update_stack(StackName="roles", TemplateBody=_role_stack([]), Capabilities=["CAPABILITY_NAMED_IAM"])
+    with acting_as(role):
+        _denied(lambda: emulator.client("sqs").list_queues())
+
+    assert [p["PolicyArn"] for p in attached] == [read_only]
+    assert iam.list_attached_role_policies(RoleName="managed")["AttachedPolicies"] == []
