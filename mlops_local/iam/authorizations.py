@@ -444,6 +444,11 @@ def authorizations(
         known.add("cloudwatch:namespace")
         if params.get("Namespace"):
             keys["cloudwatch:namespace"] = (str(params["Namespace"]),)
+    if prefix == "application-autoscaling":
+        for key, parameter in (("service-namespace", "ServiceNamespace"), ("scalable-dimension", "ScalableDimension")):
+            known.add(f"application-autoscaling:{key}")
+            if params.get(parameter):
+                keys[f"application-autoscaling:{key}"] = (str(params[parameter]),)
     if prefix == "kms":  # a direct call: not through another service
         known |= {"kms:viaservice", "kms:calleraccount"}
         keys["kms:calleraccount"] = (account,)

@@ -232,6 +232,21 @@ def test_tags_on_a_create_need_the_tagging_action() -> None:
 # -- condition keys -------------------------------------------------------------------------------------------
 
 
+def test_application_auto_scaling_carries_its_namespace_and_dimension() -> None:
+    request = {
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": "endpoint/e/variant/Production",
+        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+    }
+
+    (found,) = _of("application-autoscaling", "RegisterScalableTarget", request)
+
+    assert found.keys == {
+        "application-autoscaling:service-namespace": ("sagemaker",),
+        "application-autoscaling:scalable-dimension": ("sagemaker:variant:DesiredInstanceCount",),
+    }
+
+
 def test_put_metric_data_carries_its_namespace() -> None:
     (found,) = _of("cloudwatch", "PutMetricData", {"Namespace": "MlopsKit/Drift", "MetricData": []})
 
