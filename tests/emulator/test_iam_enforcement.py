@@ -410,7 +410,7 @@ def test_a_processing_job_downloading_an_s3_prefix_needs_list_bucket(emulator: E
     assert completed["ProcessingJobStatus"] == "Completed", completed.get("FailureReason")
 
 
-CONTAINER_CALL = "import boto3\nprint(boto3.client('sqs').list_queues())\n"
+CONTAINER_CALL = "import boto3; print(boto3.client('sqs').list_queues())"  # one line: ContainerEntrypoint is .*
 
 
 def test_a_job_container_calls_as_the_jobs_role(emulator: Emulator) -> None:

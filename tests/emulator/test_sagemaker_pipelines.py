@@ -131,6 +131,12 @@ def _definition(*, crash: bool = False) -> dict:
     }
 
 
+def pipeline_role(emulator: Emulator) -> str:
+    """The toy pipeline's role: it creates its jobs (passing itself to them), runs them and registers the model."""
+    grants = ("sagemaker:CreateProcessingJob", "sagemaker:CreateModelPackage", "iam:PassRole", "s3:GetObject")
+    return make_role(emulator, "r", "sagemaker.amazonaws.com", *grants, "s3:ListBucket", "s3:PutObject", "logs:*")
+
+
 @pytest.fixture
 def pipeline(emulator: Emulator):
     s3 = emulator.client("s3")
@@ -138,9 +144,7 @@ def pipeline(emulator: Emulator):
     s3.put_object(Bucket="pipeline-test", Key="code/job.py", Body=JOB.encode())
     s3.put_object(Bucket="pipeline-test", Key="data/value.txt", Body=b"3")
     emulator.client("sagemaker").create_model_package_group(ModelPackageGroupName="toy")
-    # The pipeline's role creates its jobs (passing itself to them), runs them and registers the model.
-    grants = ("sagemaker:CreateProcessingJob", "sagemaker:CreateModelPackage", "iam:PassRole", "s3:GetObject")
-    make_role(emulator, "r", "sagemaker.amazonaws.com", *grants, "s3:ListBucket", "s3:PutObject", "logs:*")
+    pipeline_role(emulator)
 
     def create(**kwargs) -> str:
         emulator.client("sagemaker").create_pipeline(
