@@ -211,7 +211,8 @@ class SnsTopicPolicy(_Emulated, CloudFormationModel):
 
         backend = sns_backends[account_id][region]
         for topic_arn in properties.get("Topics", []):
-            backend.set_topic_attribute(topic_arn, "Policy", _policy_json(properties["PolicyDocument"]))
+            # moto sets the attribute named as given: "policy" is the topic's policy ("Policy" is a new attribute).
+            backend.set_topic_attribute(topic_arn, "policy", _policy_json(properties["PolicyDocument"]))
         return cls(name, {}, properties)
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlops_local.clock import Token, VirtualClock
+from mlops_local.iam.enforcement import authorize_target, permitted_targets
 from mlops_local.patching import Patcher, PatchPoint, points_by_name
 
 LOG = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ class EventDelivery:
         self.clock = clock
         self.failures: list[DeliveryFailure] = []
         self.delivered: list[DeliveryRecord] = []
-        self._queue: queue.Queue[tuple[dict[str, Any], Any, Token] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[dict[str, Any], Any, str | None, Token] | None] = queue.Queue()
         self._worker: threading.Thread | None = None
 
     def start(self) -> None:
@@ -121,29 +122,33 @@ class EventDelivery:
             except queue.Empty:
                 break
             if item is not None:
-                item[2].release()
+                item[3].release()
 
-    def deliver(self, target: dict[str, Any], event: dict[str, Any]) -> None:
+    def deliver(self, target: dict[str, Any], event: dict[str, Any], rule_arn: str | None = None) -> None:
         """Queue one event for one target (called from moto's rule matching)."""
         payload = target_input(target, normalise_event(event))
-        self._queue.put((target, payload, self.clock.hold()))
+        self._queue.put((target, payload, rule_arn, self.clock.hold()))
 
     def _run(self) -> None:
         while True:
             item = self._queue.get()
             if item is None:
                 return
-            target, payload, token = item
+            target, payload, rule_arn, token = item
             with self.clock.adopted(token):
                 try:
-                    self.deliver_now(target["Arn"], payload)
+                    self.deliver_now(target["Arn"], payload, role_arn=target.get("RoleArn"), rule_arn=rule_arn)
                 except Exception as exc:
                     LOG.warning("event delivery to %s failed: %s", target["Arn"], exc)
                     self.failures.append(DeliveryFailure(target["Arn"], payload, f"{type(exc).__name__}: {exc}"))
 
-    def deliver_now(self, arn: str, payload: Any) -> DeliveryRecord:
-        """Invoke a Lambda function or start a state machine execution with ``payload``."""
+    def deliver_now(
+        self, arn: str, payload: Any, *, role_arn: str | None = None, rule_arn: str | None = None, via: str = "events"
+    ) -> DeliveryRecord:
+        """Invoke a Lambda function or start a state machine execution with ``payload``, if ``via`` (``events`` for
+        the rule ``rule_arn``, ``scheduler``) may: raises AccessDeniedError otherwise."""
         service, region, account = _arn_parts(arn)
+        authorize_target(arn, via=via, role_arn=role_arn, source_arn=rule_arn)
         record = DeliveryRecord(target_arn=arn, payload=payload)
         if service == "lambda":
             from moto.awslambda.utils import get_backend
@@ -186,7 +191,7 @@ class EventDelivery:
         ):
             text = text.replace(f"<aws.scheduler.{attribute}>", value)
         payload = json.loads(text) if text else {}
-        return self.deliver_now(target["Arn"], payload)
+        return self.deliver_now(target["Arn"], payload, role_arn=target.get("RoleArn"), via="scheduler")
 
     def fire_rule(self, name: str, *, account: str, region: str, bus: str = "default") -> list[DeliveryRecord]:
         """Fire a scheduled EventBridge rule once, now, synchronously, with a 'Scheduled Event'."""
@@ -204,7 +209,10 @@ class EventDelivery:
             "resources": [rule.arn],
             "detail": {},
         }
-        return [self.deliver_now(t["Arn"], target_input(t, event)) for t in rule.targets]
+        return [
+            self.deliver_now(t["Arn"], target_input(t, event), role_arn=t.get("RoleArn"), rule_arn=rule.arn)
+            for t in rule.targets
+        ]
 
 
 def apply(patcher: Patcher) -> None:
@@ -221,7 +229,9 @@ def apply(patcher: Patcher) -> None:
             service = target["Arn"].split(":")[2]
             (own if service in ("lambda", "states") else others).append(target)
         for target in own:
-            delivery.deliver(target, original_event)
+            delivery.deliver(target, original_event, rule.arn)
+        others, denied = permitted_targets(others, rule.arn)  # topics and queues need their policies to allow
+        delivery.failures += [DeliveryFailure(t["Arn"], original_event, error) for t, error in denied]
         if others:
             saved_targets = rule.targets
             rule.targets = others

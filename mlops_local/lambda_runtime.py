@@ -32,6 +32,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
+from mlops_local.iam.identity import acting_as
 from mlops_local.patching import Patcher, PatchPoint, points_by_name
 
 PATCH_POINTS: tuple[PatchPoint, ...] = (
@@ -378,19 +379,20 @@ def apply(patcher: Patcher) -> None:
         fn.logs_backend.ensure_log_group(fn.logs_group_name)
         if isinstance(event, str | bytes):
             event = json.loads(event) if event else {}
-        result = runtime.invoke(
-            function_name=fn.function_name,
-            function_arn=fn.function_arn,
-            version=str(fn.version),
-            handler=fn.handler,
-            code_sha256=fn.code_sha_256,
-            code_bytes=fn.code_bytes,
-            environment=dict(fn.environment_vars or {}),
-            region=fn.region,
-            memory_mb=int(fn.memory_size),
-            timeout_seconds=int(fn.timeout),
-            event=event if event is not None else {},
-        )
+        with acting_as(fn.role, fn.function_name):  # the handler's calls are made as the function's role
+            result = runtime.invoke(
+                function_name=fn.function_name,
+                function_arn=fn.function_arn,
+                version=str(fn.version),
+                handler=fn.handler,
+                code_sha256=fn.code_sha_256,
+                code_bytes=fn.code_bytes,
+                environment=dict(fn.environment_vars or {}),
+                region=fn.region,
+                memory_mb=int(fn.memory_size),
+                timeout_seconds=int(fn.timeout),
+                event=event if event is not None else {},
+            )
         if result.logs:
             fn.save_logs(result.logs)
         return result.payload, result.errored, result.logs

@@ -41,6 +41,7 @@ FAMILIES: tuple[str, ...] = (
     "mlops_local.sagemaker.endpoints",
     "mlops_local.cloudwatch",
     "mlops_local.sagemaker.processing",
+    "mlops_local.iam.enforcement",
 )
 
 

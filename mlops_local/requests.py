@@ -195,6 +195,8 @@ def apply(patcher: Patcher) -> None:
                 # Serialized by the protocol the client spoke (JSON, query XML, CBOR), as the service's errors are.
                 _status, headers, body = response.serialized(ActionResult(_service_exception(error)))
                 headers["status"] = str(error.status)
+                # Every AWS response carries a request id; Step Functions' task errors quote it.
+                headers, body = response._enrich_response(headers, body)
                 return error.status, headers, body
         return original_call(response)
 
@@ -205,12 +207,15 @@ def apply(patcher: Patcher) -> None:
                 _run_checks(_request(response, f"arn:aws:s3:::{target}"))
             except ApiError as error:
                 from moto.core.exceptions import _RESTError
+                from moto.utilities.aws_headers import gen_amzn_requestid_long
                 from xmltodict import unparse
 
                 rendered = _RESTError(error.code, error.message)
-                rendered.description = unparse(
-                    {"Error": {"Code": error.code, "Message": error.message}}, full_document=True
-                )
+                request_id = gen_amzn_requestid_long()
+                body = {"Code": error.code, "Message": error.message, "RequestId": request_id}
+                rendered.description = unparse({"Error": body}, full_document=True)
+                headers = [*rendered.get_headers(), ("x-amz-request-id", request_id)]  # S3 sends the id as a header
+                rendered.get_headers = lambda *_args, **_kwargs: headers  # type: ignore[method-assign]
                 rendered.code = error.status
                 raise rendered from error
         original_s3(response, bucket_name, key_name)

@@ -130,6 +130,10 @@ class DriftMonitor(Construct):
                 resources=[a.bucket.arn_for_objects(a.s3_object_key) for a in (launcher, bundle)],
             )
         )
+        # The job's code inputs are S3 prefixes: SageMaker lists them before downloading (s3:ListBucket).
+        self.job_role.add_to_policy(
+            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bundle.bucket.bucket_arn])
+        )
         artifacts_bucket.grant_read(self.job_role, f"{capture}/*")
         artifacts_bucket.grant_read(self.job_role, BASELINE_OBJECTS)
         artifacts_bucket.grant_put(self.job_role, f"{reports}/*")

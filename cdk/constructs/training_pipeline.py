@@ -57,12 +57,17 @@ class TrainingPipeline(Construct):
         self.launcher = s3_assets.Asset(self, "Launcher", path=str(LAUNCHER))
         bundle_dir = Path(tempfile.gettempdir()) / f"mlops-kit-bundle-{bundle_hash()[:16]}"
         self.bundle = s3_assets.Asset(self, "CodeBundle", path=str(build_bundle(bundle_dir)))
-        # Exactly the two code objects, not the whole bootstrap bucket.
+        # Exactly the two code objects, not the whole bootstrap bucket. SageMaker downloads a processing input
+        # given by S3 prefix by listing it first, so the role lists that one bucket too (CreateProcessingJob's
+        # execution role needs s3:ListBucket; "ListObjectsV2 failed" otherwise).
         self.role.add_to_policy(
             iam.PolicyStatement(
                 actions=["s3:GetObject"],
                 resources=[a.bucket.arn_for_objects(a.s3_object_key) for a in (self.launcher, self.bundle)],
             )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.bundle.bucket.bucket_arn])
         )
         data_bucket.grant_read(self.role, f"{pipeline_definition.OFFLINE_PREFIX}/*")
         data_bucket.grant_read(self.role, f"{pipeline_definition.LABELS_PREFIX}/*")

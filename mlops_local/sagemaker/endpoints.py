@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_local.clock import ClockStoppedError, Event, VirtualClock
+from mlops_local.iam.identity import acting_as
 from mlops_local.lambda_runtime import load_module_from, process_environment
 from mlops_local.patching import PatchPoint
 
@@ -168,6 +169,7 @@ class LoadedModel:
     module: Any
     model: Any
     environment: dict[str, str]
+    role: str | None = None  # the model's ExecutionRoleArn: its inference code runs as this role
 
 
 class EndpointService:
@@ -535,7 +537,7 @@ class EndpointService:
             loading = self._loading.setdefault(key, threading.Lock())
         # Load outside the service lock: model_fn runs under the handlers' environment lock, and a Lambda
         # handler holding that lock may be calling UpdateEndpoint, which takes the service lock.
-        with loading:
+        with loading, acting_as(model.execution_role_arn, "SageMaker"):  # SageMaker fetches the model as its role
             with self._lock:
                 if key in self._models:
                     return self._models[key]
@@ -552,7 +554,7 @@ class EndpointService:
                 module = load_module_from(code_dir, program.removesuffix(".py"), key)
                 loaded = module.model_fn(str(model_dir))
             with self._lock:
-                self._models[key] = LoadedModel(module=module, model=loaded, environment=environment)
+                self._models[key] = LoadedModel(module, loaded, environment, model.execution_role_arn)
                 return self._models[key]
 
     def _extract(self, uri: str, into: Path) -> None:
@@ -577,7 +579,7 @@ class EndpointService:
             fault = None
         loaded = self._model(variant.model_name)
         extra = (fault.extra_latency_ms / 1000) if fault else 0.0
-        with process_environment(loaded.environment, self.emulator.endpoint_url):
+        with process_environment(loaded.environment, self.emulator.endpoint_url), acting_as(loaded.role, "SageMaker"):
             started = time.thread_time()
             if extra:
                 time.sleep(extra)
@@ -737,13 +739,23 @@ class EndpointService:
         for item in buffered:
             by_hour.setdefault((item["uri"], item["at"].strftime("%Y/%m/%d/%H")), []).append(item)
         s3 = self.emulator.client("s3")
+        role = self._model_role(endpoint, variant)  # SageMaker writes capture as the model's execution role
         for (uri, hour), items in by_hour.items():
             bucket, _, prefix = uri.removeprefix("s3://").partition("/")
             first = items[0]["at"]
             name = f"{first.strftime('%M-%S-%f')[:-3]}-{uuid.uuid4()}.jsonl"
             key = f"{prefix.strip('/')}/{endpoint}/{variant}/{hour}/{name}".lstrip("/")
             body = "\n".join(json.dumps(i["record"], separators=(",", ":")) for i in items) + "\n"
-            s3.put_object(Bucket=bucket, Key=key, Body=body.encode())
+            with acting_as(role, "SageMaker"):
+                s3.put_object(Bucket=bucket, Key=key, Body=body.encode())
+
+    def _model_role(self, endpoint: str, variant: str) -> str | None:
+        """The execution role of the model behind ``variant`` (None once the endpoint is gone)."""
+        state = self.endpoints.get(endpoint)
+        fleet = [*state.variants, *state.shadows, *(state.new_fleet or [])] if state else []
+        model_name = next((v.model_name for v in fleet if v.name == variant), None)
+        model = self._backend()._models.get(model_name) if model_name else None
+        return model.execution_role_arn if model is not None else None
 
     def flush_capture(self) -> None:
         """Write every buffered capture record to S3 now (SageMaker writes batches every few minutes)."""

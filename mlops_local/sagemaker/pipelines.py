@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_local.iam.enforcement import pipeline_step_role
+from mlops_local.iam.identity import acting_as
 from mlops_local.patching import PatchPoint
 from mlops_local.sagemaker.processing import ContainerHost, JobError, run_processing
 
@@ -152,8 +154,10 @@ class PipelineRunner:
         parameters: dict[str, Any],
         execution_arn: str,
         pipeline_name: str,
+        role_arn: str | None = None,
     ) -> None:
         self.emulator = emulator
+        self.role_arn = role_arn  # SageMaker runs the execution as the pipeline's RoleArn
         self.host: ContainerHost = emulator.containers
         self.definition = definition
         self.execution_arn = execution_arn
@@ -230,7 +234,11 @@ class PipelineRunner:
 
     # -- orchestration ------------------------------------------------------------------------------
     def start(self) -> None:
-        self.emulator.clock.spawn(self.run, name=f"pipeline-{self.execution_id}")
+        self.emulator.clock.spawn(self._run_as_role, name=f"pipeline-{self.execution_id}")
+
+    def _run_as_role(self) -> None:
+        with acting_as(self.role_arn, "SageMaker"):
+            self.run()
 
     def run(self) -> ExecutionRecord:
         pending = dict(self._steps)
@@ -289,7 +297,10 @@ class PipelineRunner:
             handler = handlers.get(step["Type"])
             if handler is None:
                 raise PipelineStepError(f"step {record.name}: the emulator does not run {step['Type']} steps")
-            handler(step, record)
+            arguments = self.resolve(step["Arguments"]) if step["Type"] in ("Processing", "Training") else {}
+            name, region = self._job_name(record.name), self.emulator.region
+            with pipeline_step_role(self.role_arn, step["Type"], arguments, name, region=region):
+                handler(step, record)
             record.status = "Succeeded"
         except PipelineStepError as exc:
             record.status = "Failed"
@@ -481,6 +492,7 @@ def apply(patcher: Any) -> None:
             parameters=_typed(definition, parameters),
             execution_arn=result["PipelineExecutionArn"],
             pipeline_name=pipeline.pipeline_name,
+            role_arn=pipeline.role_arn,
         )
         runner.start()
         return result

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_local.iam.identity import acting_as, current, role_credentials
 from mlops_local.lambda_runtime import environment_snapshot
 from mlops_local.patching import PatchPoint
 
@@ -132,6 +133,7 @@ class ContainerHost:
                 "AWS_REGION": self.emulator.region,
                 "AWS_ACCESS_KEY_ID": "job-role",
                 "AWS_SECRET_ACCESS_KEY": "job-role",
+                **self.role_credentials(),  # the container's calls are made as the role the job runs as
                 "PYTHONNOUSERSITE": "1",
                 # The emulator's jobs share this machine with everything else running locally.
                 "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
@@ -140,6 +142,11 @@ class ContainerHost:
             }
         )
         return env
+
+    def role_credentials(self) -> dict[str, str]:
+        """Temporary credentials of the role this thread acts as (a job's role), for its container."""
+        role = current()
+        return role_credentials(role.role_arn, role.session_name, self.emulator.region) if role else {}
 
     @staticmethod
     def container_path(root: Path, value: str) -> str:
@@ -339,7 +346,8 @@ class ProcessingJobs:
     def _run(self, record: ProcessingJobRecord) -> None:
         status, reason = "Completed", None
         try:
-            run_processing(self.host, record.name, record.request)
+            with acting_as(record.request.get("RoleArn"), "SageMaker"):  # SageMaker runs the job as its role
+                run_processing(self.host, record.name, record.request)
         except JobError as exc:
             stopped = self.host.stopped(record.name)
             status, reason = ("Stopped", None) if stopped else ("Failed", str(exc)[:1024])

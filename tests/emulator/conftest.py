@@ -34,6 +34,33 @@ def zipped(files: dict[str, str]) -> bytes:
     return buffer.getvalue()
 
 
+def make_role(emulator: Emulator, name: str, service: str, *actions: str, resource: str = "*") -> str:
+    """A role ``service`` can assume, allowed ``actions`` on ``resource`` (the emulator evaluates IAM)."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+    }
+    iam = emulator.client("iam")
+    arn = str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
+    if actions:
+        statement = {"Effect": "Allow", "Action": list(actions), "Resource": resource}
+        policy = {"Version": "2012-10-17", "Statement": [statement]}
+        iam.put_role_policy(RoleName=name, PolicyName="grants", PolicyDocument=json.dumps(policy))
+    return arn
+
+
+def allow_events(emulator: Emulator, function_arn: str, rule: str) -> None:
+    """Let the EventBridge rule ``rule`` invoke the function, as CDK's LambdaFunction target does."""
+    rule_arn = emulator.client("events").describe_rule(Name=rule)["Arn"]
+    emulator.client("lambda").add_permission(
+        FunctionName=function_arn,
+        StatementId=f"events-{rule}",
+        Action="lambda:InvokeFunction",
+        Principal="events.amazonaws.com",
+        SourceArn=rule_arn,
+    )
+
+
 @pytest.fixture
 def role_arn(emulator: Emulator) -> str:
     trust = {

@@ -209,6 +209,32 @@ def test_an_unconditional_deny_still_denies(emulator: Emulator) -> None:
         emulator.client("s3").put_object(Bucket=outputs["Bucket"], Key="k", Body=b"v")
 
 
+def test_a_topic_policy_replaces_the_topics_default_policy(emulator: Emulator) -> None:
+    deny_plain_http = {
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "sns:Publish",
+        "Resource": {"Ref": "Topic"},
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+    policy = {"Version": "2012-10-17", "Statement": [deny_plain_http]}
+    _create(
+        emulator,
+        {
+            "Topic": {"Type": "AWS::SNS::Topic"},
+            "Policy": {
+                "Type": "AWS::SNS::TopicPolicy",
+                "Properties": {"Topics": [{"Ref": "Topic"}], "PolicyDocument": policy},
+            },
+        },
+    )
+    (topic,) = emulator.client("sns").list_topics()["Topics"]
+
+    attributes = emulator.client("sns").get_topic_attributes(TopicArn=topic["TopicArn"])["Attributes"]
+
+    assert json.loads(attributes["Policy"])["Statement"][0]["Effect"] == "Deny"
+
+
 def test_change_set_stacks_get_outputs_and_exports_for_the_next_stack(emulator: Emulator) -> None:
     cfn = emulator.client("cloudformation")
     producer = {

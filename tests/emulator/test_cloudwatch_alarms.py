@@ -9,6 +9,7 @@ import pytest
 
 from mlops_local.cloudwatch import evaluate_expression
 from mlops_local.emulator import Emulator
+from tests.emulator.conftest import allow_events
 
 DIMENSIONS = [{"Name": "EndpointName", "Value": "e"}, {"Name": "VariantName", "Value": "candidate"}]
 
@@ -93,6 +94,7 @@ def test_a_state_change_is_an_event_and_an_sns_action(emulator: Emulator, make_f
         EventPattern=json.dumps({"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"]}),
     )
     events.put_targets(Rule="alarms", Targets=[{"Id": "fn", "Arn": function_arn}])
+    allow_events(emulator, function_arn, "alarms")
     emulator.client("cloudwatch").put_metric_alarm(
         AlarmName="psi-amount",
         Namespace="MlopsKit/Drift",

@@ -293,13 +293,14 @@ def test_the_local_server_checks_requests_too(tmp_path: Any) -> None:
 
 
 def test_a_pipelines_register_step_passes_the_same_check(emulator: Emulator) -> None:
-    from tests.emulator.test_sagemaker_pipelines import JOB, _definition
+    from tests.emulator.test_sagemaker_pipelines import JOB, _definition, pipeline_role
 
     s3, sagemaker = emulator.client("s3"), emulator.client("sagemaker")
     s3.create_bucket(Bucket="pipeline-test")
     s3.put_object(Bucket="pipeline-test", Key="code/job.py", Body=JOB.encode())
     s3.put_object(Bucket="pipeline-test", Key="data/value.txt", Body=b"3")
     sagemaker.create_model_package_group(ModelPackageGroupName="toy")
+    pipeline_role(emulator)
     definition = _definition()
     register = definition["Steps"][1]["Arguments"]["IfSteps"][0]
     register["Arguments"]["CustomerMetadataProperties"]["note"] = "doubled, then registered"

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from mlops_local.emulator import Emulator
+from tests.emulator.conftest import allow_events, make_role
 
 
 def _pass_machine(emulator: Emulator) -> str:
@@ -26,7 +27,12 @@ def test_a_matching_event_invokes_the_lambda_and_starts_the_state_machine(emulat
     events.put_rule(
         Name="approved", EventPattern=json.dumps({"source": ["aws.sagemaker"], "detail": {"s": ["Approved"]}})
     )
-    events.put_targets(Rule="approved", Targets=[{"Id": "fn", "Arn": function_arn}, {"Id": "sm", "Arn": machine_arn}])
+    starter = make_role(emulator, "starter", "events.amazonaws.com", "states:StartExecution", resource=machine_arn)
+    events.put_targets(
+        Rule="approved",
+        Targets=[{"Id": "fn", "Arn": function_arn}, {"Id": "sm", "Arn": machine_arn, "RoleArn": starter}],
+    )
+    allow_events(emulator, function_arn, "approved")
 
     events.put_events(Entries=[{"Source": "aws.sagemaker", "DetailType": "x", "Detail": json.dumps({"s": "Approved"})}])
     events.put_events(Entries=[{"Source": "aws.sagemaker", "DetailType": "x", "Detail": json.dumps({"s": "Rejected"})}])
@@ -59,6 +65,7 @@ def test_input_transformer_renders_strings_and_objects(emulator: Emulator, make_
             }
         ],
     )
+    allow_events(emulator, function_arn, "r")
 
     events.put_events(
         Entries=[{"Source": "app", "DetailType": "x", "Detail": json.dumps({"arn": "arn:1", "meta": {"k": 1}})}]
@@ -73,6 +80,7 @@ def test_a_failing_target_is_recorded_not_lost(emulator: Emulator, make_function
     events = emulator.client("events")
     events.put_rule(Name="r", EventPattern=json.dumps({"source": ["app"]}))
     events.put_targets(Rule="r", Targets=[{"Id": "fn", "Arn": function_arn, "Input": json.dumps({"fail": "x"})}])
+    allow_events(emulator, function_arn, "r")
 
     events.put_events(Entries=[{"Source": "app", "DetailType": "x", "Detail": "{}"}])
     emulator.settle()
@@ -89,7 +97,7 @@ def test_a_scheduler_schedule_fires_its_lambda_with_its_input(emulator: Emulator
         FlexibleTimeWindow={"Mode": "OFF"},
         Target={
             "Arn": function_arn,
-            "RoleArn": "arn:aws:iam::123456789012:role/s",
+            "RoleArn": make_role(emulator, "s", "scheduler.amazonaws.com", "lambda:InvokeFunction"),
             "Input": json.dumps({"job": "drift"}),
         },
     )
@@ -107,7 +115,7 @@ def test_a_schedule_fills_in_scheduler_context_attributes(emulator: Emulator, ma
         FlexibleTimeWindow={"Mode": "OFF"},
         Target={
             "Arn": function_arn,
-            "RoleArn": "arn:aws:iam::123456789012:role/s",
+            "RoleArn": make_role(emulator, "s", "scheduler.amazonaws.com", "lambda:InvokeFunction"),
             "Input": '{"at": "<aws.scheduler.scheduled-time>", "schedule": "<aws.scheduler.schedule-arn>"}',
         },
     )
@@ -126,6 +134,7 @@ def test_a_scheduled_rule_fires_with_a_scheduled_event(emulator: Emulator, make_
     events = emulator.client("events")
     events.put_rule(Name="nightly", ScheduleExpression="cron(0 2 * * ? *)")
     events.put_targets(Rule="nightly", Targets=[{"Id": "fn", "Arn": function_arn}])
+    allow_events(emulator, function_arn, "nightly")
 
     (record,) = emulator.fire_rule("nightly")
 

@@ -103,6 +103,11 @@ def test_on_the_server_a_handler_has_credentials_as_on_lambda(tmp_path, monkeypa
             ]
         }
         role = aws.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        allow = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"}],
+        }
+        aws.client("iam").put_role_policy(RoleName="r", PolicyName="list", PolicyDocument=json.dumps(allow))
         aws.client("lambda").create_function(
             FunctionName="lister", Runtime="python3.13", Role=role, Handler="app.handler",
             Code={"ZipFile": zipped({"app.py": source})},

@@ -58,6 +58,7 @@ def test_a_refusal_reaches_the_client_as_the_service_error(emulator: Emulator, s
 
     assert raised.value.response["Error"]["Code"] == "AccessDeniedException"
     assert "refused" in raised.value.response["Error"]["Message"]
+    assert raised.value.response["ResponseMetadata"].get("RequestId")  # as every AWS response has
     if service != "sagemaker":
         client.meta.events.unregister("before-sign.*.*", _refuse_header)
 

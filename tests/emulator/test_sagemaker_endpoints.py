@@ -10,6 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from mlops_local.emulator import Emulator
+from tests.emulator.conftest import make_role
 from tests.support import tar_gz
 
 INFERENCE = """
@@ -42,6 +43,8 @@ def hosting(emulator: Emulator):
     s3, sagemaker = emulator.client("s3"), emulator.client("sagemaker")
     s3.create_bucket(Bucket="models-bucket")
     s3.put_object(Bucket="models-bucket", Key="code/sourcedir.tar.gz", Body=tar_gz({"inference.py": INFERENCE}))
+    # The models' role: SageMaker fetches the artifacts and writes capture as it.
+    make_role(emulator, "r", "sagemaker.amazonaws.com", "s3:GetObject", "s3:PutObject")
 
     def model(name: str, factor: float) -> str:
         s3.put_object(Bucket="models-bucket", Key=f"{name}/model.tar.gz", Body=tar_gz({"factor.txt": str(factor)}))
@@ -213,6 +216,7 @@ def test_injected_faults_trip_an_error_alarm(tmp_path) -> None:
         s3.create_bucket(Bucket="models-bucket")
         s3.put_object(Bucket="models-bucket", Key="code/sourcedir.tar.gz", Body=tar_gz({"inference.py": INFERENCE}))
         s3.put_object(Bucket="models-bucket", Key="m1/model.tar.gz", Body=tar_gz({"factor.txt": "1"}))
+        make_role(emulator, "r", "sagemaker.amazonaws.com", "s3:GetObject", "s3:PutObject")
         sagemaker = emulator.client("sagemaker")
         sagemaker.create_model(
             ModelName="m1",

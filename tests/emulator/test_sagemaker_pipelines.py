@@ -7,6 +7,7 @@ import json
 import pytest
 
 from mlops_local.emulator import Emulator
+from tests.emulator.conftest import make_role
 
 JOB = """
 import json, os, pathlib, sys
@@ -129,6 +130,12 @@ def _definition(*, crash: bool = False) -> dict:
     }
 
 
+def pipeline_role(emulator: Emulator) -> str:
+    """The toy pipeline's role: it creates its jobs (passing itself to them), runs them and registers the model."""
+    grants = ("sagemaker:CreateProcessingJob", "sagemaker:CreateModelPackage", "iam:PassRole", "s3:GetObject")
+    return make_role(emulator, "r", "sagemaker.amazonaws.com", *grants, "s3:ListBucket", "s3:PutObject", "logs:*")
+
+
 @pytest.fixture
 def pipeline(emulator: Emulator):
     s3 = emulator.client("s3")
@@ -136,6 +143,7 @@ def pipeline(emulator: Emulator):
     s3.put_object(Bucket="pipeline-test", Key="code/job.py", Body=JOB.encode())
     s3.put_object(Bucket="pipeline-test", Key="data/value.txt", Body=b"3")
     emulator.client("sagemaker").create_model_package_group(ModelPackageGroupName="toy")
+    pipeline_role(emulator)
 
     def create(**kwargs) -> str:
         emulator.client("sagemaker").create_pipeline(

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from mlops_local.emulator import Emulator
+from tests.emulator.conftest import make_role
 
 JOB = """
 import json, os, pathlib, sys, time
@@ -25,6 +26,15 @@ if "--crash" in sys.argv:
     raise SystemExit("job crashed on purpose")
 """
 ROLE = "arn:aws:iam::123456789012:role/processing"
+
+
+@pytest.fixture(autouse=True)
+def role(emulator: Emulator) -> str:
+    """The job's role: it downloads inputs by prefix (ListBucket), uploads outputs and writes its logs."""
+    actions = ("s3:GetObject", "s3:ListBucket", "s3:PutObject", "logs:CreateLogGroup", "logs:CreateLogStream")
+    arn = make_role(emulator, "processing", "sagemaker.amazonaws.com", *actions, "logs:PutLogEvents")
+    assert arn == ROLE
+    return arn
 
 
 @pytest.fixture
@@ -49,6 +59,16 @@ def state_changes(emulator: Emulator) -> Any:
         ),
     )
     events.put_targets(Rule="processing-changes", Targets=[{"Id": "queue", "Arn": queue_arn}])
+    rule_arn = events.describe_rule(Name="processing-changes")["Arn"]
+    allow = {  # what CDK's SqsQueue target adds to the queue policy
+        "Effect": "Allow",
+        "Principal": {"Service": "events.amazonaws.com"},
+        "Action": "sqs:SendMessage",
+        "Resource": queue_arn,
+        "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+    }
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [allow]})
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": policy})
 
     def read() -> list[dict[str, Any]]:
         """Every event so far (the job's final one included: it is on the bus when Describe shows the end)."""

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from mlops_local.emulator import Emulator
+from tests.emulator.conftest import allow_events
 
 INFERENCE = {
     "Containers": [{"Image": "123.dkr.ecr.us-east-1.amazonaws.com/sklearn:1", "ModelDataUrl": "s3://b/model.tar.gz"}],
@@ -74,6 +75,7 @@ def test_approval_emits_the_state_change_event_to_matching_rules(
     }
     events.put_rule(Name="approved", EventPattern=json.dumps(pattern))
     events.put_targets(Rule="approved", Targets=[{"Id": "fn", "Arn": function_arn}])
+    allow_events(emulator, function_arn, "approved")
 
     emulator.client("sagemaker").update_model_package(ModelPackageArn=package_arn, ModelApprovalStatus="Approved")
     emulator.settle()

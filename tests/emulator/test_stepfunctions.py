@@ -7,9 +7,13 @@ import json
 import time
 
 from mlops_local.emulator import Emulator
+from tests.emulator.conftest import make_role
 
 
 def _deploy(emulator: Emulator, template: dict) -> dict[str, str]:
+    # The state machine's role: its tasks invoke the test functions and describe SageMaker resources.
+    grants = ("lambda:InvokeFunction", "sagemaker:DescribeModelPackageGroup")
+    make_role(emulator, "sfn", "states.amazonaws.com", *grants)
     cfn = emulator.client("cloudformation")
     cfn.create_stack(StackName="sfn-test", TemplateBody=json.dumps(template), Capabilities=["CAPABILITY_IAM"])
     stack = cfn.describe_stacks(StackName="sfn-test")["Stacks"][0]

@@ -54,6 +54,23 @@ def aws(emulator: Emulator) -> RetrainAws:
 @pytest.fixture
 def pipeline(emulator: Emulator) -> Callable[[float], str]:
     """A pipeline whose one step takes ``seconds``; returns its name."""
+    # Its role creates the step's job, passing itself, and the job writes its logs (the emulator evaluates IAM).
+    trust = {
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ]
+    }
+    grants = [
+        "sagemaker:CreateProcessingJob",
+        "iam:PassRole",
+        "logs:CreateLogGroup",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+    ]
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": grants, "Resource": "*"}]}
+    iam = emulator.client("iam")
+    iam.create_role(RoleName="r", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", **trust}))
+    iam.put_role_policy(RoleName="r", PolicyName="pipeline", PolicyDocument=json.dumps(policy))
 
     def create(seconds: float) -> str:
         name = f"training-{str(seconds).replace('.', '-')}"

@@ -1,0 +1,496 @@
+"""What one API request must be authorized for: its IAM actions, the resources they act on, and the request's
+condition keys.
+
+The Service Authorization Reference (:mod:`mlops_local.iam.reference`) gives, for each action, the resource types
+it is authorized against and their ARN templates. The ARNs are filled in from the request's own parameters:
+
+1. a parameter that holds a whole ARN matching a resource type's template is that resource
+   (``stateMachineArn``, ``TopicArn``, ``ModelPackageArn``, ``PipelineExecutionArn``, ...);
+2. otherwise each ``${Placeholder}`` takes the parameter of the same name, case-insensitively
+   (``EndpointName``, ``EndpointConfigName``, ``TableName``, ``logGroupName``, ...), or a value from
+   :data:`PLACEHOLDER_SOURCES` where the reference's name is not a parameter's (an SQS ``QueueUrl`` names its
+   queue, a batch DynamoDB request its tables, a scheduler request its ``Name``);
+3. ``${Partition}``, ``${Region}`` and ``${Account}`` come from the request.
+
+Every *required* resource type must be filled; one that cannot be raises :class:`UnresolvedResourceError` naming
+the action and the placeholder, so the mapping gets added rather than the request silently allowed. The one
+exception is a required type that is an alternative form of another the request named by ARN (Step Functions'
+``execution`` and ``express``, ``statemachine`` and ``maprun``). Optional resource types are used when the
+request fills them (S3's object actions: the object, not an access point); an action with no resource the
+request names is authorized against ``*``, as AWS does for actions without resource-level permissions.
+
+Dependent actions from the reference are added where the request triggers them: ``iam:PassRole`` for every role
+ARN the request passes (with ``iam:PassedToService``), and the service's tagging action when it carries tags.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlops_local.iam.reference import (
+    Privilege,
+    ResourceType,
+    UnknownActionError,
+    has_service,
+    privilege,
+    resource_type_named,
+)
+
+ROLE_ARN = re.compile(r"^arn:aws[\w-]*:iam::\d{12}:role/.+")
+
+# Keys the emulator computes for every request (present or absent). Lower-case, as IAM compares key names.
+GLOBAL_KEYS = frozenset(
+    {
+        "aws:securetransport",
+        "aws:principalarn",
+        "aws:principalaccount",
+        "aws:principaltype",
+        "aws:principalservicename",
+        "aws:requestedregion",
+        "aws:sourcearn",
+        "aws:sourceaccount",
+        "aws:sourceowner",
+        "aws:viaawsservice",
+        "aws:calledvia",
+        "aws:resourceaccount",
+        "s3:resourceaccount",
+    }
+)
+
+
+class UnresolvedResourceError(LookupError):
+    """A required resource of an action cannot be filled in from the request (names the action and placeholder)."""
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """One action on one resource, with the condition keys the request carries for it."""
+
+    action: str  # "sagemaker:UpdateEndpoint"
+    resource: str  # an ARN, or "*"
+    keys: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # service keys, lower-case names
+    known: frozenset[str] = frozenset()  # service keys computed for this request (present or absent)
+
+
+# -- service prefixes and action names ----------------------------------------------------------------------
+
+# botocore service name -> IAM service prefix, where they differ.
+SERVICE_PREFIXES: dict[str, str] = {
+    "stepfunctions": "states",
+    "sagemaker-runtime": "sagemaker",
+    "sagemaker-featurestore-runtime": "sagemaker",
+    "dynamodbstreams": "dynamodb",
+}
+
+# (prefix, API operation) -> IAM action, where the operation is not itself an action.
+ACTION_NAMES: dict[tuple[str, str], str] = {
+    ("lambda", "Invoke"): "InvokeFunction",
+    ("lambda", "InvokeAsync"): "InvokeFunction",
+    ("lambda", "InvokeWithResponseStream"): "InvokeFunction",
+    ("s3", "HeadBucket"): "ListBucket",
+    ("s3", "ListObjects"): "ListBucket",
+    ("s3", "ListObjectsV2"): "ListBucket",
+    ("s3", "HeadObject"): "GetObject",
+    ("s3", "SelectObject"): "GetObject",
+    ("s3", "GetPublicAccessBlock"): "GetBucketPublicAccessBlock",
+    ("s3", "PutPublicAccessBlock"): "PutBucketPublicAccessBlock",
+    ("s3", "DeletePublicAccessBlock"): "PutBucketPublicAccessBlock",
+    ("s3", "CreateMultipartUpload"): "PutObject",
+    ("s3", "UploadPart"): "PutObject",
+    ("s3", "CompleteMultipartUpload"): "PutObject",
+}
+
+# (prefix, action) -> resource types the action is authorized against, when the request names one, beyond those the
+# reference lists. ListModelPackages filtered by a group is granted on the group (AWS's model package group policy
+# examples grant sagemaker:ListModelPackages on the group ARN; the reference lists only an optional model-package).
+EXTRA_RESOURCE_TYPES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("sagemaker", "ListModelPackages"): ("model-package-group",),
+}
+
+# Operations that need no permission at all.
+UNAUTHORIZED_OPERATIONS = frozenset({("sts", "GetCallerIdentity")})
+
+# DynamoDB transactions are authorized per item, as the item action on the item's table.
+_TRANSACT_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
+
+
+def service_prefix(service: str) -> str:
+    """The IAM prefix of a botocore service name (``stepfunctions`` -> ``states``)."""
+    prefix = SERVICE_PREFIXES.get(service, service)
+    if not has_service(prefix):
+        raise UnknownActionError(
+            f"no IAM service prefix for the botocore service {service!r}: add it to SERVICE_PREFIXES in "
+            "mlops_local/iam/authorizations.py"
+        )
+    return prefix
+
+
+def action_privilege(prefix: str, operation: str) -> Privilege:
+    name = ACTION_NAMES.get((prefix, operation), operation)
+    try:
+        return privilege(prefix, name)
+    except UnknownActionError as exc:
+        raise UnknownActionError(
+            f"{exc}; the request was {prefix} {operation}: map the operation to its IAM action in ACTION_NAMES "
+            "(mlops_local/iam/authorizations.py)"
+        ) from exc
+
+
+# -- placeholders -------------------------------------------------------------------------------------------
+
+Source = Callable[[Mapping[str, Any]], list[str] | None]
+EVERY = "\0every"  # a source's value meaning "the request names every resource of the type": authorized against *
+
+
+def _last_segment(name: str) -> Source:
+    return lambda params: [str(params[name]).rstrip("/").rsplit("/", 1)[-1]] if params.get(name) else None
+
+
+def _keys_of(name: str) -> Source:
+    return lambda params: sorted(params[name]) if isinstance(params.get(name), Mapping) else None
+
+
+def _param_or(name: str, default: str) -> Source:
+    return lambda params: [str(params.get(name) or default)]
+
+
+def _lambda_function(params: Mapping[str, Any]) -> list[str] | None:
+    name = params.get("FunctionName")
+    if not name:
+        return None
+    name = str(name)
+    if ":function:" in name:  # a partial ARN (ACCOUNT:function:NAME[:QUALIFIER]); full ARNs match as ARNs
+        name = name.split(":function:", 1)[1]
+    qualifier = params.get("Qualifier")
+    if qualifier and qualifier != "$LATEST" and ":" not in name:
+        name = f"{name}:{qualifier}"
+    return [name]
+
+
+def _alarm_names(params: Mapping[str, Any]) -> list[str] | None:
+    names = params.get("AlarmNames")
+    if names:
+        return [str(n) for n in names]
+    if params.get("AlarmName"):
+        return [str(params["AlarmName"])]
+    if params.get("AlarmNamePrefix"):
+        return [f"{params['AlarmNamePrefix']}*"]
+    return [EVERY]  # every alarm of the account
+
+
+def _event_buses(params: Mapping[str, Any]) -> list[str] | None:
+    entries = params.get("Entries")
+    if isinstance(entries, list):
+        return sorted({str(e.get("EventBusName") or "default").rsplit("/", 1)[-1] for e in entries})
+    return [str(params.get("EventBusName") or params.get("Name") or "default").rsplit("/", 1)[-1]]
+
+
+# (prefix, placeholder) -> where its values come from, where no parameter has the placeholder's name.
+PLACEHOLDER_SOURCES: dict[tuple[str, str], Source] = {
+    ("sqs", "QueueName"): _last_segment("QueueUrl"),
+    ("dynamodb", "TableName"): lambda p: [str(p["TableName"])] if p.get("TableName") else _keys_of("RequestItems")(p),
+    ("scheduler", "ScheduleName"): lambda p: [str(p["Name"])] if p.get("Name") else None,
+    ("scheduler", "GroupName"): _param_or("GroupName", "default"),
+    ("lambda", "FunctionName"): _lambda_function,
+    ("cloudwatch", "AlarmName"): _alarm_names,
+    ("events", "EventBusName"): _event_buses,
+    ("athena", "WorkGroupName"): _param_or("WorkGroup", "primary"),
+    ("iam", "RoleNameWithPath"): lambda p: [str(p["RoleName"])] if p.get("RoleName") else None,
+    # A stack the request names by name: the emulator passes an existing stack by its ARN (which holds the id);
+    # a stack not created yet has no id, so its ARN is the name's every id.
+    ("cloudformation", "Id"): lambda p: ["*"] if p.get("StackName") else None,
+    ("ssm", "ParameterNameWithoutLeadingSlash"): lambda p: [str(p["Name"]).lstrip("/")] if p.get("Name") else None,
+}
+
+
+def _named(params: Mapping[str, Any], placeholder: str) -> list[str] | None:
+    """The parameter called ``placeholder`` (any case): its value, or its values when it is a list."""
+    wanted = placeholder.lower()
+    for key, value in params.items():
+        if key.lower() != wanted:
+            continue
+        values = value if isinstance(value, list) else [value]
+        texts = [str(v) for v in values if isinstance(v, str | int) and not str(v).startswith("arn:")]
+        return texts or None
+    return None
+
+
+def _arns_in(params: Mapping[str, Any]) -> list[str]:
+    """Every ARN at the top level of the request (scalars and lists of scalars)."""
+    found = []
+    for value in params.values():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and item.startswith("arn:"):
+                found.append(item)
+    return found
+
+
+@dataclass(frozen=True)
+class _Filled:
+    resources: tuple[str, ...]
+    by_arn: bool
+
+
+class _Missing(Exception):  # noqa: N818  (control flow: the placeholder that could not be filled)
+    def __init__(self, placeholder: str) -> None:
+        super().__init__(placeholder)
+        self.placeholder = placeholder
+
+
+def fill(
+    resource_type: ResourceType, prefix: str, params: Mapping[str, Any], *, partition: str, region: str, account: str
+) -> _Filled:
+    """The ARNs of ``resource_type`` the request names. Raises _Missing with the first unfilled placeholder."""
+    pattern = resource_type.pattern()
+    by_arn = tuple(arn for arn in _arns_in(params) if pattern.match(arn))
+    if by_arn:
+        return _Filled(by_arn, True)
+    choices: list[list[str]] = []
+    for placeholder in resource_type.placeholders:
+        if placeholder == "Partition":
+            values: list[str] | None = [partition]
+        elif placeholder == "Region":
+            values = [region]
+        elif placeholder == "Account":
+            values = [account]
+        else:
+            source = PLACEHOLDER_SOURCES.get((prefix, placeholder))
+            values = source(params) if source else None
+            values = values if values else _named(params, placeholder)
+        if not values:
+            raise _Missing(placeholder)
+        choices.append(values)
+    resources = []
+    for combination in itertools.product(*choices):
+        if EVERY in combination:
+            resources.append("*")  # the request names every resource of the type (a source said so)
+            continue
+        arn = resource_type.arn_template
+        for placeholder, value in zip(resource_type.placeholders, combination, strict=True):
+            arn = arn.replace("${" + placeholder + "}", value, 1)
+        resources.append(arn)
+    return _Filled(tuple(dict.fromkeys(resources)), False)
+
+
+def _adjust(prefix: str, action: str, resource_type: ResourceType, arn: str) -> str:
+    """Where IAM evaluates a different ARN from the reference's template."""
+    # CloudWatch Logs evaluates log groups with a trailing ":*" except for its tagging actions (the log group's
+    # ``arn`` attribute carries it; the reference's template does not). CloudWatch Logs API reference, LogGroup.
+    tagging = action in ("TagResource", "UntagResource", "ListTagsForResource")
+    if prefix == "logs" and resource_type.name == "log-group" and arn != "*" and not arn.endswith(":*") and not tagging:
+        return f"{arn}:*"
+    return arn
+
+
+def resources_for(
+    entry: Privilege, params: Mapping[str, Any], *, partition: str, region: str, account: str
+) -> list[tuple[ResourceType | None, str]]:
+    """Every (resource type, ARN) the action is authorized against for this request; ``(None, "*")`` when the
+    request names no resource. Raises UnresolvedResourceError for a required type the request does not fill."""
+    filled: dict[ResourceType, _Filled] = {}
+    missing: dict[ResourceType, str] = {}
+    extras = tuple(
+        resource_type_named(entry.prefix, name) for name in EXTRA_RESOURCE_TYPES.get((entry.prefix, entry.name), ())
+    )
+    types = (*entry.resource_types, *extras)
+    for resource_type in types:
+        try:
+            filled[resource_type] = fill(
+                resource_type, entry.prefix, params, partition=partition, region=region, account=account
+            )
+        except _Missing as gap:
+            if resource_type.required:
+                missing[resource_type] = gap.placeholder
+    named_by_arn = [t for t, f in filled.items() if f.by_arn and t.required]
+    for resource_type, placeholder in missing.items():
+        if named_by_arn:
+            continue  # an alternative form of the resource the request named by ARN
+        raise UnresolvedResourceError(
+            f"{entry.action} needs a {resource_type.name} resource ({resource_type.arn_template}) and the emulator "
+            f"cannot fill ${{{placeholder}}} from the request (parameters: {sorted(params)}); add a source for "
+            f"({entry.prefix!r}, {placeholder!r}) to PLACEHOLDER_SOURCES in mlops_local/iam/authorizations.py"
+        )
+    out: list[tuple[ResourceType | None, str]] = [
+        (t, _adjust(entry.prefix, entry.name, t, arn)) for t in types if t in filled for arn in filled[t].resources
+    ]
+    return out or [(None, "*")]
+
+
+# -- condition keys ----------------------------------------------------------------------------------------
+
+
+def _scalar(value: Any) -> str | None:
+    """A DynamoDB attribute value's text ({"S": "x"} -> "x")."""
+    if isinstance(value, Mapping):
+        for kind in ("S", "N", "B"):
+            if kind in value:
+                raw = value[kind]
+                return raw.decode() if isinstance(raw, bytes) else str(raw)
+    return None
+
+
+def dynamodb_leading_keys(table_key: str, params: Mapping[str, Any], operation: str) -> list[str] | None:
+    """The partition key values a DynamoDB item request reads or writes (None: the request names none, as a
+    Scan does; such a request has no ``dynamodb:LeadingKeys``)."""
+    if operation in ("GetItem", "DeleteItem", "UpdateItem", "ConditionCheckItem") and params.get("Key"):
+        value = _scalar(params["Key"].get(table_key))
+        return [value] if value is not None else None
+    if operation == "PutItem" and params.get("Item"):
+        value = _scalar(params["Item"].get(table_key))
+        return [value] if value is not None else None
+    if operation == "Query":
+        conditions = params.get("KeyConditions") or {}
+        if table_key in conditions:
+            values = [_scalar(v) for v in conditions[table_key].get("AttributeValueList", [])]
+            return [v for v in values if v is not None] or None
+        expression = str(params.get("KeyConditionExpression") or "")
+        names = dict(params.get("ExpressionAttributeNames") or {})
+        for match in re.finditer(r"([#\w.]+)\s*=\s*(:\w+)|(:\w+)\s*=\s*([#\w.]+)", expression):
+            name, placeholder = (match.group(1), match.group(2)) if match.group(1) else (match.group(4), match.group(3))
+            if names.get(name, name) == table_key:
+                value = _scalar((params.get("ExpressionAttributeValues") or {}).get(placeholder))
+                return [value] if value is not None else None
+        return None
+    return None
+
+
+def passed_roles(params: Any) -> list[str]:
+    """Every IAM role ARN anywhere in the request (what iam:PassRole is checked on)."""
+    found: list[str] = []
+    if isinstance(params, Mapping):
+        for value in params.values():
+            found += passed_roles(value)
+    elif isinstance(params, list):
+        for value in params:
+            found += passed_roles(value)
+    elif isinstance(params, str) and ROLE_ARN.match(params):
+        found.append(params)
+    return list(dict.fromkeys(found))
+
+
+def _has_tags(params: Mapping[str, Any]) -> bool:
+    return any(key.lower() == "tags" and value for key, value in params.items())
+
+
+# -- the request --------------------------------------------------------------------------------------------
+
+TableKey = Callable[[str], str | None]  # table name -> its partition key attribute (None: unknown table)
+
+
+def authorizations(
+    prefix: str,
+    operation: str,
+    params: Mapping[str, Any],
+    *,
+    partition: str = "aws",
+    region: str,
+    account: str,
+    table_key: TableKey | None = None,
+) -> list[Authorization]:
+    """Everything one request must be allowed to do. Raises UnknownActionError or UnresolvedResourceError when
+    the emulator cannot tell (a message naming what to add)."""
+    if (prefix, operation) in UNAUTHORIZED_OPERATIONS:
+        return []
+    if prefix == "dynamodb" and operation in ("TransactWriteItems", "TransactGetItems"):
+        out: list[Authorization] = []
+        for item in params.get("TransactItems") or []:
+            for kind, body in item.items():
+                action = "GetItem" if operation == "TransactGetItems" else _TRANSACT_ACTIONS[kind]
+                out += authorizations(
+                    prefix, action, body, partition=partition, region=region, account=account, table_key=table_key
+                )
+        return out
+    if prefix == "dynamodb" and operation in ("BatchGetItem", "BatchWriteItem"):
+        out = []
+        for table, body in (params.get("RequestItems") or {}).items():
+            leading: list[str] = []
+            key_name = table_key(table) if table_key else None
+            items = body.get("Keys", []) if isinstance(body, Mapping) else body
+            for item in items:
+                record = item.get("PutRequest", {}).get("Item") or item.get("DeleteRequest", {}).get("Key") or item
+                value = _scalar(record.get(key_name)) if key_name and isinstance(record, Mapping) else None
+                if value is not None:
+                    leading.append(value)
+            out += _primary(
+                action_privilege(prefix, operation),
+                {"TableName": table},
+                partition=partition,
+                region=region,
+                account=account,
+                keys={"dynamodb:leadingkeys": tuple(dict.fromkeys(leading))} if leading else {},
+                known={"dynamodb:leadingkeys"},
+            )
+        return out
+    entry = action_privilege(prefix, operation)
+    keys: dict[str, tuple[str, ...]] = {}
+    known: set[str] = set()
+    if prefix == "dynamodb":
+        known.add("dynamodb:leadingkeys")
+        table = str(params.get("TableName") or "").rsplit("/", 1)[-1]
+        key_name = table_key(table) if table_key and table else None
+        partition_keys = dynamodb_leading_keys(key_name, params, entry.name) if key_name else None
+        if partition_keys:
+            keys["dynamodb:leadingkeys"] = tuple(partition_keys)
+    if prefix == "cloudwatch" and entry.name == "PutMetricData":
+        known.add("cloudwatch:namespace")
+        if params.get("Namespace"):
+            keys["cloudwatch:namespace"] = (str(params["Namespace"]),)
+    if prefix == "application-autoscaling":
+        for key, parameter in (("service-namespace", "ServiceNamespace"), ("scalable-dimension", "ScalableDimension")):
+            known.add(f"application-autoscaling:{key}")
+            if params.get(parameter):
+                keys[f"application-autoscaling:{key}"] = (str(params[parameter]),)
+    if prefix == "kms":  # a direct call: not through another service
+        known |= {"kms:viaservice", "kms:calleraccount"}
+        keys["kms:calleraccount"] = (account,)
+    if prefix == "iam" and entry.name == "CreateServiceLinkedRole":
+        known.add("iam:awsservicename")
+        if params.get("AWSServiceName"):
+            keys["iam:awsservicename"] = (str(params["AWSServiceName"]),)
+    primary = _primary(entry, params, partition=partition, region=region, account=account, keys=keys, known=known)
+    out = list(primary)
+    dependents = set(entry.dependent_actions)
+    if "iam:PassRole" in dependents:
+        created = next((a.resource for a in primary if a.resource != "*"), None)
+        for role in passed_roles(params):
+            out.append(
+                Authorization(
+                    action="iam:PassRole",
+                    resource=role,
+                    keys={
+                        "iam:passedtoservice": (f"{prefix}.amazonaws.com",),
+                        **({"iam:associatedresourcearn": (created,)} if created else {}),
+                    },
+                    known=frozenset({"iam:passedtoservice", "iam:associatedresourcearn"}),
+                )
+            )
+    tagging = [a for a in dependents if a.split(":")[0] == prefix and a.split(":")[1] in ("AddTags", "TagResource")]
+    if tagging and _has_tags(params):
+        out += [Authorization(action=tagging[0], resource=a.resource) for a in primary]
+    return out
+
+
+def _primary(
+    entry: Privilege,
+    params: Mapping[str, Any],
+    *,
+    partition: str,
+    region: str,
+    account: str,
+    keys: Mapping[str, tuple[str, ...]],
+    known: Iterable[str],
+) -> list[Authorization]:
+    resources = resources_for(entry, params, partition=partition, region=region, account=account)
+    return [
+        Authorization(action=entry.action, resource=arn, keys=dict(keys), known=frozenset(known))
+        for _type, arn in resources
+    ]
