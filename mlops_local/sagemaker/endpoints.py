@@ -13,8 +13,9 @@ InvokeEndpoint (even to a missing endpoint) with the literal string "body". Here
   Traffic follows variant weights, or ``TargetVariant``; shadow variants get a copy of each request whose
   answer is captured but never returned.
 * Each invocation publishes the per-variant metrics (Invocations, Invocation4XXErrors, Invocation5XXErrors,
-  ModelLatency, OverheadLatency) that the rollback alarms watch, and, when data capture is on, writes the
-  request and response to S3 in SageMaker's capture layout and JSON-lines format.
+  ModelLatency, OverheadLatency: nominal figures plus injected latency, never measured) that the rollback
+  alarms watch, and, when data capture is on, writes the request and response to S3 in SageMaker's capture
+  layout and JSON-lines format.
 * :meth:`EndpointService.inject_fault` makes a variant (or one model) fail or slow down, for rehearsals.
 """
 
@@ -51,6 +52,8 @@ ROLLBACK_SECONDS = 60
 CAPTURE_FLUSH_RECORDS = 200
 CAPTURE_FLUSH_SECONDS = 60  # SageMaker writes capture files every few minutes; the emulator every minute
 BAKE_CHECK_SECONDS = 10  # how often a blue/green deployment looks at its rollback alarms
+MODEL_LATENCY_MS = 5.0  # every request's ModelLatency (plus injected latency): modelled, see Endpoints._run
+OVERHEAD_LATENCY_MS = 1.0  # every request's OverheadLatency
 
 _R = "moto.sagemaker.responses"
 _ACTION = "(self) -> moto.core.responses.ActionResult"
@@ -571,8 +574,10 @@ class EndpointService:
         """Run one request through a variant's model; returns (body, content type, model seconds).
 
         ``share`` is the variant's share of the endpoint's production weight (faults with a ``min_share``).
-        Model latency is the thread's CPU time in the inference functions (plus injected latency): every model
-        shares this interpreter, so wall time would count waiting for other threads as model time.
+        Model latency is modelled, not measured: a nominal ``MODEL_LATENCY_MS`` plus any injected latency. What
+        a request costs on this machine (wall or CPU time, which vary with load, caches and the garbage collector)
+        predicts nothing about an ML instance, and a measured figure would make the shadow's latency check, and so
+        a promotion's history, depend on the load of the machine that rehearses it.
         """
         fault = self.faults.get(variant.model_name) or self.faults.get(variant.name)
         if fault and share < fault.min_share:
@@ -580,7 +585,6 @@ class EndpointService:
         loaded = self._model(variant.model_name)
         extra = (fault.extra_latency_ms / 1000) if fault else 0.0
         with process_environment(loaded.environment, self.emulator.endpoint_url), acting_as(loaded.role, "SageMaker"):
-            started = time.thread_time()
             if extra:
                 time.sleep(extra)
             if fault and self._random.random() < fault.error_rate:
@@ -592,7 +596,7 @@ class EndpointService:
             except Exception as exc:
                 status = int(getattr(exc, "status_code", 500) or 500)
                 raise _ModelFailure(status, f"{type(exc).__name__}: {exc}") from exc
-            elapsed = time.thread_time() - started + extra
+            elapsed = MODEL_LATENCY_MS / 1000 + extra
         if isinstance(output, tuple):
             output, returned_type = output[0], output[1]
         else:
@@ -618,7 +622,6 @@ class EndpointService:
             raise EndpointError("ValidationError", f"Endpoint {name} is not in service (status {endpoint.status}).")
         variant = self._choose(endpoint, target_variant)
         share = self._share(endpoint, variant.name) if self.faults else 1.0  # only faults look at it
-        overhead_started = time.perf_counter()
         try:
             payload, returned_type, model_seconds = self._run(variant, body, content_type, accept, share)
         except _ModelFailure as failure:
@@ -629,8 +632,9 @@ class EndpointService:
                 f'Received server error ({failure.status}) from primary with message "{failure.message}".',
                 424,
             ) from failure
-        overhead = max(0.0, time.perf_counter() - overhead_started - model_seconds)
-        self._metrics(endpoint, variant.name, error=None, model_seconds=model_seconds, overhead_seconds=overhead)
+        self._metrics(
+            endpoint, variant.name, error=None, model_seconds=model_seconds, overhead_seconds=OVERHEAD_LATENCY_MS / 1000
+        )
         self._capture_record(endpoint, variant.name, body, content_type, payload, returned_type, inference_id)
         for shadow in endpoint.shadows:
             try:
