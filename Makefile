@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml requirements.lock package.json package-lock.json
 	@echo "==> creating $(VENV) and installing locked dependencies"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	@$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	@$(BIN)/uv pip sync --quiet --compile-bytecode --python $(BIN)/python requirements.lock
 	@$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@echo "==> installing the pinned CDK CLI (Node $$($(BIN)/node --version))"
 	@$(BIN)/npm ci --no-audit --no-fund --loglevel=error

@@ -8,12 +8,13 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from mlops_local.deploy import CloudAssembly, synthesize
-from mlops_local.emulator import Emulator
+if TYPE_CHECKING:  # imported where used: a unit test file runs without loading moto or the CDK
+    from mlops_local.deploy import CloudAssembly
+    from mlops_local.emulator import Emulator
 
 ROOT = Path(__file__).resolve().parent.parent
 # jsii and the CDK CLI must run on the virtualenv's Node 24, not the machine's end-of-life Node 20.
@@ -42,6 +43,8 @@ def _shared_synth(
     tmp_path_factory: pytest.TempPathFactory, worker_id: str, name: str, overrides: dict[str, Any] | None
 ) -> CloudAssembly:
     shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    from mlops_local.deploy import CloudAssembly, synthesize
+
     outdir = shared / name
     with open(shared / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -69,6 +72,8 @@ def templates(cloud_assembly: CloudAssembly) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture
 def emulator(tmp_path: Path) -> Iterator[Emulator]:
-    """An in-process emulator with time compressed 1000x (a 60 s Wait state takes 60 ms)."""
+    """An in-process emulator on its own virtual clock (a 60 s Wait state takes no wall time)."""
+    from mlops_local.emulator import Emulator
+
     with Emulator(workdir=tmp_path / "emulator") as aws:
         yield aws

@@ -62,10 +62,17 @@ def start_run(
 
 
 def steps_of(sagemaker: Any, execution_arn: str) -> list[StepState]:
-    listed = sagemaker.list_pipeline_execution_steps(PipelineExecutionArn=execution_arn)["PipelineExecutionSteps"]
+    """The run's steps in the order they started (SageMaker lists them newest first).
+
+    Steps that started within the same timestamp keep the listing's order, reversed: sorting on the start time
+    alone would put them oldest-last.
+    """
+    pages = sagemaker.get_paginator("list_pipeline_execution_steps").paginate(PipelineExecutionArn=execution_arn)
+    listed = [step for page in pages for step in page["PipelineExecutionSteps"]]
+    oldest_first = sorted(enumerate(listed), key=lambda pair: (pair[1]["StartTime"], -pair[0]))
     return [
         StepState(s["StepName"], s["StepStatus"], s.get("FailureReason", ""), s.get("Metadata", {}))
-        for s in sorted(listed, key=lambda s: s["StartTime"])
+        for _, s in oldest_first
     ]
 
 

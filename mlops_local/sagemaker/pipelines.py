@@ -512,7 +512,9 @@ def apply(patcher: Any) -> None:
             from moto.sagemaker.exceptions import ValidationError
 
             raise ValidationError(f"Pipeline execution {arn} does not exist or was not run by this emulator")
-        steps = sorted(record.steps.values(), key=lambda s: s.started, reverse=True)
+        # Newest first, as AWS lists them; steps take no emulated time, so equal start times keep the order the
+        # steps started in (reversed), never the order of whichever thread happened to record first.
+        steps = sorted(record.steps.values(), key=lambda s: s.started)[::-1]
         return ActionResult({"PipelineExecutionSteps": [s.summary() for s in steps]})
 
     patcher.replace(points["sagemaker-start-pipeline-execution"], start_pipeline_execution)
