@@ -36,6 +36,7 @@ FAMILIES: tuple[str, ...] = (
     "mlops_local.events",
     "mlops_local.cloudformation",
     "mlops_local.s3",
+    "mlops_local.dynamodb",
     "mlops_local.sagemaker.registry",
     "mlops_local.sagemaker.pipelines",
     "mlops_local.sagemaker.endpoints",
