@@ -6,17 +6,17 @@ from functools import cache
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from mlops_kit.environment import read_settings
+from mlops_kit.observability import Observability
 from mlops_kit.promotion.context import Clients, Promotion
 from mlops_kit.promotion.settings import PromotionSettings
 from mlops_kit.promotion.steps import run_action
 
-logger = Logger()
-tracer = Tracer()
+observability = Observability.of_function()
+logger = observability.logger
 
 
 class StepEvent(BaseModel):
@@ -42,8 +42,7 @@ def _clients() -> Clients:
     )
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@observability.handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     step = StepEvent.model_validate(event)
     logger.info(
