@@ -219,6 +219,8 @@ def apply(patcher: Patcher) -> None:
     for point in CLOCK_POINTS:
         patcher.replace(point, _CLOCK_STAND_INS[point.attribute])
 
+    wire_events: dict[tuple[str, int], dict[str, Any]] = {}  # (execution, event id) -> its JSON wire form
+
     def get_execution_history(response: Any) -> Any:
         from moto.core.responses import ActionResult
         from moto.stepfunctions.exceptions import InvalidToken as AwsInvalidToken
@@ -233,8 +235,18 @@ def apply(patcher: Patcher) -> None:
             )
         except InvalidTokenError as exc:
             raise AwsInvalidToken(str(exc)) from exc
-        # The interpreter's own events are shared: copy only the page (moto deep-copied the whole history per call).
-        return ActionResult({"events": copy.deepcopy(page), **({"nextToken": token} if token else {})})
+        # A history event never changes once recorded, so each is serialized once (by moto's serializer, so
+        # the wire form is moto's) and pages are put together from those: followers read the history every
+        # poll, and moto's shape walk and timestamp parsing made that most of a promotion's CPU time.
+        arn = response._get_param("executionArn")
+        wire = []
+        for event in page:
+            key = (arn, event["id"])
+            if key not in wire_events:
+                _, _, body = response.serialized(ActionResult({"events": [copy.deepcopy(event)]}))
+                wire_events[key] = json.loads(body)["events"][0]
+            wire.append(wire_events[key])
+        return json.dumps({"events": wire, **({"nextToken": token} if token else {})})
 
     patcher.replace(points["sfn-history-pages"], get_execution_history)
 
