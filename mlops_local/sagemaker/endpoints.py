@@ -23,7 +23,8 @@ SageMaker's rules that moto does not enforce are enforced here: names of models 
 (CreateModel, CreateEndpointConfig), an update may not remove an autoscaled variant or change its instance type,
 blue/green traffic steps must fit the variant's instances, and a config with a shadow variant has exactly one
 production and one shadow variant. A failed update ends as SageMaker ends one: InService on the *old* config with a
-``FailureReason`` (or UpdateRollbackFailed / OutOfService / Failed when the rehearsal asks for it).
+``FailureReason`` (or UpdateRollbackFailed / OutOfService / Failed when the rehearsal asks for it), and
+``RetainAllVariantProperties`` keeps the instance counts (and weights, capture) of the variants that stay.
 """
 
 from __future__ import annotations
@@ -116,6 +117,9 @@ BUSY = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
 FAILED_UPDATE_ENDINGS = ("InService", "UpdateRollbackFailed", "OutOfService", "Failed")
 NOT_SERVING = ("Creating", "Deleting", "Failed", "OutOfService")
 AUTOSCALING_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+# UpdateEndpoint's VariantPropertyType: what RetainAllVariantProperties keeps unless ExcludeRetainedVariantProperties
+# names it.
+RETAINABLE = frozenset({"DesiredInstanceCount", "DesiredWeight", "DataCaptureConfig"})
 
 
 class EndpointError(Exception):
@@ -194,6 +198,7 @@ class EndpointState:
     last_deployment_config: dict[str, Any] | None = None
     deployment_stage: str = ""
     failing: UpdateFailure | None = None  # the update in flight fails (fail_next_update)
+    retained: frozenset[str] = frozenset()  # the variant properties the update in flight retains
 
 
 @dataclass
@@ -286,7 +291,7 @@ class EndpointService:
                 self._fail_update(endpoint)
                 return
             if endpoint.pending_config:
-                self._switch(endpoint, endpoint.pending_config)
+                self._switch(endpoint, endpoint.pending_config, endpoint.retained)
             endpoint.status = "InService"
             endpoint.modified = dt.datetime.now(dt.UTC)
 
@@ -319,13 +324,32 @@ class EndpointService:
         described["ShadowProductionVariants"] = self.shadow_configs.get(name, [])
         return described
 
-    def _switch(self, endpoint: EndpointState, config_name: str) -> None:
+    def _switch(self, endpoint: EndpointState, config_name: str, retained: frozenset[str] = frozenset()) -> None:
+        """Serve ``config_name``, keeping the ``retained`` variant properties (RetainAllVariantProperties) of the
+        variants that stay."""
         config = self.config(config_name)
         endpoint.config_name = config_name
-        endpoint.variants = [Variant.from_config(v) for v in config["ProductionVariants"]]
+        endpoint.variants = self._retaining(endpoint, config["ProductionVariants"], retained)
         endpoint.shadows = [Variant.from_config(v) for v in config["ShadowProductionVariants"]]
-        endpoint.capture = config.get("DataCaptureConfig") or {}
+        if "DataCaptureConfig" not in retained or not endpoint.capture:
+            endpoint.capture = config.get("DataCaptureConfig") or {}
         endpoint.pending_config = None
+
+    @staticmethod
+    def _retaining(endpoint: EndpointState, specs: list[dict[str, Any]], retained: frozenset[str]) -> list[Variant]:
+        """The config's variants, with the instance count and weight the endpoint's same-named variant has now
+        where ``retained`` says so (UpdateEndpoint: "the latest DesiredInstanceCount ... regardless of the new
+        EndpointConfig's InitialInstanceCount")."""
+        serving = {v.name: v for v in endpoint.variants}
+        variants = []
+        for spec in specs:
+            variant, current = Variant.from_config(spec), serving.get(spec["VariantName"])
+            if current is not None and "DesiredInstanceCount" in retained:
+                variant.instance_count = current.instance_count
+            if current is not None and "DesiredWeight" in retained:
+                variant.weight = current.weight
+            variants.append(variant)
+        return variants
 
     def get(self, name: str) -> EndpointState:
         endpoint = self.endpoints.get(name)
@@ -390,9 +414,16 @@ class EndpointService:
             self.flush_capture()
             del self.endpoints[name]
 
-    def update(self, name: str, config_name: str, deployment_config: dict[str, Any] | None) -> None:
+    def update(
+        self,
+        name: str,
+        config_name: str,
+        deployment_config: dict[str, Any] | None,
+        retained: frozenset[str] = frozenset(),
+    ) -> None:
         """UpdateEndpoint: refused (EndpointError) as SageMaker refuses it; otherwise the endpoint is Updating
-        until the new config serves, or until the update fails (:meth:`fail_next_update`)."""
+        until the new config serves (keeping the ``retained`` variant properties), or until the update fails
+        (:meth:`fail_next_update`)."""
         with self._lock:
             endpoint = self.get(name)
             if endpoint.status in BUSY:
@@ -417,8 +448,11 @@ class EndpointService:
                         f"A blue/green update with traffic routing must keep the variant names {old_names}; "
                         f"the new config has {new_names}.",
                     )
-                check_blue_green_policy(deployment_config["BlueGreenUpdatePolicy"], new["ProductionVariants"])
+                fleet = self._retaining(endpoint, new["ProductionVariants"], retained)
+                sizes = [{"VariantName": v.name, "InitialInstanceCount": v.instance_count} for v in fleet]
+                check_blue_green_policy(deployment_config["BlueGreenUpdatePolicy"], sizes)
             endpoint.status = "Updating"
+            endpoint.retained = retained
             endpoint.failure_reason = None
             endpoint.pending_config = config_name
             endpoint.failing = self.update_failures.pop(name, None)
@@ -429,7 +463,7 @@ class EndpointService:
                 return
             assert deployment_config is not None
             endpoint.deployment_config = deployment_config
-            endpoint.new_fleet = [Variant.from_config(v) for v in new["ProductionVariants"]]
+            endpoint.new_fleet = self._retaining(endpoint, new["ProductionVariants"], retained)
             endpoint.new_fleet_share = 0.0
             self.clock.spawn(self._blue_green, endpoint, config_name, deployment_config, name=f"blue-green-{name}")
 
@@ -516,7 +550,7 @@ class EndpointService:
                 endpoint.modified = dt.datetime.now(dt.UTC)
             return
         with self._lock:
-            self._switch(endpoint, config_name)
+            self._switch(endpoint, config_name, endpoint.retained)
             endpoint.new_fleet, endpoint.deployment_config = None, None
             endpoint.new_fleet_share = 0.0
             endpoint.last_deployment_config = deployment
@@ -1047,7 +1081,16 @@ def apply(patcher: Any) -> None:
     def update_endpoint(response: Any) -> Any:
         try:
             name = response._get_param("EndpointName")
-            service.update(name, response._get_param("EndpointConfigName"), response._get_param("DeploymentConfig"))
+            retained: frozenset[str] = frozenset()
+            if response._get_param("RetainAllVariantProperties"):
+                excluded = response._get_param("ExcludeRetainedVariantProperties") or []
+                retained = RETAINABLE - {p["VariantPropertyType"] for p in excluded}
+            service.update(
+                name,
+                response._get_param("EndpointConfigName"),
+                response._get_param("DeploymentConfig"),
+                retained,
+            )
             return ActionResult({"EndpointArn": service.get(name).arn})
         except EndpointError as exc:
             raise api_error(exc) from exc

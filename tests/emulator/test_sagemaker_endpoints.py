@@ -618,3 +618,30 @@ def test_shadow_variants_come_one_with_one_production_variant(emulator: Emulator
         )
     config("one-and-one", [("main", m1, 1.0)], shadow=("shadow", m2))
     assert sagemaker.describe_endpoint_config(EndpointConfigName="one-and-one")["ShadowProductionVariants"]
+
+
+def test_retained_variant_properties_keep_a_scaled_out_variants_instances(emulator: Emulator, hosting) -> None:
+    model, config = hosting
+    config("old", [("main", model("m1", 1.0), 1.0)])
+    config("new", [("main", model("m2", 2.0), 1.0)])
+    config("newer", [("main", model("m3", 3.0), 1.0)])
+    sagemaker = emulator.client("sagemaker")
+    sagemaker.create_endpoint(EndpointName="e", EndpointConfigName="old")
+    wait_in_service(emulator, "e")
+    sagemaker.update_endpoint_weights_and_capacities(
+        EndpointName="e", DesiredWeightsAndCapacities=[{"VariantName": "main", "DesiredInstanceCount": 3}]
+    )
+    wait_in_service(emulator, "e")
+
+    sagemaker.update_endpoint(
+        EndpointName="e",
+        EndpointConfigName="new",
+        RetainAllVariantProperties=True,
+        ExcludeRetainedVariantProperties=[{"VariantPropertyType": "DesiredWeight"}],
+    )
+    retained = wait_in_service(emulator, "e")["ProductionVariants"][0]
+    sagemaker.update_endpoint(EndpointName="e", EndpointConfigName="newer")  # the default: the config's values
+    reset = wait_in_service(emulator, "e")["ProductionVariants"][0]
+
+    assert retained["CurrentInstanceCount"] == 3
+    assert reset["CurrentInstanceCount"] == 1
