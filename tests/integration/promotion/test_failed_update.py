@@ -1,5 +1,6 @@
-"""A SageMaker endpoint update that fails (InService again, on the old config, with a FailureReason) fails the
-promotion cleanly: it never reads as success, the previous model keeps serving and the lock is released."""
+"""A SageMaker endpoint update that fails (InService again, on the old config, with a FailureReason; or
+UpdateRollbackFailed) fails the promotion cleanly: it never reads as success, the previous model keeps serving,
+the candidate is rejected and the lock is released."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ pytestmark = pytest.mark.slow
 REASON = "Unable to provision requested ML compute capacity"
 
 
+@pytest.mark.parametrize("ends", ["InService", "UpdateRollbackFailed"])
 def test_a_failed_endpoint_update_fails_the_promotion_and_keeps_production(
-    cloud_assembly: CloudAssembly, tmp_path: Path
+    cloud_assembly: CloudAssembly, tmp_path: Path, ends: str
 ) -> None:
     with Emulator(workdir=tmp_path / "emulator") as aws:
         context = DemoContext(emulator=aws, assembly=cloud_assembly, console=Console(quiet=True), workdir=tmp_path)
@@ -30,7 +32,7 @@ def test_a_failed_endpoint_update_fails_the_promotion_and_keeps_production(
         candidate = register_model(context, data, name="v2", seed=2)
         endpoint = context.output("EndpointName")
         # The promotion's first update (adding the shadow variant) is accepted, then fails as SageMaker fails one.
-        aws.sagemaker.fail_next_update(endpoint, REASON)
+        aws.sagemaker.fail_next_update(endpoint, REASON, ends=ends)
 
         execution = _summary(promote(context, candidate, traffic_payloads=data.payloads))
         state = end_state(context)
@@ -42,6 +44,11 @@ def test_a_failed_endpoint_update_fails_the_promotion_and_keeps_production(
     assert "WaitForHumanApproval" not in execution["states"]
     assert state["serving"] == {"version": 1, "variant": "blue", "percent": 100}
     assert state["lock"]["held"] is False
-    assert described["EndpointStatus"] == "InService"
+    # The endpoint is left as SageMaker left it (an UpdateRollbackFailed endpoint waits for an operator).
+    assert described["EndpointStatus"] == ends
+    assert described["FailureReason"] == REASON
     production = [(r["version"], r["stage"], r["status"]) for r in state["registry"] if r["stage"] == "Production"]
     assert production == [(1, "Production", "Deployed")]
+    assert [(r["version"], r["stage"], r["status"]) for r in state["registry"] if r["version"] == 2] == [
+        (2, "Staging", "Rejected")
+    ]
