@@ -7,6 +7,10 @@ time on threads the emulator cannot see (here its threads, events and sleeps run
 :mod:`mlops_local.clock`), a Fail state that re-raises a caught ``States.*`` error crashes the interpreter, aws-sdk
 task results keep ``datetime``s that DescribeExecution cannot serialise, and StartExecution without a name
 collides on the second call. Parallel and Map states are not on the clock (the kit uses neither).
+
+AWS's hard quota of 25,000 events per execution history is enforced (moto has none): when an execution has
+24,999 events and the next is not ExecutionSucceeded, event 25,000 is ExecutionFailed with States.Runtime, "The
+execution reached the maximum number of history events (25000).", and the execution stops there.
 """
 
 from __future__ import annotations
@@ -87,6 +91,19 @@ PATCH_POINTS: tuple[PatchPoint, ...] = (
         ),
     ),
     PatchPoint(
+        name="sfn-history-limit",
+        module="moto.stepfunctions.parser.asl.eval.event.event_manager",
+        attribute="EventManager.add_event",
+        signature=(
+            "(self, context: 'EventHistoryContext', event_type: 'HistoryEventType', event_details: 'EventDetails "
+            "| None' = None, timestamp: 'Timestamp' = None, update_source_event_id: 'bool' = True) -> 'int'"
+        ),
+        why=(
+            "an execution history has no limit in moto; AWS fails the execution at 25,000 events (States.Runtime), "
+            "which is what ends a polling loop without an exit"
+        ),
+    ),
+    PatchPoint(
         name="sfn-fail-states-error",
         module="moto.stepfunctions.parser.asl.component.state.fail.state_fail",
         attribute="CustomErrorName",
@@ -144,6 +161,12 @@ _CLOCK_STAND_INS: dict[str, Any] = {
 }
 
 
+HISTORY_EVENT_LIMIT = 25_000  # AWS's hard quota of events in one execution history
+HISTORY_LIMIT_ERROR = "States.Runtime"
+HISTORY_LIMIT_CAUSE = f"The execution reached the maximum number of history events ({HISTORY_EVENT_LIMIT})."
+# The events that end an execution (the interpreter's Program emits exactly one of them, last).
+_TERMINAL_EVENTS = frozenset({"ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"})
+
 HISTORY_PAGE_DEFAULT = 100
 HISTORY_PAGE_MAX = 1000
 
@@ -179,6 +202,70 @@ def _history_events(backend: Any, execution_arn: str) -> list[Any]:
 
 class InvalidTokenError(ValueError):
     """A nextToken this emulator did not hand out."""
+
+
+def _history_limit_exception() -> Exception:
+    """What stops an execution whose history is full: a failure the interpreter reports as the execution's error
+    (States.Runtime, AWS's cause, undecorated), raised wherever the next event would have been recorded."""
+    from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+
+    details = ExecutionFailedEventDetails(error=HISTORY_LIMIT_ERROR, cause=HISTORY_LIMIT_CAUSE)
+
+    class HistoryLimitReached(FailureEventException):
+        def get_execution_failed_event_details(self) -> Any:
+            return details  # AWS's cause as it is (the interpreter prefixes States.Runtime causes with the state)
+
+    # FailureEvent's constructor reads the state from an environment; the limit belongs to no state.
+    event = object.__new__(FailureEvent)
+    for name, value in {
+        "state_name": "",
+        "source_event_id": 0,
+        "error_name": StatesErrorName(typ=StatesErrorNameType.StatesRuntime),
+        "event_type": HistoryEventType.ExecutionFailed,
+        "event_details": {"executionFailedEventDetails": details},
+    }.items():
+        object.__setattr__(event, name, value)
+    return HistoryLimitReached(failure_event=event)
+
+
+def _limit_history(original_add_event: Any) -> Any:
+    """EventManager.add_event with AWS's history quota. The event id generator is the counter: nothing is rescanned.
+
+    At event HISTORY_EVENT_LIMIT anything but ExecutionSucceeded becomes the ExecutionFailed event, and every later
+    attempt to record an event raises, which unwinds the running state (a Retry or Catch handler records an event
+    first, so it unwinds too) up to the interpreter, which ends the execution FAILED with the history-limit error.
+    """
+    from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
+
+    def add_event(manager: Any, context: Any, event_type: Any, event_details: Any = None, **kwargs: Any) -> int:
+        with manager._mutex:
+            next_id = manager._event_id_gen._next_id
+        kind = str(getattr(event_type, "value", event_type))
+        if next_id < HISTORY_EVENT_LIMIT or (next_id == HISTORY_EVENT_LIMIT and kind == "ExecutionSucceeded"):
+            return int(original_add_event(manager, context, event_type, event_details, **kwargs))
+        if next_id > HISTORY_EVENT_LIMIT:  # full: the execution has ended; nothing more is recorded
+            if kind in _TERMINAL_EVENTS:
+                return HISTORY_EVENT_LIMIT
+            raise _history_limit_exception()
+        failed: Any = {
+            "executionFailedEventDetails": ExecutionFailedEventDetails(
+                error=HISTORY_LIMIT_ERROR, cause=HISTORY_LIMIT_CAUSE
+            )
+        }
+        original_add_event(manager, context, HistoryEventType.ExecutionFailed, failed, **kwargs)
+        if kind in _TERMINAL_EVENTS:  # the interpreter was ending the execution anyway
+            return HISTORY_EVENT_LIMIT
+        raise _history_limit_exception()
+
+    return add_event
 
 
 def substitute_definition(definition: str, substitutions: dict[str, Any] | None) -> str:
@@ -249,6 +336,7 @@ def apply(patcher: Patcher) -> None:
         return json.dumps({"events": wire, **({"nextToken": token} if token else {})})
 
     patcher.replace(points["sfn-history-pages"], get_execution_history)
+    patcher.replace(points["sfn-history-limit"], _limit_history(points["sfn-history-limit"].original()))
 
     custom_error_name = points["sfn-fail-states-error"].original()
 

@@ -16,7 +16,15 @@ InvokeEndpoint (even to a missing endpoint) with the literal string "body". Here
   ModelLatency, OverheadLatency: nominal figures plus injected latency, never measured) that the rollback
   alarms watch, and, when data capture is on, writes the request and response to S3 in SageMaker's capture
   layout and JSON-lines format.
-* :meth:`EndpointService.inject_fault` makes a variant (or one model) fail or slow down, for rehearsals.
+* :meth:`EndpointService.inject_fault` makes a variant (or one model) fail or slow down, and
+  :meth:`EndpointService.fail_next_update` makes an endpoint's next update fail, for rehearsals.
+
+SageMaker's rules that moto does not enforce are enforced here: names of models and endpoint configs are unique
+(CreateModel, CreateEndpointConfig), an update may not remove an autoscaled variant or change its instance type,
+blue/green traffic steps must fit the variant's instances, and a config with a shadow variant has exactly one
+production and one shadow variant. A failed update ends as SageMaker ends one: InService on the *old* config with a
+``FailureReason`` (or UpdateRollbackFailed / OutOfService / Failed when the rehearsal asks for it), and
+``RetainAllVariantProperties`` keeps the instance counts (and weights, capture) of the variants that stay.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import base64
 import datetime as dt
 import json
 import logging
+import math
 import random
 import tarfile
 import threading
@@ -65,7 +74,14 @@ def _point(name: str, attribute: str, why: str, *, module: str = _R, signature: 
 
 PATCH_POINTS: tuple[PatchPoint, ...] = (
     _point(
-        "sagemaker-create-endpoint-config", "SageMakerResponse.create_endpoint_config", "keep ShadowProductionVariants"
+        "sagemaker-create-model",
+        "SageMakerResponse.create_model",
+        "moto overwrites a model of the same name; SageMaker refuses it (Cannot create already existing model)",
+    ),
+    _point(
+        "sagemaker-create-endpoint-config",
+        "SageMakerResponse.create_endpoint_config",
+        "keep ShadowProductionVariants; refuse an existing name and shadow layouts SageMaker refuses",
     ),
     _point(
         "sagemaker-describe-endpoint-config", "SageMakerResponse.describe_endpoint_config", "return shadow variants"
@@ -96,6 +112,14 @@ PATCH_POINTS: tuple[PatchPoint, ...] = (
 )
 
 BUSY = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
+# How a failed update may leave the endpoint (DescribeEndpoint's EndpointStatus): SageMaker's usual ending is
+# InService on the old config with a FailureReason; the others are the states a rehearsal can ask for.
+FAILED_UPDATE_ENDINGS = ("InService", "UpdateRollbackFailed", "OutOfService", "Failed")
+NOT_SERVING = ("Creating", "Deleting", "Failed", "OutOfService")
+AUTOSCALING_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+# UpdateEndpoint's VariantPropertyType: what RetainAllVariantProperties keeps unless ExcludeRetainedVariantProperties
+# names it.
+RETAINABLE = frozenset({"DesiredInstanceCount", "DesiredWeight", "DataCaptureConfig"})
 
 
 class EndpointError(Exception):
@@ -112,6 +136,14 @@ class Fault:
     extra_latency_ms: float = 0.0
     status_code: int = 500
     min_share: float = 0.0  # live only while the variant holds at least this share of the endpoint's weight
+
+
+@dataclass(frozen=True)
+class UpdateFailure:
+    """How the next update of an endpoint fails (:meth:`EndpointService.fail_next_update`)."""
+
+    reason: str
+    ends: str = "InService"
 
 
 @dataclass
@@ -165,6 +197,8 @@ class EndpointState:
     deployment_config: dict[str, Any] | None = None
     last_deployment_config: dict[str, Any] | None = None
     deployment_stage: str = ""
+    failing: UpdateFailure | None = None  # the update in flight fails (fail_next_update)
+    retained: frozenset[str] = frozenset()  # the variant properties the update in flight retains
 
 
 @dataclass
@@ -183,6 +217,7 @@ class EndpointService:
         self.endpoints: dict[str, EndpointState] = {}
         self.shadow_configs: dict[str, list[dict[str, Any]]] = {}
         self.faults: dict[str, Fault] = {}
+        self.update_failures: dict[str, UpdateFailure] = {}  # endpoint name -> how its next update fails
         self._models: dict[tuple[str, str, str], LoadedModel] = {}
         self._loading: dict[tuple[str, str, str], threading.Lock] = {}
         self._capture: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -252,10 +287,28 @@ class EndpointService:
             and endpoint.deployment_config is None
             and self.clock.now() >= endpoint.ready_at
         ):
+            if endpoint.failing is not None:
+                self._fail_update(endpoint)
+                return
             if endpoint.pending_config:
-                self._switch(endpoint, endpoint.pending_config)
+                self._switch(endpoint, endpoint.pending_config, endpoint.retained)
             endpoint.status = "InService"
             endpoint.modified = dt.datetime.now(dt.UTC)
+
+    @staticmethod
+    def _fail_update(endpoint: EndpointState) -> None:
+        """End the update in flight as SageMaker ends a failed one: the old config keeps serving (its variants
+        were never switched), the status is the failure's ending (InService unless a rehearsal asked for
+        another) and DescribeEndpoint carries the FailureReason."""
+        failure = endpoint.failing
+        assert failure is not None
+        endpoint.failing = None
+        endpoint.pending_config, endpoint.deployment_config, endpoint.new_fleet = None, None, None
+        endpoint.new_fleet_share = 0.0
+        endpoint.deployment_stage = ""
+        endpoint.failure_reason = failure.reason
+        endpoint.status = failure.ends
+        endpoint.modified = dt.datetime.now(dt.UTC)
 
     # -- configs -------------------------------------------------------------------------------------
     def _backend(self) -> Any:
@@ -271,13 +324,32 @@ class EndpointService:
         described["ShadowProductionVariants"] = self.shadow_configs.get(name, [])
         return described
 
-    def _switch(self, endpoint: EndpointState, config_name: str) -> None:
+    def _switch(self, endpoint: EndpointState, config_name: str, retained: frozenset[str] = frozenset()) -> None:
+        """Serve ``config_name``, keeping the ``retained`` variant properties (RetainAllVariantProperties) of the
+        variants that stay."""
         config = self.config(config_name)
         endpoint.config_name = config_name
-        endpoint.variants = [Variant.from_config(v) for v in config["ProductionVariants"]]
+        endpoint.variants = self._retaining(endpoint, config["ProductionVariants"], retained)
         endpoint.shadows = [Variant.from_config(v) for v in config["ShadowProductionVariants"]]
-        endpoint.capture = config.get("DataCaptureConfig") or {}
+        if "DataCaptureConfig" not in retained or not endpoint.capture:
+            endpoint.capture = config.get("DataCaptureConfig") or {}
         endpoint.pending_config = None
+
+    @staticmethod
+    def _retaining(endpoint: EndpointState, specs: list[dict[str, Any]], retained: frozenset[str]) -> list[Variant]:
+        """The config's variants, with the instance count and weight the endpoint's same-named variant has now
+        where ``retained`` says so (UpdateEndpoint: "the latest DesiredInstanceCount ... regardless of the new
+        EndpointConfig's InitialInstanceCount")."""
+        serving = {v.name: v for v in endpoint.variants}
+        variants = []
+        for spec in specs:
+            variant, current = Variant.from_config(spec), serving.get(spec["VariantName"])
+            if current is not None and "DesiredInstanceCount" in retained:
+                variant.instance_count = current.instance_count
+            if current is not None and "DesiredWeight" in retained:
+                variant.weight = current.weight
+            variants.append(variant)
+        return variants
 
     def get(self, name: str) -> EndpointState:
         endpoint = self.endpoints.get(name)
@@ -342,7 +414,16 @@ class EndpointService:
             self.flush_capture()
             del self.endpoints[name]
 
-    def update(self, name: str, config_name: str, deployment_config: dict[str, Any] | None) -> None:
+    def update(
+        self,
+        name: str,
+        config_name: str,
+        deployment_config: dict[str, Any] | None,
+        retained: frozenset[str] = frozenset(),
+    ) -> None:
+        """UpdateEndpoint: refused (EndpointError) as SageMaker refuses it; otherwise the endpoint is Updating
+        until the new config serves (keeping the ``retained`` variant properties), or until the update fails
+        (:meth:`fail_next_update`)."""
         with self._lock:
             endpoint = self.get(name)
             if endpoint.status in BUSY:
@@ -350,8 +431,15 @@ class EndpointService:
                     "ValidationException",
                     f'Cannot update in-progress endpoint "{endpoint.arn}" (status {endpoint.status}).',
                 )
+            if endpoint.status == "Failed":  # DescribeEndpoint: DeleteEndpoint is all a failed endpoint takes
+                raise EndpointError(
+                    "ValidationException", f'Cannot update failed endpoint "{endpoint.arn}"; delete it instead.'
+                )
             new = self.config(config_name)
-            if deployment_config and deployment_config.get("BlueGreenUpdatePolicy"):
+            self._check_autoscaled_variants(endpoint, new)
+            blue_green = bool(deployment_config and deployment_config.get("BlueGreenUpdatePolicy"))
+            if blue_green:
+                assert deployment_config is not None
                 old_names = sorted(v.name for v in endpoint.variants)
                 new_names = sorted(v["VariantName"] for v in new["ProductionVariants"])
                 if old_names != new_names:
@@ -360,18 +448,61 @@ class EndpointService:
                         f"A blue/green update with traffic routing must keep the variant names {old_names}; "
                         f"the new config has {new_names}.",
                     )
+                fleet = self._retaining(endpoint, new["ProductionVariants"], retained)
+                sizes = [{"VariantName": v.name, "InitialInstanceCount": v.instance_count} for v in fleet]
+                check_blue_green_policy(deployment_config["BlueGreenUpdatePolicy"], sizes)
             endpoint.status = "Updating"
+            endpoint.retained = retained
             endpoint.failure_reason = None
             endpoint.pending_config = config_name
+            endpoint.failing = self.update_failures.pop(name, None)
             endpoint.modified = dt.datetime.now(dt.UTC)
-            if not deployment_config or not deployment_config.get("BlueGreenUpdatePolicy"):
+            if not blue_green:
                 endpoint.deployment_config = None
                 self._finish_after(endpoint, UPDATE_SECONDS)
                 return
+            assert deployment_config is not None
             endpoint.deployment_config = deployment_config
-            endpoint.new_fleet = [Variant.from_config(v) for v in new["ProductionVariants"]]
+            endpoint.new_fleet = self._retaining(endpoint, new["ProductionVariants"], retained)
             endpoint.new_fleet_share = 0.0
             self.clock.spawn(self._blue_green, endpoint, config_name, deployment_config, name=f"blue-green-{name}")
+
+    def autoscaled_variants(self, name: str) -> set[str]:
+        """The variants of endpoint ``name`` registered with Application Auto Scaling (resource
+        ``endpoint/<name>/variant/<variant>``, dimension ``sagemaker:variant:DesiredInstanceCount``)."""
+        from moto.applicationautoscaling.models import applicationautoscaling_backends
+
+        backend = applicationautoscaling_backends[self.emulator.account][self.emulator.region]
+        prefix = f"endpoint/{name}/variant/"
+        return {
+            rid.removeprefix(prefix) for rid in backend.targets.get(AUTOSCALING_DIMENSION, {}) if rid.startswith(prefix)
+        }
+
+    def _check_autoscaled_variants(self, endpoint: EndpointState, new: dict[str, Any]) -> None:
+        """SageMaker's "Update endpoints that use auto scaling": an update that removes a variant registered as a
+        scalable target, or changes its instance type, fails; changing its model is allowed."""
+        autoscaled = self.autoscaled_variants(endpoint.name)
+        if not autoscaled:
+            return
+        kept = {v["VariantName"]: v.get("InstanceType", "ml.m5.large") for v in new["ProductionVariants"]}
+        removed = sorted(v.name for v in endpoint.variants if v.name in autoscaled and v.name not in kept)
+        retyped = sorted(
+            v.name
+            for v in endpoint.variants
+            if v.name in autoscaled and v.name in kept and kept[v.name] != v.instance_type
+        )
+        if removed or retyped:
+            problems = []
+            if removed:
+                problems.append(f"removes {removed}")
+            if retyped:
+                problems.append(f"changes the instance type of {retyped}")
+            raise EndpointError(
+                "ValidationException",
+                f'The update of endpoint "{endpoint.arn}" {" and ".join(problems)}, registered as scalable targets '
+                f"with Application Auto Scaling ({AUTOSCALING_DIMENSION}). Delete their scaling policies and "
+                "deregister them (DeregisterScalableTarget) before updating the endpoint.",
+            )
 
     def _blue_green(self, endpoint: EndpointState, config_name: str, deployment: dict[str, Any]) -> None:
         policy = deployment["BlueGreenUpdatePolicy"]
@@ -394,6 +525,11 @@ class EndpointService:
             steps = [1.0]
         endpoint.deployment_stage = "Creating"
         self.clock.sleep(CREATE_SECONDS)  # the new (green) fleet is provisioned before any traffic moves
+        if endpoint.failing is not None:  # the new fleet never came up: no traffic moved
+            with self._lock:
+                self._fail_update(endpoint)
+                endpoint.last_deployment_config = deployment
+            return
         try:
             for share in steps:
                 endpoint.new_fleet_share = share
@@ -414,7 +550,7 @@ class EndpointService:
                 endpoint.modified = dt.datetime.now(dt.UTC)
             return
         with self._lock:
-            self._switch(endpoint, config_name)
+            self._switch(endpoint, config_name, endpoint.retained)
             endpoint.new_fleet, endpoint.deployment_config = None, None
             endpoint.new_fleet_share = 0.0
             endpoint.last_deployment_config = deployment
@@ -492,6 +628,18 @@ class EndpointService:
 
     def clear_faults(self) -> None:
         self.faults.clear()
+        self.update_failures.clear()
+
+    def fail_next_update(self, endpoint: str, reason: str, *, ends: str = "InService") -> None:
+        """Make the next UpdateEndpoint of ``endpoint`` fail after it was accepted, as a fleet that never comes up
+        fails: the endpoint is Updating for the usual time, then ends ``ends`` (InService, as SageMaker ends a
+        failed update, or UpdateRollbackFailed, OutOfService, Failed) on its *old* config, with ``reason`` as
+        its FailureReason. Raises ValueError for another ending or an empty reason."""
+        if ends not in FAILED_UPDATE_ENDINGS:
+            raise ValueError(f"ends must be one of {', '.join(FAILED_UPDATE_ENDINGS)}, got {ends!r}")
+        if not reason.strip():
+            raise ValueError("a failed update needs a FailureReason")
+        self.update_failures[endpoint] = UpdateFailure(reason=reason, ends=ends)
 
     # -- data plane ----------------------------------------------------------------------------------
     def _choose(self, endpoint: EndpointState, target: str | None) -> Variant:
@@ -618,7 +766,7 @@ class EndpointService:
         if name not in self.endpoints:  # the runtime API names this error ValidationError, not ValidationException
             raise EndpointError("ValidationError", f"Endpoint {name} of account {self.emulator.account} not found.")
         endpoint = self.get(name)
-        if endpoint.status in ("Creating", "Deleting") or endpoint.status == "Failed":
+        if endpoint.status in NOT_SERVING:
             raise EndpointError("ValidationError", f"Endpoint {name} is not in service (status {endpoint.status}).")
         variant = self._choose(endpoint, target_variant)
         share = self._share(endpoint, variant.name) if self.faults else 1.0  # only faults look at it
@@ -780,6 +928,60 @@ class _ModelFailure(Exception):  # noqa: N818
         self.status, self.message = status, message
 
 
+def check_blue_green_policy(policy: dict[str, Any], variants: list[dict[str, Any]]) -> None:
+    """Refuse (EndpointError) a BlueGreenUpdatePolicy SageMaker refuses for the new config's ``variants``.
+
+    TrafficRoutingConfig: the canary is at most 50% of the variant's instances, a linear step 10-50% of them
+    (CAPACITY_PERCENT values are percentages of the instances; a step is at least one instance), and CANARY needs
+    a CanarySize, LINEAR a LinearStepSize. BlueGreenUpdatePolicy: MaximumExecutionTimeoutInSeconds is larger than
+    TerminationWaitInSeconds plus WaitIntervalInSeconds.
+    """
+    routing = policy.get("TrafficRoutingConfiguration") or {"Type": "ALL_AT_ONCE"}
+    kind = routing.get("Type", "ALL_AT_ONCE")
+    waiting = int(policy.get("TerminationWaitInSeconds", 0)) + int(routing.get("WaitIntervalInSeconds", 0))
+    timeout = policy.get("MaximumExecutionTimeoutInSeconds")
+    if timeout is not None and int(timeout) <= waiting:
+        raise EndpointError(
+            "ValidationException",
+            f"MaximumExecutionTimeoutInSeconds ({timeout}) must be larger than TerminationWaitInSeconds plus "
+            f"WaitIntervalInSeconds ({waiting}).",
+        )
+    if kind == "ALL_AT_ONCE":
+        return
+    field_name, low, high = ("CanarySize", 0.0, 0.5) if kind == "CANARY" else ("LinearStepSize", 0.1, 0.5)
+    size = routing.get(field_name)
+    if not size:
+        raise EndpointError("ValidationException", f"TrafficRoutingConfiguration of Type {kind} needs a {field_name}.")
+    value = float(size["Value"])
+    for variant in variants:
+        instances = int(variant.get("InitialInstanceCount", 1))
+        if size["Type"] == "CAPACITY_PERCENT":
+            batch = max(1, math.ceil(instances * value / 100))
+            fits = low * 100 <= value <= high * 100 and batch <= instances * high
+        else:
+            batch = int(value)
+            fits = instances * low <= batch <= instances * high
+        if not fits:
+            share = "at most 50%" if kind == "CANARY" else "10-50%"
+            raise EndpointError(
+                "ValidationException",
+                f"{field_name} {size['Type']} {size['Value']:g} is {batch} of the {instances} instance(s) of variant "
+                f'"{variant["VariantName"]}"; it must be {share} of the variant\'s instance count.',
+            )
+
+
+def check_shadow_layout(production: list[dict[str, Any]], shadows: list[dict[str, Any]]) -> None:
+    """CreateEndpointConfig with ShadowProductionVariants: exactly one production and one shadow variant."""
+    if not shadows:
+        return
+    if len(shadows) != 1 or len(production) != 1:
+        raise EndpointError(
+            "ValidationException",
+            "An endpoint config with ShadowProductionVariants must have exactly one ProductionVariant and one "
+            f"ShadowProductionVariant; got {len(production)} and {len(shadows)}.",
+        )
+
+
 def _capture_payload(data: bytes, content_type: str, mode: str) -> dict[str, Any]:
     try:
         return {
@@ -808,19 +1010,33 @@ def apply(patcher: Any) -> None:
     def api_error(exc: EndpointError) -> Exception:
         return ValidationError(message=str(exc))
 
+    def arn(kind: str, name: str) -> str:  # SageMaker ARNs carry names in lower case
+        return f"arn:aws:sagemaker:{service.emulator.region}:{service.emulator.account}:{kind}/{name.lower()}"
+
+    def create_model(response: Any) -> Any:
+        name = response._get_param("ModelName")
+        if name in response.sagemaker_backend._models:
+            raise ValidationError(message=f'Cannot create already existing model "{arn("model", name)}".')
+        return originals["sagemaker-create-model"](response)
+
     def create_endpoint_config(response: Any) -> Any:
+        name = response._get_param("EndpointConfigName")
         shadows = response._get_param("ShadowProductionVariants") or []
         production = response._get_param("ProductionVariants") or []
-        if shadows and len(production) != 1:
-            raise ValidationError(
-                message="An endpoint config with ShadowProductionVariants must have exactly one ProductionVariant."
-            )
         backend = response.sagemaker_backend
+        if name in backend.endpoint_configs:
+            raise ValidationError(
+                message=f'Cannot create already existing endpoint configuration "{arn("endpoint-config", name)}".'
+            )
+        try:
+            check_shadow_layout(production, shadows)
+        except EndpointError as exc:
+            raise api_error(exc) from exc
         for shadow in shadows:
             if shadow["ModelName"] not in backend._models:
-                raise ValidationError(message=f'Could not find model "{shadow["ModelName"]}".')
+                raise ValidationError(message=f'Could not find model "{arn("model", shadow["ModelName"])}".')
         result = originals["sagemaker-create-endpoint-config"](response)
-        service.shadow_configs[response._get_param("EndpointConfigName")] = shadows
+        service.shadow_configs[name] = shadows
         return result
 
     def describe_endpoint_config(response: Any) -> Any:
@@ -865,7 +1081,16 @@ def apply(patcher: Any) -> None:
     def update_endpoint(response: Any) -> Any:
         try:
             name = response._get_param("EndpointName")
-            service.update(name, response._get_param("EndpointConfigName"), response._get_param("DeploymentConfig"))
+            retained: frozenset[str] = frozenset()
+            if response._get_param("RetainAllVariantProperties"):
+                excluded = response._get_param("ExcludeRetainedVariantProperties") or []
+                retained = RETAINABLE - {p["VariantPropertyType"] for p in excluded}
+            service.update(
+                name,
+                response._get_param("EndpointConfigName"),
+                response._get_param("DeploymentConfig"),
+                retained,
+            )
             return ActionResult({"EndpointArn": service.get(name).arn})
         except EndpointError as exc:
             raise api_error(exc) from exc
@@ -893,6 +1118,7 @@ def apply(patcher: Any) -> None:
             return exc.status, error_headers, json.dumps({"message": str(exc), "Message": str(exc)})
         return 200, {"Content-Type": returned_type, "x-Amzn-Invoked-Production-Variant": variant}, payload
 
+    patcher.replace(points["sagemaker-create-model"], create_model)
     patcher.replace(points["sagemaker-create-endpoint-config"], create_endpoint_config)
     patcher.replace(points["sagemaker-describe-endpoint-config"], describe_endpoint_config)
     patcher.replace(points["sagemaker-create-endpoint"], create_endpoint)

@@ -63,15 +63,22 @@ def hosting(emulator: Emulator):
         )
         return name
 
-    def config(name: str, variants: list[tuple[str, str, float]], shadow: tuple[str, str] | None = None) -> str:
+    def config(
+        name: str,
+        variants: list[tuple[str, str, float]],
+        shadow: tuple[str, str] | None = None,
+        *,
+        instances: int = 1,
+        instance_type: str = "ml.m5.large",
+    ) -> str:
         request = {
             "EndpointConfigName": name,
             "ProductionVariants": [
                 {
                     "VariantName": v,
                     "ModelName": m,
-                    "InitialInstanceCount": 1,
-                    "InstanceType": "ml.m5.large",
+                    "InitialInstanceCount": instances,
+                    "InstanceType": instance_type,
                     "InitialVariantWeight": w,
                 }
                 for v, m, w in variants
@@ -300,8 +307,8 @@ def _blue_green(config_name: str, alarms: list[str]) -> dict:
 
 def test_a_canary_update_shifts_traffic_and_completes(emulator: Emulator, hosting) -> None:
     model, config = hosting
-    config("old", [("main", model("m1", 1.0), 1.0)])
-    config("new", [("main", model("m2", 2.0), 1.0)])
+    config("old", [("main", model("m1", 1.0), 1.0)], instances=2)
+    config("new", [("main", model("m2", 2.0), 1.0)], instances=2)  # a 20% canary is 1 of 2 instances
     sagemaker = emulator.client("sagemaker")
     sagemaker.create_endpoint(EndpointName="e", EndpointConfigName="old")
     wait_in_service(emulator, "e")
@@ -331,8 +338,8 @@ def test_a_canary_update_shifts_traffic_and_completes(emulator: Emulator, hostin
 
 def test_an_alarm_during_the_canary_rolls_back_to_the_old_config(emulator: Emulator, hosting) -> None:
     model, config = hosting
-    config("old", [("main", model("m1", 1.0), 1.0)])
-    config("new", [("main", model("m2", 2.0), 1.0)])
+    config("old", [("main", model("m1", 1.0), 1.0)], instances=2)
+    config("new", [("main", model("m2", 2.0), 1.0)], instances=2)
     sagemaker = emulator.client("sagemaker")
     sagemaker.create_endpoint(EndpointName="e", EndpointConfigName="old")
     wait_in_service(emulator, "e")
@@ -382,3 +389,259 @@ def test_updates_of_a_busy_endpoint_and_renamed_variants_are_refused(emulator: E
         sagemaker.update_endpoint(
             EndpointName="e", EndpointConfigName="renamed", DeploymentConfig=_blue_green("renamed", [])
         )
+
+
+def test_a_model_or_endpoint_config_name_is_created_once(emulator: Emulator, hosting) -> None:
+    model, config = hosting
+    config("Config-1", [("main", model("Model-1", 1.0), 1.0)])
+    sagemaker = emulator.client("sagemaker")
+    prefix = f"arn:aws:sagemaker:{emulator.region}:{emulator.account}"
+
+    with pytest.raises(ClientError) as model_again:
+        model("Model-1", 5.0)
+    with pytest.raises(ClientError) as config_again:
+        config("Config-1", [("other", "Model-1", 1.0)])
+
+    assert model_again.value.response["Error"]["Code"] == "ValidationException"
+    assert model_again.value.response["Error"]["Message"] == (
+        f'Cannot create already existing model "{prefix}:model/model-1".'
+    )
+    assert config_again.value.response["Error"]["Code"] == "ValidationException"
+    assert config_again.value.response["Error"]["Message"] == (
+        f'Cannot create already existing endpoint configuration "{prefix}:endpoint-config/config-1".'
+    )
+    # Nothing was overwritten (moto replaces both silently).
+    described = sagemaker.describe_endpoint_config(EndpointConfigName="Config-1")
+    assert [v["VariantName"] for v in described["ProductionVariants"]] == ["main"]
+
+
+def _autoscale(emulator: Emulator, endpoint: str, variant: str) -> None:
+    emulator.client("application-autoscaling").register_scalable_target(
+        ServiceNamespace="sagemaker",
+        ResourceId=f"endpoint/{endpoint}/variant/{variant}",
+        ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+        MinCapacity=1,
+        MaxCapacity=4,
+    )
+
+
+def test_an_update_may_not_remove_or_retype_an_autoscaled_variant(emulator: Emulator, hosting) -> None:
+    model, config = hosting
+    m1, m2 = model("m1", 1.0), model("m2", 2.0)
+    config("blue", [("blue", m1, 1.0)])
+    config("green-only", [("green", m2, 1.0)])
+    config("blue-bigger", [("blue", m1, 1.0)], instance_type="ml.c5.xlarge")
+    config("blue-new-model", [("blue", m2, 1.0)])
+    sagemaker = emulator.client("sagemaker")
+    sagemaker.create_endpoint(EndpointName="e", EndpointConfigName="blue")
+    wait_in_service(emulator, "e")
+    _autoscale(emulator, "e", "blue")
+    _autoscale(emulator, "other-endpoint", "green")  # another endpoint's targets do not count
+
+    with pytest.raises(ClientError, match=r"removes \['blue'\].*DeregisterScalableTarget") as removed:
+        sagemaker.update_endpoint(EndpointName="e", EndpointConfigName="green-only")
+    with pytest.raises(ClientError, match=r"changes the instance type of \['blue'\]"):
+        sagemaker.update_endpoint(EndpointName="e", EndpointConfigName="blue-bigger")
+
+    assert removed.value.response["Error"]["Code"] == "ValidationException"
+    assert sagemaker.describe_endpoint(EndpointName="e")["EndpointStatus"] == "InService"
+    # Changing only the model of an autoscaled variant is allowed (the guide's one exception).
+    sagemaker.update_endpoint(EndpointName="e", EndpointConfigName="blue-new-model")
+    assert wait_in_service(emulator, "e")["EndpointConfigName"] == "blue-new-model"
+    # Deregistered, the variant may go.
+    emulator.client("application-autoscaling").deregister_scalable_target(
+        ServiceNamespace="sagemaker",
+        ResourceId="endpoint/e/variant/blue",
+        ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+    )
+    sagemaker.update_endpoint(EndpointName="e", EndpointConfigName="green-only")
+    assert wait_in_service(emulator, "e")["EndpointConfigName"] == "green-only"
+
+
+@pytest.mark.parametrize("blue_green", [False, True], ids=["plain", "blue-green"])
+def test_a_failed_update_ends_in_service_on_the_old_config_with_a_reason(
+    emulator: Emulator, hosting, blue_green: bool
+) -> None:
+    model, config = hosting
+    config("old", [("main", model("m1", 1.0), 1.0)], instances=2)
+    config("new", [("main", model("m2", 2.0), 1.0)], instances=2)
+    sagemaker = emulator.client("sagemaker")
+    sagemaker.create_endpoint(EndpointName="e", EndpointConfigName="old")
+    wait_in_service(emulator, "e")
+    emulator.sagemaker.fail_next_update("e", "Insufficient capacity for ml.m5.large")
+
+    sagemaker.update_endpoint(
+        EndpointName="e",
+        EndpointConfigName="new",
+        **({"DeploymentConfig": _blue_green("new", [])} if blue_green else {}),
+    )
+    updating = sagemaker.describe_endpoint(EndpointName="e")
+    described = wait_in_service(emulator, "e")
+
+    assert updating["EndpointStatus"] == "Updating"
+    assert described["EndpointConfigName"] == "old"
+    assert described["FailureReason"] == "Insufficient capacity for ml.m5.large"
+    assert "PendingDeploymentSummary" not in described
+    assert invoke(emulator, "e", {"x": 1})[0]["model"] == "m1"
+    # The hook fails one update: the next one succeeds and clears the reason.
+    sagemaker.update_endpoint(EndpointName="e", EndpointConfigName="new")
+    again = wait_in_service(emulator, "e")
+    assert again["EndpointConfigName"] == "new"
+    assert "FailureReason" not in again
+
+
+@pytest.mark.parametrize("ends", ["UpdateRollbackFailed", "OutOfService", "Failed"])
+def test_a_failed_update_can_leave_the_endpoint_broken(emulator: Emulator, hosting, ends: str) -> None:
+    model, config = hosting
+    config("old", [("main", model("m1", 1.0), 1.0)])
+    config("new", [("main", model("m2", 2.0), 1.0)])
+    sagemaker = emulator.client("sagemaker")
+    sagemaker.create_endpoint(EndpointName="e", EndpointConfigName="old")
+    wait_in_service(emulator, "e")
+    emulator.sagemaker.fail_next_update("e", "the new fleet failed its health checks", ends=ends)
+
+    sagemaker.update_endpoint(EndpointName="e", EndpointConfigName="new")
+
+    def ended() -> dict | None:
+        described = sagemaker.describe_endpoint(EndpointName="e")
+        return described if described["EndpointStatus"] != "Updating" else None
+
+    described = emulator.wait_until(ended, timeout=3600, description="the update ends")
+    assert described["EndpointStatus"] == ends
+    assert described["EndpointConfigName"] == "old"
+    assert described["FailureReason"] == "the new fleet failed its health checks"
+    if ends == "UpdateRollbackFailed":  # in service, on a mix of configs: the emulator keeps the old one serving
+        assert invoke(emulator, "e", {"x": 1})[0]["model"] == "m1"
+    else:
+        with pytest.raises(ClientError, match="not in service"):
+            invoke(emulator, "e", {"x": 1})
+    if ends == "Failed":
+        with pytest.raises(ClientError, match="delete it"):
+            sagemaker.update_endpoint(EndpointName="e", EndpointConfigName="new")
+
+
+def test_the_failure_hook_refuses_what_sagemaker_never_reports(emulator: Emulator) -> None:
+    with pytest.raises(ValueError, match="ends must be one of"):
+        emulator.sagemaker.fail_next_update("e", "x", ends="Deleting")
+    with pytest.raises(ValueError, match="FailureReason"):
+        emulator.sagemaker.fail_next_update("e", " ")
+
+
+def _routing(kind: str, size_type: str, value: int, *, wait: int = 300, timeout: int = 1800) -> dict:
+    field = "CanarySize" if kind == "CANARY" else "LinearStepSize"
+    return {
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": {
+                "Type": kind,
+                field: {"Type": size_type, "Value": value},
+                "WaitIntervalInSeconds": wait,
+            },
+            "TerminationWaitInSeconds": 0,
+            "MaximumExecutionTimeoutInSeconds": timeout,
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("instances", "kind", "size_type", "value", "accepted"),
+    [
+        (1, "CANARY", "CAPACITY_PERCENT", 20, False),  # one instance is 100% of one
+        (2, "CANARY", "CAPACITY_PERCENT", 50, True),
+        (4, "CANARY", "CAPACITY_PERCENT", 60, False),
+        (4, "CANARY", "INSTANCE_COUNT", 2, True),
+        (4, "CANARY", "INSTANCE_COUNT", 3, False),
+        (10, "LINEAR", "CAPACITY_PERCENT", 5, False),  # a linear step is 10-50%
+        (10, "LINEAR", "CAPACITY_PERCENT", 10, True),
+        (10, "LINEAR", "INSTANCE_COUNT", 6, False),
+    ],
+)
+def test_blue_green_steps_must_fit_the_variants_instances(
+    emulator: Emulator, hosting, instances: int, kind: str, size_type: str, value: int, accepted: bool
+) -> None:
+    model, config = hosting
+    config("old", [("main", model("m1", 1.0), 1.0)], instances=instances)
+    config("new", [("main", model("m2", 2.0), 1.0)], instances=instances)
+    sagemaker = emulator.client("sagemaker")
+    sagemaker.create_endpoint(EndpointName="e", EndpointConfigName="old")
+    wait_in_service(emulator, "e")
+
+    def update() -> None:
+        sagemaker.update_endpoint(
+            EndpointName="e", EndpointConfigName="new", DeploymentConfig=_routing(kind, size_type, value)
+        )
+
+    if accepted:
+        update()
+        assert sagemaker.describe_endpoint(EndpointName="e")["EndpointStatus"] == "Updating"
+    else:
+        with pytest.raises(ClientError, match="of the variant's instance count") as refused:
+            update()
+        assert refused.value.response["Error"]["Code"] == "ValidationException"
+        assert sagemaker.describe_endpoint(EndpointName="e")["EndpointStatus"] == "InService"
+
+
+def test_a_blue_green_timeout_must_exceed_its_waits(emulator: Emulator, hosting) -> None:
+    model, config = hosting
+    config("old", [("main", model("m1", 1.0), 1.0)], instances=2)
+    config("new", [("main", model("m2", 2.0), 1.0)], instances=2)
+    sagemaker = emulator.client("sagemaker")
+    sagemaker.create_endpoint(EndpointName="e", EndpointConfigName="old")
+    wait_in_service(emulator, "e")
+
+    with pytest.raises(ClientError, match="must be larger than TerminationWaitInSeconds plus WaitIntervalInSeconds"):
+        sagemaker.update_endpoint(
+            EndpointName="e",
+            EndpointConfigName="new",
+            DeploymentConfig=_routing("CANARY", "INSTANCE_COUNT", 1, wait=900, timeout=900),
+        )
+
+
+def test_shadow_variants_come_one_with_one_production_variant(emulator: Emulator, hosting) -> None:
+    model, config = hosting
+    m1, m2, m3 = model("m1", 1.0), model("m2", 2.0), model("m3", 3.0)
+    sagemaker = emulator.client("sagemaker")
+
+    def variant(name: str, model_name: str) -> dict:
+        return {"VariantName": name, "ModelName": model_name, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
+
+    with pytest.raises(ClientError, match="exactly one ProductionVariant and one ShadowProductionVariant; got 1 and 2"):
+        sagemaker.create_endpoint_config(
+            EndpointConfigName="two-shadows",
+            ProductionVariants=[variant("main", m1)],
+            ShadowProductionVariants=[variant("s1", m2), variant("s2", m3)],
+        )
+    with pytest.raises(ClientError, match="got 2 and 1"):
+        sagemaker.create_endpoint_config(
+            EndpointConfigName="two-production",
+            ProductionVariants=[variant("a", m1), variant("b", m2)],
+            ShadowProductionVariants=[variant("s", m3)],
+        )
+    config("one-and-one", [("main", m1, 1.0)], shadow=("shadow", m2))
+    assert sagemaker.describe_endpoint_config(EndpointConfigName="one-and-one")["ShadowProductionVariants"]
+
+
+def test_retained_variant_properties_keep_a_scaled_out_variants_instances(emulator: Emulator, hosting) -> None:
+    model, config = hosting
+    config("old", [("main", model("m1", 1.0), 1.0)])
+    config("new", [("main", model("m2", 2.0), 1.0)])
+    config("newer", [("main", model("m3", 3.0), 1.0)])
+    sagemaker = emulator.client("sagemaker")
+    sagemaker.create_endpoint(EndpointName="e", EndpointConfigName="old")
+    wait_in_service(emulator, "e")
+    sagemaker.update_endpoint_weights_and_capacities(
+        EndpointName="e", DesiredWeightsAndCapacities=[{"VariantName": "main", "DesiredInstanceCount": 3}]
+    )
+    wait_in_service(emulator, "e")
+
+    sagemaker.update_endpoint(
+        EndpointName="e",
+        EndpointConfigName="new",
+        RetainAllVariantProperties=True,
+        ExcludeRetainedVariantProperties=[{"VariantPropertyType": "DesiredWeight"}],
+    )
+    retained = wait_in_service(emulator, "e")["ProductionVariants"][0]
+    sagemaker.update_endpoint(EndpointName="e", EndpointConfigName="newer")  # the default: the config's values
+    reset = wait_in_service(emulator, "e")["ProductionVariants"][0]
+
+    assert retained["CurrentInstanceCount"] == 3
+    assert reset["CurrentInstanceCount"] == 1

@@ -247,3 +247,48 @@ def test_history_comes_in_pages_as_aws_gives_it(emulator: Emulator) -> None:
     assert "nextToken" not in rest
     newest = sfn.get_execution_history(executionArn=execution, reverseOrder=True, maxResults=3)["events"]
     assert [e["id"] for e in newest] == [ids[-1], ids[-2], ids[-3]]
+
+
+def _counting_loop(iterations: int) -> dict:
+    """Increment, then Choice: Succeed after ``iterations`` rounds. History: ExecutionStarted, four events a round
+    (Pass and Choice entered and exited), SucceedStateEntered/Exited, ExecutionSucceeded: 4 * iterations + 4."""
+    return {
+        "StartAt": "Increment",
+        "States": {
+            "Increment": {"Type": "Pass", "Parameters": {"count.$": "States.MathAdd($.count, 1)"}, "Next": "Enough"},
+            "Enough": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.count", "NumericEquals": iterations, "Next": "Done"}],
+                "Default": "Increment",
+            },
+            "Done": {"Type": "Succeed"},
+        },
+    }
+
+
+def test_an_execution_fails_when_its_history_reaches_25000_events(emulator: Emulator) -> None:
+    # One round more than fits: event 25,000 would be a PassStateEntered, so it is the failure instead.
+    arn = _deploy(emulator, _state_machine_template(_counting_loop(6250)))["Arn"]
+    sfn = emulator.client("stepfunctions")
+
+    execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"count": 0}))["executionArn"]
+    result = emulator.wait_for_execution(execution)
+
+    assert result["status"] == "FAILED"
+    assert result["error"] == "States.Runtime"
+    assert result["cause"] == "The execution reached the maximum number of history events (25000)."
+    newest = sfn.get_execution_history(executionArn=execution, reverseOrder=True, maxResults=2)["events"]
+    assert [(e["id"], e["type"]) for e in newest] == [(25000, "ExecutionFailed"), (24999, "PassStateExited")]
+    assert newest[0]["executionFailedEventDetails"] == {"error": result["error"], "cause": result["cause"]}
+
+
+def test_an_execution_whose_25000th_event_is_its_success_succeeds(emulator: Emulator) -> None:
+    arn = _deploy(emulator, _state_machine_template(_counting_loop(6249)))["Arn"]
+    sfn = emulator.client("stepfunctions")
+
+    execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"count": 0}))["executionArn"]
+    result = emulator.wait_for_execution(execution)
+
+    assert result["status"] == "SUCCEEDED"
+    newest = sfn.get_execution_history(executionArn=execution, reverseOrder=True, maxResults=1)["events"]
+    assert [(e["id"], e["type"]) for e in newest] == [(25000, "ExecutionSucceeded")]
