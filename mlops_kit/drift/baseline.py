@@ -214,6 +214,53 @@ class Baseline:
 # ---------------------------------------------------------------------------------------------- computing
 
 
+def _check_reference_and_parameters(
+    reference: pd.DataFrame, sample_size: int, max_categories: int, min_category_fraction: float
+) -> None:
+    """Raise BaselineError when ``reference`` is not a non-empty frame or a parameter is out of range."""
+    if not isinstance(reference, pd.DataFrame):
+        raise BaselineError(f"reference must be a pandas DataFrame (got {type(reference).__name__})")
+    if len(reference) == 0:
+        raise BaselineError("reference data has no rows: a baseline needs at least one")
+    if sample_size < 1:
+        raise BaselineError(f"sample_size must be at least 1 (got {sample_size})")
+    if max_categories < 1:
+        raise BaselineError(f"max_categories must be at least 1 (got {max_categories})")
+    if not 0 <= min_category_fraction < 1:
+        raise BaselineError(f"min_category_fraction must be in [0, 1) (got {min_category_fraction})")
+    if reference.columns.has_duplicates:
+        duplicated = sorted({str(c) for c in reference.columns[reference.columns.duplicated()]})
+        raise BaselineError(f"reference has duplicate columns: {duplicated}")
+
+
+def _resolve_columns(
+    reference: pd.DataFrame,
+    features: Sequence[str] | None,
+    categorical: Collection[str],
+    prediction: str | None,
+    exclude: Collection[str],
+) -> tuple[list[str], list[str]]:
+    """The feature names and the columns to compute (the features, then the prediction if any).
+
+    Raises BaselineError when a feature is listed twice, the prediction is also a feature, a column is missing,
+    or ``categorical`` names a column that is neither a feature nor the prediction.
+    """
+    skipped = {*exclude, *([prediction] if prediction is not None else [])}
+    names = [str(c) for c in reference.columns if c not in skipped] if features is None else list(features)
+    if len(set(names)) != len(names):
+        raise BaselineError(f"features are listed more than once: {sorted({n for n in names if names.count(n) > 1})}")
+    if prediction is not None and prediction in names:
+        raise BaselineError(f"{prediction!r} is the prediction and cannot also be a feature")
+    wanted = [*names, *([prediction] if prediction is not None else [])]
+    absent = [n for n in wanted if n not in reference.columns]
+    if absent:
+        raise BaselineError(f"reference has no column(s) {absent} (columns: {[str(c) for c in reference.columns]})")
+    unknown_categorical = sorted(set(categorical) - set(wanted))
+    if unknown_categorical:
+        raise BaselineError(f"categorical lists {unknown_categorical}, which are not features or the prediction")
+    return names, wanted
+
+
 def compute_baseline(
     reference: pd.DataFrame,
     *,
@@ -242,32 +289,8 @@ def compute_baseline(
     Raises BaselineError when ``reference`` has no rows, a named column is missing or duplicated, the
     prediction is also a feature, or a parameter is out of range.
     """
-    if not isinstance(reference, pd.DataFrame):
-        raise BaselineError(f"reference must be a pandas DataFrame (got {type(reference).__name__})")
-    if len(reference) == 0:
-        raise BaselineError("reference data has no rows: a baseline needs at least one")
-    if sample_size < 1:
-        raise BaselineError(f"sample_size must be at least 1 (got {sample_size})")
-    if max_categories < 1:
-        raise BaselineError(f"max_categories must be at least 1 (got {max_categories})")
-    if not 0 <= min_category_fraction < 1:
-        raise BaselineError(f"min_category_fraction must be in [0, 1) (got {min_category_fraction})")
-    if reference.columns.has_duplicates:
-        duplicated = sorted({str(c) for c in reference.columns[reference.columns.duplicated()]})
-        raise BaselineError(f"reference has duplicate columns: {duplicated}")
-    skipped = {*exclude, *([prediction] if prediction is not None else [])}
-    names = [str(c) for c in reference.columns if c not in skipped] if features is None else list(features)
-    if len(set(names)) != len(names):
-        raise BaselineError(f"features are listed more than once: {sorted({n for n in names if names.count(n) > 1})}")
-    if prediction is not None and prediction in names:
-        raise BaselineError(f"{prediction!r} is the prediction and cannot also be a feature")
-    wanted = [*names, *([prediction] if prediction is not None else [])]
-    absent = [n for n in wanted if n not in reference.columns]
-    if absent:
-        raise BaselineError(f"reference has no column(s) {absent} (columns: {[str(c) for c in reference.columns]})")
-    unknown_categorical = sorted(set(categorical) - set(wanted))
-    if unknown_categorical:
-        raise BaselineError(f"categorical lists {unknown_categorical}, which are not features or the prediction")
+    _check_reference_and_parameters(reference, sample_size, max_categories, min_category_fraction)
+    names, wanted = _resolve_columns(reference, features, categorical, prediction, exclude)
 
     def one(name: str) -> FeatureBaseline:
         column = reference[name]

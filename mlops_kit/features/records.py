@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -86,60 +86,93 @@ def parse_timestamp(value: Any, what: str) -> dt.datetime:
 
 
 def _cast(column: str, array: pa.Array | pa.ChunkedArray, dtype: ValueType) -> pa.ChunkedArray:
-    target = ARROW_TYPES[dtype]
+    """Cast ``array`` to ``dtype``'s Arrow type; raises InvalidRecordsError naming the column when it cannot."""
+    if pa.types.is_dictionary(array.type):
+        array = array.cast(array.type.value_type)
+    if pa.types.is_null(array.type):
+        return pa.chunked_array([pa.nulls(len(array), ARROW_TYPES[dtype])])
+    return _CASTS[dtype](column, array, dtype)
+
+
+def _refusal(column: str, dtype: ValueType, source: pa.DataType, detail: str = "") -> InvalidRecordsError:
+    return InvalidRecordsError(f"column {column!r}: expected {dtype.value}, got {source}{detail}")
+
+
+def _is_text(source: pa.DataType) -> bool:
+    return pa.types.is_string(source) or pa.types.is_large_string(source) or pa.types.is_string_view(source)
+
+
+def _is_number(source: pa.DataType) -> bool:
+    return pa.types.is_integer(source) or pa.types.is_floating(source)
+
+
+def _is_list(source: pa.DataType) -> bool:
+    return pa.types.is_list(source) or pa.types.is_large_list(source) or pa.types.is_fixed_size_list(source)
+
+
+def _cast_timestamp(column: str, array: pa.Array | pa.ChunkedArray, dtype: ValueType) -> pa.ChunkedArray:
     source = array.type
-    if pa.types.is_dictionary(source):
-        array = array.cast(source.value_type)
-        source = array.type
-    if pa.types.is_null(source):
-        return pa.chunked_array([pa.nulls(len(array), target)])
-
-    def refuse(detail: str = "") -> InvalidRecordsError:
-        return InvalidRecordsError(f"column {column!r}: expected {dtype.value}, got {source}{detail}")
-
-    if dtype is ValueType.TIMESTAMP:
-        if pa.types.is_string(source) or pa.types.is_large_string(source):
-            try:
-                array = array.cast(TIMESTAMP)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                raise InvalidRecordsError(f"column {column!r}: {exc}") from None
-            source = TIMESTAMP
-        if not pa.types.is_timestamp(source):
-            raise refuse()
-        if source.tz is None:
-            raise InvalidRecordsError(
-                f"column {column!r}: timestamps have no time zone (naive); localize them, e.g. "
-                "`df[col] = df[col].dt.tz_localize('UTC')`"
-            )
+    if pa.types.is_string(source) or pa.types.is_large_string(source):
         try:
-            return _chunked(array.cast(TIMESTAMP, safe=True))
-        except pa.ArrowInvalid:
-            raise InvalidRecordsError(f"column {column!r}: timestamps have sub-microsecond precision") from None
-    if dtype in (ValueType.INT64, ValueType.FLOAT64):
-        if not (pa.types.is_integer(source) or pa.types.is_floating(source)):
-            raise refuse()
-        try:
-            return _chunked(array.cast(target, safe=True))
-        except pa.ArrowInvalid:
-            raise refuse(" with fractional or out-of-range values") from None
-    if dtype is ValueType.STRING:
-        if not (pa.types.is_string(source) or pa.types.is_large_string(source) or pa.types.is_string_view(source)):
-            raise refuse()
-        return _chunked(array.cast(target))
-    if dtype is ValueType.BOOL:
-        if not pa.types.is_boolean(source):
-            raise refuse()
-        return _chunked(array)
-    # lists of numbers
-    if not (pa.types.is_list(source) or pa.types.is_large_list(source) or pa.types.is_fixed_size_list(source)):
-        raise refuse()
-    value_type = source.value_type
-    if not (pa.types.is_integer(value_type) or pa.types.is_floating(value_type) or pa.types.is_null(value_type)):
-        raise refuse()
+            array = array.cast(TIMESTAMP)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise InvalidRecordsError(f"column {column!r}: {exc}") from None
+        source = TIMESTAMP
+    if not pa.types.is_timestamp(source):
+        raise _refusal(column, dtype, source)
+    if source.tz is None:
+        raise InvalidRecordsError(
+            f"column {column!r}: timestamps have no time zone (naive); localize them, e.g. "
+            "`df[col] = df[col].dt.tz_localize('UTC')`"
+        )
     try:
-        return _chunked(array.cast(target, safe=True))
+        return _chunked(array.cast(TIMESTAMP, safe=True))
     except pa.ArrowInvalid:
-        raise refuse(" with fractional or out-of-range values") from None
+        raise InvalidRecordsError(f"column {column!r}: timestamps have sub-microsecond precision") from None
+
+
+def _cast_number(column: str, array: pa.Array | pa.ChunkedArray, dtype: ValueType) -> pa.ChunkedArray:
+    if not _is_number(array.type):
+        raise _refusal(column, dtype, array.type)
+    return _cast_exactly(column, array, dtype)
+
+
+def _cast_string(column: str, array: pa.Array | pa.ChunkedArray, dtype: ValueType) -> pa.ChunkedArray:
+    if not _is_text(array.type):
+        raise _refusal(column, dtype, array.type)
+    return _chunked(array.cast(ARROW_TYPES[dtype]))
+
+
+def _cast_bool(column: str, array: pa.Array | pa.ChunkedArray, dtype: ValueType) -> pa.ChunkedArray:
+    if not pa.types.is_boolean(array.type):
+        raise _refusal(column, dtype, array.type)
+    return _chunked(array)
+
+
+def _cast_number_list(column: str, array: pa.Array | pa.ChunkedArray, dtype: ValueType) -> pa.ChunkedArray:
+    source = array.type
+    if not _is_list(source) or not (_is_number(source.value_type) or pa.types.is_null(source.value_type)):
+        raise _refusal(column, dtype, source)
+    return _cast_exactly(column, array, dtype)
+
+
+def _cast_exactly(column: str, array: pa.Array | pa.ChunkedArray, dtype: ValueType) -> pa.ChunkedArray:
+    """Cast numbers (or lists of them) without losing a fraction or overflowing."""
+    try:
+        return _chunked(array.cast(ARROW_TYPES[dtype], safe=True))
+    except pa.ArrowInvalid:
+        raise _refusal(column, dtype, array.type, " with fractional or out-of-range values") from None
+
+
+_CASTS: dict[ValueType, Callable[[str, pa.Array | pa.ChunkedArray, ValueType], pa.ChunkedArray]] = {
+    ValueType.TIMESTAMP: _cast_timestamp,
+    ValueType.INT64: _cast_number,
+    ValueType.FLOAT64: _cast_number,
+    ValueType.STRING: _cast_string,
+    ValueType.BOOL: _cast_bool,
+    ValueType.INT64_LIST: _cast_number_list,
+    ValueType.FLOAT64_LIST: _cast_number_list,
+}
 
 
 def _chunked(array: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
