@@ -233,6 +233,9 @@ def _utc(values: np.ndarray) -> Any:
     return pd.to_datetime(values.astype("int64"), unit="us", utc=True).astype("datetime64[us, UTC]")
 
 
+_DAY_US = 86_400_000_000
+
+
 def generate(
     n_customers: int = 2_000,
     n_transactions: int = 20_000,
@@ -248,19 +251,28 @@ def generate(
     fraud probability is computed from the feature values in force at its time. ``drift`` in [0, 1] scales
     the shift of :data:`DRIFTED_FEATURES`. Raises ``ValueError`` on non-positive sizes or a naive ``start``.
     """
-    import pandas as pd
 
     if n_customers < 1 or n_transactions < 1 or days < 1:
         raise ValueError("n_customers, n_transactions and days must be positive")
     if start.tzinfo is None:
         raise ValueError("start must be timezone-aware")
     rng = np.random.default_rng(seed)
-    day_us = 86_400_000_000
     start_us = (start - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
-    end_us = start_us + days * day_us
     ids = np.array([f"C{i:07d}" for i in range(n_customers)], dtype=object)
 
-    # Profiles: one version before the window, a second for about a quarter of customers.
+    # The draws happen in this order (profiles, activity, transactions, labels): it fixes each seed's data.
+    profiles = _profiles(rng, ids, start_us, days)
+    activity, spend = _activity(rng, ids, start_us, days, drift)
+    transactions = _transactions(rng, ids, spend, start_us, days, n_transactions, drift)
+    transactions[LABEL] = rng.random(n_transactions) < _fraud_probability(transactions, profiles, activity)
+    return FraudData(profiles=profiles, activity=activity, transactions=transactions)
+
+
+def _profiles(rng: np.random.Generator, ids: np.ndarray, start_us: int, days: int) -> Any:
+    """Profiles: one version before the window, a second for about a quarter of customers."""
+    import pandas as pd
+
+    n_customers, day_us = len(ids), _DAY_US
     age = rng.integers(18, 85, n_customers)
     tenure = rng.gamma(1.5, 400.0, n_customers).astype(np.int64)
     countries = np.array(list(COUNTRY_RISK), dtype=object)
@@ -275,7 +287,7 @@ def generate(
     prof_tenure = np.concatenate([tenure, tenure[movers] + (second_us[movers] - first_us[movers]) // day_us])
     prof_country = np.concatenate([country, moved_country[movers]])
     prof_created = prof_event + rng.integers(0, 3_600_000_000, len(prof_event))
-    profiles = pd.DataFrame(
+    return pd.DataFrame(
         {
             "customer_id": pd.array(prof_ids, dtype="str"),
             "event_timestamp": _utc(prof_event),
@@ -286,7 +298,15 @@ def generate(
         }
     )
 
-    # Activity snapshots every 1-5 days from 10 days before the window; quiet spells of 35-45 days.
+
+def _activity(rng: np.random.Generator, ids: np.ndarray, start_us: int, days: int, drift: float) -> tuple[Any, Any]:
+    """Activity snapshots every 1-5 days from 10 days before the window, with quiet spells of 35-45 days.
+
+    Returns the snapshots and each customer's typical amount per transaction.
+    """
+    import pandas as pd
+
+    n_customers, day_us, end_us = len(ids), _DAY_US, start_us + days * _DAY_US
     spend = rng.lognormal(3.6, 0.6, n_customers)  # typical amount per customer
     rate = rng.gamma(2.0, 1.2, n_customers)  # transactions per day
     steps = int(days / 1.0) + 12
@@ -311,8 +331,22 @@ def generate(
             "max_amount_7d": np.round(largest, 2),
         }
     )
+    return activity, spend
 
-    # Transactions.
+
+def _transactions(
+    rng: np.random.Generator,
+    ids: np.ndarray,
+    spend: np.ndarray,
+    start_us: int,
+    days: int,
+    n_transactions: int,
+    drift: float,
+) -> Any:
+    """Transactions in time order, some at night and some with anomalous amounts; no labels yet."""
+    import pandas as pd
+
+    n_customers, day_us, end_us = len(ids), _DAY_US, start_us + days * _DAY_US
     who = rng.integers(0, n_customers, n_transactions)
     when = rng.integers(start_us, end_us, n_transactions)
     night = rng.random(n_transactions) < 0.12  # move some to night hours
@@ -329,7 +363,7 @@ def generate(
     amount = np.round(amount * (1.0 + drift * 0.8), 2)
     order = np.argsort(when, kind="stable")
     who, when, merchant, amount = who[order], when[order], merchant[order], amount[order]
-    transactions = pd.DataFrame(
+    return pd.DataFrame(
         {
             "transaction_id": [f"T{i:09d}" for i in range(n_transactions)],
             "customer_id": pd.array(ids[who], dtype="str"),
@@ -338,7 +372,11 @@ def generate(
             "merchant_category": pd.array(merchant, dtype="str"),
         }
     )
-    # Fraud from the features in force at each transaction (the point-in-time view a model will see).
+
+
+def _fraud_probability(transactions: Any, profiles: Any, activity: Any) -> np.ndarray:
+    """Each transaction's fraud probability from the features in force at its time (the point-in-time view a
+    model will see)."""
     asof = _as_of(transactions, profiles, activity)
     model = build_model_frame(asof)
     ratio = np.log(np.clip(model["amount_to_avg_ratio"].fillna(1.0).to_numpy(), 0.05, 50))
@@ -354,9 +392,7 @@ def generate(
         + 0.5 * busy
         + 0.6 * model["avg_amount_7d"].isna().to_numpy()
     )
-    probability = 1.0 / (1.0 + np.exp(-logit))
-    transactions[LABEL] = rng.random(n_transactions) < probability
-    return FraudData(profiles=profiles, activity=activity, transactions=transactions)
+    return np.asarray(1.0 / (1.0 + np.exp(-logit)))
 
 
 def _as_of(transactions: Any, profiles: Any, activity: Any) -> Any:

@@ -178,6 +178,54 @@ def _cache_key(spec: PipelineSpec) -> str:
     return hashlib.sha256(material.encode()).hexdigest()[:32]
 
 
+@dataclass(frozen=True)
+class _Parameters:
+    """The pipeline's parameters (what StartPipelineExecution may override), with the spec's values as defaults."""
+
+    labels_from: Any
+    labels_to: Any
+    processing_type: Any
+    training_type: Any
+    min_metric: Any
+    min_improvement: Any
+    production_model: Any
+    code_commit: Any
+    seed: Any
+    tracking_uri: Any
+    hyper: dict[str, Any]
+
+    @classmethod
+    def of(cls, spec: PipelineSpec) -> _Parameters:
+        from sagemaker.core.workflow.parameters import ParameterFloat, ParameterInteger, ParameterString
+
+        hyper = spec.hyperparameters
+        return cls(
+            labels_from=ParameterString(name="LabelsFrom", default_value=""),
+            labels_to=ParameterString(name="LabelsTo", default_value=""),
+            processing_type=ParameterString(name="ProcessingInstanceType", default_value=spec.processing_instance_type),
+            training_type=ParameterString(name="TrainingInstanceType", default_value=spec.training_instance_type),
+            min_metric=ParameterFloat(name="MinPrimaryMetric", default_value=spec.min_primary_metric),
+            min_improvement=ParameterFloat(name="MinImprovement", default_value=spec.min_improvement),
+            production_model=ParameterString(name="ProductionModelDataUrl", default_value=NO_PRODUCTION_MODEL),
+            code_commit=ParameterString(name="CodeCommit", default_value=spec.code_commit),
+            seed=ParameterInteger(name="Seed", default_value=spec.seed),
+            tracking_uri=ParameterString(name="MlflowTrackingUri", default_value=spec.mlflow_tracking_uri),
+            hyper={
+                "max_iter": ParameterInteger(name="MaxIter", default_value=int(hyper["max_iter"])),
+                "learning_rate": ParameterFloat(name="LearningRate", default_value=float(hyper["learning_rate"])),
+                "max_depth": ParameterInteger(name="MaxDepth", default_value=int(hyper["max_depth"])),
+            },
+        )
+
+    def all(self) -> list[Any]:
+        """Every parameter, in the order the pipeline definition lists them."""
+        return [
+            self.labels_from, self.labels_to, self.processing_type, self.training_type, self.min_metric,
+            self.min_improvement, self.production_model, self.code_commit, self.seed, self.tracking_uri,
+            *self.hyper.values(),
+        ]  # fmt: skip
+
+
 def _build(spec: PipelineSpec) -> str:
     _offline_sdk_environment(spec.region)
     from sagemaker.core.processing import ScriptProcessor
@@ -195,7 +243,6 @@ def _build(spec: PipelineSpec) -> str:
     from sagemaker.core.workflow.conditions import ConditionEquals, ConditionGreaterThanOrEqualTo
     from sagemaker.core.workflow.execution_variables import ExecutionVariables
     from sagemaker.core.workflow.functions import Join, JsonGet
-    from sagemaker.core.workflow.parameters import ParameterFloat, ParameterInteger, ParameterString
     from sagemaker.core.workflow.properties import PropertyFile
     from sagemaker.mlops.workflow.condition_step import ConditionStep
     from sagemaker.mlops.workflow.fail_step import FailStep
@@ -209,27 +256,7 @@ def _build(spec: PipelineSpec) -> str:
     session = _offline_session(spec.region)
     images = spec.images()
 
-    labels_from = ParameterString(name="LabelsFrom", default_value="")
-    labels_to = ParameterString(name="LabelsTo", default_value="")
-    processing_type = ParameterString(name="ProcessingInstanceType", default_value=spec.processing_instance_type)
-    training_type = ParameterString(name="TrainingInstanceType", default_value=spec.training_instance_type)
-    min_metric = ParameterFloat(name="MinPrimaryMetric", default_value=spec.min_primary_metric)
-    min_improvement = ParameterFloat(name="MinImprovement", default_value=spec.min_improvement)
-    production_model = ParameterString(name="ProductionModelDataUrl", default_value=NO_PRODUCTION_MODEL)
-    code_commit = ParameterString(name="CodeCommit", default_value=spec.code_commit)
-    seed = ParameterInteger(name="Seed", default_value=spec.seed)
-    tracking_uri = ParameterString(name="MlflowTrackingUri", default_value=spec.mlflow_tracking_uri)
-    hyper = {
-        "max_iter": ParameterInteger(name="MaxIter", default_value=int(spec.hyperparameters["max_iter"])),
-        "learning_rate": ParameterFloat(
-            name="LearningRate", default_value=float(spec.hyperparameters["learning_rate"])
-        ),
-        "max_depth": ParameterInteger(name="MaxDepth", default_value=int(spec.hyperparameters["max_depth"])),
-    }
-    parameters = [
-        labels_from, labels_to, processing_type, training_type, min_metric, min_improvement,
-        production_model, code_commit, seed, tracking_uri, *hyper.values(),
-    ]  # fmt: skip
+    params = _Parameters.of(spec)
 
     def run_uri(*parts: Any) -> Any:
         return Join(
@@ -271,7 +298,7 @@ def _build(spec: PipelineSpec) -> str:
             image_uri=images["processing"],
             command=["python3"],
             instance_count=spec.processing_instance_count,
-            instance_type=processing_type,
+            instance_type=params.processing_type,
             base_job_name=f"{spec.pipeline_name}-{job.replace('_', '-')}"[:30],
             sagemaker_session=session,
         )
@@ -294,7 +321,7 @@ def _build(spec: PipelineSpec) -> str:
             processing_input("labels", f"s3://{DATA_BUCKET_PLACEHOLDER}/{LABELS_PREFIX}/"),
         ],
         outputs=["training_set"],
-        arguments=["--labels-from", labels_from, "--labels-to", labels_to],
+        arguments=["--labels-from", params.labels_from, "--labels-to", params.labels_to],
     )
     validation_report = PropertyFile(name="Validation", output_name="validation", path="validation.json")
     validate = processing_step(
@@ -310,13 +337,13 @@ def _build(spec: PipelineSpec) -> str:
         "preprocess",
         inputs=[processing_input("training_set", output_of(build, "training_set"))],
         outputs=["train", "validation", "test"],
-        arguments=["--seed", seed.to_string()],
+        arguments=["--seed", params.seed.to_string()],
     )
     trainer = ModelTrainer(
         training_image=images["training"],
         role=ROLE_PLACEHOLDER,
         sagemaker_session=session,
-        compute=Compute(instance_type=training_type, instance_count=spec.training_instance_count),
+        compute=Compute(instance_type=params.training_type, instance_count=spec.training_instance_count),
         hyperparameters={
             # sklearn container script mode: the entry point inside the code bundle.
             "sagemaker_program": "train.py",
@@ -324,8 +351,8 @@ def _build(spec: PipelineSpec) -> str:
             "use-case": spec.use_case,
             # CreateTrainingJob's HyperParameters is a map of strings: integer and float pipeline parameters go in
             # as text (Std:Join), never as the bare numbers a {"Get": ...} would put there.
-            "seed": seed.to_string(),
-            **{name.replace("_", "-"): value.to_string() for name, value in hyper.items()},
+            "seed": params.seed.to_string(),
+            **{name.replace("_", "-"): value.to_string() for name, value in params.hyper.items()},
         },
         output_data_config=OutputDataConfig(s3_output_path=f"s3://{ARTIFACTS_BUCKET_PLACEHOLDER}/{MODELS_PREFIX}"),
         base_job_name=f"{spec.pipeline_name}-train"[:30],
@@ -351,17 +378,17 @@ def _build(spec: PipelineSpec) -> str:
         outputs=["evaluation"],
         arguments=[
             "--primary-metric", spec.primary_metric,
-            "--min-primary-metric", min_metric.to_string(),
-            "--min-improvement", min_improvement.to_string(),
-            "--production-model", production_model,
+            "--min-primary-metric", params.min_metric.to_string(),
+            "--min-improvement", params.min_improvement.to_string(),
+            "--production-model", params.production_model,
             "--dataset-manifest-uri", Join(on="/", values=[output_of(build, "training_set"), "manifest.json"]),
             "--baseline-uri", run_uri(STEP_EVALUATE, "evaluation", "baseline.json"),
-            "--code-commit", code_commit,
+            "--code-commit", params.code_commit,
             "--pipeline-execution", ExecutionVariables.PIPELINE_EXECUTION_ARN,
             "--training-image", images["training"],
             "--inference-image", images["inference"],
-            "--seed", seed.to_string(),
-            "--tracking-uri", tracking_uri,
+            "--seed", params.seed.to_string(),
+            "--tracking-uri", params.tracking_uri,
             "--report-uri", run_uri(STEP_EVALUATE, "evaluation", "evaluation.json"),
             "--lineage-uri", run_uri(STEP_EVALUATE, "evaluation", DOCUMENT_NAME),
         ],
@@ -404,7 +431,7 @@ def _build(spec: PipelineSpec) -> str:
             "drift.baseline_uri": evaluated("baseline_uri"),
         },
         metadata_properties=MetadataProperties(
-            commit_id=code_commit, generated_by=ExecutionVariables.PIPELINE_EXECUTION_ARN
+            commit_id=params.code_commit, generated_by=ExecutionVariables.PIPELINE_EXECUTION_ARN
         ),
         model_life_cycle=ModelLifeCycle(
             stage="Staging", stage_status="PendingApproval", stage_description="registered by the training pipeline"
@@ -419,7 +446,7 @@ def _build(spec: PipelineSpec) -> str:
         name=STEP_GATE,
         conditions=[
             ConditionEquals(left=evaluated("gate.passed"), right=True),
-            ConditionGreaterThanOrEqualTo(left=evaluated(f"metrics.{spec.primary_metric}"), right=min_metric),
+            ConditionGreaterThanOrEqualTo(left=evaluated(f"metrics.{spec.primary_metric}"), right=params.min_metric),
             ConditionEquals(left=evaluated("lineage_complete"), right=True),
         ],
         if_steps=[register],
@@ -449,7 +476,7 @@ def _build(spec: PipelineSpec) -> str:
     )
     pipeline = Pipeline(
         name=spec.pipeline_name,
-        parameters=parameters,
+        parameters=params.all(),
         steps=[build, validate, data_valid],
         sagemaker_session=session,
         # Runs are tracked in MLflow (evaluate step); no SageMaker Experiments entities, whose creation by the
