@@ -108,46 +108,68 @@ def _member_path(parent: str, member: str) -> str:
 
 
 def _walk(shape: Any, value: Any, path: str, found: list[Violation]) -> None:
-    kind = shape.type_name
     _check_type(shape, value, path)
-    if kind == "structure":
-        if shape.metadata.get("document"):
-            return
-        required = set(shape.metadata.get("required", []))
-        for name, member in shape.members.items():
-            member_path = _member_path(path, name)
-            item = value.get(name)
-            if item is None:
-                if name in required:
-                    found.append(Violation(member_path, "Member must not be null", None))
-                continue
-            _walk(member, item, member_path, found)
-    elif kind == "list":
+    walker = _WALKERS.get(shape.type_name)
+    if walker is None:
         found.extend(_own_violations(shape, value, path))
-        if shape.member.type_name in _SCALARS:
-            for index, item in enumerate(value, start=1):
-                _check_type(shape.member, item, f"{path}.{index}.member")
-            if any(_scalar_failures(shape.member, item) for item in value if item is not None):
-                found.append(_container(shape, value, path, "Member must satisfy constraint", shape.member))
-        else:
-            for index, item in enumerate(value, start=1):
-                if item is not None:
-                    _walk(shape.member, item, f"{path}.{index}.member", found)
-    elif kind == "map":
-        found.extend(_own_violations(shape, value, path))
-        if any(_scalar_failures(shape.key, key) for key in value):
-            found.append(_container(shape, value, path, "Map keys must satisfy constraint", shape.key))
-        if shape.value.type_name in _SCALARS:
-            for key, item in value.items():
-                _check_type(shape.value, item, f"{path}.{key}.member")
-            if any(_scalar_failures(shape.value, item) for item in value.values() if item is not None):
-                found.append(_container(shape, value, path, "Map value must satisfy constraint", shape.value))
-        else:
-            for key, item in value.items():
-                if item is not None:
-                    _walk(shape.value, item, f"{path}.{key}.member", found)
     else:
-        found.extend(_own_violations(shape, value, path))
+        walker(shape, value, path, found)
+
+
+def _walk_structure(shape: Any, value: Any, path: str, found: list[Violation]) -> None:
+    if shape.metadata.get("document"):
+        return
+    required = set(shape.metadata.get("required", []))
+    for name, member in shape.members.items():
+        member_path = _member_path(path, name)
+        item = value.get(name)
+        if item is None:
+            if name in required:
+                found.append(Violation(member_path, "Member must not be null", None))
+            continue
+        _walk(member, item, member_path, found)
+
+
+def _walk_list(shape: Any, value: Any, path: str, found: list[Violation]) -> None:
+    found.extend(_own_violations(shape, value, path))
+    items = list(enumerate(value, start=1))
+    _walk_items(shape, value, shape.member, items, path, "Member must satisfy constraint", found)
+
+
+def _walk_map(shape: Any, value: Any, path: str, found: list[Violation]) -> None:
+    found.extend(_own_violations(shape, value, path))
+    if any(_scalar_failures(shape.key, key) for key in value):
+        found.append(_container(shape, value, path, "Map keys must satisfy constraint", shape.key))
+    _walk_items(shape, value, shape.value, list(value.items()), path, "Map value must satisfy constraint", found)
+
+
+def _walk_items(
+    shape: Any,
+    value: Any,
+    item_shape: Any,
+    items: list[tuple[Any, Any]],
+    path: str,
+    lead: str,
+    found: list[Violation],
+) -> None:
+    """A list's members or a map's values, labelled by index or key. Scalars are type-checked one by one and
+    their constraints reported once, on the container (as AWS words it); other items are walked."""
+    if item_shape.type_name in _SCALARS:
+        for label, item in items:
+            _check_type(item_shape, item, f"{path}.{label}.member")
+        if any(_scalar_failures(item_shape, item) for _, item in items if item is not None):
+            found.append(_container(shape, value, path, lead, item_shape))
+        return
+    for label, item in items:
+        if item is not None:
+            _walk(item_shape, item, f"{path}.{label}.member", found)
+
+
+_WALKERS: dict[str, Callable[[Any, Any, str, list[Violation]], None]] = {
+    "structure": _walk_structure,
+    "list": _walk_list,
+    "map": _walk_map,
+}
 
 
 def _container(shape: Any, value: Any, path: str, lead: str, item_shape: Any) -> Violation:

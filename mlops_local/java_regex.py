@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from typing import Any
 
 import regex
@@ -102,44 +103,74 @@ def translate(pattern: str) -> str:
     return "".join(out)
 
 
+# Escapes whose translation does not depend on what follows them.
+_SIMPLE_ESCAPES = {
+    **{kind: _set(body) for kind, body in _SHORTHAND.items()},
+    **{kind.upper(): _set(body, negated=True) for kind, body in _SHORTHAND.items()},
+    "z": r"\Z",
+    "h": _set(_HORIZONTAL),
+    "H": _set(_HORIZONTAL, negated=True),
+    "v": _set(_VERTICAL),
+    "V": _set(_VERTICAL, negated=True),
+}
+
+
 def _escape(pattern: str, i: int) -> tuple[str, int]:
     """The translation of the escape starting at ``pattern[i]`` (a backslash), and the index after it."""
     kind = pattern[i + 1]
-    if kind in _SHORTHAND:
-        return _set(_SHORTHAND[kind]), i + 2
-    if kind.lower() in _SHORTHAND:
-        return _set(_SHORTHAND[kind.lower()], negated=True), i + 2
-    if kind in "pP" and pattern.startswith("{", i + 2):
-        end = pattern.index("}", i + 2)
-        name = pattern[i + 3 : end]
-        if name in _POSIX:
-            return _set(_POSIX[name], negated=kind == "P"), end + 1
-        return pattern[i : end + 1], end + 1
-    if kind == "u" and _HEX4.fullmatch(pattern, i + 2, i + 6):
-        high = int(pattern[i + 2 : i + 6], 16)
-        if 0xD800 <= high <= 0xDBFF and pattern.startswith("\\u", i + 6) and _HEX4.fullmatch(pattern, i + 8, i + 12):
-            low = int(pattern[i + 8 : i + 12], 16)
-            if 0xDC00 <= low <= 0xDFFF:
-                return _code_point(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)), i + 12
-        return _code_point(high), i + 6
-    if kind == "x" and pattern.startswith("{", i + 2):
-        end = pattern.index("}", i + 2)
-        return _code_point(int(pattern[i + 3 : end], 16)), end + 1
-    if kind == "Q":
-        end = pattern.find("\\E", i + 2)
-        literal = pattern[i + 2 :] if end < 0 else pattern[i + 2 : end]
-        return regex.escape(literal), (len(pattern) if end < 0 else end + 2)
-    if kind == "z":
-        return r"\Z", i + 2
-    if kind == "h":
-        return _set(_HORIZONTAL), i + 2
-    if kind == "H":
-        return _set(_HORIZONTAL, negated=True), i + 2
-    if kind == "v":
-        return _set(_VERTICAL), i + 2
-    if kind == "V":
-        return _set(_VERTICAL, negated=True), i + 2
-    return pattern[i : i + 2], i + 2
+    if kind in _SIMPLE_ESCAPES:
+        return _SIMPLE_ESCAPES[kind], i + 2
+    translate_escape = _ESCAPES_WITH_ARGUMENTS.get(kind)
+    translated = translate_escape(pattern, i) if translate_escape else None
+    # Anything else means the same in both dialects (or is refused by regex at compile time).
+    return translated or (pattern[i : i + 2], i + 2)
+
+
+def _property_escape(pattern: str, i: int) -> tuple[str, int] | None:
+    r"""``\p{Name}`` / ``\P{Name}``: Java's POSIX names become classes; Unicode properties pass through."""
+    if not pattern.startswith("{", i + 2):
+        return None
+    end = pattern.index("}", i + 2)
+    name = pattern[i + 3 : end]
+    if name in _POSIX:
+        return _set(_POSIX[name], negated=pattern[i + 1] == "P"), end + 1
+    return pattern[i : end + 1], end + 1
+
+
+def _utf16_escape(pattern: str, i: int) -> tuple[str, int] | None:
+    r"""``\uXXXX``, where a high surrogate followed by ``\uXXXX`` low surrogate is one code point (UTF-16)."""
+    if not _HEX4.fullmatch(pattern, i + 2, i + 6):
+        return None
+    high = int(pattern[i + 2 : i + 6], 16)
+    if 0xD800 <= high <= 0xDBFF and pattern.startswith("\\u", i + 6) and _HEX4.fullmatch(pattern, i + 8, i + 12):
+        low = int(pattern[i + 8 : i + 12], 16)
+        if 0xDC00 <= low <= 0xDFFF:
+            return _code_point(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)), i + 12
+    return _code_point(high), i + 6
+
+
+def _code_point_escape(pattern: str, i: int) -> tuple[str, int] | None:
+    r"""``\x{h...h}``: a code point in hex."""
+    if not pattern.startswith("{", i + 2):
+        return None
+    end = pattern.index("}", i + 2)
+    return _code_point(int(pattern[i + 3 : end], 16)), end + 1
+
+
+def _quote_escape(pattern: str, i: int) -> tuple[str, int]:
+    r"""``\Q...\E``: everything between is literal (to the end of the pattern without ``\E``)."""
+    end = pattern.find("\\E", i + 2)
+    literal = pattern[i + 2 :] if end < 0 else pattern[i + 2 : end]
+    return regex.escape(literal), (len(pattern) if end < 0 else end + 2)
+
+
+_ESCAPES_WITH_ARGUMENTS: dict[str, Callable[[str, int], tuple[str, int] | None]] = {
+    "p": _property_escape,
+    "P": _property_escape,
+    "u": _utf16_escape,
+    "x": _code_point_escape,
+    "Q": _quote_escape,
+}
 
 
 @functools.cache

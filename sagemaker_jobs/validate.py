@@ -30,40 +30,67 @@ def column_statistics(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
     return stats
 
 
-def validate(frame: pd.DataFrame, label: str, expectations: Expectations) -> dict[str, Any]:
-    """Check ``frame``; return the report (never raises on bad data: bad data is a result)."""
-    violations: list[dict[str, Any]] = []
+Violation = dict[str, Any]
 
-    def violation(check: str, column: str | None, expected: Any, observed: Any) -> None:
-        violations.append({"check": check, "column": column, "expected": expected, "observed": observed})
 
-    for column in (*expectations.required_columns, label):
-        if column not in frame.columns:
-            violation("missing_column", column, "present", "absent")
+def _violation(check: str, column: str | None, expected: Any, observed: Any) -> Violation:
+    return {"check": check, "column": column, "expected": expected, "observed": observed}
+
+
+def _shape_violations(frame: pd.DataFrame, label: str, expectations: Expectations) -> list[Violation]:
+    """Required columns and the label present; at least the minimum number of rows."""
+    found = [
+        _violation("missing_column", column, "present", "absent")
+        for column in (*expectations.required_columns, label)
+        if column not in frame.columns
+    ]
     if len(frame) < expectations.min_rows:
-        violation("min_rows", None, expectations.min_rows, len(frame))
-    if label in frame.columns and len(frame):
-        values = set(frame[label].dropna().unique().tolist())
-        if not values <= {0, 1}:
-            violation("binary_label", label, [0, 1], sorted(map(str, values))[:10])
-        else:
-            rate = float(frame[label].astype(float).mean())
-            low, high = expectations.label_rate
-            if not low <= rate <= high:
-                violation("label_rate", label, [low, high], round(rate, 6))
-        if frame[label].isna().any():
-            violation("label_nulls", label, 0, int(frame[label].isna().sum()))
+        found.append(_violation("min_rows", None, expectations.min_rows, len(frame)))
+    return found
+
+
+def _label_violations(frame: pd.DataFrame, label: str, expectations: Expectations) -> list[Violation]:
+    """The label is 0/1, its positive rate is in the expected range, and it has no nulls."""
+    if label not in frame.columns or not len(frame):
+        return []
+    found = []
+    values = set(frame[label].dropna().unique().tolist())
+    if not values <= {0, 1}:
+        found.append(_violation("binary_label", label, [0, 1], sorted(map(str, values))[:10]))
+    else:
+        rate = float(frame[label].astype(float).mean())
+        low, high = expectations.label_rate
+        if not low <= rate <= high:
+            found.append(_violation("label_rate", label, [low, high], round(rate, 6)))
+    if frame[label].isna().any():
+        found.append(_violation("label_nulls", label, 0, int(frame[label].isna().sum())))
+    return found
+
+
+def _value_violations(frame: pd.DataFrame, expectations: Expectations) -> list[Violation]:
+    """Each column's null fraction within its limit; numbers within their expected ranges."""
+    found = []
     for column in frame.columns:
         limit = expectations.null_fraction.get(str(column), expectations.max_null_fraction)
         fraction = float(frame[column].isna().mean()) if len(frame) else 0.0
         if fraction > limit:
-            violation("null_fraction", str(column), limit, round(fraction, 6))
+            found.append(_violation("null_fraction", str(column), limit, round(fraction, 6)))
     for column, (low, high) in expectations.ranges.items():
         if column in frame.columns:
             numbers = pd.to_numeric(frame[column], errors="coerce").dropna()
             outside = int(((numbers < low) | (numbers > high)).sum())
             if outside:
-                violation("range", column, [low, high], f"{outside} values outside")
+                found.append(_violation("range", column, [low, high], f"{outside} values outside"))
+    return found
+
+
+def validate(frame: pd.DataFrame, label: str, expectations: Expectations) -> dict[str, Any]:
+    """Check ``frame``; return the report (never raises on bad data: bad data is a result)."""
+    violations = [
+        *_shape_violations(frame, label, expectations),
+        *_label_violations(frame, label, expectations),
+        *_value_violations(frame, expectations),
+    ]
     summary = (
         f"{len(frame)} rows, all expectations met"
         if not violations

@@ -28,9 +28,9 @@ import numpy as np
 
 from mlops_kit.abtest.assignment import Allocation
 from mlops_kit.abtest.dynamodb import DynamoDBRepository
-from mlops_kit.abtest.endpoint import ExperimentOperations, Serving
+from mlops_kit.abtest.endpoint import ExperimentOperations, Serving, Split
 from mlops_kit.abtest.events import outcome_entry
-from mlops_kit.abtest.models import DecisionOutcome, ExperimentPlan
+from mlops_kit.abtest.models import DecisionOutcome, Experiment, ExperimentPlan
 from mlops_kit.abtest.planning import sample_size_proportions
 from mlops_kit.abtest.plot import plot_status
 from mlops_kit.abtest.report import StatusReport
@@ -153,88 +153,13 @@ def run(context: DemoContext) -> dict[str, Any]:
         serving.registry_table(context)
         return {"experiment": NAME, "skipped": reason}
 
-    plan = operations.service.plan(demo_plan(), at=clock.now - dt.timedelta(hours=1))
-    context.console.print(plan_table(plan.plan))
-    one_point = sample_size_proportions(CONVERSION, 0.01).total
-    context.console.print(
-        f"[dim]demo scale: a {MDE * 100:.0f}-point MDE needs {plan.plan.sample_size.total} users; one point on a "
-        f"{CONVERSION:.0%} rate would need {one_point:,}[/]"
-    )
-    with step(
-        f"Starting: version {production.version} (control) and version {previous.version} (treatment) side by side"
-    ):
-        _, split = operations.start(
-            NAME, candidate=previous.version, allocation=Allocation.from_shares(0.5), salt=SALT, timeout=3600
-        )
-    context.console.print(
-        table(
-            f"{split.endpoint_name} during the experiment",
-            ["arm", "model", "variant", "weight"],
-            [
-                [arm, f"version {m.version} ({m.stage})", m.variant, f"{split.weights[m.variant]:.0%}"]
-                for arm, m in (("control", split.control), ("treatment", split.treatment))
-            ],
-        )
-    )
+    plan, split = _start(context, operations, production.version, previous.version, clock)
 
-    router = ExperimentRouter(
-        RouteTable(aws.client("dynamodb"), context.output("ExperimentTableName")), NAME, clock=clock
-    )
-    client = serving.client(context)
-    client_routed = EndpointClient(client.endpoint_name, aws.client("sagemaker-runtime"), router=router)
-    for variant in (split.control.variant, split.treatment.variant):  # load each model before users arrive
-        client.predict(serving.payloads(context, 1, seed=5)[0], target_variant=variant)
-
-    rng = np.random.default_rng(2024)
-    visits = _visits(rng, clock.now)
-    payloads = serving.payloads(context, len(visits), seed=23)
-    served: dict[str, list[str]] = {}
-    conversions, errors, declined = [], 0, Counter[str]()
-    with step(f"{len(visits)} requests of {DAYS * USERS_PER_DAY} sticky users over {DAYS} simulated days"):
-        for (when, user), payload in zip(visits, payloads, strict=False):
-            clock.now = when
-            try:
-                prediction = client_routed.predict(payload, user_id=user)
-            except ModelRequestError:
-                errors += 1
-                router.record_outcome(user, metric="error_rate", at=when)
-                continue
-            served.setdefault(user, []).append(prediction.variant)
-            router.record_outcome(user, metric="latency_ms", value=round(prediction.latency_ms, 3), at=when)
-            if float(prediction.body.get("score", 0.0)) >= DECLINE_SCORE:
-                declined[prediction.variant] += 1
-            elif rng.random() < CONVERSION:  # the checkout completes, reported up to 36 hours later
-                conversions.append((user, when + dt.timedelta(hours=float(rng.uniform(0, 36)))))
+    week = _simulate_week(context, clock, split)
     clock.now = now
-    events = aws.client("events")
-    with step(f"{len(conversions)} delayed conversions arrive as EventBridge events (outcome Lambda)"):
-        entries = [outcome_entry(NAME, user, metric="conversion", at=at) for user, at in conversions]
-        for batch in range(0, len(entries), 10):
-            events.put_events(Entries=entries[batch : batch + 10])
-        aws.settle()
+    _deliver_conversions(context, week.conversions)
 
-    exposures = operations.repository.list_exposures(NAME)
-    arms: Counter[str] = Counter(e.arm for e in exposures)
-    returning = [variants for variants in served.values() if len(variants) > 1]
-    sticky = sum(len(set(v)) == 1 for v in returning)
-    context.console.print(
-        table(
-            "Assignment split (published hash, salt demo-1)",
-            ["arm", "variant", "users", "share", "requests", f"scored >= {DECLINE_SCORE} (abandoned)"],
-            [
-                [
-                    arm,
-                    model.variant,
-                    str(arms[arm]),
-                    f"{arms[arm] / max(1, len(exposures)):.1%}",
-                    str(sum(v.count(model.variant) for v in served.values())),
-                    str(declined[model.variant]),
-                ]
-                for arm, model in (("control", split.control), ("treatment", split.treatment))
-            ],
-        )
-    )
-    context.console.print(f"returning users served by the same variant every time: {sticky} of {len(returning)}")
+    arms, returning, sticky = _assignment_split(context, operations, split, week)
 
     with step("Scheduled status job (EventBridge Scheduler -> Lambda): guardrails, metrics, status"):
         record = aws.fire_schedule(context.output("AbTestStatusScheduleName"))
@@ -244,23 +169,10 @@ def run(context: DemoContext) -> dict[str, Any]:
     report = operations.service.status(NAME, at=now)
     for part in status_tables(report, split):
         context.console.print(part)
-    plot_dir = Path.cwd() / ".mlops"  # git-ignored; the demo's workdir is deleted at the end
-    plot_dir.mkdir(exist_ok=True)
-    plot = plot_dir / f"abtest-{NAME}.png"
-    plot.write_bytes(plot_status(report.primary, title=f"{NAME}: conversion"))
+    plot = _plot(report)
     context.console.print(f"{report.recommendation}: {report.message}\nplot: {plot}")
 
-    outcome, reason = decide(report)
-    if report.recommendation == "stopped":  # the guardrail stopped it in the status job
-        stopped = operations.repository.get_experiment(NAME)
-        final = operations.wait_until_finished(NAME, timeout=3600)
-    else:
-        with step(f"Decision: {outcome} ({reason}); Production alone on the endpoint again"):
-            stopped, stopped_split = operations.stop(
-                NAME, outcome=outcome, reason=reason, decided_by="demo-analyst@example.com", timeout=3600
-            )
-        assert stopped_split is not None  # the experiment was started on the endpoint
-        final = stopped_split
+    stopped, final = _stop(operations, report)
     decision = stopped.decision
     assert decision is not None  # a stopped experiment has its decision
     endpoint = aws.client("sagemaker").describe_endpoint(EndpointName=context.output("EndpointName"))
@@ -279,12 +191,12 @@ def run(context: DemoContext) -> dict[str, Any]:
         },
         "control": split.control.model_dump(),
         "treatment": split.treatment.model_dump(),
-        "requests": len(visits),
-        "errors": errors,
+        "requests": week.requests,
+        "errors": week.errors,
         "exposures": dict(arms),
         "returning_users": len(returning),
         "sticky": sticky,
-        "conversions": len(conversions),
+        "conversions": len(week.conversions),
         "status_job": job,
         "status": {
             "difference": report.primary.difference,
@@ -299,3 +211,142 @@ def run(context: DemoContext) -> dict[str, Any]:
         "plot": str(plot),
         "seconds": round(time.monotonic() - started, 1),
     }
+
+
+def _start(
+    context: DemoContext, operations: ExperimentOperations, control: int, treatment: int, clock: SimulatedClock
+) -> tuple[Experiment, Split]:
+    """Plan the experiment and start it: Production (control) and the version it replaced (treatment)."""
+    plan = operations.service.plan(demo_plan(), at=clock.now - dt.timedelta(hours=1))
+    context.console.print(plan_table(plan.plan))
+    one_point = sample_size_proportions(CONVERSION, 0.01).total
+    context.console.print(
+        f"[dim]demo scale: a {MDE * 100:.0f}-point MDE needs {plan.plan.sample_size.total} users; one point on a "
+        f"{CONVERSION:.0%} rate would need {one_point:,}[/]"
+    )
+    with step(f"Starting: version {control} (control) and version {treatment} (treatment) side by side"):
+        _, split = operations.start(
+            NAME, candidate=treatment, allocation=Allocation.from_shares(0.5), salt=SALT, timeout=3600
+        )
+    context.console.print(
+        table(
+            f"{split.endpoint_name} during the experiment",
+            ["arm", "model", "variant", "weight"],
+            [
+                [arm, f"version {m.version} ({m.stage})", m.variant, f"{split.weights[m.variant]:.0%}"]
+                for arm, m in (("control", split.control), ("treatment", split.treatment))
+            ],
+        )
+    )
+    return plan, split
+
+
+@dataclass
+class _Week:
+    """What the simulated week of users did."""
+
+    requests: int
+    served: dict[str, list[str]]  # user -> the variant of each of their requests
+    conversions: list[tuple[str, dt.datetime]]  # (user, when the conversion is reported)
+    errors: int
+    declined: Counter[str]  # variant -> requests scored at or above DECLINE_SCORE
+
+
+def _simulate_week(context: DemoContext, clock: SimulatedClock, split: Split) -> _Week:
+    """Sticky users over DAYS simulated days through the experiment router; outcomes recorded as they happen."""
+    aws = context.emulator
+    router = ExperimentRouter(
+        RouteTable(aws.client("dynamodb"), context.output("ExperimentTableName")), NAME, clock=clock
+    )
+    client = serving.client(context)
+    client_routed = EndpointClient(client.endpoint_name, aws.client("sagemaker-runtime"), router=router)
+    for variant in (split.control.variant, split.treatment.variant):  # load each model before users arrive
+        client.predict(serving.payloads(context, 1, seed=5)[0], target_variant=variant)
+
+    rng = np.random.default_rng(2024)
+    visits = _visits(rng, clock.now)
+    payloads = serving.payloads(context, len(visits), seed=23)
+    served: dict[str, list[str]] = {}
+    conversions: list[tuple[str, dt.datetime]] = []
+    errors, declined = 0, Counter[str]()
+    with step(f"{len(visits)} requests of {DAYS * USERS_PER_DAY} sticky users over {DAYS} simulated days"):
+        for (when, user), payload in zip(visits, payloads, strict=False):
+            clock.now = when
+            try:
+                prediction = client_routed.predict(payload, user_id=user)
+            except ModelRequestError:
+                errors += 1
+                router.record_outcome(user, metric="error_rate", at=when)
+                continue
+            served.setdefault(user, []).append(prediction.variant)
+            router.record_outcome(user, metric="latency_ms", value=round(prediction.latency_ms, 3), at=when)
+            if float(prediction.body.get("score", 0.0)) >= DECLINE_SCORE:
+                declined[prediction.variant] += 1
+            elif rng.random() < CONVERSION:  # the checkout completes, reported up to 36 hours later
+                conversions.append((user, when + dt.timedelta(hours=float(rng.uniform(0, 36)))))
+    return _Week(len(visits), served, conversions, errors, declined)
+
+
+def _deliver_conversions(context: DemoContext, conversions: list[tuple[str, dt.datetime]]) -> None:
+    """The delayed conversions, sent as EventBridge events to the outcome Lambda (10 entries per PutEvents)."""
+    aws = context.emulator
+    events = aws.client("events")
+    with step(f"{len(conversions)} delayed conversions arrive as EventBridge events (outcome Lambda)"):
+        entries = [outcome_entry(NAME, user, metric="conversion", at=at) for user, at in conversions]
+        for batch in range(0, len(entries), 10):
+            events.put_events(Entries=entries[batch : batch + 10])
+        aws.settle()
+
+
+def _assignment_split(
+    context: DemoContext, operations: ExperimentOperations, split: Split, week: _Week
+) -> tuple[Counter[str], list[list[str]], int]:
+    """Print how users were split; return the exposures by arm, the returning users' variants, how many stuck."""
+    exposures = operations.repository.list_exposures(NAME)
+    arms: Counter[str] = Counter(e.arm for e in exposures)
+    returning = [variants for variants in week.served.values() if len(variants) > 1]
+    sticky = sum(len(set(v)) == 1 for v in returning)
+    context.console.print(
+        table(
+            "Assignment split (published hash, salt demo-1)",
+            ["arm", "variant", "users", "share", "requests", f"scored >= {DECLINE_SCORE} (abandoned)"],
+            [
+                [
+                    arm,
+                    model.variant,
+                    str(arms[arm]),
+                    f"{arms[arm] / max(1, len(exposures)):.1%}",
+                    str(sum(v.count(model.variant) for v in week.served.values())),
+                    str(week.declined[model.variant]),
+                ]
+                for arm, model in (("control", split.control), ("treatment", split.treatment))
+            ],
+        )
+    )
+    context.console.print(f"returning users served by the same variant every time: {sticky} of {len(returning)}")
+    return arms, returning, sticky
+
+
+def _plot(report: StatusReport) -> Path:
+    plot_dir = Path.cwd() / ".mlops"  # git-ignored; the demo's workdir is deleted at the end
+    plot_dir.mkdir(exist_ok=True)
+    plot = plot_dir / f"abtest-{NAME}.png"
+    plot.write_bytes(plot_status(report.primary, title=f"{NAME}: conversion"))
+    return plot
+
+
+def _stop(operations: ExperimentOperations, report: StatusReport) -> tuple[Experiment, Split]:
+    """The decision: the status job's guardrail stop, or the analyst's decision from the report. Returns the
+    stopped experiment and the endpoint's split after the handover."""
+    outcome, reason = decide(report)
+    if report.recommendation == "stopped":  # the guardrail stopped it in the status job
+        stopped = operations.repository.get_experiment(NAME)
+        final = operations.wait_until_finished(NAME, timeout=3600)
+    else:
+        with step(f"Decision: {outcome} ({reason}); Production alone on the endpoint again"):
+            stopped, stopped_split = operations.stop(
+                NAME, outcome=outcome, reason=reason, decided_by="demo-analyst@example.com", timeout=3600
+            )
+        assert stopped_split is not None  # the experiment was started on the endpoint
+        final = stopped_split
+    return stopped, final

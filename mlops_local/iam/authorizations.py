@@ -401,82 +401,168 @@ def authorizations(
     if (prefix, operation) in UNAUTHORIZED_OPERATIONS:
         return []
     if prefix == "dynamodb" and operation in ("TransactWriteItems", "TransactGetItems"):
-        out: list[Authorization] = []
-        for item in params.get("TransactItems") or []:
-            for kind, body in item.items():
-                action = "GetItem" if operation == "TransactGetItems" else _TRANSACT_ACTIONS[kind]
-                out += authorizations(
-                    prefix, action, body, partition=partition, region=region, account=account, table_key=table_key
-                )
-        return out
+        return _transaction(operation, params, partition=partition, region=region, account=account, table_key=table_key)
     if prefix == "dynamodb" and operation in ("BatchGetItem", "BatchWriteItem"):
-        out = []
-        for table, body in (params.get("RequestItems") or {}).items():
-            leading: list[str] = []
-            key_name = table_key(table) if table_key else None
-            items = body.get("Keys", []) if isinstance(body, Mapping) else body
-            for item in items:
-                record = item.get("PutRequest", {}).get("Item") or item.get("DeleteRequest", {}).get("Key") or item
-                value = _scalar(record.get(key_name)) if key_name and isinstance(record, Mapping) else None
-                if value is not None:
-                    leading.append(value)
-            out += _primary(
-                action_privilege(prefix, operation),
-                {"TableName": table},
-                partition=partition,
-                region=region,
-                account=account,
-                keys={"dynamodb:leadingkeys": tuple(dict.fromkeys(leading))} if leading else {},
-                known={"dynamodb:leadingkeys"},
-            )
-        return out
+        return _batch(operation, params, partition=partition, region=region, account=account, table_key=table_key)
     entry = action_privilege(prefix, operation)
     keys: dict[str, tuple[str, ...]] = {}
     known: set[str] = set()
-    if prefix == "dynamodb":
-        known.add("dynamodb:leadingkeys")
-        table = str(params.get("TableName") or "").rsplit("/", 1)[-1]
-        key_name = table_key(table) if table_key and table else None
-        partition_keys = dynamodb_leading_keys(key_name, params, entry.name) if key_name else None
-        if partition_keys:
-            keys["dynamodb:leadingkeys"] = tuple(partition_keys)
-    if prefix == "cloudwatch" and entry.name == "PutMetricData":
-        known.add("cloudwatch:namespace")
-        if params.get("Namespace"):
-            keys["cloudwatch:namespace"] = (str(params["Namespace"]),)
-    if prefix == "application-autoscaling":
-        for key, parameter in (("service-namespace", "ServiceNamespace"), ("scalable-dimension", "ScalableDimension")):
-            known.add(f"application-autoscaling:{key}")
-            if params.get(parameter):
-                keys[f"application-autoscaling:{key}"] = (str(params[parameter]),)
-    if prefix == "kms":  # a direct call: not through another service
-        known |= {"kms:viaservice", "kms:calleraccount"}
-        keys["kms:calleraccount"] = (account,)
-    if prefix == "iam" and entry.name == "CreateServiceLinkedRole":
-        known.add("iam:awsservicename")
-        if params.get("AWSServiceName"):
-            keys["iam:awsservicename"] = (str(params["AWSServiceName"]),)
+    add_keys = _REQUEST_KEYS.get(prefix)
+    if add_keys is not None:
+        add_keys(entry, params, account, table_key, keys, known)
     primary = _primary(entry, params, partition=partition, region=region, account=account, keys=keys, known=known)
     out = list(primary)
     dependents = set(entry.dependent_actions)
     if "iam:PassRole" in dependents:
-        created = next((a.resource for a in primary if a.resource != "*"), None)
-        for role in passed_roles(params):
-            out.append(
-                Authorization(
-                    action="iam:PassRole",
-                    resource=role,
-                    keys={
-                        "iam:passedtoservice": (f"{prefix}.amazonaws.com",),
-                        **({"iam:associatedresourcearn": (created,)} if created else {}),
-                    },
-                    known=frozenset({"iam:passedtoservice", "iam:associatedresourcearn"}),
-                )
-            )
+        out += _passed_roles(prefix, params, primary)
     tagging = [a for a in dependents if a.split(":")[0] == prefix and a.split(":")[1] in ("AddTags", "TagResource")]
     if tagging and _has_tags(params):
         out += [Authorization(action=tagging[0], resource=a.resource) for a in primary]
     return out
+
+
+def _transaction(
+    operation: str, params: Mapping[str, Any], *, partition: str, region: str, account: str, table_key: TableKey | None
+) -> list[Authorization]:
+    """A DynamoDB transaction needs each item's own action (GetItem, PutItem, ...) on its table."""
+    out: list[Authorization] = []
+    for item in params.get("TransactItems") or []:
+        for kind, body in item.items():
+            action = "GetItem" if operation == "TransactGetItems" else _TRANSACT_ACTIONS[kind]
+            out += authorizations(
+                "dynamodb", action, body, partition=partition, region=region, account=account, table_key=table_key
+            )
+    return out
+
+
+def _batch(
+    operation: str, params: Mapping[str, Any], *, partition: str, region: str, account: str, table_key: TableKey | None
+) -> list[Authorization]:
+    """A DynamoDB batch needs the batch action on each table, with the partition keys it touches there."""
+    out: list[Authorization] = []
+    for table, body in (params.get("RequestItems") or {}).items():
+        leading: list[str] = []
+        key_name = table_key(table) if table_key else None
+        items = body.get("Keys", []) if isinstance(body, Mapping) else body
+        for item in items:
+            record = item.get("PutRequest", {}).get("Item") or item.get("DeleteRequest", {}).get("Key") or item
+            value = _scalar(record.get(key_name)) if key_name and isinstance(record, Mapping) else None
+            if value is not None:
+                leading.append(value)
+        out += _primary(
+            action_privilege("dynamodb", operation),
+            {"TableName": table},
+            partition=partition,
+            region=region,
+            account=account,
+            keys={"dynamodb:leadingkeys": tuple(dict.fromkeys(leading))} if leading else {},
+            known={"dynamodb:leadingkeys"},
+        )
+    return out
+
+
+# Each adds the service-specific condition keys a request carries (``keys``) and the ones the emulator computes
+# for this action at all (``known``: a condition on a key outside it cannot be evaluated).
+RequestKeys = Callable[[Privilege, Mapping[str, Any], str, TableKey | None, dict[str, tuple[str, ...]], set[str]], None]
+
+
+def _dynamodb_keys(
+    entry: Privilege,
+    params: Mapping[str, Any],
+    account: str,
+    table_key: TableKey | None,
+    keys: dict[str, tuple[str, ...]],
+    known: set[str],
+) -> None:
+    known.add("dynamodb:leadingkeys")
+    table = str(params.get("TableName") or "").rsplit("/", 1)[-1]
+    key_name = table_key(table) if table_key and table else None
+    partition_keys = dynamodb_leading_keys(key_name, params, entry.name) if key_name else None
+    if partition_keys:
+        keys["dynamodb:leadingkeys"] = tuple(partition_keys)
+
+
+def _cloudwatch_keys(
+    entry: Privilege,
+    params: Mapping[str, Any],
+    account: str,
+    table_key: TableKey | None,
+    keys: dict[str, tuple[str, ...]],
+    known: set[str],
+) -> None:
+    if entry.name != "PutMetricData":
+        return
+    known.add("cloudwatch:namespace")
+    if params.get("Namespace"):
+        keys["cloudwatch:namespace"] = (str(params["Namespace"]),)
+
+
+def _autoscaling_keys(
+    entry: Privilege,
+    params: Mapping[str, Any],
+    account: str,
+    table_key: TableKey | None,
+    keys: dict[str, tuple[str, ...]],
+    known: set[str],
+) -> None:
+    for key, parameter in (("service-namespace", "ServiceNamespace"), ("scalable-dimension", "ScalableDimension")):
+        known.add(f"application-autoscaling:{key}")
+        if params.get(parameter):
+            keys[f"application-autoscaling:{key}"] = (str(params[parameter]),)
+
+
+def _kms_keys(
+    entry: Privilege,
+    params: Mapping[str, Any],
+    account: str,
+    table_key: TableKey | None,
+    keys: dict[str, tuple[str, ...]],
+    known: set[str],
+) -> None:
+    # A direct call: not through another service, so kms:ViaService is known and absent.
+    known |= {"kms:viaservice", "kms:calleraccount"}
+    keys["kms:calleraccount"] = (account,)
+
+
+def _iam_keys(
+    entry: Privilege,
+    params: Mapping[str, Any],
+    account: str,
+    table_key: TableKey | None,
+    keys: dict[str, tuple[str, ...]],
+    known: set[str],
+) -> None:
+    if entry.name != "CreateServiceLinkedRole":
+        return
+    known.add("iam:awsservicename")
+    if params.get("AWSServiceName"):
+        keys["iam:awsservicename"] = (str(params["AWSServiceName"]),)
+
+
+_REQUEST_KEYS: dict[str, RequestKeys] = {
+    "dynamodb": _dynamodb_keys,
+    "cloudwatch": _cloudwatch_keys,
+    "application-autoscaling": _autoscaling_keys,
+    "kms": _kms_keys,
+    "iam": _iam_keys,
+}
+
+
+def _passed_roles(prefix: str, params: Mapping[str, Any], primary: list[Authorization]) -> list[Authorization]:
+    """iam:PassRole on every role the request passes, to the calling service and for the resource it creates."""
+    created = next((a.resource for a in primary if a.resource != "*"), None)
+    return [
+        Authorization(
+            action="iam:PassRole",
+            resource=role,
+            keys={
+                "iam:passedtoservice": (f"{prefix}.amazonaws.com",),
+                **({"iam:associatedresourcearn": (created,)} if created else {}),
+            },
+            known=frozenset({"iam:passedtoservice", "iam:associatedresourcearn"}),
+        )
+        for role in passed_roles(params)
+    ]
 
 
 def _primary(

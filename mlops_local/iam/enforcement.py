@@ -26,7 +26,7 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from html import unescape
 from typing import Any
 from urllib.parse import unquote
@@ -170,47 +170,76 @@ def resource_policy(resource: str, region: str) -> tuple[list[PolicyDocument] | 
     """The resource-based policy of ``resource`` (None: its type has none, or the resource is unknown) and
     whether that policy must allow (KMS key policies)."""
     parts = resource.split(":", 5)
-    if len(parts) != 6:
+    if len(parts) != 6 or parts[2] not in _RESOURCE_POLICIES:
         return None, False
     service, resource_region, account, rest = parts[2], parts[3] or region, parts[4], parts[5]
     try:
-        if service == "s3":
-            from moto.s3.models import s3_backends
-
-            bucket = s3_backends[_default_account(account)]["aws"].buckets.get(rest.split("/", 1)[0])
-            if bucket is None or not bucket.policy:
-                return [], False
-            return [PolicyDocument.parse(bucket.policy.decode(), f"bucket policy of {bucket.name}")], False
-        if service == "sns":
-            from moto.sns.models import sns_backends
-
-            topic = sns_backends[account][resource_region].topics.get(resource)
-            return ([PolicyDocument.parse(topic.policy, f"topic policy of {resource}")] if topic else []), False
-        if service == "sqs":
-            from moto.sqs.models import sqs_backends
-
-            queue = sqs_backends[account][resource_region].queues.get(rest)
-            policy = getattr(queue, "policy", None)
-            return ([PolicyDocument.parse(policy, f"queue policy of {resource}")] if policy else []), False
-        if service == "lambda" and rest.startswith("function:"):
-            from moto.awslambda.utils import get_backend
-
-            function = get_backend(account, resource_region).get_function(resource)
-            statements = list(function.policy.statements)
-            return ([PolicyDocument.parse({"Statement": statements}, f"function policy of {resource}")]), False
-        if service == "kms" and rest.startswith("key/"):
-            from moto.kms.models import kms_backends
-
-            key = kms_backends[account][resource_region].keys.get(rest.split("/", 1)[1])
-            if key is None:
-                return None, False
-            managed = [a for a in key.aliases if a.startswith("alias/aws/")]
-            if managed:
-                return [_aws_managed_key_policy(managed[0], account, resource_region)], True
-            return [PolicyDocument.parse(key.policy, f"key policy of {resource}")], True
+        return _RESOURCE_POLICIES[service](resource, rest, account, resource_region)
     except Exception as exc:  # a resource that does not exist has no policy; the service reports it missing
         LOG.debug("no resource policy for %s: %s", resource, exc)
     return None, False
+
+
+ResourcePolicy = tuple[list[PolicyDocument] | None, bool]
+
+
+def _bucket_policy(resource: str, rest: str, account: str, region: str) -> ResourcePolicy:
+    from moto.s3.models import s3_backends
+
+    bucket = s3_backends[_default_account(account)]["aws"].buckets.get(rest.split("/", 1)[0])
+    if bucket is None or not bucket.policy:
+        return [], False
+    return [PolicyDocument.parse(bucket.policy.decode(), f"bucket policy of {bucket.name}")], False
+
+
+def _topic_policy(resource: str, rest: str, account: str, region: str) -> ResourcePolicy:
+    from moto.sns.models import sns_backends
+
+    topic = sns_backends[account][region].topics.get(resource)
+    return ([PolicyDocument.parse(topic.policy, f"topic policy of {resource}")] if topic else []), False
+
+
+def _queue_policy(resource: str, rest: str, account: str, region: str) -> ResourcePolicy:
+    from moto.sqs.models import sqs_backends
+
+    queue = sqs_backends[account][region].queues.get(rest)
+    policy = getattr(queue, "policy", None)
+    return ([PolicyDocument.parse(policy, f"queue policy of {resource}")] if policy else []), False
+
+
+def _function_policy(resource: str, rest: str, account: str, region: str) -> ResourcePolicy:
+    if not rest.startswith("function:"):
+        return None, False
+    from moto.awslambda.utils import get_backend
+
+    function = get_backend(account, region).get_function(resource)
+    statements = list(function.policy.statements)
+    return ([PolicyDocument.parse({"Statement": statements}, f"function policy of {resource}")]), False
+
+
+def _key_policy(resource: str, rest: str, account: str, region: str) -> ResourcePolicy:
+    """A KMS key's policy, which must allow the request (identity policies alone do not)."""
+    if not rest.startswith("key/"):
+        return None, False
+    from moto.kms.models import kms_backends
+
+    key = kms_backends[account][region].keys.get(rest.split("/", 1)[1])
+    if key is None:
+        return None, False
+    managed = [a for a in key.aliases if a.startswith("alias/aws/")]
+    if managed:
+        return [_aws_managed_key_policy(managed[0], account, region)], True
+    return [PolicyDocument.parse(key.policy, f"key policy of {resource}")], True
+
+
+# The resource types with resource-based policies the emulator evaluates, by service prefix.
+_RESOURCE_POLICIES: dict[str, Callable[[str, str, str, str], ResourcePolicy]] = {
+    "s3": _bucket_policy,
+    "sns": _topic_policy,
+    "sqs": _queue_policy,
+    "lambda": _function_policy,
+    "kms": _key_policy,
+}
 
 
 def _aws_managed_key_policy(alias: str, account: str, region: str) -> PolicyDocument:

@@ -237,7 +237,9 @@ _OPERATORS: dict[str, tuple[Callable[[str, str], bool], bool]] = {
 }
 
 
-def _condition_test(operator: str, key: str, expected: Any, context: RequestContext) -> bool:
+def _parse_operator(operator: str) -> tuple[str, str, bool]:
+    """``ForAnyValue:StringLikeIfExists`` -> (``StringLike``, ``ForAnyValue:``, True): the base operator, the set
+    qualifier ("" for none) and whether it carries ``IfExists``."""
     name, set_mode = operator, ""
     for prefix in ("ForAllValues:", "ForAnyValue:"):
         if name.startswith(prefix):
@@ -245,6 +247,11 @@ def _condition_test(operator: str, key: str, expected: Any, context: RequestCont
     if_exists = name.endswith("IfExists") and name != "IfExists"
     if if_exists:
         name = name[: -len("IfExists")]
+    return name, set_mode, if_exists
+
+
+def _condition_test(operator: str, key: str, expected: Any, context: RequestContext) -> bool:
+    name, set_mode, if_exists = _parse_operator(operator)
     wanted = [_text(v) for v in _as_list(expected)]
     values = context.values(key)
     if values is not None and not values:
@@ -333,12 +340,14 @@ def evaluate(
     identity_statements = _applicable(identity, context, resource_policy=False)
     resource_statements = _applicable(resource or (), context, resource_policy=True)
     boundary_statements = _applicable(boundary or (), context, resource_policy=False) if boundary is not None else []
-    if any(effect == "Deny" for effect, _ in identity_statements):
-        return Decision(False, "with an explicit deny in an identity-based policy")
-    if any(effect == "Deny" for effect, _ in resource_statements):
-        return Decision(False, "with an explicit deny in a resource-based policy")
-    if any(effect == "Deny" for effect, _ in boundary_statements):
-        return Decision(False, "with an explicit deny in a permissions boundary")
+    denied_by = (
+        ("an identity-based policy", identity_statements),
+        ("a resource-based policy", resource_statements),
+        ("a permissions boundary", boundary_statements),
+    )
+    for source, statements in denied_by:  # an explicit deny anywhere decides
+        if any(effect == "Deny" for effect, _ in statements):
+            return Decision(False, f"with an explicit deny in {source}")
     identity_allows = any(effect == "Allow" for effect, _ in identity_statements)
     bounded = boundary is not None and identity_allows
     if bounded and not any(effect == "Allow" for effect, _ in boundary_statements):

@@ -999,7 +999,7 @@ def _capture_payload(data: bytes, content_type: str, mode: str) -> dict[str, Any
         }
 
 
-def apply(patcher: Any) -> None:
+def apply(patcher: Any) -> None:  # noqa: C901, PLR0915 - file owned by another engineer this wave; the lead splits it
     from moto.core.responses import ActionResult, EmptyResult
     from moto.sagemaker.exceptions import ValidationError
 

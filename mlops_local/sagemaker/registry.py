@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from mlops_local.patching import PatchPoint
@@ -58,6 +59,27 @@ def _emit_state_change(account_id: str, region: str, package: Any) -> None:
     )
 
 
+def _update(package: Any, param: Callable[[str], Any]) -> None:
+    """Apply UpdateModelPackage's fields to ``package``: each one given is set, the rest are left as they are."""
+    status = param("ModelApprovalStatus")
+    if status is not None:
+        package.set_model_approval_status(status)
+    description = param("ApprovalDescription")
+    if description is not None:
+        package.approval_description = description
+    properties = param("CustomerMetadataProperties")
+    if properties:
+        package.customer_metadata_properties = {**(package.customer_metadata_properties or {}), **properties}
+    for key in param("CustomerMetadataPropertiesToRemove") or []:
+        (package.customer_metadata_properties or {}).pop(key, None)
+    additions = param("AdditionalInferenceSpecificationsToAdd")
+    if additions:
+        package.add_additional_inference_specifications(additions)
+    life_cycle = param("ModelLifeCycle")
+    if life_cycle is not None:
+        package.model_life_cycle = life_cycle
+
+
 def apply(patcher: Any) -> None:
     from moto.sagemaker.exceptions import ValidationError
 
@@ -84,23 +106,7 @@ def apply(patcher: Any) -> None:
         from moto.core.responses import ActionResult
 
         package = backend_and_package(response, response._get_param("ModelPackageArn"))
-        status = response._get_param("ModelApprovalStatus")
-        if status is not None:
-            package.set_model_approval_status(status)
-        description = response._get_param("ApprovalDescription")
-        if description is not None:
-            package.approval_description = description
-        properties = response._get_param("CustomerMetadataProperties")
-        if properties:
-            package.customer_metadata_properties = {**(package.customer_metadata_properties or {}), **properties}
-        for key in response._get_param("CustomerMetadataPropertiesToRemove") or []:
-            (package.customer_metadata_properties or {}).pop(key, None)
-        additions = response._get_param("AdditionalInferenceSpecificationsToAdd")
-        if additions:
-            package.add_additional_inference_specifications(additions)
-        life_cycle = response._get_param("ModelLifeCycle")
-        if life_cycle is not None:
-            package.model_life_cycle = life_cycle
+        _update(package, response._get_param)
         package.modifications_done()
         _emit_state_change(response.current_account, response.region, package)
         return ActionResult({"ModelPackageArn": package.arn})
