@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 
 import pytest
 
@@ -14,7 +15,7 @@ from tests.emulator.conftest import allow_events
 DIMENSIONS = [{"Name": "EndpointName", "Value": "e"}, {"Name": "VariantName", "Value": "candidate"}]
 
 
-def _put(emulator: Emulator, name: str, values: list[float]) -> None:
+def _put(emulator: Emulator, name: str, values: Sequence[float]) -> None:
     emulator.client("cloudwatch").put_metric_data(
         Namespace="AWS/SageMaker",
         MetricData=[{"MetricName": name, "Dimensions": DIMENSIONS, "Value": v} for v in values],

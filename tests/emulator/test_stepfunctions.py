@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 from mlops_local.emulator import Emulator
 from tests.emulator.conftest import make_role
@@ -21,7 +22,10 @@ def _deploy(emulator: Emulator, template: dict) -> dict[str, str]:
 
 
 def _state_machine_template(definition: dict, substitutions: dict | None = None) -> dict:
-    properties = {"DefinitionString": json.dumps(definition), "RoleArn": "arn:aws:iam::123456789012:role/sfn"}
+    properties: dict[str, Any] = {
+        "DefinitionString": json.dumps(definition),
+        "RoleArn": "arn:aws:iam::123456789012:role/sfn",
+    }
     if substitutions:
         properties["DefinitionSubstitutions"] = substitutions
     return {
@@ -232,7 +236,7 @@ def test_a_fail_state_reports_a_states_error_from_its_error_path(emulator: Emula
 
 
 def test_history_comes_in_pages_as_aws_gives_it(emulator: Emulator) -> None:
-    states = {f"S{i}": {"Type": "Pass", "Next": f"S{i + 1}"} for i in range(60)}
+    states: dict[str, dict[str, Any]] = {f"S{i}": {"Type": "Pass", "Next": f"S{i + 1}"} for i in range(60)}
     states["S60"] = {"Type": "Pass", "End": True}
     arn = _deploy(emulator, _state_machine_template({"StartAt": "S0", "States": states}))["Arn"]
     sfn = emulator.client("stepfunctions")

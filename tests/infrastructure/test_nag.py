@@ -33,7 +33,7 @@ def test_an_acknowledgement_needs_a_real_reason(tmp_path: Path) -> None:
 
 def acknowledgements(cloud_assembly: CloudAssembly) -> list[tuple[str, str, str]]:
     """(construct path, rule, reason) of every cdk-nag acknowledgement in the synthesized app."""
-    found = []
+    found: list[tuple[str, str, str]] = []
     for metadata_file in Path(cloud_assembly.directory).glob("*.metadata.json"):
         for path, entries in json.loads(metadata_file.read_text()).items():
             for entry in entries:

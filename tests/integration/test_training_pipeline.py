@@ -56,7 +56,7 @@ def _model_scores(platform: Any, model_data_url: str, frame: pd.DataFrame) -> An
     bucket, _, key = model_data_url.removeprefix("s3://").partition("/")
     body = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(body)) as archive:
-        model = joblib.load(archive.extractfile("model.joblib"))  # type: ignore[arg-type]
+        model = joblib.load(archive.extractfile("model.joblib"))
     return model.predict_proba(frame[list(fraud.MODEL_FEATURES)])[:, 1]
 
 

@@ -79,7 +79,9 @@ def test_concurrent_writers_cannot_both_win(repository: ExperimentRepository) ->
     tampered = repository.get_experiment(NAME).model_copy(update={"plan": make_plan(daily_users=5), "version": 4})
     with pytest.raises(IllegalTransitionError, match="immutable once started"):
         repository.put_experiment(tampered)
-    assert repository.get_experiment(NAME).allocation.treatment_bp == 6000
+    allocation = repository.get_experiment(NAME).allocation
+    assert allocation is not None
+    assert allocation.treatment_bp == 6000
 
 
 def test_an_unknown_experiment_is_reported_with_the_known_ones(repository: ExperimentRepository) -> None:

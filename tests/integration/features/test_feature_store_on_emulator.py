@@ -36,6 +36,8 @@ def test_both_stores_on_the_deployed_table_and_bucket(
     # Given the synthetic data ingested through the deployed stores
     for group, rows in small_fraud.feature_rows().items():
         report = store.ingest(group, rows)
+        assert report.offline is not None
+        assert report.online is not None
         assert report.offline.rows == len(rows)
         assert report.online.written == rows["customer_id"].nunique()
         assert report.online.stale == len(rows) - report.online.written
@@ -54,6 +56,7 @@ def test_both_stores_on_the_deployed_table_and_bucket(
         assert row["txn_count_7d"] == latest.loc[customer, "txn_count_7d"]
     assert result.status[-1] == {"customer_profile": "missing", "customer_activity": "missing"}
     # and today, months later, the 30-day TTL has expired the activity values (DynamoDB has not deleted them)
+    assert store.online is not None
     today = store.online.get([{"customer_id": customers[0]}], fraud.FEATURE_REFS)
     assert today.status == [{"customer_profile": "found", "customer_activity": "expired"}]
     assert today.rows[0]["txn_count_7d"] is None

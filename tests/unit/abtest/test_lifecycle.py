@@ -42,7 +42,7 @@ def started(plan: ExperimentPlan | None = None) -> Experiment:
 
 
 def decision(outcome: str = "inconclusive", at: datetime = T0 + timedelta(days=30)) -> Decision:
-    return Decision(outcome=outcome, reason="no effect at the planned size", decided_at=at, decided_by="lead")  # type: ignore[arg-type]
+    return Decision(outcome=outcome, reason="no effect at the planned size", decided_at=at, decided_by="lead")
 
 
 def test_a_plan_states_its_sample_size_and_runtime() -> None:
@@ -256,11 +256,11 @@ def test_a_record_whose_state_contradicts_its_content_is_rejected() -> None:
 
 
 def test_guardrail_metric_defaults() -> None:
-    guard = GuardrailMetric(**ERRORS)  # type: ignore[arg-type]
+    guard = GuardrailMetric(**ERRORS)
 
     assert (guard.tolerance, guard.per_user, guard.window) == (0.0, "sum", None)
 
 
 def test_primary_metric_tau_defaults_to_the_absolute_mde() -> None:
-    assert PrimaryMetric(**PRIMARY).tau == pytest.approx(0.01)  # type: ignore[arg-type]
-    assert PrimaryMetric(**{**PRIMARY, "mixing_sd": 0.03}).tau == 0.03  # type: ignore[arg-type]
+    assert PrimaryMetric(**PRIMARY).tau == pytest.approx(0.01)
+    assert PrimaryMetric(**{**PRIMARY, "mixing_sd": 0.03}).tau == 0.03

@@ -127,7 +127,10 @@ def test_runtime_in_whole_weeks(
         (lambda: sample_size_proportions(0.95, 0.05), r"mde moves the rate outside \(0, 1\)"),
         (lambda: sample_size_proportions(0.05, -0.5, mde_kind="absolute"), r"mde moves the rate outside \(0, 1\)"),
         (lambda: sample_size_proportions(0.5, 1.0, mde_kind="relative"), r"mde moves the rate outside \(0, 1\)"),
-        (lambda: sample_size_proportions(0.1, 0.01, mde_kind="percent"), "mde_kind must be 'absolute' or 'relative'"),
+        (
+            lambda: sample_size_proportions(0.1, 0.01, mde_kind="percent"),  # type: ignore[arg-type]  # the bad input
+            "mde_kind must be 'absolute' or 'relative'",
+        ),
         (lambda: sample_size_proportions(0.1, 0.01, alpha=0.0), r"alpha must be in \(0, 1\)"),
         (lambda: sample_size_proportions(0.1, 0.01, alpha=1.0), r"alpha must be in \(0, 1\)"),
         (lambda: sample_size_proportions(0.1, 0.01, power=1.0), r"power must be in \(0, 1\)"),

@@ -41,7 +41,7 @@ def running(coverage: float = 0.9) -> Experiment:
 
 
 def stopped(outcome: str) -> Experiment:
-    decision = Decision(outcome=outcome, reason="enough evidence", decided_at=T0 + timedelta(days=9), decided_by="me")  # type: ignore[arg-type]
+    decision = Decision(outcome=outcome, reason="enough evidence", decided_at=T0 + timedelta(days=9), decided_by="me")
     return running().ramp(at=T0 + timedelta(days=2), treatment_bp=5000).stop(decision)
 
 

@@ -12,6 +12,7 @@ import pytest
 from mlops_kit.drift.athena import count_query, double_literal, quote_identifier
 from mlops_kit.drift.baseline import compute_baseline
 from mlops_kit.drift.report import drift_report, drift_report_from_counts
+from tests.unit.drift.baselines import numeric
 
 
 def run_on_duckdb(sql: str, parquet_glob: str) -> dict:
@@ -20,7 +21,9 @@ def run_on_duckdb(sql: str, parquet_glob: str) -> dict:
         connection.execute(f"CREATE VIEW capture AS SELECT * FROM read_parquet('{parquet_glob}')")
         cursor = connection.execute(sql)
         names = [column[0] for column in cursor.description]
-        return dict(zip(names, cursor.fetchone(), strict=True))
+        row = cursor.fetchone()
+        assert row is not None, "the query returned no row"
+        return dict(zip(names, row, strict=True))
     finally:
         connection.close()
 
@@ -46,7 +49,7 @@ def test_sql_counts_on_duckdb_equal_the_in_memory_report(tmp_path, reference, cu
     baseline = compute_baseline(reference, prediction="score")
     current = hostile(current_drifted, seed)
     # Values exactly on an edge must land in the bin the edge opens, as numpy.digitize puts them.
-    edges = baseline.features["income"].edges
+    edges = numeric(baseline, "income").edges
     current.loc[current.index[3 : 3 + edges.size], "income"] = edges
     current.iloc[: len(current) // 2].to_parquet(tmp_path / "part-0.parquet")
     current.iloc[len(current) // 2 :].to_parquet(tmp_path / "part-1.parquet")
@@ -102,7 +105,10 @@ def test_time_window_and_missing_columns(tmp_path, reference):
     report = drift_report_from_counts(baseline, counts, current_rows=rows, columns=list(current.columns))
     assert [(v.feature_name, v.constraint_check_type) for v in report.violations] == [("plan", "missing_column_check")]
     window = current.iloc[100:1100]
-    assert report.prediction.psi == drift_report(baseline, window).prediction.psi
+    expected = drift_report(baseline, window).prediction
+    assert report.prediction is not None
+    assert expected is not None
+    assert report.prediction.psi == expected.psi
 
 
 def test_parse_accepts_athena_text_and_null_sums(reference):

@@ -19,6 +19,7 @@ from mlops_kit.drift.monitor_format import (
 )
 from mlops_kit.drift.report import drift_report
 from mlops_kit.drift.stats import Thresholds
+from tests.unit.drift.baselines import numeric
 
 
 def test_statistics_json_has_model_monitor_shape(reference, current_drifted):
@@ -45,7 +46,7 @@ def test_statistics_json_has_model_monitor_shape(reference, current_drifted):
     current = current_statistics(report, baseline, current_drifted)
     current_income = {f["name"]: f for f in current["features"]}["income"]["numerical_statistics"]
     assert current_income["mean"] == current_drifted["income"].mean()
-    counts = np.bincount(np.digitize(current_drifted["income"], baseline.features["income"].edges))
+    counts = np.bincount(np.digitize(current_drifted["income"], numeric(baseline, "income").edges))
     assert [b["count"] for b in current_income["distribution"]["kll"]["buckets"]] == counts.tolist()
     json.dumps(current, allow_nan=False)
 
@@ -89,6 +90,7 @@ def test_html_is_one_file_with_embedded_images_sorted_by_severity(tmp_path, refe
     assert all(base64.b64decode(image).startswith(b"\x89PNG") for image in images)
     # Cards follow the report's order: the prediction first, then features by severity.
     order = re.findall(r'<div class="card" id="feature-([^"]+)">', text)
+    assert report.prediction is not None
     assert order == [report.prediction.name, *(f.name for f in report.features)]
     assert render_html(report, title="T").startswith("<!DOCTYPE html>")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -29,8 +30,8 @@ from mlops_kit.features.encoding import (
 )
 
 
-def group(**overrides) -> FeatureGroup:
-    arguments = {
+def group(**overrides: Any) -> FeatureGroup:
+    arguments: dict[str, Any] = {
         "name": "g",
         "entity_keys": (EntityKey("customer_id"),),
         "features": (Feature("x", ValueType.FLOAT64),),

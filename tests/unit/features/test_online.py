@@ -240,6 +240,10 @@ def test_ingest_reports_online_failures_after_the_offline_append(tmp_path) -> No
     with pytest.raises(IngestError, match="1 of 1 profile records were not written online") as raised:
         feature_store.ingest("profile", [profile("u", 1, 1)])
 
-    assert raised.value.report.offline.rows == 1
-    assert raised.value.report.online.failed == [('["u"]', "RuntimeError: AccessDeniedException")]
+    report = raised.value.report
+    assert report.offline is not None
+    assert report.offline.rows == 1
+    assert report.online is not None
+    assert report.online.failed == [('["u"]', "RuntimeError: AccessDeniedException")]
+    assert feature_store.offline is not None
     assert feature_store.offline.read("profile").num_rows == 1

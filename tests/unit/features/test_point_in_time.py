@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -65,7 +66,7 @@ label_rows = st.lists(st.tuples(st.sampled_from([*KEYS, ("zz", "9")]), st.intege
 
 def write_batches(store: OfflineStore, rows: list[tuple], batches: int) -> list[tuple]:
     """Write rows in ``batches`` writes; return each row with its ingestion rank (global order)."""
-    ingested = []
+    ingested: list[tuple] = []
     size = max(1, -(-len(rows) // batches))
     for number, start in enumerate(range(0, len(rows), size)):
         part = rows[start : start + size]
@@ -89,7 +90,7 @@ def write_batches(store: OfflineStore, rows: list[tuple], batches: int) -> list[
 
 
 def brute_force(ingested: list[tuple], labels: list[tuple], ttl_hours: float | None, created_before_label: bool,
-                ingest_hours: list[float], key_of=lambda k: k) -> list[int | None]:  # fmt: skip
+                ingest_hours: Sequence[float], key_of=lambda k: k) -> list[int | None]:  # fmt: skip
     """For each label: the value of the best eligible row, by the rule in the issue, scanning every row."""
     result = []
     for key, label_hour in labels:
@@ -140,7 +141,6 @@ def test_local_engine_matches_the_brute_force_reference(rows, labels, batches, c
             None if e is None else f"s{e}" for e in expected
         ]
         forever_ingest = [7 + 2 * n for n in range(batches)]
-        expected_w = brute_force(ingested, labels, None, created_before_label, forever_ingest, key_of=lambda k: k[0])
         # "forever" has no created column: ties by ingestion order only.
         forever = [((k, e, None, v), b, i) for (k, e, _c, v), b, i in ingested]
         expected_w = brute_force(forever, labels, None, created_before_label, forever_ingest, key_of=lambda k: k[0])
@@ -311,10 +311,19 @@ def test_a_table_of_labels_works_like_a_frame(store: OfflineStore) -> None:
     assert store.get_historical_features(labels, ["keyed:s"]).frame["s"].tolist() == ["one"]
 
 
+class StagingDuckDB(DuckDBRunner):
+    """DuckDB that can also create the label table Athena's DDL declares over the staged Parquet."""
+
+    def register_labels_as(self, name: str, labels: pa.Table) -> None:
+        self.connection.register("__staged", labels)
+        self.connection.execute(f'CREATE TABLE "features"."{name}" AS SELECT * FROM "__staged"')
+        self.connection.unregister("__staged")
+
+
 class FakeAthena:
     """Athena's query API over DuckDB: runs what AthenaRunner sends (label DDL, UNLOAD, DROP) on the same files."""
 
-    def __init__(self, duckdb_runner: DuckDBRunner, staging: LocalObjectStore) -> None:
+    def __init__(self, duckdb_runner: StagingDuckDB, staging: LocalObjectStore) -> None:
         self.duck = duckdb_runner
         self.staging = staging
         self.queries: list[str] = []
@@ -347,14 +356,9 @@ class FakeAthena:
 def test_the_athena_runner_stages_labels_unloads_parquet_and_cleans_up(store: OfflineStore, tmp_path: Path) -> None:
     from mlops_kit.features.sql import AthenaRunner
 
-    class Runner(DuckDBRunner):
-        def register_labels_as(self, name: str, labels: pa.Table) -> None:
-            self.connection.register("__staged", labels)
-            self.connection.execute(f'CREATE TABLE "features"."{name}" AS SELECT * FROM "__staged"')
-            self.connection.unregister("__staged")
-
     staging = LocalObjectStore(tmp_path / "staging")
-    athena = FakeAthena(Runner(store.objects.root, [KEYED, FOREVER]), staging)
+    assert isinstance(store.objects, LocalObjectStore)
+    athena = FakeAthena(StagingDuckDB(store.objects.root, [KEYED, FOREVER]), staging)
     labels = pd.DataFrame({"k1": ["a", "a", "z"], "k2": ["b", "b", "z"], "event_timestamp": [at(0), at(2), at(2)]})
 
     via_athena = store.get_historical_features(

@@ -50,7 +50,7 @@ def test_an_outcome_event_of_a_served_user_is_recorded_and_counted(
     result = module.handler(outcome_event(experiment=NAME, user_id=user, metric="conversion"), context)
 
     assert result["recorded"] is True
-    (recorded,) = service.repository.list_outcomes(NAME)  # type: ignore[attr-defined]
+    (recorded,) = service.repository.list_outcomes(NAME)
     assert (recorded.user_id, recorded.metric, recorded.event_id) == (user, "conversion", result["event_id"])
     assert recorded.at == T0 + timedelta(hours=3, seconds=1) - timedelta(microseconds=1)  # the end of its second
     assert emitted_metrics(capsys.readouterr().out) == {"OutcomesRecorded": 1.0}
@@ -72,7 +72,7 @@ def test_an_outcome_event_without_a_user_is_rejected_with_the_field_named_not_re
     assert result["recorded"] is False
     assert "detail.user_id" in result["reason"]
     assert "Field required" in result["reason"]
-    assert service.repository.list_outcomes(NAME) == []  # type: ignore[attr-defined]
+    assert service.repository.list_outcomes(NAME) == []
     assert emitted_metrics(capsys.readouterr().out) == {"OutcomesRejected": 1.0}
 
 

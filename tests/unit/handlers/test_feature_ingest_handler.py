@@ -55,6 +55,7 @@ def test_an_eventbridge_batch_is_written_to_both_stores_and_counted(
     summary = module.handler(eventbridge_event("mlops.features", "Feature Records", detail), context)
 
     assert (summary["records"], summary["offline_rows"], summary["online_written"]) == (2, 2, 2)
+    assert store.offline is not None
     assert store.offline.read("customer_profile").num_rows == 2
     assert emitted_metrics(capsys.readouterr().out) == {"FeatureRecordsWritten": 2.0, "FeatureRecordsStale": 0.0}
 
@@ -93,4 +94,5 @@ def test_an_sqs_message_without_records_alone_is_reported_for_redelivery(
     response = module.handler(event, context)
 
     assert response == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
+    assert store.offline is not None
     assert store.offline.read("customer_profile").num_rows == 1  # the good message of the batch was written

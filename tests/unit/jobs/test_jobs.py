@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 
@@ -132,14 +133,15 @@ def test_training_is_reproducible_from_the_seed() -> None:
 
 
 def test_lineage_recorded_by_evaluate_covers_the_registry_contract() -> None:
-    class Args:
-        dataset_manifest_uri = code_commit = pipeline_execution = training_image = inference_image = "x"
+    args = argparse.Namespace(
+        dataset_manifest_uri="x", code_commit="x", pipeline_execution="x", training_image="x", inference_image="x"
+    )
 
     recorded = evaluate.lineage(
         {"library_versions": {}, "hyperparameters": {}, "seed": 1},
         {"dataset_hash": "h", "feature_groups": {"g": "v1"}},
-        Args(),
-    )  # type: ignore[arg-type]
+        args,
+    )
 
     assert {f"lineage.{k}" for k in recorded} == set(REQUIRED_LINEAGE)
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError as _ClientError  # the base class, unshadowed in _Exceptions
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 BUSY = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
@@ -29,9 +30,9 @@ def client_error(code: str, message: str, operation: str) -> ClientError:
 class _Exceptions:
     """``client.exceptions``: what the kit catches."""
 
-    ClientError = ClientError
+    ClientError: type[ClientError] = ClientError
 
-    class ConditionalCheckFailedException(ClientError):  # noqa: N818  (boto3's name)
+    class ConditionalCheckFailedException(_ClientError):  # noqa: N818  (boto3's name)
         def __init__(self, operation: str) -> None:
             super().__init__(
                 {"Error": {"Code": "ConditionalCheckFailedException", "Message": "The conditional request failed"}},
