@@ -405,11 +405,8 @@ def authorizations(
     if prefix == "dynamodb" and operation in ("BatchGetItem", "BatchWriteItem"):
         return _batch(operation, params, partition=partition, region=region, account=account, table_key=table_key)
     entry = action_privilege(prefix, operation)
-    keys: dict[str, tuple[str, ...]] = {}
-    known: set[str] = set()
-    add_keys = _REQUEST_KEYS.get(prefix)
-    if add_keys is not None:
-        add_keys(entry, params, account, table_key, keys, known)
+    request_keys = _REQUEST_KEYS.get(prefix)
+    keys, known = request_keys(_Call(entry, params, account, table_key)) if request_keys else ({}, set())
     primary = _primary(entry, params, partition=partition, region=region, account=account, keys=keys, known=known)
     out = list(primary)
     dependents = set(entry.dependent_actions)
@@ -461,85 +458,58 @@ def _batch(
     return out
 
 
-# Each adds the service-specific condition keys a request carries (``keys``) and the ones the emulator computes
-# for this action at all (``known``: a condition on a key outside it cannot be evaluated).
-RequestKeys = Callable[[Privilege, Mapping[str, Any], str, TableKey | None, dict[str, tuple[str, ...]], set[str]], None]
+@dataclass(frozen=True)
+class _Call:
+    """What the service-specific condition keys of one request are computed from."""
+
+    entry: Privilege
+    params: Mapping[str, Any]
+    account: str
+    table_key: TableKey | None
 
 
-def _dynamodb_keys(
-    entry: Privilege,
-    params: Mapping[str, Any],
-    account: str,
-    table_key: TableKey | None,
-    keys: dict[str, tuple[str, ...]],
-    known: set[str],
-) -> None:
-    known.add("dynamodb:leadingkeys")
-    table = str(params.get("TableName") or "").rsplit("/", 1)[-1]
-    key_name = table_key(table) if table_key and table else None
-    partition_keys = dynamodb_leading_keys(key_name, params, entry.name) if key_name else None
-    if partition_keys:
-        keys["dynamodb:leadingkeys"] = tuple(partition_keys)
+# (the request's values of the service's condition keys, the keys the emulator computes for this action at all):
+# a condition on a key outside the second cannot be evaluated and is refused as unsupported.
+RequestKeys = tuple[dict[str, tuple[str, ...]], set[str]]
 
 
-def _cloudwatch_keys(
-    entry: Privilege,
-    params: Mapping[str, Any],
-    account: str,
-    table_key: TableKey | None,
-    keys: dict[str, tuple[str, ...]],
-    known: set[str],
-) -> None:
-    if entry.name != "PutMetricData":
-        return
-    known.add("cloudwatch:namespace")
-    if params.get("Namespace"):
-        keys["cloudwatch:namespace"] = (str(params["Namespace"]),)
+def _dynamodb_keys(call: _Call) -> RequestKeys:
+    table = str(call.params.get("TableName") or "").rsplit("/", 1)[-1]
+    key_name = call.table_key(table) if call.table_key and table else None
+    partition_keys = dynamodb_leading_keys(key_name, call.params, call.entry.name) if key_name else None
+    return ({"dynamodb:leadingkeys": tuple(partition_keys)} if partition_keys else {}), {"dynamodb:leadingkeys"}
 
 
-def _autoscaling_keys(
-    entry: Privilege,
-    params: Mapping[str, Any],
-    account: str,
-    table_key: TableKey | None,
-    keys: dict[str, tuple[str, ...]],
-    known: set[str],
-) -> None:
+def _cloudwatch_keys(call: _Call) -> RequestKeys:
+    if call.entry.name != "PutMetricData":
+        return {}, set()
+    namespace = call.params.get("Namespace")
+    return ({"cloudwatch:namespace": (str(namespace),)} if namespace else {}), {"cloudwatch:namespace"}
+
+
+def _autoscaling_keys(call: _Call) -> RequestKeys:
+    keys: dict[str, tuple[str, ...]] = {}
+    known: set[str] = set()
     for key, parameter in (("service-namespace", "ServiceNamespace"), ("scalable-dimension", "ScalableDimension")):
         known.add(f"application-autoscaling:{key}")
-        if params.get(parameter):
-            keys[f"application-autoscaling:{key}"] = (str(params[parameter]),)
+        if call.params.get(parameter):
+            keys[f"application-autoscaling:{key}"] = (str(call.params[parameter]),)
+    return keys, known
 
 
-def _kms_keys(
-    entry: Privilege,
-    params: Mapping[str, Any],
-    account: str,
-    table_key: TableKey | None,
-    keys: dict[str, tuple[str, ...]],
-    known: set[str],
-) -> None:
+def _kms_keys(call: _Call) -> RequestKeys:
     # A direct call: not through another service, so kms:ViaService is known and absent.
-    known |= {"kms:viaservice", "kms:calleraccount"}
-    keys["kms:calleraccount"] = (account,)
+    return {"kms:calleraccount": (call.account,)}, {"kms:viaservice", "kms:calleraccount"}
 
 
-def _iam_keys(
-    entry: Privilege,
-    params: Mapping[str, Any],
-    account: str,
-    table_key: TableKey | None,
-    keys: dict[str, tuple[str, ...]],
-    known: set[str],
-) -> None:
-    if entry.name != "CreateServiceLinkedRole":
-        return
-    known.add("iam:awsservicename")
-    if params.get("AWSServiceName"):
-        keys["iam:awsservicename"] = (str(params["AWSServiceName"]),)
+def _iam_keys(call: _Call) -> RequestKeys:
+    if call.entry.name != "CreateServiceLinkedRole":
+        return {}, set()
+    service = call.params.get("AWSServiceName")
+    return ({"iam:awsservicename": (str(service),)} if service else {}), {"iam:awsservicename"}
 
 
-_REQUEST_KEYS: dict[str, RequestKeys] = {
+_REQUEST_KEYS: dict[str, Callable[[_Call], RequestKeys]] = {
     "dynamodb": _dynamodb_keys,
     "cloudwatch": _cloudwatch_keys,
     "application-autoscaling": _autoscaling_keys,
