@@ -39,6 +39,7 @@ import tarfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -999,16 +1000,22 @@ def _capture_payload(data: bytes, content_type: str, mode: str) -> dict[str, Any
         }
 
 
-def apply(patcher: Any) -> None:  # noqa: C901, PLR0915 - file owned by another engineer this wave; the lead splits it
-    from moto.core.responses import ActionResult, EmptyResult
+def _validation_errors(handler: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Run a SageMaker response handler, answering the emulator's EndpointError as SageMaker's ValidationException."""
     from moto.sagemaker.exceptions import ValidationError
 
-    service: EndpointService = patcher.emulator.sagemaker
-    points = {p.name: p for p in PATCH_POINTS}
-    originals = {name: point.original() for name, point in points.items()}
+    def handle(response: Any) -> Any:
+        try:
+            return handler(response)
+        except EndpointError as exc:
+            raise ValidationError(message=str(exc)) from exc
 
-    def api_error(exc: EndpointError) -> Exception:
-        return ValidationError(message=str(exc))
+    return handle
+
+
+def _config_handlers(service: EndpointService, originals: dict[str, Any]) -> dict[str, Callable[[Any], Any]]:
+    """Models and endpoint configs: unique names, shadow variants kept and described."""
+    from moto.sagemaker.exceptions import ValidationError
 
     def arn(kind: str, name: str) -> str:  # SageMaker ARNs carry names in lower case
         return f"arn:aws:sagemaker:{service.emulator.region}:{service.emulator.account}:{kind}/{name.lower()}"
@@ -1028,10 +1035,7 @@ def apply(patcher: Any) -> None:  # noqa: C901, PLR0915 - file owned by another 
             raise ValidationError(
                 message=f'Cannot create already existing endpoint configuration "{arn("endpoint-config", name)}".'
             )
-        try:
-            check_shadow_layout(production, shadows)
-        except EndpointError as exc:
-            raise api_error(exc) from exc
+        check_shadow_layout(production, shadows)
         for shadow in shadows:
             if shadow["ModelName"] not in backend._models:
                 raise ValidationError(message=f'Could not find model "{arn("model", shadow["ModelName"])}".')
@@ -1046,55 +1050,57 @@ def apply(patcher: Any) -> None:  # noqa: C901, PLR0915 - file owned by another 
         )
         return result
 
+    return {
+        "sagemaker-create-model": create_model,
+        "sagemaker-create-endpoint-config": create_endpoint_config,
+        "sagemaker-describe-endpoint-config": describe_endpoint_config,
+    }
+
+
+def _endpoint_handlers(service: EndpointService, originals: dict[str, Any]) -> dict[str, Callable[[Any], Any]]:
+    """Endpoints: created, described, updated and deleted through the emulator's EndpointService."""
+    from moto.core.responses import ActionResult, EmptyResult
+
     def create_endpoint(response: Any) -> Any:
         name, config = response._get_param("EndpointName"), response._get_param("EndpointConfigName")
         result = originals["sagemaker-create-endpoint"](response)
-        try:
-            service.create(name, config, result.result["EndpointArn"])
-        except EndpointError as exc:
-            raise api_error(exc) from exc
+        service.create(name, config, result.result["EndpointArn"])
         return result
 
     def describe_endpoint(response: Any) -> Any:
-        try:
-            return ActionResult(service.describe(response._get_param("EndpointName")))
-        except EndpointError as exc:
-            raise api_error(exc) from exc
+        return ActionResult(service.describe(response._get_param("EndpointName")))
 
     def delete_endpoint(response: Any) -> Any:
-        try:
-            service.delete(response._get_param("EndpointName"))
-        except EndpointError as exc:
-            raise api_error(exc) from exc
-        with_moto = response.sagemaker_backend.endpoints
-        with_moto.pop(response._get_param("EndpointName"), None)
+        service.delete(response._get_param("EndpointName"))
+        response.sagemaker_backend.endpoints.pop(response._get_param("EndpointName"), None)
         return EmptyResult()
 
     def update_weights(response: Any) -> Any:
-        try:
-            name = response._get_param("EndpointName")
-            service.update_weights(name, response._get_param("DesiredWeightsAndCapacities"))
-            return ActionResult({"EndpointArn": service.get(name).arn})
-        except EndpointError as exc:
-            raise api_error(exc) from exc
+        name = response._get_param("EndpointName")
+        service.update_weights(name, response._get_param("DesiredWeightsAndCapacities"))
+        return ActionResult({"EndpointArn": service.get(name).arn})
 
     def update_endpoint(response: Any) -> Any:
-        try:
-            name = response._get_param("EndpointName")
-            retained: frozenset[str] = frozenset()
-            if response._get_param("RetainAllVariantProperties"):
-                excluded = response._get_param("ExcludeRetainedVariantProperties") or []
-                retained = RETAINABLE - {p["VariantPropertyType"] for p in excluded}
-            service.update(
-                name,
-                response._get_param("EndpointConfigName"),
-                response._get_param("DeploymentConfig"),
-                retained,
-            )
-            return ActionResult({"EndpointArn": service.get(name).arn})
-        except EndpointError as exc:
-            raise api_error(exc) from exc
+        name = response._get_param("EndpointName")
+        retained: frozenset[str] = frozenset()
+        if response._get_param("RetainAllVariantProperties"):
+            excluded = response._get_param("ExcludeRetainedVariantProperties") or []
+            retained = RETAINABLE - {p["VariantPropertyType"] for p in excluded}
+        service.update(
+            name, response._get_param("EndpointConfigName"), response._get_param("DeploymentConfig"), retained
+        )
+        return ActionResult({"EndpointArn": service.get(name).arn})
 
+    return {
+        "sagemaker-create-endpoint": create_endpoint,
+        "sagemaker-describe-endpoint": describe_endpoint,
+        "sagemaker-delete-endpoint": delete_endpoint,
+        "sagemaker-update-weights": update_weights,
+        "sagemaker-update-endpoint": update_endpoint,
+    }
+
+
+def _invoke_handler(service: EndpointService) -> Callable[[Any], Any]:
     def invoke_endpoint(response: Any) -> Any:
         headers = {k.lower(): v for k, v in response.headers.items()}
         name = response.path.split("/")[2] if "/endpoints/" in response.path else response._get_param("EndpointName")
@@ -1109,7 +1115,7 @@ def apply(patcher: Any) -> None:  # noqa: C901, PLR0915 - file owned by another 
                 inference_id=headers.get("x-amzn-sagemaker-inference-id"),
             )
         except EndpointError as exc:
-            # moto takes the HTTP status from a "status" header.
+            # The runtime API answers with the error's own status; moto takes it from a "status" header.
             error_headers = {
                 "x-amzn-ErrorType": exc.code,
                 "Content-Type": "application/json",
@@ -1118,12 +1124,14 @@ def apply(patcher: Any) -> None:  # noqa: C901, PLR0915 - file owned by another 
             return exc.status, error_headers, json.dumps({"message": str(exc), "Message": str(exc)})
         return 200, {"Content-Type": returned_type, "x-Amzn-Invoked-Production-Variant": variant}, payload
 
-    patcher.replace(points["sagemaker-create-model"], create_model)
-    patcher.replace(points["sagemaker-create-endpoint-config"], create_endpoint_config)
-    patcher.replace(points["sagemaker-describe-endpoint-config"], describe_endpoint_config)
-    patcher.replace(points["sagemaker-create-endpoint"], create_endpoint)
-    patcher.replace(points["sagemaker-describe-endpoint"], describe_endpoint)
-    patcher.replace(points["sagemaker-delete-endpoint"], delete_endpoint)
-    patcher.replace(points["sagemaker-update-weights"], update_weights)
-    patcher.replace(points["sagemaker-update-endpoint"], update_endpoint)
-    patcher.replace(points["sagemaker-runtime-invoke"], invoke_endpoint)
+    return invoke_endpoint
+
+
+def apply(patcher: Any) -> None:
+    service: EndpointService = patcher.emulator.sagemaker
+    points = {p.name: p for p in PATCH_POINTS}
+    originals = {name: point.original() for name, point in points.items()}
+    handlers = {**_config_handlers(service, originals), **_endpoint_handlers(service, originals)}
+    for name, handler in handlers.items():
+        patcher.replace(points[name], _validation_errors(handler))
+    patcher.replace(points["sagemaker-runtime-invoke"], _invoke_handler(service))
