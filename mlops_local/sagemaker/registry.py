@@ -4,6 +4,8 @@
   UpdateModelPackage and returned by DescribeModelPackage (moto drops it).
 * UpdateModelPackage changes only the fields a request carries, merging ``CustomerMetadataProperties``, as
   the service does (moto overwrites every field not passed, so approving a package wiped its metadata).
+* DeleteModelPackage (missing from moto) deletes a version by ARN (or an unversioned package by name), so a
+  registry can be emptied before its group is deleted.
 * Every create and update emits the ``SageMaker Model Package State Change`` event on the default bus, its
   detail mirroring DescribeModelPackage, so EventBridge rules on approvals fire as on AWS.
 """
@@ -37,6 +39,14 @@ PATCH_POINTS: tuple[PatchPoint, ...] = (
         attribute="ModelPackage.gen_response_object",
         signature="(self) -> dict[str, typing.Any]",
         why="return ModelLifeCycle in DescribeModelPackage and ListModelPackages",
+    ),
+    PatchPoint(
+        name="sagemaker-delete-model-package",
+        module="moto.sagemaker.responses",
+        attribute="SageMakerResponse.delete_model_package",
+        signature="",
+        why="moto lacks DeleteModelPackage; add it",
+        adds=True,
     ),
 )
 
@@ -118,6 +128,17 @@ def apply(patcher: Any) -> None:
             described["ModelLifeCycle"] = life_cycle
         return described
 
+    def delete_model_package(response: Any) -> Any:
+        from moto.core.responses import ActionResult
+
+        backend = response.sagemaker_backend
+        package = backend_and_package(response, response._get_param("ModelPackageName"))
+        backend.model_packages.pop(package.arn, None)
+        for name in [n for n, arn in backend.model_package_name_mapping.items() if arn == package.arn]:
+            del backend.model_package_name_mapping[name]
+        return ActionResult({})
+
     patcher.replace(points["sagemaker-create-model-package"], create_model_package)
+    patcher.replace(points["sagemaker-delete-model-package"], delete_model_package)
     patcher.replace(points["sagemaker-update-model-package"], update_model_package)
     patcher.replace(points["sagemaker-describe-model-package"], describe)

@@ -85,3 +85,15 @@ def test_approval_emits_the_state_change_event_to_matching_rules(
     assert detail["ModelPackageArn"] == package_arn
     assert detail["ModelApprovalStatus"] == "Approved"
     assert detail["CustomerMetadataProperties"]["dataset_hash"] == "abc"
+
+
+def test_a_deleted_version_is_gone_and_the_others_stay(emulator: Emulator, package_arn: str) -> None:
+    sagemaker = emulator.client("sagemaker")
+    second = sagemaker.create_model_package(ModelPackageGroupName="fraud", InferenceSpecification=INFERENCE)
+
+    sagemaker.delete_model_package(ModelPackageName=package_arn)
+
+    listed = sagemaker.list_model_packages(ModelPackageGroupName="fraud")["ModelPackageSummaryList"]
+    assert [p["ModelPackageArn"] for p in listed] == [second["ModelPackageArn"]]
+    with pytest.raises(sagemaker.exceptions.ClientError, match="not found"):
+        sagemaker.describe_model_package(ModelPackageName=package_arn)
