@@ -16,7 +16,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: install demo test lint format typecheck unit fast soak synth deploy local-server bench clean
+.PHONY: install demo test lint format typecheck unit fast soak synth deploy aws-smoke local-server bench clean
 
 install: $(STAMP)
 
@@ -70,6 +70,15 @@ synth: $(STAMP)
 ## Deploy to the AWS account in your credentials (cdk bootstrap once per account and region first).
 deploy: $(STAMP)
 	$(BIN)/npx cdk deploy --all --require-approval broadening
+
+## The real-account smoke test (costs money: refuses unless MLOPS_SMOKE_AWS=1 and AWS credentials are set): deploys
+## a minimal platform as <project>-* (MLOPS_SMOKE_PROJECT, default mlops-smoke), trains, promotes with an automatic
+## approval, invokes, rolls back, tears it all down and prints what it created and the instance-hours it used.
+## `make test` runs the same suite against the emulator's local server.
+aws-smoke: $(STAMP)
+	$(BIN)/python -m tests.aws.targets
+	$(BIN)/pytest -s -p no:randomly -p no:cacheprovider \
+		"tests/aws/test_smoke.py::test_smoke_deploys_trains_promotes_invokes_rolls_back_and_tears_down[aws]"
 
 ## An emulator on http://localhost:4566 for the CDK CLI, the AWS CLI and `mlops` in other shells.
 local-server: $(STAMP)

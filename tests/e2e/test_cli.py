@@ -1,4 +1,5 @@
-"""The `mlops` command line: help everywhere, clear errors, the demo and a real `cdk deploy` on the local server."""
+"""The `mlops` command line: help everywhere, clear errors, the demo. (`cdk deploy` into the local server and the
+whole CLI lifecycle on it: tests/aws/test_smoke.py.)"""
 
 from __future__ import annotations
 
@@ -12,8 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mlops_kit.cli.main import app
-from mlops_local.deploy import CloudAssembly
-from mlops_local.emulator import Emulator, free_port
+from mlops_local.emulator import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -83,44 +83,3 @@ def test_demo_runs_and_reports_json(cloud_assembly) -> None:
     assert drift["after_shift"]["severity"] == "act"
     assert drift["alarms_in_alarm"], drift["after_shift"]["psi"]
     assert sum(d["started"] for d in drift["retraining"]["decisions"]) == 1  # then in flight or cooldown
-
-
-@pytest.mark.slow
-def test_cdk_cli_deploys_into_the_local_server(cloud_assembly: CloudAssembly, tmp_path: Path) -> None:
-    # cdk.json with the optional features on: the A/B HTTP router's API Gateway deploys through change sets too.
-    port = free_port()
-    with Emulator(server=True, port=port, workdir=tmp_path / "emulator") as aws:
-        env = {
-            **os.environ,
-            **aws.environment(),
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        }
-        cdk = [str(ROOT / "node_modules" / ".bin" / "cdk")]
-        bootstrap = subprocess.run(
-            [*cdk, "bootstrap", f"aws://{aws.account}/{aws.region}"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert bootstrap.returncode == 0, bootstrap.stderr[-2000:]
-
-        deploy = subprocess.run(
-            [*cdk, "deploy", "--all", "--require-approval", "never", "--app", str(cloud_assembly.directory)],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-
-        assert deploy.returncode == 0, deploy.stderr[-3000:]
-        stacks = aws.client("cloudformation").describe_stacks()["Stacks"]
-        deployed = {s["StackName"]: s for s in stacks}
-        for stack in cloud_assembly.stacks:
-            assert deployed[stack.stack_name]["StackStatus"].endswith("_COMPLETE")
-        data = deployed[next(s.stack_name for s in cloud_assembly.stacks if s.stack_name.endswith("-data"))]
-        assert {o["OutputKey"] for o in data["Outputs"]} >= {"DataBucketName", "ArtifactsBucketName"}
-        (api,) = aws.client("apigateway").get_rest_apis()["items"]  # the A/B router, with its v1 stage deployed
-        assert [s["stageName"] for s in aws.client("apigateway").get_stages(restApiId=api["id"])["item"]] == ["v1"]
