@@ -30,8 +30,8 @@ def _store(platform: Platform) -> Any:
 FOLLOW_HOURS = 6
 
 
-def _follow(platform: Platform, execution_arn: str) -> None:
-    """Print the states an execution passes until it waits for approval or ends."""
+def _follow(platform: Platform, execution_arn: str, *, until_waiting: bool = True) -> None:
+    """Print the states an execution passes until it ends, or (``until_waiting``) until it waits for approval."""
     from mlops_kit.promotion.approvals import follow
 
     with console.status("promotion running") as status:
@@ -46,7 +46,7 @@ def _follow(platform: Platform, execution_arn: str) -> None:
                 platform.client("stepfunctions"),
                 execution_arn,
                 on_state=entered,
-                until_waiting=True,
+                until_waiting=until_waiting,
                 poll_seconds=5,
                 timeout_seconds=FOLLOW_HOURS * 3600,
             )
@@ -123,7 +123,9 @@ def _answer(approval_id: str, decision: str, comment: str, project: str | None) 
         fail(str(exc))
     candidate = approval.context.get("candidate", {})
     console.print(f"{decision}d version {candidate.get('version')} as {approver}; execution {approval.execution_arn}")
-    _follow(platform, approval.execution_arn)
+    # Answered: the execution asks for no other approval, so follow it to its end. (Until it waits would stop at
+    # once, on the waiting state it has not yet left when send_task_success returns.)
+    _follow(platform, approval.execution_arn, until_waiting=False)
 
 
 def approve(

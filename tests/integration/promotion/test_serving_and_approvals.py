@@ -136,6 +136,7 @@ def test_a_promotion_from_the_cli_waits_for_an_approval_answered_once(served: An
     assert unknown.exit_code == 1
     assert "no approval request 'nope1234'" in unknown.output
     assert approved.exit_code == 0, approved.output
+    assert "promoted" in approved.output  # followed to the end, not stopped on the waiting state it was leaving
     assert again.exit_code == 1
     assert "already answered" in again.output
     assert final["status"] == "SUCCEEDED"
