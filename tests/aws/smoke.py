@@ -8,6 +8,7 @@ promotion workflow created outside CloudFormation.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import json
@@ -15,7 +16,9 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +76,7 @@ class Ledger:
     jobs: list[dict[str, Any]] = field(default_factory=list)
     endpoint_hours: dict[str, float] = field(default_factory=dict)  # instance type -> upper bound
     left: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time per phase, reported (never asserted)
 
     def instance_hours(self) -> dict[str, float]:
         hours: dict[str, float] = defaultdict(float)
@@ -96,6 +100,7 @@ class Ledger:
             "instance-hours, upper bounds (jobs: their steps' run time; endpoint: lifetime x twice its largest config):"
         )
         lines += [f"  {kind}: {hours:.3f}" for kind, hours in sorted(self.instance_hours().items())]
+        lines.append("wall time: " + ", ".join(f"{name} {value:.0f} s" for name, value in self.seconds.items()))
         if self.left:
             lines.append("left in the account:")
             lines += [f"  {item}" for item in self.left]
@@ -115,6 +120,15 @@ class Smoke:
         self._runner = CliRunner()
         self._deployed = False
 
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Record the wall time ``name`` takes, for the report."""
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.ledger.seconds[name] = time.monotonic() - started
+
     # -- the command lines -----------------------------------------------------------------------------------
     def cdk(self, *args: str) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
@@ -123,7 +137,10 @@ class Smoke:
                 env.pop(name, None)
             else:
                 env[name] = value
-        result = subprocess.run([str(CDK), *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+        # --no-notices: the CLI would fetch its notices from the internet after every command.
+        result = subprocess.run(
+            [str(CDK), *args, "--no-notices"], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+        )
         assert result.returncode == 0, f"cdk {' '.join(args)} failed:\n{result.stderr[-3000:]}"
         return result
 
@@ -281,17 +298,30 @@ class Smoke:
         if not self._deployed:
             return
         outputs = self.outputs or self._read_outputs()
-        self._stop_executions(outputs)
-        self._account_jobs(outputs)
-        endpoint = outputs.get("EndpointName")
-        if endpoint:
-            self._delete_endpoint(endpoint)
-        group = outputs.get("ModelPackageGroupName")
-        if group:
-            self._delete_model_packages(group)
-        self._empty_buckets()
-        self.cdk("destroy", "--all", "--force", "--app", str(self.assembly.directory))
+        with self.phase("teardown: runtime resources"):
+            self._stop_executions(outputs)
+            self._account_jobs(outputs)
+            endpoint = outputs.get("EndpointName")
+            if endpoint:
+                self._delete_endpoint(endpoint)
+            group = outputs.get("ModelPackageGroupName")
+            if group:
+                self._delete_model_packages(group)
+        with self.phase("teardown: cdk destroy"):
+            self._destroy()
         self._check_nothing_left(endpoint)
+
+    def _destroy(self, attempts: int = 3) -> None:
+        """Empty the buckets, then `cdk destroy`; again if it fails: S3 delivers server access logs late, so the
+        log bucket can fill up again between emptying and deletion."""
+        for attempt in range(1, attempts + 1):
+            self._empty_buckets()
+            try:
+                self.cdk("destroy", "--all", "--force", "--app", str(self.assembly.directory))
+                return
+            except AssertionError:
+                if attempt == attempts:
+                    raise
 
     def _read_outputs(self) -> dict[str, str]:
         outputs: dict[str, str] = {}
@@ -447,6 +477,8 @@ class Smoke:
                 continue
             for resource in resources:
                 if resource["ResourceType"] != "AWS::S3::Bucket" or "PhysicalResourceId" not in resource:
+                    continue
+                if resource.get("ResourceStatus") == "DELETE_COMPLETE":  # a retried destroy deleted it already
                     continue
                 bucket, removed = resource["PhysicalResourceId"], 0
                 for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):

@@ -7,6 +7,7 @@ It runs on the emulator's local server in every `make test` ("local"), and on a 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -42,8 +43,10 @@ def test_smoke_deploys_trains_promotes_invokes_rolls_back_and_tears_down(
     target: Target, assembly_with: Callable[[str, dict[str, Any]], CloudAssembly], tmp_path: Path
 ) -> None:
     project = smoke_project()
+    started = time.monotonic()
     assembly = assembly_with(f"smoke-{target.name}-{target.region}", smoke_overrides(project, target.region))
     smoke = Smoke(target, assembly, project, tmp_path)
+    smoke.ledger.seconds["synthesize"] = time.monotonic() - started
     failure: BaseException | None = None
     try:
         with target.driving():
@@ -53,7 +56,7 @@ def test_smoke_deploys_trains_promotes_invokes_rolls_back_and_tears_down(
         raise
     finally:
         try:
-            with target.driving():
+            with target.driving(), smoke.phase("teardown"):
                 smoke.teardown()
         except Exception:
             if failure is None:
@@ -64,23 +67,30 @@ def test_smoke_deploys_trains_promotes_invokes_rolls_back_and_tears_down(
 
 def _lifecycle(smoke: Smoke, target: Target) -> None:
     # Given the minimal platform deployed by `cdk bootstrap` and `cdk deploy --all`
-    smoke.deploy()
+    with smoke.phase("deploy"):
+        smoke.deploy()
     assert {"DataBucketName", "ArtifactsBucketName", "EndpointName", "PromotionStateMachineArn"} <= set(smoke.outputs)
     (api,) = smoke.stack_resources("AWS::ApiGateway::RestApi")  # the A/B router, deployed through its change set
     assert [s["stageName"] for s in target.client("apigateway").get_stages(restApiId=api)["item"]] == ["v1"]
-    customers = smoke.seed_features()
+    with smoke.phase("seed the feature store"):
+        customers = smoke.seed_features()
 
     # When the training pipeline registers a version and `mlops promote` deploys it (no endpoint yet: no approval)
-    first = smoke.train()
+    with smoke.phase("train version 1"):
+        first = smoke.train()
     assert smoke.stages()[first] == "Staging"
-    deployed = smoke.mlops("promote", str(first), "--comment", "smoke test: first deployment").output
+    with smoke.phase("first deployment"):
+        deployed = smoke.mlops("promote", str(first), "--comment", "smoke test: first deployment").output
     assert "promoted" in deployed, deployed
     assert smoke.invoke(customers[0]) == first
 
     # And a retrained version goes through shadow (with live traffic), `mlops approve` and the canary
-    second = smoke.train()
-    approved = smoke.promote_with_approval(second, customers)
+    with smoke.phase("train version 2"):
+        second = smoke.train()
+    with smoke.phase("promotion with approval"):
+        approved = smoke.promote_with_approval(second, customers)
     assert f"approved version {second}" in approved, approved
+    assert "promoted" in approved, approved  # `mlops approve` followed the rollout to its end
     assert smoke.invoke(customers[1]) == second
     assert {v: s for v, s in smoke.stages().items() if v in (first, second)} == {
         first: "Archived",
@@ -88,7 +98,8 @@ def _lifecycle(smoke: Smoke, target: Target) -> None:
     }
 
     # Then `mlops rollback` puts the first version back
-    rolled_back = smoke.mlops("rollback").output
+    with smoke.phase("rollback"):
+        rolled_back = smoke.mlops("rollback").output
     assert f"rolling back to version {first}" in rolled_back, rolled_back
     assert "promoted" in rolled_back, rolled_back
     assert smoke.invoke(customers[2]) == first
