@@ -43,8 +43,9 @@ TRAFFIC_BATCH, TRAFFIC_EVERY_SECONDS = 10, 30
 def smoke_overrides(project: str, region: str) -> dict[str, Any]:
     """The minimal deployment: its own project name (so it cannot touch another deployment), the smallest
     instances, short bakes, data stores destroyed with the stacks. The A/B HTTP router stays on: API Gateway costs
-    nothing idle, and it is the one optional feature that deploys through change sets differently. Managed MLflow
-    (an hourly-billed tracking server) and drift-triggered retraining stay off."""
+    nothing idle, and its REST API and stage must deploy through `cdk deploy`'s change sets too. Managed MLflow
+    (an hourly-billed tracking server) and drift-triggered retraining stay off; the drift and A/B status schedules are
+    stretched past the run."""
     return {
         "mlops": {
             "project_name": project,
@@ -57,8 +58,9 @@ def smoke_overrides(project: str, region: str) -> dict[str, Any]:
             },
             "serving": {"instance_type": "ml.t2.medium", "initial_instance_count": 1, "max_instance_count": 1},
             "rollout": {"steps": [50, 100], "bake_minutes": 2, "shadow_bake_minutes": 5, "approval_timeout_hours": 2},
-            "drift": {"retrain_on_drift": False},
-            "abtest": {"http_router": True},
+            # Scheduled jobs would otherwise start (and bill) drift processing jobs hourly while the run lasts.
+            "drift": {"retrain_on_drift": False, "schedule": "rate(7 days)"},
+            "abtest": {"http_router": True, "status_schedule": "rate(1 day)"},
             "retention": {"log_days": 1},
             "mlflow": {"managed": False},
         }
@@ -119,6 +121,7 @@ class Smoke:
         self.outputs: dict[str, str] = {}
         self._runner = CliRunner()
         self._deployed = False
+        self._endpoint: str | None = None
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -131,13 +134,20 @@ class Smoke:
 
     # -- the command lines -----------------------------------------------------------------------------------
     def cdk(self, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+        env = {
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            # Each command would otherwise also talk to the internet (telemetry, the npm version check): a smoke
+            # test reports nothing, and without a network those calls hang until they time out.
+            "CDK_DISABLE_CLI_TELEMETRY": "true",
+            "CDK_DISABLE_VERSION_CHECK": "1",
+        }
         for name, value in self.target.environment().items():
             if value is None:
                 env.pop(name, None)
             else:
                 env[name] = value
-        # --no-notices: the CLI would fetch its notices from the internet after every command.
+        # --no-notices: nor fetch its notices.
         result = subprocess.run(
             [str(CDK), *args, "--no-notices"], cwd=ROOT, env=env, capture_output=True, text=True, check=False
         )
@@ -292,9 +302,9 @@ class Smoke:
         return {v.version: v.stage for v in registry.versions()}
 
     # -- teardown --------------------------------------------------------------------------------------------
-    def teardown(self) -> None:
-        """Stop what runs, delete what the workflow created outside CloudFormation, empty the buckets, then
-        `cdk destroy`; account for the jobs and the endpoint first, while they can still be described."""
+    def remove_runtime_resources(self) -> None:
+        """Stop what runs and delete what the workflow created outside CloudFormation; account for the jobs and the
+        endpoint first, while they can still be described. :meth:`destroy` removes the rest."""
         if not self._deployed:
             return
         outputs = self.outputs or self._read_outputs()
@@ -307,9 +317,15 @@ class Smoke:
             group = outputs.get("ModelPackageGroupName")
             if group:
                 self._delete_model_packages(group)
+        self._endpoint = endpoint
+
+    def destroy(self) -> None:
+        """`cdk destroy` (after emptying the buckets), then check that nothing the run created is left."""
+        if not self._deployed:
+            return
         with self.phase("teardown: cdk destroy"):
             self._destroy()
-        self._check_nothing_left(endpoint)
+        self._check_nothing_left(self._endpoint)
 
     def _destroy(self, attempts: int = 3) -> None:
         """Empty the buckets, then `cdk destroy`; again if it fails: S3 delivers server access logs late, so the
