@@ -252,17 +252,19 @@ class Smoke:
         """`mlops promote VERSION --no-follow`, live traffic until the workflow waits for a human, then `mlops approve`
         (the automatic approval) and its output once the rollout ended."""
         started = self.mlops("promote", str(version), "--no-follow", "--comment", "smoke test").output
-        execution = re.search(r"(arn:\S+:execution:\S+)", started)
-        assert execution, started
         sfn = self.target.client("stepfunctions")
+        # The execution from the API, not from the command's output: a console wraps or elides a long ARN.
+        running = sfn.list_executions(stateMachineArn=self.outputs["PromotionStateMachineArn"], statusFilter="RUNNING")
+        assert len(running["executions"]) == 1, (running["executions"], started)
+        execution_arn = running["executions"][0]["executionArn"]
 
         def waiting_for_approval() -> str | None:
-            described = sfn.describe_execution(executionArn=execution.group(1))
+            described = sfn.describe_execution(executionArn=execution_arn)
             assert described["status"] == "RUNNING", (
                 f"the promotion of version {version} ended {described['status']} before asking for approval: "
                 f"{described.get('error')}: {described.get('cause')}"
             )
-            pending = self.pending_approvals(execution.group(1))
+            pending = self.pending_approvals(execution_arn)
             return pending[0] if pending else None
 
         deadline = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)
@@ -275,7 +277,7 @@ class Smoke:
         listed = self.mlops("promotions", "pending").output
         assert approval_id in listed, listed
         approved = self.mlops("approve", approval_id, "--comment", "smoke test: automatic approval").output
-        self.wait_for_execution(execution.group(1))
+        self.wait_for_execution(execution_arn)
         return approved
 
     def pending_approvals(self, execution_arn: str) -> list[str]:
