@@ -12,6 +12,7 @@ raises the ``ClientError`` that AWS would cause.
 from __future__ import annotations
 
 import threading
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +36,16 @@ PATCH_POINTS: tuple[PatchPoint, ...] = (
         why=(
             "a request from another process (the CLI, a SageMaker job, `cdk deploy`) is work in flight: emulated "
             "time must not jump while the server handles it"
+        ),
+    ),
+    PatchPoint(
+        name="server-date-wall-clock",
+        module="http.server",
+        attribute="BaseHTTPRequestHandler.date_time_string",
+        signature="(self, timestamp=None)",
+        why=(
+            "the local server's HTTP Date header follows the emulated clock; SDKs correct their clocks from it (the "
+            "CDK CLI retries errors it takes for clock skew, with backoff): report the wall clock"
         ),
     ),
     PatchPoint(
@@ -177,6 +188,24 @@ def _service_exception(error: ApiError) -> Exception:
     return Refusal(error.code, error.message)
 
 
+def _wall_clock_http_date(handler: Any, timestamp: float | None = None) -> str:
+    """The HTTP ``Date`` of the local server's answers: the real clock's, not the emulated one.
+
+    SDKs read a response's Date to correct their own clock: the AWS SDK for JavaScript (the CDK CLI) takes an error
+    whose Date is minutes away from its clock for clock skew and retries it with backoff, so every "stack does
+    not exist" answer cost the CLI about 40 s once emulated time had drifted from the wall clock. The emulator
+    never checks request signatures' times, so the wall clock is the one to report.
+    """
+    import email.utils
+
+    import time_machine
+
+    if timestamp is None:
+        travelling = time_machine.escape_hatch.is_travelling()
+        timestamp = time_machine.escape_hatch.time.time() if travelling else time.time()
+    return email.utils.formatdate(timestamp, usegmt=True)
+
+
 def apply(patcher: Patcher) -> None:
     from moto.core.responses import ActionResult
 
@@ -234,4 +263,5 @@ def apply(patcher: Patcher) -> None:
 
     patcher.replace(points["request-checks"], call_action)
     patcher.replace(points["server-requests-on-the-clock"], serve)
+    patcher.replace(points["server-date-wall-clock"], _wall_clock_http_date)
     patcher.replace(points["request-checks-s3"], authorize_s3)

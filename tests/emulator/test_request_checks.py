@@ -70,3 +70,26 @@ def _refuse_header(request, **_kwargs) -> None:
 def test_without_checks_requests_pass_untouched(emulator: Emulator) -> None:
     assert "test" not in requests.checks()
     assert emulator.client("sns").list_topics()["Topics"] == []
+
+
+def test_the_local_server_dates_its_answers_by_the_wall_clock(tmp_path) -> None:
+    # SDKs correct their clock from the Date header (the CDK CLI retries an error it takes for clock skew, with
+    # backoff): emulated time, here years away, must not show there.
+    import datetime as dt
+    import email.utils
+    import urllib.error
+    import urllib.request
+
+    from mlops_local.emulator import Emulator, free_port
+
+    with Emulator(server=True, port=free_port(), workdir=tmp_path, start=dt.datetime(2020, 1, 1, tzinfo=dt.UTC)) as aws:
+        assert aws.now().year == 2020
+        request = urllib.request.Request(f"{aws.endpoint_url}/no-such-bucket-here", method="GET")
+        try:
+            with urllib.request.urlopen(request) as answer:
+                date = answer.headers["Date"]
+        except urllib.error.HTTPError as error:
+            date = error.headers["Date"]
+
+    answered = email.utils.parsedate_to_datetime(date)
+    assert abs((answered - dt.datetime.now(dt.UTC)).total_seconds()) < 120, date
