@@ -36,7 +36,7 @@ demo: $(STAMP)
 
 ## Static checks, then the whole test suite once: it holds the conformance tests, so the app is synthesized once.
 test: $(STAMP) static
-	$(BIN)/pytest -n 2 --dist loadgroup
+	$(BIN)/pytest -n 2 --dist loadgroup --durations=15
 
 ## Static checks, then the synthesized app's conformance: cfn-lint on every template, asl-validator on every
 ## state machine as deployed, every aws-sdk task's parameters against botocore's input shape.
