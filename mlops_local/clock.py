@@ -184,9 +184,7 @@ class VirtualClock:
         self._local.depth = depth - 1
         if depth == 1:
             with self._cond:
-                self._busy -= 1
-                if self._busy == 0:
-                    self._cond.notify_all()
+                self._release_unit()
 
     @contextlib.contextmanager
     def activity(self) -> Iterator[None]:
@@ -226,17 +224,23 @@ class VirtualClock:
         finally:
             self._local.depth = 0
             with self._cond:
-                self._busy -= 1
-                if self._busy == 0:
-                    self._cond.notify_all()
+                self._release_unit()
 
     # -- waiting (call with the condition held) ----------------------------------------------------------------
-    def _block(self, waiter: _Waiter) -> str:
+    def _release_unit(self) -> None:
+        """One busy unit ends; when none is left, the driver may move time (call with the condition held)."""
+        self._busy -= 1
+        if self._busy == 0:
+            self._cond.notify_all()
+
+    def _lend_unit(self, waiter: _Waiter) -> None:
+        """A busy thread that blocks gives its unit up while it waits (whoever wakes it gives one back)."""
         waiter.holds_token = getattr(self._local, "depth", 0) > 0
         if waiter.holds_token:
-            self._busy -= 1
-            if self._busy == 0:
-                self._cond.notify_all()
+            self._release_unit()
+
+    def _block(self, waiter: _Waiter) -> str:
+        self._lend_unit(waiter)
         while not waiter.woken:
             self._cond.wait()
         return waiter.reason
@@ -359,11 +363,7 @@ class VirtualClock:
         return deadline is None or self.now() < deadline
 
     def _block_settle(self, waiter: _Waiter, real_deadline: float) -> str:
-        waiter.holds_token = getattr(self._local, "depth", 0) > 0
-        if waiter.holds_token:
-            self._busy -= 1
-            if self._busy == 0:
-                self._cond.notify_all()
+        self._lend_unit(waiter)
         while not waiter.woken:
             remaining = real_deadline - _REAL_MONOTONIC()
             if remaining <= 0:
@@ -465,9 +465,7 @@ class Token:
             return
         self._done = True
         with self._clock._cond:
-            self._clock._busy -= 1
-            if self._clock._busy == 0:
-                self._clock._cond.notify_all()
+            self._clock._release_unit()
 
 
 class Event:
@@ -545,9 +543,7 @@ class Thread(threading.Thread):
             self._finished.set()  # joiners become busy first
             clock._local.depth = 0
             with clock._cond:
-                clock._busy -= 1
-                if clock._busy == 0:
-                    clock._cond.notify_all()
+                clock._release_unit()
 
     def join(self, timeout: float | None = None) -> None:
         if self._finished.wait(timeout):
