@@ -11,12 +11,15 @@ raises the ``ClientError`` that AWS would cause.
 
 from __future__ import annotations
 
+import email.utils
 import threading
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import time_machine
 
 from mlops_local.patching import Patcher, PatchPoint, points_by_name
 
@@ -196,10 +199,6 @@ def _wall_clock_http_date(handler: Any, timestamp: float | None = None) -> str:
     not exist" answer cost the CLI about 40 s once emulated time had drifted from the wall clock. The emulator
     never checks request signatures' times, so the wall clock is the one to report.
     """
-    import email.utils
-
-    import time_machine
-
     if timestamp is None:
         travelling = time_machine.escape_hatch.is_travelling()
         timestamp = time_machine.escape_hatch.time.time() if travelling else time.time()
