@@ -20,9 +20,9 @@ given, an object with every online feature (``null`` for one the caller does not
 Errors are 4xx with a message naming the field and what is allowed: a malformed request or value (400), an
 entity the feature store does not know (404), an unsupported content or accept type (415). No request can
 cause a 5xx: 5xx feeds the canary rollback alarm, so a few bad requests must not roll back a good model.
-Environment: ``MLOPS_USE_CASE`` (module), optional
-``MLOPS_ONLINE_TABLE`` (the online store's DynamoDB table), ``MLOPS_MODEL_VERSION`` and ``MLOPS_VARIANT``
-(set by the promotion workflow), ``MLOPS_THRESHOLD`` (default 0.5).
+
+Environment: ``MLOPS_USE_CASE`` (module), optional ``MLOPS_ONLINE_TABLE`` (the online store's DynamoDB table),
+``MLOPS_MODEL_VERSION`` and ``MLOPS_VARIANT`` (set by the promotion workflow), ``MLOPS_THRESHOLD`` (default 0.5).
 """
 
 from __future__ import annotations
@@ -195,6 +195,14 @@ def _entities(request: Request, key: Any) -> list[Any]:
         if not valid:
             shown = type(value).__name__ if isinstance(value, Mapping | list | bool) else repr(value)[:40]
             raise InferenceError(400, f"{_where(request, position)}'{key.name}' must be {allowed}; got {shown}")
+        if isinstance(value, str) and not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:  # JSON can escape a lone surrogate (\ud800); no key can hold one
+                raise InferenceError(
+                    400,
+                    f"{_where(request, position)}'{key.name}' holds an unpaired surrogate escape: send Unicode text",
+                ) from None
         entities.append(value)
     return entities
 

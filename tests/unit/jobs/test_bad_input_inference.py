@@ -139,6 +139,7 @@ BAD_REQUESTS = [
     ("customer_id empty", body(customer_id=""), 400, "'customer_id' must be a non-empty string"),
     ("customer_id a list", body(customer_id=["C1"]), 400, "'customer_id' must be a non-empty string; got list"),
     ("customer_id longer than a key can be", body(customer_id="C" * 3000), 400, "'customer_id' cannot be looked up"),
+    ("customer_id with a lone surrogate", body(customer_id="C\ud800"), 400, "holds an unpaired surrogate escape"),
     ("customer_id unknown", body(customer_id="C404"), 404, "unknown customer_id 'C404'"),
     ("neither customer_id nor features", body(customer_id=...), 400, "send 'customer_id' or 'features'"),
     # -- the document -----------------------------------------------------------------------------------------------
@@ -233,3 +234,42 @@ def test_a_list_value_is_not_scored_by_its_first_element(model: inference.Loaded
     first, second = serve(model, body(transaction(amount=[1, 5000]))), serve(model, body(transaction(amount=[5000, 1])))
 
     assert (first[0], second[0]) == (400, 400)
+
+
+NASTY: list[Any] = [
+    None, True, False, 0, -1, 2**63, 10**30, -0.0, 1e308, "", " ", "x", "12.5", "NaN", "C\ud800", "é" * 5000,
+    [], [1], [[[]]], {}, {"a": None}, {"instances": []}, "2026-11-26", "2026-11-26T10:15:00+25:00",
+    "9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+00:00",
+]  # fmt: skip
+PLACES = [
+    ("customer_id",),
+    ("transaction",),
+    ("features",),
+    ("transaction", "amount"),
+    ("transaction", "merchant_category"),
+    ("transaction", "event_timestamp"),
+    *[("features", name) for name in ONLINE],
+]
+
+
+def test_no_mutation_of_a_valid_request_is_answered_with_a_5xx(model: inference.LoadedModel) -> None:
+    """Every nasty value in every place of a request (with and without given features, alone and in a batch):
+    answered 200 or 4xx, never the 500 that would feed the rollback alarm."""
+    answers: dict[int, int] = {}
+    for given in (False, True):
+        for place in PLACES:
+            if place[0] == "features" and not given:
+                continue
+            for value in NASTY:
+                document = json.loads(body(features=dict(ONLINE)) if given else body())
+                target = document
+                for key in place[:-1]:
+                    target = target[key]
+                target[place[-1]] = value
+                for sent in (document, {"instances": [json.loads(body()), document]}):
+                    status, message = serve(model, json.dumps(sent))
+                    assert status != 500, (place, value, message)
+                    answers[status] = answers.get(status, 0) + 1
+
+    assert set(answers) <= {200, 400, 404}
+    assert answers[400] > answers.get(200, 0)  # most of them are refused, none crashes
