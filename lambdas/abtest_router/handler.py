@@ -7,8 +7,11 @@ the Python client.
   experiment's endpoint with the user's ``TargetVariant``, records the exposure, returns the model's answer.
 
 Errors are JSON ``{"message": ...}``: 400 for a bad request, 404 for an unknown experiment, 409 for a planned
-one, 502 when the model fails. A stopped experiment no longer routes (``arm`` is null; invocations follow the
-endpoint's weights). Only :mod:`mlops_kit.abtest.routing` is loaded: no numpy or scipy at cold start.
+one. When the model refuses the payload (its 4xx: 400 for an invalid field, 404 for an unknown entity, 415...),
+the model's status and message are passed through, so the caller can fix the request; only a real upstream
+failure (the model's 5xx, an endpoint that cannot be called) is 502. A stopped experiment no longer routes
+(``arm`` is null; invocations follow the endpoint's weights). Only :mod:`mlops_kit.abtest.routing` is loaded:
+no numpy or scipy at cold start.
 """
 
 from __future__ import annotations
@@ -117,6 +120,8 @@ def _not_started(exc: IllegalTransitionError) -> Response:
 
 @app.exception_handler(ModelRequestError)
 def _model_failed(exc: ModelRequestError) -> Response:
+    if exc.client_error and exc.status is not None:  # the caller's mistake, in the model's words
+        return _error(exc.status, exc.detail)
     return _error(502, str(exc))
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import json
+import math
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.progress import Progress
@@ -18,29 +20,94 @@ from mlops_kit.cli.platform import Platform
 _INFERENCE_ID = re.compile(r"^[\x21-\x7e][\x20-\x7e]{0,63}$")  # SageMaker's InferenceId: 1-64 printable characters
 
 
-def _rows(path: Path) -> list[dict[str, Any]]:
-    """Requests from JSON lines (one request object per line) or CSV (customer_id + transaction columns)."""
+def _fail(message: str) -> NoReturn:
+    """:func:`fail` with the message shown as written (a file's content may hold rich markup such as ``[red]``)."""
+    from rich.markup import escape
+
+    fail(escape(message))
+
+
+def _text(path: Path) -> str:
+    """The file's text; one clear line (no traceback) for a missing file, a directory or bytes that are not UTF-8."""
     if not path.exists():
-        fail(f"no such file: {path}")
-    if path.suffix == ".csv":
-        with path.open() as handle:
-            rows = []
-            for line, record in enumerate(csv.DictReader(handle), start=2):
-                if "customer_id" not in record:
-                    fail(f"{path}:{line}: a CSV needs a customer_id column (and the transaction fields)")
-                customer = record.pop("customer_id")
-                transaction: dict[str, Any] = dict(record)
-                if "amount" in transaction:
-                    transaction["amount"] = float(transaction["amount"])
-                rows.append({"customer_id": customer, "transaction": transaction})
-            return rows
+        _fail(f"no such file: {path}")
+    if path.is_dir():
+        _fail(f"{path} is a directory: give one JSON lines (.jsonl) or CSV (.csv) file of requests")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        _fail(f"{path}: cannot be read: {exc.strerror or exc}")
+    try:
+        return data.decode("utf-8-sig")  # a byte-order mark, as spreadsheet programs write, is not content
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        _fail(
+            f"{path}:{line}: not UTF-8 text (byte {exc.start}: {data[exc.start : exc.start + 1]!r}); save it as UTF-8"
+        )
+
+
+def _number(path: Path, line: int, name: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        _fail(f"{path}:{line}: {name} {text!r} is not a number")
+    if not math.isfinite(value):
+        _fail(f"{path}:{line}: {name} {text!r} is not a finite number")
+    return value
+
+
+def _csv_rows(path: Path, text: str) -> list[dict[str, Any]]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if reader.fieldnames is None or "customer_id" not in reader.fieldnames:
+        _fail(f"{path}:1: a CSV needs a header with a customer_id column (and the transaction fields)")
+    rows = []
+    for record in reader:
+        line = reader.line_num
+        if None in record:  # more cells than the header names
+            _fail(f"{path}:{line}: more cells than the header's {len(reader.fieldnames)} columns")
+        customer = record.pop("customer_id")
+        transaction: dict[str, Any] = dict(record)
+        if "amount" in transaction:
+            transaction["amount"] = _number(path, line, "amount", transaction["amount"])
+        rows.append({"customer_id": customer, "transaction": transaction})
+    return rows
+
+
+def _rows(path: Path) -> list[dict[str, Any]]:
+    """Requests from JSON lines (one request object per line) or CSV (customer_id + transaction columns).
+
+    Every request is read and checked before any is sent: an unreadable file, a JSON array (not JSON lines) or a
+    CSV cell that is not a number is one line naming the file and line, with nothing sent.
+    """
+    text = _text(path)
+    rows = _csv_rows(path, text) if path.suffix.lower() == ".csv" else _json_lines(path, text)
+    if not rows:
+        _fail(f"{path}: no requests in the file")
+    return rows
+
+
+def _json_lines(path: Path, text: str) -> list[dict[str, Any]]:
     requests = []
-    for line, text in enumerate(path.read_text().splitlines(), start=1):
-        if text.strip():
-            try:
-                requests.append(json.loads(text))
-            except json.JSONDecodeError as exc:
-                fail(f"{path}:{line}: not JSON: {exc}")
+    for line, content in enumerate(text.splitlines(), start=1):
+        if not content.strip():
+            continue
+        try:
+            request = json.loads(content)
+        except (ValueError, RecursionError) as exc:
+            hint = (
+                " (a JSON document over several lines? give one request object per line)"
+                if content.strip() in ("[", "{")
+                else ""
+            )
+            _fail(f"{path}:{line}: not JSON{hint}: {exc}")
+        if isinstance(request, list):
+            _fail(
+                f"{path}:{line}: a JSON array; give JSON lines, one request object per line "
+                f"(e.g. jq -c '.[]' {path.name} > requests.jsonl)"
+            )
+        if not isinstance(request, dict):
+            _fail(f"{path}:{line}: a JSON {type(request).__name__}, not a request object")
+        requests.append(request)
     return requests
 
 
@@ -101,6 +168,7 @@ def invoke(
             "--inference-id names one request: give it without --file, 1 to 64 printable characters "
             "not starting with a space"
         )
+    payloads = _rows(file) if file is not None else []  # read and checked before connecting or sending
     platform = Platform.connect(project)
     endpoint = platform.output("EndpointName")
     if file is None:
@@ -113,8 +181,6 @@ def invoke(
                 "transaction": {"amount": amount, "merchant_category": merchant_category, "event_timestamp": when},
             }
         ]
-    else:
-        payloads = _rows(file)
     router = None
     if user_id:  # after every check of the request: routing records the user's exposure
         router = _router(platform, endpoint, experiment, user_id, variant)
@@ -144,6 +210,8 @@ def invoke(
     console.print(table("Predictions", ["customer", "score", "model version", "variant", "latency / error"], rows[:50]))
     failed = sum(isinstance(r, ModelRequestError) for r in results)
     if len(rows) > 50:
-        console.print(f"... {len(rows) - 50} more; {failed} errors in total")
-    if failed and file is None:
+        console.print(f"... {len(rows) - 50} more rows not shown")
+    if failed:
+        console.print(f"{failed} of {len(results)} requests failed")
+    if failed == len(results):  # nothing was served: a script running this must notice
         raise typer.Exit(1)

@@ -206,11 +206,12 @@ def serving_features(request_fields: Mapping[str, Any], online_features: Mapping
     """Model inputs for one request: the raw fields (``amount``, ``merchant_category``, ``event_timestamp`` as
     an ISO 8601 string with offset or an aware datetime) plus the online features (as
     :meth:`~mlops_kit.features.online.OnlineStore.get` returns them, ``None`` when missing). Returns
-    :data:`MODEL_FEATURES` in order. Raises ``KeyError`` naming missing fields and ``ValueError`` for naive
-    timestamps."""
+    :data:`MODEL_FEATURES` in order. Raises ``KeyError`` naming missing fields and
+    :class:`~mlops_kit.features.transformations.InvalidValueError` (a ``ValueError``) naming the first value of the
+    wrong type: every request field is required (not null), online features may be missing (``None``)."""
     record = {name: online_features.get(name) for name in ONLINE_FEATURES}  # missing entity: all None
     record.update({name: request_fields[name] for name in REQUEST_FIELDS if name in request_fields})
-    values = apply_to_record(record, TRANSFORMATIONS, {**_PASSTHROUGH, **REQUEST_FIELDS})
+    values = apply_to_record(record, TRANSFORMATIONS, {**_PASSTHROUGH, **REQUEST_FIELDS}, required=REQUEST_FIELDS)
     return {name: values[name] for name in MODEL_FEATURES}
 
 

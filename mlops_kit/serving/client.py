@@ -18,11 +18,21 @@ from typing import Any
 
 
 class ModelRequestError(RuntimeError):
-    """The model rejected or failed the request; ``status`` is the model's own HTTP status when known."""
+    """The model rejected or failed the request, or the endpoint could not take it.
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    ``status`` is the model's own HTTP status when the model answered (SageMaker's ModelError carries it as
+    ``OriginalStatusCode``), ``None`` otherwise; ``detail`` is the model's own message (``OriginalMessage``).
+    """
+
+    def __init__(self, message: str, status: int | None = None, detail: str | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.detail = detail if detail is not None else message
+
+    @property
+    def client_error(self) -> bool:
+        """The model refused the request as the caller's mistake (a 4xx): fix the request, do not retry."""
+        return self.status is not None and 400 <= self.status < 500
 
 
 @dataclass(frozen=True)
@@ -56,7 +66,8 @@ class EndpointClient:
         target_variant: str | None = None,
         inference_id: str | None = None,
     ) -> Prediction:
-        """Send one JSON request; raises ModelRequestError with the model's message on a model error.
+        """Send one JSON request; raises ModelRequestError with the model's status and message on a model error
+        (a 4xx is the caller's mistake, ``client_error``), or when the endpoint refuses the call.
 
         ``inference_id`` (SageMaker ``InferenceId``, 1-64 printable characters) is written to the request's data
         capture record (``eventMetadata.inferenceId``), so the request can be found there, e.g. to join model
@@ -77,10 +88,7 @@ class EndpointClient:
         try:
             response = self._runtime.invoke_endpoint(**arguments)
         except self._runtime.exceptions.ModelError as exc:
-            error = exc.response.get("Error", {})
-            raise ModelRequestError(
-                f"the model could not answer: {error.get('Message') or exc}", exc.response.get("OriginalStatusCode")
-            ) from exc
+            raise _model_error(exc.response) from exc
         except self._runtime.exceptions.ValidationError as exc:
             raise ModelRequestError(f"the endpoint refused the request: {exc}") from exc
         body = json.loads(response["Body"].read())
@@ -102,3 +110,14 @@ class EndpointClient:
                 yield self.predict(payload, **kwargs)
             except ModelRequestError as exc:
                 yield exc
+
+
+def _model_error(response: dict[str, Any]) -> ModelRequestError:
+    """A ModelError as the model's own answer: a 4xx is a refused request, a 5xx (or no status) a failure."""
+    status = response.get("OriginalStatusCode")
+    status = int(status) if isinstance(status, int | str) and str(status).isdigit() else None
+    detail = response.get("OriginalMessage") or response.get("Error", {}).get("Message") or "no message"
+    if status is not None and 400 <= status < 500:
+        return ModelRequestError(f"the model refused the request ({status}): {detail}", status, detail)
+    shown = f" ({status})" if status is not None else ""
+    return ModelRequestError(f"the model failed{shown}: {detail}", status, detail)

@@ -126,9 +126,10 @@ RETAINABLE = frozenset({"DesiredInstanceCount", "DesiredWeight", "DataCaptureCon
 class EndpointError(Exception):
     """An API error: ``code`` is the error code the service returns (ValidationException, ...)."""
 
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
+    def __init__(self, code: str, message: str, status: int = 400, fields: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.code, self.status = code, status
+        self.fields = fields or {}  # the error shape's own members (ModelError: OriginalStatusCode, ...)
 
 
 @dataclass
@@ -743,8 +744,10 @@ class EndpointService:
                 prediction = loaded.module.predict_fn(data, loaded.model)
                 output = loaded.module.output_fn(prediction, accept)
             except Exception as exc:
-                status = int(getattr(exc, "status_code", 500) or 500)
-                raise _ModelFailure(status, f"{type(exc).__name__}: {exc}") from exc
+                status = getattr(exc, "status_code", None)
+                if isinstance(status, int) and 400 <= status < 600:  # the toolkit's error: its status and message
+                    raise _ModelFailure(status, str(exc)) from exc
+                raise _ModelFailure(500, f"{type(exc).__name__}: {exc}") from exc
             elapsed = MODEL_LATENCY_MS / 1000 + extra
         if isinstance(output, tuple):
             output, returned_type = output[0], output[1]
@@ -776,10 +779,22 @@ class EndpointService:
         except _ModelFailure as failure:
             self._metrics(endpoint, variant.name, error=failure.status, model_seconds=None)
             self._capture_record(endpoint, variant.name, body, content_type, None, "", inference_id)
+            # As SageMaker answers (botocore's ModelError shape): 424, "client error" for the container's 4xx and
+            # "server error" for its 5xx, with the container's own status and body in OriginalStatusCode and
+            # OriginalMessage (its log stream is in LogStreamArn).
+            kind = "client" if 400 <= failure.status < 500 else "server"
+            log_group = f"/aws/sagemaker/Endpoints/{endpoint.name}"
             raise EndpointError(
                 "ModelError",
-                f'Received server error ({failure.status}) from primary with message "{failure.message}".',
+                f'Received {kind} error ({failure.status}) from primary with message "{failure.message}". See '
+                f"the log group {log_group} in account {self.emulator.account} for more information.",
                 424,
+                {
+                    "OriginalStatusCode": failure.status,
+                    "OriginalMessage": failure.message,
+                    "LogStreamArn": f"arn:aws:logs:{self.emulator.region}:{self.emulator.account}:log-group:"
+                    f"{log_group}:log-stream:{variant.name}/i-0",
+                },
             ) from failure
         self._metrics(
             endpoint, variant.name, error=None, model_seconds=model_seconds, overhead_seconds=OVERHEAD_LATENCY_MS / 1000
@@ -1121,7 +1136,7 @@ def _invoke_handler(service: EndpointService) -> Callable[[Any], Any]:
                 "Content-Type": "application/json",
                 "status": str(exc.status),
             }
-            return exc.status, error_headers, json.dumps({"message": str(exc), "Message": str(exc)})
+            return exc.status, error_headers, json.dumps({"message": str(exc), "Message": str(exc), **exc.fields})
         return 200, {"Content-Type": returned_type, "x-Amzn-Invoked-Production-Variant": variant}, payload
 
     return invoke_endpoint

@@ -217,6 +217,33 @@ def test_model_errors_are_surfaced_with_the_status_and_counted(emulator: Emulato
     assert missing.value.response["Error"]["Code"] == "ValidationError"  # the runtime's code, as on AWS
 
 
+def test_a_model_error_carries_the_containers_status_and_message_as_sagemaker_sends_them(
+    emulator: Emulator, hosting
+) -> None:
+    """ModelError (424): "client error" for the container's 4xx, "server error" for its 5xx, and its own status and
+    message in OriginalStatusCode and OriginalMessage (botocore's ModelError shape)."""
+    model, config = hosting
+    config("c1", [("blue", model("m1", 1.0), 1.0)])
+    emulator.client("sagemaker").create_endpoint(EndpointName="e", EndpointConfigName="c1")
+    wait_in_service(emulator, "e")
+
+    with pytest.raises(ClientError) as refused:
+        invoke(emulator, "e", {"wrong": 1})
+    with pytest.raises(ClientError) as crashed:
+        invoke(emulator, "e", {"x": None})  # None * factor: a TypeError in the model's code
+
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert (refused.value.response["OriginalStatusCode"], refused.value.response["OriginalMessage"]) == (
+        400,
+        "missing field x",
+    )
+    assert 'Received client error (400) from primary with message "missing field x"' in str(refused.value)
+    assert refused.value.response["LogStreamArn"].startswith("arn:aws:logs:")
+    assert crashed.value.response["OriginalStatusCode"] == 500
+    assert "TypeError" in crashed.value.response["OriginalMessage"]
+    assert "Received server error (500)" in str(crashed.value)
+
+
 def test_injected_faults_trip_an_error_alarm(tmp_path) -> None:
     with Emulator(workdir=tmp_path / "e") as emulator:
         s3 = emulator.client("s3")

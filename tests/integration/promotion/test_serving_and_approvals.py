@@ -174,8 +174,10 @@ def test_mlops_invoke_sends_a_batch_and_reports_each_row(served: Any, tmp_path: 
     assert batch.exit_code == 0, batch.output
     assert batch.output.count(variant) == 2  # the two good rows, with the variant that served them
     assert "'transaction'" in batch.output  # the bad row's error, the batch goes on
-    assert from_csv.exit_code == 0
+    assert "1 of 3 requests failed" in batch.output
+    assert from_csv.exit_code == 1  # its only row failed: nothing was served
     assert "unknown customer_id 'C0404'" in from_csv.output
+    assert "1 of 1 requests failed" in from_csv.output
     assert single.exit_code == 1
     assert "unknown customer_id 'C0404'" in single.output
     assert broken.exit_code == 1
