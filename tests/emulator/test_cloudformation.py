@@ -309,3 +309,53 @@ def test_depends_on_order_puts_dependencies_first_and_keeps_template_order_other
 
     assert list(depends_on_order(resources)) == ["A", "M", "N", "D", "Loop"]
     assert list(depends_on_order({"X": {"DependsOn": "missing"}})) == ["X"]
+
+
+YAML_TEMPLATE = """
+Resources:
+  Queue:
+    Type: AWS::SQS::Queue
+    Properties:
+      QueueName: from-yaml
+Outputs:
+  QueueUrl:
+    Value: !Ref Queue
+"""
+
+
+@pytest.mark.parametrize("through", ["create-stack", "change-set"])
+def test_json_and_yaml_templates_give_the_same_stack(emulator: Emulator, through: str) -> None:
+    cfn = emulator.client("cloudformation")
+    as_json = json.dumps(
+        {
+            "Resources": {"Queue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "from-json"}}},
+            "Outputs": {"QueueUrl": {"Value": {"Ref": "Queue"}}},
+        }
+    )
+    for name, body in (("json", as_json), ("yaml", YAML_TEMPLATE)):
+        if through == "create-stack":
+            cfn.create_stack(StackName=name, TemplateBody=body)
+        else:
+            change_set = cfn.create_change_set(
+                StackName=name, ChangeSetName="c", TemplateBody=body, ChangeSetType="CREATE"
+            )
+            cfn.execute_change_set(ChangeSetName=change_set["Id"])
+
+    urls = {
+        name: cfn.describe_stacks(StackName=name)["Stacks"][0]["Outputs"][0]["OutputValue"] for name in ("json", "yaml")
+    }
+    assert urls["json"].endswith("/from-json")
+    assert urls["yaml"].endswith("/from-yaml")
+    assert cfn.get_template(StackName="json")["TemplateBody"] == json.loads(as_json)
+
+
+def test_the_kits_templates_parse_to_the_same_document_as_json_and_as_yaml(cloud_assembly) -> None:
+    import yaml
+    from moto.cloudformation.utils import yaml_tag_constructor
+
+    from mlops_local.cloudformation import _json_template
+
+    yaml.add_multi_constructor("", yaml_tag_constructor)
+    for stack in cloud_assembly.stacks:
+        text = stack.template_file.read_text()
+        assert _json_template(text) == yaml.load(text, Loader=yaml.Loader), stack.stack_name
