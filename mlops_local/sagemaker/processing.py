@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING, Any
 from mlops_local.iam.identity import acting_as, current, role_credentials
 from mlops_local.lambda_runtime import environment_snapshot
 from mlops_local.patching import PatchPoint
+from mlops_local.sagemaker import forkserver
+from mlops_local.sagemaker.forkserver import ForkedProcess
 
 if TYPE_CHECKING:
     from mlops_local.emulator import Emulator
@@ -83,7 +85,7 @@ class ContainerHost:
 
     def __init__(self, emulator: Emulator) -> None:
         self.emulator = emulator
-        self._running: dict[str, subprocess.Popen[str]] = {}
+        self._running: dict[str, subprocess.Popen[str] | ForkedProcess] = {}
         self._stopped: set[str] = set()
         self._lock = threading.Condition()
         self.closing = False  # the emulator is stopping: jobs end without touching its APIs again
@@ -122,26 +124,30 @@ class ContainerHost:
 
     def environment(self, root: Path, extra: dict[str, str]) -> dict[str, str]:
         """The container's environment: this machine's, minus AWS settings, pointed at the emulator."""
+        return {
+            **self._machine_environment(),
+            "MLOPS_OPT_ML": str(root / "opt" / "ml"),
+            "AWS_ENDPOINT_URL": self.emulator.job_endpoint(),
+            "AWS_DEFAULT_REGION": self.emulator.region,
+            "AWS_REGION": self.emulator.region,
+            "AWS_ACCESS_KEY_ID": "job-role",
+            "AWS_SECRET_ACCESS_KEY": "job-role",
+            **self.role_credentials(),  # the container's calls are made as the role the job runs as
+            **extra,
+        }
+
+    @staticmethod
+    def _machine_environment() -> dict[str, str]:
         # A snapshot, not os.environ.items(): a Lambda handler may be changing the environment meanwhile.
         inherited = environment_snapshot()
         env = {k: v for k, v in inherited.items() if not k.startswith(("AWS_", "SM_", "PYTHONPATH", "MLOPS_"))}
-        env.update(
-            {
-                "MLOPS_OPT_ML": str(root / "opt" / "ml"),
-                "AWS_ENDPOINT_URL": self.emulator.job_endpoint(),
-                "AWS_DEFAULT_REGION": self.emulator.region,
-                "AWS_REGION": self.emulator.region,
-                "AWS_ACCESS_KEY_ID": "job-role",
-                "AWS_SECRET_ACCESS_KEY": "job-role",
-                **self.role_credentials(),  # the container's calls are made as the role the job runs as
-                "PYTHONNOUSERSITE": "1",
-                # The emulator's jobs share this machine with everything else running locally.
-                "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
-                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-                **extra,
-            }
-        )
-        return env
+        return {
+            **env,
+            "PYTHONNOUSERSITE": "1",
+            # The emulator's jobs share this machine with everything else running locally.
+            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        }
 
     def role_credentials(self) -> dict[str, str]:
         """Temporary credentials of the role this thread acts as (a job's role), for its container."""
@@ -161,9 +167,7 @@ class ContainerHost:
         with self._lock:
             if name in self._stopped:
                 raise JobError(f"job {name} was stopped before it started")
-            process = subprocess.Popen(
-                command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-            )
+            process = self._start(command, env, cwd)
             self._running[name] = process
             self._lock.notify_all()
         try:
@@ -185,6 +189,14 @@ class ContainerHost:
             tail = "\n".join(output.splitlines()[-12:])
             raise JobError(f"job {name} exited with {process.returncode}:\n{tail}")
         return output
+
+    def _start(self, command: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str] | ForkedProcess:
+        """``python script args`` as a fork of the preloaded server (:mod:`.forkserver`), or as a plain subprocess
+        when the command is not a Python script or the server is switched off."""
+        if forkserver.enabled() and len(command) >= 2 and command[0] == sys.executable and command[1].endswith(".py"):
+            output = Path(tempfile.mkstemp(prefix="container-output-", dir=self.emulator.workdir)[1])
+            return forkserver.shared(self._machine_environment()).spawn(command, env=env, cwd=cwd, output=output)
+        return subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     def wait_started(self, name: str, timeout: float) -> bool:
         """Block (real time) until job ``name``'s container process runs; False after ``timeout`` seconds.
