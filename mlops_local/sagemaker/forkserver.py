@@ -8,10 +8,12 @@ folder, ``sys.argv`` and ``sys.path[0]``; output to a file; the exit status repo
 own work only.
 
 The server is one child process per emulator process, started on first use and shared by every emulator in it.
-It runs no thread (forking a threaded process copies locks in whatever state other threads left them), imports
-only third-party libraries (never the kit: jobs import the kit from their code bundle), and talks over its stdin
-and stdout, one JSON message per line. :class:`ForkedProcess` gives the host the part of ``subprocess.Popen`` it
-uses. ``MLOPS_LOCAL_FORKSERVER=0`` runs every job as a plain subprocess instead.
+It starts no thread of its own (a fork copies locks in whatever state other threads left them; the one native
+thread the preloaded libraries start, pyarrow's jemalloc background thread, is made fork-safe by jemalloc's own
+fork handlers) and imports only third-party libraries, never the kit: jobs import the kit from their code
+bundle. It talks over its stdin and stdout, one JSON message per line. A job ends as a Python program ends
+(non-daemon threads joined, ``atexit`` handlers run). :class:`ForkedProcess` gives the host the part of
+``subprocess.Popen`` it uses. ``MLOPS_LOCAL_FORKSERVER=0`` runs every job as a plain subprocess instead.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ PRELOAD: tuple[str, ...] = (
     "joblib",
     "scipy.stats",
     "boto3",
+    "mlflow",  # the evaluation step logs to MLflow: 3 s of imports
+    "matplotlib",
 )
 
 
@@ -195,45 +199,39 @@ def _exit_code(error: SystemExit) -> int:
     return 1
 
 
-def _run_job(request: dict[str, Any], inherited: tuple[int, ...]) -> None:
-    """In the forked child: become ``python script args`` and exit with its status. Never returns."""
-    code = 1
+def _run_job(request: dict[str, Any], inherited: tuple[int, ...]) -> int:
+    """In the forked child: become ``python script args``; the exit status. The caller then exits as Python does
+    (non-daemon threads joined, ``atexit`` handlers run, streams flushed)."""
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    for descriptor in inherited:  # the server's pipes are not the job's (0 and 1 are replaced below)
+        if descriptor > 2:
+            os.close(descriptor)
+    output = os.open(request["output"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    nothing = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(nothing, 0)
+    os.dup2(output, 1)
+    os.dup2(output, 2)
+    os.close(nothing)
+    os.close(output)
+    sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    _, script, *arguments = request["argv"]
+    sys.argv = [script, *arguments]
+    sys.path.insert(0, str(Path(script).resolve().parent))  # as `python script.py` puts it
     try:
-        signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        for descriptor in inherited:  # the server's pipes are not the job's (0 and 1 are replaced below)
-            if descriptor > 2:
-                os.close(descriptor)
-        output = os.open(request["output"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        nothing = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(nothing, 0)
-        os.dup2(output, 1)
-        os.dup2(output, 2)
-        os.close(nothing)
-        os.close(output)
-        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
-        os.chdir(request["cwd"])
-        os.environ.clear()
-        os.environ.update(request["env"])
-        _, script, *arguments = request["argv"]
-        sys.argv = [script, *arguments]
-        sys.path.insert(0, str(Path(script).resolve().parent))  # as `python script.py` puts it
-        try:
-            runpy.run_path(script, run_name="__main__")
-            code = 0
-        except SystemExit as error:
-            code = _exit_code(error)
-        except BaseException as error:  # reported as Python reports it, from the script's first frame on
-            frames = error.__traceback__
-            while frames is not None and frames.tb_frame.f_code.co_filename != script:
-                frames = frames.tb_next
-            traceback.print_exception(type(error), error, frames or error.__traceback__)
-            code = 1
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()  # type: ignore[union-attr]
-        os._exit(code)
+        runpy.run_path(script, run_name="__main__")
+    except SystemExit as error:
+        return _exit_code(error)
+    except BaseException as error:  # reported as Python reports it, from the script's first frame on
+        frames = error.__traceback__
+        while frames is not None and frames.tb_frame.f_code.co_filename != script:
+            frames = frames.tb_next
+        traceback.print_exception(type(error), error, frames or error.__traceback__)
+        return 1
+    return 0
 
 
 def _answer(answers: int, message: dict[str, Any]) -> None:
@@ -284,7 +282,11 @@ def serve(requests: int = 0, answers: int = 1) -> None:
                 pid = os.fork()
                 if pid == 0:
                     selector.close()
-                    _run_job(request, (requests, answers, wakeup_read, wakeup_write))
+                    code = 1
+                    try:
+                        code = _run_job(request, (requests, answers, wakeup_read, wakeup_write))
+                    finally:
+                        sys.exit(code)  # unwinds out of this loop: the child ends as a Python program ends
                 _answer(answers, {"started": request["id"], "pid": pid})
 
 

@@ -82,6 +82,22 @@ def test_a_failing_job_reports_its_exit_status_and_message(
         assert output.splitlines()[1] == f'  File "{script}", line 1, in <module>'
 
 
+def test_a_job_ends_as_a_python_program_ends(server: ForkServer, tmp_path: Path) -> None:
+    script = _job(
+        tmp_path,
+        "import atexit, threading, time\n"
+        "atexit.register(lambda: print('atexit ran'))\n"
+        "threading.Thread(target=lambda: (time.sleep(0.2), print('thread finished'))).start()\n"
+        "print('main returned')\n",
+    )
+
+    process = server.spawn([sys.executable, str(script)], env={}, cwd=tmp_path, output=tmp_path / "out")
+    output, _ = process.communicate(timeout=60)
+
+    assert process.returncode == 0
+    assert output.splitlines() == ["main returned", "thread finished", "atexit ran"]
+
+
 def test_a_job_can_be_stopped_and_start_its_own_subprocesses(server: ForkServer, tmp_path: Path) -> None:
     child = _job(
         tmp_path, "import subprocess, sys, time\nsubprocess.run([sys.executable, '-c', 'print(7)'])\ntime.sleep(600)\n"
