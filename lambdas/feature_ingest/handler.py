@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import asdict
 from functools import cache
 from typing import Any
 
@@ -10,6 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parser import envelopes, parse
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
@@ -25,6 +28,7 @@ observability = Observability.of_function()
 logger, metrics = observability.logger, observability.metrics
 
 processor = BatchProcessor(event_type=EventType.SQS)
+MAX_LOGGED_REFUSALS = 20  # per batch; the metric counts them all
 
 
 @cache
@@ -46,20 +50,28 @@ def store() -> FeatureStore:
         registry,
         offline=OfflineStore(registry, S3ObjectStore(s3, config.offline_bucket, config.offline_prefix)),
         online=OnlineStore.from_client(registry, dynamodb, config.table_name),
+        max_future_skew=dt.timedelta(seconds=config.max_future_skew_seconds),
     )
 
 
-def ingest(batch: FeatureRecords) -> IngestReport:
-    report = store().ingest(batch.group, batch.records)
+def ingest(batch: FeatureRecords, delivery: str, delivered_at: dt.datetime) -> IngestReport:
+    """Write one batch; ``delivery`` (the message or event id) and its time name the offline files, so a
+    redelivery adds no rows. Refused records are logged one by one and counted (``FeatureRecordsRefused``)."""
+    report = store().ingest(batch.group, batch.records, batch_id=delivery, ingested_at=delivered_at)
     summary = report.summary()
+    for refused in report.refused[:MAX_LOGGED_REFUSALS]:
+        logger.warning("feature record refused", extra={"group": batch.group, "delivery": delivery, **asdict(refused)})
     logger.info("feature records ingested", extra=summary)
     metrics.add_metric(name="FeatureRecordsWritten", unit=MetricUnit.Count, value=summary["online_written"])
     metrics.add_metric(name="FeatureRecordsStale", unit=MetricUnit.Count, value=summary["online_stale"])
+    metrics.add_metric(name="FeatureRecordsRefused", unit=MetricUnit.Count, value=summary["refused"])
     return report
 
 
 def record_handler(record: SQSRecord) -> dict[str, Any]:
-    return ingest(FeatureRecords.model_validate_json(record.body)).summary()
+    sent_ms = int(record.attributes.sent_timestamp)
+    sent = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(milliseconds=sent_ms)
+    return ingest(FeatureRecords.model_validate_json(record.body), record.message_id, sent).summary()
 
 
 @observability.handler
@@ -73,4 +85,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     parsed = parse(event=event, model=FeatureRecords, envelope=envelopes.EventBridgeEnvelope)
     if not isinstance(parsed, FeatureRecords):
         raise TypeError(f"expected one FeatureRecords event, got {type(parsed).__name__}")
-    return ingest(parsed).summary()
+    # Lambda retries an asynchronous invocation with the same event: its id and time identify the delivery.
+    envelope = EventBridgeModel.model_validate(event)
+    return ingest(parsed, envelope.id, envelope.time).summary()

@@ -100,15 +100,15 @@ def ingest(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from mlops_kit.features.definitions import FeatureStoreError
-    from mlops_kit.features.records import to_table
-    from mlops_kit.features.store import IngestError
+    from mlops_kit.features.store import IngestError, RefusedRecord
 
     frame = read_frame(path)
     _, _, store, _ = _connect(project, endpoint_url, registry)
     try:
-        validated = to_table(store.registry.group(group), frame)  # all or nothing: check before any write
+        validated = store.validate(group, frame)  # all or nothing: types and DynamoDB limits before any write
     except FeatureStoreError as exc:
         fail(str(exc))
+    refused: list[RefusedRecord] = []
     totals = {"offline_rows": 0, "offline_files": 0, "online_written": 0, "online_stale": 0, "online_failed": 0}
     started = time.monotonic()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -121,14 +121,22 @@ def ingest(
             except IngestError as exc:
                 report = exc.report
                 totals["online_failed"] += len(exc.report.online.failed) if exc.report.online else 0
+            refused += [RefusedRecord(r.index + start, r.entity, r.event_time, r.reason) for r in report.refused]
             for key, value in report.summary().items():
                 if key in totals and key != "online_failed":
                     totals[key] += value
             progress.advance(task, chunk.num_rows)
+    totals["refused"] = len(refused)
     rows = [[k, str(v)] for k, v in totals.items()]
     console.print(
         table(f"{group}: {validated.num_rows} records in {time.monotonic() - started:.1f} s", ["", "count"], rows)
     )
+    if refused:
+        first = refused[0]
+        fail(
+            f"{len(refused)} records were refused and written nowhere (first: row {first.index}, entity "
+            f"{first.entity}, event time {first.event_time}: {first.reason})"
+        )
     if totals["online_failed"]:
         fail(f"{totals['online_failed']} records were not written online; run `mlops features materialize`")
 

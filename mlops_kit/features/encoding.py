@@ -39,7 +39,10 @@ from typing import Any
 from mlops_kit.features.definitions import FeatureGroup, FeatureStoreError, ValueType
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_MAX_KEY_BYTES = 2048  # DynamoDB's partition key limit
+# DynamoDB's limits ("Constraints in Amazon DynamoDB"): a partition key value of at most 2,048 bytes, an item of
+# at most 400 KB, where 1 KB = 1,024 bytes, measured as "DynamoDB item sizes and formats" describes.
+_MAX_KEY_BYTES = 2048
+MAX_ITEM_BYTES = 400 * 1024
 _N_MIN, _N_MAX = 1e-130, 1e126
 
 
@@ -72,6 +75,33 @@ def encode_key(values: Sequence[Any]) -> str:
     if len(key.encode()) > _MAX_KEY_BYTES:
         raise EncodingError(f"entity key {key[:60]}... is longer than DynamoDB's {_MAX_KEY_BYTES} bytes")
     return key
+
+
+def _number_size(text: str) -> int:
+    """DynamoDB's size of a number: 1 byte per two significant digits, plus 1 (leading/trailing zeros trimmed)."""
+    digits = text.lstrip("-").split("e")[0].split("E")[0].replace(".", "").strip("0") or "0"
+    return -(-len(digits) // 2) + 1
+
+
+def attribute_size(attribute: dict[str, Any]) -> int:
+    """Bytes of one attribute value (wire format), by "DynamoDB item sizes and formats" (name not included)."""
+    ((kind, value),) = attribute.items()
+    if kind == "S":
+        return len(value.encode())
+    if kind == "N":
+        return _number_size(value)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "L":  # 3 bytes for the list, 1 per element
+        return 3 + sum(1 + attribute_size(element) for element in value)
+    if kind == "M":
+        return 3 + sum(1 + len(name.encode()) + attribute_size(element) for name, element in value.items())
+    raise EncodingError(f"attribute type {kind} is not one the online store writes")
+
+
+def item_size(item: dict[str, Any]) -> int:
+    """Bytes DynamoDB counts for ``item`` against its 400 KB limit: attribute names plus values."""
+    return sum(len(name.encode()) + attribute_size(value) for name, value in item.items())
 
 
 def decode_key(pk: str) -> tuple[Any, ...]:
@@ -157,7 +187,11 @@ def encode_item(
     created_us: int | None,
     features: dict[str, Any],
 ) -> dict[str, Any]:
-    """The full item of one record (see the module docstring for the layout)."""
+    """The full item of one record (see the module docstring for the layout).
+
+    Raises :class:`EncodingError` when a value does not fit its type, the key is over 2,048 bytes or the item
+    over DynamoDB's 400 KB.
+    """
     item: dict[str, Any] = {
         "pk": {"S": encode_key(key)},
         "sk": {"S": group.name},
@@ -169,6 +203,12 @@ def encode_item(
         item["ct"] = {"N": str(created_us)}
     if group.ttl_us is not None:
         item["ttl"] = {"N": str(-(-(event_us + group.ttl_us) // 1_000_000))}
+    size = item_size(item)
+    if size > MAX_ITEM_BYTES:
+        raise EncodingError(
+            f"entity {item['pk']['S'][:60]}: the online item would be {size} bytes, above DynamoDB's "
+            f"{MAX_ITEM_BYTES} (400 KB); shorten its string or list values"
+        )
     return item
 
 

@@ -1,8 +1,10 @@
 """Streaming ingestion logic (the ``feature_ingest`` Lambda's domain): validated events into both stores.
 
 An event is ``{"group": "<feature group>", "records": [{column: value, ...}, ...]}``, as an SQS message body
-or the detail of an EventBridge event. Re-delivery is harmless: the offline store gains identical rows
-(ties resolve to one of equal values) and the online store counts the replay as stale.
+or the detail of an EventBridge event. Re-delivery is harmless: the offline files are named after the
+delivery (message or event id and its time), so a redelivered batch finds them written and adds no rows, and
+the online store counts the replay as stale. A batch with an invalid record is refused whole before anything
+is written; records dated too far in the future are refused one by one and reported.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ class IngestSettings(HandlerSettings):
     offline_prefix: str = Field(min_length=1)
     registry: str = Field(pattern=r"^[A-Za-z_][\w.]*:\w+$")
     group_versions: dict[str, str] = Field(min_length=1)
+    # Records with an event time more than this after now are refused (see FeatureStore); the default is
+    # the store's own until the stack sets it from the platform config.
+    max_future_skew_seconds: int = Field(300, ge=0, le=7 * 86_400)
 
 
 def load_registry(spec: str, expected_versions: dict[str, str] | None = None) -> FeatureRegistry:

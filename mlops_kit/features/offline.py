@@ -18,6 +18,7 @@ nulls. It runs on the local engine or, with an :class:`~mlops_kit.features.sql.S
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import os
 import time
@@ -43,7 +44,7 @@ from mlops_kit.features.definitions import (
 from mlops_kit.features.manifest import TrainingSetManifest, content_hash
 from mlops_kit.features.records import ARROW_TYPES, TIMESTAMP, InvalidRecordsError, from_pandas, micros, to_table
 from mlops_kit.features.sql import LABEL_ROW, LABEL_US, SqlRunner, point_in_time_sql
-from mlops_kit.features.storage import LocalObjectStore, ObjectStore, get_many
+from mlops_kit.features.storage import LocalObjectStore, ObjectExistsError, ObjectStore, get_many
 
 if TYPE_CHECKING:
     import numpy as np
@@ -86,6 +87,7 @@ class OfflineWriteReport:
     ingested_at: dt.datetime
     batch: str
     seconds: float = 0.0
+    existing: list[str] = field(default_factory=list)  # files an earlier delivery of the same batch wrote
 
 
 @dataclass
@@ -183,11 +185,22 @@ class OfflineStore:
         group = self.registry.group(group_name)
         return self.write_table(group, to_table(group, data))
 
-    def write_table(self, group: FeatureGroup, table: pa.Table) -> OfflineWriteReport:
+    def write_table(
+        self,
+        group: FeatureGroup,
+        table: pa.Table,
+        *,
+        batch_id: str | None = None,
+        ingested_at: dt.datetime | None = None,
+    ) -> OfflineWriteReport:
+        """Append an already validated table. With ``batch_id`` (a delivery's message or event id) and its
+        ``ingested_at``, the file names are fixed by them, so a redelivered batch finds its files already there
+        and writes nothing again (they are listed in ``report.existing``): a retry never duplicates rows."""
         started = time.monotonic()
-        ingested_at: dt.datetime = self._clock()
+        if ingested_at is None:
+            ingested_at = self._clock()
         ingested_us = (ingested_at - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
-        batch = uuid.uuid4().hex
+        batch = uuid.uuid4().hex if batch_id is None else hashlib.sha256(batch_id.encode()).hexdigest()[:32]
         report = OfflineWriteReport(group.name, table.num_rows, [], ingested_at, batch)
         if table.num_rows == 0:
             return report
@@ -221,6 +234,10 @@ class OfflineStore:
             key = f"{group.name}/date={_date(int(day) * _DAY_US)}/part-{ingested_us:020d}-{batch}.parquet"
             try:
                 report.files.append(self.objects.put(key, buffer.getvalue()))
+            except ObjectExistsError:
+                if batch_id is None:
+                    raise
+                report.existing.append(self.objects.uri(key))  # written by an earlier delivery of this batch
             except Exception as exc:
                 raise FeatureStoreError(
                     f"writing {key} failed after {index} of {len(counts)} files were written ({report.files}): {exc}"

@@ -10,8 +10,11 @@ Rules (each violation is an error):
 
 * every entity key column and the event-time column must be present and non-null;
 * columns that are neither keys, time columns nor features are refused (a typo is not silently dropped);
-  with a DataFrame or table every feature column must be present (use nulls for unknown values), with
-  JSON records a feature absent from a record is null;
+* partial records are refused, on every path: a DataFrame or table must have every feature column and each
+  JSON record every feature (send ``null`` for an unknown value). A record is a whole row of its group: the
+  offline store keeps whole rows and the online store replaces the item, so an absent feature would erase
+  the value the producer did not send. Only the created-time column may be left out (it is then null);
+* integers must fit int64 (``-2**63 .. 2**63 - 1``), the range of the stored columns;
 * timestamps must be timezone-aware (ISO 8601 strings need an offset or ``Z``) and of microsecond
   precision: finer values are refused rather than truncated;
 * values must have the declared type: an ``int64`` feature refuses booleans, strings and fractional floats
@@ -184,6 +187,15 @@ def _from_records(group: FeatureGroup, records: Sequence[Mapping[str, Any]]) -> 
     unknown = sorted({k for r in records for k in r} - set(types))
     if unknown:
         raise InvalidRecordsError(f"feature group {group.name!r}: unknown columns {unknown}; known: {sorted(types)}")
+    required = group.feature_names  # absent keys and event times are reported as nulls below
+    partial = [(index, [n for n in required if n not in record]) for index, record in enumerate(records)]
+    partial = [(index, missing) for index, missing in partial if missing]
+    if partial:
+        shown = "; ".join(f"record {index} lacks {missing}" for index, missing in partial[:5])
+        raise InvalidRecordsError(
+            f"feature group {group.name!r}: {len(partial)} partial record(s) ({shown}); every record must carry "
+            "every feature, with null for an unknown value (partial updates are refused)"
+        )
     columns: dict[str, pa.Array] = {}
     for name, dtype in types.items():
         values = [r.get(name) for r in records]
@@ -199,11 +211,48 @@ def _from_records(group: FeatureGroup, records: Sequence[Mapping[str, Any]]) -> 
                 raise InvalidRecordsError(f"column {name!r}: expected {dtype.value}, got a boolean")
         try:
             columns[name] = pa.array(values)
+        except OverflowError:  # an integer beyond 64 bits (JSON has no integer limit)
+            if dtype is ValueType.FLOAT64:
+                columns[name] = _floats(name, values)
+                continue
+            allowed = "int64 (-2**63 .. 2**63 - 1)" if dtype in (ValueType.INT64, ValueType.INT64_LIST) else dtype
+            raise InvalidRecordsError(f"column {name!r}: expected {allowed}, got an integer outside int64") from None
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise InvalidRecordsError(
                 f"column {name!r}: expected {dtype.value}, got mixed or wrong types ({exc})"
             ) from None
     return pa.table(columns)
+
+
+def _floats(column: str, values: list[Any]) -> pa.Array:
+    """A float64 column whose JSON values include integers too large for int64 (they are numbers all the same)."""
+    converted = []
+    for value in values:
+        number = value
+        if isinstance(value, int) and not isinstance(value, bool):
+            try:
+                number = float(value)
+            except OverflowError:
+                raise InvalidRecordsError(
+                    f"column {column!r}: an integer of {len(str(abs(value)))} digits overflows float64"
+                ) from None
+        converted.append(number)
+    try:
+        return pa.array(converted, type=pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise InvalidRecordsError(f"column {column!r}: expected float64, got mixed or wrong types ({exc})") from None
+
+
+def _overflowing_column(frame: Any) -> str:
+    """The first column of a DataFrame that Arrow cannot convert for an integer beyond 64 bits."""
+    for name in frame.columns:
+        try:
+            from_pandas(frame[[name]])
+        except OverflowError:
+            return str(name)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            continue
+    return "?"
 
 
 def from_pandas(frame: Any) -> pa.Table:
@@ -232,6 +281,11 @@ def to_table(group: FeatureGroup, data: Any) -> pa.Table:
             table = from_pandas(data)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise InvalidRecordsError(f"feature group {group.name!r}: {exc}") from None
+        except OverflowError:  # an object column holding an integer beyond 64 bits
+            raise InvalidRecordsError(
+                f"column {_overflowing_column(data)!r}: expected int64 (-2**63 .. 2**63 - 1), "
+                "got an integer outside int64"
+            ) from None
     else:
         raise InvalidRecordsError(
             f"expected a DataFrame, an Arrow table or a list of records, got {type(data).__name__}"
@@ -240,9 +294,14 @@ def to_table(group: FeatureGroup, data: Any) -> pa.Table:
     unknown = [c for c in table.column_names if c not in types]
     if unknown:
         raise InvalidRecordsError(f"feature group {group.name!r}: unknown columns {unknown}; known: {sorted(types)}")
-    missing = [c for c in types if c not in table.column_names]
+    missing = [c for c in types if c not in table.column_names and c != group.created_time_column]
     if missing:
-        raise InvalidRecordsError(f"feature group {group.name!r}: missing columns {missing}")
+        raise InvalidRecordsError(
+            f"feature group {group.name!r}: missing columns {missing}; send every feature, with nulls for "
+            "unknown values (partial updates are refused)"
+        )
+    if group.created_time_column and group.created_time_column not in table.column_names:
+        table = table.append_column(group.created_time_column, pa.nulls(table.num_rows, TIMESTAMP))
     schema = group_schema(group)
     arrays = []
     for field in schema:

@@ -15,9 +15,9 @@ from mlops_kit.features.storage import LocalObjectStore
 from tests.unit.features.conftest import ACTIVITY, PAIR, PROFILE, at
 
 
-def test_json_records_are_typed_and_absent_features_are_null() -> None:
+def test_json_records_are_typed_and_explicit_nulls_are_kept() -> None:
     table = to_table(ACTIVITY, [{"user": "u", "event_timestamp": "2025-01-01T10:00:00+02:00", "score": 1,
-                                 "history": [1, 2.5]}])  # fmt: skip
+                                 "flag": None, "seen": None, "history": [1, 2.5]}])  # fmt: skip
 
     assert table.column("score").to_pylist() == [1.0]
     assert table.column("flag").to_pylist() == [None]
@@ -28,14 +28,20 @@ def test_json_records_are_typed_and_absent_features_are_null() -> None:
 @pytest.mark.parametrize(
     ("records", "message"),
     [
-        ([{"user": "u", "event_timestamp": "2025-01-01T10:00:00", "age": 1}], "no time zone"),
-        ([{"user": "u", "event_timestamp": at(0), "age": 1, "agee": 2}], r"unknown columns \['agee'\]"),
-        ([{"event_timestamp": at(0), "age": 1}], "column 'user' has 1 null values"),
-        ([{"user": "u", "age": 1}], "column 'event_timestamp' has 1 null values"),
-        ([{"user": "u", "event_timestamp": at(0), "age": True}], "expected int64, got a boolean"),
-        ([{"user": "u", "event_timestamp": at(0), "age": 1.5}], "expected int64, got double with fractional"),
-        ([{"user": 7, "event_timestamp": at(0), "age": 1}], "column 'user': expected string"),
-        ([{"user": "u", "event_timestamp": "yesterday", "age": 1}], "not an ISO 8601 timestamp"),
+        ([{"user": "u", "event_timestamp": "2025-01-01T10:00:00", "age": 1, "country": "DE"}], "no time zone"),
+        (
+            [{"user": "u", "event_timestamp": at(0), "age": 1, "country": "DE", "agee": 2}],
+            r"unknown columns \['agee'\]",
+        ),
+        ([{"event_timestamp": at(0), "age": 1, "country": "DE"}], "column 'user' has 1 null values"),
+        ([{"user": "u", "age": 1, "country": "DE"}], "column 'event_timestamp' has 1 null values"),
+        ([{"user": "u", "event_timestamp": at(0), "age": True, "country": "DE"}], "expected int64, got a boolean"),
+        (
+            [{"user": "u", "event_timestamp": at(0), "age": 1.5, "country": "DE"}],
+            "expected int64, got double with fractional",
+        ),
+        ([{"user": 7, "event_timestamp": at(0), "age": 1, "country": "DE"}], "column 'user': expected string"),
+        ([{"user": "u", "event_timestamp": "yesterday", "age": 1, "country": "DE"}], "not an ISO 8601 timestamp"),
     ],
 )
 def test_bad_records_are_refused_naming_the_column(records: list, message: str) -> None:
