@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mlops_kit.drift.stats import Thresholds
+from mlops_kit.drift.stats import DEFAULT_MIN_BASELINE_ROWS, DEFAULT_MIN_WINDOW_ROWS, Thresholds
 from mlops_kit.monitoring.job import DriftInputError, DriftInputs, parse_time, run_drift, write_outputs
 from mlops_kit.monitoring.naming import REPORT_OUTPUT
 from sagemaker_jobs.layout import processing_output
@@ -38,6 +38,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--offline-uri", default="", help="the offline feature store (s3://<data>/features)")
     parser.add_argument("--psi-investigate", type=float, default=0.1)
     parser.add_argument("--psi-act", type=float, default=0.2)
+    parser.add_argument("--min-window-rows", type=int, default=DEFAULT_MIN_WINDOW_ROWS, help="fewer: insufficient_data")
+    parser.add_argument(
+        "--min-baseline-rows", type=int, default=DEFAULT_MIN_BASELINE_ROWS, help="fewer: insufficient_data"
+    )
     parser.add_argument("--baseline-mode", choices=("training", "last_year", "rolling"), default="training")
     parser.add_argument("--rolling-days", type=int, default=28)
     parser.add_argument("--output", type=Path, default=None, help="default: the processing job's report output")
@@ -47,7 +51,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def inputs_from(args: argparse.Namespace) -> DriftInputs:
     """The run's inputs from parsed arguments; raises DriftInputError naming a bad one."""
     try:
-        thresholds = Thresholds(investigate=args.psi_investigate, act=args.psi_act)
+        thresholds = Thresholds(
+            investigate=args.psi_investigate,
+            act=args.psi_act,
+            min_window_rows=args.min_window_rows,
+            min_baseline_rows=args.min_baseline_rows,
+        )
     except ValueError as exc:
         raise DriftInputError(str(exc)) from None
     return DriftInputs(

@@ -54,7 +54,7 @@ def store() -> FeatureStore:
     )
 
 
-def ingest(batch: FeatureRecords, delivery: str, delivered_at: dt.datetime) -> IngestReport:
+def ingest(batch: FeatureRecords, delivery: str, delivered_at: dt.datetime | None) -> IngestReport:
     """Write one batch; ``delivery`` (the message or event id) and its time name the offline files, so a
     redelivery adds no rows. Refused records are logged one by one and counted (``FeatureRecordsRefused``)."""
     report = store().ingest(batch.group, batch.records, batch_id=delivery, ingested_at=delivered_at)
@@ -69,8 +69,10 @@ def ingest(batch: FeatureRecords, delivery: str, delivered_at: dt.datetime) -> I
 
 
 def record_handler(record: SQSRecord) -> dict[str, Any]:
-    sent_ms = int(record.attributes.sent_timestamp)
-    sent = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(milliseconds=sent_ms)
+    # SQS stamps every message with SentTimestamp (epoch ms); without it (a hand-made event) the delivery is
+    # only identified by its id, and the ingestion time is now.
+    sent_ms = record.attributes.get("SentTimestamp")
+    sent = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(milliseconds=int(sent_ms)) if sent_ms else None
     return ingest(FeatureRecords.model_validate_json(record.body), record.message_id, sent).summary()
 
 

@@ -34,7 +34,13 @@ HoursOption = Annotated[
     int | None,
     typer.Option(min=1, max=24 * 366, help="Window: the last N hours (default: the schedule's drift.window_hours)."),
 ]
-_SEVERITY_STYLE = {"act": "bold red", "investigate": "yellow", "stable": "green", "no_data": "dim"}
+_SEVERITY_STYLE = {
+    "act": "bold red",
+    "investigate": "yellow",
+    "stable": "green",
+    "insufficient_data": "dim",
+    "no_data": "dim",
+}
 _TERMINAL = ("Completed", "Failed", "Stopped")
 # What to do when the start function (or the planning of a report) finds nothing to run, by its reason.
 _HINTS = {
@@ -216,7 +222,12 @@ def _window_report(platform: Platform, hours: int | None, baseline: str | None) 
         use_case=settings.use_case,
         model_version=str(plan.result.model_version),
         offline_uri=settings.offline_uri,
-        thresholds=Thresholds(investigate=settings.psi_investigate, act=settings.psi_act),
+        thresholds=Thresholds(
+            investigate=settings.psi_investigate,
+            act=settings.psi_act,
+            min_window_rows=settings.min_window_rows,
+            min_baseline_rows=settings.min_baseline_rows,
+        ),
         baseline_mode=settings.baseline_mode,
         rolling_days=settings.rolling_days,
     )

@@ -52,7 +52,8 @@ class BaselineError(ValueError):
 class NumericBaseline:
     """Reference distribution of one numeric feature.
 
-    ``edges`` are ``numpy.unique(numpy.quantile(finite_values, DECILES))``; ``bin_counts`` has
+    ``edges`` are ``numpy.unique(numpy.quantile(finite_values, DECILES))``, plus ``nextafter(max)`` when the
+    last of them is the maximum (see the PSI contract in :mod:`mlops_kit.drift.stats`); ``bin_counts`` has
     ``len(edges) + 1`` entries; ``sample`` is sorted. Summary statistics are ``None`` without finite values.
     """
 
@@ -355,6 +356,12 @@ def _numeric_baseline(name: str, column: pd.Series, sample_size: int, seed: int)
             # finite bin boundary and is dropped (the neighbouring bins merge). Likewise, sums of huge values
             # can overflow, and such summaries are reported as unknown.
             edges = edges[np.isfinite(edges)]
+            if edges.size and edges[-1] == ordered[-1]:
+                # The last bin would hold the reference's maximum and everything above it: a constant
+                # feature (all 7) would look stable against 8. Values above the range get their own bin.
+                above = np.nextafter(ordered[-1], np.inf)
+                if np.isfinite(above):
+                    edges = np.append(edges, above)
             summary = tuple(
                 _finite_or_none(v) for v in (ordered.mean(), ordered.std(), ordered[0], ordered[-1], ordered.sum())
             )

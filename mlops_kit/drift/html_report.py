@@ -24,6 +24,7 @@ _COLOURS = {
     Severity.ACT: "#c62828",
     Severity.INVESTIGATE: "#ef6c00",
     Severity.STABLE: "#2e7d32",
+    Severity.INSUFFICIENT_DATA: "#9e9d24",
     Severity.NO_DATA: "#757575",
 }
 _REFERENCE_COLOUR = "#90a4ae"

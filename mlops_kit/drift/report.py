@@ -187,7 +187,8 @@ class DriftReport:
 
     @property
     def severity(self) -> Severity:
-        """Worst band over features and prediction; ``no_data`` only when nothing could be compared."""
+        """Worst band over features and prediction; ``insufficient_data`` when every comparable column had too
+        few rows, ``no_data`` only when nothing could be compared."""
         ranked = [f.severity for f in self.all_columns if f.severity is not Severity.NO_DATA]
         return min(ranked, key=lambda s: s.rank) if ranked else Severity.NO_DATA
 
@@ -206,7 +207,7 @@ class DriftReport:
             "baseline": {"created_at": self.baseline_created_at, "metadata": dict(self.baseline_metadata)},
             "reference_rows": self.reference_rows,
             "current_rows": self.current_rows,
-            "thresholds": {"investigate": self.thresholds.investigate, "act": self.thresholds.act},
+            "thresholds": self.thresholds.to_dict(),
             "severity": self.severity.value,
             "drifted": list(self.drifted),
             "features": [f.to_dict() for f in self.features],
@@ -434,7 +435,7 @@ def _count_notes(feature: FeatureBaseline, counts: BinCounts) -> tuple[str, ...]
         notes.append("all current values are missing")
     if feature.row_count and feature.missing_count == feature.row_count:
         notes.append("all reference values are missing")
-    if isinstance(feature, NumericBaseline) and feature.edges.size == 1 and feature.minimum == feature.maximum:
+    if isinstance(feature, NumericBaseline) and feature.edges.size and feature.minimum == feature.maximum:
         notes.append(f"constant in the reference ({feature.edges[0]:.6g})")
     if isinstance(feature, CategoricalBaseline) and feature.distinct_count == 1:
         notes.append("a single category in the reference")
@@ -526,12 +527,19 @@ def _compare(
             chi2 = chi2_from_counts(reference, current, feature.bin_labels())
     if current is not None and current_rows == 0:
         notes = (*notes, "no current rows")
+    elif psi is not None and current_rows < thresholds.min_window_rows:
+        notes = (*notes, f"insufficient data: {current_rows} current rows, fewer than {thresholds.min_window_rows}")
+    if psi is not None and reference.total < thresholds.min_baseline_rows:
+        notes = (
+            *notes,
+            f"insufficient data: {reference.total} baseline rows, fewer than {thresholds.min_baseline_rows}",
+        )
     return FeatureDrift(
         name=feature.name,
         role=role,
         kind=feature.kind,
         psi=psi,
-        severity=thresholds.severity(psi),
+        severity=thresholds.severity(psi, current_rows, reference.total),
         ks=ks,
         chi2=chi2
         if chi2 is None

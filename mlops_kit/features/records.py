@@ -266,11 +266,9 @@ def from_pandas(frame: Any) -> pa.Table:
         return pa.Table.from_pandas(frame, preserve_index=False)
 
 
-def to_table(group: FeatureGroup, data: Any) -> pa.Table:
-    """Validate ``data`` (DataFrame, Arrow table or list of dicts) against ``group``; see the module rules."""
+def _input_table(group: FeatureGroup, data: Any) -> pa.Table:
+    """``data`` as an Arrow table of whatever types it has (no group columns checked yet)."""
     if isinstance(data, list | tuple):
-        if not data:
-            return group_schema(group).empty_table()
         if not all(isinstance(r, Mapping) for r in data):
             raise InvalidRecordsError("records must be mappings (JSON objects)")
         table = _from_records(group, data)
@@ -290,6 +288,14 @@ def to_table(group: FeatureGroup, data: Any) -> pa.Table:
         raise InvalidRecordsError(
             f"expected a DataFrame, an Arrow table or a list of records, got {type(data).__name__}"
         )
+    return table
+
+
+def to_table(group: FeatureGroup, data: Any) -> pa.Table:
+    """Validate ``data`` (DataFrame, Arrow table or list of dicts) against ``group``; see the module rules."""
+    if isinstance(data, list | tuple) and not data:
+        return group_schema(group).empty_table()
+    table = _input_table(group, data)
     types = column_types(group)
     unknown = [c for c in table.column_names if c not in types]
     if unknown:

@@ -87,7 +87,7 @@ class DriftInputs:
             "use_case": self.use_case,
             "model_version": self.model_version,
             "offline_uri": self.offline_uri,
-            "thresholds": {"investigate": self.thresholds.investigate, "act": self.thresholds.act},
+            "thresholds": self.thresholds.to_dict(),
             "baseline_mode": self.baseline_mode,
             "rolling_days": self.rolling_days,
         }

@@ -9,6 +9,7 @@ METRIC_NAMESPACE = "MlopsKit/Drift"
 PSI_METRIC = "PSI"  # dimensions: EndpointName, Feature (the prediction is the feature "prediction")
 ROWS_METRIC = "RowsAnalyzed"  # dimensions: EndpointName
 ACT_METRIC = "FeaturesInActBand"  # dimensions: EndpointName
+INSUFFICIENT_METRIC = "FeaturesWithInsufficientData"  # dimensions: EndpointName
 FAILED_METRIC = "JobFailed"  # dimensions: EndpointName
 PREDICTION = "prediction"
 REPORTS_PREFIX = "drift"

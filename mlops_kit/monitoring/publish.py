@@ -3,9 +3,12 @@
 Metrics, namespace :data:`~mlops_kit.monitoring.naming.METRIC_NAMESPACE`:
 
 * ``PSI`` per feature and for the prediction (dimensions ``EndpointName``, ``Feature``; the prediction's
-  ``Feature`` is ``prediction``), only where PSI is defined: a feature with no current rows publishes nothing,
-  so its alarm keeps its state (the alarms treat missing data as "ignore").
-* ``RowsAnalyzed`` and ``FeaturesInActBand`` (dimension ``EndpointName``), every run.
+  ``Feature`` is ``prediction``), only where PSI is defined and rests on enough rows: a feature with no
+  current rows, or fewer than the configured minimum in the window or the baseline (``insufficient_data``),
+  publishes no PSI, so its alarm keeps its state (the alarms treat missing data as "ignore") and every PSI
+  datapoint an alarm evaluates rests on at least the minimum rows.
+* ``RowsAnalyzed``, ``FeaturesInActBand`` and ``FeaturesWithInsufficientData`` (dimension ``EndpointName``),
+  every run.
 * ``JobFailed`` = 1 (dimension ``EndpointName``) when the job failed or was stopped; the failure reason also
   goes to the notification topic.
 
@@ -71,9 +74,10 @@ def metric_data(report: dict[str, Any], endpoint: str, timestamp: dt.datetime) -
             "Unit": "None",
         }
         for column in columns
-        if column.get("psi") is not None
+        if column.get("psi") is not None and column.get("severity") != "insufficient_data"
     ]
     act = sum(1 for column in columns if column.get("severity") == "act")
+    insufficient = sum(1 for column in columns if column.get("severity") == "insufficient_data")
     data += [
         {
             "MetricName": naming.ROWS_METRIC,
@@ -87,6 +91,13 @@ def metric_data(report: dict[str, Any], endpoint: str, timestamp: dt.datetime) -
             "Dimensions": [endpoint_dimension],
             "Timestamp": timestamp,
             "Value": float(act),
+            "Unit": "Count",
+        },
+        {
+            "MetricName": naming.INSUFFICIENT_METRIC,
+            "Dimensions": [endpoint_dimension],
+            "Timestamp": timestamp,
+            "Value": float(insufficient),
             "Unit": "Count",
         },
     ]

@@ -12,6 +12,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from mlops_kit.drift.stats import DEFAULT_MIN_BASELINE_ROWS, DEFAULT_MIN_WINDOW_ROWS
 from mlops_kit.environment import HandlerSettings
 
 
@@ -49,6 +50,10 @@ class DriftSettings(HandlerSettings):
     rolling_days: int = Field(ge=1)
     psi_investigate: float = Field(gt=0)
     psi_act: float = Field(gt=0)
+    # Fewer rows than these in the window or the baseline: PSI is reported as insufficient_data, never an
+    # alarm. Defaults until the platform config carries drift.min_window_rows and drift.min_baseline_rows.
+    min_window_rows: int = Field(DEFAULT_MIN_WINDOW_ROWS, ge=1)
+    min_baseline_rows: int = Field(DEFAULT_MIN_BASELINE_ROWS, ge=1)
     job: JobSettings
 
     @field_validator("capture_uri", "offline_uri")

@@ -151,6 +151,8 @@ def processing_job_request(
         "--offline-uri", settings.offline_uri,
         "--psi-investigate", str(settings.psi_investigate),
         "--psi-act", str(settings.psi_act),
+        "--min-window-rows", str(settings.min_window_rows),
+        "--min-baseline-rows", str(settings.min_baseline_rows),
         "--baseline-mode", settings.baseline_mode,
         "--rolling-days", str(settings.rolling_days),
     ]  # fmt: skip

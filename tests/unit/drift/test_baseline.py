@@ -99,8 +99,8 @@ def test_all_missing_and_constant_columns_give_defined_baselines():
     assert empty.bin_counts.tolist() == [0]
     assert empty.missing_count == 5
     assert empty.mean is None
-    assert constant.edges.tolist() == [4.0]
-    assert constant.bin_counts.tolist() == [0, 5]
+    assert constant.edges.tolist() == [4.0, np.nextafter(4.0, np.inf)]  # values above 4 get their own bin
+    assert constant.bin_counts.tolist() == [0, 5, 0]
     assert constant.std == 0.0
     json.loads(baseline.to_json())  # strict JSON, no NaN
 

@@ -155,7 +155,7 @@ def test_numbers_that_do_not_parse_are_a_data_type_violation(reference):
 
 def test_thresholds_are_passed_in(reference, current_same):
     baseline = compute_baseline(reference)
-    report = drift_report(baseline, current_same, thresholds=Thresholds(investigate=0.0, act=0.0))
+    report = drift_report(baseline, current_same, thresholds=Thresholds(investigate=0.0, act=1e-9))
     assert {f.severity for f in report.features} == {Severity.ACT}
 
 

@@ -265,7 +265,7 @@ def test_severity_bands_follow_the_default_thresholds(psi, severity):
 
 def test_thresholds_come_from_config_and_are_validated():
     assert Thresholds(investigate=0.05, act=0.5).severity(0.3) is Severity.INVESTIGATE
-    with pytest.raises(ValueError, match=r"thresholds.investigate \(0.3\) must not be above thresholds.act"):
+    with pytest.raises(ValueError, match=r"thresholds.investigate \(0.3\) must be below thresholds.act"):
         Thresholds(investigate=0.3, act=0.2)
     with pytest.raises(ValueError, match=r"thresholds\.act must be a finite number"):
         Thresholds(act=math.inf)

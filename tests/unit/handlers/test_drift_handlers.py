@@ -165,6 +165,7 @@ def test_a_completed_drift_job_has_its_psi_published(
         (naming.PSI_METRIC, (ENDPOINT, naming.PREDICTION)): 0.04,
         (naming.ROWS_METRIC, (ENDPOINT,)): 250.0,
         (naming.ACT_METRIC, (ENDPOINT,)): 1.0,
+        (naming.INSUFFICIENT_METRIC, (ENDPOINT,)): 0.0,
     }
     assert sns.messages == []
 

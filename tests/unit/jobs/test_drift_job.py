@@ -36,7 +36,7 @@ def test_arguments_become_inputs_with_defaults_for_the_optional_ones() -> None:
     ("extra", "message"),
     [
         (["--start", "2026-01-01"], "--start '2026-01-01' has no time zone"),
-        (["--psi-investigate", "0.5", "--psi-act", "0.2"], "must not be above thresholds.act"),
+        (["--psi-investigate", "0.5", "--psi-act", "0.2"], "must be below thresholds.act"),
         (["--end", "2025-01-01T00:00:00Z"], "must be before its end"),
     ],
 )
@@ -55,7 +55,7 @@ def test_main_writes_the_report_folder_and_prints_what_it_found(
     monkeypatch.setenv("MLOPS_OPT_ML", str(tmp_path / "opt" / "ml"))
 
     summary: dict[str, Any] = drift.main(
-        [*ARGS[:-4], *window, "--model-version", "3", "--offline-uri", "s3://data/features"]
+        [*ARGS[:-4], *window, "--model-version", "3", "--offline-uri", "s3://data/features", "--min-window-rows", "100"]
     )
 
     printed = capsys.readouterr().out.splitlines()

@@ -146,7 +146,7 @@ def test_metrics_are_psi_per_defined_feature_and_the_run_counts(world: World) ->
     assert psi["prediction"] == report["prediction"]["psi"]
     counts = {d["MetricName"]: d["Value"] for d in data if d["MetricName"] != naming.PSI_METRIC}
     acting = sum(1 for f in [*report["features"], report["prediction"]] if f["severity"] == "act")
-    assert counts == {naming.ROWS_METRIC: 200.0, naming.ACT_METRIC: float(acting)}
+    assert counts == {naming.ROWS_METRIC: 200.0, naming.ACT_METRIC: float(acting), naming.INSUFFICIENT_METRIC: 0.0}
     assert all(d["Dimensions"][0] == {"Name": "EndpointName", "Value": ENDPOINT} for d in data)
     with pytest.raises(ValueError, match="not a drift report"):
         metric_data({"kind": "other"}, ENDPOINT, SERVED)
