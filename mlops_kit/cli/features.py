@@ -51,25 +51,45 @@ def _connect(project: str, endpoint_url: str | None, registry_spec: str) -> Any:
     return registry, names, deployed(registry, session, names, endpoint_url=endpoint_url), session
 
 
-def read_frame(path: Path) -> Any:
-    """A DataFrame from CSV, Parquet or JSON lines (by extension); timestamps in CSV are parsed as ISO 8601."""
-    import pandas as pd
+_FORMATS = {".parquet": "Parquet", ".jsonl": "JSON lines", ".ndjson": "JSON lines", ".json": "JSON", ".csv": "CSV"}
 
+
+def read_frame(path: Path) -> Any:
+    """A DataFrame from CSV, Parquet or JSON lines (by extension); timestamps in CSV are parsed as ISO 8601.
+
+    Fails (one line naming the file) when it does not exist, is a directory, has another extension, or cannot
+    be read as its format (corrupt or truncated Parquet, text that is not UTF-8, malformed CSV or JSON).
+    """
     if not path.exists():
         fail(f"{path} does not exist")
-    suffix = path.suffix.lower()
+    if path.is_dir():
+        fail(f"{path} is a directory; pass a file")
+    kind = _FORMATS.get(path.suffix.lower())
+    if kind is None:
+        fail(f"{path}: expected .csv, .parquet or .jsonl")
+    try:
+        return _read(path, path.suffix.lower())
+    except (
+        OSError,
+        ValueError,
+    ) as exc:  # ArrowInvalid, ParserError, UnicodeDecodeError and JSON errors are ValueErrors
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        fail(f"{path} is not a readable {kind} file ({detail[:200]})")
+    return None
+
+
+def _read(path: Path, suffix: str) -> Any:
+    import pandas as pd
+
     if suffix == ".parquet":
         return pd.read_parquet(path)
     if suffix in (".jsonl", ".ndjson", ".json"):
         return pd.read_json(path, lines=suffix != ".json")
-    if suffix == ".csv":
-        frame = pd.read_csv(path)
-        for column in frame.columns:
-            if "timestamp" in column or column.endswith(("_time", "_at")):
-                frame[column] = pd.to_datetime(frame[column], format="ISO8601")
-        return frame
-    fail(f"{path}: expected .csv, .parquet or .jsonl")
-    return None
+    frame = pd.read_csv(path)
+    for column in frame.columns:
+        if "timestamp" in column or column.endswith(("_time", "_at")):
+            frame[column] = pd.to_datetime(frame[column], format="ISO8601")
+    return frame
 
 
 @app.command()

@@ -87,11 +87,22 @@ def test_feature_selects_columns_of_the_summary_and_the_html(files) -> None:
         (["--baseline", "{baseline}", "--current", "{tmp}/empty.csv"], "empty.csv has no rows: nothing to compare"),
         ([], "--current needs --baseline"),
         (["--baseline", "{baseline}", "--hours", "3"], "choose one of --job"),
+        (["--baseline", "{baseline}", "--current", "{tmp}/corrupt.parquet"], "corrupt.parquet is not a readable"),
+        (["--baseline", "{baseline}", "--current", "{tmp}/truncated.parquet"], "truncated.parquet is not a readable"),
+        (["--baseline", "{baseline}", "--current", "{tmp}/latin1.csv"], "latin1.csv is not a readable CSV file"),
+        (["--baseline", "{baseline}", "--current", "{tmp}/broken.jsonl"], "broken.jsonl is not a readable JSON lines"),
+        (["--baseline", "{baseline}", "--current", "{tmp}/folder.parquet"], "folder.parquet is a directory"),
     ],
-    ids=["missing baseline", "not a baseline", "unknown feature", "empty current data", "no baseline", "two modes"],
-)
+    ids=["missing baseline", "not a baseline", "unknown feature", "empty current data", "no baseline", "two modes",
+         "corrupt parquet", "truncated parquet", "non-UTF-8 csv", "broken json lines", "a directory"],
+)  # fmt: skip
 def test_bad_input_is_one_line_naming_what_is_wrong(files, tmp_path: Path, arguments, message) -> None:
     (tmp_path / "empty.csv").write_text("age,income,colour,plan,score\n")
+    (tmp_path / "corrupt.parquet").write_bytes(b"PAR1 this is not parquet at all PAR1")
+    (tmp_path / "truncated.parquet").write_bytes(files["current"].read_bytes()[:-100])  # a cut-off upload
+    (tmp_path / "latin1.csv").write_bytes("age,colour\n40,r\xe9d\n".encode("latin-1"))
+    (tmp_path / "broken.jsonl").write_text('{"age": 40}\n{"age": \n')
+    (tmp_path / "folder.parquet").mkdir()
     values = {"tmp": str(tmp_path), "current": str(files["current"]), "baseline": str(files["baseline"])}
     arguments = [a.format(**values) for a in arguments]
     if "--current" not in arguments:
