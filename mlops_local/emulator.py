@@ -68,7 +68,7 @@ class Emulator:
         region: str = "us-east-1",
         pace: float = 0.0,
         start: dt.datetime | None = None,
-        workdir: Path | None = None,
+        workdir: Path | str | None = None,
         server: bool = False,
         port: int | None = None,
     ) -> None:
@@ -81,7 +81,10 @@ class Emulator:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if workdir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="mlops-emulator-")
-            workdir = Path(self._tmp.name)
+            workdir = self._tmp.name
+        workdir = Path(workdir)  # a str is a path too
+        if workdir.exists() and not workdir.is_dir():
+            raise ValueError(f"workdir {workdir} is a file; pass a directory (it is created if missing)")
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.endpoint_url = f"http://localhost:{self.port}" if server else None

@@ -61,8 +61,17 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-_UNSET_SIZE = SampleSize(control=0, treatment=0)
-_UNSET_RUNTIME = Runtime(days=0, weeks=0)
+# Placeholders while the inputs are validated (not validated themselves: a real size is at least 1 per arm).
+_UNSET_SIZE = SampleSize.model_construct(control=0, treatment=0)
+_UNSET_RUNTIME = Runtime.model_construct(days=0, weeks=0)
+
+
+def _unsized(data: dict[str, Any]) -> bool:
+    """A stored plan whose size is 0 users: written by ``ExperimentPlan(**fields)`` before it computed the size,
+    so it was never a plan; it is computed now rather than refused, so ``status`` and ``stop`` work on it."""
+    size = data["sample_size"]
+    arms = size.model_dump() if isinstance(size, SampleSize) else size
+    return isinstance(arms, dict) and arms.get("control") == 0 and arms.get("treatment") == 0
 
 
 class ExperimentPlan(_Frozen):
@@ -95,7 +104,7 @@ class ExperimentPlan(_Frozen):
     @model_validator(mode="wrap")
     @classmethod
     def _compute_size(cls, data: Any, handler: ModelWrapValidatorHandler[ExperimentPlan]) -> ExperimentPlan:
-        if not isinstance(data, dict) or ("sample_size" in data and "runtime" in data):
+        if not isinstance(data, dict) or ("sample_size" in data and "runtime" in data and not _unsized(data)):
             return handler(data)
         # Validate the inputs first (errors at their fields), then size the test from the validated values;
         # a planning error left (power <= alpha: valid alone, not together) becomes a validation error too.
@@ -112,7 +121,9 @@ class ExperimentPlan(_Frozen):
         days = runtime(
             size, daily_users=draft.daily_users, coverage=draft.coverage, treatment_share=draft.treatment_share
         )
-        return draft.model_copy(update={"sample_size": size, "runtime": days})
+        # Validate again with the computed size: under ``ExperimentPlan(**fields)`` pydantic fills the instance
+        # being initialised from the handler and ignores a returned copy (which left the plan at 0 users).
+        return handler({**data, "sample_size": size, "runtime": days})
 
     @field_validator("hypothesis")
     @classmethod

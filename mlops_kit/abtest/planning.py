@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from scipy import optimize, special
 
 MdeKind = Literal["absolute", "relative"]
@@ -29,8 +29,8 @@ class SampleSize(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    control: int
-    treatment: int
+    control: int = Field(ge=1)
+    treatment: int = Field(ge=1)
 
     @property
     def total(self) -> int:
@@ -43,8 +43,8 @@ class Runtime(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    days: int
-    weeks: int
+    days: int = Field(ge=1)
+    weeks: int = Field(ge=1)
 
 
 def check_open_unit(name: str, value: float) -> None:
