@@ -87,7 +87,11 @@ def print_summary(report: DriftReport, title: str) -> None:
         row[2] = f"[{style}]{row[2]}[/]"
         rows.append(row)
     console.print(table(title, list(SUMMARY_HEADER), rows))
-    bands = f"PSI bands: stable < {report.thresholds.investigate}, investigate up to {report.thresholds.act}, act above"
+    limits = report.thresholds
+    bands = (
+        f"PSI bands: stable < {limits.investigate}, investigate up to {limits.act}, act above; insufficient_data "
+        f"below {limits.min_window_rows:,} window or {limits.min_baseline_rows:,} baseline rows"
+    )
     drifted = ", ".join(report.drifted) or "none"
     style = _SEVERITY_STYLE[report.severity.value]
     console.print(

@@ -192,7 +192,8 @@ def render_html(report: DriftReport, *, title: str = "Drift report") -> str:
 <p class="meta">Generated {html.escape(report.generated_at)} from {html.escape(report.source)} &middot;
 {report.current_rows:,} current rows against a baseline of {report.reference_rows:,} rows
 ({html.escape(report.baseline_created_at)}{"; " + metadata if metadata else ""}) &middot;
-PSI bands: stable &lt; {thresholds.investigate}, investigate up to {thresholds.act}, act above.</p>
+PSI bands: stable &lt; {thresholds.investigate}, investigate up to {thresholds.act}, act above;
+insufficient_data below {thresholds.min_window_rows:,} window or {thresholds.min_baseline_rows:,} baseline rows.</p>
 {"<ul class='notes'>" + notes + "</ul>" if notes else ""}
 <h2>Summary</h2>
 <table><tr>{header}</tr>{table_rows}</table>
