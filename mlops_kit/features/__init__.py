@@ -37,6 +37,7 @@ _EXPORTS = {
     "FeatureStore": "store",
     "IngestError": "store",
     "IngestReport": "store",
+    "RefusedRecord": "store",
     "deployed": "store",
 }
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "OnlineFeatures",
     "OnlineReadError",
     "OnlineStore",
+    "RefusedRecord",
     "S3ObjectStore",
     "TrainingSet",
     "TrainingSetManifest",
@@ -85,7 +87,7 @@ if TYPE_CHECKING:
     from mlops_kit.features.offline import OfflineStore, TrainingSet, read_training_set, write_training_set
     from mlops_kit.features.online import DynamoDBTable, OnlineFeatures, OnlineReadError, OnlineStore, WriteReport
     from mlops_kit.features.storage import LocalObjectStore, S3ObjectStore, object_store
-    from mlops_kit.features.store import FeatureStore, IngestError, IngestReport, deployed
+    from mlops_kit.features.store import FeatureStore, IngestError, IngestReport, RefusedRecord, deployed
 
 
 def __getattr__(name: str) -> Any:

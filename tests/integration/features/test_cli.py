@@ -114,6 +114,32 @@ def test_a_bad_file_is_refused_before_anything_is_written(
     assert emulator.client("dynamodb").scan(TableName=names.table_name)["Count"] == 0
 
 
+def test_an_oversized_key_is_refused_before_anything_is_written(
+    emulator: Emulator, names: DeployedStore, tmp_path: Path
+) -> None:
+    path = activity_csv(tmp_path / "long.csv", [("C1", 1, 1), ("C" * 2100, 1, 2)])
+
+    result = runner.invoke(app, ["features", "ingest", "customer_activity", str(path)])
+
+    assert result.exit_code == 1
+    assert "2048 bytes" in result.output
+    assert "Contents" not in emulator.client("s3").list_objects_v2(Bucket=names.bucket, Prefix="features/")
+    assert emulator.client("dynamodb").scan(TableName=names.table_name)["Count"] == 0
+
+
+def test_a_future_dated_row_is_refused_alone_and_named(
+    emulator: Emulator, names: DeployedStore, tmp_path: Path
+) -> None:
+    path = activity_csv(tmp_path / "future.csv", [("C1", 1, 1), ("C2", -1, 2)])  # C2: a day in the future
+
+    result = runner.invoke(app, ["features", "ingest", "customer_activity", str(path)])
+
+    assert result.exit_code == 1
+    assert "1 records were refused and written nowhere (first: row 1, entity" in " ".join(result.output.split())
+    items = emulator.client("dynamodb").scan(TableName=names.table_name)["Items"]
+    assert [item["pk"]["S"] for item in items] == ['["C1"]']
+
+
 def test_without_a_deployed_stack_the_error_says_so(emulator: Emulator) -> None:
     result = runner.invoke(app, ["features", "get", "customer_activity:txn_count_7d", "-e", "customer_id=C1"])
 
