@@ -96,7 +96,16 @@ def test_identical_counts_give_exactly_zero(vectors, missing):
     assert psi_from_counts(ref, ref, reference_missing=missing, current_missing=missing) == 0.0
 
 
-@given(count_vectors, st.randoms(use_true_random=False))
+# Row order is checked on up to 12 x 500 rows: shuffling 12 x 10,000 rows per example cost 30 s of the suite.
+small_count_vectors = st.integers(min_value=1, max_value=12).flatmap(
+    lambda k: st.tuples(
+        st.lists(st.integers(0, 10_000), min_size=k, max_size=k),
+        st.lists(st.integers(0, 500), min_size=k, max_size=k),
+    )
+)
+
+
+@given(small_count_vectors, st.randoms(use_true_random=False))
 def test_psi_does_not_depend_on_row_order(vectors, random):
     ref, cur = vectors
     if sum(ref) == 0 or sum(cur) == 0:
