@@ -17,21 +17,13 @@ from mlops_kit.registry import REQUIRED_LINEAGE, LineageDocuments, ModelRegistry
 from mlops_kit.serving.client import EndpointClient
 from mlops_local.deploy import CloudAssembly, LocalDeployer
 from mlops_local.emulator import Emulator
-from tests.support import tar_gz
+from tests.support import create_pk_sk_table, tar_gz
 
 
 def create_table(emulator: Emulator) -> str:
     """A table with the experiments table's key schema (``pk``/``sk`` strings), as the data stack creates it."""
     name = f"experiments-{uuid.uuid4().hex[:8]}"
-    emulator.client("dynamodb").create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_pk_sk_table(emulator.client("dynamodb"), name)
     return name
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from mlops_kit.monitoring.retrain import RetrainAws, RetrainGate, in_flight, retrain_on_drift
 from mlops_local.emulator import Emulator
+from tests.support import create_pk_sk_table
 
 TABLE = "state"
 GROUP = "models"
@@ -36,15 +37,7 @@ def _definition(seconds: float) -> str:
 
 @pytest.fixture
 def aws(emulator: Emulator) -> RetrainAws:
-    emulator.client("dynamodb").create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_pk_sk_table(emulator.client("dynamodb"), TABLE)
     emulator.client("sagemaker").create_model_package_group(ModelPackageGroupName=GROUP)
     return RetrainAws(
         sagemaker=emulator.client("sagemaker"), dynamodb=emulator.client("dynamodb"), sns=emulator.client("sns")

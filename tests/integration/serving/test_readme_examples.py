@@ -28,6 +28,7 @@ from mlops_kit.pipeline.bundle import build_bundle
 from mlops_local.emulator import Emulator
 from tests.emulator.conftest import make_role
 from tests.emulator.test_sagemaker_endpoints import wait_in_service
+from tests.support import create_pk_sk_table
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 BUCKET, TABLE = "models-bucket", "mlops-kit-online"
@@ -68,15 +69,7 @@ def endpoint(emulator: Emulator, tmp_path: Path) -> str:
     s3.create_bucket(Bucket=BUCKET)
     s3.upload_file(str(build_bundle(tmp_path / "bundle")), BUCKET, "code/sourcedir.tar.gz")
     s3.put_object(Bucket=BUCKET, Key="v1/model.tar.gz", Body=model_archive())
-    dynamodb.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_pk_sk_table(dynamodb, TABLE)
     now = dt.datetime.now(dt.UTC)
     online = OnlineStore.from_client(fraud.REGISTRY, dynamodb, TABLE)
     online.write(

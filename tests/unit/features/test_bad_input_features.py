@@ -25,6 +25,7 @@ from mlops_kit.features.online import OnlineStore
 from mlops_kit.features.records import InvalidRecordsError
 from mlops_kit.features.storage import LocalObjectStore
 from mlops_kit.features.store import FeatureStore, IngestError
+from tests.support import create_pk_sk_table
 from tests.unit.features.conftest import PAIR, REGISTRY, T0, FakeTable, at
 
 NOW = T0 + dt.timedelta(days=1)
@@ -251,15 +252,7 @@ def test_item_size_follows_the_dynamodb_rules() -> None:
 )
 def test_the_emulator_refuses_what_dynamodb_refuses(item: dict[str, Any], message: str) -> None:
     client = boto3.client("dynamodb", region_name="us-east-1")
-    client.create_table(
-        TableName="t",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_pk_sk_table(client, "t")
 
     with pytest.raises(client.exceptions.ClientError, match=message):
         client.put_item(TableName="t", Item=item)

@@ -19,16 +19,9 @@ from sklearn.dummy import DummyClassifier
 from mlops_kit.features import fraud
 from mlops_kit.features.encoding import encode_key
 from sagemaker_jobs import inference
+from tests.unit.jobs.test_inference import ONLINE
 
 WHEN = "2026-11-26T10:15:00+00:00"
-ONLINE = {
-    "age": 31,
-    "tenure_days": 40,
-    "country": "BR",
-    "txn_count_7d": 3,
-    "avg_amount_7d": 20.0,
-    "max_amount_7d": 55.0,
-}
 JSON = "application/json"
 
 
