@@ -143,6 +143,16 @@ CLOCK_POINTS: tuple[PatchPoint, ...] = tuple(
 PATCH_POINTS = PATCH_POINTS + CLOCK_POINTS
 
 
+def api_shape(value: Any) -> Any:
+    """A CloudFormation property (PascalCase keys: ``IncludeExecutionData``) in the Step Functions API's shape
+    (camelCase: ``includeExecutionData``), as DescribeStateMachine returns it."""
+    if isinstance(value, dict):
+        return {key[:1].lower() + key[1:]: api_shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [api_shape(item) for item in value]
+    return value
+
+
 def _iso_datetimes(value: Any) -> Any:
     if isinstance(value, _dt.datetime):
         return value.isoformat()
@@ -384,8 +394,8 @@ def _patch_cloudformation(patcher: Patcher, points: dict[str, PatchPoint]) -> No
             definition=definition_of(properties, account_id),
             roleArn=properties.get("RoleArn", ""),
             tags=[{"key": t["Key"], "value": t["Value"]} for t in properties.get("Tags", [])],
-            loggingConfiguration=properties.get("LoggingConfiguration"),
-            tracingConfiguration=properties.get("TracingConfiguration"),
+            loggingConfiguration=api_shape(properties.get("LoggingConfiguration")),
+            tracingConfiguration=api_shape(properties.get("TracingConfiguration")),
             sm_type=properties.get("StateMachineType"),
         )
 
@@ -407,8 +417,8 @@ def _patch_cloudformation(patcher: Patcher, points: dict[str, PatchPoint]) -> No
             original_resource.arn,
             definition=definition_of(properties, account_id),
             role_arn=properties.get("RoleArn"),
-            logging_configuration=properties.get("LoggingConfiguration"),
-            tracing_configuration=properties.get("TracingConfiguration"),
+            logging_configuration=api_shape(properties.get("LoggingConfiguration")),
+            tracing_configuration=api_shape(properties.get("TracingConfiguration")),
         )
 
     def delete(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str) -> None:

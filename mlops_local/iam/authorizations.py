@@ -509,7 +509,26 @@ def _iam_keys(call: _Call) -> RequestKeys:
     return ({"iam:awsservicename": (str(service),)} if service else {}), {"iam:awsservicename"}
 
 
+def _sagemaker_keys(call: _Call) -> RequestKeys:
+    """The model registry's request keys: the lifecycle stage and status and the approval status a CreateModelPackage
+    or UpdateModelPackage sets (what an approver policy conditions on)."""
+    if call.entry.name not in ("CreateModelPackage", "UpdateModelPackage"):
+        return {}, set()
+    keys: dict[str, tuple[str, ...]] = {}
+    life_cycle = call.params.get("ModelLifeCycle") or {}
+    for key, value in (
+        ("sagemaker:modellifecycle:stage", life_cycle.get("Stage")),
+        ("sagemaker:modellifecycle:stagestatus", life_cycle.get("StageStatus")),
+        ("sagemaker:modelapprovalstatus", call.params.get("ModelApprovalStatus")),
+    ):
+        if value:
+            keys[key] = (str(value),)
+    known = {"sagemaker:modellifecycle:stage", "sagemaker:modellifecycle:stagestatus", "sagemaker:modelapprovalstatus"}
+    return keys, known
+
+
 _REQUEST_KEYS: dict[str, Callable[[_Call], RequestKeys]] = {
+    "sagemaker": _sagemaker_keys,
     "dynamodb": _dynamodb_keys,
     "cloudwatch": _cloudwatch_keys,
     "application-autoscaling": _autoscaling_keys,

@@ -8,6 +8,9 @@
   registry can be emptied before its group is deleted.
 * Every create and update emits the ``SageMaker Model Package State Change`` event on the default bus, its
   detail mirroring DescribeModelPackage, so EventBridge rules on approvals fire as on AWS.
+* ``CreatedBy`` and ``LastModifiedBy`` name the caller as AWS verified it (``IamIdentity``: the role session of a
+  request made as a role, otherwise the caller STS reports for the request's credentials), not moto's made-up
+  Studio user profile: the approval service trusts ``LastModifiedBy`` as the reviewer's identity.
 """
 
 from __future__ import annotations
@@ -69,6 +72,28 @@ def _emit_state_change(account_id: str, region: str, package: Any) -> None:
     )
 
 
+def caller_context(response: Any) -> dict[str, Any]:
+    """The ``UserContext`` SageMaker records for the caller of ``response``'s request: ``{"IamIdentity": {"Arn",
+    "PrincipalId"}}`` with the assumed-role session ARN of a role's request, else what STS GetCallerIdentity
+    answers for the request's credentials."""
+    from moto.iam.models import iam_backends
+    from moto.sts.models import sts_backends
+
+    from mlops_local.iam import identity
+
+    account = str(response.current_account)
+    access_key = str(getattr(response, "access_key", "") or "")
+    caller = identity.of_request(getattr(response, "headers", {}), access_key, account)
+    if caller is not None:
+        role_name = caller.role_arn.rsplit("/", 1)[-1]
+        roles = iam_backends[caller.account]["aws"].roles.values()
+        role_id = next((r.id for r in roles if r.arn == caller.role_arn), "AROA" + role_name.upper()[:17])
+        arn = f"arn:aws:sts::{caller.account}:assumed-role/{role_name}/{caller.session_name}"
+        return {"IamIdentity": {"Arn": arn, "PrincipalId": f"{role_id}:{caller.session_name}"}}
+    user_id, arn, _ = sts_backends[account]["aws"].get_caller_identity(access_key, response.region)
+    return {"IamIdentity": {"Arn": arn, "PrincipalId": user_id}}
+
+
 def _update(package: Any, param: Callable[[str], Any]) -> None:
     """Apply UpdateModelPackage's fields to ``package``: each one given is set, the rest are left as they are."""
     status = param("ModelApprovalStatus")
@@ -109,6 +134,7 @@ def apply(patcher: Any) -> None:
         result = original_create(response)
         package = backend_and_package(response, result.result["ModelPackageArn"])
         package.model_life_cycle = response._get_param("ModelLifeCycle")
+        package.created_by = package.last_modified_by = caller_context(response)
         _emit_state_change(response.current_account, response.region, package)
         return result
 
@@ -118,6 +144,7 @@ def apply(patcher: Any) -> None:
         package = backend_and_package(response, response._get_param("ModelPackageArn"))
         _update(package, response._get_param)
         package.modifications_done()
+        package.last_modified_by = caller_context(response)
         _emit_state_change(response.current_account, response.region, package)
         return ActionResult({"ModelPackageArn": package.arn})
 

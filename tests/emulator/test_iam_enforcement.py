@@ -512,3 +512,48 @@ def test_a_cloudformation_role_gets_its_managed_policies_aws_managed_ones_includ
 
     assert [p["PolicyArn"] for p in attached] == [read_only]
     assert iam.list_attached_role_policies(RoleName="managed")["AttachedPolicies"] == []
+
+
+def test_a_model_lifecycle_condition_limits_the_stage_statuses_a_role_may_set(emulator: Emulator) -> None:
+    sagemaker = emulator.client("sagemaker")
+    sagemaker.create_model_package_group(ModelPackageGroupName="fraud")
+    package = sagemaker.create_model_package(
+        ModelPackageGroupName="fraud",
+        InferenceSpecification={
+            "Containers": [{"Image": "123.dkr.ecr.us-east-1.amazonaws.com/sklearn:1", "ModelDataUrl": "s3://b/m"}],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+    )["ModelPackageArn"]
+    role = make_role(emulator, "approver", "lambda.amazonaws.com")
+    _put_policy(
+        emulator,
+        "approver",
+        {
+            "Effect": "Allow",
+            "Action": "sagemaker:UpdateModelPackage",
+            "Resource": f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:model-package/fraud/*",
+            "Condition": {
+                "StringEquals": {
+                    "sagemaker:ModelLifeCycle:Stage": "Staging",
+                    "sagemaker:ModelLifeCycle:StageStatus": ["Approved", "Rejected"],
+                }
+            },
+        },
+    )
+
+    with acting_as(role, "alice"):
+        sagemaker.update_model_package(
+            ModelPackageArn=package, ModelLifeCycle={"Stage": "Staging", "StageStatus": "Approved"}
+        )
+        to_production = _denied(
+            lambda: sagemaker.update_model_package(
+                ModelPackageArn=package, ModelLifeCycle={"Stage": "Production", "StageStatus": "Deployed"}
+            )
+        )
+        approval_status = _denied(
+            lambda: sagemaker.update_model_package(ModelPackageArn=package, ModelApprovalStatus="Approved")
+        )
+
+    assert "sagemaker:UpdateModelPackage" in to_production.response["Error"]["Message"]
+    assert "sagemaker:UpdateModelPackage" in approval_status.response["Error"]["Message"]

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from mlops_local.emulator import Emulator
-from tests.emulator.conftest import allow_events
+from mlops_local.iam.identity import acting_as
+from tests.emulator.conftest import allow_events, make_role
 
 INFERENCE = {
     "Containers": [{"Image": "123.dkr.ecr.us-east-1.amazonaws.com/sklearn:1", "ModelDataUrl": "s3://b/model.tar.gz"}],
@@ -97,3 +98,32 @@ def test_a_deleted_version_is_gone_and_the_others_stay(emulator: Emulator, packa
     assert [p["ModelPackageArn"] for p in listed] == [second["ModelPackageArn"]]
     with pytest.raises(sagemaker.exceptions.ClientError, match="not found"):
         sagemaker.describe_model_package(ModelPackageName=package_arn)
+
+
+def test_the_caller_aws_verified_is_recorded_and_sent_with_the_event(
+    emulator: Emulator, package_arn: str, make_function
+) -> None:
+    function_arn = make_function("on-answer")
+    events = emulator.client("events")
+    pattern = {"source": ["aws.sagemaker"], "detail": {"ModelLifeCycle": {"StageStatus": ["Approved"]}}}
+    events.put_rule(Name="answered", EventPattern=json.dumps(pattern))
+    events.put_targets(Rule="answered", Targets=[{"Id": "fn", "Arn": function_arn}])
+    allow_events(emulator, function_arn, "answered")
+    role = make_role(emulator, "Approver", "lambda.amazonaws.com", "sagemaker:UpdateModelPackage", resource="*")
+    sagemaker = emulator.client("sagemaker")
+    administrator = emulator.client("sts").get_caller_identity()["Arn"]
+
+    with acting_as(role, "alice"):
+        sagemaker.update_model_package(
+            ModelPackageArn=package_arn, ModelLifeCycle={"Stage": "Staging", "StageStatus": "Approved"}
+        )
+    emulator.settle()
+
+    described = sagemaker.describe_model_package(ModelPackageName=package_arn)
+    (delivery,) = emulator.events.delivered
+    detail = json.loads(delivery.result)["event"]["detail"]
+    alice = "arn:aws:sts::123456789012:assumed-role/Approver/alice"
+    assert described["LastModifiedBy"]["IamIdentity"]["Arn"] == alice
+    assert described["LastModifiedBy"]["IamIdentity"]["PrincipalId"].endswith(":alice")
+    assert described["CreatedBy"]["IamIdentity"]["Arn"] == administrator  # the fixture registered it
+    assert detail["LastModifiedBy"]["IamIdentity"]["Arn"] == alice
