@@ -272,6 +272,28 @@ class NotificationsConfig(_Section):
         return emails
 
 
+_APPROVER = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}|\*):(role|user)/[\w+=,.@/*-]+$")
+
+
+class ApprovalsConfig(_Section):
+    """Who may answer a promotion: ``approvers`` are IAM role or user ARNs (``*`` wildcards allowed); sessions of
+    the platform's approver role always may. Empty: anyone allowed to assume the approver role. The identity that
+    registered a version or requested its promotion may not approve it unless ``allow_self_approval``."""
+
+    approvers: list[str] = Field(default_factory=list)
+    allow_self_approval: bool = False
+
+    @field_validator("approvers")
+    @classmethod
+    def _principals(cls, approvers: list[str]) -> list[str]:
+        bad = [a for a in approvers if not _APPROVER.match(a)]
+        if bad:
+            raise ValueError(
+                f"not IAM role or user ARNs: {bad}; write arn:aws:iam::<account>:role/<name> or ...:user/<name>"
+            )
+        return approvers
+
+
 # CDK's logs.RetentionDays member for each allowed number of days.
 _RETENTION_MEMBERS = {
     1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
@@ -310,6 +332,7 @@ class PlatformConfig(_Section):
     drift: DriftConfig = DriftConfig()
     abtest: AbTestConfig = AbTestConfig()
     notifications: NotificationsConfig = NotificationsConfig()
+    approvals: ApprovalsConfig = ApprovalsConfig()
     retention: RetentionConfig = RetentionConfig()
     mlflow: MlflowConfig = MlflowConfig()
 

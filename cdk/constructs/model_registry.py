@@ -37,11 +37,15 @@ class ModelRegistry(Construct):
     def _acknowledge_versions(self, grantee: iam.IGrantable) -> None:
         principal = grantee.grant_principal  # the role whose policy gets the statement
         if isinstance(principal, Construct):
-            acknowledge(
-                principal,
-                f"AwsSolutions-IAM5[Resource::{self._packages_finding}]",
-                "Model package versions are numbered as they are created; the grant covers this group's versions only.",
-            )
+            self.acknowledge_versions(principal)
+
+    def acknowledge_versions(self, scope: Construct) -> None:
+        """Acknowledge the ``model-package/<group>/*`` wildcard on ``scope`` (a role or managed policy)."""
+        acknowledge(
+            scope,
+            f"AwsSolutions-IAM5[Resource::{self._packages_finding}]",
+            "Model package versions are numbered as they are created; the grant covers this group's versions only.",
+        )
 
     def grant_register(self, grantee: iam.IGrantable) -> iam.Grant:
         """Create versions in the group."""

@@ -19,6 +19,7 @@ from constructs import Construct
 
 from cdk.arns import arn
 from cdk.config import PlatformConfig
+from cdk.constructs.approvals import PromotionApprovals
 from cdk.constructs.endpoint import EndpointSupport
 from cdk.constructs.model_registry import ModelRegistry
 from cdk.constructs.python_function import PythonFunction
@@ -91,7 +92,11 @@ class PromotionWorkflow(Construct):
         )
         self._grant_steps(stack, endpoint, registry, state_table, artifacts_bucket, topic, key)
 
-        log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=removal_policy)
+        # Execution data (inputs, outputs, task parameters) would put every approval's task token in the log:
+        # events are logged at level ALL without it, under the platform key.
+        log_group = logs.LogGroup(
+            self, "Logs", retention=log_retention, removal_policy=removal_policy, encryption_key=key
+        )
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
@@ -104,7 +109,7 @@ class PromotionWorkflow(Construct):
                 "WorkflowTimeoutSeconds": str(settings.rollout.workflow_timeout()),
             },
             tracing_enabled=True,
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
         )
         self.steps.function.grant_invoke(self.state_machine)
         function_id = stack.get_logical_id(self.steps.function.node.default_child)  # type: ignore[arg-type]
@@ -155,6 +160,26 @@ class PromotionWorkflow(Construct):
                 detail={"ModelPackageGroupName": [registry.group_name], "ModelApprovalStatus": ["Approved"]},
             ),
             targets=[targets.LambdaFunction(self.trigger.function, retry_attempts=4)],
+        )
+        self.approvals = PromotionApprovals(
+            self,
+            "Approvals",
+            registry=registry,
+            state_machine=self.state_machine,
+            state_table=state_table,
+            topic=topic,
+            key=key,
+            approvers=list(config.approvals.approvers),
+            allow_self_approval=config.approvals.allow_self_approval,
+            log_retention=log_retention,
+            removal_policy=removal_policy,
+        )
+        registry.acknowledge_versions(self.approvals.approver_policy)
+        acknowledge(
+            self.approvals.approver_policy,
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:{stack.region}:<AWS::AccountId>:execution:"
+            f"<{machine_id}.Name>:*]",
+            "Approvers follow this state machine's executions only; execution names are derived per model version.",
         )
 
     def _grant_steps(

@@ -40,6 +40,22 @@ class PlatformStorage(Construct):
             enable_key_rotation=True,
             removal_policy=removal_policy,
         )
+        # CloudWatch Logs encrypts the account's log groups that name this key (the promotion state machine's).
+        stack = Stack.of(self)
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                resources=["*"],
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": (
+                            f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:*"
+                        )
+                    }
+                },
+            )
+        )
         self.access_logs_bucket = s3.Bucket(
             self,
             "AccessLogs",

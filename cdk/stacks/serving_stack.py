@@ -76,6 +76,7 @@ class ServingStack(Stack):
         CfnOutput(self, "ModelRoleArn", value=self.endpoint.model_role.role_arn)
         CfnOutput(self, "CaptureUri", value=self.endpoint.capture_uri)
         CfnOutput(self, "PromotionStateMachineArn", value=self.promotion.state_machine.state_machine_arn)
+        CfnOutput(self, "ApproverRoleArn", value=self.promotion.approvals.approver_role.role_arn)
         self.abtest = AbTesting(
             self,
             "AbTesting",

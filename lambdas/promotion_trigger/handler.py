@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from mlops_kit.environment import read_settings
 from mlops_kit.observability import Observability
+from mlops_kit.promotion.approvals import verified_identity
 from mlops_kit.promotion.settings import TriggerSettings
 from mlops_kit.promotion.trigger import start_promotion
 from mlops_kit.registry import ModelRegistry, Stage, StageStatus
@@ -71,8 +72,15 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         StageStatus.APPROVED,
     ):
         return {"started": False, "reason": f"version {version.version} is {version.stage}/{version.stage_status}"}
+    # Who approved it in the registry, as SageMaker verified it: the promotion's requester, who may not also
+    # approve its rollout unless the platform allows self-approval.
+    approver = verified_identity(clients.sagemaker.describe_model_package(ModelPackageName=version.arn))
     arn, started = start_promotion(
-        clients.stepfunctions, config.state_machine_arn, package_arn=version.arn, version=version.version
+        clients.stepfunctions,
+        config.state_machine_arn,
+        package_arn=version.arn,
+        version=version.version,
+        requested_by=approver.arn if approver else "registry",
     )
     logger.info("promotion requested", extra={"execution": arn, "started": started, "version": version.version})
     return {"started": started, "execution_arn": arn}

@@ -105,24 +105,23 @@ def promote(
 
 
 def _answer(approval_id: str, decision: str, comment: str, project: str | None) -> None:
-    from mlops_kit.promotion.approvals import ApprovalExpired, answer
+    """Answer through the registry as the caller's own AWS identity, which SageMaker records and the approval
+    service verifies; print who AWS says answered, or why the answer was refused."""
+    from mlops_kit.promotion.approvals import ApprovalExpired, ApprovalRefused, answer
     from mlops_kit.promotion.store import ApprovalNotFound
+    from mlops_kit.registry import IllegalTransition, ModelRegistry
 
     platform = Platform.connect(project)
-    approver = _identity(platform)
+    registry = ModelRegistry(platform.client("sagemaker"), platform.output("ModelPackageGroupName"))
+    console.print(f"answering as {_identity(platform)}")
     try:
-        approval = answer(
-            _store(platform),
-            platform.client("stepfunctions"),
-            approval_id,
-            decision=decision,
-            approver=approver,
-            comment=comment,
-        )
-    except (ApprovalNotFound, ApprovalExpired) as exc:
+        approval = answer(_store(platform), registry, approval_id, decision=decision, comment=comment)
+    except (ApprovalNotFound, ApprovalExpired, ApprovalRefused, IllegalTransition, TimeoutError) as exc:
         fail(str(exc))
     candidate = approval.context.get("candidate", {})
-    console.print(f"{decision}d version {candidate.get('version')} as {approver}; execution {approval.execution_arn}")
+    console.print(
+        f"{decision}d version {candidate.get('version')} as {approval.approver}; execution {approval.execution_arn}"
+    )
     # Answered: the execution asks for no other approval, so follow it to its end. (Until it waits would stop at
     # once, on the waiting state it has not yet left when send_task_success returns.)
     _follow(platform, approval.execution_arn, until_waiting=False)

@@ -240,3 +240,16 @@ class TriggerSettings(HandlerSettings):
 
     state_machine_arn: str = Field(min_length=1)
     model_package_group: str = Field(min_length=1)
+
+
+class ApprovalSettings(HandlerSettings):
+    """What the approval service needs (the approval function's ``MLOPS_APPROVAL_SETTINGS``): where approvals
+    are, where to notify, and who may answer (:class:`mlops_kit.promotion.approvals.ApprovalPolicy`)."""
+
+    VARIABLE: ClassVar[str] = "MLOPS_APPROVAL_SETTINGS"
+
+    model_package_group: str = Field(min_length=1)
+    table_name: str = Field(min_length=1)
+    topic_arn: str = Field(min_length=1)
+    approvers: tuple[str, ...]
+    allow_self_approval: bool

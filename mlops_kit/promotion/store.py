@@ -6,9 +6,15 @@ Item layout (``pk``, ``sk`` strings):
 pk                                     sk                              what
 =====================================  ==============================  ==========================================
 ``lock#<endpoint>``                    ``lock``                        holder (execution ARN), expires_at (epoch)
-``approval#<id>``                      ``approval``                    task token, context, status pending|used
+``approval#<id>``                      ``approval``                    task token, context, status (below)
 ``deployment#<endpoint>``              ``<started ISO>#<execution>``   the deployment record (who, when, path...)
 =====================================  ==============================  ==========================================
+
+An approval is ``pending`` until the approval service (:mod:`mlops_kit.promotion.approvals`) claims it for a
+verified decision (``used``, with the decision, the approver AWS reported and the comment), or the execution ends
+without an answer (``closed``: rejected by a forged answer, timed out, aborted). A claim whose resume failed is
+given back (``pending`` again, :meth:`PromotionStore.release_answer`), so an approval can always still be given.
+The task token is read only by the approval service; :class:`Approval` keeps it out of its ``repr``.
 
 Locks are taken with a conditional write (free, expired, or already ours), so a second promotion of the same
 endpoint fails fast while the first runs, and a crashed one cannot block the endpoint past the expiry.
@@ -20,7 +26,7 @@ import datetime as dt
 import json
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -35,10 +41,19 @@ class ApprovalNotFound(LookupError):  # noqa: N818
 @dataclass(frozen=True)
 class Approval:
     approval_id: str
-    task_token: str
-    context: dict[str, Any]
-    status: str
-    execution_arn: str
+    task_token: str = field(repr=False)  # a bearer credential for the waiting execution: never printed
+    context: dict[str, Any] = field(default_factory=dict)
+    status: str = "pending"
+    execution_arn: str = ""
+    decision: str = ""
+    approver: str = ""
+    comment: str = ""
+    refusal: str = ""
+    answered_at: str = ""
+
+    @property
+    def candidate_arn(self) -> str:
+        return str((self.context.get("candidate") or {}).get("arn", ""))
 
 
 class PromotionStore:
@@ -126,16 +141,28 @@ class PromotionStore:
             context=json.loads(item["context"]["S"]),
             status=item["status"]["S"],
             execution_arn=item["execution_arn"]["S"],
+            decision=_text(item, "decision"),
+            approver=_text(item, "approver"),
+            comment=_text(item, "comment_text"),
+            refusal=_text(item, "refusal"),
+            answered_at=_text(item, "answered_at"),
         )
 
-    def answer_approval(self, approval_id: str, *, decision: str, approver: str, comment: str) -> Approval:
-        """Mark a pending approval answered (once); raises ApprovalNotFound if it is unknown or already used."""
+    def answer_approval(
+        self, approval_id: str, *, decision: str, approver: str, comment: str, answered_at: str = ""
+    ) -> Approval:
+        """Claim a pending approval for a decision (once); raises ApprovalNotFound if it is unknown or already
+        answered. Claiming again with the same decision and approver is a no-op (a retried delivery), so the
+        caller can go on to resume the execution."""
+        answered_at = answered_at or dt.datetime.now(dt.UTC).isoformat()
         try:
             self._dynamodb.update_item(
                 TableName=self.table,
                 Key={"pk": {"S": f"approval#{approval_id}"}, "sk": {"S": "approval"}},
-                UpdateExpression="SET #s = :used, decision = :d, approver = :a, comment_text = :c, answered_at = :t",
-                ConditionExpression="attribute_exists(pk) AND #s = :pending",
+                UpdateExpression="SET #s = :used, decision = :d, approver = :a, comment_text = :c, answered_at = :t "
+                "REMOVE refusal",
+                ConditionExpression="attribute_exists(pk) AND (#s = :pending OR (#s = :used AND decision = :d "
+                "AND approver = :a))",
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={
                     ":used": {"S": "used"},
@@ -143,15 +170,78 @@ class PromotionStore:
                     ":d": {"S": decision},
                     ":a": {"S": approver},
                     ":c": {"S": comment or "-"},
-                    ":t": {"S": dt.datetime.now(dt.UTC).isoformat()},
+                    ":t": {"S": answered_at},
                 },
             )
         except self._dynamodb.exceptions.ConditionalCheckFailedException:
             approval = self.get_approval(approval_id)  # raises when unknown
             raise ApprovalNotFound(
-                f"approval request {approval_id} was already answered ({approval.status}); a token is used once"
+                f"approval request {approval_id} was already answered ({approval.status}"
+                f"{': ' + approval.decision + ' by ' + approval.approver if approval.decision else ''}); "
+                "an approval is answered once"
             ) from None
         return self.get_approval(approval_id)
+
+    def release_answer(self, approval_id: str, *, decision: str, approver: str, reason: str) -> bool:
+        """Give a claimed approval back (``pending``) when resuming the execution failed, so it can be given again;
+        False if it was not claimed with that decision by that approver (nothing to undo)."""
+        try:
+            self._dynamodb.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"approval#{approval_id}"}, "sk": {"S": "approval"}},
+                UpdateExpression="SET #s = :pending, refusal = :r REMOVE decision, approver, comment_text, answered_at",
+                ConditionExpression="#s = :used AND decision = :d AND approver = :a",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":used": {"S": "used"},
+                    ":pending": {"S": "pending"},
+                    ":d": {"S": decision},
+                    ":a": {"S": approver},
+                    ":r": {"S": reason},
+                },
+            )
+            return True
+        except self._dynamodb.exceptions.ConditionalCheckFailedException:
+            return False
+
+    def refuse(self, approval_id: str, reason: str) -> None:
+        """Note on a pending approval why an answer was refused (the CLI shows it to the person who answered)."""
+        self._dynamodb.update_item(
+            TableName=self.table,
+            Key={"pk": {"S": f"approval#{approval_id}"}, "sk": {"S": "approval"}},
+            UpdateExpression="SET refusal = :r",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":r": {"S": reason}},
+        )
+
+    def close_approvals(self, execution_arn: str, reason: str) -> list[str]:
+        """Close the execution's pending approvals (it ended without a verified answer); returns their ids."""
+        closed = []
+        for approval in self.pending_approvals():
+            if approval.execution_arn != execution_arn:
+                continue
+            try:
+                self._dynamodb.update_item(
+                    TableName=self.table,
+                    Key={"pk": {"S": f"approval#{approval.approval_id}"}, "sk": {"S": "approval"}},
+                    UpdateExpression="SET #s = :closed, refusal = :r",
+                    ConditionExpression="#s = :pending",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={
+                        ":closed": {"S": "closed"},
+                        ":pending": {"S": "pending"},
+                        ":r": {"S": reason},
+                    },
+                )
+                closed.append(approval.approval_id)
+            except self._dynamodb.exceptions.ConditionalCheckFailedException:
+                continue  # answered meanwhile
+        return closed
+
+    def pending_for_package(self, package_arn: str) -> Approval | None:
+        """The pending approval whose candidate is ``package_arn`` (one at most: one promotion per version)."""
+        found = [a for a in self.pending_approvals() if a.candidate_arn == package_arn]
+        return found[0] if found else None
 
     def pending_approvals(self) -> list[Approval]:
         items: list[dict[str, Any]] = []
@@ -191,3 +281,8 @@ class PromotionStore:
             Limit=limit,
         )
         return [json.loads(item["record"]["S"]) for item in page.get("Items", [])]
+
+
+def _text(item: dict[str, Any], name: str) -> str:
+    value = item.get(name)
+    return str(value["S"]) if value else ""

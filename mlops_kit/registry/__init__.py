@@ -9,12 +9,14 @@ State (Stage / StageStatus)      Meaning
 Staging / PendingApproval        registered by the training pipeline, awaiting a reviewer
 Staging / Approved               approved in the registry; the promotion workflow deploys it
 Staging / InProgress             the promotion workflow is deploying it (shadow, approval, canary)
+Staging / AwaitingApproval       the promotion waits for its reviewer: setting Approved or Rejected answers it
 Staging / Rejected               rejected by a reviewer, the shadow check, an alarm or a timeout
 Production / Deployed            serving; exactly one per group
 Archived / Retired               was Production until another version replaced it (rollback candidates)
 ==============================  =========================================================================
 
-Moves: ``approve`` (Staging), ``start_promotion``, ``promote`` (Staging/Approved|InProgress -> Production,
+Moves: ``approve`` (Staging), ``start_promotion``, ``await_approval`` and ``answer`` (the reviewer's
+decision), ``promote`` (Staging/Approved|InProgress -> Production,
 the previous Production -> Archived), ``reject`` (Staging), ``rollback`` (the most recently archived
 former Production -> Production; the current one -> Archived). Every move is idempotent (repeating it is
 a no-op) and an illegal move raises :class:`IllegalTransition` naming the version, its state and what is

@@ -23,6 +23,7 @@ class StageStatus(StrEnum):
     PENDING_APPROVAL = "PendingApproval"
     APPROVED = "Approved"
     IN_PROGRESS = "InProgress"
+    AWAITING_APPROVAL = "AwaitingApproval"
     REJECTED = "Rejected"
     DEPLOYED = "Deployed"
     RETIRED = "Retired"
@@ -271,6 +272,33 @@ class ModelRegistry:
         self._update(version, Stage.STAGING, StageStatus.IN_PROGRESS, f"promotion {execution}")
         return self.get(version.arn)
 
+    def await_approval(self, ref: str | int, *, note: str) -> ModelVersion:
+        """Mark a version being promoted as waiting for its reviewer: setting its stage status to Approved or
+        Rejected (in SageMaker Studio, the CLI or the API) answers the promotion."""
+        version = self.get(ref)
+        if version.stage != Stage.STAGING or version.stage_status not in (
+            StageStatus.IN_PROGRESS,
+            StageStatus.AWAITING_APPROVAL,
+            StageStatus.APPROVED,
+            StageStatus.REJECTED,
+        ):
+            raise self._refuse(version, "wait for an approval of", "Staging/InProgress")
+        self._update(version, Stage.STAGING, StageStatus.AWAITING_APPROVAL, note, ModelApprovalStatus="Approved")
+        return self.get(version.arn)
+
+    def answer(self, ref: str | int, *, decision: str, comment: str = "") -> ModelVersion:
+        """Answer the promotion waiting for this version (``decision``: ``approve`` or ``reject``): its stage
+        status becomes Approved or Rejected, which SageMaker records with the caller's identity. The approval
+        service reads that identity and resumes the promotion; the comment is kept on one line."""
+        if decision not in ("approve", "reject"):
+            raise ValueError(f"decision must be 'approve' or 'reject', got {decision!r}")
+        version = self.get(ref)
+        if version.stage != Stage.STAGING or version.stage_status != StageStatus.AWAITING_APPROVAL:
+            raise self._refuse(version, f"{decision} the promotion of", "Staging/AwaitingApproval")
+        status = StageStatus.APPROVED if decision == "approve" else StageStatus.REJECTED
+        self._update(version, Stage.STAGING, status, comment.strip() or f"{decision}d")
+        return self.get(version.arn)
+
     def promote(self, ref: str | int, *, note: str = "") -> ModelVersion:
         """Make a Staging version Production; the previous Production version becomes Archived."""
         version = self.get(ref)
@@ -294,7 +322,11 @@ class ModelRegistry:
     def reject(self, ref: str | int, *, reason: str) -> ModelVersion:
         """Reject a Staging version (reviewer, shadow check, alarm, timeout), with the reason (on one line)."""
         version = self.get(ref)
-        if version.stage == Stage.STAGING and version.stage_status == StageStatus.REJECTED:
+        if (
+            version.stage == Stage.STAGING
+            and version.stage_status == StageStatus.REJECTED
+            and version.approval_status == "Rejected"
+        ):
             return version
         if version.stage != Stage.STAGING:
             raise self._refuse(version, "reject", "Staging")

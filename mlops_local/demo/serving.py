@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mlops_kit.cli.console import table
-from mlops_kit.promotion.approvals import WAITING_STATE, answer, follow, pending_approval
+from mlops_kit.promotion.approvals import WAITING_STATE, Approval, answer, follow, pending_approval
 from mlops_kit.promotion.store import PromotionStore
 from mlops_kit.promotion.trigger import execution_name
 from mlops_kit.registry import ModelRegistry
@@ -18,6 +18,20 @@ from mlops_local.demo import traffic
 from mlops_local.demo.context import DemoContext, DemoStageError
 
 TRAFFIC_DAYS = 7  # requests are spread over the last week of the feature history
+REVIEWER = "demo-reviewer"  # the session name of the reviewer, who signs in with the platform's approver role
+
+
+def answer_as_reviewer(
+    aws: Any, outputs: Callable[[str], str], approval_id: str, *, decision: str, comment: str, session: str = REVIEWER
+) -> Approval:
+    """Answer a promotion as a reviewer would in SageMaker Studio: signed in with the approver role (a session
+    named ``session``), set the version's stage status; the approval service answers as that verified identity."""
+    from mlops_local.iam.identity import acting_as
+
+    store = PromotionStore(aws.client("dynamodb"), outputs("PromotionTableName"))
+    registry = ModelRegistry(aws.client("sagemaker"), outputs("ModelPackageGroupName"))
+    with acting_as(outputs("ApproverRoleArn"), session):
+        return answer(store, registry, approval_id, decision=decision, comment=comment, timeout_seconds=3600)
 
 
 def client(context: DemoContext) -> EndpointClient:
@@ -83,7 +97,7 @@ def promote(
     try:
         if live:
             live.__enter__()
-        registry.approve(version.arn, approver="demo-reviewer@example.com", comment="ready for promotion")
+        registry.approve(version.arn, approver="data-scientist", comment="ready for promotion")
         aws.settle()  # the state change event reaches the trigger Lambda, which starts the workflow
         described = follow(
             sfn, arn, on_state=entered, until_waiting=True, timeout_seconds=3 * 86400, seen=seen, poll_seconds=30
@@ -94,16 +108,11 @@ def promote(
         elif described["status"] == "RUNNING" and states and states[-1] == WAITING_STATE:
             approval = pending_approval(store, arn)
             context.console.print(
-                f"  approval {approval.approval_id} pending; reviewer: mlops {decision} {approval.approval_id}"
+                f"  approval {approval.approval_id} pending; the reviewer sets version {version.version}'s stage "
+                f"status to {'Approved' if decision == 'approve' else 'Rejected'} in the registry (SageMaker Studio)"
             )
-            answer(
-                store,
-                sfn,
-                approval.approval_id,
-                decision=decision,
-                approver="demo-reviewer@example.com",
-                comment=comment,
-            )
+            answered = answer_as_reviewer(aws, context.output, approval.approval_id, decision=decision, comment=comment)
+            context.console.print(f"  answered by {answered.approver} (as SageMaker recorded it)")
             described = follow(sfn, arn, on_state=entered, timeout_seconds=3 * 86400, seen=seen, poll_seconds=30)
     finally:
         if live:

@@ -62,6 +62,8 @@ def smoke_overrides(project: str, region: str) -> dict[str, Any]:
             "abtest": {"http_router": True, "status_schedule": "rate(1 day)"},
             "retention": {"log_days": 1},
             "mlflow": {"managed": False},
+            # One identity runs the whole smoke test: it promotes and approves (separation of duties is off here).
+            "approvals": {"allow_self_approval": True},
         }
     }
 

@@ -76,11 +76,12 @@ def test_the_dashboard_shows_variants_alarms_and_rollout(stack_template: Any) ->
 
 
 def test_the_state_machine_logs_and_traces(stack_template: Any) -> None:
+    # Every event, without execution data: inputs and task parameters would log each approval's task token.
     stack_template("serving").has_resource_properties(
         "AWS::StepFunctions::StateMachine",
         {
             "TracingConfiguration": {"Enabled": True},
-            "LoggingConfiguration": Match.object_like({"Level": "ALL", "IncludeExecutionData": True}),
+            "LoggingConfiguration": Match.object_like({"Level": "ALL", "IncludeExecutionData": False}),
             "DefinitionSubstitutions": {
                 "PromotionFunctionArn": Match.any_value(),
                 "WorkflowTimeoutSeconds": str(load_config({}).rollout.settings().workflow_timeout()),
@@ -199,3 +200,59 @@ def test_the_promotion_steps_act_on_this_endpoint_and_its_own_configs_only(stack
     assert f"endpoint/{ENDPOINT}" in resources
     assert f"endpoint-config/{ENDPOINT}-*" in resources
     assert '"*"' not in resources
+
+
+def test_the_state_machine_log_group_is_under_the_platform_key(stack_template: Any) -> None:
+    template = stack_template("serving")
+    machine = next(iter(template.find_resources("AWS::StepFunctions::StateMachine").values()))
+    group_id = machine["Properties"]["LoggingConfiguration"]["Destinations"][0]["CloudWatchLogsLogGroup"][
+        "LogGroupArn"
+    ]["Fn::GetAtt"][0]
+
+    assert "KmsKeyId" in template.find_resources("AWS::Logs::LogGroup")[group_id]["Properties"]
+
+
+def test_answers_in_the_registry_reach_the_approval_service(stack_template: Any) -> None:
+    template = stack_template("serving")
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.sagemaker"],
+                "detail-type": ["SageMaker Model Package State Change"],
+                "detail": Match.object_like(
+                    {"ModelLifeCycle": {"Stage": ["Staging"], "StageStatus": ["Approved", "Rejected"]}}
+                ),
+            }
+        },
+    )
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {"EventPattern": Match.object_like({"detail": Match.object_like({"ModelApprovalStatus": ["Rejected"]})})},
+    )
+
+
+def test_the_approver_policy_can_answer_and_nothing_else(stack_template: Any) -> None:
+    policies = stack_template("serving").find_resources("AWS::IAM::ManagedPolicy")
+    (approver,) = [p for p in policies.values() if "Answer promotions" in p["Properties"]["Description"]]
+    statements = approver["Properties"]["PolicyDocument"]["Statement"]
+    actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    updates = [s for s in statements if s["Action"] == "sagemaker:UpdateModelPackage"]
+
+    assert not [a for a in actions if a.endswith(("SendTaskSuccess", "SendTaskFailure", "PutItem", "UpdateItem"))]
+    assert {a.split(":")[1] for a in actions if a.startswith("sagemaker:")} == {
+        "UpdateModelPackage",
+        "DescribeModelPackage",
+        "ListModelPackages",
+        "DescribeModelPackageGroup",
+        "ListModelPackageGroups",
+    }
+    assert [s["Condition"] for s in updates] == [
+        {
+            "StringEquals": {
+                "sagemaker:ModelLifeCycle:Stage": "Staging",
+                "sagemaker:ModelLifeCycle:StageStatus": ["Approved", "Rejected"],
+            }
+        },
+        {"StringEquals": {"sagemaker:ModelApprovalStatus": "Rejected"}},
+    ]

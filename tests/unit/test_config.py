@@ -87,6 +87,7 @@ def test_overrides_merge_into_sections_without_dropping_siblings() -> None:
             "mlops.training.instance_type: String should match pattern",
         ),
         ({"notifications": {"approver_emails": ["ops"]}}, "not e-mail addresses: ['ops']"),
+        ({"approvals": {"approvers": ["ops-team"]}}, "not IAM role or user ARNs: ['ops-team']; write arn:aws:iam::"),
         ({"serving": {"initial_instance_count": 5, "max_instance_count": 2}}, "max_instance_count (2)"),
         ({"project_name": "X"}, "mlops.project_name: String should match pattern"),
         ({"drift": {"job_volume_gb": 0}}, "mlops.drift.job_volume_gb: Input should be greater than or equal to 1"),

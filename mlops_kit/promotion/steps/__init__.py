@@ -10,7 +10,7 @@ Validate                                    validate                            
 DeployDirect                                deploy_direct                          ``steps/deploy_direct.py``
 StartShadow, BeginShadowBake, CompareShadow start_shadow, begin_shadow_bake,       ``steps/shadow.py``
                                             compare_shadow
-WaitForHumanApproval                        request_approval                       ``steps/approval.py``
+WaitForHumanApproval, VerifyApproval        request_approval, verify_approval      ``steps/approval.py``
 PrepareCanary, ShiftTraffic, CheckAlarms,   prepare_canary, shift_traffic,         ``steps/canary.py``
 CompleteRollout                             check_alarms, complete_rollout
 EndShadow, StartGuardrails                  end_shadow, start_guardrails           ``steps/guardrails.py``
@@ -64,6 +64,7 @@ STEPS: dict[str, Step] = {
     "finalize": finalize.finalize,
     "abort": abort.abort,
     "abort_finish": abort.abort_finish,
+    "verify_approval": approval.verify_approval,
 }
 # Steps that run under a task token (``.waitForTaskToken``): they get the token as well.
 CALLBACK_STEPS: dict[str, CallbackStep] = {"request_approval": approval.request_approval}

@@ -55,6 +55,9 @@ def abort_finish(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any]:
     plan = state.get("plan") or {}
     _restore_autoscaling(promotion, plan)
     candidate = state.get("candidate")
+    # An approval still pending is answered by nobody now: closed before the candidate is rejected in the
+    # registry, so that change is not taken for a reviewer's answer.
+    promotion.store.close_approvals(state["execution"], f"the promotion ended: {failure['Error']}")
     if candidate and plan.get("mode") != "rollback":
         promotion.registry.reject(candidate["arn"], reason=f"{failure['Error']}: {failure['Cause']}"[:900])
     promotion.rollout_metric(0)

@@ -1,28 +1,51 @@
-"""``WaitForHumanApproval``: store the task token as an approval request and notify approvers with the context and
-the exact commands; the execution waits until ``mlops approve|reject`` (or the timeout) answers."""
+"""``WaitForHumanApproval``: mark the candidate AwaitingApproval in the registry, store the task token as an
+approval request and notify approvers with the evidence and every way to answer; the execution waits until the
+approval service resumes it (or the timeout). ``VerifyApproval``: trust the answer only as far as the approval
+record backs it (:func:`mlops_kit.promotion.approvals.verify`)."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
+from mlops_kit.promotion.approvals import created_by, verify
 from mlops_kit.promotion.context import Promotion
 
 
+def console_links(execution_arn: str, package_arn: str) -> dict[str, str]:
+    """Where a reviewer signed in to the AWS console finds the waiting execution (its input holds the evidence)
+    and the model version (SageMaker Studio: Models -> Registered models -> the group -> the version)."""
+    region = execution_arn.split(":")[3]
+    group, _, version = package_arn.split(":model-package/", 1)[-1].partition("/")
+    return {
+        "execution": f"https://{region}.console.aws.amazon.com/states/home?region={region}"
+        f"#/v2/executions/details/{quote(execution_arn, safe=':')}",
+        "model_version": f"https://{region}.console.aws.amazon.com/sagemaker/home?region={region}"
+        f"#/model-registry/{quote(group)}/versions/{quote(version)}",
+    }
+
+
 def request_approval(promotion: Promotion, state: dict[str, Any], task_token: str) -> dict[str, Any]:
-    """Returns ``{"approval_id": ...}``; the answer, not this, becomes the state's ``approval``."""
+    """Returns ``{"approval_id": ...}``; the answer, not this, becomes the state's ``answer``."""
     candidate, production = state["candidate"], state.get("production")
+    described = promotion.aws.sagemaker.describe_model_package(ModelPackageName=candidate["arn"])
     context = {
         "endpoint": promotion.endpoint_name,
         "candidate": {"version": candidate["version"], "arn": candidate["arn"], "metrics": candidate["metrics"]},
         "production": {"version": production["version"], "metrics": production["metrics"]} if production else None,
         "shadow": state.get("shadow"),
+        # Who may not approve it unless the platform allows self-approval: checked by the approval service.
+        "registered_by": created_by(described),
+        "requested_by": state.get("requested_by", ""),
     }
+    promotion.registry.await_approval(candidate["arn"], note=f"promotion {state['execution']} awaits approval")
     approval_id = promotion.store.put_approval(task_token=task_token, execution_arn=state["execution"], context=context)
     production_text = (
         f"Production: version {production['version']} {production['metrics']}" if production else "Production: none"
     )
     shadow = state.get("shadow") or {}
     hours = promotion.settings.rollout.approval_timeout_seconds / 3600
+    links = console_links(state["execution"], candidate["arn"])
     message = "\n".join(
         [
             f"Promotion of model version {candidate['version']} to {promotion.endpoint_name} awaits approval.",
@@ -31,10 +54,22 @@ def request_approval(promotion: Promotion, state: dict[str, Any], task_token: st
             f"Shadow comparison: {shadow.get('pairs', 0)} paired requests, agreement {shadow.get('agreement')}, "
             f"p99 ratio {shadow.get('p99_ratio')}, shadow error rate {shadow.get('shadow_error_rate')}",
             "",
-            f"Approve:  mlops approve {approval_id} --comment '...'",
-            f"Reject:   mlops reject {approval_id} --reason '...'",
+            "Answer signed in as yourself, one of:",
+            f"  SageMaker Studio: set version {candidate['version']}'s stage status to Approved or Rejected "
+            f"(Models -> Registered models -> {promotion.settings.model_package_group} -> "
+            f"version {candidate['version']} -> Update model lifecycle):",
+            f"    {links['model_version']}",
+            f"  The waiting execution, with its evidence: {links['execution']}",
+            f"  CLI: mlops approve {approval_id} --comment '...'  |  mlops reject {approval_id} --reason '...'",
             f"Unanswered, it counts as rejected after {hours:g} h.",
         ]
     )
     promotion.notify(f"Approve model version {candidate['version']}? ({approval_id})", message)
     return {"approval_id": approval_id}
+
+
+def verify_approval(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any]:
+    """Replace the untrusted ``answer`` by the ``approval`` the record backs (a rejection saying why otherwise)."""
+    state["approval"] = verify(promotion.store, state)
+    state.pop("answer", None)
+    return state

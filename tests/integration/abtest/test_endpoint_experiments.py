@@ -18,10 +18,11 @@ from mlops_kit.abtest.models import ExperimentPlan, ExperimentState
 from mlops_kit.abtest.names import METRICS_NAMESPACE
 from mlops_kit.abtest.routing import ExperimentRouter
 from mlops_kit.abtest.service import ExperimentService
-from mlops_kit.promotion.approvals import WAITING_STATE, answer, follow, pending_approval
+from mlops_kit.promotion.approvals import WAITING_STATE, follow, pending_approval
 from mlops_kit.promotion.store import PromotionLocked
 from mlops_kit.serving.client import ModelRequestError
 from mlops_kit.serving.naming import capture_prefix
+from mlops_local.demo.serving import answer_as_reviewer
 from mlops_local.demo.traffic import BackgroundTraffic
 from tests.integration.abtest.conftest import Platform
 
@@ -158,7 +159,9 @@ def test_shipping_the_treatment_hands_it_to_the_promotion_workflow(platform: Pla
         assert described["status"] == "RUNNING", (described.get("error"), described.get("cause"))
         assert platform.locks().lock_holder(platform.endpoint_name) == execution
         approval = pending_approval(platform.locks(), execution)
-        answer(platform.locks(), sfn, approval.approval_id, decision="approve", approver="lead", comment="A/B winner")
+        answer_as_reviewer(
+            platform.emulator, platform.outputs.__getitem__, approval.approval_id, decision="approve", comment="winner"
+        )
         assert follow(sfn, execution, timeout_seconds=86400, poll_seconds=30)["status"] == "SUCCEEDED"
     assert platform.registry.production().arn == platform.candidate.arn  # type: ignore[union-attr]
     assert WAITING_STATE in {e["stateEnteredEventDetails"]["name"] for e in sfn.get_execution_history(

@@ -11,15 +11,17 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from mlops_kit.cli.main import app
-from mlops_kit.promotion.approvals import WAITING_STATE, follow, pending_approval
+from mlops_kit.promotion.approvals import WAITING_STATE, ApprovalRefused, follow, pending_approval
 from mlops_kit.promotion.store import PromotionStore
 from mlops_kit.promotion.trigger import execution_name
 from mlops_kit.registry import ModelRegistry
 from mlops_kit.serving.client import EndpointClient, ModelRequestError
 from mlops_local.demo.context import DemoContext
 from mlops_local.demo.scenarios import _first, fixture_data, register_model
+from mlops_local.demo.serving import answer_as_reviewer
 from mlops_local.deploy import CloudAssembly, LocalDeployer
 from mlops_local.emulator import Emulator
+from mlops_local.iam.identity import acting_as
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -112,6 +114,7 @@ def test_a_promotion_from_the_cli_waits_for_an_approval_answered_once(served: An
     aws = context.emulator
     candidate = register_model(context, data, name="v2", seed=2)
     client = EndpointClient(context.output("EndpointName"), aws.client("sagemaker-runtime"))
+    store = PromotionStore(aws.client("dynamodb"), context.output("PromotionTableName"))
     from mlops_local.demo.traffic import BackgroundTraffic
 
     with BackgroundTraffic(client, data.payloads, aws.clock, every=5):
@@ -121,7 +124,7 @@ def test_a_promotion_from_the_cli_waits_for_an_approval_answered_once(served: An
         name = execution_name("promote", candidate, version.version)
         arn = machine.replace(":stateMachine:", ":execution:") + ":" + name
         described = aws.client("stepfunctions").describe_execution(executionArn=arn)
-        approval = pending_approval(PromotionStore(aws.client("dynamodb"), context.output("PromotionTableName")), arn)
+        approval = pending_approval(store, arn)
         aws.settle()  # the registry's approval event reaches the trigger, which starts nothing new
 
         assert promoted.exit_code == 0, promoted.output
@@ -129,24 +132,151 @@ def test_a_promotion_from_the_cli_waits_for_an_approval_answered_once(served: An
         assert f"mlops approve {approval.approval_id}" in promoted.output  # printed once the request is stored
 
         unknown = runner.invoke(app, ["approve", "nope1234"])
-        approved = runner.invoke(app, ["approve", approval.approval_id, "--comment", "metrics better, shadow agrees"])
-        again = runner.invoke(app, ["reject", approval.approval_id, "--reason", "too late"])
+        # The CLI here runs as the account's administrator, who is not an approver.
+        own = runner.invoke(app, ["approve", approval.approval_id, "--comment", "mine is fine"])
+        with acting_as(context.output("ApproverRoleArn"), "alice"):  # signed in with the approver role
+            approved = runner.invoke(
+                app, ["approve", approval.approval_id, "--comment", "metrics better, shadow agrees"]
+            )
+            again = runner.invoke(app, ["reject", approval.approval_id, "--reason", "too late"])
         final = follow(aws.client("stepfunctions"), arn, timeout_seconds=86400, poll_seconds=30)
 
     assert unknown.exit_code == 1
     assert "no approval request 'nope1234'" in unknown.output
+    assert own.exit_code == 1, own.output
+    assert "arn:aws:sts::123456789012:user/moto is not an approver; approvers: " in own.output  # says who may
     assert approved.exit_code == 0, approved.output
+    alice = f"assumed-role/{context.output('ApproverRoleArn').rsplit('/', 1)[-1]}/alice"
+    assert alice in approved.output  # the identity SageMaker recorded, not a typed name
     assert "promoted" in approved.output  # followed to the end, not stopped on the waiting state it was leaving
     assert again.exit_code == 1
     assert "already answered" in again.output
     assert final["status"] == "SUCCEEDED"
-    records = PromotionStore(aws.client("dynamodb"), context.output("PromotionTableName")).deployments(
-        context.output("EndpointName")
-    )
+    records = store.deployments(context.output("EndpointName"))
     latest = next(r for r in records if r["execution_arn"] == arn)
     assert latest["approval_comment"] == "metrics better, shadow agrees"
-    assert latest["approver"]
+    assert latest["approver"].endswith(alice)
     assert WAITING_STATE in latest["path"] or "Finalize" in latest["path"]
+    for output in (promoted.output, own.output, approved.output, again.output):
+        assert approval.task_token not in output
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        {"decision": "approve", "approver": "mallory@example.com", "comment": "trust me"},
+        {},  # a bare SendTaskSuccess: no decision, no approver
+    ],
+    ids=["made-up-approver", "no-fields"],
+)
+def test_an_answer_sent_around_the_approval_service_does_not_promote(served: Any, forged: dict) -> None:
+    context, data = served
+    aws = context.emulator
+    sfn = aws.client("stepfunctions")
+    store = PromotionStore(aws.client("dynamodb"), context.output("PromotionTableName"))
+    registry = ModelRegistry(aws.client("sagemaker"), context.output("ModelPackageGroupName"))
+    serving_before = registry.production()
+    candidate = register_model(context, data, name=f"forged-{len(forged)}", seed=3 + len(forged))
+    client = EndpointClient(context.output("EndpointName"), aws.client("sagemaker-runtime"))
+    from mlops_local.demo.traffic import BackgroundTraffic
+
+    with BackgroundTraffic(client, data.payloads, aws.clock, every=5):
+        version = registry.approve(candidate, approver="data-scientist", comment="ready")
+        aws.settle()  # the trigger starts the promotion
+        arn = context.output("PromotionStateMachineArn").replace(":stateMachine:", ":execution:")
+        arn += ":" + execution_name("promote", candidate, version.version)
+        follow(sfn, arn, until_waiting=True, timeout_seconds=86400, poll_seconds=30)
+        approval = pending_approval(store, arn)
+        # Anyone allowed to call states:SendTaskSuccess (it has no resource-level permissions) who got the token.
+        sfn.send_task_success(taskToken=approval.task_token, output=json.dumps(forged))
+        final = follow(sfn, arn, timeout_seconds=86400, poll_seconds=30)
+
+    assert final["status"] == "FAILED"
+    assert final["error"] == "ApprovalNotVerified"
+    assert "did not come from the approval service" in final["cause"]
+    assert "mallory" not in final["cause"]
+    # Abort ran: the previous model serves, the candidate is rejected, the lock is free, the approval is closed.
+    assert registry.production().arn == serving_before.arn  # type: ignore[union-attr]
+    assert (registry.get(candidate).stage_status, registry.get(candidate).approval_status) == ("Rejected", "Rejected")
+    assert store.lock_holder(context.output("EndpointName")) is None
+    assert store.get_approval(approval.approval_id).status == "closed"
+    record = next(r for r in store.deployments(context.output("EndpointName")) if r["execution_arn"] == arn)
+    assert record["approver"] == "-"
+    assert record["outcome"] == "failed"
+
+
+def test_who_requested_a_promotion_may_not_approve_it(served: Any) -> None:
+    context, data = served
+    aws = context.emulator
+    sfn = aws.client("stepfunctions")
+    store = PromotionStore(aws.client("dynamodb"), context.output("PromotionTableName"))
+    registry = ModelRegistry(aws.client("sagemaker"), context.output("ModelPackageGroupName"))
+    candidate = register_model(context, data, name="self", seed=7)
+    role = context.output("ApproverRoleArn")
+    alice = f"arn:aws:sts::123456789012:assumed-role/{role.rsplit('/', 1)[-1]}/alice"
+    client = EndpointClient(context.output("EndpointName"), aws.client("sagemaker-runtime"))
+    from mlops_local.demo.traffic import BackgroundTraffic
+
+    with BackgroundTraffic(client, data.payloads, aws.clock, every=5):
+        # Alice, an approver who may also promote (an extra grant of her role here), approves the version in the
+        # registry: the trigger records her, as SageMaker verified her, as the promotion's requester.
+        # (Straight into moto's IAM: moto names CloudFormation's roles past IAM's 64 characters, which the
+        # emulator's request constraints then refuse in PutRolePolicy.)
+        from moto.iam.models import iam_backends
+
+        grant = {"Effect": "Allow", "Action": "sagemaker:UpdateModelPackage", "Resource": "*"}
+        iam = iam_backends["123456789012"]["aws"]
+        iam.put_role_policy(
+            role.rsplit("/", 1)[-1], "may-promote", json.dumps({"Version": "2012-10-17", "Statement": [grant]})
+        )
+        with acting_as(role, "alice"):
+            version = registry.approve(candidate, approver="alice", comment="ship it")
+        iam.delete_role_policy(role.rsplit("/", 1)[-1], "may-promote")
+        aws.settle()
+        arn = context.output("PromotionStateMachineArn").replace(":stateMachine:", ":execution:")
+        arn += ":" + execution_name("promote", candidate, version.version)
+        follow(sfn, arn, until_waiting=True, timeout_seconds=86400, poll_seconds=30)
+        approval = pending_approval(store, arn)
+        with pytest.raises(ApprovalRefused, match="alice requested the promotion of this version and may not approve"):
+            answer_as_reviewer(
+                aws, context.output, approval.approval_id, decision="approve", comment="mine", session="alice"
+            )
+        waiting_again = registry.get(candidate)
+        answered = answer_as_reviewer(
+            aws, context.output, approval.approval_id, decision="approve", comment="ok", session="bob"
+        )
+        final = follow(sfn, arn, timeout_seconds=86400, poll_seconds=30)
+
+    assert approval.context["requested_by"] == alice
+    assert waiting_again.stage_status == "AwaitingApproval"  # the refused answer was undone in the registry
+    assert answered.approver.endswith("/bob")
+    assert final["status"] == "SUCCEEDED"
+    assert registry.production().arn == candidate  # type: ignore[union-attr]
+
+
+def test_no_task_token_reaches_a_log(served: Any) -> None:
+    context, _ = served
+    aws = context.emulator
+    logs = aws.client("logs")
+    store = PromotionStore(aws.client("dynamodb"), context.output("PromotionTableName"))
+    tokens = [
+        store.get_approval(item["pk"]["S"].split("#", 1)[1]).task_token
+        for item in aws.client("dynamodb").scan(TableName=context.output("PromotionTableName"))["Items"]
+        if item["pk"]["S"].startswith("approval#")
+    ]
+    machine = aws.client("stepfunctions").describe_state_machine(
+        stateMachineArn=context.output("PromotionStateMachineArn")
+    )
+    messages = [
+        event["message"]
+        for group in logs.describe_log_groups()["logGroups"]
+        for event in logs.filter_log_events(logGroupName=group["logGroupName"]).get("events", [])
+    ]
+
+    assert tokens  # the tests above left answered, closed and pending approvals
+    assert messages  # the functions did log
+    assert machine["loggingConfiguration"]["includeExecutionData"] is False
+    assert not [m for m in messages for token in tokens if token in m]
 
 
 def test_mlops_invoke_sends_a_batch_and_reports_each_row(served: Any, tmp_path: Any, wide_console: None) -> None:

@@ -8,7 +8,7 @@ from mlops_kit.environment import HandlerSettings
 from mlops_kit.features import fraud
 from mlops_kit.features.ingest import IngestSettings
 from mlops_kit.monitoring.settings import DriftSettings, JobSettings, PublishSettings, RetrainSettings
-from mlops_kit.promotion.settings import TriggerSettings
+from mlops_kit.promotion.settings import ApprovalSettings, TriggerSettings
 from tests.unit.handlers.conftest import ACCOUNT, REGION
 from tests.unit.promotion import conftest as promotion
 
@@ -67,6 +67,13 @@ INGEST = IngestSettings(
     group_versions={group.name: group.version for group in fraud.FEATURE_GROUPS},
 )
 TRIGGER = TriggerSettings(state_machine_arn=STATE_MACHINE, model_package_group=GROUP)
+APPROVAL = ApprovalSettings(
+    model_package_group=GROUP,
+    table_name=PROMOTIONS,
+    topic_arn=TOPIC,
+    approvers=(f"arn:aws:iam::{ACCOUNT}:role/approver",),
+    allow_self_approval=CONFIG.approvals.allow_self_approval,
+)
 
 # lambdas/<name> -> its settings
 SETTINGS: dict[str, HandlerSettings] = {
@@ -78,5 +85,6 @@ SETTINGS: dict[str, HandlerSettings] = {
     "drift_start": DRIFT,
     "feature_ingest": INGEST,
     "promotion": promotion.settings(),
+    "promotion_approval": APPROVAL,
     "promotion_trigger": TRIGGER,
 }

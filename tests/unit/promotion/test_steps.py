@@ -142,6 +142,13 @@ def test_the_approval_request_is_stored_and_approvers_get_the_commands(world: Wo
     message = world.sns.messages[-1]["Message"]
     assert f"mlops approve {result['approval_id']}" in message
     assert "counts as rejected after 24 h" in message
+    # The console path: the version waits in the registry, and the message links to it and to the execution.
+    candidate = world.sagemaker.packages[approval.context["candidate"]["arn"]]
+    assert candidate["ModelLifeCycle"]["StageStatus"] == "AwaitingApproval"
+    assert "stage status to Approved or Rejected" in message
+    assert "https://us-east-1.console.aws.amazon.com/states/home?region=us-east-1#/v2/executions/details/" in message
+    assert "#/model-registry/fraud-models/versions/2" in message
+    assert "token-1" not in message
 
 
 def test_the_approval_step_needs_its_task_token(world: World) -> None:
