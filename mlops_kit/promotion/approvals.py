@@ -176,22 +176,21 @@ def answer_from_registry(
         )
     approver = verified_identity(described)
     context = approval.context
-    refusal = (
-        "SageMaker reported no IAM identity for the change, so it cannot be trusted as an answer"
-        if approver is None
-        else policy.refusal(
+    if approver is None:
+        refusal: str | None = "SageMaker reported no IAM identity for the change, so it cannot be trusted as an answer"
+    else:
+        refusal = policy.refusal(
             approver,
             registered_by=str(context.get("registered_by") or ""),
             requested_by=str(context.get("requested_by") or ""),
         )
-    )
-    if refusal is not None:
+    if refusal is not None or approver is None:
+        refusal = refusal or "no verified identity"
         store.refuse(approval.approval_id, refusal)
         registry.await_approval(package_arn, note=f"answer refused: {refusal}")
         if notify:
             notify(f"Approval {approval.approval_id} refused", refusal)
         return Outcome("refused", refusal, approval.approval_id, decision, str(approver or ""))
-    assert approver is not None
     life_cycle = described.get("ModelLifeCycle") or {}
     comment = str(life_cycle.get("StageDescription") or described.get("ApprovalDescription") or "")
     resume(store, sfn, approval, decision=decision, approver=str(approver), comment=comment)

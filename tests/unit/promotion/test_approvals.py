@@ -311,3 +311,14 @@ def test_a_recorded_answer_is_trusted_with_the_recorded_approver(store: Promotio
     assert verified["approver"] == ALICE
     assert verified["error"] == "ApprovalRejected"
     assert verified["cause"] == f"rejected by {ALICE}: p99, 'too' slow\n"
+
+
+def test_a_change_sagemaker_reports_no_identity_for_is_refused(store: PromotionStore) -> None:
+    approval, registry, sfn = waiting(store), FakeRegistry(caller=""), FakeStepFunctions()
+    reviewer_sets(registry, "Approved")
+
+    outcome = run_service(store, registry, sfn)
+
+    assert outcome.result == "refused"
+    assert "reported no IAM identity" in store.get_approval(approval.approval_id).refusal
+    assert sfn.sent == []
