@@ -24,6 +24,7 @@ from mlops_kit.promotion.approvals import (
 )
 from mlops_kit.promotion.store import Approval, ApprovalNotFound, PromotionStore
 from mlops_kit.registry import ModelRegistry
+from tests.support import create_pk_sk_table
 
 ACCOUNT = "123456789012"
 EXECUTION = f"arn:aws:states:us-east-1:{ACCOUNT}:execution:promotion:promote-v2-0123456789"
@@ -97,16 +98,7 @@ class FakeRegistry:
 def store() -> Iterator[PromotionStore]:
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        dynamodb.create_table(
-            TableName="promotions",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield PromotionStore(dynamodb, "promotions")
+        yield PromotionStore(dynamodb, create_pk_sk_table(dynamodb, "promotions"))
 
 
 def waiting(store: PromotionStore, *, requested_by: str = BOB, execution: str = EXECUTION) -> Approval:
