@@ -371,11 +371,6 @@ class RetentionConfig(_Section):
         return _RETENTION_MEMBERS[self.log_days]
 
 
-class MlflowConfig(_Section):
-    managed: bool = False
-    tracking_server_size: Literal["Small", "Medium", "Large"] = "Small"
-
-
 class PlatformConfig(_Section):
     # 3-25 characters, starting with a letter and ending with a letter or digit: stack, bucket, SageMaker and
     # Glue names are built from it.
@@ -391,7 +386,6 @@ class PlatformConfig(_Section):
     abtest: AbTestConfig = AbTestConfig()
     notifications: NotificationsConfig = NotificationsConfig()
     retention: RetentionConfig = RetentionConfig()
-    mlflow: MlflowConfig = MlflowConfig()
 
     @field_validator("project_name")
     @classmethod
@@ -422,6 +416,20 @@ class PlatformConfig(_Section):
                 f"the SageMaker SDK has no scikit-learn image for this region; supported: {supported or 'see the SDK'}"
             ) from None
         return value
+
+    @model_validator(mode="after")
+    def _capture_covers_baseline(self) -> PlatformConfig:
+        # last_year and rolling baselines are read from past capture: it must still exist when the job reads it.
+        drift = self.drift
+        window_days = math.ceil(drift.window_hours / 24)
+        oldest = {"last_year": 366, "rolling": drift.rolling_window_days}.get(drift.baseline)
+        needed = None if oldest is None else oldest + window_days
+        if needed is not None and self.retention.capture_days < needed:
+            raise ValueError(
+                f"retention.capture_days ({self.retention.capture_days}) must be at least {needed}: drift.baseline "
+                f"{drift.baseline!r} reads capture that old (raise capture_days or use drift.baseline 'training')"
+            )
+        return self
 
     @model_validator(mode="after")
     def _guardrails_fit(self) -> PlatformConfig:

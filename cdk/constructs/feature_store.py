@@ -361,6 +361,7 @@ class FeatureIngestion(Construct):
             encryption_master_key=store.key,
             enforce_ssl=True,
             retention_period=Duration.days(14),
+            removal_policy=removal_policy,  # parked records are data: kept with the tables unless told otherwise
         )
         acknowledge(self.dead_letters, "AwsSolutions-SQS3", "This is the dead-letter queue of the ingestion queue.")
         self.queue = sqs.Queue(
@@ -371,6 +372,7 @@ class FeatureIngestion(Construct):
             enforce_ssl=True,
             visibility_timeout=Duration.seconds(6 * 60),  # six times the function timeout, as AWS advises
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letters, max_receive_count=max_receive_count),
+            removal_policy=removal_policy,
         )
         self.function.function.add_event_source(
             event_sources.SqsEventSource(self.queue, batch_size=10, report_batch_item_failures=True)

@@ -18,7 +18,9 @@ from cdk.constructs.notifications import Notifications
 from cdk.constructs.promotion_state import PromotionState
 from cdk.constructs.storage import PlatformStorage
 from cdk.stacks import shared
+from mlops_kit.monitoring import naming as drift_naming
 from mlops_kit.pipeline.usecase import feature_groups_of, load_use_case
+from mlops_kit.serving import naming as serving_naming
 
 
 class DataStack(Stack):
@@ -32,6 +34,9 @@ class DataStack(Stack):
             "Storage",
             removal_policy=removal,
             report_retention=Duration.days(config.retention.report_days),
+            capture_retention=Duration.days(config.retention.capture_days),
+            capture_prefix=serving_naming.capture_prefix(config.endpoint_name),
+            reports_prefix=drift_naming.reports_prefix(config.endpoint_name),
         )
         self.notifications = Notifications(
             self, "Notifications", key=self.storage.key, approver_emails=config.notifications.approver_emails

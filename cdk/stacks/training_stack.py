@@ -33,6 +33,7 @@ class TrainingStack(Stack):
             self,
             "Registry",
             group_name=config.model_package_group,
+            removal_policy=config.cdk_removal_policy,
             description=f"{config.project_name}: every trained version, with lineage and lifecycle stage",
         )
         self.pipeline = TrainingPipeline(

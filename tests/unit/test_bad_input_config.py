@@ -71,6 +71,11 @@ BAD = [
         f"mlops.serving.endpoint_name: too long ({MAX_ENDPOINT_NAME + 1} characters): the drift schedule",
     ),
     ({"serving": {"endpoint_name": "e" * 64}}, "mlops.serving.endpoint_name: String should match pattern"),
+    # settings that were accepted and ignored are refused as unknown keys
+    ({"mlflow": {"managed": True}}, "mlops.mlflow: unknown key; allowed keys here"),
+    # capture must outlive the baseline the drift job reads from it
+    ({"drift": {"baseline": "last_year"}}, "retention.capture_days (90) must be at least 367"),
+    ({"drift": {"baseline": "rolling", "rolling_window_days": 100}}, "capture_days (90) must be at least 101"),
     # used to pass validation and raise a traceback during synth
     ({"region": "eu-nowhere-9"}, "mlops.region: the SageMaker SDK has no scikit-learn image for this region"),
     ({"training": {"use_case": "mlops_kit.features.nope"}}, "mlops.training.use_case: use case"),
