@@ -51,6 +51,19 @@ class PlatformStorage(Construct):
             enable_key_rotation=True,
             removal_policy=removal_policy,
         )
+        # The kit's dead-letter queues are encrypted with this key, and EventBridge itself sends them the events it
+        # cannot deliver: it needs the key for that, and only from this account ("Using dead-letter queues to
+        # process undelivered events", EventBridge User Guide; the key-policy form of "Authorizing EventBridge to use
+        # a customer managed key"). Lambda's on-failure sends and Scheduler's use the functions' and schedules' roles.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="EventBridgeDeadLetters",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+            )
+        )
         self.access_logs_bucket = s3.Bucket(
             self,
             "AccessLogs",

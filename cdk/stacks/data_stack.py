@@ -79,6 +79,9 @@ class DataStack(Stack):
         CfnOutput(self, "FeatureWorkGroupName", value=self.feature_store.workgroup_name)
         CfnOutput(self, "FeatureIngestQueueUrl", value=self.feature_ingestion.queue.queue_url)
         CfnOutput(self, "FeatureIngestFunctionName", value=self.feature_ingestion.function.function.function_name)
+        CfnOutput(
+            self, "FeatureEventDeadLetterQueueUrl", value=self.feature_ingestion.event_dead_letters.queue.queue_url
+        )
         shared.export(self, project, shared.FEATURE_TABLE_ARN, "FeatureTableArn", self.feature_store.table.table_arn)
         self.experiments = ExperimentStore(self, "Experiments", key=self.storage.key, removal_policy=removal)
         CfnOutput(self, "ExperimentTableName", value=self.experiments.table.table_name)

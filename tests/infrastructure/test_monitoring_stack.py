@@ -84,12 +84,20 @@ def test_the_schedule_role_is_for_scheduler_in_this_account_and_may_only_invoke_
     assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
     assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
     found = statements(monitoring, role_id)
-    assert {a for s in found for a in actions_of(s)} == {"lambda:InvokeFunction"}
+    # Invoke the start function; put what it cannot deliver into the start function's dead-letter queue.
+    assert {a for s in found for a in actions_of(s)} == {"lambda:InvokeFunction", "sqs:SendMessage", *DEAD_LETTER_KEY}
+    invoke = [s for s in found if actions_of(s) == ["lambda:InvokeFunction"]]
     targets = {
-        json.dumps(r) for s in found for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
+        json.dumps(r) for s in invoke for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
     }
     assert targets
     assert all("DriftStartFunction" in t for t in targets), targets
+    dead_letters = {json.dumps(s["Resource"]) for s in found if actions_of(s) == ["sqs:SendMessage"]}
+    assert len(dead_letters) == 1
+    assert all("DriftStartDeadLettersQueue" in q for q in dead_letters), dead_letters
+
+
+DEAD_LETTER_KEY = ("kms:GenerateDataKey", "kms:Decrypt")  # sending to the KMS-encrypted dead-letter queue
 
 
 def test_every_model_feature_and_the_prediction_has_a_drift_alarm_at_the_act_threshold(stack_template: Any) -> None:
