@@ -371,6 +371,11 @@ class RetentionConfig(_Section):
         return _RETENTION_MEMBERS[self.log_days]
 
 
+class MlflowConfig(_Section):
+    managed: bool = False
+    tracking_server_size: Literal["Small", "Medium", "Large"] = "Small"
+
+
 class PlatformConfig(_Section):
     # 3-25 characters, starting with a letter and ending with a letter or digit: stack, bucket, SageMaker and
     # Glue names are built from it.
@@ -386,6 +391,7 @@ class PlatformConfig(_Section):
     abtest: AbTestConfig = AbTestConfig()
     notifications: NotificationsConfig = NotificationsConfig()
     retention: RetentionConfig = RetentionConfig()
+    mlflow: MlflowConfig = MlflowConfig()
 
     @field_validator("project_name")
     @classmethod
@@ -467,6 +473,11 @@ class PlatformConfig(_Section):
     def feature_workgroup_name(self) -> str:
         """The Athena workgroup of the offline feature store."""
         return f"{self.project_name}-features"
+
+    @property
+    def mlflow_tracking_server_name(self) -> str:
+        """The SageMaker managed MLflow tracking server (``mlflow.managed``)."""
+        return f"{self.project_name}-mlflow"
 
     @property
     def dashboard_name(self) -> str:

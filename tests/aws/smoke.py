@@ -42,8 +42,9 @@ TRAFFIC_BATCH, TRAFFIC_EVERY_SECONDS = 10, 30
 def smoke_overrides(project: str, region: str) -> dict[str, Any]:
     """The minimal deployment: its own project name (so it cannot touch another deployment), the smallest
     instances, short bakes, data stores destroyed with the stacks. The A/B HTTP router stays on: API Gateway costs
-    nothing idle, and its REST API and stage must deploy through `cdk deploy`'s change sets too. Drift-triggered
-    retraining stays off; the drift and A/B status schedules are stretched past the run."""
+    nothing idle, and its REST API and stage must deploy through `cdk deploy`'s change sets too. Managed MLflow
+    (an hourly-billed tracking server) and drift-triggered retraining stay off; the drift and A/B status schedules are
+    stretched past the run."""
     return {
         "mlops": {
             "project_name": project,
@@ -60,6 +61,7 @@ def smoke_overrides(project: str, region: str) -> dict[str, Any]:
             "drift": {"retrain_on_drift": False, "schedule": "rate(7 days)"},
             "abtest": {"http_router": True, "status_schedule": "rate(1 day)"},
             "retention": {"log_days": 1},
+            "mlflow": {"managed": False},
         }
     }
 

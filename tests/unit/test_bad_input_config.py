@@ -71,8 +71,8 @@ BAD = [
         f"mlops.serving.endpoint_name: too long ({MAX_ENDPOINT_NAME + 1} characters): the drift schedule",
     ),
     ({"serving": {"endpoint_name": "e" * 64}}, "mlops.serving.endpoint_name: String should match pattern"),
-    # settings that were accepted and ignored are refused as unknown keys
-    ({"mlflow": {"managed": True}}, "mlops.mlflow: unknown key; allowed keys here"),
+    ({"mlflow": {"managed": "true"}}, "mlops.mlflow.managed: Input should be a valid boolean"),
+    ({"mlflow": {"tracking_server_size": "small"}}, "mlops.mlflow.tracking_server_size: Input should be 'Small'"),
     # capture must outlive the baseline the drift job reads from it
     ({"drift": {"baseline": "last_year"}}, "retention.capture_days (90) must be at least 367"),
     ({"drift": {"baseline": "rolling", "rolling_window_days": 100}}, "capture_days (90) must be at least 101"),
