@@ -35,9 +35,14 @@ def main() -> None:
     # read cdk.json here, plus MLOPS_CONTEXT_OVERRIDES (JSON) from `mlops local deploy --context`.
     under_cli = "CDK_CONTEXT_JSON" in os.environ
     overrides = json.loads(os.environ.get("MLOPS_CONTEXT_OVERRIDES", "{}"))
-    app = App(context=None if under_cli else merged_context(overrides))
+    context = None if under_cli else merged_context(overrides)
     try:
-        config = load_config(app.node.try_get_context(CONTEXT_KEY))
+        # Outside the CLI the config is validated before the App exists: jsii cannot carry a value such as
+        # Infinity (`-c drift.psi_act=1e999`) into the CDK context, and would fail with a traceback.
+        config = None if context is None else load_config(context.get(CONTEXT_KEY))
+        app = App(context=context)
+        if config is None:
+            config = load_config(app.node.try_get_context(CONTEXT_KEY))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

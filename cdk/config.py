@@ -8,12 +8,25 @@ fails the same way and lists the keys that exist at that level. ``README.md`` ha
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from cdk.schedules import schedule_problem
+from mlops_kit.drift.stats import DEFAULT_MIN_BASELINE_ROWS, DEFAULT_MIN_WINDOW_ROWS
+from mlops_kit.monitoring import naming as drift_naming
 from mlops_kit.pipeline.definition import ImageScope, PipelineSpec, image_uri
 from mlops_kit.promotion.settings import GuardrailsSettings, RolloutSettings, ShadowSettings
 
@@ -48,13 +61,47 @@ LOG_RETENTION_DAYS = (
     3288,
     3653,
 )
-LogRetentionDays = Literal[
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653
+
+
+def _not_bool(value: Any) -> Any:
+    # Strict mode still lets True match Literal[1] (True == 1 in Python): refuse it before the Literal check.
+    if isinstance(value, bool):
+        raise ValueError("expected one of the allowed numbers, not true/false")
+    return value
+
+
+LogRetentionDays = Annotated[
+    Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653],
+    BeforeValidator(_not_bool),
 ]
 InstanceType = Annotated[str, Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+SklearnVersion = Literal["1.9-0"]
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_SCHEDULE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$")
+# The largest seed numpy's legacy RandomState (and so scikit-learn's random_state) accepts is 2**32 - 1.
+MAX_SEED = 2**32 - 1
+_PROJECT_NAME = re.compile(r"[a-z][a-z0-9-]{1,23}[a-z0-9]")
+# S3 refuses bucket names starting with these; CloudFormation names the kit's buckets after the stack
+# ("<project>-data-..."), so the project name must not start with them either (S3 "Bucket naming rules").
+RESERVED_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+# Names the kit derives from the endpoint name, with the longest each service allows: the endpoint itself
+# (SageMaker, 63) and the drift schedule "<endpoint>-drift" (EventBridge Scheduler, 64). Models and endpoint
+# configs use a shortened prefix of the endpoint name, so they fit whatever its length.
+ENDPOINT_NAME_LIMITS = (
+    ("the SageMaker endpoint", lambda name: name, 63),
+    ("the drift schedule", drift_naming.schedule_name, 64),
+)
+MAX_ENDPOINT_NAME = min(limit - len(derive("")) for _, derive, limit in ENDPOINT_NAME_LIMITS)
+
+
+def _check_schedule(value: str) -> str:
+    problem = schedule_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+Schedule = Annotated[str, AfterValidator(_check_schedule)]
 
 
 class ConfigError(ValueError):
@@ -62,7 +109,9 @@ class ConfigError(ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Strict: cdk.json is JSON, so a number is written as a number and a flag as true/false; "2" for 2 or 1 for
+    # true is a mistake to report, not to guess. Floats must be finite (1e999 parses as infinity).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class Hyperparameters(_Section):
@@ -77,16 +126,41 @@ class TrainingConfig(_Section):
     instance_count: int = Field(1, ge=1, le=20)
     processing_instance_type: InstanceType = "ml.t3.medium"
     processing_instance_count: int = Field(1, ge=1, le=20)
-    sklearn_version: Literal["1.9-0"] = "1.9-0"
+    sklearn_version: SklearnVersion = "1.9-0"
     hyperparameters: Hyperparameters = Hyperparameters()
     primary_metric: Literal["roc_auc", "average_precision", "f1", "accuracy"] = "roc_auc"
     min_primary_metric: Fraction = 0.75
     min_improvement: Fraction = 0.0
-    seed: int = Field(42, ge=0)
+    seed: int = Field(42, ge=0, le=MAX_SEED)
+
+    @field_validator("use_case")
+    @classmethod
+    def _importable(cls, value: str) -> str:
+        from mlops_kit.pipeline.usecase import UseCaseError, load_use_case
+
+        try:
+            load_use_case(value)
+        except UseCaseError as exc:
+            raise ValueError(f"{exc}; give an importable module path such as mlops_kit.features.fraud") from None
+        return value
 
 
 class ServingConfig(_Section):
     endpoint_name: str | None = Field(None, pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+
+    @field_validator("endpoint_name")
+    @classmethod
+    def _fits(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        for what, derive, limit in ENDPOINT_NAME_LIMITS:
+            if len(derive(value)) > limit:
+                raise ValueError(
+                    f"too long ({len(value)} characters): {what} {derive(value)!r} would exceed {limit} characters; "
+                    f"use at most {MAX_ENDPOINT_NAME} characters"
+                )
+        return value
+
     instance_type: InstanceType = "ml.m5.large"
     initial_instance_count: int = Field(1, ge=1, le=20)
     max_instance_count: int = Field(4, ge=1, le=100)
@@ -196,6 +270,11 @@ def _seconds(hours: float | None) -> int | None:
     return None if hours is None else math.ceil(hours * 3600)
 
 
+# CloudWatch: namespace and metric name 1-255 ASCII characters without control characters; a namespace may not
+# start with ":" (API pattern [^:].*) nor "AWS/" (reserved for AWS services). PutMetricData / Metric API reference.
+_METRIC_TEXT = re.compile(r"[\x20-\x7e]{1,255}")
+
+
 class BusinessMetricAlarm(_Section):
     namespace: str = "MlopsKit/Business"
     metric_name: str = "ConversionRate"
@@ -203,11 +282,25 @@ class BusinessMetricAlarm(_Section):
     comparison: Literal["LessThanThreshold", "GreaterThanThreshold"] = "LessThanThreshold"
     statistic: Literal["Average", "Sum", "Minimum", "Maximum"] = "Average"
 
+    @field_validator("namespace", "metric_name")
+    @classmethod
+    def _cloudwatch_text(cls, value: str) -> str:
+        if not _METRIC_TEXT.fullmatch(value):
+            raise ValueError("must be 1-255 printable ASCII characters (CloudWatch namespace and metric name rules)")
+        return value
+
+    @field_validator("namespace")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value.startswith(":") or value.startswith("AWS/"):
+            raise ValueError("a namespace may not start with ':' or 'AWS/' (reserved for AWS services)")
+        return value
+
 
 class AlarmsConfig(_Section):
     error_rate_percent: float = Field(1.0, gt=0, le=100)
     p99_latency_ms: float = Field(500, gt=0)
-    period_seconds: Literal[10, 30, 60, 300] = 60
+    period_seconds: Annotated[Literal[10, 30, 60, 300], BeforeValidator(_not_bool)] = 60
     evaluation_periods: int = Field(3, ge=1, le=100)
     datapoints_to_alarm: int = Field(2, ge=1, le=100)
     business_metric: BusinessMetricAlarm | None = BusinessMetricAlarm()
@@ -225,7 +318,7 @@ class AlarmsConfig(_Section):
 class DriftConfig(_Section):
     psi_investigate: float = Field(0.1, gt=0)
     psi_act: float = Field(0.2, gt=0)
-    schedule: str = "rate(1 hour)"
+    schedule: Schedule = "rate(1 hour)"
     window_hours: int = Field(24, ge=1, le=24 * 31)
     baseline: Literal["training", "last_year", "rolling"] = "training"
     rolling_window_days: int = Field(28, ge=1, le=366)
@@ -233,13 +326,9 @@ class DriftConfig(_Section):
     retrain_cooldown_hours: float = Field(24, ge=0)
     job_volume_gb: int = Field(30, ge=1, le=16384)
     job_max_runtime_minutes: int = Field(60, ge=1, le=12960)  # CreateProcessingJob allows up to 9 days
-
-    @field_validator("schedule")
-    @classmethod
-    def _schedule(cls, value: str) -> str:
-        if not _SCHEDULE.match(value):
-            raise ValueError(f"schedule must be 'rate(N minutes|hours|days)' or 'cron(...)', got {value!r}")
-        return value
+    # Below these row counts a feature's result is insufficient_data, never an alarm (README "Configuration").
+    min_window_rows: int = Field(DEFAULT_MIN_WINDOW_ROWS, ge=1)
+    min_baseline_rows: int = Field(DEFAULT_MIN_BASELINE_ROWS, ge=1)
 
     @model_validator(mode="after")
     def _thresholds(self) -> DriftConfig:
@@ -249,15 +338,8 @@ class DriftConfig(_Section):
 
 
 class AbTestConfig(_Section):
-    status_schedule: str = "rate(1 hour)"
+    status_schedule: Schedule = "rate(1 hour)"
     http_router: bool = False
-
-    @field_validator("status_schedule")
-    @classmethod
-    def _schedule(cls, value: str) -> str:
-        if not _SCHEDULE.match(value):
-            raise ValueError(f"status_schedule must be 'rate(N minutes|hours|days)' or 'cron(...)', got {value!r}")
-        return value
 
 
 class NotificationsConfig(_Section):
@@ -321,7 +403,9 @@ class MlflowConfig(_Section):
 
 
 class PlatformConfig(_Section):
-    project_name: str = Field("mlops-kit", pattern=r"^[a-z][a-z0-9-]{2,24}$")
+    # 3-25 characters, starting with a letter and ending with a letter or digit: stack, bucket, SageMaker and
+    # Glue names are built from it.
+    project_name: str = "mlops-kit"
     account: str | None = Field(None, pattern=r"^\d{12}$")
     region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
     removal_policy: Literal["retain", "destroy"] = "retain"
@@ -335,6 +419,50 @@ class PlatformConfig(_Section):
     approvals: ApprovalsConfig = ApprovalsConfig()
     retention: RetentionConfig = RetentionConfig()
     mlflow: MlflowConfig = MlflowConfig()
+
+    @field_validator("project_name")
+    @classmethod
+    def _bucket_safe(cls, value: str) -> str:
+        if not _PROJECT_NAME.fullmatch(value):
+            raise ValueError(
+                "must be 3-25 lowercase letters, digits and hyphens, starting with a letter and ending with a letter "
+                "or digit"
+            )
+        reserved = [p for p in RESERVED_BUCKET_PREFIXES if value.startswith(p)]
+        if reserved:
+            raise ValueError(
+                f"S3 refuses bucket names starting with {reserved[0]!r}, and the kit's buckets are named after the "
+                "project: choose another name"
+            )
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _has_images(cls, value: str) -> str:
+        # The pinned scikit-learn images are looked up in the SageMaker SDK's offline table at synth.
+        try:
+            for version in get_args(SklearnVersion):
+                image_uri(value, version, "training")
+        except ValueError as exc:
+            supported = str(exc).partition("Supported region(s): ")[2].rstrip(".")
+            raise ValueError(
+                f"the SageMaker SDK has no scikit-learn image for this region; supported: {supported or 'see the SDK'}"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _capture_covers_baseline(self) -> PlatformConfig:
+        # last_year and rolling baselines are read from past capture: it must still exist when the job reads it.
+        drift = self.drift
+        window_days = math.ceil(drift.window_hours / 24)
+        oldest = {"last_year": 366, "rolling": drift.rolling_window_days}.get(drift.baseline)
+        needed = None if oldest is None else oldest + window_days
+        if needed is not None and self.retention.capture_days < needed:
+            raise ValueError(
+                f"retention.capture_days ({self.retention.capture_days}) must be at least {needed}: drift.baseline "
+                f"{drift.baseline!r} reads capture that old (raise capture_days or use drift.baseline 'training')"
+            )
+        return self
 
     @model_validator(mode="after")
     def _guardrails_fit(self) -> PlatformConfig:
@@ -372,6 +500,11 @@ class PlatformConfig(_Section):
     def feature_workgroup_name(self) -> str:
         """The Athena workgroup of the offline feature store."""
         return f"{self.project_name}-features"
+
+    @property
+    def mlflow_tracking_server_name(self) -> str:
+        """The SageMaker managed MLflow tracking server (``mlflow.managed``)."""
+        return f"{self.project_name}-mlflow"
 
     @property
     def dashboard_name(self) -> str:
@@ -444,13 +577,35 @@ def _format_error(error: Any) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] in ("model_type", "dict_type"):
         return f"{path}: expected a JSON object (section), got {given!r}"
+    hint = _TYPE_HINTS.get(error["type"])
+    if hint:
+        return f"{path}: {message}: write {hint} (got {given!r})"
+    if error["type"] == "finite_number":
+        return f"{path}: must be a finite number (got {given!r})"
     return f"{path}: {message} (got {given!r})"
 
 
-def load_config(context: dict[str, Any] | None) -> PlatformConfig:
+# Strict types: what to write instead, for the errors a loosely typed value gives.
+_TYPE_HINTS = {
+    "int_type": 'a JSON integer such as 2, not "2", 2.0 or true',
+    "float_type": 'a JSON number such as 0.5, not "0.5" or true',
+    "bool_type": 'true or false, not "yes", "true" or 1',
+    "string_type": "a JSON string in double quotes",
+    "list_type": "a JSON list such as [5, 25, 100]",
+}
+
+
+def load_config(context: dict[str, Any] | str | None) -> PlatformConfig:
     """Validate the ``mlops`` context; raise :class:`ConfigError` naming every bad key."""
     if context is None:
         context = {}
+    if isinstance(context, str):
+        # `cdk synth -c mlops='{"training": {"seed": 7}}'` passes the section as a string: decode it as JSON,
+        # so its values keep their JSON types (nothing is coerced later).
+        try:
+            context = json.loads(context)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{CONTEXT_KEY}: the context value is not JSON ({exc}); pass a JSON object") from None
     if not isinstance(context, dict):
         raise ConfigError(f"{CONTEXT_KEY}: expected a JSON object in cdk.json context, got {context!r}")
     try:

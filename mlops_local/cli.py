@@ -174,15 +174,29 @@ def demo(
     ] = None,
     context: ContextOption = None,
 ) -> None:
-    """The local rehearsal: deploy every stack into the embedded emulator and run the lifecycle on it."""
-    from mlops_local.demo.runner import run_demo, run_scenario_demo
+    """The local rehearsal: deploy every stack into the embedded emulator and run the lifecycle on it.
 
+    Config is applied or refused, never ignored: ``-c`` is merged into a scenario's own config (a contradiction is
+    refused), and ``--assembly`` (already synthesized) is refused when ``-c`` or the scenario needs config.
+    """
+    from mlops_local.demo.runner import run_demo, run_scenario_demo, scenario_overrides
+
+    overrides = parse_context(context)
     if scenario is not None:
         from mlops_local.demo.scenarios import SCENARIOS
 
         if scenario not in SCENARIOS:
             raise typer.BadParameter(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
-        result = run_scenario_demo(console, scenario, assembly_dir=assembly, pace=pace)
+        try:
+            needed = scenario_overrides(scenario, overrides.get("mlops"))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        if assembly is not None and needed:
+            raise typer.BadParameter(
+                f"scenario {scenario} runs with config {json.dumps(needed)}, which --assembly {assembly} was not "
+                "necessarily synthesized with: drop --assembly and the demo synthesizes with it"
+            )
+        result = run_scenario_demo(console, scenario, assembly_dir=assembly, pace=pace, context_overrides=overrides)
         if as_json:
             print(json.dumps(result, indent=2, default=str))
         else:
@@ -191,8 +205,13 @@ def demo(
 
     from mlops_local.demo.context import DemoStageError
 
+    if assembly is not None and overrides:
+        raise typer.BadParameter(
+            f"-c cannot change the already synthesized --assembly {assembly}: drop --assembly and the demo "
+            "synthesizes with the overrides"
+        )
     try:
-        summary = run_demo(console, assembly_dir=assembly, pace=pace, context_overrides=parse_context(context))
+        summary = run_demo(console, assembly_dir=assembly, pace=pace, context_overrides=overrides)
     except DemoStageError as exc:
         fail(f"the demo stopped: {exc}")
     if as_json:

@@ -248,6 +248,31 @@ class SqsQueuePolicy(_Emulated, CloudFormationModel):
         return cls(name, {}, properties)
 
 
+class LambdaEventInvokeConfig(_Emulated, CloudFormationModel):
+    """A function's asynchronous-invocation settings: retries and the on-failure destination, which the emulator's
+    EventBridge delivery honours (:mod:`mlops_local.events`)."""
+
+    TYPE = "AWS::Lambda::EventInvokeConfig"
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], account_id: str, region: str) -> Any:
+        from moto.awslambda.utils import get_backend
+
+        config: dict[str, Any] = {
+            key: properties[key]
+            for key in ("DestinationConfig", "MaximumEventAgeInSeconds", "MaximumRetryAttempts")
+            if key in properties
+        }
+        get_backend(account_id, region).put_function_event_invoke_config(properties["FunctionName"], config)
+        return cls(name, {}, properties)
+
+    def delete(self, account_id: str, region: str) -> None:
+        from moto.awslambda.utils import get_backend
+
+        with contextlib.suppress(Exception):  # the function may already be gone with its stack
+            get_backend(account_id, region).delete_function_event_invoke_config(self.properties["FunctionName"])
+
+
 class SchedulerScheduleGroup(_Emulated, CloudFormationModel):
     TYPE = "AWS::Scheduler::ScheduleGroup"
     NAME_PROPERTY = "Name"

@@ -6,6 +6,13 @@ that puts an event never waits on its own consumer); each queued delivery counts
 clock until it has run, so ``emulator.settle()`` returns only after every delivery in flight. Schedules
 (EventBridge Scheduler schedules and rules with a ``ScheduleExpression``) fire when asked to:
 :meth:`EventDelivery.fire_schedule`, :meth:`fire_rule`.
+
+Nothing is dropped that AWS would keep: an event a rule or schedule cannot deliver goes to the target's
+``DeadLetterConfig`` queue (with EventBridge's ``RULE_ARN``, ``TARGET_ARN``, ``ERROR_CODE`` and ``ERROR_MESSAGE``
+attributes), and a Lambda invocation that still fails after the function's ``MaximumRetryAttempts`` (its
+``EventInvokeConfig``, 2 by default; retried at once, not after Lambda's minutes of back-off) goes to its on-failure
+destination as Lambda's invocation record. Both sends are authorized as AWS authorizes them: the queue's policy for
+``events.amazonaws.com`` and the rule, the schedule's role, the function's execution role.
 """
 
 from __future__ import annotations
@@ -141,6 +148,32 @@ class EventDelivery:
                 except Exception as exc:
                     LOG.warning("event delivery to %s failed: %s", target["Arn"], exc)
                     self.failures.append(DeliveryFailure(target["Arn"], payload, f"{type(exc).__name__}: {exc}"))
+                    self.undeliverable(target, payload, exc, rule_arn=rule_arn)
+
+    def undeliverable(
+        self, target: dict[str, Any], payload: Any, error: Exception, *, rule_arn: str | None, via: str = "events"
+    ) -> bool:
+        """Send an event that could not be delivered to the target's dead-letter queue, if it has one; return
+        whether it was sent. The send itself is authorized (a queue policy that does not allow the rule, or a
+        schedule role without sqs:SendMessage, loses the event, as on AWS)."""
+        queue_arn = (target.get("DeadLetterConfig") or {}).get("Arn")
+        if not queue_arn:
+            return False
+        code = "NO_PERMISSIONS" if type(error).__name__ == "AccessDeniedError" else "RESOURCE_NOT_FOUND"
+        attributes = {
+            "RULE_ARN": rule_arn or "",
+            "TARGET_ARN": target["Arn"],
+            "ERROR_CODE": code,
+            "ERROR_MESSAGE": str(error)[:1000],
+        }
+        try:
+            authorize_target(queue_arn, via=via, role_arn=target.get("RoleArn"), source_arn=rule_arn)
+            _send(queue_arn, payload, {k: v for k, v in attributes.items() if v})
+        except Exception as exc:
+            LOG.warning("dead-lettering an event for %s failed: %s", target["Arn"], exc)
+            self.failures.append(DeliveryFailure(queue_arn, payload, f"{type(exc).__name__}: {exc}"))
+            return False
+        return True
 
     def deliver_now(
         self, arn: str, payload: Any, *, role_arn: str | None = None, rule_arn: str | None = None, via: str = "events"
@@ -154,10 +187,16 @@ class EventDelivery:
             from moto.awslambda.utils import get_backend
 
             function = get_backend(account, region).get_function(arn)
-            result, errored, _logs = function._invoke_lambda(json.dumps(payload))
+            config = (function.event_invoke_config[-1].config if function.event_invoke_config else {}) or {}
+            attempts = 1 + int(config.get("MaximumRetryAttempts", 2))
+            for _attempt in range(attempts):  # Lambda retries a failed asynchronous invocation
+                result, errored, _logs = function._invoke_lambda(json.dumps(payload))
+                if not errored:
+                    break
             record.result, record.errored = result, errored
             if errored:
                 self.failures.append(DeliveryFailure(arn, payload, result))
+                self._on_failure(function, config, payload, result, attempts)
         elif service == "states":
             from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
@@ -169,6 +208,46 @@ class EventDelivery:
             raise NotImplementedError(f"the emulator does not deliver to {service} targets ({arn})")
         self.delivered.append(record)
         return record
+
+    def _on_failure(self, function: Any, config: dict[str, Any], payload: Any, result: Any, attempts: int) -> None:
+        """Lambda's on-failure destination (an SQS queue): the invocation record, sent with the function's role."""
+        from mlops_local.iam.enforcement import authorize_role
+
+        destination = ((config.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+        if not destination:
+            return
+        try:
+            response = json.loads(result) if isinstance(result, str) else result
+        except json.JSONDecodeError:
+            response = {"errorMessage": str(result)}
+        record = {
+            "version": "1.0",
+            "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": f"{function.function_arn}:$LATEST",
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": attempts,
+            },
+            "requestPayload": payload,
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+            "responsePayload": response,
+        }
+        _service, region, account = _arn_parts(destination)
+        name = destination.rsplit(":", 1)[-1]
+        try:
+            authorize_role(
+                function.role,
+                "Lambda",
+                "sqs",
+                "SendMessage",
+                {"QueueUrl": f"https://sqs.{region}.amazonaws.com/{account}/{name}"},
+                region=region,
+            )
+            _send(destination, record, {})
+        except Exception as exc:
+            LOG.warning("the on-failure destination of %s refused the record: %s", function.function_arn, exc)
+            self.failures.append(DeliveryFailure(destination, payload, f"{type(exc).__name__}: {exc}"))
 
     # -- schedules ------------------------------------------------------------------------------------
     def fire_schedule(self, name: str, *, group: str = "default", account: str, region: str) -> DeliveryRecord:
@@ -191,7 +270,12 @@ class EventDelivery:
         ):
             text = text.replace(f"<aws.scheduler.{attribute}>", value)
         payload = json.loads(text) if text else {}
-        return self.deliver_now(target["Arn"], payload, role_arn=target.get("RoleArn"), via="scheduler")
+        try:
+            return self.deliver_now(target["Arn"], payload, role_arn=target.get("RoleArn"), via="scheduler")
+        except Exception as exc:
+            if self.undeliverable(target, payload, exc, rule_arn=None, via="scheduler"):
+                return DeliveryRecord(target_arn=target["Arn"], payload=payload, result=str(exc), errored=True)
+            raise
 
     def fire_rule(self, name: str, *, account: str, region: str, bus: str = "default") -> list[DeliveryRecord]:
         """Fire a scheduled EventBridge rule once, now, synchronously, with a 'Scheduled Event'."""
@@ -213,6 +297,17 @@ class EventDelivery:
             self.deliver_now(t["Arn"], target_input(t, event), role_arn=t.get("RoleArn"), rule_arn=rule.arn)
             for t in rule.targets
         ]
+
+
+def _send(queue_arn: str, body: Any, attributes: dict[str, str]) -> None:
+    from moto.sqs.models import sqs_backends
+
+    _service, region, account = _arn_parts(queue_arn)
+    sqs_backends[account][region].send_message(
+        queue_arn.rsplit(":", 1)[-1],
+        json.dumps(body),
+        message_attributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
+    )
 
 
 def apply(patcher: Patcher) -> None:

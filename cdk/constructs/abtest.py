@@ -8,7 +8,6 @@ from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -17,6 +16,7 @@ from aws_cdk import aws_scheduler_targets as scheduler_targets
 from constructs import Construct
 
 from cdk.arns import arn
+from cdk.constructs.dead_letters import DeadLetters
 from cdk.constructs.endpoint import EndpointSupport
 from cdk.constructs.model_registry import ModelRegistry
 from cdk.constructs.python_function import LAMBDAS, PackageLayer, PythonFunction
@@ -106,12 +106,16 @@ class AbTesting(Construct):
             "condition. X-Ray trace writes, the SageMaker List calls and Application Auto Scaling's Describe and "
             "Deregister calls (limited to the sagemaker namespace by condition) support no resource either.",
         )
+        self.status_dead_letters = DeadLetters(
+            self, "StatusDeadLetters", function=self.status.function, key=key, removal_policy=removal_policy
+        )
         schedule_role = iam.Role(
             self,
             "StatusScheduleRole",
             assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
             description=f"{self.endpoint_name}: EventBridge Scheduler runs the A/B status job",
         )
+        self.status_dead_letters.grant_send(schedule_role)
         self.schedule = scheduler.Schedule(
             self,
             "StatusSchedule",
@@ -122,6 +126,7 @@ class AbTesting(Construct):
                 input=scheduler.ScheduleTargetInput.from_object({"trigger": "schedule"}),
                 retry_attempts=0,  # the next run is the retry: every run checks every experiment again
                 role=schedule_role,
+                dead_letter_queue=self.status_dead_letters.queue,
             ),
         )
         status_id = stack.get_logical_id(self.status.function.node.default_child)  # type: ignore[arg-type]
@@ -145,12 +150,15 @@ class AbTesting(Construct):
         self.outcome.function.add_layers(self.statistics_layer)
         experiment_table.grant_read_write_data(self.outcome.function)
         acknowledge_grant_actions(self.outcome.role, ("kms:GenerateDataKey*", "kms:ReEncrypt*"))
+        self.outcome_dead_letters = DeadLetters(
+            self, "OutcomeDeadLetters", function=self.outcome.function, key=key, removal_policy=removal_policy
+        )
         self.outcome_rule = events.Rule(
             self,
             "OnOutcome",
             description=f"{self.endpoint_name}: A/B outcomes ({names.OUTCOME_SOURCE} / {names.OUTCOME_DETAIL_TYPE})",
             event_pattern=events.EventPattern(source=[names.OUTCOME_SOURCE], detail_type=[names.OUTCOME_DETAIL_TYPE]),
-            targets=[targets.LambdaFunction(self.outcome.function, retry_attempts=4)],
+            targets=[self.outcome_dead_letters.rule_target()],
         )
 
         self.router: PythonFunction | None = None

@@ -19,9 +19,9 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
@@ -32,6 +32,7 @@ from constructs import Construct
 
 from cdk.arns import arn, as_nag_resource
 from cdk.config import DriftConfig
+from cdk.constructs.dead_letters import DeadLetters
 from cdk.constructs.model_registry import ModelRegistry
 from cdk.constructs.python_function import PythonFunction
 from cdk.nag import acknowledge, acknowledge_grant_actions
@@ -109,6 +110,7 @@ class DriftMonitor(Construct):
         self.config = config
         self.endpoint_name = endpoint_name
         self.features = list(features)
+        self.dead_letters: dict[str, DeadLetters] = {}  # Start, Publish and (with retraining) Retrain
         self._artifacts_bucket = artifacts_bucket
         capture = capture_prefix(endpoint_name)
         reports = naming.reports_prefix(endpoint_name)
@@ -155,6 +157,8 @@ class DriftMonitor(Construct):
             rolling_days=config.rolling_window_days,
             psi_investigate=config.psi_investigate,
             psi_act=config.psi_act,
+            min_window_rows=config.min_window_rows,
+            min_baseline_rows=config.min_baseline_rows,
             job=JobSettings(
                 role_arn=self.job_role.role_arn,
                 image_uri=image_uri,
@@ -211,6 +215,9 @@ class DriftMonitor(Construct):
                 retry_attempts=2,
                 max_event_age=Duration.hours(1),
                 role=schedule_role,
+                dead_letter_queue=self._dead_letters(
+                    "Start", self.start.function, key, topic, removal_policy, sender=schedule_role
+                ).queue,
             ),
         )
         self.schedule_group = "default"
@@ -243,7 +250,7 @@ class DriftMonitor(Construct):
                     "ProcessingJobStatus": ["Completed", "Failed", "Stopped"],
                 },
             ),
-            targets=[targets.LambdaFunction(self.publish.function, retry_attempts=4)],
+            targets=[self._dead_letters("Publish", self.publish.function, key, topic, removal_policy).rule_target()],
         )
 
         # -- alarms -----------------------------------------------------------------------------------------
@@ -293,8 +300,29 @@ class DriftMonitor(Construct):
                         "state": {"value": ["ALARM"]},
                     },
                 ),
-                targets=[targets.LambdaFunction(self.retrain.function, retry_attempts=4)],
+                targets=[
+                    self._dead_letters("Retrain", self.retrain.function, key, topic, removal_policy).rule_target()
+                ],
             )
+
+    def _dead_letters(
+        self,
+        name: str,
+        function: lambda_.Function,
+        key: kms.IKey,
+        topic: sns.ITopic,
+        removal_policy: RemovalPolicy,
+        *,
+        sender: iam.IGrantable | None = None,
+    ) -> DeadLetters:
+        """The dead-letter queue of one of the monitor's asynchronously invoked functions (``dead_letters[name]``);
+        ``sender``, a schedule's role, may put dead letters in it."""
+        self.dead_letters[name] = DeadLetters(
+            self, f"{name}DeadLetters", function=function, key=key, removal_policy=removal_policy, topic=topic
+        )
+        if sender is not None:
+            self.dead_letters[name].grant_send(sender)
+        return self.dead_letters[name]
 
     # -- metrics and dashboard -------------------------------------------------------------------------------
     def metric_psi(self, feature: str) -> cloudwatch.Metric:

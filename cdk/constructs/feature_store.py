@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -28,6 +27,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from cdk.constructs.dead_letters import DeadLetters
 from cdk.constructs.python_function import LAMBDAS, PackageLayer, PythonFunction
 from cdk.constructs.storage import record_table
 from cdk.nag import acknowledge
@@ -361,6 +361,7 @@ class FeatureIngestion(Construct):
             encryption_master_key=store.key,
             enforce_ssl=True,
             retention_period=Duration.days(14),
+            removal_policy=removal_policy,  # parked records are data: kept with the tables unless told otherwise
         )
         acknowledge(self.dead_letters, "AwsSolutions-SQS3", "This is the dead-letter queue of the ingestion queue.")
         self.queue = sqs.Queue(
@@ -371,16 +372,21 @@ class FeatureIngestion(Construct):
             enforce_ssl=True,
             visibility_timeout=Duration.seconds(6 * 60),  # six times the function timeout, as AWS advises
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letters, max_receive_count=max_receive_count),
+            removal_policy=removal_policy,
         )
         self.function.function.add_event_source(
             event_sources.SqsEventSource(self.queue, batch_size=10, report_batch_item_failures=True)
+        )
+        # Events (not SQS messages, which have the queue's own DLQ) that cannot be delivered or processed.
+        self.event_dead_letters = DeadLetters(
+            self, "EventDeadLetters", function=self.function.function, key=store.key, removal_policy=removal_policy
         )
         self.rule = events.Rule(
             self,
             "Rule",
             description="Feature records published to the default bus",
             event_pattern=events.EventPattern(source=[INGEST_SOURCE], detail_type=[INGEST_DETAIL_TYPE]),
-            targets=[targets.LambdaFunction(self.function.function, retry_attempts=4)],
+            targets=[self.event_dead_letters.rule_target()],
         )
 
     def grant_send(self, grantee: iam.IGrantable) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Stack
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
@@ -15,11 +15,20 @@ class ModelRegistry(Construct):
     """A model package group named ``group_name``. Versions carry their lifecycle stage (Staging,
     Production, Archived) in ``ModelLifeCycle`` and their lineage in ``CustomerMetadataProperties``.
 
+    ``removal_policy`` decides whether the group (every version, with its lineage) outlives the stack.
     The training stack owns it; the serving and monitoring stacks grant with the same handle (its name is literal
     and its ARNs use only pseudo parameters, so sharing it makes no cross-stack reference).
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, group_name: str, description: str = "") -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        group_name: str,
+        removal_policy: RemovalPolicy,
+        description: str = "",
+    ) -> None:
         super().__init__(scope, construct_id)
         self.group = sagemaker.CfnModelPackageGroup(
             self,
@@ -27,6 +36,8 @@ class ModelRegistry(Construct):
             model_package_group_name=group_name,
             model_package_group_description=description,
         )
+        # Deleting the group deletes every version and its lineage: it is stateful data like the buckets.
+        self.group.apply_removal_policy(removal_policy)
         self.group_name = group_name
         stack = Stack.of(self)
         self.group_arn = arn(stack, "sagemaker", "model-package-group", group_name.lower())

@@ -8,7 +8,6 @@ from pathlib import Path
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -20,6 +19,7 @@ from constructs import Construct
 from cdk.arns import arn
 from cdk.config import PlatformConfig
 from cdk.constructs.approvals import PromotionApprovals
+from cdk.constructs.dead_letters import DeadLetters
 from cdk.constructs.endpoint import EndpointSupport
 from cdk.constructs.model_registry import ModelRegistry
 from cdk.constructs.python_function import PythonFunction
@@ -150,6 +150,14 @@ class PromotionWorkflow(Construct):
             f"<{machine_id}.Name>:*]",
             "Execution names are derived per model version; the grant covers this state machine's executions only.",
         )
+        self.trigger_dead_letters = DeadLetters(
+            self,
+            "TriggerDeadLetters",
+            function=self.trigger.function,
+            key=key,
+            removal_policy=removal_policy,
+            topic=topic,
+        )
         events.Rule(
             self,
             "OnApproval",
@@ -159,7 +167,7 @@ class PromotionWorkflow(Construct):
                 detail_type=["SageMaker Model Package State Change"],
                 detail={"ModelPackageGroupName": [registry.group_name], "ModelApprovalStatus": ["Approved"]},
             ),
-            targets=[targets.LambdaFunction(self.trigger.function, retry_attempts=4)],
+            targets=[self.trigger_dead_letters.rule_target()],
         )
         self.approvals = PromotionApprovals(
             self,

@@ -11,6 +11,9 @@ from constructs import Construct
 
 from cdk.nag import acknowledge
 
+# Days an overwritten or expired object version is kept before S3 deletes it for good.
+NONCURRENT_DAYS = 7
+
 
 class PlatformStorage(Construct):
     """The customer-managed KMS key (rotated yearly) and three buckets.
@@ -22,6 +25,11 @@ class PlatformStorage(Construct):
     All three block public access, enforce TLS and are versioned. ``removal_policy`` applies to all of them
     and the key; with ``RemovalPolicy.DESTROY`` a non-empty bucket still blocks stack deletion (no
     auto-delete custom resource is deployed).
+
+    Lifecycle: objects under ``capture_prefix`` of the artifacts bucket expire after ``capture_retention``, under
+    ``reports_prefix`` after ``report_retention``, and access logs after ``report_retention``. The buckets are
+    versioned, so expiring an object only makes it noncurrent: each rule also removes noncurrent versions after
+    :data:`NONCURRENT_DAYS` (the window to restore an object deleted by mistake).
     """
 
     def __init__(
@@ -31,6 +39,9 @@ class PlatformStorage(Construct):
         *,
         removal_policy: RemovalPolicy,
         report_retention: Duration,
+        capture_retention: Duration,
+        capture_prefix: str,
+        reports_prefix: str,
     ) -> None:
         super().__init__(scope, construct_id)
         self.key = kms.Key(
@@ -56,6 +67,19 @@ class PlatformStorage(Construct):
                 },
             )
         )
+        # The kit's dead-letter queues are encrypted with this key, and EventBridge itself sends them the events it
+        # cannot deliver: it needs the key for that, and only from this account ("Using dead-letter queues to
+        # process undelivered events", EventBridge User Guide; the key-policy form of "Authorizing EventBridge to use
+        # a customer managed key"). Lambda's on-failure sends and Scheduler's use the functions' and schedules' roles.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="EventBridgeDeadLetters",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+            )
+        )
         self.access_logs_bucket = s3.Bucket(
             self,
             "AccessLogs",
@@ -64,7 +88,13 @@ class PlatformStorage(Construct):
             enforce_ssl=True,
             versioned=True,
             removal_policy=removal_policy,
-            lifecycle_rules=[s3.LifecycleRule(id="ExpireAccessLogs", expiration=report_retention)],
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="ExpireAccessLogs",
+                    expiration=report_retention,
+                    noncurrent_version_expiration=Duration.days(NONCURRENT_DAYS),
+                )
+            ],
         )
         acknowledge(
             self.access_logs_bucket,
@@ -73,9 +103,16 @@ class PlatformStorage(Construct):
         )
         self.data_bucket = self._bucket("Data", "data/", removal_policy)
         self.artifacts_bucket = self._bucket("Artifacts", "artifacts/", removal_policy)
-        self.artifacts_bucket.add_lifecycle_rule(
-            id="ExpireOldReportVersions", prefix="reports/", noncurrent_version_expiration=report_retention
-        )
+        for rule_id, prefix, retention in (
+            ("ExpireCapture", capture_prefix, capture_retention),
+            ("ExpireDriftReports", reports_prefix, report_retention),
+        ):
+            self.artifacts_bucket.add_lifecycle_rule(
+                id=rule_id,
+                prefix=prefix.rstrip("/") + "/",
+                expiration=retention,
+                noncurrent_version_expiration=Duration.days(NONCURRENT_DAYS),
+            )
 
     def _bucket(self, construct_id: str, log_prefix: str, removal_policy: RemovalPolicy) -> s3.Bucket:
         return s3.Bucket(

@@ -16,6 +16,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from cdk.arns import arn, as_nag_resource
+from cdk.constructs.mlflow_tracking import MlflowTracking
 from cdk.constructs.model_registry import ModelRegistry
 from cdk.nag import acknowledge, acknowledge_grant_actions
 from mlops_kit.pipeline import definition as pipeline_definition
@@ -27,8 +28,9 @@ class TrainingPipeline(Construct):
 
     The role runs the pipeline and its jobs: it reads the offline feature store and labels from
     ``data_bucket``, writes runs and models to ``artifacts_bucket``, registers versions in ``registry``,
-    and pulls the pinned images. ``mlflow_tracking_server_arn``, when given, is the only MLflow server it
-    may log to; unset, runs log to a local MLflow store (in the emulator) or not at all (on AWS).
+    and pulls the pinned images. ``mlflow``, when given, is the tracking server its runs log to (the pipeline's
+    ``MlflowTrackingUri`` default, and the only server it may use); unset, runs log to a local MLflow store (in the
+    emulator, which passes the parameter) or not at all (on AWS).
     """
 
     def __init__(
@@ -40,7 +42,7 @@ class TrainingPipeline(Construct):
         data_bucket: s3.IBucket,
         artifacts_bucket: s3.IBucket,
         registry: ModelRegistry,
-        mlflow_tracking_server_arn: str | None = None,
+        mlflow: MlflowTracking | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -76,14 +78,17 @@ class TrainingPipeline(Construct):
         registry.grant_register(self.role)
         self._grant_jobs(stack, spec)
         acknowledge_grant_actions(self.role)
-        if mlflow_tracking_server_arn:
-            self.role.add_to_policy(
-                iam.PolicyStatement(actions=["sagemaker-mlflow:*"], resources=[mlflow_tracking_server_arn])
-            )
         spec = replace(spec, model_package_group=registry.group_name)
+        tokens: dict[str, str] = {}
+        if mlflow is not None:
+            # Runs log to the tracking server by default (the MlflowTrackingUri parameter's default is its ARN).
+            mlflow.grant_log(self.role)
+            spec = replace(spec, mlflow_tracking_uri=pipeline_definition.MLFLOW_PLACEHOLDER)
+            tokens[pipeline_definition.MLFLOW_PLACEHOLDER] = mlflow.server_arn
         body = self._tokenized(
             pipeline_definition.build_definition(spec),
             {
+                **tokens,
                 pipeline_definition.ROLE_PLACEHOLDER: self.role.role_arn,
                 pipeline_definition.LAUNCHER_PLACEHOLDER: self.launcher.s3_object_url,
                 pipeline_definition.BUNDLE_PLACEHOLDER: self.bundle.s3_object_url,

@@ -18,7 +18,9 @@ from cdk.constructs.notifications import Notifications
 from cdk.constructs.promotion_state import PromotionState
 from cdk.constructs.storage import PlatformStorage
 from cdk.stacks import shared
+from mlops_kit.monitoring import naming as drift_naming
 from mlops_kit.pipeline.usecase import feature_groups_of, load_use_case
+from mlops_kit.serving import naming as serving_naming
 
 
 class DataStack(Stack):
@@ -32,6 +34,9 @@ class DataStack(Stack):
             "Storage",
             removal_policy=removal,
             report_retention=Duration.days(config.retention.report_days),
+            capture_retention=Duration.days(config.retention.capture_days),
+            capture_prefix=serving_naming.capture_prefix(config.endpoint_name),
+            reports_prefix=drift_naming.reports_prefix(config.endpoint_name),
         )
         self.notifications = Notifications(
             self, "Notifications", key=self.storage.key, approver_emails=config.notifications.approver_emails
@@ -74,6 +79,9 @@ class DataStack(Stack):
         CfnOutput(self, "FeatureWorkGroupName", value=self.feature_store.workgroup_name)
         CfnOutput(self, "FeatureIngestQueueUrl", value=self.feature_ingestion.queue.queue_url)
         CfnOutput(self, "FeatureIngestFunctionName", value=self.feature_ingestion.function.function.function_name)
+        CfnOutput(
+            self, "FeatureEventDeadLetterQueueUrl", value=self.feature_ingestion.event_dead_letters.queue.queue_url
+        )
         shared.export(self, project, shared.FEATURE_TABLE_ARN, "FeatureTableArn", self.feature_store.table.table_arn)
         self.experiments = ExperimentStore(self, "Experiments", key=self.storage.key, removal_policy=removal)
         CfnOutput(self, "ExperimentTableName", value=self.experiments.table.table_name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,13 @@ def default_project() -> str:
         if name:
             return str(name)
     return os.environ.get("MLOPS_PROJECT", "mlops-kit")
+
+
+def is_platform_stack(stack_name: str, project: str) -> bool:
+    """Whether ``stack_name`` is one of ``project``'s stacks: ``<project>-<unit>`` with a one-word unit (data,
+    training, serving, monitoring). Exact, not a prefix: ``mlops-kit-dev-data`` belongs to project ``mlops-kit-dev``,
+    not ``mlops-kit``."""
+    return re.fullmatch(re.escape(project) + r"-[a-z]+", stack_name) is not None
 
 
 @dataclass
@@ -53,7 +61,7 @@ class Platform:
             cfn = session.client("cloudformation")
             for page in cfn.get_paginator("describe_stacks").paginate():
                 for stack in page["Stacks"]:
-                    if stack["StackName"].startswith(f"{project}-"):
+                    if is_platform_stack(stack["StackName"], project):
                         outputs.update({o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])})
         except (BotoCoreError, ClientError) as exc:
             where = os.environ.get("AWS_ENDPOINT_URL", "AWS")

@@ -74,32 +74,67 @@ def _follow(platform: Platform, execution_arn: str, *, until_waiting: bool = Tru
         console.print(f"[red]{described['status']}[/]: {described.get('error', '')}: {described.get('cause', '')}")
 
 
+# `mlops promote` exit codes other than 0 (started) and 1 (an error): nothing was started, and why.
+EXIT_ALREADY_IN_PRODUCTION = 3
+EXIT_ALREADY_RUNNING = 4
+EXIT_ALREADY_ENDED = 5
+
+
 def promote(
     version: Annotated[str, typer.Argument(help="Model version number (or model package ARN) to promote.")],
     comment: Annotated[str, typer.Option(help="Why this version (recorded with the approval).")] = "",
     follow: Annotated[bool, typer.Option(help="Print the workflow's progress until it waits or ends.")] = True,
     project: ProjectOption = None,
 ) -> None:
-    """Approve a Staging version in the registry and start its promotion (shadow, approval, canary)."""
+    """Approve a Staging version in the registry and start its promotion (shadow, approval, canary).
+
+    Exit codes: 0 the promotion started (by this command, or by the registry trigger on the approval it just
+    gave); 3 the version is already in Production; 4 a promotion of it is already running (its ARN is printed);
+    5 an earlier promotion of it already ended; 1 any error. Nothing is started in cases 3 to 5.
+    """
     from mlops_kit.promotion.trigger import start_promotion
-    from mlops_kit.registry import IllegalTransition, ModelRegistry, StageStatus, UnknownModelVersion
+    from mlops_kit.registry import IllegalTransition, ModelRegistry, Stage, StageStatus, UnknownModelVersion
 
     platform = Platform.connect(project)
     registry = ModelRegistry(platform.client("sagemaker"), platform.output("ModelPackageGroupName"))
+    approved_now = False
     try:
         candidate = registry.get(version)
+        if candidate.stage == Stage.PRODUCTION:
+            console.print(f"version {candidate.version} is already in Production: nothing started")
+            raise typer.Exit(EXIT_ALREADY_IN_PRODUCTION)
         if candidate.stage_status == StageStatus.PENDING_APPROVAL:
             candidate = registry.approve(candidate.arn, approver=_identity(platform), comment=comment)
+            approved_now = True
     except (UnknownModelVersion, IllegalTransition) as exc:
         fail(str(exc))
+    sfn = platform.client("stepfunctions")
     arn, started = start_promotion(
-        platform.client("stepfunctions"),
+        sfn,
         platform.output("PromotionStateMachineArn"),
         package_arn=candidate.arn,
         version=candidate.version,
         requested_by=_identity(platform),
     )
-    console.print(f"{'started' if started else 'already running or done'}: {arn}")
+    if started:
+        console.print(f"started the promotion of version {candidate.version}: {arn}")
+    else:
+        status = sfn.describe_execution(executionArn=arn)["status"]
+        if status == "RUNNING" and approved_now:
+            # The registry's approval event reached the promotion trigger first: this command's approval started it.
+            console.print(f"started the promotion of version {candidate.version} (by the registry trigger): {arn}")
+        elif status == "RUNNING":
+            console.print(
+                f"a promotion of version {candidate.version} is already running: {arn}; nothing started "
+                "(`mlops promotions pending` shows it once it waits for approval)"
+            )
+            raise typer.Exit(EXIT_ALREADY_RUNNING)
+        else:
+            console.print(
+                f"the promotion of version {candidate.version} already ended {status}: {arn}; nothing started "
+                "(`mlops promotions history` shows its outcome; register a new version to try again)"
+            )
+            raise typer.Exit(EXIT_ALREADY_ENDED)
     if follow:
         _follow(platform, arn)
 

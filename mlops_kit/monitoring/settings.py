@@ -51,7 +51,7 @@ class DriftSettings(HandlerSettings):
     psi_investigate: float = Field(gt=0)
     psi_act: float = Field(gt=0)
     # Fewer rows than these in the window or the baseline: PSI is reported as insufficient_data, never an
-    # alarm. Defaults until the platform config carries drift.min_window_rows and drift.min_baseline_rows.
+    # alarm (config: drift.min_window_rows and drift.min_baseline_rows).
     min_window_rows: int = Field(DEFAULT_MIN_WINDOW_ROWS, ge=1)
     min_baseline_rows: int = Field(DEFAULT_MIN_BASELINE_ROWS, ge=1)
     job: JobSettings

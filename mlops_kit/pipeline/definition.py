@@ -48,6 +48,7 @@ ARTIFACTS_BUCKET_PLACEHOLDER = "mlopskit-placeholder-artifacts-bucket"
 LAUNCHER_FILE_PLACEHOLDER = "mlopskit-placeholder-launcher.py"
 LAUNCHER_PLACEHOLDER = f"s3://mlopskit-placeholder-code-bucket/{LAUNCHER_FILE_PLACEHOLDER}"
 BUNDLE_PLACEHOLDER = "s3://mlopskit-placeholder-code-bucket/mlopskit-placeholder-sourcedir.tar.gz"
+MLFLOW_PLACEHOLDER = "arn:aws:sagemaker:us-east-1:111111111111:mlflow-tracking-server/mlopskit-placeholder"
 # Substitution order matters: whole URIs before the launcher's bare file name (the processing entrypoint
 # names the file as the container downloads it, so it must become the asset's real object key).
 PLACEHOLDERS = (
@@ -57,6 +58,7 @@ PLACEHOLDERS = (
     LAUNCHER_FILE_PLACEHOLDER,
     DATA_BUCKET_PLACEHOLDER,
     ARTIFACTS_BUCKET_PLACEHOLDER,
+    MLFLOW_PLACEHOLDER,
 )
 
 OFFLINE_PREFIX = "features"  # the offline feature store's prefix (mlops_kit.features.store.OFFLINE_PREFIX)

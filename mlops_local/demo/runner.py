@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -38,7 +39,16 @@ def run_demo(
     pace: float = 0.0,
     context_overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Synthesize (unless ``assembly_dir`` is given), start the emulator, run every stage; return a summary."""
+    """Synthesize (unless ``assembly_dir`` is given), start the emulator, run every stage; return a summary.
+
+    Raises ValueError when both ``assembly_dir`` and ``context_overrides`` are given: an assembly is already
+    synthesized, so the overrides could not be applied.
+    """
+    if assembly_dir is not None and context_overrides:
+        raise ValueError(
+            f"config overrides {json.dumps(context_overrides.get('mlops', context_overrides))} cannot change the "
+            f"already synthesized --assembly {assembly_dir}: drop --assembly and the demo synthesizes with them"
+        )
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="mlops-demo-") as tmp:
         workdir = Path(tmp)
@@ -56,24 +66,64 @@ def run_demo(
     return context.summary
 
 
-def run_scenario_demo(
-    console: Console, name: str, *, assembly_dir: Path | None = None, pace: float = 0.0
-) -> dict[str, Any]:
-    """One promotion scenario (see :mod:`mlops_local.demo.scenarios`) on a fresh emulator."""
-    from mlops_local.demo.scenarios import SCENARIOS, run_scenario
+def scenario_overrides(name: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``mlops`` config a scenario runs with: its own overrides plus ``extra`` (from ``-c``).
+
+    Raises ValueError when ``extra`` contradicts a value the scenario needs (the scenario would not show what it
+    says), KeyError for an unknown scenario.
+    """
+    from mlops_local.demo.scenarios import SCENARIOS
 
     if name not in SCENARIOS:
         raise KeyError(f"unknown scenario {name!r}; scenarios: {', '.join(SCENARIOS)}")
-    scenario = SCENARIOS[name]
+    merged: dict[str, Any] = json.loads(json.dumps(SCENARIOS[name].overrides))
+
+    def merge(into: dict[str, Any], new: dict[str, Any], path: str) -> None:
+        for key, value in new.items():
+            where = f"{path}.{key}" if path else key
+            if isinstance(value, dict) and isinstance(into.get(key), dict):
+                merge(into[key], value, where)
+            elif key in into and into[key] != value:
+                given, needed = json.dumps(value), json.dumps(into[key])
+                raise ValueError(f"scenario {name} sets {where}={needed}; -c {where}={given} contradicts it")
+            else:
+                into[key] = value
+
+    merge(merged, extra or {}, "")
+    return merged
+
+
+def run_scenario_demo(
+    console: Console,
+    name: str,
+    *,
+    assembly_dir: Path | None = None,
+    pace: float = 0.0,
+    context_overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One promotion scenario (see :mod:`mlops_local.demo.scenarios`) on a fresh emulator, with the scenario's
+    config plus ``context_overrides`` (``{"mlops": {...}}``).
+
+    Raises ValueError when ``assembly_dir`` is given but the run needs config the assembly cannot be known to have
+    (the scenario's own overrides, or ``context_overrides``): config is applied by synthesizing, never ignored.
+    """
+    from mlops_local.demo.scenarios import SCENARIOS, run_scenario
+
+    overrides = scenario_overrides(name, (context_overrides or {}).get("mlops"))
     with tempfile.TemporaryDirectory(prefix="mlops-scenario-") as tmp:
         workdir = Path(tmp)
         if assembly_dir is None:
             with step(f"Synthesizing the CDK app for scenario {name}"):
-                overrides = {"mlops": scenario.overrides} if scenario.overrides else None
-                assembly = synthesize(workdir / "cdk.out", context_overrides=overrides)
+                mlops = {"mlops": overrides} if overrides else None
+                assembly = synthesize(workdir / "cdk.out", context_overrides=mlops)
+        elif overrides:
+            raise ValueError(
+                f"scenario {name} runs with config {json.dumps(overrides)}, which --assembly {assembly_dir} was not "
+                "necessarily synthesized with: drop --assembly and the demo synthesizes with it"
+            )
         else:
             assembly = CloudAssembly.load(assembly_dir)
         with Emulator(pace=pace, workdir=workdir / "emulator") as aws:
             context = DemoContext(emulator=aws, assembly=assembly, console=console, workdir=workdir)
-            console.rule(f"[bold]scenario {name}: {scenario.description}")
+            console.rule(f"[bold]scenario {name}: {SCENARIOS[name].description}")
             return run_scenario(name, context)

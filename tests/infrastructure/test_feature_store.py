@@ -153,7 +153,15 @@ def test_read_grants_are_scoped_and_their_findings_acknowledged(tmp_path) -> Non
 
     app = App(outdir=str(tmp_path))
     stack = Stack(app, "Consumer")
-    storage = PlatformStorage(stack, "Storage", removal_policy=RemovalPolicy.DESTROY, report_retention=Duration.days(1))
+    storage = PlatformStorage(
+        stack,
+        "Storage",
+        removal_policy=RemovalPolicy.DESTROY,
+        report_retention=Duration.days(1),
+        capture_retention=Duration.days(1),
+        capture_prefix="capture/endpoint",
+        reports_prefix="drift/endpoint/reports",
+    )
     store = FeatureStore(
         stack, "FeatureStore", groups=FEATURE_GROUPS, key=storage.key, data_bucket=storage.data_bucket,
         artifacts_bucket=storage.artifacts_bucket, database_name="db", workgroup_name="wg",

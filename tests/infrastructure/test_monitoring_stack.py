@@ -84,12 +84,20 @@ def test_the_schedule_role_is_for_scheduler_in_this_account_and_may_only_invoke_
     assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
     assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
     found = statements(monitoring, role_id)
-    assert {a for s in found for a in actions_of(s)} == {"lambda:InvokeFunction"}
+    # Invoke the start function; put what it cannot deliver into the start function's dead-letter queue.
+    assert {a for s in found for a in actions_of(s)} == {"lambda:InvokeFunction", "sqs:SendMessage", *DEAD_LETTER_KEY}
+    invoke = [s for s in found if actions_of(s) == ["lambda:InvokeFunction"]]
     targets = {
-        json.dumps(r) for s in found for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
+        json.dumps(r) for s in invoke for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
     }
     assert targets
     assert all("DriftStartFunction" in t for t in targets), targets
+    dead_letters = {json.dumps(s["Resource"]) for s in found if actions_of(s) == ["sqs:SendMessage"]}
+    assert len(dead_letters) == 1
+    assert all("DriftStartDeadLettersQueue" in q for q in dead_letters), dead_letters
+
+
+DEAD_LETTER_KEY = ("kms:GenerateDataKey", "kms:Decrypt")  # sending to the KMS-encrypted dead-letter queue
 
 
 def test_every_model_feature_and_the_prediction_has_a_drift_alarm_at_the_act_threshold(stack_template: Any) -> None:
@@ -275,7 +283,14 @@ def tuned(assembly_with: Any) -> Any:
     """The monitoring stack synthesized with drift settings changed from their defaults."""
     from aws_cdk.assertions import Template
 
-    overrides = {"schedule": "rate(15 minutes)", "psi_act": 0.3, "window_hours": 6, "retrain_on_drift": False}
+    overrides = {
+        "schedule": "rate(15 minutes)",
+        "psi_act": 0.3,
+        "window_hours": 6,
+        "retrain_on_drift": False,
+        "min_window_rows": 50,
+        "min_baseline_rows": 400,
+    }
     assembly = assembly_with("drift-tuned", {"mlops": {"drift": overrides}})
     (stack,) = [s for s in assembly.stacks if s.stack_name.endswith("-monitoring")]
     return Template.from_json(json.loads(stack.template_file.read_text()))
@@ -298,3 +313,4 @@ def test_drift_config_sets_the_schedule_the_alarms_and_whether_alarms_retrain(tu
         if DriftSettings.VARIABLE in (variables := f["Properties"].get("Environment", {}).get("Variables", {}))
     ]
     assert (start.window_hours, start.psi_act) == (6, 0.3)
+    assert (start.min_window_rows, start.min_baseline_rows) == (50, 400)

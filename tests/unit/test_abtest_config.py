@@ -16,7 +16,7 @@ def test_the_status_job_is_hourly_and_the_http_router_optional_by_default() -> N
 
 
 def test_a_bad_schedule_or_key_is_named() -> None:
-    with pytest.raises(ConfigError, match=r"mlops\.abtest\.status_schedule: status_schedule must be 'rate"):
+    with pytest.raises(ConfigError, match=r"mlops\.abtest\.status_schedule: must be a rate\(value unit\) or cron"):
         load_config({"abtest": {"status_schedule": "hourly"}})
     with pytest.raises(ConfigError, match=r"mlops\.abtest\.router: unknown key; allowed keys here: http_router"):
         load_config({"abtest": {"router": True}})

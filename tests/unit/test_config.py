@@ -79,7 +79,7 @@ def test_overrides_merge_into_sections_without_dropping_siblings() -> None:
         ({"drift": {"psi_investigate": 0.3}}, "psi_investigate (0.3) must be below psi_act (0.2)"),
         (
             {"drift": {"schedule": "every hour"}},
-            "mlops.drift.schedule: schedule must be 'rate(N minutes|hours|days)'",
+            "mlops.drift.schedule: must be a rate(value unit) or cron(six fields) expression",
         ),
         ({"retention": {"log_days": 31}}, "mlops.retention.log_days: Input should be 1, 3, 5, 7, 14, 30"),
         (
@@ -89,7 +89,7 @@ def test_overrides_merge_into_sections_without_dropping_siblings() -> None:
         ({"notifications": {"approver_emails": ["ops"]}}, "not e-mail addresses: ['ops']"),
         ({"approvals": {"approvers": ["ops-team"]}}, "not IAM role or user ARNs: ['ops-team']; write arn:aws:iam::"),
         ({"serving": {"initial_instance_count": 5, "max_instance_count": 2}}, "max_instance_count (2)"),
-        ({"project_name": "X"}, "mlops.project_name: String should match pattern"),
+        ({"project_name": "X"}, "mlops.project_name: must be 3-25 lowercase letters, digits and hyphens"),
         ({"drift": {"job_volume_gb": 0}}, "mlops.drift.job_volume_gb: Input should be greater than or equal to 1"),
         ({"drift": {"job_max_runtime_minutes": 20000}}, "mlops.drift.job_max_runtime_minutes: Input should be less"),
         ({"alarms": "high"}, "mlops.alarms: expected a JSON object (section), got 'high'"),

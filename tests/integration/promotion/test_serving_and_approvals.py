@@ -330,3 +330,48 @@ def test_mlops_registry_lists_shows_and_traces_versions(served: Any, wide_consol
     assert "dataset_manifest_hash" in traced.output
     assert unknown.exit_code == 1
     assert "99" in unknown.output
+
+
+def test_promote_says_what_happened_with_its_exit_code(served: Any, wide_console: None) -> None:
+    # Issue 16: a version already in Production, or a promotion already running, printed "already running or
+    # done" with exit 0 and replayed the old run; a promotion just started printed the same message.
+    from mlops_kit.cli.promotion import EXIT_ALREADY_ENDED, EXIT_ALREADY_IN_PRODUCTION, EXIT_ALREADY_RUNNING
+
+    context, data = served
+    aws = context.emulator
+    registry = ModelRegistry(aws.client("sagemaker"), context.output("ModelPackageGroupName"))
+    production = registry.production()
+    assert production is not None
+    candidate = register_model(context, data, name="v-again", seed=3)
+    version = registry.get(candidate).version
+    name = execution_name("promote", candidate, version)
+    arn = context.output("PromotionStateMachineArn").replace(":stateMachine:", ":execution:") + ":" + name
+    env = {"COLUMNS": "400"}
+
+    in_production = runner.invoke(app, ["promote", str(production.version), "--no-follow"], env=env)
+    started = runner.invoke(app, ["promote", str(version), "--no-follow"], env=env)
+    running = runner.invoke(app, ["promote", str(version), "--no-follow"], env=env)
+    # End it the way an operator would (reject it once it waits), so the endpoint's lock is free for other tests.
+    sfn = aws.client("stepfunctions")
+    client = EndpointClient(context.output("EndpointName"), aws.client("sagemaker-runtime"))
+    from mlops_local.demo.traffic import BackgroundTraffic
+
+    with BackgroundTraffic(client, data.payloads, aws.clock, every=5):
+        waiting = follow(sfn, arn, until_waiting=True, timeout_seconds=86400, poll_seconds=30)
+    if waiting["status"] == "RUNNING":
+        store = PromotionStore(aws.client("dynamodb"), context.output("PromotionTableName"))
+        runner.invoke(app, ["reject", pending_approval(store, arn).approval_id, "--reason", "test over"], env=env)
+    final = follow(sfn, arn, timeout_seconds=86400, poll_seconds=30)
+    ended = runner.invoke(app, ["promote", str(version), "--no-follow"], env=env)
+
+    assert final["status"] != "RUNNING"
+    assert ended.exit_code == EXIT_ALREADY_ENDED, ended.output
+    assert f"the promotion of version {version} already ended {final['status']}: {arn}" in ended.output
+
+    assert in_production.exit_code == EXIT_ALREADY_IN_PRODUCTION, in_production.output
+    assert f"version {production.version} is already in Production: nothing started" in in_production.output
+    assert started.exit_code == 0, started.output
+    assert f"started the promotion of version {version}" in started.output
+    assert arn in started.output
+    assert running.exit_code == EXIT_ALREADY_RUNNING, running.output
+    assert f"a promotion of version {version} is already running: {arn}; nothing started" in running.output
