@@ -62,8 +62,6 @@ def smoke_overrides(project: str, region: str) -> dict[str, Any]:
             "abtest": {"http_router": True, "status_schedule": "rate(1 day)"},
             "retention": {"log_days": 1},
             "mlflow": {"managed": False},
-            # One identity runs the whole smoke test: it promotes and approves (separation of duties is off here).
-            "approvals": {"allow_self_approval": True},
         }
     }
 
@@ -155,9 +153,10 @@ class Smoke:
         assert result.returncode == 0, f"cdk {' '.join(args)} failed:\n{result.stderr[-3000:]}"
         return result
 
-    def mlops(self, *args: str) -> Result:
-        """``mlops ARGS --project <smoke project>``, in this process (its waits run on the target's clock)."""
-        env = {**self.target.environment(), "COLUMNS": "250", "NO_COLOR": "1", "TERM": "dumb"}
+    def mlops(self, *args: str, credentials: dict[str, str] | None = None) -> Result:
+        """``mlops ARGS --project <smoke project>``, in this process (its waits run on the target's clock); with
+        ``credentials`` (temporary ``AWS_*`` variables), as that identity."""
+        env = {**self.target.environment(), "COLUMNS": "250", "NO_COLOR": "1", "TERM": "dumb", **(credentials or {})}
         result = self._runner.invoke(app, [*args, "--project", self.project], env=env)
         if result.exception and not isinstance(result.exception, SystemExit):
             raise result.exception
@@ -278,9 +277,23 @@ class Smoke:
             approval_id = waiting_for_approval()
         listed = self.mlops("promotions", "pending").output
         assert approval_id in listed, listed
-        approved = self.mlops("approve", approval_id, "--comment", "smoke test: automatic approval").output
+        approved = self.mlops(
+            "approve", approval_id, "--comment", "smoke test: automatic approval", credentials=self.reviewer()
+        ).output
         self.wait_for_execution(execution_arn)
         return approved
+
+    def reviewer(self) -> dict[str, str]:
+        """Credentials of a reviewer signed in with the platform's approver role (the one identity that may answer
+        a promotion besides the configured approvers; it trusts this account's principals)."""
+        assumed = self.target.client("sts").assume_role(
+            RoleArn=self.outputs["ApproverRoleArn"], RoleSessionName="smoke-reviewer"
+        )["Credentials"]
+        return {
+            "AWS_ACCESS_KEY_ID": assumed["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": assumed["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": assumed["SessionToken"],
+        }
 
     def pending_approvals(self, execution_arn: str) -> list[str]:
         from mlops_kit.promotion.store import PromotionStore
