@@ -12,7 +12,7 @@ DynamoDB online store, side by side in one run.
    (same rows, same order, every value equal, nulls and NaN apart); every row Feast returns is compared value
    by value with ours and the label rows Feast drops are counted. About 2% of label rows share entity and
    timestamp with another (the case Feast drops, #6787).
-2. The same at 1M labels x 10M feature rows (500k entities), without Feast.
+2. The same at 1M labels x 10M feature rows (500k entities), without Feast, in one round.
 3. Online reads on the local emulator (moto server): DynamoDB requests and client time for 1, 100 and 1,000
    entities x 3 groups, ours and Feast's (its DynamoDB online store pointed at the same server), each client in
    its own process, and our client-side decode time per entity.
@@ -190,6 +190,7 @@ ASOF_PEERS = [
     ("Polars join_asof, our partitions", "polars_historical", "hive"),
 ]
 ROUNDS = 2  # every engine runs once per round, in alternating order, so a burst of load hits no one engine alone
+LARGE_ROUNDS = 1  # at 10M rows one round of the five engines takes 5-10 minutes on the shared 2 cores
 
 
 def side_by_side(directory: Path, rounds: int) -> dict[str, Any]:
@@ -393,7 +394,7 @@ def run(quick: bool = False) -> Report:
     directory = DATA / f"features-{large[0]}x{large[1]}"
     meta = make_data(str(directory), *large, seed=11)
     load_before = _load()
-    large_results = side_by_side(directory, rounds)
+    large_results = side_by_side(directory, 1 if quick else LARGE_ROUNDS)
     rows, _ = join_rows(large_results)
     lines.append(
         f"### Scale: {meta['labels']:,} labels x {meta['rows']:,} feature rows ({meta['entities']:,} entities)"
