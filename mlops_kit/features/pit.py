@@ -23,13 +23,10 @@ Arrow ``take``, so strings, lists and nulls keep their types.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 INGEST_ORDER = "__ingest_order"
 
@@ -42,7 +39,13 @@ def entity_codes(
     combined: np.ndarray | None = None
     for label_column, feature_column in zip(label_keys, feature_keys, strict=True):
         chunks = [*_chunks(label_column), *_chunks(feature_column)]
-        size, codes = _encode(chunks)
+        encoded = pa.chunked_array(chunks).dictionary_encode()
+        size = len(encoded.chunk(0).dictionary) if encoded.num_chunks else 0
+        codes = (
+            np.concatenate([c.indices.to_numpy(zero_copy_only=False).astype(np.int64) for c in encoded.chunks])
+            if encoded.num_chunks
+            else np.zeros(0, np.int64)
+        )
         if combined is None:
             combined = codes
         else:
@@ -55,42 +58,6 @@ def entity_codes(
     _, dense = np.unique(combined, return_inverse=True)
     dense = dense.astype(np.int64)
     return dense[:n_labels], dense[n_labels:]
-
-
-_PARALLEL_ROWS = 2_000_000  # from this many key values, encode halves on two threads
-
-
-def _encode(chunks: list[pa.Array]) -> tuple[int, np.ndarray]:
-    """(number of distinct values, dense int64 code of each value), codes in order of first appearance.
-
-    Hashing the keys is the join's largest step at scale (1.6 s of CPU for 11M strings); Arrow's kernel runs on
-    one thread but releases the GIL, so from ``_PARALLEL_ROWS`` values on two threads encode one half each and
-    the second half's dictionary (far smaller than its values) is mapped onto the first's.
-    """
-    rows = sum(len(c) for c in chunks)
-    if rows < _PARALLEL_ROWS or (os.cpu_count() or 1) < 2 or len(chunks) < 2:
-        dictionary, codes = _encode_run(chunks)
-        return len(dictionary), codes
-    split, seen = 1, len(chunks[0])
-    while split < len(chunks) - 1 and seen < rows // 2:
-        seen += len(chunks[split])
-        split += 1
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        (first, first_codes), (second, second_codes) = pool.map(_encode_run, [chunks[:split], chunks[split:]])
-    position = pc.index_in(second, value_set=first)
-    new = position.is_null().to_numpy(zero_copy_only=False)
-    mapping = position.fill_null(0).to_numpy().astype(np.int64)
-    mapping[new] = len(first) + np.arange(int(new.sum()), dtype=np.int64)
-    return len(first) + int(new.sum()), np.concatenate([first_codes, mapping[second_codes]])
-
-
-def _encode_run(chunks: list[pa.Array]) -> tuple[pa.Array, np.ndarray]:
-    """One dictionary for ``chunks`` (Arrow's chunked encoding shares it) and every value's index into it."""
-    encoded = pa.chunked_array(chunks).dictionary_encode()
-    if not encoded.num_chunks:
-        return pa.array([], chunks[0].type if chunks else pa.string()), np.zeros(0, np.int64)
-    codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False).astype(np.int64) for c in encoded.chunks])
-    return encoded.chunk(0).dictionary, codes
 
 
 def _chunks(column: pa.ChunkedArray | pa.Array) -> list[pa.Array]:

@@ -431,29 +431,3 @@ def test_duplicate_label_rows_are_counted_like_pandas(rows, wide_span) -> None:
     counted = _count_duplicates(labels, ["k"], np.array(times, dtype=np.int64))
 
     assert counted == int(frame.duplicated().sum())
-
-
-@given(
-    st.lists(st.lists(st.sampled_from(["a", "b", "c", "ab", ""]), min_size=0, max_size=6), min_size=2, max_size=6),
-    st.lists(st.lists(st.integers(-3, 3), min_size=0, max_size=6), min_size=2, max_size=6),
-)
-@settings(max_examples=100, deadline=None)
-def test_keys_encoded_on_two_threads_get_the_same_codes_as_on_one(strings, integers) -> None:
-    import numpy as np
-
-    from mlops_kit.features import pit
-
-    for chunked in ([pa.array(c, pa.string()) for c in strings], [pa.array(c, pa.int64()) for c in integers]):
-        values = [v for c in chunked for v in c.to_pylist()]
-        one = pit._encode(chunked)
-        with pytest.MonkeyPatch.context() as patch:  # every size takes the two-thread path, on any machine
-            patch.setattr(pit, "_PARALLEL_ROWS", 0)
-            patch.setattr(pit.os, "cpu_count", lambda: 2)
-            two = pit._encode(chunked)
-
-        distinct = len(set(values))
-        for size, codes in (one, two):
-            assert size == distinct
-            assert sorted(set(codes.tolist())) == list(range(distinct))  # dense
-            same = np.equal.outer(codes, codes)
-            assert (same == np.equal.outer(np.array(values, object), np.array(values, object))).all()
