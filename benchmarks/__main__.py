@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import shlex
+import sys
 import time
 
 import benchmarks
@@ -27,6 +29,8 @@ def main(argv: list[str] | None = None) -> None:
         started = time.monotonic()
         print(f"== {name}", flush=True)
         report = module.run(quick=args.quick)
+        # The section names the command that produced it: with every benchmark in one run (`make bench`), that run.
+        report.command = shlex.join(["python", "-m", "benchmarks", *(argv if argv is not None else sys.argv[1:])])
         if not args.quick:
             write_section(report)
         print("\n".join(report.lines))

@@ -47,3 +47,20 @@ def use_waiter(waiter: Waiter | None) -> None:
     """Replace how :func:`poll` waits (the local emulator's clock); ``None`` restores the wall clock."""
     global _waiter  # noqa: PLW0603  (one process-wide way of waiting)
     _waiter = waiter or _wall_clock
+
+
+def pause(seconds: float, *, what: str) -> None:
+    """Let ``seconds`` pass before a retry, the way :func:`poll` waits: on the wall clock on AWS, on the emulator's
+    clock in the embedded emulator (at no wall-time cost). Returns at once for ``seconds <= 0``."""
+    if seconds <= 0:
+        return
+    asked: list[bool] = []
+
+    def elapsed() -> bool | None:
+        if asked:  # the second look comes ``seconds`` after the first
+            return True
+        asked.append(True)
+        return None
+
+    # The time-out is generous: the waiter looks again after ``every`` and only gives up after ``timeout``.
+    poll(elapsed, every=seconds, timeout=2 * seconds + 1, what=what)

@@ -40,7 +40,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
@@ -49,7 +49,6 @@ from mlops_kit.abtest.dynamodb import DynamoDBRepository
 from mlops_kit.abtest.errors import ConcurrentUpdateError, ExperimentError, IllegalTransitionError
 from mlops_kit.abtest.models import DecisionOutcome, Experiment, ExperimentState
 from mlops_kit.abtest.names import lock_holder
-from mlops_kit.abtest.report import StatusReport
 from mlops_kit.abtest.routing import utc_now
 from mlops_kit.abtest.service import ExperimentService
 from mlops_kit.promotion.store import PromotionStore
@@ -57,6 +56,9 @@ from mlops_kit.registry import IllegalTransition, ModelRegistry, ModelVersion, S
 from mlops_kit.serving import naming
 from mlops_kit.serving.deploy import BUSY, ConfigSpec, EndpointDeployer, ModelSpec, Variant
 from mlops_kit.waiting import poll
+
+if TYPE_CHECKING:  # the statistics load where a status is built (the status job's first report)
+    from mlops_kit.abtest.report import StatusReport
 
 _PER_MODEL_ENVIRONMENT = ("MLOPS_MODEL_VERSION", "MLOPS_MODEL_PACKAGE_ARN", "MLOPS_VARIANT")
 

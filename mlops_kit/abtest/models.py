@@ -54,7 +54,7 @@ from mlops_kit.abtest.planning import (
     sample_size_means,
     sample_size_proportions,
 )
-from mlops_kit.abtest.sequential import DEFAULT_MIN_SAMPLES
+from mlops_kit.abtest.totals import DEFAULT_MIN_SAMPLES
 
 
 class _Frozen(BaseModel):

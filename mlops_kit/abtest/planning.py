@@ -17,7 +17,6 @@ import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from scipy import optimize, special
 
 MdeKind = Literal["absolute", "relative"]
 """``absolute``: the MDE is in the metric's units (0.01 is +1 percentage point on a rate).
@@ -88,6 +87,10 @@ def sample_size_for_effect(
     Raises ``ValueError`` when ``effect_size`` is zero or not finite, or alpha, power or treatment_share are
     outside (0, 1) (or power does not exceed alpha).
     """
+    # scipy (0.6 s to import) only where a plan is sized: the Lambda functions that record outcomes import
+    # this module for its models and never call it.
+    from scipy import optimize, special
+
     _check_test(alpha, power, treatment_share)
     if not (math.isfinite(effect_size) and effect_size != 0.0):
         raise ValueError(f"effect_size must be a non-zero finite number, got {effect_size}")

@@ -4,7 +4,7 @@ ending splits, and the CloudWatch metrics the dashboard plots (names in :mod:`.n
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops_kit.abtest.endpoint import ExperimentOperations
 from mlops_kit.abtest.names import (
@@ -15,7 +15,9 @@ from mlops_kit.abtest.names import (
     METRIC_PROGRESS,
     METRICS_NAMESPACE,
 )
-from mlops_kit.abtest.report import StatusReport
+
+if TYPE_CHECKING:  # the statistics load where a status is built (the status job's first report)
+    from mlops_kit.abtest.report import StatusReport
 
 LOG = logging.getLogger(__name__)
 

@@ -53,12 +53,9 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import special
 
 from mlops_kit.abtest.planning import check_open_unit, check_positive
-from mlops_kit.abtest.totals import ArmTotals, MetricKind
+from mlops_kit.abtest.totals import DEFAULT_MIN_SAMPLES, ArmTotals, MetricKind
 
 FloatArray = NDArray[np.float64]
-
-DEFAULT_MIN_SAMPLES = 100
-"""Users each arm needs before a look counts: below it the plug-in variance is too noisy to trust."""
 
 
 @dataclass(frozen=True)

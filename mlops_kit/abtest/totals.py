@@ -11,7 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
+DEFAULT_MIN_SAMPLES = 100
+"""Users each arm needs before a look counts: below it the plug-in variance is too noisy to trust."""
 
 MetricKind = Literal["binary", "continuous"]
 """``binary``: a 0/1 value per user (converted or not), analysed as a proportion.
@@ -48,6 +49,8 @@ class ArmTotals:
     @classmethod
     def from_values(cls, values: Iterable[float]) -> ArmTotals:
         """The totals of per-user values (one value per user)."""
+        import numpy as np  # here only: the experiment models import this module in functions that record
+
         array = np.asarray(list(values), dtype=float)
         return cls(n=int(array.size), total=float(array.sum()), total_sq=float(np.square(array).sum()))
 

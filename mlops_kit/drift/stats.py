@@ -89,8 +89,8 @@ class Severity(StrEnum):
 # PSI of a window drawn from the baseline's own distribution is noise of about (bins - 1) * (1/n + 1/m) for n
 # current and m reference rows: at 20 rows it is in the act band most of the time. These minimums keep the
 # act band's false-alarm rate on same-distribution windows below 0.1% with 10 bins (tests/unit/drift).
-DEFAULT_MIN_WINDOW_ROWS = 200
-DEFAULT_MIN_BASELINE_ROWS = 1000
+# (Defined with the drift functions' settings, which must not import this package: see there.)
+from mlops_kit.monitoring.settings import DEFAULT_MIN_BASELINE_ROWS, DEFAULT_MIN_WINDOW_ROWS  # noqa: E402
 
 
 @dataclass(frozen=True)

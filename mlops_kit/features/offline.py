@@ -496,7 +496,11 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 def _created_for_order(table: pa.Table) -> np.ndarray:
     """Created time for ordering: missing values sort first."""
+    import numpy as np
+
     created = table.column("__created_us")
+    if created.null_count == len(created):  # a group without a created time: one value seen at every row, no copy
+        return np.broadcast_to(np.int64(-(2**63)), (len(created),))
     return pc.fill_null(created, -(2**63)).to_numpy()
 
 

@@ -8,10 +8,12 @@ concurrent writers cannot lose the newest value. Within one batch, records for t
 reduced to the newest (the last of exact ties, as the offline store orders them), the others counted stale.
 
 Reads gather the keys of many entities x many groups, de-duplicate them and send them in as few
-``BatchGetItem`` calls as DynamoDB allows (100 keys per call, across groups). Unprocessed keys are retried
-with exponential backoff and jitter; if some are still unprocessed after ``max_attempts`` the read fails
-(:class:`OnlineReadError`) rather than reporting those entities as missing. A value older than its group's
-TTL is returned as missing (status ``expired``) even if DynamoDB has not deleted it yet.
+``BatchGetItem`` calls as DynamoDB allows (100 keys per call, across groups: 1 entity x 3 groups is one call),
+the calls concurrently (at most ``max_workers`` at a time), so a read takes about one round trip rather than one
+per call. Each call retries its own unprocessed keys with exponential backoff and jitter, waiting through
+:mod:`mlops_kit.waiting` (emulated time in the emulator); if some are still unprocessed after ``max_attempts``
+the read fails (:class:`OnlineReadError`) rather than reporting those entities as missing. A value older than
+its group's TTL is returned as missing (status ``expired``) even if DynamoDB has not deleted it yet.
 
 The item layout is in :mod:`mlops_kit.features.encoding`. AWS calls go through :class:`DynamoDBTable`,
 which takes a boto3 DynamoDB *client*; tests can pass any object with the same three methods.
@@ -36,6 +38,7 @@ from mlops_kit.features.definitions import (
     ResolvedRefs,
 )
 from mlops_kit.features.encoding import decode_features, encode_item, encode_key, to_micros
+from mlops_kit.waiting import pause
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -142,8 +145,9 @@ class OnlineStore:
     """Latest feature values per entity, in one DynamoDB table (see the module docstring).
 
     ``clock`` returns "now" for TTL checks (default: the system clock); ``max_workers`` bounds concurrent
-    PutItem calls; unprocessed read keys are retried up to ``max_attempts`` times, sleeping
-    ``base_delay * 2**attempt`` seconds (with full jitter) in between.
+    PutItem calls, and concurrent BatchGetItem calls of one read; each BatchGetItem call is made up to
+    ``max_attempts`` times while keys come back unprocessed, waiting ``base_delay * 2**attempt`` seconds (with
+    full jitter) in between.
     """
 
     def __init__(
@@ -292,27 +296,37 @@ class OnlineStore:
         )
 
     def _batch_get(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
-        found: dict[tuple[str, str], dict[str, Any]] = {}
-        pending = [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in keys]
-        attempt = 0
-        while pending:
-            unprocessed: list[dict[str, Any]] = []
-            for start in range(0, len(pending), BATCH_GET_LIMIT):
-                items, left = self.table.batch_get(pending[start : start + BATCH_GET_LIMIT])
-                for item in items:
-                    found[(item["pk"]["S"], item["sk"]["S"])] = item
-                unprocessed.extend(left)
-            if not unprocessed:
-                break
-            attempt += 1
-            if attempt >= self.max_attempts:
-                raise OnlineReadError(
-                    f"{len(unprocessed)} of {len(keys)} keys were still unprocessed after {attempt} "
-                    "BatchGetItem attempts (throttling?); retry later or raise the table's read capacity"
-                )
-            time.sleep(random.uniform(0, self.base_delay * 2**attempt))
-            pending = unprocessed
-        return found
+        """The items at ``keys``: one BatchGetItem call per 100 keys, the calls concurrently (bounded)."""
+        requests = [
+            [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in keys[start : start + BATCH_GET_LIMIT]]
+            for start in range(0, len(keys), BATCH_GET_LIMIT)
+        ]
+        if len(requests) <= 1:  # one call (up to 33 entities x 3 groups): no thread to start
+            answers = [self._get_all(request) for request in requests]
+        else:
+            with ThreadPoolExecutor(max_workers=min(self.max_workers, len(requests))) as pool:
+                answers = list(pool.map(self._get_all, requests))
+        return {(item["pk"]["S"], item["sk"]["S"]): item for items in answers for item in items}
+
+    def _get_all(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Every item of one BatchGetItem request, its unprocessed keys retried with backoff.
+
+        Raises :class:`OnlineReadError` when keys are still unprocessed after ``max_attempts`` calls.
+        """
+        found: list[dict[str, Any]] = []
+        pending = keys
+        for attempt in range(self.max_attempts):
+            if attempt:
+                # Full jitter (AWS's advice for BatchGetItem's unprocessed keys): concurrent retries spread out.
+                pause(random.uniform(0, self.base_delay * 2**attempt), what="BatchGetItem backoff")
+            items, pending = self.table.batch_get(pending)
+            found.extend(items)
+            if not pending:
+                return found
+        raise OnlineReadError(
+            f"{len(pending)} of {len(keys)} keys of a BatchGetItem call were still unprocessed after "
+            f"{self.max_attempts} attempts (throttling?); retry later or raise the table's read capacity"
+        )
 
 
 def _entity_rows(entities: Any) -> list[Mapping[str, Any]]:

@@ -15,8 +15,10 @@ faster than ``argsort``: 11 ms against 40 ms for 1M keys) yields the order too. 
 and time span do not fit one int64 together, the key's time part is coarsened (a 262 ms grain at 50k
 entities and 1M rows over a year) and the binary search's answer is corrected by stepping back over the
 few rows whose exact time is after the label's; the row number is left out (and ``argsort`` used) when it
-would coarsen time below 2**24 steps. Values are gathered with Arrow ``take``, so strings, lists and nulls
-keep their types.
+would coarsen time below 2**16 steps. At 500k entities and 10M rows over a year that grain is about a minute:
+rows of one entity a minute apart are rare, and the few that share a coarse key are re-sorted exactly, while
+``numpy.sort`` of the packed keys takes 0.36 s of CPU against 0.85 s for ``argsort``. Values are gathered with
+Arrow ``take``, so strings, lists and nulls keep their types.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ def _chunks(column: pa.ChunkedArray | pa.Array) -> list[pa.Array]:
     return list(column.chunks) if isinstance(column, pa.ChunkedArray) else [column]
 
 
-_MIN_TIME_BITS = 24  # below this many time steps, keep the row number out of the key
+_MIN_TIME_BITS = 16  # below this many time steps, keep the row number out of the key
 
 
 def _sort_keys(

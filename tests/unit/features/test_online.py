@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mlops_kit import waiting
 from mlops_kit.features.online import OnlineReadError, OnlineStore
 from mlops_kit.features.records import InvalidRecordsError
 from tests.unit.features.conftest import REGISTRY, FakeTable, at
@@ -133,7 +134,7 @@ def test_reads_batch_across_groups_in_the_fewest_calls_and_keep_the_callers_orde
     result = online.get(wanted, ["activity:score", "profile:age", "activity:history"])
 
     assert result.requests == 3  # 121 distinct users x 2 groups = 242 keys -> 100 + 100 + 42
-    assert table.batch_sizes == [100, 100, 42]
+    assert sorted(table.batch_sizes) == [42, 100, 100]  # made concurrently, in any order
     assert result.columns == ["score", "age", "history"]
     assert [r["age"] for r in result.rows[:3]] == [119, 118, 117]
     assert result.rows[-2] == {"score": None, "age": None, "history": None}
@@ -153,6 +154,70 @@ def test_unprocessed_keys_are_retried_until_served() -> None:
 
     assert [r["age"] for r in result.rows] == [0, 1, 2, 3, 4]
     assert result.requests == 4
+
+
+class BarrierTable(FakeTable):
+    """BatchGetItem calls that each wait until ``calls`` of them are in flight at once."""
+
+    def __init__(self, calls: int) -> None:
+        super().__init__()
+        self.barrier = threading.Barrier(calls, timeout=30)  # a guard, not a measurement: sequential calls break it
+
+    def batch_get(self, keys: list[dict]) -> tuple[list[dict], list[dict]]:
+        self.barrier.wait()
+        return super().batch_get(keys)
+
+
+def test_the_calls_of_one_read_are_made_concurrently() -> None:
+    table = BarrierTable(calls=3)
+    online = store(table)
+    online.write("profile", [profile(f"u{i}", 1, i) for i in range(250)])
+    table.requests = 0
+
+    result = online.get([{"user": f"u{i}"} for i in range(250)], ["profile:age"])
+
+    assert result.requests == 3
+    assert [r["age"] for r in result.rows] == list(range(250))
+
+
+def test_one_entity_of_several_groups_is_one_call() -> None:
+    table = FakeTable()
+    online = store(table)
+    online.write("profile", [profile("u", 1, 7)])
+    table.requests = 0
+
+    result = online.get([{"user": "u"}], ["profile:age", "activity:score"])
+
+    assert result.requests == 1
+    assert table.batch_sizes == [2]
+
+
+def test_each_call_retries_only_its_own_unprocessed_keys_waiting_through_the_kits_waiter() -> None:
+    waits: list[float] = []
+
+    def recording_waiter(check, *, every, timeout, what):  # answers at once: no wall time passes
+        waits.append(every)
+        assert what == "BatchGetItem backoff"
+        while (answer := check()) is None:
+            pass
+        return answer
+
+    table = FakeTable(unprocessed_first=1, keep=10)
+    online = OnlineStore(REGISTRY, table, clock=lambda: at(0), base_delay=0.05)
+    online.write("profile", [profile(f"u{i}", 1, i) for i in range(250)])
+    table.requests, table.batch_sizes = 0, []
+    waiting.use_waiter(recording_waiter)
+    try:
+        result = online.get([{"user": f"u{i}"} for i in range(250)], ["profile:age"])
+    finally:
+        waiting.use_waiter(None)
+
+    assert [r["age"] for r in result.rows] == list(range(250))
+    assert result.requests == 4
+    # Calls of 100, 100 and 50 keys; the throttled one is made again with its own keys less the 10 it was served.
+    assert sorted(table.batch_sizes) in ([40, 50, 100, 100], [50, 90, 100, 100])
+    assert len(waits) == 1
+    assert 0 < waits[0] <= 0.05 * 2
 
 
 def test_keys_still_unprocessed_after_every_retry_fail_the_read() -> None:
