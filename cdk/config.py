@@ -25,8 +25,8 @@ from pydantic import (
 )
 
 from cdk.schedules import schedule_problem
-from mlops_kit.drift.stats import DEFAULT_MIN_BASELINE_ROWS, DEFAULT_MIN_WINDOW_ROWS
 from mlops_kit.monitoring import naming as drift_naming
+from mlops_kit.monitoring.settings import DEFAULT_MIN_BASELINE_ROWS, DEFAULT_MIN_WINDOW_ROWS
 from mlops_kit.pipeline.definition import ImageScope, PipelineSpec, image_uri
 from mlops_kit.promotion.settings import GuardrailsSettings, RolloutSettings, ShadowSettings
 

@@ -57,6 +57,10 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats as sps
 
+# The minimum rows (DEFAULT_MIN_WINDOW_ROWS, DEFAULT_MIN_BASELINE_ROWS) are defined with the drift functions'
+# settings, which must not import this package (numpy, scipy): see there.
+from mlops_kit.monitoring.settings import DEFAULT_MIN_BASELINE_ROWS, DEFAULT_MIN_WINDOW_ROWS
+
 OTHER = "__other__"
 MISSING = "__missing__"
 PROPORTION_FLOOR = 1e-4
@@ -86,11 +90,6 @@ class Severity(StrEnum):
         return {"act": 0, "investigate": 1, "stable": 2, "insufficient_data": 3, "no_data": 4}[self.value]
 
 
-# PSI of a window drawn from the baseline's own distribution is noise of about (bins - 1) * (1/n + 1/m) for n
-# current and m reference rows: at 20 rows it is in the act band most of the time. These minimums keep the
-# act band's false-alarm rate on same-distribution windows below 0.1% with 10 bins (tests/unit/drift).
-# (Defined with the drift functions' settings, which must not import this package: see there.)
-from mlops_kit.monitoring.settings import DEFAULT_MIN_BASELINE_ROWS, DEFAULT_MIN_WINDOW_ROWS  # noqa: E402
 
 
 @dataclass(frozen=True)
