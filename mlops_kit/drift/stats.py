@@ -90,8 +90,6 @@ class Severity(StrEnum):
         return {"act": 0, "investigate": 1, "stable": 2, "insufficient_data": 3, "no_data": 4}[self.value]
 
 
-
-
 @dataclass(frozen=True)
 class Thresholds:
     """PSI bands: below ``investigate`` is stable, up to and including ``act`` investigate, above ``act`` act;
