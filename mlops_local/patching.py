@@ -44,6 +44,7 @@ FAMILIES: tuple[str, ...] = (
     "mlops_local.cloudwatch",
     "mlops_local.sagemaker.processing",
     "mlops_local.iam.enforcement",
+    "mlops_local.apigateway",
 )
 
 
