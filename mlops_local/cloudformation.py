@@ -40,7 +40,10 @@ PATCH_POINTS: tuple[PatchPoint, ...] = (
             "(cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, "
             "**kwargs: Any) -> 'Key'"
         ),
-        why="CloudFormation passes Tags as Key/Value and KeyPolicy as an object; KMS expects TagKey/TagValue, JSON",
+        why=(
+            "CloudFormation passes Tags as Key/Value and KeyPolicy as an object; KMS expects TagKey/TagValue, JSON; "
+            "moto creates every key SYMMETRIC_DEFAULT/ENCRYPT_DECRYPT, ignoring KeySpec and KeyUsage"
+        ),
     ),
     PatchPoint(
         name="cfn-json-templates",
@@ -175,7 +178,21 @@ def apply(patcher: Patcher) -> None:
         if not isinstance(properties.get("KeyPolicy", ""), str):
             properties["KeyPolicy"] = json.dumps(properties["KeyPolicy"])
         fixed = {**cloudformation_json, "Properties": properties}
-        return original_kms_create(cls, resource_name, fixed, account_id, region_name, **kwargs)
+        spec, usage = properties.get("KeySpec", "SYMMETRIC_DEFAULT"), properties.get("KeyUsage", "ENCRYPT_DECRYPT")
+        if (spec, usage) == ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"):
+            return original_kms_create(cls, resource_name, fixed, account_id, region_name, **kwargs)
+        # An asymmetric key (e.g. ECC_NIST_P256 / SIGN_VERIFY): created as moto's CreateKey would create it.
+        from moto.kms.models import kms_backends
+
+        key = kms_backends[account_id][region_name].create_key(
+            policy=properties["KeyPolicy"],
+            key_usage=usage,
+            key_spec=spec,
+            description=str(properties.get("Description") or ""),
+            tags=properties["Tags"],
+        )
+        key.enabled = properties.get("Enabled", True)
+        return key
 
     patcher.replace(points["kms-cloudformation-create"], classmethod(kms_create))
     cloudformation_resources.register()

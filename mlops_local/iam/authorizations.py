@@ -499,7 +499,15 @@ def _autoscaling_keys(call: _Call) -> RequestKeys:
 
 def _kms_keys(call: _Call) -> RequestKeys:
     # A direct call: not through another service, so kms:ViaService is known and absent.
-    return {"kms:calleraccount": (call.account,)}, {"kms:viaservice", "kms:calleraccount"}
+    keys: dict[str, tuple[str, ...]] = {"kms:calleraccount": (call.account,)}
+    known = {"kms:viaservice", "kms:calleraccount"}
+    if call.entry.name in ("Sign", "Verify"):
+        # Sign and Verify carry the algorithm and the message type (MessageType defaults to RAW).
+        known |= {"kms:signingalgorithm", "kms:messagetype"}
+        if call.params.get("SigningAlgorithm"):
+            keys["kms:signingalgorithm"] = (str(call.params["SigningAlgorithm"]),)
+        keys["kms:messagetype"] = (str(call.params.get("MessageType") or "RAW"),)
+    return keys, known
 
 
 def _iam_keys(call: _Call) -> RequestKeys:
