@@ -376,6 +376,14 @@ class ApprovalsConfig(_Section):
         return approvers
 
 
+class ApprovalPageConfig(_Section):
+    """The browser approval page (API Gateway + Lambda): off by default. Its links are signed for each of
+    ``notifications.approver_emails`` and expire after ``link_ttl_seconds`` (never after the approval timeout)."""
+
+    enabled: bool = False
+    link_ttl_seconds: int = Field(86400, ge=300, le=7 * 86400)
+
+
 # CDK's logs.RetentionDays member for each allowed number of days.
 _RETENTION_MEMBERS = {
     1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
@@ -417,6 +425,7 @@ class PlatformConfig(_Section):
     abtest: AbTestConfig = AbTestConfig()
     notifications: NotificationsConfig = NotificationsConfig()
     approvals: ApprovalsConfig = ApprovalsConfig()
+    approval_page: ApprovalPageConfig = ApprovalPageConfig()
     retention: RetentionConfig = RetentionConfig()
     mlflow: MlflowConfig = MlflowConfig()
 
@@ -471,6 +480,14 @@ class PlatformConfig(_Section):
                 self.rollout.guardrails.settings().check_instances(self.serving.initial_instance_count)
             except ValueError as exc:
                 raise ValueError(f"rollout.guardrails with serving.initial_instance_count: {exc}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _approval_page_addressees(self) -> PlatformConfig:
+        if self.approval_page.enabled and not self.notifications.approver_emails:
+            raise ValueError(
+                "approval_page.enabled needs notifications.approver_emails: the page's links are signed for them"
+            )
         return self
 
     # -- derived names and values: stacks and constructs take them from here, nothing derives them twice -------

@@ -29,7 +29,13 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
 # Optional features default to off in the config; the tests synthesize them switched on, so the infrastructure
 # assertions, the cdk-nag checks and the deployments into the emulator cover them too.
-OPTIONAL_FEATURES_ON: dict[str, Any] = {"mlops": {"abtest": {"http_router": True}}}
+OPTIONAL_FEATURES_ON: dict[str, Any] = {
+    "mlops": {
+        "abtest": {"http_router": True},
+        "approval_page": {"enabled": True},
+        "notifications": {"approver_emails": ["reviewer@example.com", "second.reviewer@example.com"]},
+    }
+}
 
 
 @pytest.fixture(scope="session")

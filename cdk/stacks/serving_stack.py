@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, Duration, Stack
 from constructs import Construct
 
 from cdk.config import PlatformConfig
 from cdk.constructs.abtest import AbTesting
+from cdk.constructs.approval_page import ApprovalPage
 from cdk.constructs.endpoint import EndpointSupport
 from cdk.constructs.model_registry import ModelRegistry
 from cdk.constructs.promotion_workflow import PromotionWorkflow
@@ -77,6 +78,21 @@ class ServingStack(Stack):
         CfnOutput(self, "CaptureUri", value=self.endpoint.capture_uri)
         CfnOutput(self, "PromotionStateMachineArn", value=self.promotion.state_machine.state_machine_arn)
         CfnOutput(self, "ApproverRoleArn", value=self.promotion.approvals.approver_role.role_arn)
+        self.approval_page: ApprovalPage | None = None
+        if config.approval_page.enabled:
+            self.approval_page = ApprovalPage(
+                self,
+                "ApprovalPage",
+                state_table=data.promotion_table,
+                table_key=data.key,
+                addressees=config.notifications.approver_emails,
+                link_ttl=Duration.seconds(config.approval_page.link_ttl_seconds),
+                log_retention=config.log_retention,
+                removal_policy=config.cdk_removal_policy,
+            )
+            self.approval_page.issue_links_from(self.promotion.steps)
+            CfnOutput(self, "ApprovalPageUrl", value=self.approval_page.url)
+            CfnOutput(self, "ApprovalPageFunctionName", value=self.approval_page.function.function_name)
         self.abtest = AbTesting(
             self,
             "AbTesting",

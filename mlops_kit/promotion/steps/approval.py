@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from mlops_kit.promotion.approvals import created_by, verify
+from mlops_kit.promotion.approval_page import page_links, publish_with_links
 from mlops_kit.promotion.context import Promotion
 
 
@@ -46,6 +47,8 @@ def request_approval(promotion: Promotion, state: dict[str, Any], task_token: st
     shadow = state.get("shadow") or {}
     hours = promotion.settings.rollout.approval_timeout_seconds / 3600
     links = console_links(state["execution"], candidate["arn"])
+    timeout = promotion.settings.rollout.approval_timeout_seconds
+    page = page_links(approval_id, now=promotion.clock(), not_after=promotion.clock() + timeout)
     message = "\n".join(
         [
             f"Promotion of model version {candidate['version']} to {promotion.endpoint_name} awaits approval.",
@@ -64,7 +67,8 @@ def request_approval(promotion: Promotion, state: dict[str, Any], task_token: st
             f"Unanswered, it counts as rejected after {hours:g} h.",
         ]
     )
-    promotion.notify(f"Approve model version {candidate['version']}? ({approval_id})", message)
+    subject = f"Approve model version {candidate['version']}? ({approval_id})"
+    publish_with_links(promotion.aws.sns, promotion.settings.topic_arn, subject, message, page)
     return {"approval_id": approval_id}
 
 
