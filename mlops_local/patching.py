@@ -45,6 +45,7 @@ FAMILIES: tuple[str, ...] = (
     "mlops_local.sagemaker.processing",
     "mlops_local.iam.enforcement",
     "mlops_local.apigateway",
+    "mlops_local.kms",
 )
 
 

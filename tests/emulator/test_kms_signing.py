@@ -28,21 +28,22 @@ def test_sign_and_verify_carry_their_algorithm_and_message_type(operation: str, 
     assert found.keys["kms:messagetype"] == ("RAW",)  # RAW is the API's default
 
 
-def test_a_signature_verifies_only_for_its_message(emulator: Emulator) -> None:
+def test_a_signature_verifies_only_for_its_message_and_fails_otherwise_as_aws_does(emulator: Emulator) -> None:
     kms = emulator.client("kms")
     key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
     signature = kms.sign(KeyId=key, Message=b"claims", MessageType="RAW", SigningAlgorithm="ECDSA_SHA_256")["Signature"]
 
-    def valid(message: bytes) -> bool:
-        answer = kms.verify(
-            KeyId=key, Message=message, MessageType="RAW", Signature=signature, SigningAlgorithm="ECDSA_SHA_256"
+    def verify(message: bytes) -> dict:
+        return dict(
+            kms.verify(
+                KeyId=key, Message=message, MessageType="RAW", Signature=signature, SigningAlgorithm="ECDSA_SHA_256"
+            )
         )
-        return bool(answer["SignatureValid"])
 
-    assert valid(b"claims")
-    # AWS raises KMSInvalidSignatureException here; moto answers SignatureValid false. The page treats both as
-    # a bad link (mlops_kit.promotion.approval_page.LinkSigner), and its unit tests fake AWS's behaviour.
-    assert not valid(b"claimz")
+    assert verify(b"claims")["SignatureValid"] is True
+    # AWS fails the call rather than answering false (patch point kms-verify-invalid-signature).
+    with pytest.raises(kms.exceptions.KMSInvalidSignatureException):
+        verify(b"claimz")
 
 
 def test_a_role_allowed_only_ecdsa_raw_cannot_sign_otherwise(emulator: Emulator) -> None:
