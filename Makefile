@@ -16,9 +16,9 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: install demo test lint format typecheck unit fast soak synth deploy aws-smoke local-server bench clean
+.PHONY: install browser demo test lint format typecheck unit fast soak synth deploy aws-smoke local-server bench clean
 
-install: $(STAMP)
+install: $(STAMP) browser
 
 $(STAMP): pyproject.toml requirements.lock package.json package-lock.json
 	@echo "==> creating $(VENV) and installing locked dependencies"
@@ -30,12 +30,21 @@ $(STAMP): pyproject.toml requirements.lock package.json package-lock.json
 	@$(BIN)/npm ci --no-audit --no-fund --loglevel=error
 	@touch $(STAMP)
 
+## Debian's Chromium and chromedriver for the browser tests (the approval page): installed when missing, as root
+## (CI and the developer machines are); elsewhere it says what to run.
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		if [ "$$(id -u)" != 0 ]; then echo "Chromium is missing: run 'sudo apt-get install chromium chromium-driver'" >&2; exit 1; fi; \
+		echo "==> installing Chromium and chromedriver (Debian packages) for the browser tests"; \
+		apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+
 ## The local rehearsal: embedded AWS emulator, every stack deployed, the lifecycle run on it.
 demo: $(STAMP)
 	$(BIN)/mlops demo
 
 ## Static checks, then the whole test suite once: it holds the conformance tests, so the app is synthesized once.
-test: $(STAMP) static
+test: $(STAMP) browser static
 	$(BIN)/pytest -n 2 --dist loadgroup --durations=15
 
 ## Static checks, then the synthesized app's conformance: cfn-lint on every template, asl-validator on every
