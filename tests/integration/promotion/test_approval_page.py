@@ -47,6 +47,8 @@ def browser() -> Iterator[Any]:
         options.add_argument(argument)
     options.add_argument("--window-size=900,1150")
     driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+    # chromedriver, not this process, waits up to this long for an element (this process's clock is the emulator's)
+    driver.implicitly_wait(10)
     try:
         yield driver
     finally:
@@ -113,9 +115,13 @@ def _status(context: DemoContext, approval_id: str) -> dict[str, Any]:
 
 
 def _heading(browser: Any) -> str:
+    from selenium.common.exceptions import NoSuchElementException
     from selenium.webdriver.common.by import By
 
-    return str(browser.find_element(By.TAG_NAME, "h1").text)
+    try:
+        return str(browser.find_element(By.TAG_NAME, "h1").text)
+    except NoSuchElementException:
+        raise AssertionError(f"no heading on {browser.current_url}: {browser.page_source[:2000]}") from None
 
 
 def test_a_reviewer_approves_from_the_page_and_the_link_then_is_spent(platform: Any, browser: Any) -> None:
