@@ -7,8 +7,10 @@ How a link is made and trusted:
   ``ECDSA_SHA_256``; ``kms:Sign``). The signed claims are the approval id, the addressee, the expiry and a random
   link id; nobody without ``kms:Sign`` on that key can make a link, and changing one character of it breaks the
   signature. The page function checks it with ``kms:Verify`` (it cannot sign).
-* **Bound.** A link answers only the approval it names, records its addressee as the approver (the link is the
-  proof: it went to that address only), and is refused after its expiry (at most the approval's timeout).
+* **Bound.** A link answers only the approval it names, records its addressee as the approver, and is refused
+  after its expiry (at most the approval's timeout). Each addressee's copy of the notification holds only their
+  link (:func:`publish_with_links`); that a copy reaches only its addressee is the topic's delivery to settle (a
+  subscription filter on the ``addressee`` attribute), which the platform does not configure yet.
 * **Single use.** The first decision claims the link id with a DynamoDB conditional write; any later use of the
   same link is refused, whatever it asks.
 * **Opening never decides.** ``GET`` (what mail scanners and link previews do) only shows the evidence and a form;
