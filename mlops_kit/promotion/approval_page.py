@@ -347,11 +347,14 @@ Decide = Callable[[str, str, str, str], None]
 
 
 def cli_decision(store: PromotionStore, sfn: Any) -> Decide:
-    """The decision ``mlops approve|reject`` take, for the page: the one place that binds the page to it."""
-    from mlops_kit.promotion.approvals import answer
+    """The page's decision, through the approval service's own resume (what ``mlops approve|reject`` end in once the
+    registry change is verified): the approval is claimed with the decision and the verified approver -- here the
+    addressee the link was signed for -- then the execution resumes, and a failed resume gives the claim back. The
+    one place that binds the page to the approval service."""
+    from mlops_kit.promotion.approvals import resume
 
     def decide(approval_id: str, decision: str, approver: str, comment: str) -> None:
-        answer(store, sfn, approval_id, decision=decision, approver=approver, comment=comment)
+        resume(store, sfn, store.get_approval(approval_id), decision=decision, approver=approver, comment=comment)
 
     return decide
 

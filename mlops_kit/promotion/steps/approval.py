@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from mlops_kit.promotion.approvals import created_by, verify
 from mlops_kit.promotion.approval_page import page_links, publish_with_links
+from mlops_kit.promotion.approvals import created_by, verify
 from mlops_kit.promotion.context import Promotion
 
 
