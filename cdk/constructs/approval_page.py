@@ -11,6 +11,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from cdk.constructs.model_registry import ModelRegistry
 from cdk.constructs.python_function import PythonFunction
 from cdk.nag import acknowledge, acknowledge_grant_actions
 from mlops_kit.promotion.approval_page import (
@@ -32,6 +33,7 @@ class ApprovalPage(Construct):
       function that writes the notification) may sign; the page function may only verify.
     * ``function``: reads approval records and claims links in ``state_table`` (its ``approval#`` and
       ``approval-link#`` items only), and resumes the waiting execution (``states:SendTaskSuccess``).
+    * ``registry``: the model group whose versions the page answers (stage status Approved/Rejected).
     * ``api``: no authorizer: the signed link is the credential, checked by the function on every request.
 
     ``addressees`` are who links are signed for (one each); ``link_ttl`` how long a link is valid (capped at the
@@ -45,6 +47,7 @@ class ApprovalPage(Construct):
         *,
         state_table: dynamodb.ITable,
         table_key: kms.IKey,
+        registry: ModelRegistry,
         addressees: list[str],
         link_ttl: Duration,
         log_retention: logs.RetentionDays,
@@ -63,7 +66,9 @@ class ApprovalPage(Construct):
             key_usage=kms.KeyUsage.SIGN_VERIFY,
             removal_policy=removal_policy,
         )
-        settings = ApprovalPageSettings(key_arn=self.key.key_arn, table_name=state_table.table_name)
+        settings = ApprovalPageSettings(
+            key_arn=self.key.key_arn, table_name=state_table.table_name, model_package_group=registry.group_name
+        )
         self.page = PythonFunction(
             self,
             "Function",
@@ -78,6 +83,8 @@ class ApprovalPage(Construct):
         )
         self.function = self.page.function
         self._grant_function(state_table, table_key)
+        # The decision is also answered in the registry (stage status), as mlops approve|reject answer it.
+        registry.grant_lifecycle(self.function)
         self.api = self._api(log_retention, removal_policy)
 
     def _grant_function(self, table: dynamodb.ITable, table_key: kms.IKey) -> None:

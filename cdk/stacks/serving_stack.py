@@ -85,6 +85,7 @@ class ServingStack(Stack):
                 "ApprovalPage",
                 state_table=data.promotion_table,
                 table_key=data.key,
+                registry=registry,
                 addressees=config.notifications.approver_emails,
                 link_ttl=Duration.seconds(config.approval_page.link_ttl_seconds),
                 log_retention=config.log_retention,

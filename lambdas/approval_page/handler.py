@@ -23,6 +23,7 @@ from mlops_kit.promotion.approval_page import (
     cli_decision,
 )
 from mlops_kit.promotion.store import PromotionStore
+from mlops_kit.registry import ModelRegistry
 
 observability = Observability.of_function()
 logger = observability.logger
@@ -41,7 +42,11 @@ def page() -> ApprovalPage:
         signer=LinkSigner(boto3.client("kms"), settings().key_arn),
         store=store,
         ledger=LinkLedger(dynamodb, settings().table_name),
-        decide=cli_decision(store, boto3.client("stepfunctions")),
+        decide=cli_decision(
+            store,
+            boto3.client("stepfunctions"),
+            ModelRegistry(boto3.client("sagemaker"), settings().model_package_group),
+        ),
         clock=time.time,
     )
 

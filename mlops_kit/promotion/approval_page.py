@@ -91,6 +91,7 @@ class ApprovalPageSettings(HandlerSettings):
 
     key_arn: str = Field(min_length=1)
     table_name: str = Field(min_length=1)
+    model_package_group: str = Field(min_length=1)
 
 
 # -- signed links -------------------------------------------------------------------------------------------
@@ -346,15 +347,30 @@ def _used() -> LinkRefused:
 Decide = Callable[[str, str, str, str], None]
 
 
-def cli_decision(store: PromotionStore, sfn: Any) -> Decide:
-    """The page's decision, through the approval service's own resume (what ``mlops approve|reject`` end in once the
-    registry change is verified): the approval is claimed with the decision and the verified approver -- here the
-    addressee the link was signed for -- then the execution resumes, and a failed resume gives the claim back. The
-    one place that binds the page to the approval service."""
+def cli_decision(store: PromotionStore, sfn: Any, registry: Any) -> Decide:
+    """The page's decision through the approval service (the one place that binds the page to it):
+
+    1. claim the approval record with the decision and the addressee as the verified approver, so the registry
+       change below finds nothing pending and the approval service ignores it;
+    2. answer in the model registry (stage status Approved/Rejected), as ``mlops approve|reject`` do: the
+       workflow's later registry moves start from that status;
+    3. :func:`~mlops_kit.promotion.approvals.resume` (its claim is idempotent for the same answer), which sends
+       the answer and gives the claim back if that fails. A failed registry answer gives the claim back too."""
     from mlops_kit.promotion.approvals import resume
 
     def decide(approval_id: str, decision: str, approver: str, comment: str) -> None:
-        resume(store, sfn, store.get_approval(approval_id), decision=decision, approver=approver, comment=comment)
+        approval = store.get_approval(approval_id)
+        store.answer_approval(approval_id, decision=decision, approver=approver, comment=comment)
+        try:
+            registry.answer(
+                approval.context["candidate"]["arn"], decision=decision, comment=f"{decision}d on the approval page"
+            )
+        except Exception:
+            store.release_answer(
+                approval_id, decision=decision, approver=approver, reason="the registry answer failed; answer again"
+            )
+            raise
+        resume(store, sfn, approval, decision=decision, approver=approver, comment=comment)
 
     return decide
 

@@ -21,7 +21,7 @@ from mlops_kit.features.store import OFFLINE_PREFIX
 from mlops_kit.monitoring.settings import DriftSettings, PublishSettings, RetrainSettings
 from mlops_kit.pipeline.definition import ecr_repository
 from mlops_kit.promotion.approval_page import LINKS_VARIABLE, ApprovalPageSettings
-from mlops_kit.promotion.settings import PromotionSettings, TriggerSettings
+from mlops_kit.promotion.settings import ApprovalSettings, PromotionSettings, TriggerSettings
 from tests.infrastructure.functions import TOKEN, deployed_settings, environment
 
 # lambdas/<name> -> the settings model its handler reads.
@@ -36,6 +36,7 @@ FUNCTION_SETTINGS: dict[str, type[HandlerSettings]] = {
     "feature_ingest": IngestSettings,
     "promotion": PromotionSettings,
     "promotion_trigger": TriggerSettings,
+    "promotion_approval": ApprovalSettings,
 }
 POWERTOOLS = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
 # Variables a function reads besides its settings model, each for a stated reason: the steps function signs the

@@ -158,7 +158,7 @@ def test_a_reviewer_approves_from_the_page_and_the_link_then_is_spent(
     record = next(r for r in _store(context).deployments(context.output("EndpointName")) if r["execution_arn"] == arn)
 
     assert answered.startswith("Approved")
-    assert final["status"] == "SUCCEEDED", final
+    assert final["status"] == "SUCCEEDED", (final.get("error"), final.get("cause"))
     assert record["approver"] == f"{REVIEWER} (signed approval link)"
     assert record["approval_comment"] == "shadow agrees, p99 fine"
     assert WAITING_STATE in record["path"] or "Finalize" in record["path"]
