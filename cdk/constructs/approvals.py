@@ -9,7 +9,6 @@ from __future__ import annotations
 from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -18,6 +17,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from cdk.arns import arn
+from cdk.constructs.dead_letters import DeadLetters
 from cdk.constructs.model_registry import ModelRegistry
 from cdk.constructs.python_function import PythonFunction
 from cdk.nag import acknowledge, acknowledge_grant_actions
@@ -106,6 +106,10 @@ class PromotionApprovals(Construct):
             "states:SendTaskSuccess supports no resource-level permissions; the workflow verifies every answer "
             "against the approval record this function writes.",
         )
+        # A registry answer the function could not take after its retries is kept, not dropped (README "Dead letters").
+        self.dead_letters = DeadLetters(
+            self, "DeadLetters", function=fn, key=key, removal_policy=removal_policy, topic=topic
+        )
         for rule_id, detail in (
             (
                 "OnStageStatus",
@@ -129,7 +133,7 @@ class PromotionApprovals(Construct):
                 event_pattern=events.EventPattern(
                     source=["aws.sagemaker"], detail_type=["SageMaker Model Package State Change"], detail=detail
                 ),
-                targets=[targets.LambdaFunction(fn, retry_attempts=8)],
+                targets=[self.dead_letters.rule_target()],
             )
 
     @staticmethod

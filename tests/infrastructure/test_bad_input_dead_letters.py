@@ -134,9 +134,10 @@ def test_each_dead_letter_queue_alarms_on_its_first_message(templates: dict) -> 
     assert _dead_letter_queues(templates) <= alarmed
 
 
-def test_eventbridge_may_send_to_a_dead_letter_queue_only_for_its_rule(templates: dict) -> None:
+def test_eventbridge_may_send_to_a_dead_letter_queue_only_for_its_rules(templates: dict) -> None:
     policies = _resources(templates, "AWS::SQS::QueuePolicy")
-    for stack, rule_id, target in _lambda_rule_targets(templates):
+    rule_targets = _lambda_rule_targets(templates)
+    for stack, rule_id, target in rule_targets:
         queue_id = _ref(target["DeadLetterConfig"]["Arn"])
         statements = [
             statement
@@ -146,9 +147,12 @@ def test_eventbridge_may_send_to_a_dead_letter_queue_only_for_its_rule(templates
             if statement.get("Principal") == {"Service": "events.amazonaws.com"}
         ]
 
-        assert len(statements) == 1, (stack, rule_id, statements)
-        assert statements[0]["Action"] == "sqs:SendMessage"
-        assert _ref(statements[0]["Condition"]["ArnEquals"]["aws:SourceArn"]) == rule_id
+        # One statement per rule that uses this queue (the approval service's two rules share one), each
+        # allowing exactly that rule.
+        rules = {r for s, r, t in rule_targets if s == stack and _ref(t["DeadLetterConfig"]["Arn"]) == queue_id}
+        assert len(statements) == len(rules), (stack, rule_id, statements)
+        assert {s["Action"] for s in statements} == {"sqs:SendMessage"}
+        assert {_ref(s["Condition"]["ArnEquals"]["aws:SourceArn"]) for s in statements} == rules
 
 
 def test_the_platform_key_lets_eventbridge_encrypt_dead_letters_from_this_account_only(stack_template: Any) -> None:

@@ -360,7 +360,11 @@ def test_promote_says_what_happened_with_its_exit_code(served: Any, wide_console
         waiting = follow(sfn, arn, until_waiting=True, timeout_seconds=86400, poll_seconds=30)
     if waiting["status"] == "RUNNING":
         store = PromotionStore(aws.client("dynamodb"), context.output("PromotionTableName"))
-        runner.invoke(app, ["reject", pending_approval(store, arn).approval_id, "--reason", "test over"], env=env)
+        with acting_as(context.output("ApproverRoleArn"), "ops"):  # a reviewer signed in with the approver role
+            rejected = runner.invoke(
+                app, ["reject", pending_approval(store, arn).approval_id, "--reason", "test over"], env=env
+            )
+        assert rejected.exit_code == 0, rejected.output
     final = follow(sfn, arn, timeout_seconds=86400, poll_seconds=30)
     ended = runner.invoke(app, ["promote", str(version), "--no-follow"], env=env)
 
