@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -155,25 +156,13 @@ class PromotionStore:
         answered. Claiming again with the same decision and approver is a no-op (a retried delivery), so the
         caller can go on to resume the execution."""
         answered_at = answered_at or dt.datetime.now(dt.UTC).isoformat()
-        try:
-            self._dynamodb.update_item(
-                TableName=self.table,
-                Key={"pk": {"S": f"approval#{approval_id}"}, "sk": {"S": "approval"}},
-                UpdateExpression="SET #s = :used, decision = :d, approver = :a, comment_text = :c, answered_at = :t "
-                "REMOVE refusal",
-                ConditionExpression="attribute_exists(pk) AND (#s = :pending OR (#s = :used AND decision = :d "
-                "AND approver = :a))",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={
-                    ":used": {"S": "used"},
-                    ":pending": {"S": "pending"},
-                    ":d": {"S": decision},
-                    ":a": {"S": approver},
-                    ":c": {"S": comment or "-"},
-                    ":t": {"S": answered_at},
-                },
-            )
-        except self._dynamodb.exceptions.ConditionalCheckFailedException:
+        claimed = self._update_approval(
+            approval_id,
+            "SET #s = :used, decision = :d, approver = :a, comment_text = :c, answered_at = :t REMOVE refusal",
+            "attribute_exists(pk) AND (#s = :pending OR (#s = :used AND decision = :d AND approver = :a))",
+            {":d": decision, ":a": approver, ":c": comment or "-", ":t": answered_at},
+        )
+        if not claimed:
             approval = self.get_approval(approval_id)  # raises when unknown
             raise ApprovalNotFound(
                 f"approval request {approval_id} was already answered ({approval.status}"
@@ -185,24 +174,12 @@ class PromotionStore:
     def release_answer(self, approval_id: str, *, decision: str, approver: str, reason: str) -> bool:
         """Give a claimed approval back (``pending``) when resuming the execution failed, so it can be given again;
         False if it was not claimed with that decision by that approver (nothing to undo)."""
-        try:
-            self._dynamodb.update_item(
-                TableName=self.table,
-                Key={"pk": {"S": f"approval#{approval_id}"}, "sk": {"S": "approval"}},
-                UpdateExpression="SET #s = :pending, refusal = :r REMOVE decision, approver, comment_text, answered_at",
-                ConditionExpression="#s = :used AND decision = :d AND approver = :a",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={
-                    ":used": {"S": "used"},
-                    ":pending": {"S": "pending"},
-                    ":d": {"S": decision},
-                    ":a": {"S": approver},
-                    ":r": {"S": reason},
-                },
-            )
-            return True
-        except self._dynamodb.exceptions.ConditionalCheckFailedException:
-            return False
+        return self._update_approval(
+            approval_id,
+            "SET #s = :pending, refusal = :r REMOVE decision, approver, comment_text, answered_at",
+            "#s = :used AND decision = :d AND approver = :a",
+            {":d": decision, ":a": approver, ":r": reason},
+        )
 
     def refuse(self, approval_id: str, reason: str) -> None:
         """Note on a pending approval why an answer was refused (the CLI shows it to the person who answered)."""
@@ -220,23 +197,31 @@ class PromotionStore:
         for approval in self.pending_approvals():
             if approval.execution_arn != execution_arn:
                 continue
-            try:
-                self._dynamodb.update_item(
-                    TableName=self.table,
-                    Key={"pk": {"S": f"approval#{approval.approval_id}"}, "sk": {"S": "approval"}},
-                    UpdateExpression="SET #s = :closed, refusal = :r",
-                    ConditionExpression="#s = :pending",
-                    ExpressionAttributeNames={"#s": "status"},
-                    ExpressionAttributeValues={
-                        ":closed": {"S": "closed"},
-                        ":pending": {"S": "pending"},
-                        ":r": {"S": reason},
-                    },
-                )
+            if self._update_approval(  # False: answered meanwhile
+                approval.approval_id, "SET #s = :closed, refusal = :r", "#s = :pending", {":r": reason}
+            ):
                 closed.append(approval.approval_id)
-            except self._dynamodb.exceptions.ConditionalCheckFailedException:
-                continue  # answered meanwhile
         return closed
+
+    def _update_approval(self, approval_id: str, update: str, condition: str, values: dict[str, str]) -> bool:
+        """A conditional update of one approval record (``#s`` is its status; ``:used``, ``:pending`` and
+        ``:closed`` name the statuses); False when the condition does not hold."""
+        statuses = {f":{status}": status for status in ("used", "pending", "closed")}
+        used = set(re.findall(r":\w+", f"{update} {condition}"))  # DynamoDB refuses values no expression uses
+        try:
+            self._dynamodb.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"approval#{approval_id}"}, "sk": {"S": "approval"}},
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    name: {"S": value} for name, value in {**statuses, **values}.items() if name in used
+                },
+            )
+        except self._dynamodb.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def pending_for_package(self, package_arn: str) -> Approval | None:
         """The pending approval whose candidate is ``package_arn`` (one at most: one promotion per version)."""
