@@ -16,6 +16,7 @@ from aws_cdk import aws_scheduler_targets as scheduler_targets
 from constructs import Construct
 
 from cdk.arns import arn
+from cdk.constructs.api_logs import access_log_format
 from cdk.constructs.dead_letters import DeadLetters
 from cdk.constructs.endpoint import EndpointSupport
 from cdk.constructs.model_registry import ModelRegistry
@@ -226,17 +227,7 @@ class AbTesting(Construct):
             deploy_options=apigateway.StageOptions(
                 stage_name="v1",
                 access_log_destination=apigateway.LogGroupLogDestination(access_logs),
-                access_log_format=apigateway.AccessLogFormat.json_with_standard_fields(
-                    caller=True,
-                    http_method=True,
-                    ip=True,
-                    protocol=True,
-                    request_time=True,
-                    resource_path=True,
-                    response_length=True,
-                    status=True,
-                    user=True,
-                ),
+                access_log_format=access_log_format(caller=True),
                 tracing_enabled=True,
                 metrics_enabled=True,
             ),

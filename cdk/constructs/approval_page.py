@@ -11,6 +11,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from cdk.constructs.api_logs import access_log_format
 from cdk.constructs.model_registry import ModelRegistry
 from cdk.constructs.python_function import PythonFunction
 from cdk.nag import acknowledge, acknowledge_grant_actions
@@ -122,17 +123,7 @@ class ApprovalPage(Construct):
                 stage_name=STAGE,
                 # The standard fields carry the resource path, never the query string that holds a link.
                 access_log_destination=apigateway.LogGroupLogDestination(access_logs),
-                access_log_format=apigateway.AccessLogFormat.json_with_standard_fields(
-                    caller=False,
-                    http_method=True,
-                    ip=True,
-                    protocol=True,
-                    request_time=True,
-                    resource_path=True,
-                    response_length=True,
-                    status=True,
-                    user=False,
-                ),
+                access_log_format=access_log_format(caller=False),
                 tracing_enabled=True,
                 metrics_enabled=True,
                 throttling_rate_limit=5,
