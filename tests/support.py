@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import tarfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 
@@ -31,3 +34,29 @@ def create_pk_sk_table(dynamodb: Any, name: str) -> str:
         BillingMode="PAY_PER_REQUEST",
     )
     return name
+
+
+@contextlib.contextmanager
+def platform_with_production(assembly: Any, workdir: Path) -> Iterator[tuple[Any, Any]]:
+    """Every stack of ``assembly`` deployed on a fresh emulator with version 1 promoted to Production; yields the
+    demo context and the scenario data (the fixture of the promotion integration tests)."""
+    from rich.console import Console
+
+    from mlops_local.demo.context import DemoContext
+    from mlops_local.demo.scenarios import _first, fixture_data
+    from mlops_local.deploy import LocalDeployer
+    from mlops_local.emulator import Emulator
+
+    with Emulator(workdir=workdir / "emulator") as aws:
+        context = DemoContext(emulator=aws, assembly=assembly, console=Console(quiet=True), workdir=workdir)
+        context.stacks = LocalDeployer(aws.session(), account=aws.account, region=aws.region).deploy(assembly)
+        data = fixture_data()
+        _first(context, data)
+        yield context, data
+
+
+# A key policy that leaves every decision to IAM (the emulator's KMS tests create keys with it).
+ALLOW_ALL_KEY_POLICY: dict[str, Any] = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:*", "Resource": "*"}],
+}

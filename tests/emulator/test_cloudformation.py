@@ -8,6 +8,7 @@ import pytest
 
 from mlops_local.cloudformation_resources import EMULATED_TYPES, unsupported_types
 from mlops_local.emulator import Emulator
+from tests.support import ALLOW_ALL_KEY_POLICY
 
 
 def _create(emulator: Emulator, resources: dict, outputs: dict | None = None, name: str = "s") -> dict[str, str]:
@@ -136,10 +137,7 @@ def test_glue_table_and_athena_workgroup_are_created(emulator: Emulator) -> None
 
 
 def test_kms_key_with_tags_and_policy_object(emulator: Emulator) -> None:
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:*", "Resource": "*"}],
-    }
+    policy = ALLOW_ALL_KEY_POLICY
     outputs = _create(
         emulator,
         {

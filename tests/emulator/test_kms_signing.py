@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from mlops_local.emulator import Emulator
 from mlops_local.iam.authorizations import authorizations
 from tests.emulator.conftest import make_role
+from tests.support import ALLOW_ALL_KEY_POLICY
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 
@@ -83,10 +84,7 @@ def test_a_role_allowed_only_ecdsa_raw_cannot_sign_otherwise(emulator: Emulator)
 def test_cloudformation_creates_an_asymmetric_signing_key_as_declared(emulator: Emulator) -> None:
     from tests.emulator.test_cloudformation import _create
 
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:*", "Resource": "*"}],
-    }
+    policy = ALLOW_ALL_KEY_POLICY
     outputs = _create(
         emulator,
         {

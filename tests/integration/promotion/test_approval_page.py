@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rich.console import Console
 
 from mlops_kit.promotion.approval_page import LinkClaims, LinkSigner
 from mlops_kit.promotion.approvals import WAITING_STATE, follow, pending_approval
@@ -22,11 +21,11 @@ from mlops_kit.promotion.trigger import execution_name
 from mlops_kit.registry import ModelRegistry
 from mlops_local.apigateway import local_url
 from mlops_local.demo.context import DemoContext
-from mlops_local.demo.scenarios import _first, fixture_data, register_model
+from mlops_local.demo.scenarios import register_model
 from mlops_local.demo.serving import client
 from mlops_local.demo.traffic import BackgroundTraffic
-from mlops_local.deploy import CloudAssembly, LocalDeployer
-from mlops_local.emulator import Emulator
+from mlops_local.deploy import CloudAssembly
+from tests.support import platform_with_production
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[3]
@@ -60,13 +59,8 @@ def browser() -> Iterator[Any]:
 def platform(browser: Any, cloud_assembly: CloudAssembly, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The platform deployed on an emulator, version 1 in Production. The browser starts first: Selenium waits
     for chromedriver with ``time.sleep``, which the emulator's virtual clock does not spend in wall time."""
-    workdir = tmp_path_factory.mktemp("approval-page")
-    with Emulator(workdir=workdir / "emulator") as aws:
-        context = DemoContext(emulator=aws, assembly=cloud_assembly, console=Console(quiet=True), workdir=workdir)
-        context.stacks = LocalDeployer(aws.session(), account=aws.account, region=aws.region).deploy(cloud_assembly)
-        data = fixture_data()
-        _first(context, data)
-        yield context, data
+    with platform_with_production(cloud_assembly, tmp_path_factory.mktemp("approval-page")) as served:
+        yield served
 
 
 def _store(context: DemoContext) -> PromotionStore:

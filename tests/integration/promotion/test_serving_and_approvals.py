@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 import pytest
-from rich.console import Console
 from typer.testing import CliRunner
 
 from mlops_kit.cli.main import app
@@ -16,12 +15,11 @@ from mlops_kit.promotion.store import PromotionStore
 from mlops_kit.promotion.trigger import execution_name
 from mlops_kit.registry import ModelRegistry
 from mlops_kit.serving.client import EndpointClient, ModelRequestError
-from mlops_local.demo.context import DemoContext
-from mlops_local.demo.scenarios import _first, fixture_data, register_model
+from mlops_local.demo.scenarios import register_model
 from mlops_local.demo.serving import answer_as_reviewer
-from mlops_local.deploy import CloudAssembly, LocalDeployer
-from mlops_local.emulator import Emulator
+from mlops_local.deploy import CloudAssembly
 from mlops_local.iam.identity import acting_as
+from tests.support import platform_with_production
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -40,13 +38,8 @@ def wide_console() -> Any:
 
 @pytest.fixture(scope="module")
 def served(cloud_assembly: CloudAssembly, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    workdir = tmp_path_factory.mktemp("served")
-    with Emulator(workdir=workdir / "emulator") as aws:
-        context = DemoContext(emulator=aws, assembly=cloud_assembly, console=Console(quiet=True), workdir=workdir)
-        context.stacks = LocalDeployer(aws.session(), account=aws.account, region=aws.region).deploy(cloud_assembly)
-        data = fixture_data()
-        _first(context, data)
-        yield context, data
+    with platform_with_production(cloud_assembly, tmp_path_factory.mktemp("served")) as served:
+        yield served
 
 
 def test_the_endpoint_answers_with_version_and_variant_and_captures_the_request(served: Any) -> None:
