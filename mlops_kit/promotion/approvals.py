@@ -186,8 +186,10 @@ def answer_from_registry(
         )
     if refusal is not None or approver is None:
         refusal = refusal or "no verified identity"
-        store.refuse(approval.approval_id, refusal)
+        # The version waits again before the refusal is noted: the note is what the answering CLI waits for, so
+        # whoever reads it finds the registry ready for the next answer.
         registry.await_approval(package_arn, note=f"answer refused: {refusal}")
+        store.refuse(approval.approval_id, refusal)
         if notify:
             notify(f"Approval {approval.approval_id} refused", refusal)
         return Outcome("refused", refusal, approval.approval_id, decision, str(approver or ""))

@@ -119,6 +119,19 @@ def _heading(browser: Any) -> str:
         raise AssertionError(f"no heading on {browser.current_url}: {browser.page_source[:2000]}") from None
 
 
+def _press(browser: Any, button_id: str) -> str:
+    """Press ``button_id`` on the approval question and return the heading of the page the POST answers with.
+    A click returns before the browser has navigated, so reading the heading right after it can find the old
+    page's (which then goes stale): chromedriver's implicit wait, in wall time, retries until the heading is no
+    longer the question."""
+    from selenium.webdriver.common.by import By
+
+    question = _heading(browser)
+    assert '"' not in question, question
+    browser.find_element(By.ID, button_id).click()
+    return str(browser.find_element(By.XPATH, f'//h1[normalize-space(.) != "{question}"]').text)
+
+
 def test_a_reviewer_approves_from_the_page_and_the_link_then_is_spent(
     platform: Any, browser: Any, tmp_path: Path
 ) -> None:
@@ -146,8 +159,7 @@ def test_a_reviewer_approves_from_the_page_and_the_link_then_is_spent(
     assert shot.read_bytes().startswith(b"\x89PNG")
 
     browser.find_element(By.ID, "comment").send_keys("shadow agrees, p99 fine")
-    browser.find_element(By.ID, "approve").click()
-    answered = _heading(browser)
+    answered = _press(browser, "approve")
     final = aws.wait_for_execution(arn)
     record = next(r for r in _store(context).deployments(context.output("EndpointName")) if r["execution_arn"] == arn)
 
@@ -207,8 +219,7 @@ def test_a_rejection_with_free_text_is_recorded_as_written(platform: Any, browse
     reason = 'Latency, at p99, regressed:\n- 12% over Production\n- segment "new customers", worse\n' + "x, " * 400
     browser.get(_links(context, approval.approval_id)[REVIEWER])
     browser.find_element(By.ID, "comment").send_keys(reason)
-    browser.find_element(By.ID, "reject").click()
-    answered = _heading(browser)
+    answered = _press(browser, "reject")
     final = aws.wait_for_execution(arn)
     stored = _status(context, approval.approval_id)
 

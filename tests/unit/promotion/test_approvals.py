@@ -187,6 +187,25 @@ def test_a_self_approval_is_refused_and_the_version_waits_again(store: Promotion
     assert sfn.sent == []
 
 
+def test_a_refusal_is_noted_only_once_the_version_waits_again(store: PromotionStore) -> None:
+    """The CLI takes the refusal note as its signal to go on (a second reviewer answers next): the registry must
+    already wait for that answer when the note appears."""
+    approval, registry, sfn = waiting(store), FakeRegistry(caller=BOB), FakeStepFunctions()
+    reviewer_sets(registry, "Approved")
+    refusal_when_restored: list[str] = []
+    update = registry.update_model_package
+
+    def update_and_look(**changes: Any) -> dict[str, Any]:
+        refusal_when_restored.append(store.get_approval(approval.approval_id).refusal)
+        return update(**changes)
+
+    registry.update_model_package = update_and_look  # type: ignore[method-assign]
+
+    assert run_service(store, registry, sfn).result == "refused"
+    assert refusal_when_restored == [""]
+    assert store.get_approval(approval.approval_id).refusal
+
+
 def test_a_rejected_approval_status_rejects(store: PromotionStore) -> None:
     approval, registry, sfn = waiting(store), FakeRegistry(caller=ALICE), FakeStepFunctions()
     registry.update_model_package(PACKAGE, ModelApprovalStatus="Rejected", ApprovalDescription="p99, too slow")
