@@ -9,11 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from aws_cdk import App
-
 from cdk.config import CONTEXT_KEY, ConfigError, load_config
 from cdk.context import merged_context
-from cdk.platform import build_platform
 
 
 def code_commit() -> str:
@@ -40,12 +37,16 @@ def main() -> None:
         # Outside the CLI the config is validated before the App exists: jsii cannot carry a value such as
         # Infinity (`-c drift.psi_act=1e999`) into the CDK context, and would fail with a traceback.
         config = None if context is None else load_config(context.get(CONTEXT_KEY))
+        from aws_cdk import App  # only now: importing it starts Node (jsii), seconds a config error need not wait
+
         app = App(context=context)
         if config is None:
             config = load_config(app.node.try_get_context(CONTEXT_KEY))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    from cdk.platform import build_platform
+
     build_platform(app, config, code_commit=code_commit())
     app.synth()
 
