@@ -199,7 +199,7 @@ def test_a_refusal_is_noted_only_once_the_version_waits_again(store: PromotionSt
         refusal_when_restored.append(store.get_approval(approval.approval_id).refusal)
         return update(**changes)
 
-    registry.update_model_package = update_and_look  # type: ignore[method-assign]
+    registry.update_model_package = update_and_look  # type: ignore[method-assign,assignment]
 
     assert run_service(store, registry, sfn).result == "refused"
     assert refusal_when_restored == [""]
