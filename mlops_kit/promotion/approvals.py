@@ -39,6 +39,8 @@ DECISIONS = ("approve", "reject")
 _ASSUMED_ROLE = re.compile(
     r"^arn:(?P<partition>[\w-]+):sts::(?P<account>\d{12}):assumed-role/(?P<role>[^/]+)/(?P<session>.+)$"
 )
+# An IAM role, with or without a path (a session's ARN never shows the path).
+_ROLE = re.compile(r"^arn:(?P<partition>[\w-]+):iam::(?P<account>\d{12}):role/(?:[^/]+/)*(?P<role>[^/]+)$")
 
 
 class ApprovalExpired(RuntimeError):  # noqa: N818
@@ -72,6 +74,33 @@ def principal_of(arn: str) -> str:
     if not match:
         return arn
     return f"arn:{match['partition']}:iam::{match['account']}:role/{match['role']}"
+
+
+def _identity_key(arn: str) -> tuple[str, ...]:
+    """What names one identity: a role session by partition, account, role and session name (IAM role names are
+    unique regardless of case); a role by partition, account and name (its path left out, as sessions show it);
+    anything else by its whole ARN."""
+    session = _ASSUMED_ROLE.match(arn)
+    if session:
+        return ("session", session["partition"], session["account"], session["role"].lower(), session["session"])
+    role = _ROLE.match(arn)
+    if role:
+        return ("role", role["partition"], role["account"], role["role"].lower())
+    return ("arn", arn)
+
+
+def same_identity(first: str, second: str) -> bool:
+    """Whether two IAM identities may be the same person: the same role and session name (two sign-ins of one
+    person through one role, whatever path the role has), the same ARN, or a role and one of its sessions (an
+    identity given as a whole role stands for everyone who assumes it). Empty never matches."""
+    if not first or not second:
+        return False
+    a, b = _identity_key(first), _identity_key(second)
+    if a == b:
+        return True
+    sessions_role = {k[:4] for k in (a, b) if k[0] == "session"}
+    roles = {("session", *k[1:]) for k in (a, b) if k[0] == "role"}
+    return bool(sessions_role & roles)
 
 
 def verified_identity(described: dict[str, Any]) -> Approver | None:
@@ -116,7 +145,7 @@ class ApprovalPolicy:
             return f"{approver} is not an approver; approvers: {self.who_may()}"
         if not self.allow_self_approval:
             for role, identity in (("registered", registered_by), ("requested the promotion of", requested_by)):
-                if identity and identity == approver.arn:
+                if same_identity(identity, approver.arn):
                     return (
                         f"{approver} {role} this version and may not approve it (separation of duties); "
                         f"approvers: {self.who_may()}"

@@ -20,6 +20,7 @@ from mlops_kit.promotion.approvals import (
     answer_from_registry,
     principal_of,
     resume,
+    same_identity,
     verify,
 )
 from mlops_kit.promotion.store import Approval, ApprovalNotFound, PromotionStore
@@ -149,6 +150,38 @@ def test_the_policy_says_who_may_answer(policy: ApprovalPolicy, approver: str, r
     assert (refusal is None) == (refused is None)
     if refused:
         assert refused in str(refusal)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "same"),
+    [
+        # Two sign-ins of one person through one role: the same role and session name.
+        (ALICE, f"arn:aws:sts::{ACCOUNT}:assumed-role/Approver/alice", True),
+        (ALICE, f"arn:aws:sts::{ACCOUNT}:assumed-role/approver/alice", True),  # IAM role names ignore case
+        (ALICE, f"arn:aws:sts::{ACCOUNT}:assumed-role/Approver/bob", False),
+        (ALICE, f"arn:aws:sts::{ACCOUNT}:assumed-role/Reviewer/alice", False),
+        (ALICE, "arn:aws:sts::210987654321:assumed-role/Approver/alice", False),
+        # An identity given as a whole role stands for each of its sessions, whatever the role's path.
+        (f"arn:aws:iam::{ACCOUNT}:role/teams/Approver", ALICE, True),
+        (ALICE, f"arn:aws:iam::{ACCOUNT}:role/Approver", True),
+        (f"arn:aws:iam::{ACCOUNT}:role/Reviewer", ALICE, False),
+        (f"arn:aws:iam::{ACCOUNT}:user/alice", f"arn:aws:iam::{ACCOUNT}:user/alice", True),
+        (f"arn:aws:iam::{ACCOUNT}:user/alice", ALICE, False),
+        ("", "", False),
+    ],
+)
+def test_identities_are_the_same_by_role_and_session_name(first: str, second: str, same: bool) -> None:
+    assert same_identity(first, second) is same
+    assert same_identity(second, first) is same
+
+
+def test_a_later_session_of_the_requester_may_not_approve() -> None:
+    """The CLI recorded the requester's session; the answer comes from a new sign-in (same role and session name,
+    the role written with its path where the requester was recorded)."""
+    requester = f"arn:aws:iam::{ACCOUNT}:role/teams/Approver"
+    refusal = ApprovalPolicy().refusal(Approver(ALICE), registered_by=BOB, requested_by=requester)
+
+    assert "requested the promotion of this version and may not approve it" in str(refusal)
 
 
 def test_the_identity_that_requested_the_promotion_may_not_approve_it() -> None:
