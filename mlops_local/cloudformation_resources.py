@@ -225,6 +225,13 @@ class SnsSubscription(_Emulated, CloudFormationModel):
 
         backend = sns_backends[account_id][region]
         subscription = backend.subscribe(properties["TopicArn"], properties["Endpoint"], properties["Protocol"])
+        # The filter decides who receives what (moto applies it before delivering, as SNS does); the scope is set
+        # first because the policy is validated for it. CloudFormation gives the policy as an object.
+        for attribute in ("FilterPolicyScope", "FilterPolicy"):
+            if attribute in properties:
+                value = properties[attribute]
+                text = value if isinstance(value, str) else json.dumps(value)
+                backend.set_subscription_attributes(subscription.arn, attribute, text)
         return cls(subscription.arn, {}, properties)
 
     def delete(self, account_id: str, region: str) -> None:

@@ -39,6 +39,7 @@ from mlops_local.lambda_runtime import InProcessLambdaRuntime
 from mlops_local.patching import Patcher
 from mlops_local.sagemaker.endpoints import EndpointService
 from mlops_local.sagemaker.processing import ContainerHost
+from mlops_local.sns import Mail, mailbox
 
 DEFAULT_ACCOUNT = "123456789012"
 DEFAULT_PORT = 4566
@@ -245,6 +246,11 @@ class Emulator:
                 self._side_url = f"http://localhost:{port}"
                 self._side_server = server
             return self._side_url
+
+    def mailbox(self, address: str) -> list[Mail]:
+        """The messages SNS delivered to the e-mail ``address``, its subscriptions' filter policies applied
+        (:func:`mlops_local.sns.mailbox`)."""
+        return mailbox(self.account, self.region, address)
 
     def environment(self) -> dict[str, str]:
         """Environment variables that point another process's AWS SDKs and CLIs at this emulator."""
