@@ -376,12 +376,41 @@ class ApprovalsConfig(_Section):
         return approvers
 
 
+# The IAM identity a page addressee stands for: a role session (how a person signs in), an IAM user or role, or
+# ``approver-role/<session>``: that session of the platform's approver role (its ARN is known only once deployed).
+APPROVER_ROLE_SESSION = "approver-role/"
+_IDENTITY = re.compile(
+    r"^(approver-role/[\w+=,.@-]{2,64}"
+    r"|arn:aws[a-z-]*:sts::\d{12}:assumed-role/[\w+=,.@-]+/[\w+=,.@-]{2,64}"
+    r"|arn:aws[a-z-]*:iam::\d{12}:(user|role)/[\w+=,.@/-]+)$"
+)
+# SNS accepts 200 filter policies per topic by default (Amazon SNS "Filter policy constraints"): one per addressee.
+MAX_PAGE_ADDRESSEES = 200
+
+
 class ApprovalPageConfig(_Section):
     """The browser approval page (API Gateway + Lambda): off by default. Its links are signed for each of
-    ``notifications.approver_emails`` and expire after ``link_ttl_seconds`` (never after the approval timeout)."""
+    ``notifications.approver_emails`` and expire after ``link_ttl_seconds`` (never after the approval timeout).
+
+    ``identities`` maps every addressee to the IAM identity they stand for (an ``arn:aws:sts::...:assumed-role/
+    ROLE/SESSION`` session, an IAM user or role ARN, or ``approver-role/SESSION`` for a session of the platform's
+    approver role): a page answer is judged as an answer in the registry by that identity would be (it must be an
+    approver; it may not be who registered or requested the version unless ``approvals.allow_self_approval``)."""
 
     enabled: bool = False
     link_ttl_seconds: int = Field(86400, ge=300, le=7 * 86400)
+    identities: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("identities")
+    @classmethod
+    def _identities(cls, identities: dict[str, str]) -> dict[str, str]:
+        bad = {email: identity for email, identity in identities.items() if not _IDENTITY.match(identity)}
+        if bad:
+            raise ValueError(
+                f"not IAM identities: {bad}; write arn:aws:sts::<account>:assumed-role/<role>/<session>, "
+                "arn:aws:iam::<account>:user/<name> (or role/<name>), or approver-role/<session>"
+            )
+        return identities
 
 
 # CDK's logs.RetentionDays member for each allowed number of days.
@@ -484,9 +513,39 @@ class PlatformConfig(_Section):
 
     @model_validator(mode="after")
     def _approval_page_addressees(self) -> PlatformConfig:
-        if self.approval_page.enabled and not self.notifications.approver_emails:
+        page, emails = self.approval_page, self.notifications.approver_emails
+        if not page.enabled:
+            return self
+        if not emails:
             raise ValueError(
                 "approval_page.enabled needs notifications.approver_emails: the page's links are signed for them"
+            )
+        if len(emails) > MAX_PAGE_ADDRESSEES:
+            raise ValueError(
+                f"approval_page.enabled allows at most {MAX_PAGE_ADDRESSEES} notifications.approver_emails (one SNS "
+                f"filter policy each; SNS allows {MAX_PAGE_ADDRESSEES} per topic by default), got {len(emails)}"
+            )
+        missing = [email for email in emails if email not in page.identities]
+        unknown = [email for email in page.identities if email not in emails]
+        if missing or unknown:
+            raise ValueError(
+                "approval_page.identities must name the IAM identity of every notifications.approver_emails address "
+                f"and nothing else: missing {missing}, not an addressee {unknown}"
+            )
+        from mlops_kit.promotion.approvals import ApprovalPolicy, Approver
+
+        # Sessions of the approver role always may answer; any other identity must be one of approvals.approvers.
+        policy = ApprovalPolicy(tuple(self.approvals.approvers), allow_self_approval=True)
+        not_approvers = {
+            email: identity
+            for email, identity in page.identities.items()
+            if not identity.startswith(APPROVER_ROLE_SESSION)
+            and (not policy.approvers or policy.refusal(Approver(identity), registered_by="", requested_by=""))
+        }
+        if not_approvers:
+            raise ValueError(
+                f"approval_page.identities names identities that may not approve: {not_approvers}; name them in "
+                "approvals.approvers, or map the addressee to approver-role/<session> (a session of the approver role)"
             )
         return self
 

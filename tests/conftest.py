@@ -32,7 +32,14 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 OPTIONAL_FEATURES_ON: dict[str, Any] = {
     "mlops": {
         "abtest": {"http_router": True},
-        "approval_page": {"enabled": True},
+        # Each addressee stands for a session of the approver role (how the demo's reviewers sign in).
+        "approval_page": {
+            "enabled": True,
+            "identities": {
+                "reviewer@example.com": "approver-role/reviewer",
+                "second.reviewer@example.com": "approver-role/second-reviewer",
+            },
+        },
         "notifications": {"approver_emails": ["reviewer@example.com", "second.reviewer@example.com"]},
     }
 }

@@ -9,13 +9,17 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from cdk.config import APPROVER_ROLE_SESSION
 from cdk.constructs.api_logs import access_log_format
 from cdk.constructs.model_registry import ModelRegistry
 from cdk.constructs.python_function import PythonFunction
 from cdk.nag import acknowledge, acknowledge_grant_actions
 from mlops_kit.promotion.approval_page import (
+    ADDRESSEE_ATTRIBUTE,
     SIGNING_ALGORITHM,
     ApprovalPageSettings,
     LinkIssuerSettings,
@@ -36,9 +40,16 @@ class ApprovalPage(Construct):
       ``approval-link#`` items only), and resumes the waiting execution (``states:SendTaskSuccess``).
     * ``registry``: the model group whose versions the page answers (stage status Approved/Rejected).
     * ``api``: no authorizer: the signed link is the credential, checked by the function on every request.
+    * ``link_topic``: where each addressee's copy of the notification (with their link only) is published, under
+      ``table_key``. Each addressee has one e-mail subscription whose filter policy accepts only messages whose
+      ``addressee`` attribute is theirs (the platform's topic stays unfiltered: alarms publish without attributes,
+      and SNS delivers no message without attributes through an attribute filter, ``exists: false`` included).
 
-    ``addressees`` are who links are signed for (one each); ``link_ttl`` how long a link is valid (capped at the
-    approval timeout when it is signed). ``table_key`` is the key that encrypts ``state_table``.
+    ``addressees`` are who links are signed for (one each); ``identities`` the IAM identity each stands for
+    (``approver-role/SESSION``: that session of ``approver_role``), judged with ``approvers`` (the approval
+    service's, the approver role included) and ``allow_self_approval`` as an answer in the registry is.
+    ``link_ttl`` is how long a link is valid (capped at the approval timeout when it is signed). ``table_key`` is
+    the key that encrypts ``state_table``.
     """
 
     def __init__(
@@ -50,6 +61,10 @@ class ApprovalPage(Construct):
         table_key: kms.IKey,
         registry: ModelRegistry,
         addressees: list[str],
+        identities: dict[str, str],
+        approver_role: iam.IRole,
+        approvers: list[str],
+        allow_self_approval: bool,
         link_ttl: Duration,
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
@@ -57,8 +72,36 @@ class ApprovalPage(Construct):
         super().__init__(scope, construct_id)
         if not addressees:
             raise ValueError("ApprovalPage needs at least one addressee: links are signed for each of them")
+        missing = [a for a in addressees if a not in identities]
+        if missing:
+            raise ValueError(f"ApprovalPage needs the IAM identity each addressee stands for; missing: {missing}")
         self.addressees = list(addressees)
         self.link_ttl = link_ttl
+        stack = Stack.of(self)
+        resolved = {
+            addressee: (
+                f"arn:{stack.partition}:sts::{stack.account}:assumed-role/{approver_role.role_name}/"
+                f"{identity.removeprefix(APPROVER_ROLE_SESSION)}"
+                if identity.startswith(APPROVER_ROLE_SESSION)
+                else identity
+            )
+            for addressee, identity in identities.items()
+            if addressee in addressees
+        }
+        self.link_topic = sns.Topic(
+            self,
+            "LinkTopic",
+            display_name="Approval page links",
+            master_key=table_key,
+            enforce_ssl=True,
+        )
+        for addressee in self.addressees:
+            self.link_topic.add_subscription(
+                subscriptions.EmailSubscription(
+                    addressee,
+                    filter_policy={ADDRESSEE_ATTRIBUTE: sns.SubscriptionFilter.string_filter(allowlist=[addressee])},
+                )
+            )
         self.key = kms.Key(
             self,
             "LinkSigningKey",
@@ -68,7 +111,12 @@ class ApprovalPage(Construct):
             removal_policy=removal_policy,
         )
         settings = ApprovalPageSettings(
-            key_arn=self.key.key_arn, table_name=state_table.table_name, model_package_group=registry.group_name
+            key_arn=self.key.key_arn,
+            table_name=state_table.table_name,
+            model_package_group=registry.group_name,
+            identities=resolved,
+            approvers=(*approvers, approver_role.role_arn),
+            allow_self_approval=allow_self_approval,
         )
         self.page = PythonFunction(
             self,
@@ -177,13 +225,15 @@ class ApprovalPage(Construct):
             key_arn=self.key.key_arn,
             page_url=self.url,
             addressees=self.addressees,
+            topic_arn=self.link_topic.topic_arn,
             link_ttl_seconds=int(self.link_ttl.to_seconds()),
         )
         return settings.environment(stack.to_json_string)
 
     def issue_links_from(self, issuer: PythonFunction) -> None:
-        """Let ``issuer`` (the promotion steps function) sign links for the notification: its settings
-        variable and ``kms:Sign``."""
+        """Let ``issuer`` (the promotion steps function) sign links for the notification and send each to its
+        addressee: its settings variable, ``kms:Sign`` and publishing to the links topic."""
         for name, value in self.link_issuer_environment(Stack.of(self)).items():
             issuer.add_environment(name, value)
         self.grant_sign(issuer.function)
+        self.link_topic.grant_publish(issuer.function)

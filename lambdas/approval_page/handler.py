@@ -48,6 +48,8 @@ def page() -> ApprovalPage:
             ModelRegistry(boto3.client("sagemaker"), settings().model_package_group),
         ),
         clock=time.time,
+        policy=settings().policy(),
+        identities=settings().identities,
     )
 
 

@@ -7,10 +7,16 @@ How a link is made and trusted:
   ``ECDSA_SHA_256``; ``kms:Sign``). The signed claims are the approval id, the addressee, the expiry and a random
   link id; nobody without ``kms:Sign`` on that key can make a link, and changing one character of it breaks the
   signature. The page function checks it with ``kms:Verify`` (it cannot sign).
-* **Bound.** A link answers only the approval it names, records its addressee as the approver, and is refused
-  after its expiry (at most the approval's timeout). Each addressee's copy of the notification holds only their
-  link (:func:`publish_with_links`); that a copy reaches only its addressee is the topic's delivery to settle (a
-  subscription filter on the ``addressee`` attribute), which the platform does not configure yet.
+* **Bound.** A link answers only the approval it names and is refused after its expiry (at most the approval's
+  timeout). Each addressee is sent only their own link (:func:`publish_with_links`): the links go to the approval
+  page's own topic, where each addressee's e-mail subscription has a filter policy on the ``addressee`` message
+  attribute; the platform's topic (alarms, rollbacks; they publish without attributes, which such a filter would
+  drop) carries the notification without links.
+* **Answered as the identity it stands for.** The platform's config maps each addressee to the IAM identity they
+  stand for; the page applies the same rules as an answer in the registry
+  (:class:`~mlops_kit.promotion.approvals.ApprovalPolicy`): that identity must be an approver, and may not be the
+  one that registered the version or requested its promotion unless self-approval is allowed. A refused addressee
+  is told why and who may approve, and their link stays unused.
 * **Single use.** The first decision claims the link id with a DynamoDB conditional write; any later use of the
   same link is refused, whatever it asks.
 * **Opening never decides.** ``GET`` (what mail scanners and link previews do) only shows the evidence and a form;
@@ -39,6 +45,7 @@ from urllib.parse import parse_qs, quote
 from pydantic import Field
 
 from mlops_kit.environment import HandlerSettings
+from mlops_kit.promotion.approvals import ApprovalPolicy, Approver
 from mlops_kit.promotion.store import Approval, ApprovalNotFound, PromotionStore
 
 SIGNING_ALGORITHM = "ECDSA_SHA_256"
@@ -81,6 +88,7 @@ class LinkIssuerSettings(HandlerSettings):
     key_arn: str = Field(min_length=1)
     page_url: str = Field(min_length=1)  # the API stage's URL; the page is at ``<page_url>/approvals``
     addressees: list[str] = Field(min_length=1)
+    topic_arn: str = Field(min_length=1)  # the links topic: one e-mail subscription per addressee, filtered
     link_ttl_seconds: int = Field(gt=0)
 
 
@@ -92,6 +100,14 @@ class ApprovalPageSettings(HandlerSettings):
     key_arn: str = Field(min_length=1)
     table_name: str = Field(min_length=1)
     model_package_group: str = Field(min_length=1)
+    # addressee -> the IAM identity (user, role or role session ARN) they stand for
+    identities: dict[str, str] = Field(min_length=1)
+    # who may answer, as for an answer in the registry (mlops_kit.promotion.approvals.ApprovalPolicy)
+    approvers: tuple[str, ...]
+    allow_self_approval: bool
+
+    def policy(self) -> ApprovalPolicy:
+        return ApprovalPolicy(self.approvers, self.allow_self_approval)
 
 
 # -- signed links -------------------------------------------------------------------------------------------
@@ -208,6 +224,7 @@ class SignedLink:
     addressee: str
     url: str
     expires: int
+    topic_arn: str  # where the addressee's copy is published (the links topic)
 
 
 class LinkIssuer:
@@ -235,7 +252,8 @@ class LinkIssuer:
         links = []
         for addressee in self.settings.addressees:
             claims = LinkClaims(approval_id, addressee, expires, secrets.token_urlsafe(12))
-            links.append(SignedLink(addressee, f"{base}?token={quote(self._signer.sign(claims))}", expires))
+            url = f"{base}?token={quote(self._signer.sign(claims))}"
+            links.append(SignedLink(addressee, url, expires, self.settings.topic_arn))
         return links
 
 
@@ -260,12 +278,12 @@ ADDRESSEE_ATTRIBUTE = "addressee"
 
 
 def publish_with_links(sns: Any, topic_arn: str, subject: str, message: str, links: list[SignedLink]) -> None:
-    """Publish ``message`` once per addressee, each copy with that addressee's link only and the SNS message
-    attribute ``addressee`` (the topic's e-mail subscriptions filter on it, so nobody receives another reviewer's
-    link); with no links, once, as is."""
-    if not links:
-        sns.publish(TopicArn=topic_arn, Subject=subject[:100], Message=message)
-        return
+    """Publish ``message`` to the platform's topic (``topic_arn``, every subscriber), then, per link, a copy
+    with that addressee's link only to the links topic with the SNS message attribute ``addressee``: each
+    addressee's subscription there accepts only messages whose ``addressee`` is theirs (a message without the
+    attribute reaches nobody), so nobody receives another reviewer's link."""
+    note = ["", "Approvers of the approval page are each sent their own one-time link, separately."] if links else []
+    sns.publish(TopicArn=topic_arn, Subject=subject[:100], Message="\n".join([message, *note]))
     for link in links:
         text = "\n".join(
             [
@@ -277,7 +295,7 @@ def publish_with_links(sns: Any, topic_arn: str, subject: str, message: str, lin
             ]
         )
         sns.publish(
-            TopicArn=topic_arn,
+            TopicArn=link.topic_arn,
             Subject=subject[:100],
             Message=text,
             MessageAttributes={ADDRESSEE_ATTRIBUTE: {"DataType": "String", "StringValue": link.addressee}},
@@ -375,9 +393,10 @@ def cli_decision(store: PromotionStore, sfn: Any, registry: Any) -> Decide:
     return decide
 
 
-def approver_name(claims: LinkClaims) -> str:
-    """The approver recorded for a page decision: the addressee the link was signed for."""
-    return f"{claims.addressee} (signed approval link)"
+def approver_name(claims: LinkClaims, identity: str) -> str:
+    """The approver recorded for a page decision: the identity the addressee the link was signed for stands
+    for."""
+    return f"{identity} (approval page link for {claims.addressee})"
 
 
 # -- the page -----------------------------------------------------------------------------------------------
@@ -397,6 +416,8 @@ class ApprovalPage:
     ledger: LinkLedger
     decide: Decide
     clock: Callable[[], float]
+    policy: ApprovalPolicy
+    identities: Mapping[str, str]  # addressee -> the IAM identity they stand for (the platform's config)
 
     def handle(self, method: str, path: str, query: Mapping[str, str], body: str) -> PageResponse:
         """One HTTP request; every outcome is a page (4xx with a clear explanation for refused links)."""
@@ -420,7 +441,10 @@ class ApprovalPage:
         if self.ledger.used(claims.link_id):
             raise _used()
         approval = self._pending(claims)
-        return _page(200, f"Approve model version {_version(approval)}?", render_evidence(approval, claims, token))
+        identity = self._may_answer(claims, approval)
+        return _page(
+            200, f"Approve model version {_version(approval)}?", render_evidence(approval, claims, token, identity)
+        )
 
     def submit(self, form: Mapping[str, str]) -> PageResponse:
         claims = self.signer.verify(form.get("token", ""), now=self.clock())
@@ -438,9 +462,9 @@ class ApprovalPage:
             )
         if self.ledger.used(claims.link_id):
             raise _used()
-        self._pending(claims)
+        identity = self._may_answer(claims, self._pending(claims))
         claim_id = self.ledger.claim(claims, decision=decision, now=self.clock())
-        approver = approver_name(claims)
+        approver = approver_name(claims, identity)
         try:
             self.decide(claims.approval_id, decision, approver, comment)
         except ApprovalNotFound as exc:
@@ -454,6 +478,30 @@ class ApprovalPage:
         body = _p(f"{verb} as {approver}.") + (f"<p>Comment:</p><pre>{html.escape(comment)}</pre>" if comment else "")
         body += _p("The promotion continues; the deployment record names you. This link cannot be used again.")
         return _page(200, f"{verb}: approval {claims.approval_id}", body)
+
+    def _may_answer(self, claims: LinkClaims, approval: Approval) -> str:
+        """The identity the link's addressee stands for, when the approval policy lets it answer ``approval``
+        (the same rules as an answer in the registry); LinkRefused saying why and who may otherwise. Checked
+        before the link is claimed: a refused addressee's link stays unused."""
+        identity = self.identities.get(claims.addressee, "")
+        if not identity:
+            raise LinkRefused(
+                "You may not answer this promotion",
+                f"{claims.addressee} stands for no IAM identity in the platform's config (approval_page.identities), "
+                f"so the approval policy cannot be applied. Approvers: {self.policy.who_may()}.",
+            )
+        refusal = self.policy.refusal(
+            Approver(identity),
+            registered_by=str(approval.context.get("registered_by") or ""),
+            requested_by=str(approval.context.get("requested_by") or ""),
+        )
+        if refusal is not None:
+            raise LinkRefused(
+                "You may not answer this promotion",
+                f"This link answers as {identity}, the identity the platform's config names for {claims.addressee}: "
+                f"{refusal}.",
+            )
+        return identity
 
     def _pending(self, claims: LinkClaims) -> Approval:
         try:
@@ -512,7 +560,7 @@ def _shadow_rows(shadow: Mapping[str, Any] | None) -> str:
     return f"<table>{rows}</table>"
 
 
-def render_evidence(approval: Approval, claims: LinkClaims, token: str) -> str:
+def render_evidence(approval: Approval, claims: LinkClaims, token: str, approver_identity: str) -> str:
     """The evidence and the decision form (the token travels in a hidden field of the POST, never a GET)."""
     context = approval.context
     candidate = context.get("candidate") or {}
@@ -534,7 +582,8 @@ def render_evidence(approval: Approval, claims: LinkClaims, token: str) -> str:
         '<button type="submit" name="decision" value="approve" id="approve">Approve</button> '
         '<button type="submit" name="decision" value="reject" id="reject" class="reject">Reject</button>'
         "</form>"
-        f"<p class=small>Signed for {html.escape(claims.addressee)}, recorded as the approver. "
+        f"<p class=small>Signed for {html.escape(claims.addressee)}, recorded as the approver "
+        f"({html.escape(approver_identity)}). "
         f"Valid once, until {_when(claims.expires)}. Opening this page decides nothing.</p>"
     )
 

@@ -97,3 +97,106 @@ def test_the_steps_function_gets_the_link_settings(stack_template: Any) -> None:
 def test_the_page_needs_addressees() -> None:
     with pytest.raises(ConfigError, match=r"approval_page\.enabled needs notifications\.approver_emails"):
         load_config({"approval_page": {"enabled": True}})
+
+
+def test_each_addressee_is_subscribed_to_the_links_topic_for_their_own_copies_only(stack_template: Any) -> None:
+    serving = stack_template("serving")
+    subscriptions = serving.find_resources("AWS::SNS::Subscription", {"Properties": {"Protocol": "email"}})
+    link_topics = serving.find_resources("AWS::SNS::Topic")
+
+    filters = {s["Properties"]["Endpoint"]: s["Properties"]["FilterPolicy"] for s in subscriptions.values()}
+    assert filters == {
+        "reviewer@example.com": {"addressee": ["reviewer@example.com"]},
+        "second.reviewer@example.com": {"addressee": ["second.reviewer@example.com"]},
+    }
+    assert {s["Properties"].get("FilterPolicyScope", "MessageAttributes") for s in subscriptions.values()} == {
+        "MessageAttributes"
+    }
+    assert len(link_topics) == 1  # the links topic; the platform's topic is the data stack's
+    assert all("KmsMasterKeyId" in t["Properties"] for t in link_topics.values())
+
+
+def test_the_page_judges_each_addressee_as_the_identity_it_stands_for(stack_template: Any) -> None:
+    serving = stack_template("serving")
+    page = next(
+        f
+        for f in _functions(serving).values()
+        if ApprovalPageSettings.VARIABLE in f["Properties"].get("Environment", {}).get("Variables", {})
+    )
+    text = json.dumps(page["Properties"]["Environment"]["Variables"][ApprovalPageSettings.VARIABLE])
+
+    # approver-role/<session> becomes that session of the approver role, whose name is known once deployed.
+    assert ":assumed-role/" in text
+    assert "/reviewer" in text
+    assert "/second-reviewer" in text
+    assert "approver-role/" not in text
+    assert "allow_self_approval" in text
+
+
+ADDRESSEES = ["ana@example.com", "bo@example.com"]
+
+
+@pytest.mark.parametrize(
+    ("identities", "approvers", "error"),
+    [
+        ({"ana@example.com": "approver-role/ana"}, [], r"missing \['bo@example\.com'\]"),
+        (
+            {
+                "ana@example.com": "approver-role/ana",
+                "bo@example.com": "approver-role/bo",
+                "x@y.io": "approver-role/xy",
+            },
+            [],
+            r"not an addressee \['x@y\.io'\]",
+        ),
+        ({"ana@example.com": "approver-role/ana", "bo@example.com": "bo"}, [], "not IAM identities"),
+        (
+            {"ana@example.com": "approver-role/ana", "bo@example.com": "arn:aws:iam::123456789012:user/bo"},
+            [],
+            "names identities that may not approve",
+        ),
+        (
+            {"ana@example.com": "approver-role/ana", "bo@example.com": "arn:aws:iam::123456789012:user/bo"},
+            ["arn:aws:iam::123456789012:role/Reviewers"],
+            "names identities that may not approve",
+        ),
+    ],
+)
+def test_page_addressees_must_stand_for_approvers(identities: Any, approvers: list[str], error: str) -> None:
+    with pytest.raises(ConfigError, match=error):
+        load_config(
+            {
+                "approval_page": {"enabled": True, "identities": identities},
+                "notifications": {"approver_emails": ADDRESSEES},
+                "approvals": {"approvers": approvers},
+            }
+        )
+
+
+def test_page_addressees_may_stand_for_named_approvers_or_sessions_of_the_approver_role() -> None:
+    config = load_config(
+        {
+            "approval_page": {
+                "enabled": True,
+                "identities": {
+                    "ana@example.com": "approver-role/ana",
+                    "bo@example.com": "arn:aws:sts::123456789012:assumed-role/Reviewers/bo@example.com",
+                },
+            },
+            "notifications": {"approver_emails": ADDRESSEES},
+            "approvals": {"approvers": ["arn:aws:iam::123456789012:role/Reviewers"]},
+        }
+    )
+
+    assert config.approval_page.identities["ana@example.com"] == "approver-role/ana"
+
+
+def test_the_page_allows_as_many_addressees_as_sns_allows_filter_policies_per_topic() -> None:
+    emails = [f"r{i}@example.com" for i in range(201)]
+    with pytest.raises(ConfigError, match="at most 200"):
+        load_config(
+            {
+                "approval_page": {"enabled": True, "identities": {e: "approver-role/r" + e[1:4] for e in emails}},
+                "notifications": {"approver_emails": emails},
+            }
+        )

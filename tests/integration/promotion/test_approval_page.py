@@ -31,6 +31,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[3]
 SCREENSHOT = ROOT / "docs" / "approval-page.png"
 REVIEWER = "reviewer@example.com"
+ADDRESSEES = (REVIEWER, "second.reviewer@example.com")
 
 
 @pytest.fixture(scope="module")
@@ -84,20 +85,26 @@ def _waiting(context: DemoContext, data: Any, *, name: str, seed: int) -> tuple[
 
 
 def _links(context: DemoContext, approval_id: str) -> dict[str, str]:
-    """The page links the notification carried for ``approval_id``, by addressee, as local URLs."""
-    from moto.sns.models import sns_backends
-
+    """The page link each addressee received by e-mail for ``approval_id`` (SNS's delivery, the subscriptions'
+    filter policies applied), as local URLs. Each receives exactly one link: their own."""
     aws = context.emulator
-    topic = sns_backends[aws.account][aws.region].topics[context.output("NotificationTopicArn")]
     links: dict[str, str] = {}
-    for _id, message, subject, attributes, _group in topic.sent_notifications:
-        if f"({approval_id})" not in str(subject) or not attributes:
-            continue
-        addressee = attributes["addressee"]["Value"]
-        url = next(line.strip() for line in message.splitlines() if "/approvals?token=" in line)
-        links[addressee] = local_url(aws.job_endpoint(), url)
-        assert sum("/approvals?token=" in line for line in message.splitlines()) == 1  # only their own link
+    for addressee in ADDRESSEES:
+        mails = [m for m in aws.mailbox(addressee) if f"({approval_id})" in m.subject]
+        urls = [line.strip() for m in mails for line in m.message.splitlines() if "/approvals?token=" in line]
+        notified = [m for m in mails if m.topic_arn == context.output("NotificationTopicArn")]
+        assert len(urls) == 1, (addressee, [m.message for m in mails])  # their own link and nobody else's
+        assert len(notified) == 1  # and the notification everyone on the platform's topic receives
+        assert f"for {addressee} only" in next(m.message for m in mails if m.attributes)
+        links[addressee] = local_url(aws.job_endpoint(), urls[0])
     return links
+
+
+def _identity(context: DemoContext, session: str) -> str:
+    """The approver-role session an addressee stands for (tests/conftest.py's approval_page.identities)."""
+    role = context.output("ApproverRoleArn")
+    account, name = role.split(":")[4], role.rsplit("/", 1)[-1]
+    return f"arn:aws:sts::{account}:assumed-role/{name}/{session}"
 
 
 def _status(context: DemoContext, approval_id: str) -> dict[str, Any]:
@@ -141,7 +148,7 @@ def test_a_reviewer_approves_from_the_page_and_the_link_then_is_spent(
     aws = context.emulator
     arn, approval = _waiting(context, data, name="v2", seed=2)
     links = _links(context, approval.approval_id)
-    assert set(links) == {REVIEWER, "second.reviewer@example.com"}
+    assert set(links) == set(ADDRESSEES)
 
     # Opening the link (what a mail scanner does too) shows the evidence and decides nothing.
     browser.get(links[REVIEWER])
@@ -165,7 +172,7 @@ def test_a_reviewer_approves_from_the_page_and_the_link_then_is_spent(
 
     assert answered.startswith("Approved")
     assert final["status"] == "SUCCEEDED", (final.get("error"), final.get("cause"))
-    assert record["approver"] == f"{REVIEWER} (signed approval link)"
+    assert record["approver"] == f"{_identity(context, 'reviewer')} (approval page link for {REVIEWER})"
     assert record["approval_comment"] == "shadow agrees, p99 fine"
     assert WAITING_STATE in record["path"] or "Finalize" in record["path"]
 
@@ -225,6 +232,6 @@ def test_a_rejection_with_free_text_is_recorded_as_written(platform: Any, browse
 
     assert answered.startswith("Rejected")
     assert stored["decision"] == "reject"
-    assert stored["approver"] == f"{REVIEWER} (signed approval link)"
+    assert stored["approver"] == f"{_identity(context, 'reviewer')} (approval page link for {REVIEWER})"
     assert stored["comment_text"] == reason.strip()
     assert final["status"] != "RUNNING"

@@ -23,13 +23,25 @@ from mlops_kit.promotion.approval_page import (
     page_links,
     publish_with_links,
 )
-from mlops_kit.promotion.approvals import ApprovalExpired
+from mlops_kit.promotion.approvals import ApprovalExpired, ApprovalPolicy
 from mlops_kit.promotion.store import ApprovalNotFound, PromotionStore
 from tests.unit.promotion import fakes
 from tests.unit.promotion.fakes import FakeClock, FakeDynamoDB
 
 KEY = "arn:aws:kms:us-east-1:123456789012:key/links"
 NOW = 1_767_225_600.0
+APPROVER_ROLE = "arn:aws:iam::123456789012:role/Approver"
+ANA = "arn:aws:sts::123456789012:assumed-role/Approver/ana"
+BO = "arn:aws:sts::123456789012:assumed-role/Approver/bo"
+REQUESTER = "arn:aws:sts::123456789012:assumed-role/DataScientist/dee"
+# Who each addressee stands for (approval_page.identities): dee requested the promotion; eve is no approver.
+IDENTITIES = {
+    "ana@example.com": ANA,
+    "bo@example.com": BO,
+    "dee@example.com": "arn:aws:iam::123456789012:role/DataScientist",
+    "eve@example.com": "arn:aws:iam::123456789012:user/eve",
+}
+POLICY = ApprovalPolicy((APPROVER_ROLE, "arn:aws:iam::123456789012:role/DataScientist"))
 
 
 class FakeKms:
@@ -88,11 +100,13 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Any:
             "candidate": {"version": 2, "arn": "arn:pkg/2", "metrics": {"auc": 0.91}},
             "production": {"version": 1, "metrics": {"auc": 0.88}},
             "shadow": {"pairs": 120, "agreement": 0.97},
+            "registered_by": "arn:aws:sts::123456789012:assumed-role/Pipeline/run-7",
+            "requested_by": REQUESTER,
         },
     )
     signer = LinkSigner(kms, KEY)
     decisions = Decisions(store)
-    page = ApprovalPage(signer, store, LinkLedger(dynamodb, "promotions"), decisions, clock)
+    page = ApprovalPage(signer, store, LinkLedger(dynamodb, "promotions"), decisions, clock, POLICY, IDENTITIES)
 
     class World:
         pass
@@ -143,11 +157,48 @@ def test_a_post_decides_once_as_the_addressee_and_the_link_is_spent(world: Any) 
 
     assert answered.status == 200
     assert world.decisions.taken == [
-        (world.approval_id, "approve", "ana@example.com (signed approval link)", "looks right")
+        (world.approval_id, "approve", f"{ANA} (approval page link for ana@example.com)", "looks right")
     ]
     assert again.status == 409
     assert "already used" in again.body
     assert reopened.status == 409
+
+
+@pytest.mark.parametrize(
+    ("addressee", "why"),
+    [
+        # The requester's role stands for the session that requested the promotion: separation of duties.
+        ("dee@example.com", "requested the promotion of this version and may not approve it"),
+        ("eve@example.com", "is not an approver; approvers: arn:aws:iam::123456789012:role/Approver"),
+        ("zed@example.com", "stands for no IAM identity in the platform's config"),
+    ],
+)
+def test_the_page_applies_the_approval_policy_to_the_identity_an_addressee_stands_for(
+    world: Any, addressee: str, why: str
+) -> None:
+    token = _token(world, addressee=addressee)
+
+    shown = world.page.handle("GET", "/approvals", {"token": token}, "")
+    posted = _post(world, token, "approve")
+
+    for refused in (shown, posted):
+        assert refused.status == 403
+        assert "You may not answer this promotion" in refused.body
+        assert why in refused.body.replace("&#x27;", "'")
+    assert world.decisions.taken == []
+    assert world.store.get_approval(world.approval_id).status == "pending"
+
+
+def test_a_refused_addressee_leaves_the_link_unused_and_self_approval_can_be_allowed(world: Any) -> None:
+    token = _token(world, addressee="dee@example.com")
+    refused = _post(world, token, "approve")
+    world.page.policy = ApprovalPolicy(POLICY.approvers, allow_self_approval=True)
+
+    allowed = _post(world, token, "approve")
+
+    assert refused.status == 403
+    assert allowed.status == 200
+    assert world.decisions.taken[-1][2].startswith("arn:aws:iam::123456789012:role/DataScientist (approval page")
 
 
 def test_a_get_to_the_decision_endpoint_decides_nothing(world: Any) -> None:
@@ -259,6 +310,7 @@ def test_links_are_signed_per_addressee_and_expire_with_the_approval() -> None:
         key_arn=KEY,
         page_url="https://abc.execute-api.us-east-1.amazonaws.com/v1/",
         addressees=["ana@example.com", "bo@example.com"],
+        topic_arn="arn:links",
         link_ttl_seconds=86400,
     )
     environ = {LINKS_VARIABLE: settings.model_dump_json()}
@@ -271,6 +323,7 @@ def test_links_are_signed_per_addressee_and_expire_with_the_approval() -> None:
         link.url.startswith("https://abc.execute-api.us-east-1.amazonaws.com/v1/approvals?token=") for link in links
     )
     assert {link.expires for link in links} == {int(NOW) + 3600}  # capped at the approval's timeout
+    assert {link.topic_arn for link in links} == {"arn:links"}
     assert none == []
 
 
@@ -284,7 +337,7 @@ def test_each_addressee_is_sent_only_their_own_link() -> None:
     kms = FakeKms()
     settings = LinkIssuerSettings(
         key_arn=KEY, page_url="https://abc.execute-api.us-east-1.amazonaws.com/v1/", addressees=["a@x.io", "b@x.io"],
-        link_ttl_seconds=600,
+        topic_arn="arn:links", link_ttl_seconds=600,
     )  # fmt: skip
     links = page_links(
         "0a1b2c3d", now=NOW, not_after=NOW + 3600, environ={LINKS_VARIABLE: settings.model_dump_json()}, kms=kms
@@ -292,8 +345,15 @@ def test_each_addressee_is_sent_only_their_own_link() -> None:
 
     publish_with_links(Sns(), "arn:topic", "Approve?", "evidence", links)
 
-    assert [p["MessageAttributes"]["addressee"]["StringValue"] for p in published] == ["a@x.io", "b@x.io"]
-    for request, link in zip(published, links, strict=True):
+    # Everyone on the platform's topic gets the notification without links; each link goes to the links topic,
+    # whose subscriptions accept only their addressee's copy.
+    everyone, *copies = published
+    assert everyone["TopicArn"] == "arn:topic"
+    assert "MessageAttributes" not in everyone
+    assert "/approvals?token=" not in everyone["Message"]
+    assert [p["TopicArn"] for p in copies] == ["arn:links", "arn:links"]
+    assert [p["MessageAttributes"]["addressee"]["StringValue"] for p in copies] == ["a@x.io", "b@x.io"]
+    for request, link in zip(copies, links, strict=True):
         assert link.url in request["Message"]
         assert request["Message"].count("/approvals?token=") == 1
 
