@@ -12,16 +12,28 @@ from mlops_kit.promotion.approval_page import page_links, publish_with_links
 from mlops_kit.promotion.approvals import created_by, verify
 from mlops_kit.promotion.context import Promotion
 
+# The console's host per partition (aws-cn and aws-us-gov have their own consoles).
+CONSOLE_HOSTS = {
+    "aws": "console.aws.amazon.com",
+    "aws-cn": "console.amazonaws.cn",
+    "aws-us-gov": "console.amazonaws-us-gov.com",
+}
+
 
 def console_links(execution_arn: str, package_arn: str) -> dict[str, str]:
     """Where a reviewer signed in to the AWS console finds the waiting execution (its input holds the evidence)
-    and the model version (SageMaker Studio: Models -> Registered models -> the group -> the version)."""
-    region = execution_arn.split(":")[3]
+    and the model version (SageMaker Studio: Models -> Registered models -> the group -> the version).
+
+    AWS documents neither deep link: the execution URL is the form the Step Functions console itself opens (and
+    AWS's own solutions build); the SageMaker one is best effort, which is why the notification also says how to
+    navigate to the version."""
+    partition, region = execution_arn.split(":")[1], execution_arn.split(":")[3]
+    host = f"{region}.{CONSOLE_HOSTS.get(partition, CONSOLE_HOSTS['aws'])}"
     group, _, version = package_arn.split(":model-package/", 1)[-1].partition("/")
     return {
-        "execution": f"https://{region}.console.aws.amazon.com/states/home?region={region}"
-        f"#/v2/executions/details/{quote(execution_arn, safe=':')}",
-        "model_version": f"https://{region}.console.aws.amazon.com/sagemaker/home?region={region}"
+        "execution": f"https://{host}/states/home?region={region}"
+        + f"#/v2/executions/details/{quote(execution_arn, safe=':')}",
+        "model_version": f"https://{host}/sagemaker/home?region={region}"
         f"#/model-registry/{quote(group)}/versions/{quote(version)}",
     }
 

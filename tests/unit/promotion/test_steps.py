@@ -297,3 +297,23 @@ def test_an_unknown_action_names_the_known_ones(world: World) -> None:
 
 def test_every_action_is_a_plain_snake_case_name() -> None:
     assert all(a.isidentifier() and a == a.lower() for a in ACTIONS)
+
+
+def test_console_links_use_the_console_of_the_executions_partition() -> None:
+    from mlops_kit.promotion.steps.approval import console_links
+
+    china = console_links(
+        "arn:aws-cn:states:cn-north-1:123456789012:execution:promotion:promote-2",
+        "arn:aws-cn:sagemaker:cn-north-1:123456789012:model-package/fraud-models/2",
+    )
+    commercial = console_links(
+        "arn:aws:states:eu-west-1:123456789012:execution:promotion:promote-2",
+        "arn:aws:sagemaker:eu-west-1:123456789012:model-package/fraud-models/2",
+    )
+
+    assert china["execution"].startswith("https://cn-north-1.console.amazonaws.cn/states/home?region=cn-north-1#/v2/")
+    assert china["model_version"].startswith("https://cn-north-1.console.amazonaws.cn/sagemaker/home")
+    assert commercial["execution"] == (
+        "https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/"
+        "arn:aws:states:eu-west-1:123456789012:execution:promotion:promote-2"
+    )
