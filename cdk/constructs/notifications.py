@@ -13,7 +13,10 @@ class Notifications(Construct):
     """One KMS-encrypted SNS topic that enforces TLS; each ``approver_emails`` address is subscribed.
 
     With no addresses the topic still exists (approvals then happen from the CLI, which prints the pending
-    request); subscribe other endpoints (chat, paging) to ``topic`` as your organisation needs.
+    request); subscribe other endpoints (chat, paging) to ``topic`` as your organisation needs. Its subscriptions
+    are not filtered: CloudWatch alarms publish without message attributes, which an attribute filter never
+    delivers. The approval page's one-time links go to the page's own topic instead, where each address receives
+    only its own (:class:`cdk.constructs.approval_page.ApprovalPage`).
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey, approver_emails: list[str]) -> None:

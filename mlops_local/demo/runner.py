@@ -32,6 +32,31 @@ STAGES: list[tuple[str, Stage]] = [
 ]
 
 
+# The demo's own config on top of cdk.json (whose approval page is off: a deployment needs real addressees).
+# The promotion stage is answered on the approval page, by a reviewer who stands for a session of the approver
+# role; the scenarios (``mlops demo --scenario``) answer in the registry, as a reviewer in SageMaker Studio does.
+DEMO_REVIEWER = "reviewer@example.com"
+DEMO_OVERRIDES: dict[str, Any] = {
+    "approval_page": {"enabled": True, "identities": {DEMO_REVIEWER: f"approver-role/{serving.REVIEWER}"}},
+    "notifications": {"approver_emails": [DEMO_REVIEWER]},
+}
+
+
+def demo_overrides(extra: dict[str, Any] | None) -> dict[str, Any]:
+    """``{"mlops": ...}``: the demo's config with ``extra`` (``-c``, ``{"mlops": {...}}``) over it, key by key
+    (other addressees given with ``-c notifications.approver_emails=...`` need ``approval_page.identities`` too)."""
+
+    def merge(into: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+        for key, value in new.items():
+            into[key] = (
+                merge(into[key], value) if isinstance(value, dict) and isinstance(into.get(key), dict) else value
+            )
+        return into
+
+    merged = merge(json.loads(json.dumps(DEMO_OVERRIDES)), (extra or {}).get("mlops") or {})
+    return {**(extra or {}), "mlops": merged}
+
+
 def run_demo(
     console: Console,
     *,
@@ -54,7 +79,7 @@ def run_demo(
         workdir = Path(tmp)
         if assembly_dir is None:
             with step("Synthesizing the CDK app (cdk-nag AwsSolutions checks included)"):
-                assembly = synthesize(workdir / "cdk.out", context_overrides=context_overrides)
+                assembly = synthesize(workdir / "cdk.out", context_overrides=demo_overrides(context_overrides))
         else:
             assembly = CloudAssembly.load(assembly_dir)
         with Emulator(pace=pace, workdir=workdir / "emulator") as aws:

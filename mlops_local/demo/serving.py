@@ -4,16 +4,22 @@ staged canary -- all through the deployed state machine, the registry trigger an
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
+import urllib.request
 from collections.abc import Callable
+from html.parser import HTMLParser
 from typing import Any
+from urllib.parse import urlencode, urljoin
 
 from mlops_kit.cli.console import table
-from mlops_kit.promotion.approvals import WAITING_STATE, Approval, answer, follow, pending_approval
+from mlops_kit.promotion.approval_page import ApprovalPageSettings
+from mlops_kit.promotion.approvals import WAITING_STATE, Approval, answer, await_answer, follow, pending_approval
 from mlops_kit.promotion.store import PromotionStore
 from mlops_kit.promotion.trigger import execution_name
 from mlops_kit.registry import ModelRegistry
 from mlops_kit.serving.client import EndpointClient
+from mlops_kit.waiting import poll
 from mlops_local.demo import traffic
 from mlops_local.demo.context import DemoContext, DemoStageError
 
@@ -32,6 +38,78 @@ def answer_as_reviewer(
     registry = ModelRegistry(aws.client("sagemaker"), outputs("ModelPackageGroupName"))
     with acting_as(outputs("ApproverRoleArn"), session):
         return answer(store, registry, approval_id, decision=decision, comment=comment, timeout_seconds=3600)
+
+
+class _DecisionForm(HTMLParser):
+    """The approval page's decision form, read as a browser reads it: its action and its fields."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.action = ""
+        self.fields: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = {name: value or "" for name, value in attrs}
+        if tag == "form" and found.get("method") == "post":
+            self.action = found.get("action", "")
+        elif tag == "input" and found.get("type") == "hidden":
+            self.fields[found.get("name", "")] = found.get("value", "")
+
+
+def page_deployed(context: DemoContext) -> bool:
+    """Whether the platform was deployed with the approval page (config ``approval_page.enabled``)."""
+    try:
+        context.output("ApprovalPageUrl")
+    except KeyError:
+        return False
+    return True
+
+
+def answer_on_page(context: DemoContext, approval_id: str, *, decision: str, comment: str) -> tuple[str, Approval]:
+    """Answer a promotion as a reviewer does from the approval page: take the link from their e-mail (SNS delivers
+    each addressee only their own), open it (GET through the local API Gateway: the evidence, nothing decided),
+    then submit the page's form as the browser does (POST of its hidden token, the decision and the comment).
+    Returns the addressee and the approval as the approval service recorded it."""
+    from mlops_local.apigateway import local_url
+
+    aws = context.emulator
+    page_settings = aws.client("lambda").get_function_configuration(
+        FunctionName=context.output("ApprovalPageFunctionName")
+    )["Environment"]["Variables"][ApprovalPageSettings.VARIABLE]
+    addressees = list(json.loads(page_settings)["identities"])
+
+    def delivered() -> tuple[str, str] | None:
+        # The approval record (what the caller waited for) is written before the notification is published.
+        links = [
+            (addressee, line.strip())
+            for addressee in addressees
+            for mail in aws.mailbox(addressee)
+            if f"({approval_id})" in mail.subject
+            for line in mail.message.splitlines()
+            if "/approvals?token=" in line
+        ]
+        return links[0] if links else None
+
+    try:
+        addressee, link = poll(delivered, every=1.0, timeout=600, what=f"an approval page link for {approval_id}")
+    except TimeoutError:
+        raise DemoStageError(f"no approval page link for {approval_id} reached any of {addressees}") from None
+    url = local_url(aws.job_endpoint(), link)
+    with urllib.request.urlopen(url, timeout=60) as opened:  # noqa: S310 (the emulator's local server)
+        form = _DecisionForm()
+        form.feed(opened.read().decode())
+    if not form.action or "token" not in form.fields:
+        raise DemoStageError(f"the approval page at {link.split('?')[0]} showed no decision form")
+    body = urlencode({**form.fields, "decision": decision, "comment": comment}).encode()
+    request = urllib.request.Request(  # noqa: S310 (the emulator's local server)
+        urljoin(url, form.action), data=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as posted:  # noqa: S310
+        answered_page = posted.read().decode()
+    if "<h1>Approved" not in answered_page and "<h1>Rejected" not in answered_page:
+        raise DemoStageError(f"the approval page refused the answer: {answered_page[:500]}")
+    store = PromotionStore(aws.client("dynamodb"), context.output("PromotionTableName"))
+    return addressee, await_answer(store, approval_id, timeout_seconds=3600)
 
 
 def client(context: DemoContext) -> EndpointClient:
@@ -57,10 +135,13 @@ def promote(
     during_state: Callable[[str], None] | None = None,
     background: bool = True,
     traffic_payloads: list[dict[str, Any]] | None = None,
+    answer_on: str = "registry",
 ) -> dict[str, Any]:
     """Approve ``package_arn`` in the registry (the EventBridge trigger starts the workflow), answer the human
-    approval with ``decision`` (``"none"``: leave it unanswered until it times out), and follow the execution
-    to its end while live traffic (``traffic_payloads``, default: the demo's) flows."""
+    approval with ``decision`` (``"none"``: leave it unanswered until it times out) in the registry, as a reviewer
+    in SageMaker Studio does, or with ``answer_on="page"`` on the approval page (in the registry when the page is
+    not deployed), and follow the execution to its end while live traffic (``traffic_payloads``, default: the
+    demo's) flows."""
     aws = context.emulator
     registry = ModelRegistry(aws.client("sagemaker"), context.output("ModelPackageGroupName"))
     version = registry.get(package_arn)
@@ -89,6 +170,7 @@ def promote(
             note = "  " + ", ".join(f"{k} {100 * w / total:.0f}%" for k, w in sorted(weights.items()))
         context.console.print(f"  [dim]{_elapsed(aws.now() - began)}[/] → {name}{note}")
 
+    answered_on: str | None = None  # where the reviewer answered: "registry" or "page"
     live = None
     if background:
         live = traffic.BackgroundTraffic(
@@ -107,18 +189,14 @@ def promote(
             described = follow(sfn, arn, on_state=entered, timeout_seconds=3 * 86400, seen=seen, poll_seconds=30)
         elif described["status"] == "RUNNING" and states and states[-1] == WAITING_STATE:
             approval = pending_approval(store, arn)
-            context.console.print(
-                f"  approval {approval.approval_id} pending; the reviewer sets version {version.version}'s stage "
-                f"status to {'Approved' if decision == 'approve' else 'Rejected'} in the registry (SageMaker Studio)"
-            )
-            answered = answer_as_reviewer(aws, context.output, approval.approval_id, decision=decision, comment=comment)
-            context.console.print(f"  answered by {answered.approver} (as SageMaker recorded it)")
+            answered_on = _answer(context, approval, version.version, decision, comment, answer_on)
             described = follow(sfn, arn, on_state=entered, timeout_seconds=3 * 86400, seen=seen, poll_seconds=30)
     finally:
         if live:
             live.__exit__(None, None, None)
     result = {
         "execution": arn,
+        "answered_on": answered_on,
         "status": described["status"],
         "error": described.get("error"),
         "cause": described.get("cause"),
@@ -135,6 +213,31 @@ def promote(
         f"{result['error'] or ''} {result['cause'] or ''}"
     )
     return result
+
+
+def _answer(context: DemoContext, approval: Approval, version: int, decision: str, comment: str, on: str) -> str:
+    """Answer ``approval`` as a reviewer on the approval page (``on="page"``, when it is deployed) or in the
+    registry; returns where it was answered."""
+    verb = "Approve" if decision == "approve" else "Reject"
+    if on == "page" and page_deployed(context):
+        context.console.print(
+            f"  approval {approval.approval_id} pending; a reviewer opens the link from their e-mail and presses "
+            f"{verb} on the approval page"
+        )
+        addressee, answered = answer_on_page(context, approval.approval_id, decision=decision, comment=comment)
+        context.console.print(f"  answered by {addressee}, recorded as {answered.approver}")
+        return "page"
+    if on == "page":
+        context.console.print("  [dim]the approval page is not deployed (approval_page.enabled)[/]")
+    context.console.print(
+        f"  approval {approval.approval_id} pending; the reviewer sets version {version}'s stage status to {verb}d "
+        "in the registry (SageMaker Studio)"
+    )
+    answered = answer_as_reviewer(
+        context.emulator, context.output, approval.approval_id, decision=decision, comment=comment
+    )
+    context.console.print(f"  answered by {answered.approver} (as SageMaker recorded it)")
+    return "registry"
 
 
 def _elapsed(delta: dt.timedelta) -> str:
@@ -200,7 +303,8 @@ def promote_candidate(context: DemoContext) -> dict[str, Any]:
     candidate = context.summary["retraining"]["candidate_arn"]
     if candidate is None:
         raise RuntimeError("retraining registered no candidate to promote")
-    result = promote(context, candidate)
+    # The first deployment was answered in the registry (the console path); this one on the approval page.
+    result = promote(context, candidate, answer_on="page")
     result["registry"] = registry_table(context)
     if result["status"] != "SUCCEEDED":
         raise DemoStageError(f"the candidate's promotion ended {result['status']}: {result['cause']}")

@@ -77,6 +77,7 @@ def test_demo_runs_and_reports_json(cloud_assembly) -> None:
     summary = json.loads(result.output[result.output.index("{\n") :])
     assert set(summary["platform"]["stacks"].values()) == {"CREATE_COMPLETE"}
     assert summary["promotion"]["status"] == "SUCCEEDED", summary["promotion"]
+    assert summary["promotion"]["answered_on"] == "page"  # the signed link's form, POSTed as a browser does
     production = [v for v in summary["promotion"]["registry"] if v["stage"] == "Production"]
     assert [v["version"] for v in production] == [2]
     drift = summary["drift"]

@@ -88,6 +88,12 @@ def _links(context: DemoContext, approval_id: str) -> dict[str, str]:
     """The page link each addressee received by e-mail for ``approval_id`` (SNS's delivery, the subscriptions'
     filter policies applied), as local URLs. Each receives exactly one link: their own."""
     aws = context.emulator
+
+    def delivered() -> bool:
+        # The approval record (what the caller waited for) is written before the notification is published.
+        return all(any(m.attributes for m in aws.mailbox(a) if f"({approval_id})" in m.subject) for a in ADDRESSEES)
+
+    aws.wait_until(delivered, timeout=3600, description=f"the approval page links of {approval_id} delivered")
     links: dict[str, str] = {}
     for addressee in ADDRESSEES:
         mails = [m for m in aws.mailbox(addressee) if f"({approval_id})" in m.subject]
