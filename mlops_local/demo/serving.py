@@ -303,7 +303,8 @@ def promote_candidate(context: DemoContext) -> dict[str, Any]:
     candidate = context.summary["retraining"]["candidate_arn"]
     if candidate is None:
         raise RuntimeError("retraining registered no candidate to promote")
-    # The first deployment was answered in the registry (the console path); this one on the approval page.
+    # Answered on the approval page (the first deployment had no approval to give: no endpoint, no Production to
+    # compare with); the scenarios (`mlops demo --scenario`) answer in the registry, as SageMaker Studio does.
     result = promote(context, candidate, answer_on="page")
     result["registry"] = registry_table(context)
     if result["status"] != "SUCCEEDED":
