@@ -337,6 +337,38 @@ class DriftConfig(_Section):
         return self
 
 
+_COLUMN = r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$"
+_DOTTED = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+
+
+class QualityConfig(_Section):
+    """Ground truth (README "Model quality (ground truth)"): label files under ``labels_prefix`` of the data bucket,
+    joined with captured predictions; a drop of the primary metric alarms and (with drift's retraining) retrains."""
+
+    labels_prefix: str = "labels"
+    key: Literal["inference_id", "business_key"] = "inference_id"
+    key_column: str = Field("inference_id", pattern=_COLUMN)
+    label_column: str = Field("label", pattern=_COLUMN)
+    # Where the business key sits in each request row (dotted), for key = business_key.
+    business_key_path: str = Field("transaction.transaction_id", pattern=_DOTTED)
+    schedule: Schedule = "rate(1 day)"
+    window_hours: int = Field(24, ge=1, le=24 * 31)
+    label_delay_hours: int = Field(72, ge=0, le=24 * 90)
+    min_samples: int = Field(200, ge=1)
+    max_drop: float = Field(0.05, gt=0, le=1)
+    retrain_on_drop: bool = True
+
+    @field_validator("labels_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*", value):
+            raise ValueError(
+                "must be an S3 key prefix in the data bucket such as labels or ground-truth/fraud: no leading or "
+                "trailing slash, no empty segment, only letters, digits and !_.*'()-"
+            )
+        return value
+
+
 class AbTestConfig(_Section):
     status_schedule: Schedule = "rate(1 hour)"
     http_router: bool = False
@@ -451,6 +483,7 @@ class PlatformConfig(_Section):
     rollout: RolloutConfig = RolloutConfig()
     alarms: AlarmsConfig = AlarmsConfig()
     drift: DriftConfig = DriftConfig()
+    quality: QualityConfig | None = None  # off unless the section is present
     abtest: AbTestConfig = AbTestConfig()
     notifications: NotificationsConfig = NotificationsConfig()
     approvals: ApprovalsConfig = ApprovalsConfig()
@@ -499,6 +532,26 @@ class PlatformConfig(_Section):
             raise ValueError(
                 f"retention.capture_days ({self.retention.capture_days}) must be at least {needed}: drift.baseline "
                 f"{drift.baseline!r} reads capture that old (raise capture_days or use drift.baseline 'training')"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _quality_fits(self) -> PlatformConfig:
+        quality = self.quality
+        if quality is None:
+            return self
+        if quality.retrain_on_drop and not self.drift.retrain_on_drift:
+            raise ValueError(
+                "quality.retrain_on_drop reuses drift's retraining (its cooldown and function): set "
+                "drift.retrain_on_drift to true, or quality.retrain_on_drop to false"
+            )
+        # Capture older than retention.capture_days is gone before its labels can be joined with it.
+        needed = math.ceil((quality.label_delay_hours + quality.window_hours) / 24)
+        if self.retention.capture_days < needed:
+            raise ValueError(
+                f"retention.capture_days ({self.retention.capture_days}) must be at least {needed}: quality windows "
+                f"end quality.label_delay_hours ({quality.label_delay_hours}) back and last quality.window_hours "
+                f"({quality.window_hours}); raise capture_days or shorten the delay"
             )
         return self
 

@@ -10,6 +10,7 @@ from constructs import Construct
 from cdk.config import PlatformConfig
 from cdk.constructs.dashboard import PlatformDashboard
 from cdk.constructs.drift_monitor import BASELINE_OBJECTS, DriftMonitor
+from cdk.constructs.model_quality import ModelQuality
 from cdk.constructs.model_registry import ModelRegistry
 from cdk.nag import acknowledge_object_prefixes
 from cdk.stacks import shared
@@ -17,6 +18,7 @@ from cdk.stacks.shared import SharedData
 from mlops_kit.monitoring import naming as drift_naming
 from mlops_kit.pipeline.definition import ecr_repository
 from mlops_kit.pipeline.usecase import load_use_case
+from mlops_kit.quality import naming as quality_naming
 from mlops_kit.serving import naming
 
 
@@ -72,6 +74,28 @@ class MonitoringStack(Stack):
         acknowledge_object_prefixes(self.drift.start.role, [capture, baselines], why)
         acknowledge_object_prefixes(self.drift.publish.role, [reports], why)
 
+        self.quality: ModelQuality | None = None
+        if config.quality is not None:
+            self.quality = ModelQuality(
+                self,
+                "Quality",
+                config=config.quality,
+                endpoint_name=endpoint,
+                primary_metric=config.training.primary_metric,
+                registry=registry,
+                artifacts_bucket=data.artifacts_bucket,
+                data_bucket=data.data_bucket,
+                key=data.key,
+                topic=data.topic,
+                log_retention=config.log_retention,
+                removal_policy=config.cdk_removal_policy,
+                retrain=self.drift.dead_letters.get("Retrain") if config.quality.retrain_on_drop else None,
+            )
+            why_quality = "Label files, capture files and window reports are named per arrival, hour and window."
+            labels = f"{data_arn}/{config.quality.labels_prefix}/*"
+            quality_reports = f"{artifacts}/{quality_naming.reports_prefix(endpoint)}/*"
+            acknowledge_object_prefixes(self.quality.run.role, [capture, labels, quality_reports], why_quality)
+
         rollback = sorted(
             {
                 name
@@ -91,3 +115,8 @@ class MonitoringStack(Stack):
         CfnOutput(self, "DriftStartFunctionName", value=self.drift.start.function.function_name)
         CfnOutput(self, "DriftReportsUri", value=self.drift.reports_uri)
         CfnOutput(self, "DriftJobRoleArn", value=self.drift.job_role.role_arn)
+        if self.quality is not None:
+            self.dashboard.add_row(*self.quality.dashboard_row())
+            CfnOutput(self, "QualityScheduleName", value=self.quality.schedule.schedule_name)
+            CfnOutput(self, "QualityFunctionName", value=self.quality.run.function.function_name)
+            CfnOutput(self, "QualityLabelsUri", value=self.quality.labels_uri)
