@@ -356,7 +356,9 @@ class QualityConfig(_Section):
     label_delay_hours: int = Field(72, ge=0, le=24 * 90)
     min_samples: int = Field(200, ge=1)
     max_drop: float = Field(0.05, gt=0, le=1)
-    retrain_on_drop: bool = True
+    # Retrain when the drop alarm fires, through drift's retrain function and cooldown; unset: as
+    # drift.retrain_on_drift.
+    retrain_on_drop: bool | None = None
 
     @field_validator("labels_prefix")
     @classmethod
@@ -540,10 +542,10 @@ class PlatformConfig(_Section):
         quality = self.quality
         if quality is None:
             return self
-        if quality.retrain_on_drop and not self.drift.retrain_on_drift:
+        if quality.retrain_on_drop is True and not self.drift.retrain_on_drift:
             raise ValueError(
                 "quality.retrain_on_drop reuses drift's retraining (its cooldown and function): set "
-                "drift.retrain_on_drift to true, or quality.retrain_on_drop to false"
+                "drift.retrain_on_drift to true, or leave quality.retrain_on_drop unset or false"
             )
         # Capture older than retention.capture_days is gone before its labels can be joined with it.
         needed = math.ceil((quality.label_delay_hours + quality.window_hours) / 24)

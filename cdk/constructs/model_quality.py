@@ -46,7 +46,8 @@ class ModelQuality(Construct):
     the window's figure with the one the registry recorded for the Production version. ``registry`` is the model
     package group; labels are read from ``data_bucket``, capture from and reports to ``artifacts_bucket``.
     ``retrain``, the drift monitor's retrain dead letters (their function is ``drift_retrain``), is where the
-    alarm's state change goes; unset (``quality.retrain_on_drop`` false), the alarm only notifies ``topic``.
+    alarm's state change goes; unset (drift's retraining off, or ``quality.retrain_on_drop`` false), the alarm
+    only notifies ``topic``.
     """
 
     def __init__(
@@ -168,7 +169,7 @@ class ModelQuality(Construct):
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         self.alarm.add_alarm_action(actions.SnsAction(topic))
-        if config.retrain_on_drop and retrain is not None:
+        if config.retrain_on_drop is not False and retrain is not None:
             events.Rule(
                 self,
                 "OnDropAlarm",

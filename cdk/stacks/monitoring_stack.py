@@ -89,7 +89,7 @@ class MonitoringStack(Stack):
                 topic=data.topic,
                 log_retention=config.log_retention,
                 removal_policy=config.cdk_removal_policy,
-                retrain=self.drift.dead_letters.get("Retrain") if config.quality.retrain_on_drop else None,
+                retrain=self.drift.dead_letters.get("Retrain") if config.quality.retrain_on_drop is not False else None,
             )
             why_quality = "Label files, capture files and window reports are named per arrival, hour and window."
             labels = f"{data_arn}/{config.quality.labels_prefix}/*"

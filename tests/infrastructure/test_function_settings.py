@@ -22,6 +22,7 @@ from mlops_kit.monitoring.settings import DriftSettings, PublishSettings, Retrai
 from mlops_kit.pipeline.definition import ecr_repository
 from mlops_kit.promotion.approval_page import LINKS_VARIABLE, ApprovalPageSettings
 from mlops_kit.promotion.settings import ApprovalSettings, PromotionSettings, TriggerSettings
+from mlops_kit.quality.settings import QualitySettings
 from tests.infrastructure.functions import TOKEN, deployed_settings, environment
 
 # lambdas/<name> -> the settings model its handler reads.
@@ -35,6 +36,7 @@ FUNCTION_SETTINGS: dict[str, type[HandlerSettings]] = {
     "drift_start": DriftSettings,
     "feature_ingest": IngestSettings,
     "promotion": PromotionSettings,
+    "quality_run": QualitySettings,
     "promotion_trigger": TriggerSettings,
     "promotion_approval": ApprovalSettings,
 }
