@@ -345,9 +345,11 @@ class QualityConfig(_Section):
     """Ground truth (README "Model quality (ground truth)"): label files under ``labels_prefix`` of the data bucket,
     joined with captured predictions; a drop of the primary metric alarms and (with drift's retraining) retrains."""
 
-    labels_prefix: str = "labels"
-    key: Literal["inference_id", "business_key"] = "inference_id"
-    key_column: str = Field("inference_id", pattern=_COLUMN)
+    # Not "labels": the feature store's Athena queries stage their label tables there.
+    labels_prefix: str = "ground-truth"
+    # A chargeback feed knows the transaction, not the request: join on the business key by default.
+    key: Literal["inference_id", "business_key"] = "business_key"
+    key_column: str = Field("transaction_id", pattern=_COLUMN)
     label_column: str = Field("label", pattern=_COLUMN)
     # Where the business key sits in each request row (dotted), for key = business_key.
     business_key_path: str = Field("transaction.transaction_id", pattern=_DOTTED)

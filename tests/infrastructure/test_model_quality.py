@@ -44,7 +44,8 @@ def test_the_function_settings_come_from_the_quality_config(templates: dict[str,
     settings = deployed_settings(templates, "quality_run", QualitySettings)
 
     assert settings.endpoint_name == ENDPOINT
-    assert (settings.key, settings.key_column, settings.label_column) == ("inference_id", "inference_id", "label")
+    assert (settings.key, settings.key_column, settings.label_column) == ("business_key", "transaction_id", "label")
+    assert settings.business_key_path == "transaction.transaction_id"
     assert (settings.window_hours, settings.label_delay_hours) == (DEFAULTS.window_hours, DEFAULTS.label_delay_hours)
     assert (settings.min_samples, settings.max_drop, settings.primary_metric) == (200, 0.05, "roc_auc")
 

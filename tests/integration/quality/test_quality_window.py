@@ -1,4 +1,4 @@
-"""Model quality on the emulator, end to end: requests served with an InferenceId and captured, labels written
+"""Model quality on the emulator, end to end: transactions served in batches and captured, labels written
 days later (the emulator's clock advanced, not slept), the schedule fires, the window's metrics and report are
 published, the drop alarm goes to ALARM and drift's retrain function starts one training run."""
 
@@ -29,23 +29,29 @@ def test_a_window_of_late_labels_publishes_its_quality_and_a_drop_retrains(
     with platform_with_production(cloud_assembly, tmp_path) as (context, data):
         aws, endpoint = context.emulator, context.output("EndpointName")
         client = EndpointClient(endpoint, aws.client("sagemaker-runtime"))
-        # Given requests served with an InferenceId, and the truth about them: the world changed, and what the
-        # model scores high is now legitimate (labels opposite to its scores' ranking).
-        scores = {
-            f"req-{i}": client.predict(payload, inference_id=f"req-{i}").body["score"]
-            for i, payload in enumerate((data.payloads * 2)[:REQUESTS])
-        }
+        # Given transactions served in batches, each row with its transaction id (the business key), and the truth
+        # about them: the world changed, and what the model scores high is now legitimate (labels opposite to
+        # its scores' ranking).
+        rows = [
+            {**p, "transaction": {**p["transaction"], "transaction_id": f"T{i}"}}
+            for i, p in enumerate((data.payloads * 2)[:REQUESTS])
+        ]
+        scores = {}
+        for first in range(0, REQUESTS, 50):
+            batch = rows[first : first + 50]
+            answers = client.predict({"instances": batch}).body["predictions"]
+            scores |= {r["transaction"]["transaction_id"]: a["score"] for r, a in zip(batch, answers, strict=True)}
         aws.sagemaker.flush_capture()
         median = sorted(scores.values())[len(scores) // 2]
         truth = {key: int(score < median) for key, score in scores.items()}
         # When the labels arrive days later (one bad row among them), and the schedule fires once the window
         # that holds the requests has passed the label delay
         aws.advance(DEFAULTS.label_delay_hours * 3600)
-        rows = [{"inference_id": k, "label": v} for k, v in truth.items()] + [{"inference_id": "x", "label": "?"}]
+        labels = [{"transaction_id": k, "label": v} for k, v in truth.items()] + [{"transaction_id": "x", "label": "?"}]
         aws.client("s3").put_object(
             Bucket=context.output("DataBucketName"),
             Key=f"{DEFAULTS.labels_prefix}/chargebacks.jsonl",
-            Body="\n".join(json.dumps(r) for r in rows).encode(),
+            Body="\n".join(json.dumps(r) for r in labels).encode(),
         )
         aws.advance(DEFAULTS.window_hours * 3600 / 2)
         record = aws.fire_schedule(context.output("QualityScheduleName"))
@@ -57,11 +63,11 @@ def test_a_window_of_late_labels_publishes_its_quality_and_a_drop_retrains(
         reports = read_reports(aws.client("s3"), context.output("ArtifactsBucketName"), endpoint)
         assert len(reports) == 1
         report = reports[0]
-        labels = [truth[k] for k in scores]
+        y = [truth[k] for k in scores]
         production = report["groups"][PRODUCTION]
         assert production["samples"] == report["groups"]["blue"]["samples"] == REQUESTS
-        assert production["primary"] == pytest.approx(roc_auc_score(labels, list(scores.values())))
-        assert production["brier"] == pytest.approx(brier_score_loss(labels, list(scores.values())))
+        assert production["primary"] == pytest.approx(roc_auc_score(y, list(scores.values())))
+        assert production["brier"] == pytest.approx(brier_score_loss(y, list(scores.values())))
         assert report["labels"]["bad_rows"] == 1
         registry = ModelRegistry(aws.client("sagemaker"), context.output("ModelPackageGroupName"))
         evaluated = registry.production().metrics["roc_auc"]  # type: ignore[union-attr]
