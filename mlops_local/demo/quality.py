@@ -115,7 +115,8 @@ def run(context: DemoContext) -> dict[str, Any]:
     capture = report["capture"]
     context.console.print(
         f"[dim]{sum(capture['awaiting_label'].values())} requests await their labels (a later window scores them); "
-        f"{report['labels']['bad_rows']} bad label row reported: {report['labels']['bad_row_examples'][0]}; "
+        f"{report['labels']['bad_rows']} bad label row reported: "
+        f"{report['labels']['bad_row_examples'][0].rsplit('/', 1)[-1]}; "
         f"drop alarm {state}; `mlops quality report` shows the windows[/]"
     )
     return {
