@@ -36,7 +36,7 @@ def test_a_window_of_late_labels_publishes_its_quality_and_a_drop_retrains(
             {**p, "transaction": {**p["transaction"], "transaction_id": f"T{i}"}}
             for i, p in enumerate((data.payloads * 2)[:REQUESTS])
         ]
-        scores = {}
+        scores: dict[str, float] = {}
         for first in range(0, REQUESTS, 50):
             batch = rows[first : first + 50]
             answers = client.predict({"instances": batch}).body["predictions"]
