@@ -106,8 +106,9 @@ def run(context: DemoContext) -> dict[str, Any]:
         table(
             f"Quality window {report['window']['start'][5:16]} – {report['window']['end'][5:16]} UTC "
             f"(evaluation-time {primary} {report['evaluation_figure']:.3f})",
-            ["window end", "rows of", "labelled", primary, "Brier", "ECE", "positive rate", "labels", "verdict"],
-            window_rows([report]),
+            ["rows of", "labelled", primary, "Brier", "ECE", "pos. rate", "verdict"],
+            # The report's table without the window (in the title) and label columns (below): 80 columns wide.
+            [row[1:7] + row[8:] for row in window_rows([report])],
         )
     )
     alarm = aws.client("cloudwatch").describe_alarms(AlarmNames=[naming.quality_alarm(outputs["EndpointName"])])
@@ -116,7 +117,7 @@ def run(context: DemoContext) -> dict[str, Any]:
     context.console.print(
         f"[dim]{sum(capture['awaiting_label'].values())} requests await their labels (a later window scores them); "
         f"{report['labels']['bad_rows']} bad label row reported: "
-        f"{report['labels']['bad_row_examples'][0].rsplit('/', 1)[-1]}; "
+        f"{report['labels']['bad_row_examples'][0].removeprefix(settings.labels_uri + '/')}; "
         f"drop alarm {state}; `mlops quality report` shows the windows[/]"
     )
     return {
