@@ -124,8 +124,9 @@ class RetrainGate:
 
 
 def display_name(alarm: str) -> str:
-    """A pipeline execution display name from an alarm name (letters, digits and hyphens, at most 82)."""
-    return ("drift-" + re.sub(r"[^A-Za-z0-9]+", "-", alarm).strip("-"))[:82].rstrip("-")
+    """A pipeline execution display name from an alarm name (letters, digits and hyphens, at most 82): the alarm
+    says what started it (drift or a quality drop share this path)."""
+    return ("retrain-" + re.sub(r"[^A-Za-z0-9]+", "-", alarm).strip("-"))[:82].rstrip("-")
 
 
 def retrain_on_drift(
@@ -168,8 +169,8 @@ def retrain_on_drift(
     if topic_arn:
         aws.sns.publish(
             TopicArn=topic_arn,
-            Subject=f"Drift: retraining started for {endpoint}"[:100],
-            Message=f"Drift alarm {alarm} started the training pipeline: {execution}. Further drift alarms are "
-            f"ignored for {cooldown_hours:g} h and while it runs.",
+            Subject=f"Retraining started for {endpoint} by {alarm}"[:100],
+            Message=f"Alarm {alarm} started the training pipeline: {execution}. Further drift and quality "
+            f"alarms are ignored for {cooldown_hours:g} h and while it runs.",
         )
     return RetrainDecision(alarm, True, "started", execution)

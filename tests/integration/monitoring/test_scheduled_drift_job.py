@@ -125,7 +125,8 @@ def test_drifted_traffic_is_reported_alarmed_and_starts_one_retraining_run(platf
         PipelineName=platform.outputs["PipelineName"]
     )["PipelineExecutionSummaries"]
     assert [e["PipelineExecutionArn"] for e in executions] == [execution]
-    assert executions[0]["PipelineExecutionDisplayName"].startswith("drift-")
+    assert executions[0]["PipelineExecutionDisplayName"].startswith("retrain-")
+    assert "drift" in executions[0]["PipelineExecutionDisplayName"]
 
 
 @pytest.mark.usefixtures("features")
