@@ -308,6 +308,49 @@ class LocalDeployer:
         except TimeoutError as exc:
             raise DeployError(f"{stack_name}: not deployed after {timeout:.0f} s") from exc
 
+    def destroy(
+        self, assembly: CloudAssembly, stacks: list[str] | None = None, progress: Progress | None = None
+    ) -> list[str]:
+        """What ``cdk destroy`` does: delete every stack (or the named ones) in reverse dependency order, each
+        once it is gone or failed. Returns the names of the stacks deleted; raises DeployError naming the stack and
+        the reasons from its events when a deletion fails (``DELETE_FAILED``: the stack stays, as on AWS)."""
+        cfn = self._client("cloudformation")
+        selected = [s for s in assembly.stacks if not stacks or s.stack_name in stacks or s.artifact_id in stacks]
+        deleted = []
+        for stack in reversed(selected):
+            live = [
+                s["StackId"]
+                for s in cfn.list_stacks().get("StackSummaries", [])
+                if s["StackName"] == stack.stack_name and s["StackStatus"] != "DELETE_COMPLETE"
+            ]
+            if not live:
+                continue
+            cfn.delete_stack(StackName=stack.stack_name)
+            self._wait_deleted(cfn, stack.stack_name, live[0])
+            deleted.append(stack.stack_name)
+            if progress:
+                progress(f"{stack.stack_name}: DELETE_COMPLETE")
+        return deleted
+
+    def _wait_deleted(self, cfn: Any, stack_name: str, stack_id: str, timeout: float = 3600.0) -> None:
+        def gone() -> bool | None:
+            # ListStacks, not DescribeStacks: describing a deleted stack makes moto evaluate its Outputs, which
+            # creates the resources they refer to again.
+            summaries = cfn.list_stacks().get("StackSummaries", [])
+            status = next(s["StackStatus"] for s in summaries if s["StackId"] == stack_id)
+            if status == "DELETE_COMPLETE":
+                return True
+            if status == "DELETE_FAILED":
+                events = cfn.describe_stack_events(StackName=stack_id).get("StackEvents", [])
+                reasons = [str(e.get("ResourceStatusReason")) for e in events if e.get("ResourceStatus") == status]
+                raise DeployError(f"{stack_name}: DELETE_FAILED: " + "; ".join(reasons[:10]))
+            return None
+
+        try:
+            poll(gone, every=5.0, timeout=timeout, what=f"stack {stack_name} to be deleted")
+        except TimeoutError as exc:
+            raise DeployError(f"{stack_name}: not deleted after {timeout:.0f} s") from exc
+
     def deploy(
         self, assembly: CloudAssembly, stacks: list[str] | None = None, progress: Progress | None = None
     ) -> list[StackResult]:

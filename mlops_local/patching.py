@@ -36,6 +36,7 @@ FAMILIES: tuple[str, ...] = (
     "mlops_local.stepfunctions",
     "mlops_local.events",
     "mlops_local.cloudformation",
+    "mlops_local.cloudformation_delete",
     "mlops_local.s3",
     "mlops_local.dynamodb",
     "mlops_local.sagemaker.registry",
