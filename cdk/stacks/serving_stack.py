@@ -15,6 +15,7 @@ from cdk.constructs.approval_page import ApprovalPage
 from cdk.constructs.endpoint import EndpointSupport
 from cdk.constructs.model_registry import ModelRegistry
 from cdk.constructs.promotion_workflow import PromotionWorkflow
+from cdk.constructs.serving_teardown import ServingTeardown
 from cdk.nag import acknowledge_object_prefixes
 from cdk.stacks import shared
 from cdk.stacks.shared import SharedData
@@ -72,6 +73,14 @@ class ServingStack(Stack):
             self.promotion.steps.role,
             [f"{artifacts_arn}/{naming.capture_prefix(config.endpoint_name)}/*"],
             "The shadow comparison reads the capture files of the bake window; they are named per variant and hour.",
+        )
+        # `cdk destroy` removes the endpoint, configs, models and autoscaling promotions made at runtime.
+        self.teardown = ServingTeardown(
+            self,
+            "Teardown",
+            endpoint_name=config.endpoint_name,
+            log_retention=config.log_retention,
+            removal_policy=config.cdk_removal_policy,
         )
         CfnOutput(self, "EndpointName", value=config.endpoint_name)
         CfnOutput(self, "ModelRoleArn", value=self.endpoint.model_role.role_arn)

@@ -316,6 +316,46 @@ class EndpointDeployer:
     def delete(self) -> None:
         self.sagemaker.delete_endpoint(EndpointName=self.endpoint_name)
 
+    # -- cleaning up -----------------------------------------------------------------------------------------
+    def _names(self, operation: str, key: str, field_name: str) -> list[str]:
+        """Every name a List* call finds containing this endpoint's resource prefix (every page)."""
+        request: dict[str, Any] = {"NameContains": resource_prefix(self.endpoint_name), "MaxResults": 100}
+        names: list[str] = []
+        while True:
+            page = getattr(self.sagemaker, operation)(**request)
+            names.extend(str(item[field_name]) for item in page.get(key, []))
+            if not page.get("NextToken"):
+                return names
+            request["NextToken"] = page["NextToken"]
+
+    def model_names(self) -> list[str]:
+        """Models whose names contain the endpoint's prefix (:mod:`mlops_kit.serving.cleanup` says whose)."""
+        return self._names("list_models", "Models", "ModelName")
+
+    def configs_with_models(self) -> dict[str, list[str]]:
+        """Endpoint configs whose names contain the endpoint's prefix, each with the models its production and
+        shadow variants use."""
+        configs: dict[str, list[str]] = {}
+        for name in self._names("list_endpoint_configs", "EndpointConfigs", "EndpointConfigName"):
+            described = self.sagemaker.describe_endpoint_config(EndpointConfigName=name)
+            variants = [*described.get("ProductionVariants", []), *(described.get("ShadowProductionVariants") or [])]
+            configs[name] = [str(v["ModelName"]) for v in variants]
+        return configs
+
+    def delete_configs_and_models(self, configs: tuple[str, ...], models: tuple[str, ...]) -> None:
+        """Delete ``configs`` then ``models``; names already gone are skipped (a retried cleanup).
+
+        Never pass a config the endpoint uses: DeleteEndpointConfig does not refuse it, but the endpoint then
+        loses sight of its instance type (DeleteEndpointConfig API reference)."""
+        existing_configs = set(self._names("list_endpoint_configs", "EndpointConfigs", "EndpointConfigName"))
+        for name in configs:
+            if name in existing_configs:
+                self.sagemaker.delete_endpoint_config(EndpointConfigName=name)
+        existing_models = set(self.model_names())
+        for name in models:
+            if name in existing_models:
+                self.sagemaker.delete_model(ModelName=name)
+
     def progress(self, config: str, *, weights: dict[str, float] | None = None) -> Progress:
         """Where the change to ``config`` (and ``weights``, after a shift) stands.
 
@@ -343,6 +383,21 @@ class EndpointDeployer:
     # -- autoscaling -----------------------------------------------------------------------------------------
     def _resource(self, variant: str) -> str:
         return f"endpoint/{self.endpoint_name}/variant/{variant}"
+
+    def autoscaled_variants(self) -> list[str]:
+        """Every variant of this endpoint registered with Application Auto Scaling (also after the endpoint is
+        gone: a target outlives the variant it scaled)."""
+        prefix = f"endpoint/{self.endpoint_name}/variant/"
+        request: dict[str, Any] = {"ServiceNamespace": "sagemaker", "ScalableDimension": AUTOSCALING_DIMENSION}
+        variants: list[str] = []
+        while True:
+            page = self.autoscaling.describe_scalable_targets(**request)
+            for target in page.get("ScalableTargets", []):
+                if str(target["ResourceId"]).startswith(prefix):
+                    variants.append(str(target["ResourceId"]).removeprefix(prefix))
+            if not page.get("NextToken"):
+                return variants
+            request["NextToken"] = page["NextToken"]
 
     def autoscaled(self, variant: str) -> bool:
         described = self.autoscaling.describe_scalable_targets(

@@ -23,6 +23,7 @@ from mlops_kit.pipeline.definition import ecr_repository
 from mlops_kit.promotion.approval_page import LINKS_VARIABLE, ApprovalPageSettings
 from mlops_kit.promotion.settings import ApprovalSettings, PromotionSettings, TriggerSettings
 from mlops_kit.quality.settings import QualitySettings
+from mlops_kit.serving.teardown import TeardownSettings
 from tests.infrastructure.functions import TOKEN, deployed_settings, environment
 
 # lambdas/<name> -> the settings model its handler reads.
@@ -39,6 +40,7 @@ FUNCTION_SETTINGS: dict[str, type[HandlerSettings]] = {
     "quality_run": QualitySettings,
     "promotion_trigger": TriggerSettings,
     "promotion_approval": ApprovalSettings,
+    "serving_teardown": TeardownSettings,
 }
 POWERTOOLS = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
 # Variables a function reads besides its settings model, each for a stated reason: the steps function signs the

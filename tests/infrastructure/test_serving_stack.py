@@ -258,3 +258,28 @@ def test_the_approver_policy_can_answer_and_nothing_else(stack_template: Any) ->
         },
         {"StringEquals": {"sagemaker:ModelApprovalStatus": "Rejected"}},
     ]
+
+
+def test_the_teardown_resource_may_remove_only_this_endpoint_and_what_the_kit_named_for_it(
+    stack_template: Any,
+) -> None:
+    serving = stack_template("serving")
+    (resource,) = serving.find_resources("Custom::ServingTeardown").values()
+    functions = serving.find_resources("AWS::Lambda::Function")
+    (name,) = [n for n in functions if n in json.dumps(resource["Properties"]["ServiceToken"])]
+    role = functions[name]["Properties"]["Role"]["Fn::GetAtt"][0]
+    policy = next(
+        p["Properties"]["PolicyDocument"]["Statement"]
+        for p in serving.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": role} in p["Properties"]["Roles"]
+    )
+    granted = {a: json.dumps(s["Resource"]) for s in policy for a in _actions(s)}
+
+    # The custom resource goes before its function's permissions (CloudFormation deletes in reverse order)
+    assert any(d.startswith(role) for d in resource.get("DependsOn", []))
+    assert f"endpoint/{ENDPOINT}" in granted["sagemaker:DeleteEndpoint"]
+    assert f"endpoint-config/{ENDPOINT}-*" in granted["sagemaker:DeleteEndpointConfig"]
+    assert f"model/{ENDPOINT}-*" in granted["sagemaker:DeleteModel"]
+    scaling = next(s for s in policy if "application-autoscaling:DeregisterScalableTarget" in _actions(s))
+    assert scaling["Condition"]["StringEquals"]["application-autoscaling:service-namespace"] == "sagemaker"
+    assert not any(a.endswith(":*") or a == "*" for a in granted)
