@@ -475,6 +475,28 @@ class MlflowConfig(_Section):
     tracking_server_size: Literal["Small", "Medium", "Large"] = "Small"
 
 
+class CostConfig(_Section):
+    """Prices for the deployment records' cost estimates (``mlops promotions history``).
+
+    ``instance_prices``: price per instance-hour by SageMaker instance type, in the currency you bill in. The kit
+    ships none: prices differ by region, change, and discounts (Savings Plans) apply, so they are yours to set from
+    the SageMaker pricing page for your region. Records of an unpriced instance type carry the instance-hours and
+    say which price is missing.
+    """
+
+    instance_prices: dict[InstanceType, float] = Field(default_factory=dict)
+
+    @field_validator("instance_prices")
+    @classmethod
+    def _positive(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in value.items() if not 0 < v <= 1000}
+        if bad:
+            raise ValueError(
+                f'prices must be per instance-hour, above 0 and at most 1000, got {bad}; e.g. {{"ml.m5.large": 0.115}}'
+            )
+        return value
+
+
 class PlatformConfig(_Section):
     # 3-25 characters, starting with a letter and ending with a letter or digit: stack, bucket, SageMaker and
     # Glue names are built from it.
@@ -494,6 +516,7 @@ class PlatformConfig(_Section):
     approval_page: ApprovalPageConfig = ApprovalPageConfig()
     retention: RetentionConfig = RetentionConfig()
     mlflow: MlflowConfig = MlflowConfig()
+    cost: CostConfig = CostConfig()
 
     @field_validator("project_name")
     @classmethod

@@ -23,6 +23,7 @@ from cdk.constructs.dead_letters import DeadLetters
 from cdk.constructs.endpoint import EndpointSupport
 from cdk.constructs.model_registry import ModelRegistry
 from cdk.constructs.python_function import PythonFunction
+from cdk.constructs.serving_teardown import cleanup_statements
 from cdk.nag import acknowledge, acknowledge_grant_actions
 from mlops_kit.promotion.settings import EndpointSettings, PromotionSettings, TriggerSettings
 from mlops_kit.serving import naming
@@ -77,6 +78,7 @@ class PromotionWorkflow(Construct):
             topic_arn=topic.topic_arn,
             business_alarm=config.alarms.business_metric is not None,
             rollout=config.rollout.settings(),
+            instance_prices=dict(config.cost.instance_prices),
         )
         self.settings = settings
         self.steps = PythonFunction(
@@ -209,6 +211,8 @@ class PromotionWorkflow(Construct):
         key.grant_encrypt_decrypt(fn)
         endpoint.grant_describe_alarms(fn)
         artifacts_bucket.grant_read(fn, f"{naming.capture_prefix(endpoint.endpoint_name)}/*")
+        for statement in cleanup_statements(stack, endpoint.endpoint_name):  # Finalize removes unused ones
+            fn.add_to_role_policy(statement)
         fn.add_to_role_policy(iam.PolicyStatement(actions=["cloudwatch:GetMetricData"], resources=["*"]))
         fn.add_to_role_policy(
             iam.PolicyStatement(

@@ -251,22 +251,36 @@ def list_executions(project: ProjectOption = None, limit: int = 10) -> None:
 
 @promotions.command("history")
 def history(project: ProjectOption = None, limit: int = 10) -> None:
-    """Deployment records: who, when, the path taken and the outcome."""
+    """Deployment records: who, when, the path taken, the outcome, and the instance-hours it used with their
+    estimated cost (priced from ``cost.instance_prices`` in cdk.json)."""
     platform = Platform.connect(project)
     records = _store(platform).deployments(platform.output("EndpointName"), limit=limit)
     console.print(
         table(
             "Deployments",
-            ["finished", "version", "outcome", "approver", "path"],
+            ["finished", "version", "outcome", "approver", "instance-hours", "cost", "path"],
             [
                 [
                     str(r.get("finished_at", ""))[:19],
                     str((r.get("candidate") or {}).get("version")),
                     str(r.get("outcome")),
                     str(r.get("approver") or "-"),
+                    *cost_columns(r.get("cost")),
                     " → ".join(r.get("path", []))[:80],
                 ]
                 for r in records
             ],
         )
     )
+
+
+def cost_columns(cost: dict[str, Any] | None) -> tuple[str, str]:
+    """``(instance-hours, cost)`` cells of a deployment record: total hours with the shadow's and the candidate's
+    share, and the estimate, or ``unpriced`` when cdk.json has no price for the instance type (older records: -)."""
+    if not cost:
+        return "-", "-"
+    hours = cost.get("instance_hours") or {}
+    shares = f"shadow {hours.get('shadow', 0):.2f}, candidate {hours.get('candidate', 0):.2f}"
+    used = f"{hours.get('total', 0):.2f} ({shares})"
+    estimate = cost.get("estimate")
+    return used, f"{estimate:.2f}" if estimate is not None else f"unpriced ({cost.get('instance_type')})"

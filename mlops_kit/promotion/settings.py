@@ -225,6 +225,9 @@ class PromotionSettings(HandlerSettings):
     topic_arn: str = Field(min_length=1)
     business_alarm: bool
     rollout: RolloutSettings
+    # Price per instance-hour by instance type (cdk.json ``cost.instance_prices``): the deployment record's
+    # estimate (:mod:`mlops_kit.promotion.cost`).
+    instance_prices: dict[str, float]
 
     @model_validator(mode="after")
     def _guardrails_fit(self) -> PromotionSettings:

@@ -9,11 +9,11 @@ ASL state                                   action                              
 Validate                                    validate                               ``steps/validate.py``
 DeployDirect                                deploy_direct                          ``steps/deploy_direct.py``
 StartShadow, BeginShadowBake, CompareShadow start_shadow, begin_shadow_bake,       ``steps/shadow.py``
-                                            compare_shadow
+EndShadow                                   compare_shadow, end_shadow
 WaitForHumanApproval, VerifyApproval        request_approval, verify_approval      ``steps/approval.py``
 PrepareCanary, ShiftTraffic, CheckAlarms,   prepare_canary, shift_traffic,         ``steps/canary.py``
 CompleteRollout                             check_alarms, complete_rollout
-EndShadow, StartGuardrails                  end_shadow, start_guardrails           ``steps/guardrails.py``
+StartGuardrails                             start_guardrails                       ``steps/guardrails.py``
 Finalize                                    finalize                               ``steps/finalize.py``
 Abort, AbortFinish                          abort, abort_finish                    ``steps/abort.py``
 DeployCheck, ShadowCheck, CanaryCheck,      check_endpoint                         ``steps/check_endpoint.py``
@@ -58,7 +58,7 @@ STEPS: dict[str, Step] = {
     "shift_traffic": canary.shift_traffic,
     "check_alarms": canary.check_alarms,
     "complete_rollout": canary.complete_rollout,
-    "end_shadow": guardrails.end_shadow,
+    "end_shadow": shadow.end_shadow,
     "start_guardrails": guardrails.start_guardrails,
     "check_endpoint": check_endpoint.check_endpoint,
     "finalize": finalize.finalize,

@@ -35,7 +35,7 @@ def abort(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any]:
         plan["restore"] = "deleted"
     elif endpoint["EndpointConfigName"] != original:
         promotion.deployer.update(original)
-        endpoints.await_change(promotion, state, original, kind="restore")
+        endpoints.await_change(promotion, state, original, kind="restore", milestone="restored")
         plan["restore"] = "started"
     else:
         plan["restore"] = "none"

@@ -20,6 +20,7 @@ def prepare_canary(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any
         endpoints.variant(promotion, plan["candidate_slot"], model, 0.0),
     ]
     config = endpoints.config(promotion, "canary", variants)
+    endpoints.mark(promotion, state, "candidate_requested")
     promotion.deployer.update(config)
     plan["canary_config"] = config
     endpoints.await_change(promotion, state, config)
@@ -63,5 +64,5 @@ def complete_rollout(promotion: Promotion, state: dict[str, Any]) -> dict[str, A
     config = endpoints.config(promotion, "final", [variant])
     promotion.deployer.update(config)
     plan["target_config"] = config
-    endpoints.await_change(promotion, state, config)
+    endpoints.await_change(promotion, state, config, milestone="previous_removed")
     return passed(state, "CompleteRollout")

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlops_kit.promotion.context import Promotion, passed
+from mlops_kit.promotion.steps import endpoint as endpoints
 
 
 def check_endpoint(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any]:
@@ -26,6 +27,8 @@ def check_endpoint(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any
     progress = promotion.deployer.progress(awaiting["config"], weights=awaiting.get("weights"))
     state["endpoint"] = progress.to_dict()
     if progress.state == "done":
+        if awaiting.get("milestone"):
+            endpoints.mark(promotion, state, awaiting["milestone"])
         return passed(state, f"Ready:{awaiting['config']}")
     if progress.state == "in_progress" and awaiting["polls"] < awaiting["max_polls"]:
         return state

@@ -14,9 +14,10 @@ def deploy_direct(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any]
     model = endpoints.candidate_model(promotion, state, slot)
     config = endpoints.config(promotion, "direct", [endpoints.variant(promotion, slot, model, 1.0)])
     plan["target_config"] = config
+    endpoints.mark(promotion, state, "candidate_requested")
     if plan["endpoint_exists"]:
         promotion.deployer.update(config)  # a rollback: the serving slot leaves autoscaling first
     else:
         promotion.deployer.create(config)
-    endpoints.await_change(promotion, state, config)
+    endpoints.await_change(promotion, state, config, milestone="previous_removed")
     return passed(state, "DeployDirect")

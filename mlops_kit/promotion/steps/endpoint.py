@@ -74,13 +74,22 @@ def await_change(
     *,
     kind: PollKind = "update",
     weights: dict[str, float] | None = None,
+    milestone: str | None = None,
 ) -> None:
     """Record the change the next polling loop waits for (``plan.awaiting``, read by ``check_endpoint``), with
-    its bound: at most ``max_polls`` rounds of ``poll_seconds``."""
+    its bound: at most ``max_polls`` rounds of ``poll_seconds``. ``milestone``: marked (:func:`mark`) when the
+    check sees the change done."""
     state["plan"]["awaiting"] = {
         "config": config,
         "weights": weights,
         "kind": kind,
         "polls": 0,
         "max_polls": promotion.settings.rollout.max_polls(kind),
+        "milestone": milestone,
     }
+
+
+def mark(promotion: Promotion, state: dict[str, Any], milestone: str) -> None:
+    """Note when ``milestone`` happened on the promotion's clock (``plan.times``; the cost record reads them:
+    :mod:`mlops_kit.promotion.cost`). A retried step keeps the first time."""
+    state["plan"].setdefault("times", {}).setdefault(milestone, promotion.clock())

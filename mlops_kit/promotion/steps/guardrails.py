@@ -1,10 +1,11 @@
-"""``EndShadow``, ``StartGuardrails``: SageMaker's blue/green deployment (CANARY or LINEAR traffic routing) with the
-rollback alarms; SageMaker shifts the traffic and rolls back on an alarm (``GuardrailsCheck`` reads the outcome).
+"""``StartGuardrails``: SageMaker's blue/green deployment (CANARY or LINEAR traffic routing) with the rollback alarms;
+SageMaker shifts the traffic and rolls back on an alarm (``GuardrailsCheck`` reads the outcome).
 
-The shadow variant is removed first, by a plain update back to the config the promotion started from: a
-blue/green deployment "must have the same variant name as the old endpoint configuration" (SageMaker's
-deployment guardrails exclusions), and whether a config whose only extra variant is a shadow passes that rule is
-not documented, so the guarded update always goes from one single-variant config to another."""
+It starts from the config the promotion started from: the shadow variant was removed right after the comparison
+(``EndShadow``, :func:`mlops_kit.promotion.steps.shadow.end_shadow`). A blue/green deployment "must have the same
+variant name as the old endpoint configuration" (SageMaker's deployment guardrails exclusions), and whether a
+config whose only extra variant is a shadow passes that rule is not documented, so the guarded update always goes
+from one single-variant config to another."""
 
 from __future__ import annotations
 
@@ -13,14 +14,6 @@ from typing import Any
 from mlops_kit.promotion.context import Promotion, passed
 from mlops_kit.promotion.steps import endpoint as endpoints
 from mlops_kit.serving import naming
-
-
-def end_shadow(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any]:
-    """Production alone again, as before the shadow (its instance count retained)."""
-    original = state["plan"]["original_config"]
-    promotion.deployer.update(original)
-    endpoints.await_change(promotion, state, original)
-    return passed(state, "EndShadow")
 
 
 def start_guardrails(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any]:
@@ -50,8 +43,9 @@ def start_guardrails(promotion: Promotion, state: dict[str, Any]) -> dict[str, A
     )
     plan["target_config"] = config
     plan["candidate_slot"] = slot
+    endpoints.mark(promotion, state, "candidate_requested")
     promotion.rollout_metric(
         guardrails.canary_percent if guardrails.routing == "CANARY" else guardrails.linear_step_percent
     )
-    endpoints.await_change(promotion, state, config, kind="guardrails")
+    endpoints.await_change(promotion, state, config, kind="guardrails", milestone="previous_removed")
     return passed(state, "GuardrailsDeployment")

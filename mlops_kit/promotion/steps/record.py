@@ -1,9 +1,11 @@
-"""The deployment record every finished promotion leaves (``mlops promotions history`` reads it)."""
+"""The deployment record every finished promotion leaves (``mlops promotions history`` reads it), with what it
+cost: instance-hours per variant and an estimate (:mod:`mlops_kit.promotion.cost`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from mlops_kit.promotion import cost
 from mlops_kit.promotion.context import Promotion
 from mlops_kit.registry import ModelVersion
 
@@ -27,5 +29,22 @@ def record(promotion: Promotion, state: dict[str, Any], version: ModelVersion | 
             "outcome": state.get("outcome"),
             "failure": state.get("failure"),
             "serving_version": version.version if version else None,
+            "cost": _cost(promotion, state),
+            "cleanup": state.get("cleanup"),
         },
     )
+
+
+def _cost(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any] | None:
+    """None when the promotion ended before Validate planned it (nothing was deployed)."""
+    plan = state.get("plan") or {}
+    if "started" not in (plan.get("times") or {}):
+        return None
+    endpoint = promotion.settings.endpoint
+    hours = cost.instance_hours(
+        plan["times"],
+        finished=promotion.clock(),
+        instance_count=endpoint.initial_instance_count,
+        endpoint_existed=bool(plan.get("endpoint_exists")),
+    )
+    return cost.estimate(hours, endpoint.instance_type, promotion.settings.instance_prices)

@@ -1,5 +1,7 @@
-"""``StartShadow``, ``BeginShadowBake``, ``CompareShadow``: the candidate answers a copy of live traffic as the
-shadow variant (never served), then is compared with production over the bake window."""
+"""``StartShadow``, ``BeginShadowBake``, ``CompareShadow``, ``EndShadow``: the candidate answers a copy of live
+traffic as the shadow variant (never served), is compared with production over the bake window, and the shadow
+variant is removed as soon as the comparison passed, before the approval wait (a second fleet for up to the approval
+timeout otherwise). A failed comparison goes to Abort, which restores the original config the same way."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ def start_shadow(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any]:
     production = endpoints.variant(promotion, plan["current_slot"], endpoints.current_model(promotion, state), 1.0)
     shadow = endpoints.variant(promotion, naming.SHADOW, model, 1.0)
     config = endpoints.config(promotion, "shadow", [production], shadow)
+    endpoints.mark(promotion, state, "shadow_requested")
     promotion.deployer.update(config)
     plan["shadow_config"] = config
     endpoints.await_change(promotion, state, config)
@@ -139,3 +142,12 @@ def compare_shadow(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any
             "Cause": "shadow comparison failed: " + "; ".join(comparison.reasons),
         }
     return passed(state, "CompareShadow")
+
+
+def end_shadow(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any]:
+    """Production alone again, on the config the promotion started from (its instance count retained); the
+    check that sees it done marks ``shadow_removed``."""
+    original = state["plan"]["original_config"]
+    promotion.deployer.update(original)
+    endpoints.await_change(promotion, state, original, milestone="shadow_removed")
+    return passed(state, "EndShadow")

@@ -83,4 +83,5 @@ def validate(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any]:
             "rollout": {"index": 0, "percent": 0, "done": False},
         }
     )
+    state["plan"]["times"] = {"started": promotion.clock()}
     return passed(state, "Validate")

@@ -61,6 +61,7 @@ def settings(endpoint: str = ENDPOINT, **mlops: Any) -> PromotionSettings:
         topic_arn="arn:aws:sns:us-east-1:123456789012:notifications",
         business_alarm=config.alarms.business_metric is not None,
         rollout=config.rollout.settings(),
+        instance_prices=dict(config.cost.instance_prices),
     )
 
 
