@@ -181,6 +181,16 @@ class FakeSageMaker:
     def list_endpoint_configs(self, NameContains: str = "", **_: Any) -> dict[str, Any]:
         return {"EndpointConfigs": [{"EndpointConfigName": n} for n in self.configs if NameContains in n]}
 
+    def delete_endpoint_config(self, EndpointConfigName: str) -> dict[str, Any]:
+        self._call("DeleteEndpointConfig", {"EndpointConfigName": EndpointConfigName})
+        self.configs.pop(EndpointConfigName)
+        return {}
+
+    def delete_model(self, ModelName: str) -> dict[str, Any]:
+        self._call("DeleteModel", {"ModelName": ModelName})
+        self.models.pop(ModelName)
+        return {}
+
     def list_endpoints(self, NameContains: str = "", **_: Any) -> dict[str, Any]:
         return {"Endpoints": [{"EndpointName": n} for n in self.endpoints if NameContains in n]}
 
