@@ -81,7 +81,7 @@ class TrainingSetManifest:
     duplicate_label_rows: int
     matched: dict[str, int]
     label_time_column: str
-    created_before_label: bool
+    created_before_label: bool | str  # True, False or "where_created" (mlops_kit.features.sql)
     engine: str
     format: str = MANIFEST_FORMAT
     extra: dict[str, Any] = field(default_factory=dict)

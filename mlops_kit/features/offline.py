@@ -43,7 +43,14 @@ from mlops_kit.features.definitions import (
 )
 from mlops_kit.features.manifest import TrainingSetManifest, content_hash
 from mlops_kit.features.records import ARROW_TYPES, TIMESTAMP, InvalidRecordsError, from_pandas, micros, to_table
-from mlops_kit.features.sql import LABEL_ROW, LABEL_US, SqlRunner, point_in_time_sql
+from mlops_kit.features.sql import (
+    LABEL_ROW,
+    LABEL_US,
+    CreatedBeforeLabel,
+    SqlRunner,
+    filters_created,
+    point_in_time_sql,
+)
 from mlops_kit.features.storage import LocalObjectStore, ObjectExistsError, ObjectStore, get_many
 
 if TYPE_CHECKING:
@@ -100,7 +107,7 @@ class TrainingSet:
     label_hash: str
     duplicate_label_rows: int
     label_time_column: str
-    created_before_label: bool
+    created_before_label: CreatedBeforeLabel
     engine: str
     matched: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
@@ -312,7 +319,7 @@ class OfflineStore:
         feature_refs: Sequence[str | FeatureRef],
         *,
         label_time_column: str = "event_timestamp",
-        created_before_label: bool = False,
+        created_before_label: CreatedBeforeLabel = False,
         full_names: bool = False,
         runner: SqlRunner | None = None,
     ) -> TrainingSet:
@@ -322,7 +329,8 @@ class OfflineStore:
         group has a TTL, not older than label time minus TTL (both ends inclusive); ties on event time go to
         the later created time, then to the later ingested row. Labels without a match get nulls. With
         ``created_before_label`` values created (or, without a created time, ingested) after the label time
-        are ignored, so backfills cannot leak into older rows. ``runner`` runs the join as SQL (Athena, or
+        are ignored, so backfills cannot leak into older rows; ``"where_created"`` applies that to the groups
+        with a created-time column only. ``runner`` runs the join as SQL (Athena, or
         DuckDB in tests) instead of the local engine; the results are identical.
 
         Raises :class:`~mlops_kit.features.definitions.UnknownFeatureError` for unknown groups or features and
@@ -372,7 +380,7 @@ class OfflineStore:
         )
 
     def _join_local(
-        self, resolved: ResolvedRefs, labels: pa.Table, label_us: np.ndarray, created_before_label: bool
+        self, resolved: ResolvedRefs, labels: pa.Table, label_us: np.ndarray, created_before_label: CreatedBeforeLabel
     ) -> tuple[pa.Table, dict[str, int]]:
         import numpy as np
 
@@ -384,13 +392,14 @@ class OfflineStore:
         for group in resolved.groups:
             start = None if group.ttl_us is None else low - group.ttl_us
             needed = [*group.key_names, *resolved.features_of(group.name), "__event_us", "__created_us"]
-            if created_before_label:  # one column less to read otherwise
+            filters = filters_created(group, created_before_label)
+            if filters:  # one column less to read otherwise
                 needed.append("__ingested_us")
             stored = self._read(group, start, high, needed)
             event = stored.column("__event_us").to_numpy()
             created = _created_for_order(stored)
             available = None
-            if created_before_label:  # when a value became available: its created time, else its ingestion
+            if filters:  # when a value became available: its created time, else its ingestion
                 created_raw = stored.column("__created_us")
                 available = np.where(
                     pc.is_null(created_raw).to_numpy(zero_copy_only=False),
@@ -405,7 +414,7 @@ class OfflineStore:
                 created,
                 available,
                 group.ttl_us,
-                created_before_label,
+                filters,
             )
             matched[group.name] = int((match >= 0).sum())
             values = pit.gather(stored.select(resolved.features_of(group.name)), match)
@@ -419,7 +428,7 @@ class OfflineStore:
         labels: pa.Table,
         label_us: np.ndarray,
         key_columns: list[str],
-        created_before_label: bool,
+        created_before_label: CreatedBeforeLabel,
         runner: SqlRunner,
     ) -> tuple[pa.Table, dict[str, int]]:
         import numpy as np

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import pyarrow as pa
 
@@ -37,6 +37,24 @@ def _date(us: int) -> str:
     return (dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=us)).date().isoformat()
 
 
+WHERE_CREATED: Literal["where_created"] = "where_created"
+# True: every group's values count from when they became available (created, else ingested). WHERE_CREATED: only
+# groups with a created-time column (a group without one would otherwise count from its ingestion, which for
+# backfilled history is after every label). False: event time only.
+CreatedBeforeLabel = bool | Literal["where_created"]
+
+
+def filters_created(group: FeatureGroup, created_before_label: CreatedBeforeLabel) -> bool:
+    """Whether ``group``'s values created (or ingested) after the label time are left out of the join."""
+    if created_before_label == WHERE_CREATED:
+        return group.created_time_column is not None
+    if isinstance(created_before_label, bool):
+        return created_before_label
+    raise FeatureStoreError(
+        f"created_before_label must be true, false or {WHERE_CREATED!r}, not {created_before_label!r}"
+    )
+
+
 @dataclass(frozen=True)
 class SqlPlan:
     sql: str
@@ -49,7 +67,7 @@ def point_in_time_sql(
     database: str,
     labels_table: str,
     label_time_range_us: tuple[int, int],
-    created_before_label: bool = False,
+    created_before_label: CreatedBeforeLabel = False,
 ) -> SqlPlan:
     """The SELECT returning ``__label_row`` and one column per feature reference, one row per label row."""
     labels = f"{quote(database)}.{quote(labels_table)}"
@@ -65,7 +83,7 @@ def point_in_time_sql(
             conditions.append(f'"f"."__event_us" >= "l".{quote(LABEL_US)} - {group.ttl_us}')
             conditions.append(f'"f"."date" >= \'{_date(low - group.ttl_us)}\'')
         conditions.append(f'"f"."date" <= \'{_date(high)}\'')
-        if created_before_label:
+        if filters_created(group, created_before_label):
             conditions.append(f'COALESCE("f"."__created_us", "f"."__ingested_us") <= "l".{quote(LABEL_US)}')
         values = ", ".join(f'"f".{quote(n)} AS {quote(f"v{i}")}' for i, n in enumerate(names))
         ctes.append(

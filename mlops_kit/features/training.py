@@ -21,6 +21,7 @@ from typing import Any
 from mlops_kit.features.definitions import FeatureStoreError, InvalidRecordsError
 from mlops_kit.features.manifest import TrainingSetManifest
 from mlops_kit.features.offline import OfflineStore
+from mlops_kit.features.sql import CreatedBeforeLabel
 from mlops_kit.features.storage import LocalObjectStore
 
 USE_CASE_ATTRIBUTES = ("REGISTRY", "FEATURE_REFS", "LABEL_TIME_COLUMN")
@@ -74,9 +75,12 @@ def build_training_set(
     use_case: str | ModuleType,
     labels_from: str | None = None,
     labels_to: str | None = None,
-    created_before_label: bool = False,
+    created_before_label: CreatedBeforeLabel = False,
 ) -> TrainingSetManifest:
-    """Join the labels in ``labels`` with the offline store copied to ``offline``; write to ``output``."""
+    """Join the labels in ``labels`` with the offline store copied to ``offline``; write to ``output``.
+
+    ``created_before_label``: see :meth:`OfflineStore.get_historical_features`.
+    """
     module = load_use_case(use_case)
     frame = read_labels(labels, module.LABEL_TIME_COLUMN, labels_from, labels_to)
     store = OfflineStore(module.REGISTRY, LocalObjectStore(offline))

@@ -121,7 +121,11 @@ def labels_frame(labels: list[tuple]) -> pd.DataFrame:
     )
 
 
-@given(feature_rows, label_rows, st.integers(1, 3), st.booleans())
+# "where_created": only groups with a created-time column ("keyed") leave out values created after the label.
+modes = st.sampled_from([False, True, "where_created"])
+
+
+@given(feature_rows, label_rows, st.integers(1, 3), modes)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_local_engine_matches_the_brute_force_reference(rows, labels, batches, created_before_label) -> None:
     with tempfile.TemporaryDirectory() as tmp:
@@ -134,7 +138,7 @@ def test_local_engine_matches_the_brute_force_reference(rows, labels, batches, c
             labels_frame(labels), ["keyed:v", "keyed:s", "forever:w"], created_before_label=created_before_label
         )
 
-        expected = brute_force(ingested, labels, 3, created_before_label, ingest_hours)
+        expected = brute_force(ingested, labels, 3, created_before_label in (True, "where_created"), ingest_hours)
         assert list(result.frame["label"]) == list(range(len(labels)))  # one row per label, input order
         assert [None if pd.isna(v) else int(v) for v in result.frame["v"]] == expected
         assert [None if pd.isna(s) else s for s in result.frame["s"]] == [
@@ -143,7 +147,8 @@ def test_local_engine_matches_the_brute_force_reference(rows, labels, batches, c
         forever_ingest = [7 + 2 * n for n in range(batches)]
         # "forever" has no created column: ties by ingestion order only.
         forever = [((k, e, None, v), b, i) for (k, e, _c, v), b, i in ingested]
-        expected_w = brute_force(forever, labels, None, created_before_label, forever_ingest, key_of=lambda k: k[0])
+        filters_w = created_before_label is True
+        expected_w = brute_force(forever, labels, None, filters_w, forever_ingest, key_of=lambda k: k[0])
         assert [None if pd.isna(w) else round(w * 7) for w in result.frame["w"]] == expected_w
         assert result.manifest.rows == len(labels)
         assert result.manifest.matched == {
@@ -152,7 +157,7 @@ def test_local_engine_matches_the_brute_force_reference(rows, labels, batches, c
         }
 
 
-@given(feature_rows, label_rows, st.integers(1, 3), st.booleans())
+@given(feature_rows, label_rows, st.integers(1, 3), modes)
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_the_athena_sql_on_duckdb_gives_the_local_engines_result(rows, labels, batches, created_before_label) -> None:
     with tempfile.TemporaryDirectory() as tmp:

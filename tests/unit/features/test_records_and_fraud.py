@@ -218,4 +218,10 @@ def test_build_training_set_from_the_folders_a_processing_job_gets(
 
     job = main(["--use-case", "mlops_kit.features.fraud", "--offline", str(tmp_path / "offline"),
                 "--labels", str(tmp_path / "labels"), "--output", str(tmp_path / "job")])  # fmt: skip
-    assert job["dataset_hash"] == manifest.dataset_hash
+    # The pipeline's job leaves out values created after the label time by default (where a group has a created time).
+    point_in_time = build_training_set(
+        tmp_path / "offline", tmp_path / "labels", tmp_path / "pit", use_case=fraud,
+        created_before_label="where_created",
+    )  # fmt: skip
+    assert job["dataset_hash"] == point_in_time.dataset_hash
+    assert job["created_before_label"] == "where_created"
