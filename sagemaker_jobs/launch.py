@@ -1,8 +1,10 @@
 """Processing-job entry point: ``python3 launch.py <job> [args...]``.
 
 A processing job receives one script, so this launcher unpacks the code bundle (delivered as the ``bundle``
-input: the kit's library and job scripts, plus requirements.txt), installs the requirements the container
-lacks, and runs ``sagemaker_jobs.<job>.main(args)``. It imports nothing from the kit before unpacking.
+input: the kit's library and job scripts, plus requirements.txt), installs the pinned requirements when any
+installed version differs from its pin (or is missing), and runs ``sagemaker_jobs.<job>.main(args)``: processing
+jobs then run the versions the training job installs from the same file. It imports nothing from the kit before
+unpacking.
 """
 
 from __future__ import annotations
@@ -30,14 +32,53 @@ def _unpack(bundle_dir: Path) -> Path:
     return target
 
 
+def pins(requirements: str) -> dict[str, str]:
+    """``name==version`` lines of a requirements file (names normalised as pip compares them).
+
+    Raises ``SystemExit`` naming a line that is not an exact pin: a range would let jobs drift apart."""
+    found = {}
+    for raw in requirements.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        name, separator, version = line.partition("==")
+        if not separator or not version.strip() or any(c in version for c in "<>=!~,; "):
+            raise SystemExit(f"launch: requirements line {line!r} is not an exact pin (name==version)")
+        found[_normalise(name)] = version.strip()
+    return found
+
+
+def _normalise(name: str) -> str:
+    return "-".join(name.strip().lower().replace("_", "-").replace(".", "-").split("-"))
+
+
+def unmet(required: dict[str, str], installed: dict[str, str | None]) -> dict[str, tuple[str | None, str]]:
+    """Pinned packages whose installed version (``None``: not installed) differs: name -> (installed, pinned)."""
+    return {name: (installed.get(name), pin) for name, pin in required.items() if installed.get(name) != pin}
+
+
+def _installed(names: list[str]) -> dict[str, str | None]:
+    from importlib import metadata
+
+    versions: dict[str, str | None] = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
 def _ensure_requirements(code: Path) -> None:
-    try:
-        import pandas  # noqa: F401
-        import pyarrow  # noqa: F401
-        import sklearn  # noqa: F401
-    except ImportError:
-        requirements = code / "requirements.txt"
+    requirements = code / "requirements.txt"
+    required = pins(requirements.read_text())
+    missing = unmet(required, _installed(list(required)))
+    if missing:
+        print(f"launch: installing the pinned versions of {sorted(missing)} (installed, pinned): {missing}")
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-r", str(requirements)], check=True)
+        import importlib
+
+        importlib.invalidate_caches()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -41,15 +41,28 @@ def extract_model(directory: Path, into: Path) -> Path:
     return into
 
 
+# The libraries a model depends on: distribution name -> the module whose ``__version__`` is read.
+LIBRARIES = {
+    "scikit-learn": "sklearn",
+    "numpy": "numpy",
+    "pandas": "pandas",
+    "pyarrow": "pyarrow",
+    "scipy": "scipy",
+    "joblib": "joblib",
+}
+
+
 def library_versions() -> dict[str, str]:
-    """Versions of the libraries a model depends on, recorded in its lineage."""
+    """Versions of the libraries a model depends on, as this process imports them (``__version__`` of the
+    module loaded, not what a package index says is installed: a shadowing copy on ``sys.path`` is what runs);
+    ``absent`` when a library cannot be imported. Recorded in the model's lineage."""
+    import importlib
     import platform
-    from importlib import metadata
 
     versions = {"python": platform.python_version()}
-    for package in ("scikit-learn", "numpy", "pandas", "pyarrow", "scipy", "joblib"):
+    for package, module in LIBRARIES.items():
         try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
+            versions[package] = str(importlib.import_module(module).__version__)
+        except ImportError:
             versions[package] = "absent"
     return versions
