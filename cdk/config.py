@@ -131,6 +131,11 @@ class TrainingConfig(_Section):
     primary_metric: Literal["roc_auc", "average_precision", "f1", "accuracy"] = "roc_auc"
     min_primary_metric: Fraction = 0.75
     min_improvement: Fraction = 0.0
+    # The simple model the candidate must beat on the test split, by min_baseline_improvement of the primary metric.
+    baseline: Literal["prior_rate", "logistic_regression"] = "prior_rate"
+    min_baseline_improvement: Fraction = 0.05
+    # Which feature values count as known at a label's time (see sagemaker_jobs/build_training_set.py).
+    created_before_label: Literal["where_created", "always", "never"] = "where_created"
     seed: int = Field(42, ge=0, le=MAX_SEED)
 
     @field_validator("use_case")
@@ -143,6 +148,19 @@ class TrainingConfig(_Section):
         except UseCaseError as exc:
             raise ValueError(f"{exc}; give an importable module path such as mlops_kit.features.fraud") from None
         return value
+
+    @model_validator(mode="after")
+    def _baseline_can_be_beaten(self) -> TrainingConfig:
+        # The prior rate scores every row below 0.5, so its accuracy is 1 - positive rate (0.97 at 3% fraud): a gate
+        # on accuracy against it, plus a margin, refuses useful models.
+        if self.baseline == "prior_rate" and self.primary_metric == "accuracy" and self.min_baseline_improvement > 0:
+            raise ValueError(
+                "primary_metric 'accuracy' with baseline 'prior_rate' and min_baseline_improvement "
+                f"{self.min_baseline_improvement}: the prior rate's accuracy is 1 - the positive rate, which a useful "
+                "model rarely beats by a margin on imbalanced labels; use roc_auc or average_precision, baseline "
+                "logistic_regression, or min_baseline_improvement 0"
+            )
+        return self
 
 
 class ServingConfig(_Section):
@@ -701,6 +719,9 @@ class PlatformConfig(_Section):
             primary_metric=training.primary_metric,
             min_primary_metric=training.min_primary_metric,
             min_improvement=training.min_improvement,
+            baseline=training.baseline,
+            min_baseline_improvement=training.min_baseline_improvement,
+            created_before_label=training.created_before_label,
             seed=training.seed,
             code_commit=code_commit,
             hyperparameters=training.hyperparameters.model_dump(),

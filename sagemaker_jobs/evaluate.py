@@ -1,7 +1,15 @@
-"""Evaluate the candidate (and the current Production model) on the held-out test split; decide the gate.
+"""Evaluate the candidate, the current Production model and two simple baselines; decide the gate.
 
-Writes to the ``evaluation`` output: ``evaluation.json`` (metrics, the Production model's metrics on the
-same rows, the gate's inputs and decision, the lineage as the registry's metadata holds it), ``lineage.json``
+The Production model is found in the registry by this step (``--model-package-group``): however a run was
+started (the CLI, the console, the SDK, a schedule), the candidate is compared with what serves. Every figure
+names the split it comes from: ``validation`` (the split model selection and tuning see) and ``test`` (held out
+by row identity, read by no job before this one): the gate decides on ``test``. The baselines are the prior rate
+(the training positive rate as a constant score) and a logistic regression fitted on the train split; the
+candidate must beat the configured one by ``--min-baseline-improvement``. The gate also refuses a candidate
+evaluated with other library versions than it was trained with.
+
+Writes to the ``evaluation`` output: ``evaluation.json`` (figures per split and model, the gate's inputs and
+decision, the split roles, the lineage as the registry's metadata holds it), ``lineage.json``
 (the complete lineage document, which that metadata references by URI and SHA-256), ``baseline.json`` (the drift
 baseline: the held-out features and the candidate's scores on them), ``model_quality.json``
 (Model Monitor's binary-classification format, referenced by the model package's ModelMetrics), and ROC,
@@ -37,9 +45,20 @@ from sklearn.metrics import (
 
 from mlops_kit.registry import REQUIRED_LINEAGE, missing_lineage
 from mlops_kit.registry.lineage import DOCUMENT_NAME, LineageReference, document_bytes, metadata_properties, sha256
-from sagemaker_jobs.layout import extract_model, processing_input, processing_output, write_json
+from sagemaker_jobs.layout import (
+    LIBRARIES,
+    extract_model,
+    library_versions,
+    processing_input,
+    processing_output,
+    write_json,
+)
+from sagemaker_jobs.preprocess import ROLES
 
 NONE = "none"
+GATE_SPLIT = "test"
+SELECTION_SPLIT = "validation"
+BASELINES = ("prior_rate", "logistic_regression")
 
 
 def classification_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
@@ -68,8 +87,14 @@ def gate_decision(
     min_primary: float,
     min_improvement: float,
     missing: list[str],
+    baseline: tuple[str, dict[str, float]] | None = None,
+    min_baseline_improvement: float = 0.0,
+    version_mismatch: dict[str, tuple[str, str]] | None = None,
+    split: str = GATE_SPLIT,
 ) -> dict[str, Any]:
-    """The go/no-go: absolute bar, beat Production by the margin, complete lineage. Reasons name each miss."""
+    """The go/no-go on ``split``: absolute bar, beat Production by ``min_improvement``, beat ``baseline``
+    (name, metrics) by ``min_baseline_improvement``, complete lineage, and training and evaluation on the same
+    library versions (``version_mismatch``: library -> (trained with, evaluated with)). Reasons name each miss."""
     candidate = metrics[primary]
     reasons = []
     if candidate < min_primary:
@@ -79,19 +104,70 @@ def gate_decision(
         reasons.append(
             f"{primary} {candidate:.4f} does not beat Production ({production_value:.4f}) by {min_improvement:.4f}"
         )
+    baseline_value = baseline[1][primary] if baseline else None
+    if baseline is not None and baseline_value is not None and candidate < baseline_value + min_baseline_improvement:
+        reasons.append(
+            f"{primary} {candidate:.4f} does not beat the {baseline[0].replace('_', ' ')} baseline "
+            f"({baseline_value:.4f}) by {min_baseline_improvement:.4f}: a simpler model does as well"
+        )
     if missing:
         reasons.append(f"lineage is incomplete: {missing}")
+    if version_mismatch:
+        differences = ", ".join(f"{k} {a} (training) vs {b} (evaluation)" for k, (a, b) in version_mismatch.items())
+        reasons.append(f"training and evaluation ran different library versions: {differences}; pin both jobs")
     return {
         "passed": not reasons,
         "reason": "; ".join(reasons) if reasons else "passed",
         "inputs": {
+            "split": split,
             "primary_metric": primary,
             "candidate": candidate,
             "production": production_value,
             "min_primary_metric": min_primary,
             "min_improvement": min_improvement,
+            "baseline": baseline[0] if baseline else None,
+            "baseline_value": baseline_value,
+            "min_baseline_improvement": min_baseline_improvement,
         },
     }
+
+
+def fit_baselines(train: pd.DataFrame, features: list[str], label: str, *, seed: int) -> dict[str, Any]:
+    """The simple models the candidate must beat, fitted on the train split: ``prior_rate`` (the training
+    positive rate as every row's score) and ``logistic_regression`` (median-imputed with missing-value
+    indicators, standardised). Each is a function from a feature frame to scores."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    y = train[label].astype(int).to_numpy()
+    rate = float(np.mean(y)) if len(y) else 0.0
+    fitted: dict[str, Any] = {"prior_rate": lambda frame: np.full(len(frame), rate)}
+    if len(np.unique(y)) > 1:
+        model = make_pipeline(
+            SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+            StandardScaler(),
+            LogisticRegression(max_iter=2000, random_state=seed),
+        )
+        model.fit(train[features].astype(float), y)
+        fitted["logistic_regression"] = lambda frame: model.predict_proba(frame[features].astype(float))[:, 1]
+    else:  # one class: a logistic regression cannot be fitted and is no better than the prior rate
+        fitted["logistic_regression"] = fitted["prior_rate"]
+    return fitted
+
+
+def version_mismatch(training: dict[str, str], evaluation: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """The model's libraries (and Python's minor version) whose versions differ between the two jobs."""
+    differences = {
+        name: (training.get(name, "unrecorded"), evaluation.get(name, "unrecorded"))
+        for name in LIBRARIES
+        if training.get(name, "unrecorded") != evaluation.get(name, "unrecorded")
+    }
+    minor = [".".join(v.get("python", "?").split(".")[:2]) for v in (training, evaluation)]
+    if minor[0] != minor[1]:
+        differences["python"] = (minor[0], minor[1])
+    return differences
 
 
 def model_quality_document(y_true: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
@@ -182,6 +258,26 @@ def download_model(uri: str) -> Path:
     return target.parent
 
 
+def find_production(sagemaker: Any, group: str) -> dict[str, Any] | None:
+    """The group's Production version as the registry holds it now (``None`` when nothing serves yet).
+
+    Raises when the registry cannot be read (missing permission, unknown group): a run that cannot see
+    Production must not register a model that may be worse than it.
+    """
+    from mlops_kit.registry import ModelRegistry
+
+    try:
+        version = ModelRegistry(sagemaker, group).production()
+    except Exception as exc:
+        raise RuntimeError(
+            f"cannot read the Production version of model package group {group!r}: {exc}. The pipeline's role "
+            "needs sagemaker:ListModelPackages and sagemaker:DescribeModelPackage on the group and its versions"
+        ) from exc
+    if version is None:
+        return None
+    return {"model_package_arn": version.arn, "version": version.version, "model_data_url": version.model_data_url}
+
+
 def lineage(meta: dict[str, Any], manifest: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     """The lineage recorded with the model version, every value as it is (maps stay maps): the lineage document."""
     return {
@@ -230,8 +326,10 @@ def log_to_mlflow(uri: str, report: dict[str, Any], meta: dict[str, Any], artifa
         for name, values in meta.get("curves", {}).items():
             for step, value in enumerate(values):
                 mlflow.log_metric(name, value, step=step)
-        if report["production_metrics"]:
-            mlflow.log_metrics({f"production_{k}": v for k, v in report["production_metrics"].items()})
+        for split, models in report.get("figures", {}).items():
+            for name, figures in models.items():
+                if name != "candidate" or split != "test":  # test_* above
+                    mlflow.log_metrics({f"{split}_{name.replace('.', '_')}_{k}": v for k, v in figures.items()})
         mlflow.set_tags(
             {f"env.{k}": v for k, v in meta.get("library_versions", {}).items()}
             | {"gate": report["gate"]["reason"][:250]}
@@ -241,13 +339,38 @@ def log_to_mlflow(uri: str, report: dict[str, Any], meta: dict[str, Any], artifa
         return str(run.info.run_id)
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+def _score_all(
+    candidate: Any,
+    features: list[str],
+    baselines: dict[str, Any],
+    production: tuple[Any, list[str]] | None,
+    frame: pd.DataFrame,
+) -> dict[str, np.ndarray]:
+    """Each model's scores on ``frame``: the candidate, each baseline, and Production when there is one."""
+    scores = {"candidate": candidate.predict_proba(frame[features])[:, 1]}
+    scores |= {f"baseline.{name}": score(frame) for name, score in baselines.items()}
+    if production is not None:
+        model, production_features = production
+        scores["production"] = model.predict_proba(frame[production_features])[:, 1]
+    return scores
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--use-case", required=True)
     parser.add_argument("--primary-metric", default="roc_auc")
     parser.add_argument("--min-primary-metric", type=float, required=True)
     parser.add_argument("--min-improvement", type=float, default=0.0)
-    parser.add_argument("--production-model", default=NONE, help="S3 URI of the Production model.tar.gz, or none")
+    parser.add_argument("--baseline", choices=BASELINES, default="logistic_regression")
+    parser.add_argument("--min-baseline-improvement", type=float, default=0.0)
+    parser.add_argument(
+        "--model-package-group", default="", help="the registry group whose Production version the candidate must beat"
+    )
+    parser.add_argument(
+        "--production-model",
+        default=NONE,
+        help="S3 URI of a Production model.tar.gz, for runs without a registry (not with --model-package-group)",
+    )
     parser.add_argument("--dataset-manifest-uri", default="")
     parser.add_argument("--baseline-uri", default="")
     parser.add_argument("--report-uri", default="")
@@ -259,26 +382,61 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seed", type=int, default=None, help="recorded for reference; the model's own seed wins")
     parser.add_argument("--tracking-uri", default=NONE)
     parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--train", type=Path, default=None)
+    parser.add_argument("--validation", type=Path, default=None)
     parser.add_argument("--test", type=Path, default=None)
     parser.add_argument("--training-set", type=Path, default=None)
     parser.add_argument("--output", type=Path, default=None)
+    return parser
+
+
+def _production(args: argparse.Namespace) -> tuple[dict[str, Any] | None, tuple[Any, list[str]] | None]:
+    """Where the Production model comes from (the registry, or ``--production-model``), and the model itself."""
+    source: dict[str, Any] | None = None
+    if args.model_package_group:
+        import boto3
+
+        source = find_production(boto3.client("sagemaker"), args.model_package_group)
+    elif args.production_model not in (NONE, ""):
+        source = {"model_data_url": args.production_model}
+    if source is None:
+        return None, None
+    model, meta = load_model(download_model(source["model_data_url"]))
+    return source, (model, meta["features"])
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = _parser()
     args = parser.parse_args(argv)
+    if args.model_package_group and args.production_model not in (NONE, ""):
+        parser.error("give --model-package-group (Production is read from the registry) or --production-model")
 
     model, meta = load_model(args.model or processing_input("model"))
-    test = pd.read_parquet(args.test or processing_input("test"))
     features, label = meta["features"], meta["label"]
+    frames = {
+        name: pd.read_parquet(given or processing_input(name))
+        for name, given in (("train", args.train), ("validation", args.validation), ("test", args.test))
+    }
+    production_source, production = _production(args)
+    baselines = fit_baselines(frames["train"], features, label, seed=int(meta.get("seed", 0)))
+    figures: dict[str, dict[str, dict[str, float]]] = {}
+    scores_by_split: dict[str, dict[str, np.ndarray]] = {}
+    for split in (SELECTION_SPLIT, GATE_SPLIT):
+        y = frames[split][label].astype(int).to_numpy()
+        scores_by_split[split] = _score_all(model, features, baselines, production, frames[split])
+        figures[split] = {name: classification_metrics(y, values) for name, values in scores_by_split[split].items()}
+    test = frames[GATE_SPLIT]
     y_true = test[label].astype(int).to_numpy()
-    scores = model.predict_proba(test[features])[:, 1]
-    metrics = classification_metrics(y_true, scores)
-    production_metrics, production_scores = None, None
-    if args.production_model not in (NONE, ""):
-        production_model, production_meta = load_model(download_model(args.production_model))
-        production_scores = production_model.predict_proba(test[production_meta["features"]])[:, 1]
-        production_metrics = classification_metrics(y_true, production_scores)
+    scores = scores_by_split[GATE_SPLIT]["candidate"]
+    metrics = figures[GATE_SPLIT]["candidate"]
+    production_metrics = figures[GATE_SPLIT].get("production")
+    production_scores = scores_by_split[GATE_SPLIT].get("production")
     manifest_path = (args.training_set or processing_input("training_set")) / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     recorded = lineage(meta, manifest, args)
     missing = missing_lineage({f"lineage.{k}": v for k, v in recorded.items()})
+    evaluation_versions = library_versions()
+    mismatch = version_mismatch(dict(meta.get("library_versions", {})), evaluation_versions)
     gate = gate_decision(
         metrics,
         production_metrics,
@@ -286,13 +444,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         min_primary=args.min_primary_metric,
         min_improvement=args.min_improvement,
         missing=missing,
+        baseline=(args.baseline, figures[GATE_SPLIT][f"baseline.{args.baseline}"]),
+        min_baseline_improvement=args.min_baseline_improvement,
+        version_mismatch=mismatch,
     )
     out = args.output or processing_output("evaluation")
     out.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {
         "metrics": metrics,
+        "metrics_split": GATE_SPLIT,
         "production_metrics": production_metrics,
+        "production": production_source,
+        "baseline_metrics": {name: figures[GATE_SPLIT][f"baseline.{name}"] for name in BASELINES},
+        "figures": figures,
+        "splits": {
+            name: {"rows": len(frame), "positives": int(frame[label].astype(int).sum()), "role": ROLES[name]}
+            for name, frame in frames.items()
+        },
         "gate": gate,
+        "library_versions": {"training": meta.get("library_versions", {}), "evaluation": evaluation_versions},
         "lineage": record_lineage(recorded, out, args.lineage_uri),
         "lineage_complete": not missing,
         "report_uri": args.report_uri,
@@ -300,7 +470,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "curves": meta.get("curves", {}),
         "evaluated_at": dt.datetime.now(dt.UTC).isoformat(),
     }
-    report["metrics"] |= {f"{k}_text": f"{v:.6f}" for k, v in metrics.items()}
+    report["metrics"] = metrics | {f"{k}_text": f"{v:.6f}" for k, v in metrics.items()}
     assert set(REQUIRED_LINEAGE) == {f"lineage.{k}" for k in recorded}
     write_json(out / "model_quality.json", model_quality_document(y_true, scores))
     (out / "baseline.json").write_text(drift_baseline(test[features], scores, seed=int(meta.get("seed", 0))).to_json())
@@ -309,7 +479,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         artifacts = [*images, out / "model_quality.json", out / DOCUMENT_NAME]
         report["mlflow_run_id"] = log_to_mlflow(args.tracking_uri, report, meta, artifacts)
     write_json(out / "evaluation.json", report)
-    print(f"evaluate: {args.primary_metric}={metrics[args.primary_metric]:.4f}; gate: {gate['reason']}")
+    print(f"evaluate: {args.primary_metric}={metrics[args.primary_metric]:.4f} on {GATE_SPLIT}; gate: {gate['reason']}")
     return report
 
 

@@ -27,8 +27,9 @@ class TrainingPipeline(Construct):
     """Deploys ``spec`` as an ``AWS::SageMaker::Pipeline`` with a least-privilege execution role.
 
     The role runs the pipeline and its jobs: it reads the offline feature store and labels from
-    ``data_bucket``, writes runs and models to ``artifacts_bucket``, registers versions in ``registry``,
-    and pulls the pinned images. ``mlflow``, when given, is the tracking server its runs log to (the pipeline's
+    ``data_bucket``, writes runs and models to ``artifacts_bucket``, reads ``registry`` (to find the Production
+    version the candidate must beat) and registers versions in it, and pulls the pinned images. ``mlflow``, when
+    given, is the tracking server its runs log to (the pipeline's
     ``MlflowTrackingUri`` default, and the only server it may use); unset, runs log to a local MLflow store (in the
     emulator, which passes the parameter) or not at all (on AWS).
     """
@@ -76,6 +77,9 @@ class TrainingPipeline(Construct):
         artifacts_bucket.grant_read_write(self.role, f"{pipeline_definition.RUNS_PREFIX}/*")
         artifacts_bucket.grant_read_write(self.role, f"{pipeline_definition.MODELS_PREFIX}/*")
         registry.grant_register(self.role)
+        # The Evaluate step finds the Production version itself (ListModelPackages, DescribeModelPackage), so a run
+        # started outside the kit's CLI is compared with it too; the Production model's artifact is under models/.
+        registry.grant_read(self.role)
         self._grant_jobs(stack, spec)
         acknowledge_grant_actions(self.role)
         spec = replace(spec, model_package_group=registry.group_name)

@@ -13,8 +13,13 @@ Steps::
                                                                |yes
                                                             Register (PendingManualApproval, Staging)
 
-The gate passes when the candidate reaches ``MinPrimaryMetric`` on the held-out test split, beats the
-current Production model (evaluated on the same split) by ``MinImprovement``, and its lineage is complete.
+The training set is point-in-time with ``created_before_label`` (by default ``where_created``: values created
+after a label's time do not count where a group has a created time). The Evaluate step finds the group's current
+Production version in the registry itself, so a run started from the console or the SDK is compared too. The gate
+decides on the test split, held out by row identity (no job before Evaluate reads it), and passes when the
+candidate reaches ``MinPrimaryMetric``, beats Production by ``MinImprovement`` and the configured baseline (prior
+rate or logistic regression) by ``MinBaselineImprovement``, its lineage is complete, and training and evaluation
+ran the same library versions.
 """
 
 from __future__ import annotations
@@ -65,7 +70,6 @@ OFFLINE_PREFIX = "features"  # the offline feature store's prefix (mlops_kit.fea
 LABELS_PREFIX = "labels"
 RUNS_PREFIX = "pipelines"
 MODELS_PREFIX = "models"
-NO_PRODUCTION_MODEL = "none"
 
 
 ImageScope = Literal["training", "processing", "inference"]
@@ -111,6 +115,9 @@ class PipelineSpec:
     seed: int
     code_commit: str
     hyperparameters: dict[str, float | int]
+    baseline: Literal["prior_rate", "logistic_regression"] = "prior_rate"
+    min_baseline_improvement: float = 0.05
+    created_before_label: Literal["always", "where_created", "never"] = "where_created"
     mlflow_tracking_uri: str = "none"  # the pipeline parameter's default: runs log to the local store or nowhere
 
     def images(self) -> dict[str, str]:
@@ -190,7 +197,8 @@ class _Parameters:
     training_type: Any
     min_metric: Any
     min_improvement: Any
-    production_model: Any
+    baseline: Any
+    min_baseline_improvement: Any
     code_commit: Any
     seed: Any
     tracking_uri: Any
@@ -208,7 +216,10 @@ class _Parameters:
             training_type=ParameterString(name="TrainingInstanceType", default_value=spec.training_instance_type),
             min_metric=ParameterFloat(name="MinPrimaryMetric", default_value=spec.min_primary_metric),
             min_improvement=ParameterFloat(name="MinImprovement", default_value=spec.min_improvement),
-            production_model=ParameterString(name="ProductionModelDataUrl", default_value=NO_PRODUCTION_MODEL),
+            baseline=ParameterString(name="Baseline", default_value=spec.baseline),
+            min_baseline_improvement=ParameterFloat(
+                name="MinBaselineImprovement", default_value=spec.min_baseline_improvement
+            ),
             code_commit=ParameterString(name="CodeCommit", default_value=spec.code_commit),
             seed=ParameterInteger(name="Seed", default_value=spec.seed),
             tracking_uri=ParameterString(name="MlflowTrackingUri", default_value=spec.mlflow_tracking_uri),
@@ -223,8 +234,8 @@ class _Parameters:
         """Every parameter, in the order the pipeline definition lists them."""
         return [
             self.labels_from, self.labels_to, self.processing_type, self.training_type, self.min_metric,
-            self.min_improvement, self.production_model, self.code_commit, self.seed, self.tracking_uri,
-            *self.hyper.values(),
+            self.min_improvement, self.baseline, self.min_baseline_improvement, self.code_commit, self.seed,
+            self.tracking_uri, *self.hyper.values(),
         ]  # fmt: skip
 
 
@@ -323,7 +334,14 @@ def _build(spec: PipelineSpec) -> str:
             processing_input("labels", f"s3://{DATA_BUCKET_PLACEHOLDER}/{LABELS_PREFIX}/"),
         ],
         outputs=["training_set"],
-        arguments=["--labels-from", params.labels_from, "--labels-to", params.labels_to],
+        arguments=[
+            "--labels-from",
+            params.labels_from,
+            "--labels-to",
+            params.labels_to,
+            "--created-before-label",
+            spec.created_before_label,
+        ],
     )
     validation_report = PropertyFile(name="Validation", output_name="validation", path="validation.json")
     validate = processing_step(
@@ -374,6 +392,8 @@ def _build(spec: PipelineSpec) -> str:
         "evaluate",
         inputs=[
             processing_input("model", train.properties.ModelArtifacts.S3ModelArtifacts, "S3Prefix"),
+            processing_input("train", output_of(preprocess, "train")),
+            processing_input("validation", output_of(preprocess, "validation")),
             processing_input("test", output_of(preprocess, "test")),
             processing_input("training_set", output_of(build, "training_set")),
         ],
@@ -382,7 +402,9 @@ def _build(spec: PipelineSpec) -> str:
             "--primary-metric", spec.primary_metric,
             "--min-primary-metric", params.min_metric.to_string(),
             "--min-improvement", params.min_improvement.to_string(),
-            "--production-model", params.production_model,
+            "--model-package-group", spec.model_package_group,
+            "--baseline", params.baseline,
+            "--min-baseline-improvement", params.min_baseline_improvement.to_string(),
             "--dataset-manifest-uri", Join(on="/", values=[output_of(build, "training_set"), "manifest.json"]),
             "--baseline-uri", run_uri(STEP_EVALUATE, "evaluation", "baseline.json"),
             "--code-commit", params.code_commit,

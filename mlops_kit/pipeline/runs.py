@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlops_kit.pipeline.definition import NO_PRODUCTION_MODEL, STEP_EVALUATE, STEP_REGISTER
+from mlops_kit.pipeline.definition import STEP_EVALUATE, STEP_REGISTER
 from mlops_kit.registry import ModelRegistry, ModelVersion
 from mlops_kit.waiting import poll
 
@@ -48,10 +48,14 @@ def start_run(
     parameters: dict[str, Any] | None = None,
     display_name: str | None = None,
 ) -> str:
-    """Start an execution; the current Production model (if any) is what the candidate must beat."""
-    production = registry.production()
-    values = {"ProductionModelDataUrl": production.model_data_url if production else NO_PRODUCTION_MODEL}
-    values.update({k: v for k, v in (parameters or {}).items() if v is not None})
+    """Start an execution with ``parameters`` (pipeline parameter name -> value; ``None`` keeps the default).
+
+    The run finds the current Production version itself (its Evaluate step reads the registry), as a run started
+    from the console or the SDK does. ``registry`` is read first, so an unreadable or inconsistent registry (two
+    Production versions: ``IllegalTransition``) fails here rather than after training.
+    """
+    registry.production()
+    values = {k: v for k, v in (parameters or {}).items() if v is not None}
     request: dict[str, Any] = {
         "PipelineName": pipeline_name,
         "PipelineParameters": [{"Name": k, "Value": str(v)} for k, v in values.items()],

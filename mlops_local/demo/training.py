@@ -39,8 +39,22 @@ def run_pipeline(context: DemoContext, title: str, parameters: dict[str, Any] | 
         production = "none" if inputs["production"] is None else f"{inputs['production']:.4f}"
         verdict = "[green]passed[/]" if result.gate["passed"] else f"[red]refused[/]: {result.gate['reason']}"
         context.console.print(
-            f"gate: {inputs['primary_metric']} {inputs['candidate']:.4f}, required {inputs['min_primary_metric']:.2f}, "
-            f"Production {production} (+{inputs['min_improvement']}) -> {verdict}"
+            f"gate on the {inputs['split']} split: {inputs['primary_metric']} {inputs['candidate']:.4f}, required "
+            f"{inputs['min_primary_metric']:.2f}, Production {production} (+{inputs['min_improvement']}), "
+            f"{inputs['baseline']} baseline {inputs['baseline_value']:.4f} (+{inputs['min_baseline_improvement']}) "
+            f"-> {verdict}"
+        )
+        figures = (result.evaluation or {}).get("figures", {})
+        metric = inputs["primary_metric"]
+        context.console.print(
+            table(
+                f"{metric} by split (validation: selection; test: the gate and final figures)",
+                ["model", *figures],
+                [
+                    [name, *(f"{figures[split][name][metric]:.4f}" for split in figures)]
+                    for name in next(iter(figures.values()), {})
+                ],
+            )
         )
     return result
 

@@ -65,8 +65,27 @@ def test_parameters_cover_the_data_window_thresholds_and_instance_types(pipeline
         "ProcessingInstanceType",
         "TrainingInstanceType",
         "Seed",
+        "Baseline",
+        "MinBaselineImprovement",
     } <= set(parameters)
     assert parameters["MinPrimaryMetric"]["DefaultValue"] == 0.75
+    assert parameters["Baseline"]["DefaultValue"] == "prior_rate"
+    assert parameters["MinBaselineImprovement"]["DefaultValue"] == 0.05
+    # Nothing about Production is a parameter: the Evaluate step reads it from the registry, however the run started.
+    assert not any("Production" in name for name in parameters)
+
+
+def test_evaluate_finds_production_in_the_group_and_the_training_set_is_point_in_time(pipeline: dict[str, Any]) -> None:
+    steps = _all_steps(pipeline["Steps"])
+    evaluate = steps[d.STEP_EVALUATE]["Arguments"]
+    arguments = evaluate["AppSpecification"]["ContainerArguments"]
+    build = steps[d.STEP_BUILD]["Arguments"]["AppSpecification"]["ContainerArguments"]
+
+    assert arguments[arguments.index("--model-package-group") + 1] == "mlops-kit-models"
+    assert "--production-model" not in arguments
+    # The baselines are fitted on train; validation and test are scored, the gate decides on test.
+    assert {i["InputName"] for i in evaluate["ProcessingInputs"]} >= {"train", "validation", "test", "model"}
+    assert build[build.index("--created-before-label") + 1] == "where_created"
 
 
 def test_images_are_pinned_and_no_placeholder_survives(pipeline: dict[str, Any]) -> None:
@@ -131,6 +150,11 @@ def test_the_pipeline_role_is_least_privilege(stack_template: Any) -> None:
     )
     pass_role = next(s for s in statements if s["Action"] == "iam:PassRole")
     assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    # The role reads the registry group (to find Production) besides registering in it.
+    reads = [s for s in statements if "sagemaker:ListModelPackages" in s["Action"]]
+    assert len(reads) == 1
+    assert set(reads[0]["Action"]) >= {"sagemaker:ListModelPackages", "sagemaker:DescribeModelPackage"}
+    assert "*" not in reads[0]["Resource"]
     star = [s for s in statements if s["Resource"] == "*"]
     assert {a for s in star for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])} == {
         "ecr:GetAuthorizationToken", "cloudwatch:PutMetricData",

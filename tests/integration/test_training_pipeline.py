@@ -1,5 +1,7 @@
 """The training pipeline as deployed, run by the emulator end to end: feature store -> registered version,
-the gate refusing a worse model, and reproducibility from the same data, code and seed."""
+reproducibility from the same data, code and seed, and a run started directly (StartPipelineExecution, as the
+console or the SDK starts it) comparing with the Production version it finds itself; the gate refusing a worse model
+than Production and the baseline."""
 
 from __future__ import annotations
 
@@ -51,6 +53,18 @@ def _run(platform: Any, **parameters: Any) -> Any:
     return wait_for_run(sagemaker, aws.client("s3"), arn, registry=registry, poll_seconds=30, timeout_seconds=86400)
 
 
+def _start_directly(platform: Any, **parameters: Any) -> Any:
+    """A run started as the console or the SDK starts it: StartPipelineExecution, nothing about Production."""
+    aws, outputs = platform
+    sagemaker = aws.client("sagemaker")
+    arn = sagemaker.start_pipeline_execution(
+        PipelineName=outputs["PipelineName"],
+        PipelineParameters=[{"Name": k, "Value": str(v)} for k, v in parameters.items()],
+    )["PipelineExecutionArn"]
+    registry = ModelRegistry(sagemaker, outputs["ModelPackageGroupName"])
+    return wait_for_run(sagemaker, aws.client("s3"), arn, registry=registry, poll_seconds=30, timeout_seconds=86400)
+
+
 def _model_scores(platform: Any, model_data_url: str, frame: pd.DataFrame) -> Any:
     aws, _ = platform
     bucket, _, key = model_data_url.removeprefix("s3://").partition("/")
@@ -92,24 +106,42 @@ def test_the_pipeline_registers_a_reproducible_version_with_complete_lineage_and
     assert first.gate["passed"] is True
     assert first.evaluation["baseline_uri"].endswith("/Evaluate/evaluation/baseline.json")
 
-    # Same training set, code and seed: the same metrics and the same predictions.
-    second = _run(platform)
+    evaluation = first.evaluation
+    assert evaluation["production"] is None  # nothing served yet
+    assert evaluation["metrics_split"] == first.gate["inputs"]["split"] == "test"
+    assert set(evaluation["figures"]) == {"validation", "test"}
+    assert set(evaluation["figures"]["test"]) == {"candidate", "baseline.prior_rate", "baseline.logistic_regression"}
+    assert evaluation["figures"]["test"]["baseline.prior_rate"]["roc_auc"] == 0.5
+    assert evaluation["splits"]["test"]["rows"] == evaluation["metrics"]["rows"]
+    assert evaluation["library_versions"]["training"] == evaluation["library_versions"]["evaluation"]
+    assert full["library_versions"]["scikit-learn"] == "1.9.1"  # the pin, as the training job imported it
+
+    # With version 1 in Production, a run started directly (no parameter at all: the console's or the SDK's way)
+    # finds Production itself and is compared with it. Same training set, code and seed: the same metrics and the
+    # same predictions, so it ties with Production and passes with the default MinImprovement of 0.
+    registry = ModelRegistry(aws.client("sagemaker"), outputs["ModelPackageGroupName"])
+    registry.approve(version.arn, approver="test")
+    registry.promote(version.arn)
+    second = _start_directly(platform)
+
+    assert second.evaluation["production"]["model_package_arn"] == version.arn
+    assert second.gate["inputs"]["production"] == pytest.approx(first.evaluation["metrics"]["roc_auc"])
     assert second.evaluation["lineage"]["dataset_manifest_hash"] == first.evaluation["lineage"]["dataset_manifest_hash"]
     assert second.evaluation["metrics"] == first.evaluation["metrics"]
     sample = pd.DataFrame([[0.5] * len(fraud.MODEL_FEATURES)], columns=list(fraud.MODEL_FEATURES))
+    assert second.registered is not None
     assert (
         _model_scores(platform, version.model_data_url, sample)
         == _model_scores(platform, second.registered.model_data_url, sample)
     ).all()
 
-    # With version 1 in Production, a deliberately worse configuration is refused by the gate.
-    registry = ModelRegistry(aws.client("sagemaker"), outputs["ModelPackageGroupName"])
-    registry.approve(version.arn, approver="test")
-    registry.promote(version.arn)
-    worse = _run(platform, MaxIter=2, MaxDepth=1)
+    # A deliberately worse configuration, also started directly, is refused: worse than Production and than a
+    # logistic regression on the same split.
+    worse = _start_directly(platform, MaxIter=2, MaxDepth=1, Baseline="logistic_regression")
 
     assert worse.status == "Failed"
     assert worse.registered is None
     assert "does not beat Production" in worse.failure_reason
+    assert "does not beat the logistic regression baseline" in worse.failure_reason
     assert worse.gate["inputs"]["production"] == pytest.approx(first.evaluation["metrics"]["roc_auc"])
     assert json.dumps(worse.evaluation, allow_nan=False)  # the report is strict JSON

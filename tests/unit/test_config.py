@@ -93,6 +93,19 @@ def test_overrides_merge_into_sections_without_dropping_siblings() -> None:
         ({"drift": {"job_volume_gb": 0}}, "mlops.drift.job_volume_gb: Input should be greater than or equal to 1"),
         ({"drift": {"job_max_runtime_minutes": 20000}}, "mlops.drift.job_max_runtime_minutes: Input should be less"),
         ({"alarms": "high"}, "mlops.alarms: expected a JSON object (section), got 'high'"),
+        (
+            {"training": {"baseline": "mean"}},
+            "mlops.training.baseline: Input should be 'prior_rate' or 'logistic_regression'",
+        ),
+        ({"training": {"min_baseline_improvement": 1.5}}, "mlops.training.min_baseline_improvement: Input should be"),
+        (
+            {"training": {"created_before_label": True}},
+            "mlops.training.created_before_label: Input should be 'where_created', 'always' or 'never'",
+        ),
+        (
+            {"training": {"primary_metric": "accuracy"}},
+            "primary_metric 'accuracy' with baseline 'prior_rate' and min_baseline_improvement 0.05",
+        ),
     ],
 )
 def test_bad_values_name_the_key_and_what_is_allowed(context: dict, expected: str) -> None:
@@ -100,6 +113,19 @@ def test_bad_values_name_the_key_and_what_is_allowed(context: dict, expected: st
         load_config(context)
 
     assert expected in str(raised.value)
+
+
+def test_the_training_rules_default_on_and_reach_the_pipeline() -> None:
+    spec = load_config({}).pipeline_spec(code_commit="abc")
+    rules = {"baseline": "logistic_regression", "min_baseline_improvement": 0.0, "created_before_label": "never"}
+    tuned = load_config({"training": rules}).pipeline_spec(code_commit="abc")
+
+    assert (spec.baseline, spec.min_baseline_improvement, spec.created_before_label) == (
+        "prior_rate", 0.05, "where_created",
+    )  # fmt: skip
+    assert (tuned.baseline, tuned.min_baseline_improvement, tuned.created_before_label) == (
+        "logistic_regression", 0.0, "never",
+    )  # fmt: skip
 
 
 def test_every_problem_is_reported_at_once() -> None:

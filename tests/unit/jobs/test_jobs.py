@@ -51,7 +51,7 @@ def test_validation_reports_a_missing_label_instead_of_crashing() -> None:
     }
 
 
-def test_split_is_deterministic_stratified_and_disjoint() -> None:
+def test_split_is_deterministic_disjoint_and_holds_test_out_by_identity_not_seed() -> None:
     frame = toy_frame(2000)
 
     first = preprocess.split(frame, "label", seed=7)
@@ -59,14 +59,36 @@ def test_split_is_deterministic_stratified_and_disjoint() -> None:
     other = preprocess.split(frame, "label", seed=8)
 
     assert all(first[k].index.equals(second[k].index) for k in preprocess.SPLITS)
-    assert not first["test"].index.equals(other["test"].index)
+    # Reseeding (or retuning) reshuffles train and validation, never the gate's test rows.
+    assert first["test"].index.equals(other["test"].index)
+    assert not first["validation"].index.equals(other["validation"].index)
     indices = [set(part.index) for part in first.values()]
     assert sum(map(len, indices)) == len(frame)
     assert not (indices[0] & indices[1])
     assert not (indices[0] & indices[2])
     assert not (indices[1] & indices[2])
-    rates = [part["label"].mean() for part in first.values()]
+    assert 0.12 < len(first["test"]) / len(frame) < 0.18
+    rates = [part["label"].mean() for part in (first["train"], first["validation"])]
     assert max(rates) - min(rates) < 0.02
+
+
+def test_a_test_row_stays_in_test_when_the_training_set_grows() -> None:
+    identity = pd.DataFrame({"transaction_id": [f"t{i}" for i in range(3000)]})
+    frame = toy_frame(3000)
+
+    smaller = preprocess.split(frame.iloc[:2000], "label", seed=1, identity=identity.iloc[:2000])
+    larger = preprocess.split(frame, "label", seed=1, identity=identity)
+
+    assert set(smaller["test"].index) == set(larger["test"].index) & set(range(2000))
+    with pytest.raises(ValueError, match="identity has 10 rows for a frame of 3000"):
+        preprocess.split(frame, "label", seed=1, identity=identity.iloc[:10])
+
+
+def test_identity_columns_leave_out_features_and_the_label() -> None:
+    training_set = pd.DataFrame(columns=["transaction_id", "event_timestamp", "age", "txn_count_7d", "is_fraud"])
+    manifest = {"feature_refs": ["customer_profile:age", "customer_activity:txn_count_7d"]}
+
+    assert preprocess.identity_columns(training_set, manifest, "is_fraud") == ["transaction_id", "event_timestamp"]
 
 
 def test_metrics_match_sklearn_and_degrade_gracefully_with_one_class() -> None:
@@ -104,6 +126,92 @@ def test_gate_requires_the_bar_beating_production_and_lineage(candidate, product
     assert decision["passed"] is passed
     assert decision["reason"] == reason
     assert decision["inputs"]["production"] == production
+    assert decision["inputs"]["split"] == "test"
+
+
+@pytest.mark.parametrize(("baseline", "passed"), [(0.80, True), (0.86, False)])
+def test_gate_requires_beating_the_baseline_by_the_margin(baseline: float, passed: bool) -> None:
+    decision = evaluate.gate_decision(
+        {"roc_auc": 0.90},
+        None,
+        primary="roc_auc",
+        min_primary=0.75,
+        min_improvement=0.0,
+        missing=[],
+        baseline=("logistic_regression", {"roc_auc": baseline}),
+        min_baseline_improvement=0.05,
+    )
+
+    assert decision["passed"] is passed
+    assert decision["inputs"]["baseline_value"] == baseline
+    if not passed:
+        assert decision["reason"] == (
+            "roc_auc 0.9000 does not beat the logistic regression baseline (0.8600) by 0.0500: a simpler model does "
+            "as well"
+        )
+
+
+def test_gate_refuses_a_model_evaluated_with_other_library_versions_than_it_was_trained_with() -> None:
+    trained = {"python": "3.12.3", "scikit-learn": "1.9.1", "numpy": "2.4.6"}
+    mismatch = evaluate.version_mismatch(trained, {**trained, "python": "3.12.9", "scikit-learn": "1.8.0"})
+
+    decision = evaluate.gate_decision(
+        {"roc_auc": 0.9}, None, primary="roc_auc", min_primary=0.5, min_improvement=0.0, missing=[],
+        version_mismatch=mismatch,
+    )  # fmt: skip
+
+    assert mismatch == {"scikit-learn": ("1.9.1", "1.8.0")}  # a patch release of Python is the same runtime
+    assert not decision["passed"]
+    assert "scikit-learn 1.9.1 (training) vs 1.8.0 (evaluation)" in decision["reason"]
+
+
+def test_baselines_are_the_training_prior_rate_and_a_logistic_regression() -> None:
+    frame = toy_frame(3000)
+    frame.loc[::7, "x2"] = np.nan  # the logistic regression imputes
+    parts = preprocess.split(frame, "label", seed=0)
+
+    baselines = evaluate.fit_baselines(parts["train"], ["x1", "x2"], "label", seed=0)
+    prior = baselines["prior_rate"](parts["test"])
+    logistic = baselines["logistic_regression"](parts["test"])
+
+    np.testing.assert_allclose(prior, parts["train"]["label"].mean())
+    y = parts["test"]["label"].to_numpy()
+    assert evaluate.classification_metrics(y, prior)["roc_auc"] == 0.5
+    assert evaluate.classification_metrics(y, logistic)["roc_auc"] > 0.8
+
+
+class _Registry:
+    """list_model_packages / describe_model_package of a group whose version 2 is in Production."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+
+    def list_model_packages(self, **_: object) -> dict[str, object]:
+        if self.fail:
+            raise PermissionError("AccessDenied: not authorized to perform sagemaker:ListModelPackages")
+        return {"ModelPackageSummaryList": [{"ModelPackageArn": f"arn:pkg/g/{n}"} for n in (1, 2)]}
+
+    def describe_model_package(self, ModelPackageName: str) -> dict[str, object]:
+        number = int(ModelPackageName.rsplit("/", 1)[1])
+        return {
+            "ModelPackageArn": ModelPackageName,
+            "ModelPackageGroupName": "g",
+            "ModelPackageVersion": number,
+            "ModelApprovalStatus": "Approved",
+            "ModelLifeCycle": {"Stage": "Production" if number == 2 else "Archived", "StageStatus": "Deployed"},
+            "InferenceSpecification": {
+                "Containers": [{"Image": "i", "ModelDataUrl": f"s3://b/models/{number}.tar.gz"}]
+            },
+            "CustomerMetadataProperties": {},
+        }
+
+
+def test_evaluate_finds_production_in_the_registry_and_fails_when_it_cannot_read_it() -> None:
+    found = evaluate.find_production(_Registry(), "g")
+
+    assert found == {"model_package_arn": "arn:pkg/g/2", "version": 2, "model_data_url": "s3://b/models/2.tar.gz"}
+    with pytest.raises(RuntimeError, match="cannot read the Production version of model package group 'g'"):
+        evaluate.find_production(_Registry(fail=True), "g")
 
 
 def test_model_quality_document_has_model_monitor_shape() -> None:
