@@ -45,15 +45,14 @@ def run_pipeline(context: DemoContext, title: str, parameters: dict[str, Any] | 
             f"-> {verdict}"
         )
         figures = (result.evaluation or {}).get("figures", {})
+        splits = [split for split in ("validation", "test") if split in figures]
         metric = inputs["primary_metric"]
+        models = sorted(figures.get("test", {}), key=lambda name: (name != "candidate", name))
         context.console.print(
             table(
                 f"{metric} by split (validation: selection; test: the gate and final figures)",
-                ["model", *figures],
-                [
-                    [name, *(f"{figures[split][name][metric]:.4f}" for split in figures)]
-                    for name in next(iter(figures.values()), {})
-                ],
+                ["model", *splits],
+                [[name, *(f"{figures[split][name][metric]:.4f}" for split in splits)] for name in models],
             )
         )
     return result
