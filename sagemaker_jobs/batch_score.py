@@ -149,6 +149,8 @@ def prepare(rows: Any, *, use_case: Any, id_column: str, time_column: str) -> An
     ISO 8601 or without a UTC offset (the same instant everywhere is the point of "as of").
     """
 
+    import pandas as pd
+
     entity = use_case.ENTITY.name
     fields = list(getattr(use_case, "REQUEST_FIELDS", {}))
     needed = list(dict.fromkeys([id_column, time_column, entity, *fields]))
@@ -175,6 +177,9 @@ def prepare(rows: Any, *, use_case: Any, id_column: str, time_column: str) -> An
         )
     rows = rows.copy()
     rows[time_column] = _utc_times(rows[time_column], time_column, ids)
+    for name, kind in getattr(use_case, "REQUEST_FIELDS", {}).items():
+        if kind == "number" and not pd.api.types.is_numeric_dtype(rows[name].dtype):
+            rows[name] = _numbers(rows[name], name, ids)
     if entity in rows.columns and use_case.ENTITY.dtype.value != "int64":
         rows[entity] = rows[entity].astype("str").where(rows[entity].notna(), None)
     return rows.reset_index(drop=True)
@@ -205,6 +210,21 @@ def _utc_times(column: Any, name: str, ids: Any) -> Any:
         return pd.to_datetime(text, format="ISO8601", utc=True).astype("datetime64[us, UTC]")
     except (ValueError, TypeError) as exc:
         raise BatchInputError(f"time column {name!r} is not ISO 8601 throughout: {exc}") from None
+
+
+def _numbers(column: Any, name: str, ids: Any) -> Any:
+    """A number column a CSV or JSONL file gave as text because one value is not a number: that value is the error
+    (the endpoint would refuse it), not the whole column."""
+    import pandas as pd
+
+    converted = pd.to_numeric(column, errors="coerce")
+    bad = converted.isna() & column.notna()
+    if bad.any():
+        raise BatchInputError(
+            f"request field {name!r} is not a number for id {ids[bad].iloc[0]!r} ({column[bad].iloc[0]!r}): fix or "
+            "remove the row and run again"
+        )
+    return converted
 
 
 def _first(mask: Any) -> int:
