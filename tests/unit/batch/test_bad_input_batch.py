@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -31,11 +32,16 @@ def edited(change: Callable[[pd.DataFrame], pd.DataFrame], writer: Writer = csv)
     return lambda rows, folder: writer(change(rows.copy()), folder)
 
 
+def csv_and_jsonl(rows: pd.DataFrame, folder: Path) -> None:
+    csv(rows, folder)
+    (folder / "more.jsonl").write_text("{}\n")
+
+
 def naive_parquet(rows: pd.DataFrame, folder: Path) -> None:
     rows.assign(event_timestamp=rows["event_timestamp"].dt.tz_localize(None)).to_parquet(folder / "rows.parquet")
 
 
-def with_value(column: str, value: object) -> Callable[[pd.DataFrame], pd.DataFrame]:
+def with_value(column: str, value: Any) -> Callable[[pd.DataFrame], pd.DataFrame]:
     def change(rows: pd.DataFrame) -> pd.DataFrame:
         rows[column] = rows[column].astype(object)
         rows.loc[2, column] = value
@@ -47,7 +53,7 @@ def with_value(column: str, value: object) -> Callable[[pd.DataFrame], pd.DataFr
 CASES: list[tuple[str, Writer, list[str], str]] = [
     ("no-files", lambda rows, folder: None, [], "holds no data files: upload a .parquet, .csv or .jsonl file"),
     ("unknown-format", text("rows.xlsx", "x"), [], "of unknown format '.xlsx': inputs are .parquet, .csv, .jsonl"),
-    ("mixed-formats", lambda r, f: (csv(r, f), text("more.jsonl", "{}\n")(r, f)), [], "mixes formats"),
+    ("mixed-formats", csv_and_jsonl, [], "mixes formats"),
     ("only-a-header", text("rows.csv", "transaction_id,customer_id\n"), [], "hold no rows: there is nothing to score"),
     ("not-parquet", text("rows.parquet", "not parquet"), [], "rows.parquet cannot be read as parquet"),
     (
