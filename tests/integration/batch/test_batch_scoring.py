@@ -128,3 +128,21 @@ def test_a_job_on_bad_rows_fails_with_the_reason(served, tmp_path: Path) -> None
     assert ran.exit_code == 1
     assert "failed" in ran.output
     assert "lacks column(s) 'transaction_id' (id)" in ran.output
+
+
+def test_the_demo_stage_scores_the_last_day_with_the_production_model(served) -> None:
+    from mlops_local.demo import batch
+
+    context, data = served
+    buffer = io.BytesIO()
+    data.transactions.to_parquet(buffer, index=False)
+    context.emulator.client("s3").put_object(
+        Bucket=context.output("DataBucketName"), Key=batch.LABELS_KEY, Body=buffer.getvalue()
+    )
+
+    summary = batch.run(context)
+
+    last = data.transactions["event_timestamp"]
+    assert summary["rows"] == int((last >= last.max() - pd.Timedelta(days=1)).sum())
+    assert summary["model_version"] == "1"
+    assert summary["output_uri"].endswith(summary["job"])
