@@ -175,6 +175,11 @@ def prepare(rows: Any, *, use_case: Any, id_column: str, time_column: str) -> An
             f"id column {id_column!r} has {int(ids.duplicated().sum())} duplicate value(s), e.g. {example!r}: ids must "
             "be unique so each prediction joins back to one row"
         )
+    if rows[entity].isna().any():
+        raise BatchInputError(
+            f"entity key column {entity!r} is empty for id {ids[rows[entity].isna()].iloc[0]!r}: every row needs its "
+            f"{entity} to look its features up"
+        )
     rows = rows.copy()
     rows[time_column] = _utc_times(rows[time_column], time_column, ids)
     for name, kind in getattr(use_case, "REQUEST_FIELDS", {}).items():

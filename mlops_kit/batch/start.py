@@ -91,10 +91,15 @@ def list_input(s3: Any, uri: str) -> tuple[str, int, int]:
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             sizes[item["Key"]] = int(item.get("Size", 0))
-    # A prefix that is also the start of other names (day-1 and day-10): keep the object itself and what is under
-    # the prefix as a folder.
+    # SageMaker downloads every object whose key starts with the prefix: day-1 would bring day-10/ along.
     folder = prefix if prefix.endswith("/") else prefix + "/"
-    keys = data_files(k for k in sizes if k == prefix or k.startswith(folder))
+    others = sorted(k for k in sizes if k != prefix and not k.startswith(folder))
+    if others:
+        raise BatchStartError(
+            f"input {uri} is also the beginning of {others[0]!r} ({len(others)} object(s)), which the job would read "
+            f"too: name the folder with a trailing / ({uri}/) or the file itself"
+        )
+    keys = data_files(sizes)
     try:
         fmt = input_format(keys, uri)
     except BatchInputError as exc:

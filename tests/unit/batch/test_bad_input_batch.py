@@ -96,6 +96,12 @@ CASES: list[tuple[str, Writer, list[str], str]] = [
     ),
     ("time-not-iso", edited(with_value("event_timestamp", "yesterday+01:00")), [], "is not ISO 8601 throughout"),
     ("time-empty", edited(with_value("event_timestamp", None)), [], "time column 'event_timestamp' is empty for id"),
+    (
+        "empty-entity",
+        edited(with_value("customer_id", None)),
+        [],
+        "entity key column 'customer_id' is empty for id 'T000000002'",
+    ),
     ("naive-parquet-times", naive_parquet, [], "holds timestamps without a time zone: store them in UTC"),
     (
         "amount-not-a-number",

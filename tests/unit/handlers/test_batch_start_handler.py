@@ -91,8 +91,24 @@ def test_the_cli_names_its_input_and_version_and_each_run_is_a_new_job(load_hand
             "production",
             "mixes formats: csv (batch/input/m/a.csv), parquet",
         ),
+        (
+            {"source": "cli", "input_uri": f"{INPUT}day-1"},
+            {"day-1/a.csv": b"x", "day-10/a.csv": b"x"},
+            "production",
+            "is also the beginning of 'batch/input/day-10/a.csv' (1 object(s)), which the job would read too",
+        ),
     ],
-    ids=["no-production", "unknown-version", "other-bucket", "dot-dot", "not-s3", "empty", "unknown-format", "mixed"],
+    ids=[
+        "no-production",
+        "unknown-version",
+        "other-bucket",
+        "dot-dot",
+        "not-s3",
+        "empty",
+        "unknown-format",
+        "mixed",
+        "prefix-of-another",
+    ],
 )
 def test_a_request_that_cannot_run_fails_naming_what_to_change(load_handler, event, objects, packages, message) -> None:
     sagemaker, s3 = DriftSageMaker(), FakeS3()
