@@ -87,10 +87,10 @@ def batch(
 
     if file is not None and input_uri is not None:
         fail("give --input (already in S3) or --file (a local file to upload), not both")
+    key = upload_key(file, dt.datetime.now(dt.UTC)) if file is not None else None
     platform = Platform.connect(project)
-    if file is not None:
+    if file is not None and key is not None:
         bucket, _ = split_s3_uri(platform.output("BatchInputUri"))
-        key = upload_key(file, dt.datetime.now(dt.UTC))
         platform.client("s3").upload_file(str(file), bucket, key)
         input_uri = f"s3://{bucket}/{key}"
     payload: dict[str, Any] = {"source": "cli"}
