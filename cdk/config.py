@@ -412,18 +412,6 @@ class ApprovalsConfig(_Section):
         return approvers
 
 
-# The IAM identity a page addressee stands for: a role session (how a person signs in), an IAM user or role, or
-# ``approver-role/<session>``: that session of the platform's approver role (its ARN is known only once deployed).
-APPROVER_ROLE_SESSION = "approver-role/"
-_IDENTITY = re.compile(
-    r"^(approver-role/[\w+=,.@-]{2,64}"
-    r"|arn:aws[a-z-]*:sts::\d{12}:assumed-role/[\w+=,.@-]+/[\w+=,.@-]{2,64}"
-    r"|arn:aws[a-z-]*:iam::\d{12}:(user|role)/[\w+=,.@/-]+)$"
-)
-# SNS accepts 200 filter policies per topic by default (Amazon SNS "Filter policy constraints"): one per addressee.
-MAX_PAGE_ADDRESSEES = 200
-
-
 _BATCH_KEY = re.compile(r"[A-Za-z0-9!_.*'()/=-]+")
 
 
@@ -460,6 +448,18 @@ class BatchConfig(_Section):
         if self.time_column is not None and self.time_column == self.id_column:
             raise ValueError(f"time_column and id_column are both {self.id_column!r}: name two different columns")
         return self
+
+
+# The IAM identity a page addressee stands for: a role session (how a person signs in), an IAM user or role, or
+# ``approver-role/<session>``: that session of the platform's approver role (its ARN is known only once deployed).
+APPROVER_ROLE_SESSION = "approver-role/"
+_IDENTITY = re.compile(
+    r"^(approver-role/[\w+=,.@-]{2,64}"
+    r"|arn:aws[a-z-]*:sts::\d{12}:assumed-role/[\w+=,.@-]+/[\w+=,.@-]{2,64}"
+    r"|arn:aws[a-z-]*:iam::\d{12}:(user|role)/[\w+=,.@/-]+)$"
+)
+# SNS accepts 200 filter policies per topic by default (Amazon SNS "Filter policy constraints"): one per addressee.
+MAX_PAGE_ADDRESSEES = 200
 
 
 class ApprovalPageConfig(_Section):
