@@ -20,7 +20,14 @@ from tests.unit.batch.conftest import World
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-kit-models/3"
 
 
-def run(world: World, rows: pd.DataFrame, tmp_path: Path, fmt: str = "csv", offline_uri: str | None = None) -> Any:
+def run(
+    world: World,
+    rows: pd.DataFrame,
+    tmp_path: Path,
+    fmt: str = "csv",
+    offline_uri: str | None = None,
+    extra: tuple[str, ...] = (),
+) -> Any:
     folder = tmp_path / "input"
     folder.mkdir(parents=True)
     if fmt == "csv":
@@ -39,6 +46,7 @@ def run(world: World, rows: pd.DataFrame, tmp_path: Path, fmt: str = "csv", offl
         "--input", str(folder),
         "--model", str(world.model_dir),
         "--output", str(tmp_path / "output"),
+        *extra,
     ]  # fmt: skip
     return batch_score.main(argv)
 
@@ -140,3 +148,14 @@ def test_features_are_read_as_of_each_rows_time_never_later(world, tmp_path) -> 
     assert predictions["score"].tolist() == pytest.approx(before, abs=1e-6)
     moved = row.assign(event_timestamp=later)
     assert endpoint_scores(world, moved, str(offline)) != pytest.approx(before, abs=1e-6)
+
+
+def test_created_before_row_ignores_values_that_reached_the_store_after_the_row(world, tmp_path) -> None:
+    # The world's activity rows carry no created time and were ingested now, long after the rows' 2025 times;
+    # profiles carry their created time, before the rows.
+    lineage = run(world, world.rows(30), tmp_path, extra=("--created-before-row",))
+
+    snapshot = lineage["feature_snapshot"]
+    assert snapshot["created_before_label"] is True
+    assert snapshot["matched_rows"]["customer_activity"] == 0
+    assert snapshot["matched_rows"]["customer_profile"] > 0
