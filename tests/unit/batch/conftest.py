@@ -1,5 +1,5 @@
 """A trained model directory (``model.joblib`` + ``model_meta.json``), an offline store with its history in a local
-folder, and rows to score: what the batch job reads, built once per module."""
+folder, and rows to score: what the batch job reads, built once per test run."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class World:
         return self.data.transactions.head(n).drop(columns=[fraud.LABEL]).reset_index(drop=True)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     from sagemaker_jobs.preprocess import split
     from sagemaker_jobs.train import fit
