@@ -430,6 +430,44 @@ class ApprovalsConfig(_Section):
         return approvers
 
 
+_BATCH_KEY = re.compile(r"[A-Za-z0-9!_.*'()/=-]+")
+
+
+class BatchConfig(_Section):
+    """Batch scoring (README "Batch scoring"): the job and its start function are always deployed (``mlops batch``);
+    ``schedule`` adds a schedule scoring ``schedule_input`` (under ``s3://<data bucket>/batch/input/``) with the
+    Production version."""
+
+    schedule: Schedule | None = None
+    schedule_input: str | None = Field(None, min_length=1, max_length=512)
+    id_column: str = Field("transaction_id", min_length=1, max_length=128)
+    time_column: str | None = Field(None, min_length=1, max_length=128)  # unset: the use case's LABEL_TIME_COLUMN
+    created_before_row: bool = False
+    job_volume_gb: int = Field(30, ge=1, le=16384)
+    job_max_runtime_minutes: int = Field(60, ge=1, le=12960)  # CreateProcessingJob allows up to 9 days
+
+    @field_validator("schedule_input")
+    @classmethod
+    def _relative_key(cls, value: str | None) -> str | None:
+        if value is not None and (not _BATCH_KEY.fullmatch(value) or value.startswith("/") or ".." in value.split("/")):
+            raise ValueError(
+                'must be a key or folder relative to s3://<data bucket>/batch/input/, such as "daily/" or '
+                '"2026/transactions.parquet" (letters, digits and !_.*\'()/=-, no leading / and no ..)'
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _scheduled_input(self) -> BatchConfig:
+        if self.schedule is not None and self.schedule_input is None:
+            raise ValueError(
+                "schedule needs schedule_input: the file or folder under s3://<data bucket>/batch/input/ each run "
+                'scores (e.g. "daily/")'
+            )
+        if self.time_column is not None and self.time_column == self.id_column:
+            raise ValueError(f"time_column and id_column are both {self.id_column!r}: name two different columns")
+        return self
+
+
 # The IAM identity a page addressee stands for: a role session (how a person signs in), an IAM user or role, or
 # ``approver-role/<session>``: that session of the platform's approver role (its ARN is known only once deployed).
 APPROVER_ROLE_SESSION = "approver-role/"
@@ -528,6 +566,7 @@ class PlatformConfig(_Section):
     alarms: AlarmsConfig = AlarmsConfig()
     drift: DriftConfig = DriftConfig()
     quality: QualityConfig | None = None  # off unless the section is present
+    batch: BatchConfig = BatchConfig()
     abtest: AbTestConfig = AbTestConfig()
     notifications: NotificationsConfig = NotificationsConfig()
     approvals: ApprovalsConfig = ApprovalsConfig()

@@ -291,12 +291,18 @@ def input_fn(request_body: bytes | str, request_content_type: str) -> Request:
     return parse_request(request_body, request_content_type)
 
 
+def decision_threshold() -> float:
+    """The score at or above which the label is 1 (``MLOPS_THRESHOLD``, default 0.5): the endpoint's and the batch
+    job's."""
+    return float(os.environ.get("MLOPS_THRESHOLD", "0.5"))
+
+
 def predict_fn(request: Request, model: LoadedModel) -> dict[str, Any]:
     features = model_inputs(request, model)
     started = time.perf_counter()
     scores = model.estimator.predict_proba(features)[:, 1]
     model.timings["predict"] = time.perf_counter() - started
-    threshold = float(os.environ.get("MLOPS_THRESHOLD", "0.5"))
+    threshold = decision_threshold()
     version, variant = os.environ.get("MLOPS_MODEL_VERSION", "unregistered"), os.environ.get("MLOPS_VARIANT", "local")
     predictions = [
         {"score": round(float(score), 6), "label": int(score >= threshold), "entity": entity}

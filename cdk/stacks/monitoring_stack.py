@@ -1,4 +1,5 @@
-"""Monitoring: scheduled drift jobs, drift metrics and alarms, retraining on drift, and the platform dashboard."""
+"""Monitoring: scheduled drift jobs, drift metrics and alarms, retraining on drift, batch scoring, and the platform
+dashboard."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from cdk.config import PlatformConfig
+from cdk.constructs.batch_scoring import MODEL_ARTIFACTS, BatchScoring
 from cdk.constructs.dashboard import PlatformDashboard
 from cdk.constructs.drift_monitor import BASELINE_OBJECTS, DriftMonitor
 from cdk.constructs.model_quality import ModelQuality
@@ -15,6 +17,7 @@ from cdk.constructs.model_registry import ModelRegistry
 from cdk.nag import acknowledge_object_prefixes
 from cdk.stacks import shared
 from cdk.stacks.shared import SharedData
+from mlops_kit.batch import naming as batch_naming
 from mlops_kit.monitoring import naming as drift_naming
 from mlops_kit.pipeline.definition import ecr_repository
 from mlops_kit.pipeline.usecase import load_use_case
@@ -96,6 +99,35 @@ class MonitoringStack(Stack):
             quality_reports = f"{artifacts}/{quality_naming.reports_prefix(endpoint)}/*"
             acknowledge_object_prefixes(self.quality.run.role, [capture, labels, quality_reports], why_quality)
 
+        self.batch = BatchScoring(
+            self,
+            "Batch",
+            config=config.batch,
+            project=project,
+            registry=registry,
+            data_bucket=data.data_bucket,
+            artifacts_bucket=data.artifacts_bucket,
+            key=data.key,
+            topic=data.topic,
+            image_uri=image,
+            image_repository=ecr_repository(image),
+            instance_type=config.training.processing_instance_type,
+            log_retention=config.log_retention,
+            removal_policy=config.cdk_removal_policy,
+        )
+        batch_objects = [
+            f"{data_arn}/{batch_naming.INPUT_PREFIX}/*",
+            f"{data_arn}/{batch_naming.OUTPUT_PREFIX}/*",
+            f"{data_arn}/features/*",
+            f"{artifacts}/{MODEL_ARTIFACTS}",
+        ]
+        acknowledge_object_prefixes(
+            self.batch.job_role,
+            batch_objects,
+            "Batch inputs and outputs are files under fixed prefixes (one output folder per job), the offline store "
+            "is partitioned by date, and each model version's artifact sits in its training run's folder.",
+        )
+
         rollback = sorted(
             {
                 name
@@ -120,3 +152,8 @@ class MonitoringStack(Stack):
             CfnOutput(self, "QualityScheduleName", value=self.quality.schedule.schedule_name)
             CfnOutput(self, "QualityFunctionName", value=self.quality.run.function.function_name)
             CfnOutput(self, "QualityLabelsUri", value=self.quality.labels_uri)
+        CfnOutput(self, "BatchStartFunctionName", value=self.batch.start.function.function_name)
+        CfnOutput(self, "BatchInputUri", value=self.batch.input_uri)
+        CfnOutput(self, "BatchOutputUri", value=self.batch.output_uri)
+        if self.batch.schedule is not None:
+            CfnOutput(self, "BatchScheduleName", value=batch_naming.schedule_name(project))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mlops_kit.cli import abtest, drift, features, invoke, pipeline, promotion, quality, registry
+from mlops_kit.cli import abtest, batch, drift, features, invoke, pipeline, promotion, quality, registry
 from mlops_local import cli as local  # the local rehearsal: `mlops local ...` and `mlops demo`
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ app.add_typer(features.app, name="features")
 app.add_typer(drift.app, name="drift")
 app.add_typer(quality.app, name="quality")
 app.add_typer(abtest.app, name="abtest")
+app.command()(batch.batch)
 app.command()(local.demo)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 
 from mlops_kit.cli.console import step
-from mlops_local.demo import abtest, drift, features, platform, quality, serving, training
+from mlops_local.demo import abtest, batch, drift, features, platform, quality, serving, training
 from mlops_local.demo.context import DemoContext
 from mlops_local.deploy import CloudAssembly, synthesize
 from mlops_local.emulator import Emulator
@@ -27,6 +27,7 @@ STAGES: list[tuple[str, Stage]] = [
     ("serving", serving.first_deploy),
     ("retraining", training.retrain),
     ("promotion", serving.promote_candidate),
+    ("batch", batch.run),
     ("drift", drift.run),
     ("abtest", abtest.run),
     ("quality", quality.run),  # last: it moves the clock on by the label delay

@@ -517,6 +517,15 @@ def _iam_keys(call: _Call) -> RequestKeys:
     return ({"iam:awsservicename": (str(service),)} if service else {}), {"iam:awsservicename"}
 
 
+def _s3_keys(call: _Call) -> RequestKeys:
+    # s3:prefix on ListBucket: the listing's prefix; a listing without one has no s3:prefix (a StringLike on it
+    # then fails, as on AWS).
+    if call.entry.name != "ListBucket":
+        return {}, set()
+    prefix = call.params.get("Prefix")
+    return ({"s3:prefix": (str(prefix),)} if prefix else {}), {"s3:prefix"}
+
+
 def _sagemaker_keys(call: _Call) -> RequestKeys:
     """The model registry's request keys: the lifecycle stage and status and the approval status a CreateModelPackage
     or UpdateModelPackage sets (what an approver policy conditions on)."""
@@ -537,6 +546,7 @@ def _sagemaker_keys(call: _Call) -> RequestKeys:
 
 _REQUEST_KEYS: dict[str, Callable[[_Call], RequestKeys]] = {
     "sagemaker": _sagemaker_keys,
+    "s3": _s3_keys,
     "dynamodb": _dynamodb_keys,
     "cloudwatch": _cloudwatch_keys,
     "application-autoscaling": _autoscaling_keys,

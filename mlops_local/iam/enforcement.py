@@ -348,6 +348,10 @@ def _s3_operation(request: ApiRequest) -> tuple[str, dict[str, Any], list[Author
     params: dict[str, Any] = {"BucketName": bucket} if bucket and bucket != "*" else {}
     if key:
         params["ObjectName"] = key
+    if operation == "ListBucket" and not key:  # ListObjects(V2): s3:prefix is the request's prefix parameter
+        prefix = (getattr(response, "querystring", {}) or {}).get("prefix")
+        if prefix:
+            params["Prefix"] = prefix[0] if isinstance(prefix, list) else str(prefix)
     headers = getattr(response, "headers", {}) or {}
     if operation == "DeleteObject" and not key and bucket:
         body = getattr(response, "body", b"") or b""

@@ -80,6 +80,8 @@ def test_demo_runs_and_reports_json(cloud_assembly) -> None:
     assert summary["promotion"]["answered_on"] == "page"  # the signed link's form, POSTed as a browser does
     production = [v for v in summary["promotion"]["registry"] if v["stage"] == "Production"]
     assert [v["version"] for v in production] == [2]
+    assert summary["batch"]["model_version"] == "2"  # the batch stage scored with the new Production version
+    assert summary["batch"]["rows"] > 0
     drift = summary["drift"]
     assert drift["after_shift"]["severity"] == "act"
     assert drift["alarms_in_alarm"], drift["after_shift"]["psi"]

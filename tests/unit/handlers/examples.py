@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from cdk.config import load_config
 from mlops_kit.abtest.settings import OutcomeSettings, RouterSettings, StatusSettings
+from mlops_kit.batch.settings import BatchSettings
 from mlops_kit.environment import HandlerSettings
 from mlops_kit.features import fraud
 from mlops_kit.features.ingest import IngestSettings
@@ -51,6 +52,16 @@ DRIFT = DriftSettings(
     ),
 )
 PUBLISH = PublishSettings(topic_arn=TOPIC)
+BATCH = BatchSettings(
+    project_name=CONFIG.project_name,
+    model_package_group=GROUP,
+    data_bucket=DATA,
+    offline_uri=f"s3://{DATA}/features",
+    id_column=CONFIG.batch.id_column,
+    created_before_row=CONFIG.batch.created_before_row,
+    schedule_input="daily/",
+    job=DRIFT.job.model_copy(update={"role_arn": f"arn:aws:iam::{ACCOUNT}:role/batch-job"}),
+)
 RETRAIN = RetrainSettings(
     endpoint_name=ENDPOINT,
     model_package_group=GROUP,
@@ -80,6 +91,7 @@ SETTINGS: dict[str, HandlerSettings] = {
     "abtest_outcome": OUTCOME,
     "abtest_router": ROUTER,
     "abtest_status": STATUS,
+    "batch_start": BATCH,
     "drift_publish": PUBLISH,
     "drift_retrain": RETRAIN,
     "drift_start": DRIFT,

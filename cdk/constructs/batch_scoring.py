@@ -1,0 +1,265 @@
+"""Batch scoring: the ``batch_start`` function, the job's role and code, and (with ``batch.schedule``) its schedule.
+
+``mlops batch`` or EventBridge Scheduler -> ``batch_start`` Lambda (model version, input checks) -> SageMaker
+Processing job (``sagemaker_jobs/batch_score.py`` from the kit's code bundle, through ``sagemaker_jobs/launch.py``
+as the pipeline's and the drift monitor's jobs) -> ``s3://<data>/batch/output/<job>/`` (predictions and lineage).
+See :mod:`mlops_kit.batch` for the runtime side.
+
+A Lambda, not a direct Scheduler target (``aws-sdk:sagemaker:createProcessingJob``): a universal target sends a
+fixed request, and each run must resolve the current Production version and its artifact first.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_scheduler_targets as scheduler_targets
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from cdk.arns import arn, as_nag_resource
+from cdk.config import BatchConfig
+from cdk.constructs.dead_letters import DeadLetters
+from cdk.constructs.model_registry import ModelRegistry
+from cdk.constructs.python_function import PythonFunction
+from cdk.nag import acknowledge, acknowledge_grant_actions
+from mlops_kit.batch import naming
+from mlops_kit.batch.settings import BatchSettings
+from mlops_kit.monitoring.settings import JobSettings
+from mlops_kit.pipeline.bundle import LAUNCHER, build_bundle, bundle_hash
+
+# Model packages point at a training job's model.tar.gz in the artifacts bucket (under each run's folder).
+MODEL_ARTIFACTS = "*/model.tar.gz"
+PROCESSING_LOG_GROUP = "/aws/sagemaker/ProcessingJobs:*"
+
+
+class BatchScoring(Construct):
+    """Batch scoring of ``project``'s models (``registry``) over inputs under ``batch/input/`` of ``data_bucket``.
+
+    The job reads the input, the offline store (``features/`` of ``data_bucket``) and the model artifact (a
+    ``model.tar.gz`` in ``artifacts_bucket``) and writes under ``batch/output/``. ``image_uri`` is the processing
+    image (``image_repository``: its ``(account, name)`` for the pull grant). With ``config.schedule`` unset no
+    schedule is created (``schedule`` is None) and jobs start only from ``mlops batch``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: BatchConfig,
+        project: str,
+        registry: ModelRegistry,
+        data_bucket: s3.IBucket,
+        artifacts_bucket: s3.IBucket,
+        key: kms.IKey,
+        topic: sns.ITopic,
+        image_uri: str,
+        image_repository: tuple[str, str],
+        instance_type: str,
+        log_retention: logs.RetentionDays,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.project = project
+        self.input_uri = f"s3://{data_bucket.bucket_name}/{naming.INPUT_PREFIX}/"
+        self.output_uri = f"s3://{data_bucket.bucket_name}/{naming.OUTPUT_PREFIX}/"
+
+        # -- the job -----------------------------------------------------------------------------------------
+        self.job_role = iam.Role(
+            self,
+            "JobRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description=f"{project}: the batch job reads inputs, features and the model, writes predictions",
+        )
+        launcher = s3_assets.Asset(self, "Launcher", path=str(LAUNCHER))
+        bundle_dir = Path(tempfile.gettempdir()) / f"mlops-kit-bundle-{bundle_hash()[:16]}"
+        bundle = s3_assets.Asset(self, "CodeBundle", path=str(build_bundle(bundle_dir)))
+        self.job_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[a.bucket.arn_for_objects(a.s3_object_key) for a in (launcher, bundle)],
+            )
+        )
+        # Every input is an S3 prefix: SageMaker lists it before downloading (s3:ListBucket).
+        self.job_role.add_to_policy(
+            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bundle.bucket.bucket_arn])
+        )
+        data_bucket.grant_read(self.job_role, f"{naming.INPUT_PREFIX}/*")
+        data_bucket.grant_read(self.job_role, "features/*")
+        data_bucket.grant_put(self.job_role, f"{naming.OUTPUT_PREFIX}/*")
+        artifacts_bucket.grant_read(self.job_role, MODEL_ARTIFACTS)
+        key.grant_encrypt_decrypt(self.job_role)
+        self._grant_job_runtime(stack, image_repository)
+
+        settings = BatchSettings(
+            project_name=project,
+            model_package_group=registry.group_name,
+            data_bucket=data_bucket.bucket_name,
+            offline_uri=f"s3://{data_bucket.bucket_name}/features",
+            id_column=config.id_column,
+            time_column=config.time_column or "",
+            created_before_row=config.created_before_row,
+            schedule_input=config.schedule_input or "",
+            job=JobSettings(
+                role_arn=self.job_role.role_arn,
+                image_uri=image_uri,
+                launcher_uri=launcher.s3_object_url,
+                launcher_file=launcher.s3_object_key,
+                bundle_uri=bundle.s3_object_url,
+                instance_type=instance_type,
+                volume_gb=config.job_volume_gb,
+                max_runtime_seconds=config.job_max_runtime_minutes * 60,
+                kms_key_arn=key.key_arn,
+            ),
+        )
+
+        # -- start ---------------------------------------------------------------------------------------------
+        self.start = PythonFunction(
+            self,
+            "Start",
+            name="batch_start",
+            description=f"{project}: start a batch scoring job",
+            log_retention=log_retention,
+            removal_policy=removal_policy,
+            timeout=Duration.minutes(2),
+            settings=settings,
+            service="mlops-kit-batch",
+        )
+        self._grant_start(stack, registry, data_bucket)
+
+        # -- schedule ------------------------------------------------------------------------------------------
+        self.schedule: scheduler.Schedule | None = None
+        self.dead_letters: DeadLetters | None = None
+        if config.schedule is not None:
+            schedule_role = iam.Role(
+                self,
+                "ScheduleRole",
+                assumed_by=iam.ServicePrincipal(
+                    "scheduler.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": stack.account}}
+                ),
+                description=f"{project}: EventBridge Scheduler invokes the batch start function",
+            )
+            self.dead_letters = DeadLetters(
+                self,
+                "StartDeadLetters",
+                function=self.start.function,
+                key=key,
+                removal_policy=removal_policy,
+                topic=topic,
+            )
+            self.dead_letters.grant_send(schedule_role)
+            self.schedule = scheduler.Schedule(
+                self,
+                "Schedule",
+                schedule_name=naming.schedule_name(project),
+                description=f"{project}: score batch/input/{config.schedule_input} with the Production model",
+                schedule=scheduler.ScheduleExpression.expression(config.schedule),
+                target=scheduler_targets.LambdaInvoke(
+                    self.start.function,
+                    input=scheduler.ScheduleTargetInput.from_object(
+                        {"source": "schedule", "scheduled_time": scheduler.ContextAttribute.scheduled_time}
+                    ),
+                    retry_attempts=2,
+                    max_event_age=Duration.hours(1),
+                    role=schedule_role,
+                    dead_letter_queue=self.dead_letters.queue,
+                ),
+            )
+            start_id = stack.get_logical_id(self.start.function.node.default_child)  # type: ignore[arg-type]
+            acknowledge(
+                schedule_role,
+                f"AwsSolutions-IAM5[Resource::<{start_id}.Arn>:*]",
+                "CDK's Lambda schedule target grants invoke on the start function and its versions (<arn>:*); "
+                "the role is assumable only by EventBridge Scheduler in this account.",
+            )
+        self.schedule_group = "default"
+
+    # -- grants -------------------------------------------------------------------------------------------------
+    def _job_name_pattern(self) -> str:
+        # Processing job ARNs hold the name in lower case.
+        return f"{naming.job_prefix(self.project).lower()}-*"
+
+    def _grant_start(self, stack: Stack, registry: ModelRegistry, data_bucket: s3.IBucket) -> None:
+        fn = self.start.function
+        registry.grant_read(fn)
+        # The input check lists the input (ListObjectsV2 is s3:ListBucket, narrowed to batch/input/ by s3:prefix).
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[data_bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{naming.INPUT_PREFIX}/*"]}},
+            )
+        )
+        # CreateProcessingJob with Tags also needs sagemaker:AddTags (its dependent action), on the same job.
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:CreateProcessingJob", "sagemaker:AddTags"],
+                resources=[arn(stack, "sagemaker", "processing-job", self._job_name_pattern())],
+            )
+        )
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=[self.job_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            )
+        )
+        acknowledge_grant_actions(self.start.role)
+        finding = as_nag_resource(stack, "sagemaker", "processing-job", self._job_name_pattern())
+        acknowledge(
+            self.start.role,
+            f"AwsSolutions-IAM5[Resource::{finding}]",
+            "Batch jobs are named per run (<project>-batch-<time>); the start function may create only those.",
+        )
+
+    def _grant_job_runtime(self, stack: Stack, repository: tuple[str, str]) -> None:
+        """What any processing job's container needs: pull the image, write its log stream and SageMaker metrics."""
+        role = self.job_role
+        account, name = repository
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                resources=[arn(stack, "ecr", "repository", name, account=account)],
+            )
+        )
+        role.add_to_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                resources=[arn(stack, "logs", "log-group", PROCESSING_LOG_GROUP, colon=True)],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
+            )
+        )
+        acknowledge_grant_actions(role)
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ecr:GetAuthorizationToken and cloudwatch:PutMetricData have no resource-level permissions (AWS "
+            "requires *); PutMetricData is limited to the /aws/sagemaker/* namespaces by condition.",
+        )
+        group = as_nag_resource(stack, "logs", "log-group", PROCESSING_LOG_GROUP, colon=True)
+        acknowledge(
+            role,
+            f"AwsSolutions-IAM5[Resource::{group}]",
+            "Each job writes its own log stream in the fixed SageMaker log group; streams are named per job.",
+        )
+
+    def grant_start_job(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Invoke the start function (what ``mlops batch`` does)."""
+        return self.start.function.grant_invoke(grantee)
