@@ -14,6 +14,7 @@ import pytest
 from cdk.config import load_config
 from cdk.constructs.python_function import LAMBDAS
 from mlops_kit.abtest.settings import OutcomeSettings, RouterSettings, StatusSettings
+from mlops_kit.batch.settings import BatchSettings
 from mlops_kit.environment import HandlerSettings
 from mlops_kit.features import fraud
 from mlops_kit.features.ingest import IngestSettings
@@ -32,6 +33,7 @@ FUNCTION_SETTINGS: dict[str, type[HandlerSettings]] = {
     "abtest_router": RouterSettings,
     "abtest_status": StatusSettings,
     "approval_page": ApprovalPageSettings,
+    "batch_start": BatchSettings,
     "drift_publish": PublishSettings,
     "drift_retrain": RetrainSettings,
     "drift_start": DriftSettings,
