@@ -28,7 +28,7 @@ from cdk.schedules import schedule_problem
 from mlops_kit.monitoring import naming as drift_naming
 from mlops_kit.monitoring.settings import DEFAULT_MIN_BASELINE_ROWS, DEFAULT_MIN_WINDOW_ROWS
 from mlops_kit.pipeline.definition import ImageScope, PipelineSpec, image_uri
-from mlops_kit.promotion.settings import GuardrailsSettings, RolloutSettings, ShadowSettings
+from mlops_kit.promotion.settings import BusinessAlarmSettings, GuardrailsSettings, RolloutSettings, ShadowSettings
 
 if TYPE_CHECKING:  # aws_cdk starts Node (jsii): loaded only by the accessors that return CDK values
     from aws_cdk import RemovalPolicy
@@ -294,11 +294,25 @@ _METRIC_TEXT = re.compile(r"[\x20-\x7e]{1,255}")
 
 
 class BusinessMetricAlarm(_Section):
+    """The canary's business-metric rollback alarm: the candidate variant's metric against the Production
+    variant's over the same period. The application publishes it with dimensions ``EndpointName`` and
+    ``VariantName``; during a canary a period without it counts as a breach."""
+
     namespace: str = "MlopsKit/Business"
     metric_name: str = "ConversionRate"
-    threshold: float = 0.02
-    comparison: Literal["LessThanThreshold", "GreaterThanThreshold"] = "LessThanThreshold"
+    # A drop of the candidate's figure, relative to Production's, of more than this rolls the canary back.
+    max_drop_percent: float = Field(10.0, gt=0, lt=100)
     statistic: Literal["Average", "Sum", "Minimum", "Maximum"] = "Average"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_absolute_threshold(cls, data: Any) -> Any:
+        if isinstance(data, dict) and ({"threshold", "comparison"} & data.keys()):
+            raise ValueError(
+                "threshold and comparison are gone: the alarm is relative to Production now; remove them and set "
+                "max_drop_percent (a drop of the candidate's figure below Production's, in percent, e.g. 10)"
+            )
+        return data
 
     @field_validator("namespace", "metric_name")
     @classmethod
@@ -321,7 +335,24 @@ class AlarmsConfig(_Section):
     period_seconds: Annotated[Literal[10, 30, 60, 300], BeforeValidator(_not_bool)] = 60
     evaluation_periods: int = Field(3, ge=1, le=100)
     datapoints_to_alarm: int = Field(2, ge=1, le=100)
-    business_metric: BusinessMetricAlarm | None = BusinessMetricAlarm()
+    # Unset (null): no business-metric rollback alarm. Opt in only when the application publishes the metric per
+    # variant: a canary without it breaches and rolls back.
+    business_metric: BusinessMetricAlarm | None = None
+
+    def business_alarm_settings(self) -> BusinessAlarmSettings | None:
+        """What the promotion steps need to put the canary's business alarm (None: no such alarm)."""
+        business = self.business_metric
+        if business is None:
+            return None
+        return BusinessAlarmSettings(
+            namespace=business.namespace,
+            metric_name=business.metric_name,
+            statistic=business.statistic,
+            max_drop_percent=business.max_drop_percent,
+            period_seconds=self.period_seconds,
+            evaluation_periods=self.evaluation_periods,
+            datapoints_to_alarm=self.datapoints_to_alarm,
+        )
 
     @model_validator(mode="after")
     def _datapoints(self) -> AlarmsConfig:
@@ -636,6 +667,26 @@ class PlatformConfig(_Section):
                 f"retention.capture_days ({self.retention.capture_days}) must be at least {needed}: quality windows "
                 f"end quality.label_delay_hours ({quality.label_delay_hours}) back and last quality.window_hours "
                 f"({quality.window_hours}); raise capture_days or shorten the delay"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _business_alarm_fits(self) -> PlatformConfig:
+        business = self.alarms.business_alarm_settings()
+        if business is None:
+            return self
+        if self.rollout.mode == "guardrails":
+            # A blue/green deployment keeps the variant name for the new fleet: no Production variant to compare.
+            raise ValueError(
+                "alarms.business_metric compares the candidate variant with the Production variant, which only "
+                "rollout.mode 'staged' has; set alarms.business_metric to null or rollout.mode to 'staged'"
+            )
+        if self.rollout.bake_minutes * 60 < business.evaluation_seconds():
+            # A shorter bake judges the candidate on periods before it had traffic: missing, so breaching.
+            raise ValueError(
+                f"rollout.bake_minutes ({self.rollout.bake_minutes}) must cover the business-metric alarm's "
+                f"evaluation range, alarms.period_seconds x alarms.evaluation_periods ({business.evaluation_seconds()}"
+                " s): raise bake_minutes or shorten the alarm"
             )
         return self
 

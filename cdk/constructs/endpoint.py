@@ -2,7 +2,9 @@
 
 The endpoint itself is created and updated by the promotion workflow, never by CloudFormation, so a stack
 update cannot fight a promotion in progress. The alarms exist before any deployment, one set per variant
-slot (``blue``/``green``, see :mod:`mlops_kit.serving.naming`) plus the application's business metric.
+slot (``blue``/``green``, see :mod:`mlops_kit.serving.naming`). The business-metric alarm compares the candidate
+with Production, so the promotion workflow puts it for the length of a canary only
+(:mod:`mlops_kit.promotion.business_alarm`).
 """
 
 from __future__ import annotations
@@ -111,31 +113,6 @@ class EndpointSupport(Construct):
         action = actions.SnsAction(notification_topic)
         for slot in naming.SLOTS:
             self._slot_alarms(slot, alarms, action)
-        self.business_alarm: cloudwatch.Alarm | None = None
-        if alarms.business_metric is not None:
-            business = alarms.business_metric
-            self.business_alarm = cloudwatch.Alarm(
-                self,
-                "BusinessAlarm",
-                alarm_name=naming.business_alarm(endpoint_name),
-                alarm_description=(
-                    f"{business.namespace}/{business.metric_name} {business.comparison} {business.threshold}"
-                ),
-                metric=cloudwatch.Metric(
-                    namespace=business.namespace,
-                    metric_name=business.metric_name,
-                    dimensions_map={"EndpointName": endpoint_name},
-                    statistic=business.statistic,
-                    period=Duration.seconds(alarms.period_seconds),
-                ),
-                threshold=business.threshold,
-                comparison_operator=getattr(cloudwatch.ComparisonOperator, _snake(business.comparison)),
-                evaluation_periods=alarms.evaluation_periods,
-                datapoints_to_alarm=alarms.datapoints_to_alarm,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
-            self.business_alarm.add_alarm_action(action)
-            self.alarms[self.business_alarm.alarm_name] = self.business_alarm
 
     def _metric(self, name: str, slot: str, statistic: str, period: int) -> cloudwatch.Metric:
         return cloudwatch.Metric(
@@ -334,7 +311,3 @@ class EndpointSupport(Construct):
             actions=["cloudwatch:DescribeAlarms"],
             resource_arns=[a.alarm_arn for a in self.alarms.values()],
         )
-
-
-def _snake(camel: str) -> str:
-    return "".join(f"_{c}" if c.isupper() else c for c in camel).lstrip("_").upper()

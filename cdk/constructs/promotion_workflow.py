@@ -76,7 +76,7 @@ class PromotionWorkflow(Construct):
             model_package_group=registry.group_name,
             table_name=state_table.table_name,
             topic_arn=topic.topic_arn,
-            business_alarm=config.alarms.business_metric is not None,
+            business_alarm=config.alarms.business_alarm_settings(),
             rollout=config.rollout.settings(),
             instance_prices=dict(config.cost.instance_prices),
         )
@@ -210,6 +210,24 @@ class PromotionWorkflow(Construct):
         topic.grant_publish(fn)
         key.grant_encrypt_decrypt(fn)
         endpoint.grant_describe_alarms(fn)
+        if self.settings.business_alarm is not None:
+            # The canary's business-metric alarm, put by PrepareCanary and deleted when the rollout ends; by exact
+            # name (one per slot), as the Service Authorization Reference allows for these alarm actions.
+            fn.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms"],
+                    resources=[
+                        arn(
+                            stack,
+                            "cloudwatch",
+                            "alarm",
+                            naming.business_alarm(endpoint.endpoint_name, slot),
+                            colon=True,
+                        )
+                        for slot in naming.SLOTS
+                    ],
+                )
+            )
         artifacts_bucket.grant_read(fn, f"{naming.capture_prefix(endpoint.endpoint_name)}/*")
         for statement in cleanup_statements(stack, endpoint.endpoint_name):  # Finalize removes unused ones
             fn.add_to_role_policy(statement)

@@ -132,7 +132,8 @@ class MonitoringStack(Stack):
             {
                 name
                 for slot in naming.SLOTS
-                for name in naming.rollback_alarms(endpoint, slot, business=config.alarms.business_metric is not None)
+                # The business-metric alarm exists only during a canary (mlops_kit.promotion.business_alarm).
+                for name in naming.rollback_alarms(endpoint, slot, business=False)
             }
         )
         self.dashboard = PlatformDashboard(

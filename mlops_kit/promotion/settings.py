@@ -214,6 +214,24 @@ def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.2f} h"
 
 
+class BusinessAlarmSettings(_Model):
+    """The canary's business-metric rollback alarm (:mod:`mlops_kit.promotion.business_alarm`): the candidate
+    variant's ``statistic`` of ``namespace``/``metric_name`` (dimensions ``EndpointName`` and ``VariantName``)
+    against the Production variant's over the same period; a drop of more than ``max_drop_percent`` breaches."""
+
+    namespace: str = Field(min_length=1)
+    metric_name: str = Field(min_length=1)
+    statistic: Literal["Average", "Sum", "Minimum", "Maximum"]
+    # Below 100: the relative change of a non-negative metric is never under -100%.
+    max_drop_percent: float = Field(gt=0, lt=100)
+    period_seconds: int = Field(gt=0)
+    evaluation_periods: int = Field(ge=1)
+    datapoints_to_alarm: int = Field(ge=1)
+
+    def evaluation_seconds(self) -> int:
+        return self.period_seconds * self.evaluation_periods
+
+
 class PromotionSettings(HandlerSettings):
     """Everything the promotion steps need about the platform (the steps function's ``MLOPS_PROMOTION_SETTINGS``)."""
 
@@ -223,7 +241,8 @@ class PromotionSettings(HandlerSettings):
     model_package_group: str = Field(min_length=1)
     table_name: str = Field(min_length=1)
     topic_arn: str = Field(min_length=1)
-    business_alarm: bool
+    # None (the default): no business-metric rollback alarm. Nullable, so it defaults to None (see RolloutSettings).
+    business_alarm: BusinessAlarmSettings | None = None
     rollout: RolloutSettings
     # Price per instance-hour by instance type (cdk.json ``cost.instance_prices``): the deployment record's
     # estimate (:mod:`mlops_kit.promotion.cost`).
@@ -233,6 +252,21 @@ class PromotionSettings(HandlerSettings):
     def _guardrails_fit(self) -> PromotionSettings:
         if self.rollout.mode == "guardrails":
             self.rollout.guardrails.check_instances(self.endpoint.initial_instance_count)
+        business = self.business_alarm
+        if business is not None and self.rollout.mode == "guardrails":
+            # A blue/green deployment keeps the variant name for the new fleet, so the candidate's business metric
+            # cannot be told apart from Production's.
+            raise ValueError(
+                "the business-metric alarm compares the candidate variant with the Production variant, which only "
+                "the staged rollout has; set alarms.business_metric to null or rollout.mode to staged"
+            )
+        if business is not None and self.rollout.bake_seconds < business.evaluation_seconds():
+            # A shorter bake would judge the candidate on periods before it had traffic: missing, so breaching.
+            raise ValueError(
+                f"rollout.bake_minutes ({self.rollout.bake_seconds / 60:g}) must cover the business-metric alarm's "
+                f"evaluation range (alarms.period_seconds x alarms.evaluation_periods = "
+                f"{business.evaluation_seconds()} s); raise the bake or shorten the alarm"
+            )
         return self
 
 

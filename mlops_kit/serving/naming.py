@@ -31,14 +31,15 @@ def latency_alarm(endpoint: str, slot: str) -> str:
     return f"{endpoint}-{slot}-p99-latency"
 
 
-def business_alarm(endpoint: str) -> str:
-    return f"{endpoint}-business-metric"
+def business_alarm(endpoint: str, slot: str) -> str:
+    """The business-metric alarm of a canary of ``slot`` (it exists only while that canary runs)."""
+    return f"{endpoint}-{slot}-business-drop"
 
 
 def rollback_alarms(endpoint: str, slot: str, *, business: bool) -> list[str]:
-    """The alarms that roll a candidate in ``slot`` back."""
+    """The alarms that roll a candidate in ``slot`` back (``business``: with the canary's business alarm)."""
     names = [error_rate_alarm(endpoint, slot), latency_alarm(endpoint, slot)]
-    return [*names, business_alarm(endpoint)] if business else names
+    return [*names, business_alarm(endpoint, slot)] if business else names
 
 
 CAPTURE_ROOT = "capture"  # the endpoint's DestinationS3Uri is s3://<artifacts bucket>/capture

@@ -28,7 +28,7 @@ def _actions(statement: dict[str, Any]) -> list[str]:
     return statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
 
 
-def test_rollback_alarms_exist_for_both_slots_and_the_business_metric(stack_template: Any) -> None:
+def test_rollback_alarms_exist_for_both_slots(stack_template: Any) -> None:
     serving = stack_template("serving")
     alarms = {
         a["Properties"]["AlarmName"]: a["Properties"]
@@ -36,7 +36,8 @@ def test_rollback_alarms_exist_for_both_slots_and_the_business_metric(stack_temp
         if a["Properties"].get("MetricName") != "ApproximateNumberOfMessagesVisible"  # dead-letter queue alarms
     }
 
-    expected = {naming.business_alarm(ENDPOINT)} | {
+    # The business-metric alarm compares the candidate with Production: the canary puts it, CloudFormation does not.
+    expected = {
         name
         for slot in naming.SLOTS
         for name in (naming.error_rate_alarm(ENDPOINT, slot), naming.latency_alarm(ENDPOINT, slot))
@@ -283,3 +284,28 @@ def test_the_teardown_resource_may_remove_only_this_endpoint_and_what_the_kit_na
     scaling = next(s for s in policy if "application-autoscaling:DeregisterScalableTarget" in _actions(s))
     assert scaling["Condition"]["StringEquals"]["application-autoscaling:service-namespace"] == "sagemaker"
     assert not any(a.endswith(":*") or a == "*" for a in granted)
+
+
+def test_the_steps_may_put_and_delete_only_the_canary_business_alarms(assembly_with: Any) -> None:
+    """With a business metric configured, the steps function manages the two per-slot business alarms by name and
+    gets the alarm's settings."""
+    from aws_cdk.assertions import Template
+
+    assembly = assembly_with("business", {"mlops": {"alarms": {"business_metric": {"max_drop_percent": 15}}}})
+    (stack,) = [s for s in assembly.stacks if s.stack_name.endswith("-serving")]
+    serving = Template.from_json(json.loads(stack.template_file.read_text()))
+
+    (statement,) = [s for s in _statements(serving) if "cloudwatch:PutMetricAlarm" in _actions(s)]
+    assert set(_actions(statement)) == {
+        "cloudwatch:PutMetricAlarm",
+        "cloudwatch:DeleteAlarms",
+        "cloudwatch:DescribeAlarms",
+    }
+    resources = json.dumps(statement["Resource"])
+    assert [f":alarm:{naming.business_alarm(ENDPOINT, slot)}" in resources for slot in naming.SLOTS] == [True, True]
+    # CDK merges the statement with the deployer's grant on Application Auto Scaling's target tracking alarms (the
+    # same three actions); no other pattern.
+    assert resources.count("*") == resources.count(f":alarm:TargetTracking-endpoint/{ENDPOINT}/*")
+    steps = read_settings(PromotionSettings, _environment(serving, PromotionSettings.VARIABLE))
+    assert steps.business_alarm is not None
+    assert (steps.business_alarm.max_drop_percent, steps.business_alarm.metric_name) == (15, "ConversionRate")

@@ -49,7 +49,17 @@ BAD = [
     ({"drift": {"psi_act": float("inf")}}, "mlops.drift.psi_act: must be a finite number"),
     ({"drift": {"psi_investigate": float("nan")}}, "mlops.drift.psi_investigate: must be a finite number"),
     ({"alarms": {"p99_latency_ms": float("inf")}}, "mlops.alarms.p99_latency_ms: must be a finite number"),
-    ({"alarms": {"business_metric": {"threshold": float("-inf")}}}, "business_metric.threshold: must be a finite"),
+    ({"alarms": {"business_metric": {"threshold": 0.02}}}, "threshold and comparison are gone: the alarm is relative"),
+    ({"alarms": {"business_metric": {"max_drop_percent": 0}}}, "business_metric.max_drop_percent"),
+    ({"alarms": {"business_metric": {"max_drop_percent": 100}}}, "business_metric.max_drop_percent"),
+    (
+        {"alarms": {"business_metric": {}}, "rollout": {"mode": "guardrails"}},
+        "only rollout.mode 'staged' has; set alarms.business_metric to null",
+    ),
+    (
+        {"alarms": {"business_metric": {}, "period_seconds": 300}, "rollout": {"bake_minutes": 10}},
+        "rollout.bake_minutes (10) must cover the business-metric alarm's evaluation range",
+    ),
     ({"rollout": {"lock_expiry_hours": float("inf")}}, "mlops.rollout.lock_expiry_hours: must be a finite number"),
     # project names S3 refuses in the bucket names CloudFormation derives from the stack name
     ({"project_name": "xn--kit"}, "mlops.project_name: S3 refuses bucket names starting with 'xn--'"),

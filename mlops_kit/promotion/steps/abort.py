@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from mlops_kit.promotion.context import Promotion, passed
 from mlops_kit.promotion.steps import endpoint as endpoints
+from mlops_kit.promotion.steps.canary import delete_business_alarm
 from mlops_kit.promotion.steps.record import record
 from mlops_kit.serving.deploy import BUSY
+
+logger = logging.getLogger(__name__)
 
 
 def abort(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any]:
@@ -61,6 +67,10 @@ def abort_finish(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any]:
     if candidate and plan.get("mode") != "rollback":
         promotion.registry.reject(candidate["arn"], reason=f"{failure['Error']}: {failure['Cause']}"[:900])
     promotion.rollout_metric(0)
+    try:
+        delete_business_alarm(promotion, plan.get("candidate_slot") if plan.get("mode") == "staged" else None)
+    except ClientError as exc:  # the next canary of the slot replaces it; releasing the lock matters more
+        logger.warning("the canary's business-metric alarm was not deleted: %s", exc)
     state["outcome"] = "failed"
     state["failure"] = failure
     passed(state, "Aborted")

@@ -29,7 +29,9 @@ def start_guardrails(promotion: Promotion, state: dict[str, Any]) -> dict[str, A
         routing["CanarySize"] = {"Type": "CAPACITY_PERCENT", "Value": guardrails.canary_percent}
     else:
         routing["LinearStepSize"] = {"Type": "CAPACITY_PERCENT", "Value": guardrails.linear_step_percent}
-    alarms = naming.rollback_alarms(promotion.endpoint_name, slot, business=promotion.settings.business_alarm)
+    # No business alarm: both fleets carry the slot's variant name, so there is no Production variant to compare
+    # with (PromotionSettings rejects a business alarm in this mode).
+    alarms = naming.rollback_alarms(promotion.endpoint_name, slot, business=False)
     promotion.deployer.update(
         config,
         deployment={

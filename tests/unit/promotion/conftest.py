@@ -59,7 +59,7 @@ def settings(endpoint: str = ENDPOINT, **mlops: Any) -> PromotionSettings:
         model_package_group=GROUP,
         table_name=TABLE,
         topic_arn="arn:aws:sns:us-east-1:123456789012:notifications",
-        business_alarm=config.alarms.business_metric is not None,
+        business_alarm=config.alarms.business_alarm_settings(),
         rollout=config.rollout.settings(),
         instance_prices=dict(config.cost.instance_prices),
     )

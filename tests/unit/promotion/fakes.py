@@ -474,6 +474,18 @@ class FakeCloudWatch:
         self.queries: list[dict[str, Any]] = []
         # (variant, metric name, stat) -> the value GetMetricData returns for the whole window
         self.series: dict[tuple[str, str, str], float] = {}
+        self.definitions: dict[str, dict[str, Any]] = {}  # alarms put with PutMetricAlarm, by name
+
+    def put_metric_alarm(self, **request: Any) -> dict[str, Any]:
+        self.definitions[request["AlarmName"]] = request
+        self.alarms.setdefault(request["AlarmName"], "INSUFFICIENT_DATA")
+        return {}
+
+    def delete_alarms(self, AlarmNames: list[str]) -> dict[str, Any]:
+        for name in AlarmNames:
+            self.definitions.pop(name, None)
+            self.alarms.pop(name, None)
+        return {}
 
     def put_metric_data(self, Namespace: str, MetricData: list[dict[str, Any]]) -> dict[str, Any]:
         self.put.extend({"Namespace": Namespace, **d} for d in MetricData)
