@@ -11,15 +11,11 @@ fixed request, and each run must resolve the current Production version and its 
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_sns as sns
@@ -29,16 +25,15 @@ from cdk.arns import arn, as_nag_resource
 from cdk.config import BatchConfig
 from cdk.constructs.dead_letters import DeadLetters
 from cdk.constructs.model_registry import ModelRegistry
+from cdk.constructs.processing_job import processing_job_role
 from cdk.constructs.python_function import PythonFunction
 from cdk.nag import acknowledge, acknowledge_grant_actions
 from mlops_kit.batch import naming
 from mlops_kit.batch.settings import BatchSettings
 from mlops_kit.monitoring.settings import JobSettings
-from mlops_kit.pipeline.bundle import LAUNCHER, build_bundle, bundle_hash
 
 # Model packages point at a training job's model.tar.gz in the artifacts bucket (under each run's folder).
 MODEL_ARTIFACTS = "*/model.tar.gz"
-PROCESSING_LOG_GROUP = "/aws/sagemaker/ProcessingJobs:*"
 
 
 class BatchScoring(Construct):
@@ -75,31 +70,17 @@ class BatchScoring(Construct):
         self.output_uri = f"s3://{data_bucket.bucket_name}/{naming.OUTPUT_PREFIX}/"
 
         # -- the job -----------------------------------------------------------------------------------------
-        self.job_role = iam.Role(
+        job = processing_job_role(
             self,
-            "JobRole",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description=f"{project}: the batch job reads inputs, features and the model, writes predictions",
+            image_repository=image_repository,
         )
-        launcher = s3_assets.Asset(self, "Launcher", path=str(LAUNCHER))
-        bundle_dir = Path(tempfile.gettempdir()) / f"mlops-kit-bundle-{bundle_hash()[:16]}"
-        bundle = s3_assets.Asset(self, "CodeBundle", path=str(build_bundle(bundle_dir)))
-        self.job_role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["s3:GetObject"],
-                resources=[a.bucket.arn_for_objects(a.s3_object_key) for a in (launcher, bundle)],
-            )
-        )
-        # Every input is an S3 prefix: SageMaker lists it before downloading (s3:ListBucket).
-        self.job_role.add_to_policy(
-            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bundle.bucket.bucket_arn])
-        )
+        self.job_role, launcher, bundle = job.role, job.launcher, job.bundle
         data_bucket.grant_read(self.job_role, f"{naming.INPUT_PREFIX}/*")
         data_bucket.grant_read(self.job_role, "features/*")
         data_bucket.grant_put(self.job_role, f"{naming.OUTPUT_PREFIX}/*")
         artifacts_bucket.grant_read(self.job_role, MODEL_ARTIFACTS)
         key.grant_encrypt_decrypt(self.job_role)
-        self._grant_job_runtime(stack, image_repository)
 
         settings = BatchSettings(
             project_name=project,
@@ -220,44 +201,6 @@ class BatchScoring(Construct):
             self.start.role,
             f"AwsSolutions-IAM5[Resource::{finding}]",
             "Batch jobs are named per run (<project>-batch-<time>); the start function may create only those.",
-        )
-
-    def _grant_job_runtime(self, stack: Stack, repository: tuple[str, str]) -> None:
-        """What any processing job's container needs: pull the image, write its log stream and SageMaker metrics."""
-        role = self.job_role
-        account, name = repository
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-                resources=[arn(stack, "ecr", "repository", name, account=account)],
-            )
-        )
-        role.add_to_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                resources=[arn(stack, "logs", "log-group", PROCESSING_LOG_GROUP, colon=True)],
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
-            )
-        )
-        acknowledge_grant_actions(role)
-        acknowledge(
-            role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "ecr:GetAuthorizationToken and cloudwatch:PutMetricData have no resource-level permissions (AWS "
-            "requires *); PutMetricData is limited to the /aws/sagemaker/* namespaces by condition.",
-        )
-        group = as_nag_resource(stack, "logs", "log-group", PROCESSING_LOG_GROUP, colon=True)
-        acknowledge(
-            role,
-            f"AwsSolutions-IAM5[Resource::{group}]",
-            "Each job writes its own log stream in the fixed SageMaker log group; streams are named per job.",
         )
 
     def grant_start_job(self, grantee: iam.IGrantable) -> iam.Grant:

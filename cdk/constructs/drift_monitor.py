@@ -10,9 +10,7 @@ the training pipeline (cooldown and in-flight guard). See :mod:`mlops_kit.monito
 from __future__ import annotations
 
 import re
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -24,7 +22,6 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_sns as sns
@@ -34,12 +31,12 @@ from cdk.arns import arn, as_nag_resource
 from cdk.config import DriftConfig
 from cdk.constructs.dead_letters import DeadLetters
 from cdk.constructs.model_registry import ModelRegistry
+from cdk.constructs.processing_job import processing_job_role
 from cdk.constructs.python_function import PythonFunction
 from cdk.nag import acknowledge, acknowledge_grant_actions
 from mlops_kit.environment import HandlerSettings
 from mlops_kit.monitoring import naming
 from mlops_kit.monitoring.settings import DriftSettings, JobSettings, PublishSettings, RetrainSettings
-from mlops_kit.pipeline.bundle import LAUNCHER, build_bundle, bundle_hash
 from mlops_kit.pipeline.definition import RUNS_PREFIX
 from mlops_kit.serving.naming import CAPTURE_ROOT, capture_prefix
 
@@ -117,31 +114,17 @@ class DriftMonitor(Construct):
         self.reports_uri = f"s3://{artifacts_bucket.bucket_name}/{reports}"
 
         # -- the job: role and code (the training pipeline's launcher and code bundle, as CDK assets) --------
-        self.job_role = iam.Role(
+        job = processing_job_role(
             self,
-            "JobRole",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description=f"{endpoint_name}: the drift job reads capture, baselines and features, writes reports",
+            image_repository=image_repository,
         )
-        launcher = s3_assets.Asset(self, "Launcher", path=str(LAUNCHER))
-        bundle_dir = Path(tempfile.gettempdir()) / f"mlops-kit-bundle-{bundle_hash()[:16]}"
-        bundle = s3_assets.Asset(self, "CodeBundle", path=str(build_bundle(bundle_dir)))
-        self.job_role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["s3:GetObject"],
-                resources=[a.bucket.arn_for_objects(a.s3_object_key) for a in (launcher, bundle)],
-            )
-        )
-        # The job's code inputs are S3 prefixes: SageMaker lists them before downloading (s3:ListBucket).
-        self.job_role.add_to_policy(
-            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bundle.bucket.bucket_arn])
-        )
+        self.job_role, launcher, bundle = job.role, job.launcher, job.bundle
         artifacts_bucket.grant_read(self.job_role, f"{capture}/*")
         artifacts_bucket.grant_read(self.job_role, BASELINE_OBJECTS)
         artifacts_bucket.grant_put(self.job_role, f"{reports}/*")
         data_bucket.grant_read(self.job_role, "features/*")
         key.grant_encrypt_decrypt(self.job_role)
-        self._grant_job_runtime(stack, image_repository)
 
         # -- start ------------------------------------------------------------------------------------------
         start_settings = DriftSettings(
@@ -389,43 +372,6 @@ class DriftMonitor(Construct):
     def _job_finding(self, stack: Stack) -> str:
         name = f"{naming.job_prefix(self.endpoint_name).lower()}-*"
         return f"AwsSolutions-IAM5[Resource::{as_nag_resource(stack, 'sagemaker', 'processing-job', name)}]"
-
-    def _grant_job_runtime(self, stack: Stack, repository: tuple[str, str]) -> None:
-        role = self.job_role
-        account, name = repository
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-                resources=[arn(stack, "ecr", "repository", name, account=account)],
-            )
-        )
-        role.add_to_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                resources=[arn(stack, "logs", "log-group", "/aws/sagemaker/ProcessingJobs:*", colon=True)],
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
-            )
-        )
-        acknowledge_grant_actions(role)
-        acknowledge(
-            role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "ecr:GetAuthorizationToken and cloudwatch:PutMetricData have no resource-level permissions (AWS "
-            "requires *); PutMetricData is limited to the /aws/sagemaker/* namespaces by condition.",
-        )
-        group = as_nag_resource(stack, "logs", "log-group", "/aws/sagemaker/ProcessingJobs:*", colon=True)
-        acknowledge(
-            role,
-            f"AwsSolutions-IAM5[Resource::{group}]",
-            "Each job writes its own log stream in the fixed SageMaker log group; streams are named per job.",
-        )
 
     def _grant_start(
         self,

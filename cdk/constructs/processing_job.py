@@ -1,0 +1,90 @@
+"""The role and code of a SageMaker Processing job the kit starts at runtime (the drift job, batch scoring).
+
+The job runs ``sagemaker_jobs/launch.py`` with the kit's code bundle (both CDK assets, the training pipeline's
+own), so its role reads those two objects, lists their bucket (SageMaker lists an S3 input prefix before
+downloading) and gets what any processing container needs: pull its image, write its log stream in SageMaker's
+fixed log group, and publish SageMaker's metrics. What the job itself reads and writes is the caller's grant.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3_assets as s3_assets
+from constructs import Construct
+
+from cdk.arns import arn, as_nag_resource
+from cdk.nag import acknowledge, acknowledge_grant_actions
+from mlops_kit.pipeline.bundle import LAUNCHER, build_bundle, bundle_hash
+
+PROCESSING_LOG_GROUP = "/aws/sagemaker/ProcessingJobs:*"
+
+
+@dataclass(frozen=True)
+class ProcessingJobRole:
+    role: iam.Role
+    launcher: s3_assets.Asset
+    bundle: s3_assets.Asset
+
+
+def processing_job_role(scope: Construct, *, description: str, image_repository: tuple[str, str]) -> ProcessingJobRole:
+    """A ``JobRole`` in ``scope`` with the launcher and code bundle assets (``Launcher``, ``CodeBundle``) and the
+    container runtime grants; ``image_repository`` is the processing image's ``(account, name)``."""
+    role = iam.Role(
+        scope, "JobRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"), description=description
+    )
+    launcher = s3_assets.Asset(scope, "Launcher", path=str(LAUNCHER))
+    bundle_dir = Path(tempfile.gettempdir()) / f"mlops-kit-bundle-{bundle_hash()[:16]}"
+    bundle = s3_assets.Asset(scope, "CodeBundle", path=str(build_bundle(bundle_dir)))
+    role.add_to_policy(
+        iam.PolicyStatement(
+            actions=["s3:GetObject"],
+            resources=[a.bucket.arn_for_objects(a.s3_object_key) for a in (launcher, bundle)],
+        )
+    )
+    # The job's code inputs are S3 prefixes: SageMaker lists them before downloading (s3:ListBucket).
+    role.add_to_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bundle.bucket.bucket_arn]))
+    _grant_runtime(Stack.of(scope), role, image_repository)
+    return ProcessingJobRole(role, launcher, bundle)
+
+
+def _grant_runtime(stack: Stack, role: iam.Role, repository: tuple[str, str]) -> None:
+    """What any processing job's container needs: pull the image, write its log stream and SageMaker metrics."""
+    account, name = repository
+    role.add_to_policy(
+        iam.PolicyStatement(
+            actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+            resources=[arn(stack, "ecr", "repository", name, account=account)],
+        )
+    )
+    role.add_to_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
+    role.add_to_policy(
+        iam.PolicyStatement(
+            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            resources=[arn(stack, "logs", "log-group", PROCESSING_LOG_GROUP, colon=True)],
+        )
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            actions=["cloudwatch:PutMetricData"],
+            resources=["*"],
+            conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
+        )
+    )
+    acknowledge_grant_actions(role)
+    acknowledge(
+        role,
+        "AwsSolutions-IAM5[Resource::*]",
+        "ecr:GetAuthorizationToken and cloudwatch:PutMetricData have no resource-level permissions (AWS "
+        "requires *); PutMetricData is limited to the /aws/sagemaker/* namespaces by condition.",
+    )
+    group = as_nag_resource(stack, "logs", "log-group", PROCESSING_LOG_GROUP, colon=True)
+    acknowledge(
+        role,
+        f"AwsSolutions-IAM5[Resource::{group}]",
+        "Each job writes its own log stream in the fixed SageMaker log group; streams are named per job.",
+    )
