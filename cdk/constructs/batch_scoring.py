@@ -17,13 +17,13 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_scheduler as scheduler
-from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from cdk.arns import arn, as_nag_resource
 from cdk.config import BatchConfig
 from cdk.constructs.dead_letters import DeadLetters
+from cdk.constructs.lambda_schedule import invoke_on_schedule, scheduler_role
 from cdk.constructs.model_registry import ModelRegistry
 from cdk.constructs.processing_job import processing_job_role
 from cdk.constructs.python_function import PythonFunction
@@ -122,14 +122,7 @@ class BatchScoring(Construct):
         self.schedule: scheduler.Schedule | None = None
         self.dead_letters: DeadLetters | None = None
         if config.schedule is not None:
-            schedule_role = iam.Role(
-                self,
-                "ScheduleRole",
-                assumed_by=iam.ServicePrincipal(
-                    "scheduler.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": stack.account}}
-                ),
-                description=f"{project}: EventBridge Scheduler invokes the batch start function",
-            )
+            schedule_role = scheduler_role(self, f"{project}: EventBridge Scheduler invokes the batch start function")
             self.dead_letters = DeadLetters(
                 self,
                 "StartDeadLetters",
@@ -139,29 +132,14 @@ class BatchScoring(Construct):
                 topic=topic,
             )
             self.dead_letters.grant_send(schedule_role)
-            self.schedule = scheduler.Schedule(
+            self.schedule = invoke_on_schedule(
                 self,
-                "Schedule",
-                schedule_name=naming.schedule_name(project),
+                function=self.start.function,
+                role=schedule_role,
+                dead_letter_queue=self.dead_letters.queue,
+                expression=config.schedule,
                 description=f"{project}: score batch/input/{config.schedule_input} with the Production model",
-                schedule=scheduler.ScheduleExpression.expression(config.schedule),
-                target=scheduler_targets.LambdaInvoke(
-                    self.start.function,
-                    input=scheduler.ScheduleTargetInput.from_object(
-                        {"source": "schedule", "scheduled_time": scheduler.ContextAttribute.scheduled_time}
-                    ),
-                    retry_attempts=2,
-                    max_event_age=Duration.hours(1),
-                    role=schedule_role,
-                    dead_letter_queue=self.dead_letters.queue,
-                ),
-            )
-            start_id = stack.get_logical_id(self.start.function.node.default_child)  # type: ignore[arg-type]
-            acknowledge(
-                schedule_role,
-                f"AwsSolutions-IAM5[Resource::<{start_id}.Arn>:*]",
-                "CDK's Lambda schedule target grants invoke on the start function and its versions (<arn>:*); "
-                "the role is assumable only by EventBridge Scheduler in this account.",
+                schedule_name=naming.schedule_name(project),
             )
         self.schedule_group = "default"
 

@@ -22,14 +22,13 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_scheduler as scheduler
-from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from cdk.arns import arn, as_nag_resource
 from cdk.config import DriftConfig
 from cdk.constructs.dead_letters import DeadLetters
+from cdk.constructs.lambda_schedule import invoke_on_schedule, scheduler_role
 from cdk.constructs.model_registry import ModelRegistry
 from cdk.constructs.processing_job import processing_job_role
 from cdk.constructs.python_function import PythonFunction
@@ -174,43 +173,19 @@ class DriftMonitor(Construct):
             "Start", "drift_start", "start the scheduled drift job", Duration.minutes(2), start_settings
         )
         self._grant_start(stack, registry, artifacts_bucket, state_table, key, capture)
-        # The schedule's own role, in this construct (the default one is shared at stack level); the target
-        # grants it InvokeFunction on this one function.
-        schedule_role = iam.Role(
+        schedule_role = scheduler_role(self, f"{endpoint_name}: EventBridge Scheduler invokes the drift start function")
+        self.schedule = invoke_on_schedule(
             self,
-            "ScheduleRole",
-            assumed_by=iam.ServicePrincipal(
-                "scheduler.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": stack.account}}
-            ),
-            description=f"{endpoint_name}: EventBridge Scheduler invokes the drift start function",
-        )
-        self.schedule = scheduler.Schedule(
-            self,
-            "Schedule",
-            schedule_name=naming.schedule_name(endpoint_name),
+            function=self.start.function,
+            role=schedule_role,
+            dead_letter_queue=self._dead_letters(
+                "Start", self.start.function, key, topic, removal_policy, sender=schedule_role
+            ).queue,
+            expression=config.schedule,
             description=f"{endpoint_name}: drift job over the last {config.window_hours} h of captured traffic",
-            schedule=scheduler.ScheduleExpression.expression(config.schedule),
-            target=scheduler_targets.LambdaInvoke(
-                self.start.function,
-                input=scheduler.ScheduleTargetInput.from_object(
-                    {"source": "schedule", "scheduled_time": scheduler.ContextAttribute.scheduled_time}
-                ),
-                retry_attempts=2,
-                max_event_age=Duration.hours(1),
-                role=schedule_role,
-                dead_letter_queue=self._dead_letters(
-                    "Start", self.start.function, key, topic, removal_policy, sender=schedule_role
-                ).queue,
-            ),
+            schedule_name=naming.schedule_name(endpoint_name),
         )
         self.schedule_group = "default"
-        start_id = stack.get_logical_id(self.start.function.node.default_child)  # type: ignore[arg-type]
-        acknowledge(
-            schedule_role,
-            f"AwsSolutions-IAM5[Resource::<{start_id}.Arn>:*]",
-            "CDK's Lambda schedule target grants invoke on the start function and its versions (<arn>:*); "
-            "the role is assumable only by EventBridge Scheduler in this account.",
-        )
 
         # -- publish ----------------------------------------------------------------------------------------
         self.publish = function(

@@ -10,7 +10,7 @@ its dead-letter queue, so quality and drift share one retraining path and one co
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_events as events
@@ -18,14 +18,13 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_scheduler as scheduler
-from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from cdk.config import QualityConfig
 from cdk.constructs.dead_letters import DeadLetters
 from cdk.constructs.drift_monitor import alarm_period
+from cdk.constructs.lambda_schedule import invoke_on_schedule, scheduler_role
 from cdk.constructs.model_registry import ModelRegistry
 from cdk.constructs.python_function import PythonFunction
 from cdk.nag import acknowledge, acknowledge_grant_actions
@@ -72,7 +71,6 @@ class ModelQuality(Construct):
             raise ValueError(
                 "quality.retrain_on_drop needs the drift monitor's retrain function (drift.retrain_on_drift)"
             )
-        stack = Stack.of(self)
         self.config = config
         self.endpoint_name = endpoint_name
         self.primary_metric = primary_metric
@@ -110,43 +108,21 @@ class ModelQuality(Construct):
         )
         self._grant_run(registry, artifacts_bucket, data_bucket, key)
 
-        schedule_role = iam.Role(
-            self,
-            "ScheduleRole",
-            assumed_by=iam.ServicePrincipal(
-                "scheduler.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": stack.account}}
-            ),
-            description=f"{endpoint_name}: EventBridge Scheduler invokes the quality run function",
-        )
+        schedule_role = scheduler_role(self, f"{endpoint_name}: EventBridge Scheduler invokes the quality run function")
         self.dead_letters = DeadLetters(
             self, "RunDeadLetters", function=self.run.function, key=key, removal_policy=removal_policy, topic=topic
         )
         self.dead_letters.grant_send(schedule_role)
         # No schedule name: CloudFormation generates one (the stack outputs it), so the endpoint name's length
         # limit is not lowered by one more derived name.
-        self.schedule = scheduler.Schedule(
+        self.schedule = invoke_on_schedule(
             self,
-            "Schedule",
+            function=self.run.function,
+            role=schedule_role,
+            dead_letter_queue=self.dead_letters.queue,
+            expression=config.schedule,
             description=f"{endpoint_name}: model quality of the {config.window_hours} h of predictions ending "
             f"{config.label_delay_hours} h ago",
-            schedule=scheduler.ScheduleExpression.expression(config.schedule),
-            target=scheduler_targets.LambdaInvoke(
-                self.run.function,
-                input=scheduler.ScheduleTargetInput.from_object(
-                    {"source": "schedule", "scheduled_time": scheduler.ContextAttribute.scheduled_time}
-                ),
-                retry_attempts=2,
-                max_event_age=Duration.hours(1),
-                role=schedule_role,
-                dead_letter_queue=self.dead_letters.queue,
-            ),
-        )
-        run_id = stack.get_logical_id(self.run.function.node.default_child)  # type: ignore[arg-type]
-        acknowledge(
-            schedule_role,
-            f"AwsSolutions-IAM5[Resource::<{run_id}.Arn>:*]",
-            "CDK's Lambda schedule target grants invoke on the quality function and its versions (<arn>:*); "
-            "the role is assumable only by EventBridge Scheduler in this account.",
         )
 
         # The alarm sees a datapoint only for windows with at least quality.min_samples labelled rows of the
