@@ -19,9 +19,6 @@ from mlops_kit.batch.inputs import BatchInputError, data_files, input_format, sp
 from mlops_kit.batch.settings import BatchSettings
 from mlops_kit.registry import ModelRegistry, ModelVersion
 
-_CONTAINER_ROOT = "/opt/ml/processing"
-_JOB_INSTANCES = 1  # the job reads every row on one machine (the join and the id check need them all)
-
 
 class BatchStartError(BatchInputError):
     """The batch job cannot start as asked; the message says what to change."""
@@ -111,20 +108,6 @@ def processing_job_request(
     settings: BatchSettings, *, job_name: str, version: ModelVersion, input_uri: str, output_uri: str
 ) -> dict[str, Any]:
     """The CreateProcessingJob request of one batch run (the launcher and code bundle of the pipeline's jobs)."""
-    job = settings.job
-
-    def s3_input(name: str, uri: str) -> dict[str, Any]:
-        return {
-            "InputName": name,
-            "S3Input": {
-                "S3Uri": uri,
-                "LocalPath": f"{_CONTAINER_ROOT}/input/{name}",
-                "S3DataType": "S3Prefix",
-                "S3InputMode": "File",
-                "S3DataDistributionType": "FullyReplicated",
-            },
-        }
-
     arguments = [
         "batch_score",
         "--offline-uri", settings.offline_uri,
@@ -136,44 +119,14 @@ def processing_job_request(
         "--input-uri", input_uri,
         "--job-name", job_name,
     ] + (["--created-before-row"] if settings.created_before_row else [])  # fmt: skip
-    return {
-        "ProcessingJobName": job_name,
-        "RoleArn": job.role_arn,
-        "AppSpecification": {
-            "ImageUri": job.image_uri,
-            "ContainerEntrypoint": ["python3", f"{_CONTAINER_ROOT}/input/code/{job.launcher_file}"],
-            "ContainerArguments": arguments,
-        },
-        "ProcessingInputs": [
-            s3_input("code", job.launcher_uri),
-            s3_input("bundle", job.bundle_uri),
-            s3_input("model", version.model_data_url),
-            s3_input("data", input_uri),
-        ],
-        "ProcessingOutputConfig": {
-            "KmsKeyId": job.kms_key_arn,
-            "Outputs": [
-                {
-                    "OutputName": naming.PREDICTIONS_OUTPUT,
-                    "S3Output": {
-                        "S3Uri": output_uri,
-                        "LocalPath": f"{_CONTAINER_ROOT}/output/{naming.PREDICTIONS_OUTPUT}",
-                        "S3UploadMode": "EndOfJob",
-                    },
-                }
-            ],
-        },
-        "ProcessingResources": {
-            "ClusterConfig": {
-                "InstanceCount": _JOB_INSTANCES,
-                "InstanceType": job.instance_type,
-                "VolumeSizeInGB": job.volume_gb,
-            }
-        },
-        "StoppingCondition": {"MaxRuntimeInSeconds": job.max_runtime_seconds},
-        "Environment": {"MLOPS_MODEL_VERSION": str(version.version)},
-        "Tags": [{"Key": "mlops:batch-model-version", "Value": str(version.version)}],
-    }
+    return settings.job.request(
+        job_name,
+        arguments,
+        inputs={"model": version.model_data_url, "data": input_uri},
+        outputs={naming.PREDICTIONS_OUTPUT: output_uri},
+        environment={"MLOPS_MODEL_VERSION": str(version.version)},
+        tags={"mlops:batch-model-version": str(version.version)},
+    )
 
 
 def start_batch_job(

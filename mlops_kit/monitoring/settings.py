@@ -8,7 +8,7 @@ reads the start function's :class:`DriftSettings` back from its deployed configu
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -39,6 +39,67 @@ class JobSettings(BaseModel):
     volume_gb: int = Field(ge=1, le=16384)  # CreateProcessingJob's VolumeSizeInGB range
     max_runtime_seconds: int = Field(ge=60, le=777600)  # CreateProcessingJob's MaxRuntimeInSeconds range
     kms_key_arn: str = Field(min_length=1)
+
+    def request(
+        self,
+        job_name: str,
+        arguments: list[str],
+        *,
+        inputs: dict[str, str],
+        outputs: dict[str, str],
+        environment: dict[str, str],
+        tags: dict[str, str],
+    ) -> dict[str, Any]:
+        """The CreateProcessingJob request of one run on one instance: the launcher runs ``arguments`` with the
+        code bundle; ``inputs`` (name -> S3 prefix, beside ``code`` and ``bundle``) are downloaded to
+        ``/opt/ml/processing/input/<name>``, ``outputs`` (name -> S3 URI) uploaded from ``.../output/<name>`` at
+        the end, encrypted with the platform key."""
+        root = "/opt/ml/processing"
+        sources = {"code": self.launcher_uri, "bundle": self.bundle_uri, **inputs}
+        return {
+            "ProcessingJobName": job_name,
+            "RoleArn": self.role_arn,
+            "AppSpecification": {
+                "ImageUri": self.image_uri,
+                "ContainerEntrypoint": ["python3", f"{root}/input/code/{self.launcher_file}"],
+                "ContainerArguments": arguments,
+            },
+            "ProcessingInputs": [
+                {
+                    "InputName": name,
+                    "S3Input": {
+                        "S3Uri": uri,
+                        "LocalPath": f"{root}/input/{name}",
+                        "S3DataType": "S3Prefix",
+                        "S3InputMode": "File",
+                        "S3DataDistributionType": "FullyReplicated",
+                    },
+                }
+                for name, uri in sources.items()
+            ],
+            "ProcessingOutputConfig": {
+                "KmsKeyId": self.kms_key_arn,
+                "Outputs": [
+                    {
+                        "OutputName": name,
+                        "S3Output": {"S3Uri": uri, "LocalPath": f"{root}/output/{name}", "S3UploadMode": "EndOfJob"},
+                    }
+                    for name, uri in outputs.items()
+                ],
+            },
+            # One instance: a job reads all its rows on one machine (a drift window, a batch's join and id checks);
+            # the inputs are fully replicated, so more instances would each compute and write the same result.
+            "ProcessingResources": {
+                "ClusterConfig": {
+                    "InstanceCount": 1,
+                    "InstanceType": self.instance_type,
+                    "VolumeSizeInGB": self.volume_gb,
+                }
+            },
+            "StoppingCondition": {"MaxRuntimeInSeconds": self.max_runtime_seconds},
+            "Environment": environment,
+            "Tags": [{"Key": key, "Value": value} for key, value in tags.items()],
+        }
 
 
 class DriftSettings(HandlerSettings):

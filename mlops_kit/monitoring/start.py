@@ -21,11 +21,7 @@ from mlops_kit.monitoring.settings import DriftSettings
 from mlops_kit.registry import ModelRegistry, ModelVersion
 
 BASELINE_PROPERTY = "drift.baseline_uri"
-_CONTAINER_ROOT = "/opt/ml/processing"
 _SERVING_OUTCOMES = ("promoted", "rolled_back_to_archived")
-# The job reads the whole window on one machine: its inputs are fully replicated, so more instances would each
-# compute (and write) the same report.
-_JOB_INSTANCES = 1
 
 
 class DriftConfigurationError(RuntimeError):
@@ -112,33 +108,6 @@ def processing_job_request(
     end: dt.datetime,
 ) -> dict[str, Any]:
     """The CreateProcessingJob request of one drift run (the same launcher and code bundle as the pipeline)."""
-    job = settings.job
-
-    def s3_input(name: str, uri: str) -> dict[str, Any]:
-        return {
-            "InputName": name,
-            "S3Input": {
-                "S3Uri": uri,
-                "LocalPath": f"{_CONTAINER_ROOT}/input/{name}",
-                "S3DataType": "S3Prefix",
-                "S3InputMode": "File",
-                "S3DataDistributionType": "FullyReplicated",
-            },
-        }
-
-    output: dict[str, Any] = {
-        "KmsKeyId": job.kms_key_arn,
-        "Outputs": [
-            {
-                "OutputName": naming.REPORT_OUTPUT,
-                "S3Output": {
-                    "S3Uri": naming.report_uri(settings.artifacts_bucket, settings.endpoint_name, job_name),
-                    "LocalPath": f"{_CONTAINER_ROOT}/output/{naming.REPORT_OUTPUT}",
-                    "S3UploadMode": "EndOfJob",
-                },
-            }
-        ],
-    }
     arguments = [
         "drift",
         "--use-case", settings.use_case,
@@ -156,27 +125,14 @@ def processing_job_request(
         "--baseline-mode", settings.baseline_mode,
         "--rolling-days", str(settings.rolling_days),
     ]  # fmt: skip
-    return {
-        "ProcessingJobName": job_name,
-        "RoleArn": job.role_arn,
-        "AppSpecification": {
-            "ImageUri": job.image_uri,
-            "ContainerEntrypoint": ["python3", f"{_CONTAINER_ROOT}/input/code/{job.launcher_file}"],
-            "ContainerArguments": arguments,
-        },
-        "ProcessingInputs": [s3_input("code", job.launcher_uri), s3_input("bundle", job.bundle_uri)],
-        "ProcessingOutputConfig": output,
-        "ProcessingResources": {
-            "ClusterConfig": {
-                "InstanceCount": _JOB_INSTANCES,
-                "InstanceType": job.instance_type,
-                "VolumeSizeInGB": job.volume_gb,
-            }
-        },
-        "StoppingCondition": {"MaxRuntimeInSeconds": job.max_runtime_seconds},
-        "Environment": {naming.ENDPOINT_ENVIRONMENT: settings.endpoint_name, "MLOPS_DRIFT_MODEL_VERSION": str(version)},
-        "Tags": [{"Key": "mlops:drift-endpoint", "Value": settings.endpoint_name}],
-    }
+    return settings.job.request(
+        job_name,
+        arguments,
+        inputs={},
+        outputs={naming.REPORT_OUTPUT: naming.report_uri(settings.artifacts_bucket, settings.endpoint_name, job_name)},
+        environment={naming.ENDPOINT_ENVIRONMENT: settings.endpoint_name, "MLOPS_DRIFT_MODEL_VERSION": str(version)},
+        tags={"mlops:drift-endpoint": settings.endpoint_name},
+    )
 
 
 @dataclass(frozen=True)
