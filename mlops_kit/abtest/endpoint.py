@@ -26,7 +26,7 @@ applies the decision to the registry and releases the lock (the *handover*):
   given); an Archived candidate is restored through the rollback workflow. The promotion machinery stays the
   only way a version becomes Production.
 * ``keep_control``: a Staging candidate is rejected with the decision's reason; an Archived one stays Archived.
-* ``inconclusive``: the registry is left as it was.
+* ``inconclusive``, ``abandoned`` (called off without a decision): the registry is left as it was.
 
 Progress is kept in the experiment's *split* record, so an interrupted stop (or one stopped by the guardrail
 in the scheduled job, which cannot wait for SageMaker) is completed by :meth:`ExperimentOperations.advance`,
@@ -137,8 +137,9 @@ class Serving:
 
 
 def lock_seconds(experiment: Experiment) -> float:
-    """How long the lock is taken (and renewed) for: twice the planned runtime, at least a week."""
-    return max(7.0, 2.0 * experiment.plan.runtime.days) * 86400.0
+    """How long the lock is taken (and renewed) for: twice the minimum runtime (whole weeks), so a lock the status
+    job stopped renewing still outlasts the earliest decision."""
+    return 2.0 * 7.0 * experiment.plan.runtime.weeks * 86400.0
 
 
 def variant_weights(allocation: Allocation, variants: Variants) -> dict[str, float]:
@@ -499,7 +500,7 @@ class ExperimentOperations:
         who = split.decided_by or "abtest"
         why = f"A/B test {split.experiment}: {split.outcome} ({split.reason})"
         current = registry.get(treatment.arn)
-        if split.outcome == "inconclusive":
+        if split.outcome in ("inconclusive", "abandoned"):
             return f"registry unchanged: version {treatment.version} stays {current.stage}/{current.stage_status}"
         if split.outcome == "keep_control":
             if current.stage == Stage.STAGING:

@@ -11,8 +11,14 @@ write it conditionally on the version it read (no lost updates between the CLI a
   phase is then decided by the hash alone (a user moved from control to treatment by a ramp carries the
   control experience, and comparing arms that were filled under different splits mixes time effects into
   the comparison).
-* **stopped**: with a recorded decision (ship treatment, keep control, inconclusive) and its reason. Routing
-  then sends everyone to the winner.
+* **stopped**: with a recorded decision (ship treatment, keep control, inconclusive) and its reason, or
+  abandoned without one. Routing then sends everyone to the winner (control unless the treatment shipped).
+
+A decision waits for the plan's minimum runtime, whole weeks from the start (:attr:`Experiment.decidable_at`):
+a test read mid-week over-weights the weekdays it saw, and a significant result on the first days is the
+novelty effect as often as the treatment. Before then only two stops are allowed: ``keep_control`` when the
+decision's evidence shows a breached guardrail (harm is not waited out), and ``abandoned`` (no decision: the
+test is called off, and the record says so).
 
 Illegal moves raise :class:`~.errors.IllegalTransitionError`; bad values raise ``ValueError``.
 """
@@ -20,7 +26,7 @@ Illegal moves raise :class:`~.errors.IllegalTransitionError`; bad values raise `
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -183,7 +189,12 @@ class AllocationChange(_Frozen):
     allocation: Allocation
 
 
-DecisionOutcome = Literal["ship_treatment", "keep_control", "inconclusive"]
+DecisionOutcome = Literal["ship_treatment", "keep_control", "inconclusive", "abandoned"]
+"""``abandoned`` is no decision: the test was called off (allowed at any time); the others read its result."""
+
+DECISIONS: tuple[DecisionOutcome, ...] = ("ship_treatment", "keep_control", "inconclusive")
+"""The outcomes that decide something from the data, so only after the plan's minimum runtime."""
+ABANDONED: DecisionOutcome = "abandoned"
 
 
 class Evidence(_Frozen):
@@ -251,6 +262,14 @@ class Experiment(_Frozen):
     def allocation(self) -> Allocation | None:
         """The allocation in force now; ``None`` before the start."""
         return self.allocations[-1].allocation if self.allocations else None
+
+    @property
+    def decidable_at(self) -> datetime | None:
+        """The first moment a decision may be taken: the start plus the plan's runtime in whole weeks (business
+        cycles); ``None`` before the start."""
+        if self.launch is None:
+            return None
+        return self.launch.started_at + timedelta(weeks=self.plan.runtime.weeks)
 
     @property
     def phase_started_at(self) -> datetime | None:
@@ -328,14 +347,32 @@ class Experiment(_Frozen):
         return self._next(allocations=(*self.allocations, change))
 
     def stop(self, decision: Decision) -> Experiment:
-        """Stop with a recorded decision. Raises ``IllegalTransitionError`` unless the experiment is running."""
+        """Stop with a recorded decision (or ``abandoned``, none).
+
+        Raises ``IllegalTransitionError`` unless the experiment is running, and for a decision before
+        :attr:`decidable_at` other than ``abandoned`` or a ``keep_control`` whose evidence shows a breached
+        guardrail; ``ValueError`` when the decision is dated before the current phase.
+        """
         if self.state != ExperimentState.RUNNING:
             why = "it was never started" if self.state == ExperimentState.PLANNED else "it is already stopped"
             raise IllegalTransitionError(f"cannot stop experiment {self.name!r}: {why}")
-        phase_start = self.phase_started_at
+        phase_start, decidable_at = self.phase_started_at, self.decidable_at
         assert phase_start is not None
+        assert decidable_at is not None
+        assert self.launch is not None
         if decision.decided_at < phase_start:
             raise ValueError(f"decision time {decision.decided_at.isoformat()} is before the current phase began")
+        breached = decision.evidence is not None and bool(decision.evidence.breached_guardrails)
+        guardrail_stop = decision.outcome == "keep_control" and breached
+        if decision.decided_at < decidable_at and decision.outcome != ABANDONED and not guardrail_stop:
+            weeks = self.plan.runtime.weeks
+            raise IllegalTransitionError(
+                f"cannot decide {decision.outcome!r} on experiment {self.name!r} before "
+                f"{decidable_at.isoformat()}: the plan's minimum runtime is {weeks} whole week{'s' * (weeks > 1)} "
+                f"(business cycles) from the start, and only {decision.decided_at - self.launch.started_at} have "
+                "passed. Only a breached guardrail stops it earlier (keep_control); to call the test off without a "
+                "decision, abandon it"
+            )
         return self._next(state=ExperimentState.STOPPED, decision=decision)
 
     def _running_allocation(self, action: str) -> Allocation:

@@ -5,9 +5,10 @@ whole sequential path of the current phase, looking every ``look_every`` from th
 more at ``at``. Its recommendation:
 
 * ``stop_guardrail``: a guardrail is breached; the only case for stopping without a human decision.
-* ``decide``: the planned sample is reached (read the fixed-horizon result), or the primary metric's
-  always-valid p-value is already at or below alpha (a valid early decision, the point of the mSPRT).
-* ``continue``: neither yet.
+* ``decide``: the plan's minimum runtime (whole weeks) has passed and the planned sample is reached (read the
+  fixed-horizon result) or the primary metric's always-valid p-value is at or below alpha.
+* ``continue``: neither yet. A significant always-valid p-value before the minimum runtime is reported but is
+  not a decision: the weeks are there for the weekly cycle and the novelty effect, which no p-value covers.
 * ``stopped``: the experiment has a decision; the status is as of that decision.
 
 Choose the decision rule before the start and keep it: the fixed-horizon test at the planned size, or the
@@ -115,6 +116,8 @@ class StatusReport(_Report):
     planned_treatment: int
     progress: float
     """Fraction of the planned sample analysed so far (the lagging arm's), capped at 1."""
+    decidable_at: AwareDatetime | None = None
+    """The first moment a decision may be taken (the plan's minimum runtime); unset in records written before."""
     primary: PrimaryStatus
     guardrails: tuple[GuardrailStatus, ...]
     recommendation: Recommendation
@@ -228,7 +231,9 @@ def build_status(
     exposures_control, exposures_treatment = data.exposures()
     size = plan.sample_size
     progress = min(1.0, control.n[-1] / size.control, treatment.n[-1] / size.treatment)
-    recommendation, message = _recommend(experiment, primary_status, guardrails, float(progress))
+    decidable_at = experiment.decidable_at
+    assert decidable_at is not None  # started experiments have it
+    recommendation, message = _recommend(experiment, primary_status, guardrails, float(progress), at, decidable_at)
     return StatusReport(
         experiment=experiment.name,
         state=experiment.state,
@@ -243,6 +248,7 @@ def build_status(
         planned_control=size.control,
         planned_treatment=size.treatment,
         progress=float(progress),
+        decidable_at=decidable_at,
         primary=primary_status,
         guardrails=tuple(guardrails),
         recommendation=recommendation,
@@ -274,7 +280,12 @@ def _interval(low: float | None, high: float | None) -> str:
 
 
 def _recommend(
-    experiment: Experiment, primary: PrimaryStatus, guardrails: list[GuardrailStatus], progress: float
+    experiment: Experiment,
+    primary: PrimaryStatus,
+    guardrails: list[GuardrailStatus],
+    progress: float,
+    at: datetime,
+    decidable_at: datetime,
 ) -> tuple[Recommendation, str]:
     if experiment.decision is not None:
         decision = experiment.decision
@@ -286,6 +297,15 @@ def _recommend(
         )
         return "stop_guardrail", f"guardrail breached: {details}; stop and keep control"
     confidence = f"{1.0 - primary.alpha:.0%}"
+    if at < decidable_at:
+        weeks = experiment.plan.runtime.weeks
+        so_far = "significant so far" if primary.significant else "not significant"
+        return "continue", (
+            f"minimum runtime not reached: decidable from {decidable_at.isoformat()} ({weeks} whole "
+            f"week{'s' * (weeks > 1)} from the start); {progress:.0%} of the planned sample analysed "
+            f"({primary.n_control:,} control and {primary.n_treatment:,} treatment users); always-valid "
+            f"p = {primary.p_value:.3g}, {so_far}"
+        )
     if primary.fixed_horizon is not None:
         fixed = primary.fixed_horizon
         verdict = "significant" if fixed.significant else "not significant"
@@ -298,7 +318,7 @@ def _recommend(
         return "decide", (
             f"primary metric significant before the planned sample: always-valid p = {primary.p_value:.3g} <= "
             f"{primary.alpha}, difference {primary.difference:+.4g} ({confidence} confidence sequence "
-            f"{_interval(primary.ci_low, primary.ci_high)}); stopping now is valid"
+            f"{_interval(primary.ci_low, primary.ci_high)}); deciding now is valid"
         )
     return "continue", (
         f"collecting: {progress:.0%} of the planned sample ({primary.n_control:,} control and "

@@ -183,8 +183,13 @@ class ExperimentService:
     ) -> Experiment:
         """Stop with a recorded decision and the status at that moment as its evidence.
 
-        Raises ``ExperimentNotFoundError``; ``IllegalTransitionError`` unless running; ``ValueError`` for an empty
-        reason or an unknown outcome.
+        ``outcome="abandoned"`` calls the test off without a decision, at any time. The others wait for the plan's
+        minimum runtime (:attr:`.Experiment.decidable_at`), except ``keep_control`` while the status shows a
+        breached guardrail.
+
+        Raises ``ExperimentNotFoundError``; ``IllegalTransitionError`` unless running, or for a decision before
+        the minimum runtime (naming when it may be decided); ``ValueError`` for an empty reason or an unknown
+        outcome.
         """
         when = at or self._clock()
         experiment = self.repository.get_experiment(name)

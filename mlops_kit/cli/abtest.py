@@ -363,24 +363,41 @@ def status(
 @app.command()
 def stop(
     name: Annotated[str, typer.Argument(help="A running experiment.")],
-    decision: Annotated[str, typer.Option(help="ship_treatment, keep_control or inconclusive.")],
     reason: Annotated[str, typer.Option(help="Why (recorded with the evidence).")],
+    decision: Annotated[
+        str | None,
+        typer.Option(
+            help="ship_treatment, keep_control or inconclusive; only once the plan's minimum runtime has passed "
+            "(keep_control earlier only on a breached guardrail)."
+        ),
+    ] = None,
+    abandon: Annotated[
+        bool, typer.Option("--abandon", help="Call the test off without a decision (at any time; recorded).")
+    ] = False,
     wait: Annotated[
         bool, typer.Option(help="Wait until Production serves alone again and the handover is done.")
     ] = True,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the endpoint.")] = 3600,
     project: ProjectOption = None,
 ) -> None:
-    """Stop with a recorded decision: Production alone again, then ship (promotion workflow), keep or nothing."""
+    """Stop with a recorded decision (or --abandon, none): Production alone again, then ship (promotion workflow),
+    keep or nothing."""
+    from mlops_kit.abtest.models import ABANDONED, DECISIONS
+
     platform = Platform.connect(project)
     operations = _operations(platform)
     with clear_errors():
-        if decision not in ("ship_treatment", "keep_control", "inconclusive"):
+        if (decision is None) == (not abandon):
+            raise ValueError(
+                "give either --decision (ship_treatment, keep_control or inconclusive) or --abandon (no decision)"
+            )
+        if decision is not None and decision not in DECISIONS:
             raise ValueError(f"decision must be ship_treatment, keep_control or inconclusive, got {decision!r}")
-        with console.status(f"stopping {name} ({decision}) and restoring the single Production variant"):
+        outcome = decision or ABANDONED
+        with console.status(f"stopping {name} ({outcome}) and restoring the single Production variant"):
             stopped, split = operations.stop(
                 name,
-                outcome=cast("DecisionOutcome", decision),
+                outcome=cast("DecisionOutcome", outcome),
                 reason=reason,
                 decided_by=_identity(platform),
                 wait=wait,

@@ -68,7 +68,7 @@ def test_status_and_stop_work_on_a_plan_built_with_the_constructor() -> None:
     simulate(service, clock, users=range(100), start=clock.now, hours=24, behaviour=neutral)
 
     report = service.status(NAME, at=T0 + timedelta(days=2))
-    stopped = service.stop(NAME, outcome="inconclusive", reason="a test", decided_by="lead", at=T0 + timedelta(days=2))
+    stopped = service.stop(NAME, outcome="abandoned", reason="a test", decided_by="lead", at=T0 + timedelta(days=2))
 
     assert 0.0 < report.progress < 1.0
     assert stopped.decision is not None

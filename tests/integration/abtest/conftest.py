@@ -87,6 +87,12 @@ class Platform:
         )
         return ExperimentOperations(self.repository(), serving, poll_seconds=0.02, **kwargs)
 
+    def wait_out_minimum_runtime(self, name: str) -> None:
+        """Let the emulator's clock run to the first moment experiment ``name`` may be decided."""
+        decidable_at = self.repository().get_experiment(name).decidable_at
+        assert decidable_at is not None, f"experiment {name} has not started"
+        self.emulator.advance(max(0.0, (decidable_at - self.emulator.now()).total_seconds()))
+
     def client(self, router: ExperimentRouter | None = None) -> EndpointClient:
         return EndpointClient(self.endpoint_name, self.emulator.client("sagemaker-runtime"), router=router)
 

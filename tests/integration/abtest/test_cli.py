@@ -159,20 +159,31 @@ def test_a_whole_experiment_from_the_command_line(platform: Platform, tmp_path: 
     arms = {a: sum(e.arm == a for e in exposures.values()) for a in ("control", "treatment")}
     assert f"│ control   │ v{platform.production.version} " in status.output
     assert f"│ {arms['control']}  " in status.output.split("│ control")[1]
-    assert "continue: collecting" in status.output
+    assert "continue: minimum runtime not reached: decidable from " in status.output
 
+    early = runner.invoke(main, ["abtest", "stop", "checkout-model", "--decision", "inconclusive", "--reason", "x"])
+    neither = runner.invoke(main, ["abtest", "stop", "checkout-model", "--reason", "x"])
+    both = runner.invoke(main, ["abtest", "stop", "checkout-model", "--decision", "keep_control", "--abandon",
+                                "--reason", "x"])  # fmt: skip
+    assert early.exit_code == 1
+    assert "cannot decide 'inconclusive' on experiment 'checkout-model' before " in one_error_line(early.output)
+    assert "minimum runtime is 1 whole week (business cycles)" in one_error_line(early.output)
+    assert "abandon it" in one_error_line(early.output)
+    for refused in (neither, both):
+        assert one_error_line(refused.output) == (
+            "give either --decision (ship_treatment, keep_control or inconclusive) or --abandon (no decision)"
+        )
     unknown = runner.invoke(main, ["abtest", "stop", "nope", "--decision", "keep_control", "--reason", "x"])
     bad_decision = runner.invoke(main, ["abtest", "stop", "checkout-model", "--decision", "ship", "--reason", "x"])
     assert one_error_line(unknown.output) == "unknown experiment 'nope'; known experiments: checkout-model"
     assert one_error_line(bad_decision.output) == (
         "decision must be ship_treatment, keep_control or inconclusive, got 'ship'"
     )
-    stopped = runner.invoke(main, ["abtest", "stop", "checkout-model", "--decision", "inconclusive", "--reason",
-                                   "the demo ends"])  # fmt: skip
+    stopped = runner.invoke(main, ["abtest", "stop", "checkout-model", "--abandon", "--reason", "the demo ends"])
     assert stopped.exit_code == 0, stopped.output
     assert "endpoint: finished; registry unchanged: version 2 stays Staging/PendingApproval" in stopped.output
     listed = runner.invoke(main, ["abtest", "list"])
-    assert "inconclusive by" in listed.output
+    assert "abandoned by" in listed.output
 
 
 def app_main():  # imported late: the CLI module tree is only loaded by the tests that use it

@@ -6,6 +6,7 @@ HTTP router."""
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 
 import pytest
@@ -117,6 +118,7 @@ def test_keeping_control_restores_production_alone_and_rejects_the_candidate(pla
     operations.start(NAME, candidate=platform.candidate.version)
     router = ExperimentRouter(platform.route_table(), NAME, refresh_seconds=0.0)
     platform.client(router).predict({"x": 1}, user_id="user-1")
+    platform.wait_out_minimum_runtime(NAME)
 
     stopped, split = operations.stop(
         NAME, outcome="keep_control", reason="no lift at the planned size", decided_by="lead"
@@ -143,6 +145,7 @@ def test_shipping_the_treatment_hands_it_to_the_promotion_workflow(platform: Pla
     plan(platform)
     operations = platform.operations()
     operations.start(NAME, candidate=platform.candidate.version)
+    platform.wait_out_minimum_runtime(NAME)
 
     _, split = operations.stop(NAME, outcome="ship_treatment", reason="conversion +4 points", decided_by="lead")
 
@@ -188,6 +191,39 @@ def test_starting_refuses_what_it_cannot_run_and_changes_nothing(platform: Platf
     operations.start(NAME, candidate=platform.candidate.version)
     with pytest.raises(IllegalTransitionError, match="already running"):
         operations.start(NAME, candidate=platform.candidate.version)
+
+
+def test_a_decision_before_the_minimum_runtime_is_refused_and_an_abandon_is_not(platform: Platform) -> None:
+    # Given an experiment four days into its one-week plan,
+    plan(platform)
+    operations = platform.operations()
+    _, split = operations.start(NAME, candidate=platform.candidate.version)
+    platform.emulator.advance(4 * 86400)
+    decidable_at = platform.repository().get_experiment(NAME).decidable_at
+    assert decidable_at is not None
+
+    # a decision is refused with when it may be taken, and nothing changes on the endpoint or in the registry;
+    for outcome in ("ship_treatment", "keep_control", "inconclusive"):
+        refusal = re.escape(f"before {decidable_at.isoformat()}") + ".*1 whole week"
+        with pytest.raises(IllegalTransitionError, match=refusal):
+            operations.stop(NAME, outcome=outcome, reason="looks good already", decided_by="lead")
+    assert platform.repository().get_experiment(NAME).state == ExperimentState.RUNNING
+    assert variants(platform) == split.weights
+    assert platform.locks().lock_holder(platform.endpoint_name) == split.lock_holder
+
+    # but calling it off without a decision is recorded as such, and leaves the registry as it was.
+    stopped, finished = operations.stop(
+        NAME, outcome="abandoned", reason="the team needs the endpoint", decided_by="lead"
+    )
+
+    assert stopped.decision is not None
+    assert stopped.decision.outcome == "abandoned"
+    assert finished is not None
+    assert finished.handover is not None
+    assert finished.handover.startswith("registry unchanged")
+    candidate = platform.registry.get(platform.candidate.arn)
+    assert (candidate.stage, candidate.stage_status) == ("Staging", "PendingApproval")
+    assert platform.locks().lock_holder(platform.endpoint_name) is None
 
 
 def test_the_scheduled_job_stops_a_harmful_treatment_and_publishes_metrics(platform: Platform) -> None:

@@ -212,7 +212,8 @@ def test_an_experiment_routes_real_requests_and_decides_on_what_they_recorded(
     assert latest(platform, METRIC_GUARDRAILS_BREACHED, {"Experiment": NAME}) == 0
     assert latest(platform, METRIC_PROGRESS, {"Experiment": NAME}) == pytest.approx(100 * status["progress"], abs=1e-3)
 
-    # When the team stops it from the CLI,
+    # When the team stops it from the CLI once the plan's minimum runtime has passed,
+    platform.wait_out_minimum_runtime(NAME)
     output = mlops("abtest", "stop", NAME, "--decision", "keep_control", "--reason", "no lift at this size")
 
     # Then the decision is recorded with who took it and the evidence it rested on, the candidate is rejected,

@@ -10,7 +10,14 @@ from pydantic import ValidationError
 from mlops_kit.abtest.assignment import Allocation, Variants
 from mlops_kit.abtest.errors import IllegalTransitionError
 from mlops_kit.abtest.metrics import GuardrailMetric, PrimaryMetric
-from mlops_kit.abtest.models import Decision, Experiment, ExperimentPlan, ExperimentState, new_experiment
+from mlops_kit.abtest.models import (
+    Decision,
+    Evidence,
+    Experiment,
+    ExperimentPlan,
+    ExperimentState,
+    new_experiment,
+)
 from mlops_kit.abtest.planning import SampleSize, runtime, sample_size_means, sample_size_proportions
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
@@ -162,9 +169,75 @@ def test_a_stopped_experiment_routes_everyone_to_the_winner() -> None:
     assert shipped.assign("u1").arm is None
 
 
+def evidence(*breached: str) -> Evidence:
+    return Evidence(
+        exposures_control=100,
+        exposures_treatment=100,
+        difference=-0.01,
+        ci_low=-0.05,
+        ci_high=0.03,
+        sequential_p_value=0.4,
+        fixed_horizon_p_value=None,
+        breached_guardrails=breached,
+    )
+
+
+def test_a_decision_waits_for_the_plans_minimum_runtime_in_whole_weeks() -> None:
+    experiment = started()
+    weeks = experiment.plan.runtime.weeks
+    assert experiment.launch is not None
+    assert experiment.decidable_at == experiment.launch.started_at + timedelta(weeks=weeks)
+    assert experiment.plan.runtime.days < 7 * weeks  # the size alone would be reached sooner: whole weeks rule
+    assert new_experiment(make_plan(), at=T0).decidable_at is None
+    early = experiment.decidable_at - timedelta(seconds=1)
+
+    for outcome in ("ship_treatment", "keep_control", "inconclusive"):
+        with pytest.raises(IllegalTransitionError) as refused:
+            experiment.stop(decision(outcome, at=early))
+        message = str(refused.value)
+        assert message.startswith(f"cannot decide {outcome!r} on experiment 'checkout-model' before ")
+        assert experiment.decidable_at.isoformat() in message
+        assert f"minimum runtime is {weeks} whole weeks (business cycles)" in message
+        assert "abandon it" in message
+        assert experiment.stop(decision(outcome, at=experiment.decidable_at)).decision is not None
+
+
+def test_only_a_breached_guardrail_stops_early_and_only_to_keep_control() -> None:
+    experiment = started()
+    day_two = T0 + timedelta(days=2)
+
+    def stop(outcome: str, shown: Evidence | None) -> Experiment:
+        return experiment.stop(
+            Decision(outcome=outcome, reason="r", decided_at=day_two, decided_by="guardrail", evidence=shown)
+        )
+
+    assert stop("keep_control", evidence("error_rate")).state == ExperimentState.STOPPED
+    for outcome, shown in (
+        ("keep_control", evidence()),  # no breach in the evidence
+        ("keep_control", None),  # no evidence at all
+        ("ship_treatment", evidence("error_rate")),  # a breach never ships the treatment
+        ("inconclusive", evidence("error_rate")),
+    ):
+        with pytest.raises(IllegalTransitionError, match="minimum runtime"):
+            stop(outcome, shown)
+
+
+def test_an_abandoned_test_stops_at_any_time_without_a_decision_and_serves_control() -> None:
+    abandoned = started().stop(decision("abandoned", at=T0 + timedelta(hours=2)))
+
+    assert abandoned.state == ExperimentState.STOPPED
+    assert abandoned.decision is not None
+    assert abandoned.decision.outcome == "abandoned"
+    assert {abandoned.assign(f"u{i}").target_variant for i in range(200)} == {"production"}
+
+
 @pytest.mark.parametrize(
     ("move", "message"),
     [
+        (
+            lambda: started().stop(decision("ship_treatment", at=T0 + timedelta(days=4))),
+            "before 2025-03-2.*minimum runtime is 3 whole weeks",
+        ),
         (
             lambda: started().start(
                 at=T0, endpoint_name="e", variants=VARIANTS, salt="s", allocation=Allocation(treatment_bp=1)

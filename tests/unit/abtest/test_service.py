@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -296,9 +297,10 @@ def test_a_neutral_treatment_runs_to_the_planned_size_and_is_not_stopped(
     start = clock.now
     simulate(running, clock, users=range(2 * plan.sample_size.total), start=start, hours=96, behaviour=neutral)
 
-    report = running.status(NAME, at=start + timedelta(days=6))
+    at = start + timedelta(weeks=plan.runtime.weeks)  # the plan's minimum runtime, whole weeks
+    report = running.status(NAME, at=at)
 
-    assert running.stop_if_harmful(NAME, at=start + timedelta(days=6)) is None
+    assert running.stop_if_harmful(NAME, at=at) is None
     assert not any(g.breached for g in report.guardrails)
     assert report.recommendation == "decide"
     assert report.message.startswith("planned sample reached")
@@ -341,6 +343,38 @@ def test_a_harmful_treatment_is_stopped_early_by_the_guardrail(running: Experime
     assert {running.assign(NAME, f"user-{i}").target_variant for i in range(50)} == {"production"}
 
 
+def test_a_significant_result_before_the_minimum_runtime_is_not_yet_a_decision(
+    running: ExperimentService, clock: Clock
+) -> None:
+    # Given a treatment whose lift is proven within three days of a one-week plan,
+    experiment = running.repository.get_experiment(NAME)
+    decidable_at = experiment.decidable_at
+    assert decidable_at is not None
+    assert experiment.plan.runtime.weeks == 1
+    start = clock.now
+    simulate(running, clock, users=range(3 * experiment.plan.sample_size.total), start=start, hours=72, behaviour=lift)
+    day_four = start + timedelta(days=4)
+
+    report = running.status(NAME, at=day_four)
+
+    # the status says to continue, and when the test may be decided,
+    assert report.primary.significant
+    assert report.recommendation == "continue"
+    assert report.decidable_at == decidable_at
+    assert report.message.startswith(f"minimum runtime not reached: decidable from {decidable_at.isoformat()}")
+    assert report.message.endswith("significant so far")
+    # shipping it now is refused and nothing is recorded,
+    with pytest.raises(IllegalTransitionError, match=re.escape(f"before {decidable_at.isoformat()}")):
+        running.stop(NAME, outcome="ship_treatment", reason="clearly better", decided_by="lead", at=day_four)
+    assert running.repository.get_experiment(NAME) == experiment
+    assert running.stop_if_harmful(NAME, at=day_four) is None  # no guardrail breached: the test runs on
+    # and from the end of the week the same data is a decision.
+    assert running.status(NAME, at=decidable_at).recommendation == "decide"
+    shipped = running.stop(NAME, outcome="ship_treatment", reason="clearly better", decided_by="lead", at=decidable_at)
+    assert shipped.decision is not None
+    assert shipped.decision.outcome == "ship_treatment"
+
+
 def test_after_a_ramp_only_users_new_to_the_phase_are_analysed(service: ExperimentService, clock: Clock) -> None:
     service.plan(make_plan())
     service.start(
@@ -360,7 +394,7 @@ def test_after_a_ramp_only_users_new_to_the_phase_are_analysed(service: Experime
 
 def test_stop_records_the_decision_with_the_evidence(running: ExperimentService, clock: Clock) -> None:
     simulate(running, clock, users=range(300), start=clock.now, hours=24, behaviour=neutral)
-    at = T0 + timedelta(days=3)
+    at = running.repository.get_experiment(NAME).decidable_at
 
     stopped = running.stop(NAME, outcome="inconclusive", reason="the team needs the endpoint", decided_by="lead", at=at)
 
