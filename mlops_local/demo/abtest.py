@@ -2,16 +2,17 @@
 
 Version 2 became Production on offline metrics (a better AUC than version 1). Whether that shows in the business
 is what an A/B test answers: half the users are served by version 1 again (the treatment, in the endpoint's
-other slot), half stay on version 2 (the control), for a simulated week. Users are sticky (the published hash),
-every request goes through the real endpoint with ``TargetVariant``, and each user's checkout converts with a
-fixed simulated probability unless the *model serving them* scores the transaction as risky (a step-up check
-the customer abandons), so any difference between the arms comes from the two models' real answers.
+other slot), half stay on version 2 (the control), for the plan's whole runtime (whole weeks, business cycles).
+Users are sticky (the published hash), every request goes through the real endpoint with ``TargetVariant``, and
+each user's checkout converts with a fixed simulated probability unless the *model serving them* scores the
+transaction as risky (a step-up check the customer abandons), so any difference between the arms comes from the
+two models' real answers.
 Conversions arrive up to 36 hours later, as EventBridge events; request errors and latencies are the
-guardrails. The scheduled status job runs, then the decision is taken from the statistics and the endpoint
-returns to Production alone.
+guardrails. The scheduled status job runs, then, once the plan's minimum runtime has passed (the service refuses a
+decision before it), the decision is taken from the statistics and the endpoint returns to Production alone.
 
-The simulated week runs on a clock that ends now: exposures and outcomes carry simulated times, the requests
-themselves are real.
+The weeks pass on the emulator's virtual clock (``emulator.advance`` to each user's visit): exposures, outcomes and
+the decision carry the times they happen at, and the requests are real.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import datetime as dt
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,23 +47,12 @@ from mlops_local.demo.context import DemoContext
 
 NAME = "v2-vs-v1-checkout"
 SALT = "demo-1"
-DAYS = 4
 USERS_PER_DAY = 40
 RETURNING = 0.3
 CONVERSION = 0.3
 DECLINE_SCORE = 0.1
 """Transactions scoring at least this are sent to a step-up check that (in this simulation) every customer abandons."""
 MDE = 0.25
-
-
-@dataclass
-class SimulatedClock:
-    """The experiment's clock: a simulated week that ends now."""
-
-    now: dt.datetime
-
-    def __call__(self) -> dt.datetime:
-        return self.now
 
 
 def demo_plan() -> ExperimentPlan:
@@ -109,7 +100,7 @@ def decide(report: StatusReport) -> tuple[DecisionOutcome, str]:
     )
 
 
-def _operations(context: DemoContext, clock: SimulatedClock) -> ExperimentOperations:
+def _operations(context: DemoContext, clock: Callable[[], dt.datetime]) -> ExperimentOperations:
     aws = context.emulator
     sagemaker, dynamodb = aws.client("sagemaker"), aws.client("dynamodb")
     serving_side = Serving(
@@ -123,10 +114,10 @@ def _operations(context: DemoContext, clock: SimulatedClock) -> ExperimentOperat
     return ExperimentOperations(repository, serving_side, clock=clock, poll_seconds=0.05)
 
 
-def _visits(rng: np.random.Generator, start: dt.datetime) -> list[tuple[dt.datetime, str]]:
-    """(time, user) of every request: USERS_PER_DAY new users a day, some returning a day later."""
+def _visits(rng: np.random.Generator, start: dt.datetime, days: int) -> list[tuple[dt.datetime, str]]:
+    """(time, user) of every request: USERS_PER_DAY new users a day for ``days``, some returning a day later."""
     visits = []
-    for user_number in range(DAYS * USERS_PER_DAY):
+    for user_number in range(days * USERS_PER_DAY):
         first = start + dt.timedelta(days=user_number // USERS_PER_DAY, hours=float(rng.uniform(0, 24)))
         user = f"u{user_number:04d}"
         visits.append((first, user))
@@ -136,13 +127,10 @@ def _visits(rng: np.random.Generator, start: dt.datetime) -> list[tuple[dt.datet
 
 
 def run(context: DemoContext) -> dict[str, Any]:
-    """The A/B stage: plan, start, a simulated week of sticky users, the status job, the decision."""
+    """The A/B stage: plan, start, the plan's weeks of sticky users, the status job, the decision."""
     started = time.monotonic()
     aws = context.emulator
-    now = dt.datetime.now(dt.UTC)
-    # The simulated week ends now, after the last users' conversion windows (2 days) have closed.
-    clock = SimulatedClock(now - dt.timedelta(days=DAYS + 3.5))
-    operations = _operations(context, clock)
+    operations = _operations(context, aws.now)
     registry = operations.serving.registry
     production, previous = registry.production(), registry.rollback_target()
     if production is None or previous is None:
@@ -153,10 +141,19 @@ def run(context: DemoContext) -> dict[str, Any]:
         serving.registry_table(context)
         return {"experiment": NAME, "skipped": reason}
 
-    plan, split = _start(context, operations, production.version, previous.version, clock)
+    experiment, split = _start(context, operations, production.version, previous.version)
+    plan, launch, decidable_at = experiment.plan, experiment.launch, experiment.decidable_at
+    assert launch is not None  # started: it has a launch and a minimum runtime
+    assert decidable_at is not None
+    days = 7 * plan.runtime.weeks  # users keep arriving for the whole planned runtime
 
-    week = _simulate_week(context, clock, split)
-    clock.now = now
+    week = _simulate_weeks(context, split, days)
+    # The decision waits for the minimum runtime and for the last users' conversion windows to close.
+    window = plan.primary.window or dt.timedelta(0)
+    ends = max(decidable_at, aws.now() + window + dt.timedelta(hours=12))
+    with step(f"Waiting to {ends:%Y-%m-%d %H:%M} (emulated): the plan's runtime and the last conversion windows"):
+        aws.advance((ends - aws.now()).total_seconds())
+    now = aws.now()
     _deliver_conversions(context, week.conversions)
 
     arms, returning, sticky = _assignment_split(context, operations, split, week)
@@ -184,10 +181,13 @@ def run(context: DemoContext) -> dict[str, Any]:
     serving.registry_table(context)
     return {
         "experiment": NAME,
+        "days": days,
+        "started_at": launch.started_at.isoformat(),
+        "decidable_at": decidable_at.isoformat(),
         "plan": {
-            "sample_size": plan.plan.sample_size.model_dump(),
-            "runtime": plan.plan.runtime.model_dump(),
-            "mde": plan.plan.primary.mde,
+            "sample_size": plan.sample_size.model_dump(),
+            "runtime": plan.runtime.model_dump(),
+            "mde": plan.primary.mde,
         },
         "control": split.control.model_dump(),
         "treatment": split.treatment.model_dump(),
@@ -214,10 +214,11 @@ def run(context: DemoContext) -> dict[str, Any]:
 
 
 def _start(
-    context: DemoContext, operations: ExperimentOperations, control: int, treatment: int, clock: SimulatedClock
+    context: DemoContext, operations: ExperimentOperations, control: int, treatment: int
 ) -> tuple[Experiment, Split]:
-    """Plan the experiment and start it: Production (control) and the version it replaced (treatment)."""
-    plan = operations.service.plan(demo_plan(), at=clock.now - dt.timedelta(hours=1))
+    """Plan the experiment and start it: Production (control) and the version it replaced (treatment); returns
+    the started experiment and the endpoint's split."""
+    plan = operations.service.plan(demo_plan())
     context.console.print(plan_table(plan.plan))
     one_point = sample_size_proportions(CONVERSION, 0.01).total
     context.console.print(
@@ -225,7 +226,7 @@ def _start(
         f"{CONVERSION:.0%} rate would need {one_point:,}[/]"
     )
     with step(f"Starting: version {control} (control) and version {treatment} (treatment) side by side"):
-        _, split = operations.start(
+        started, split = operations.start(
             NAME, candidate=treatment, allocation=Allocation.from_shares(0.5), salt=SALT, timeout=3600
         )
     context.console.print(
@@ -238,12 +239,12 @@ def _start(
             ],
         )
     )
-    return plan, split
+    return started, split
 
 
 @dataclass
 class _Week:
-    """What the simulated week of users did."""
+    """What the simulated users did."""
 
     requests: int
     served: dict[str, list[str]]  # user -> the variant of each of their requests
@@ -252,11 +253,12 @@ class _Week:
     declined: Counter[str]  # variant -> requests scored at or above DECLINE_SCORE
 
 
-def _simulate_week(context: DemoContext, clock: SimulatedClock, split: Split) -> _Week:
-    """Sticky users over DAYS simulated days through the experiment router; outcomes recorded as they happen."""
+def _simulate_weeks(context: DemoContext, split: Split, days: int) -> _Week:
+    """Sticky users over ``days`` emulated days through the experiment router, the clock advanced to each visit;
+    outcomes recorded as they happen."""
     aws = context.emulator
     router = ExperimentRouter(
-        RouteTable(aws.client("dynamodb"), context.output("ExperimentTableName")), NAME, clock=clock
+        RouteTable(aws.client("dynamodb"), context.output("ExperimentTableName")), NAME, clock=aws.now
     )
     client = serving.client(context)
     client_routed = EndpointClient(client.endpoint_name, aws.client("sagemaker-runtime"), router=router)
@@ -264,26 +266,29 @@ def _simulate_week(context: DemoContext, clock: SimulatedClock, split: Split) ->
         client.predict(serving.payloads(context, 1, seed=5)[0], target_variant=variant)
 
     rng = np.random.default_rng(2024)
-    visits = _visits(rng, clock.now)
+    visits = _visits(rng, aws.now(), days)
     payloads = serving.payloads(context, len(visits), seed=23)
     served: dict[str, list[str]] = {}
     conversions: list[tuple[str, dt.datetime]] = []
     errors, declined = 0, Counter[str]()
-    with step(f"{len(visits)} requests of {DAYS * USERS_PER_DAY} sticky users over {DAYS} simulated days"):
+    with step(f"{len(visits)} requests of {days * USERS_PER_DAY} sticky users over {days} emulated days"):
         for (when, user), payload in zip(visits, payloads, strict=False):
-            clock.now = when
+            aws.advance(max(0.0, (when - aws.now()).total_seconds()))
             try:
                 prediction = client_routed.predict(payload, user_id=user)
             except ModelRequestError:
                 errors += 1
-                router.record_outcome(user, metric="error_rate", at=when)
+                router.record_outcome(user, metric="error_rate", at=aws.now())
                 continue
+            # Outcomes are dated when the answer came back: the clock moved on during the request, after the
+            # exposure was recorded, and an outcome before its exposure is refused.
+            answered = aws.now()
             served.setdefault(user, []).append(prediction.variant)
-            router.record_outcome(user, metric="latency_ms", value=round(prediction.latency_ms, 3), at=when)
+            router.record_outcome(user, metric="latency_ms", value=round(prediction.latency_ms, 3), at=answered)
             if float(prediction.body.get("score", 0.0)) >= DECLINE_SCORE:
                 declined[prediction.variant] += 1
             elif rng.random() < CONVERSION:  # the checkout completes, reported up to 36 hours later
-                conversions.append((user, when + dt.timedelta(hours=float(rng.uniform(0, 36)))))
+                conversions.append((user, answered + dt.timedelta(hours=float(rng.uniform(0, 36)))))
     return _Week(len(visits), served, conversions, errors, declined)
 
 

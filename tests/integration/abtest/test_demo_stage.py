@@ -3,6 +3,7 @@ version 1 Archived), without the three minutes of demo stages before it."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,9 @@ def test_the_abtest_stage_decides_from_what_its_users_did(
         assert (summary["control"]["version"], summary["treatment"]["version"]) == (2, 1)
         assert summary["control"]["variant"] != summary["treatment"]["variant"]
         # every simulated user was exposed once, about half per arm, and returning users stayed in their arm,
-        users = abtest.DAYS * abtest.USERS_PER_DAY
+        # for the plan's whole runtime: users arrived every day of its weeks and the decision came after them,
+        assert summary["days"] == 7 * summary["plan"]["runtime"]["weeks"]
+        users = summary["days"] * abtest.USERS_PER_DAY
         exposures = summary["exposures"]
         assert exposures["control"] + exposures["treatment"] == users
         assert 0.35 * users < exposures["treatment"] < 0.65 * users
@@ -52,6 +55,12 @@ def test_the_abtest_stage_decides_from_what_its_users_did(
         repository = DynamoDBRepository(aws.client("dynamodb"), context.output("ExperimentTableName"))
         experiment = repository.get_experiment(abtest.NAME)
         assert experiment.decision is not None
+        assert experiment.launch is not None
+        decidable_at = experiment.decidable_at
+        assert decidable_at is not None
+        assert experiment.decision.decided_at >= decidable_at
+        assert decidable_at == dt.datetime.fromisoformat(summary["decidable_at"])
+        assert experiment.launch.started_at == dt.datetime.fromisoformat(summary["started_at"])
         report = ExperimentService(repository).status(abtest.NAME)
         outcome, reason = abtest.decide(report)
         assert (experiment.decision.outcome, experiment.decision.reason) == (outcome, reason)
