@@ -259,9 +259,9 @@ class EventDelivery:
         target = schedule.target
         text = target.get("Input") or ""
         # Scheduler's context attributes, as the service fills them in for each invocation. The scheduled time
-        # has whole seconds: firing now is firing at the next whole second, so it is never before "now".
-        now = dt.datetime.now(dt.UTC)
-        scheduled = now.replace(microsecond=0) + (dt.timedelta(seconds=1) if now.microsecond else dt.timedelta(0))
+        # has whole seconds and is never after the invocation (Scheduler invokes at or after it): a time rounded
+        # up stamped the run's metrics up to a second in the future, past the minute the alarms evaluate at next.
+        scheduled = dt.datetime.now(dt.UTC).replace(microsecond=0)
         for attribute, value in (
             ("scheduled-time", scheduled.strftime("%Y-%m-%dT%H:%M:%SZ")),
             ("execution-id", str(uuid.uuid4())),
