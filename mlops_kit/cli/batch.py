@@ -10,12 +10,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mlops_kit.cli.console import console, fail
-from mlops_kit.waiting import poll
 
 if TYPE_CHECKING:
     from mlops_kit.cli.platform import Platform
-
-_TERMINAL = ("Completed", "Failed", "Stopped")
 
 
 def upload_key(path: Path, now: dt.datetime) -> str:
@@ -29,29 +26,10 @@ def upload_key(path: Path, now: dt.datetime) -> str:
 
 
 def _start(platform: Platform, payload: dict[str, Any]) -> dict[str, Any]:
-    response = platform.client("lambda").invoke(
-        FunctionName=platform.output("BatchStartFunctionName"), Payload=json.dumps(payload).encode()
-    )
-    body: dict[str, Any] = json.loads(response["Payload"].read() or b"{}")
-    if response.get("FunctionError"):
+    body, failed = platform.invoke(platform.output("BatchStartFunctionName"), payload)
+    if failed:
         fail(f"no batch job started: {body.get('errorMessage', body.get('errorType', 'the start function failed'))}")
     return body
-
-
-def _wait(platform: Platform, job: str, timeout: float) -> dict[str, Any]:
-    sagemaker = platform.client("sagemaker")
-    with console.status(f"batch job {job}") as status:
-
-        def ended() -> dict[str, Any] | None:
-            described: dict[str, Any] = sagemaker.describe_processing_job(ProcessingJobName=job)
-            state = described["ProcessingJobStatus"]
-            status.update(f"batch job {job}: {state}")
-            return described if state in _TERMINAL else None
-
-        try:
-            return poll(ended, every=1.0, timeout=timeout, what=f"batch job {job}")
-        except TimeoutError:
-            fail(f"batch job {job} did not end within {timeout:.0f} s; follow it in the SageMaker console")
 
 
 def batch(
@@ -106,7 +84,9 @@ def batch(
     )
     if not wait:
         return
-    described = _wait(platform, name, timeout)
+    described = platform.wait_for_processing_job(
+        name, kind="batch job", follow="follow it in the SageMaker console", every=1.0, timeout=timeout
+    )
     if described["ProcessingJobStatus"] != "Completed":
         fail(f"batch job {name} {described['ProcessingJobStatus'].lower()}: {described.get('FailureReason', '')}")
     bucket, prefix = split_s3_uri(str(result["output_uri"]))

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mlops_kit.cli.console import console, fail, table
-from mlops_kit.waiting import poll
 
 if TYPE_CHECKING:
     from mlops_kit.cli.platform import Platform
@@ -41,7 +40,6 @@ _SEVERITY_STYLE = {
     "insufficient_data": "dim",
     "no_data": "dim",
 }
-_TERMINAL = ("Completed", "Failed", "Stopped")
 # What to do when the start function (or the planning of a report) finds nothing to run, by its reason.
 _HINTS = {
     "no Production model version": "promote a model first (the training pipeline, then `mlops approve`)",
@@ -349,28 +347,11 @@ def _invoke_start(platform: Platform, hours: int | None) -> dict[str, Any]:
         )
     else:
         function, payload = platform.output("DriftStartFunctionName"), {"source": "cli", "window_hours": hours}
-    response = platform.client("lambda").invoke(FunctionName=function, Payload=json.dumps(payload).encode())
-    body: dict[str, Any] = json.loads(response["Payload"].read() or b"{}")
-    if response.get("FunctionError"):
+    body, failed = platform.invoke(function, payload)
+    if failed:
         message = body.get("errorMessage", "no message")
         fail(f"the drift start function failed: {body.get('errorType', 'Error')}: {message}")
     return body
-
-
-def _wait(platform: Platform, job: str, timeout: float) -> dict[str, Any]:
-    sagemaker = platform.client("sagemaker")
-    with console.status(f"drift job {job}") as status:
-
-        def ended() -> dict[str, Any] | None:
-            described: dict[str, Any] = sagemaker.describe_processing_job(ProcessingJobName=job)
-            state = described["ProcessingJobStatus"]
-            status.update(f"drift job {job}: {state}")
-            return described if state in _TERMINAL else None
-
-        try:
-            return poll(ended, every=0.5, timeout=timeout, what=f"drift job {job}")
-        except TimeoutError:
-            fail(f"drift job {job} did not end within {timeout:.0f} s; follow it with `mlops drift report`")
 
 
 @app.command()
@@ -406,7 +387,9 @@ def run(
     )
     if not wait:
         return
-    described = _wait(platform, str(name), timeout)
+    described = platform.wait_for_processing_job(
+        str(name), kind="drift job", follow="follow it with `mlops drift report`", every=0.5, timeout=timeout
+    )
     if described["ProcessingJobStatus"] != "Completed":
         fail(f"drift job {name} {described['ProcessingJobStatus'].lower()}: {described.get('FailureReason', '')}")
     location = report_location(described)

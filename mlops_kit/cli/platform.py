@@ -50,6 +50,32 @@ class Platform:
             )
         return self.outputs[key]
 
+    def invoke(self, function: str, payload: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Invoke ``function`` synchronously: its decoded answer, and whether it failed (``FunctionError``)."""
+        response = self.client("lambda").invoke(FunctionName=function, Payload=json.dumps(payload).encode())
+        body: dict[str, Any] = json.loads(response["Payload"].read() or b"{}")
+        return body, bool(response.get("FunctionError"))
+
+    def wait_for_processing_job(self, job: str, *, kind: str, follow: str, every: float, timeout: float) -> Any:
+        """The processing job's description once it has ended, the status line showing its state; past
+        ``timeout`` seconds the command fails saying how to ``follow`` it (``kind``: "drift job", "batch job")."""
+        from mlops_kit.cli.console import console
+        from mlops_kit.waiting import poll
+
+        sagemaker = self.client("sagemaker")
+        with console.status(f"{kind} {job}") as status:
+
+            def ended() -> dict[str, Any] | None:
+                described: dict[str, Any] = sagemaker.describe_processing_job(ProcessingJobName=job)
+                state = described["ProcessingJobStatus"]
+                status.update(f"{kind} {job}: {state}")
+                return described if state in ("Completed", "Failed", "Stopped") else None
+
+            try:
+                return poll(ended, every=every, timeout=timeout, what=f"{kind} {job}")
+            except TimeoutError:
+                fail(f"{kind} {job} did not end within {timeout:.0f} s; {follow}")
+
     @classmethod
     def connect(cls, project: str | None = None, session: boto3.Session | None = None) -> Platform:
         from botocore.exceptions import BotoCoreError, ClientError

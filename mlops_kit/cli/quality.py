@@ -7,7 +7,6 @@ when the config has a ``quality`` section.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -105,8 +104,7 @@ def run(project: ProjectOption = None) -> None:
 
     platform = Platform.connect(project)
     function = _output(platform, "QualityFunctionName")
-    response = platform.client("lambda").invoke(FunctionName=function, Payload=b'{"source": "cli"}')
-    result = json.loads(response["Payload"].read() or b"{}")
-    if response.get("FunctionError"):
+    result, failed = platform.invoke(function, {"source": "cli"})
+    if failed:
         fail(f"the quality function {function} failed: {result.get('errorMessage', result)}")
     console.print_json(data=result)
