@@ -37,6 +37,16 @@ def processing_job_role(scope: Construct, *, description: str, image_repository:
     role = iam.Role(
         scope, "JobRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"), description=description
     )
+    launcher, bundle = code_assets(scope, role)
+    _grant_runtime(Stack.of(scope), role, image_repository)
+    return ProcessingJobRole(role, launcher, bundle)
+
+
+def code_assets(scope: Construct, role: iam.Role) -> tuple[s3_assets.Asset, s3_assets.Asset]:
+    """The launcher and the kit's code bundle as assets ``Launcher`` and ``CodeBundle`` in ``scope``, readable by
+    ``role``: exactly the two objects, not the whole bootstrap bucket. SageMaker downloads an input given by S3
+    prefix by listing it first, so the role lists that one bucket too (CreateProcessingJob's execution role needs
+    s3:ListBucket; "ListObjectsV2 failed" otherwise)."""
     launcher = s3_assets.Asset(scope, "Launcher", path=str(LAUNCHER))
     bundle_dir = Path(tempfile.gettempdir()) / f"mlops-kit-bundle-{bundle_hash()[:16]}"
     bundle = s3_assets.Asset(scope, "CodeBundle", path=str(build_bundle(bundle_dir)))
@@ -46,10 +56,8 @@ def processing_job_role(scope: Construct, *, description: str, image_repository:
             resources=[a.bucket.arn_for_objects(a.s3_object_key) for a in (launcher, bundle)],
         )
     )
-    # The job's code inputs are S3 prefixes: SageMaker lists them before downloading (s3:ListBucket).
     role.add_to_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bundle.bucket.bucket_arn]))
-    _grant_runtime(Stack.of(scope), role, image_repository)
-    return ProcessingJobRole(role, launcher, bundle)
+    return launcher, bundle
 
 
 def _grant_runtime(stack: Stack, role: iam.Role, repository: tuple[str, str]) -> None:

@@ -4,23 +4,20 @@ and code assets. validate -> preprocess -> train -> evaluate -> gate -> register
 from __future__ import annotations
 
 import re
-import tempfile
 from dataclasses import replace
-from pathlib import Path
 
 from aws_cdk import Fn, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from cdk.arns import arn, as_nag_resource
 from cdk.constructs.mlflow_tracking import MlflowTracking
 from cdk.constructs.model_registry import ModelRegistry
+from cdk.constructs.processing_job import code_assets
 from cdk.nag import acknowledge, acknowledge_grant_actions
 from mlops_kit.pipeline import definition as pipeline_definition
-from mlops_kit.pipeline.bundle import LAUNCHER, build_bundle, bundle_hash
 
 
 class TrainingPipeline(Construct):
@@ -57,21 +54,7 @@ class TrainingPipeline(Construct):
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description=f"{spec.pipeline_name}: runs the pipeline and its processing and training jobs",
         )
-        self.launcher = s3_assets.Asset(self, "Launcher", path=str(LAUNCHER))
-        bundle_dir = Path(tempfile.gettempdir()) / f"mlops-kit-bundle-{bundle_hash()[:16]}"
-        self.bundle = s3_assets.Asset(self, "CodeBundle", path=str(build_bundle(bundle_dir)))
-        # Exactly the two code objects, not the whole bootstrap bucket. SageMaker downloads a processing input
-        # given by S3 prefix by listing it first, so the role lists that one bucket too (CreateProcessingJob's
-        # execution role needs s3:ListBucket; "ListObjectsV2 failed" otherwise).
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["s3:GetObject"],
-                resources=[a.bucket.arn_for_objects(a.s3_object_key) for a in (self.launcher, self.bundle)],
-            )
-        )
-        self.role.add_to_policy(
-            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.bundle.bucket.bucket_arn])
-        )
+        self.launcher, self.bundle = code_assets(self, self.role)
         data_bucket.grant_read(self.role, f"{pipeline_definition.OFFLINE_PREFIX}/*")
         data_bucket.grant_read(self.role, f"{pipeline_definition.LABELS_PREFIX}/*")
         artifacts_bucket.grant_read_write(self.role, f"{pipeline_definition.RUNS_PREFIX}/*")
