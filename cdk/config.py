@@ -584,6 +584,23 @@ class CostConfig(_Section):
         return value
 
 
+# An environment's name is part of its serving stack's name and CloudFormation export names: lowercase, short.
+_ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9]{0,15}$")
+
+
+class EnvironmentConfig(_Section):
+    """An environment a model version is promoted to (``staging``, ``production``) in an account of its own: its
+    serving stack is deployed there, and the tooling account shares the registry's versions, the model artifacts
+    and the platform key with it.
+
+    ``region`` left unset is the platform's ``region``; another region is refused (SageMaker reads a model's
+    artifacts from a bucket in the model's own region, and the artifacts bucket and key are the tooling region's).
+    """
+
+    account: str = Field(pattern=r"^\d{12}$")
+    region: str | None = Field(None, pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+
+
 class PlatformConfig(_Section):
     # 3-25 characters, starting with a letter and ending with a letter or digit: stack, bucket, SageMaker and
     # Glue names are built from it.
@@ -605,6 +622,8 @@ class PlatformConfig(_Section):
     retention: RetentionConfig = RetentionConfig()
     mlflow: MlflowConfig = MlflowConfig()
     cost: CostConfig = CostConfig()
+    # Empty: one account (``account``) trains and serves. Else the promotion order, first to last.
+    environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
 
     @field_validator("project_name")
     @classmethod
@@ -737,6 +756,44 @@ class PlatformConfig(_Section):
             )
         return self
 
+    @model_validator(mode="after")
+    def _environments_fit(self) -> PlatformConfig:
+        if not self.environments:
+            return self
+        problems = []
+        bad_names = [name for name in self.environments if not _ENVIRONMENT_NAME.match(name)]
+        if bad_names:
+            problems.append(
+                f"environment names {bad_names} must be 1-16 lowercase letters and digits starting with a letter "
+                "(they name the environment's serving stack), e.g. staging, production"
+            )
+        if self.account is None:
+            problems.append(
+                "environments need account (the tooling account, where data, training and the registry are "
+                "deployed): each stack is deployed to an explicit account"
+            )
+        accounts: dict[str, str] = {}
+        for name, environment in self.environments.items():
+            if environment.account == self.account:
+                problems.append(
+                    f"environments.{name}.account is the tooling account {self.account}: serving there is the "
+                    "single-account setup (leave environments out), or give the environment its own account"
+                )
+            if environment.account in accounts:
+                problems.append(
+                    f"environments.{name} and environments.{accounts[environment.account]} share account "
+                    f"{environment.account}: their serving stacks and endpoints would collide; one account each"
+                )
+            accounts.setdefault(environment.account, name)
+            if environment.region not in (None, self.region):
+                problems.append(
+                    f"environments.{name}.region {environment.region!r} differs from region {self.region!r}: "
+                    "SageMaker reads model artifacts from a bucket in the model's region; leave it unset"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
     # -- derived names and values: stacks and constructs take them from here, nothing derives them twice -------
     @property
     def endpoint_name(self) -> str:
@@ -744,6 +801,12 @@ class PlatformConfig(_Section):
 
     def stack_name(self, unit: str) -> str:
         return f"{self.project_name}-{unit}"
+
+    @property
+    def environment_accounts(self) -> list[str]:
+        """The environments' accounts, in promotion order: the registry's versions, the model artifacts and the
+        platform key are shared with them (none when one account trains and serves)."""
+        return [environment.account for environment in self.environments.values()]
 
     @property
     def model_package_group(self) -> str:
