@@ -27,4 +27,10 @@ def as_nag_resource(
     """How cdk-nag prints :func:`arn`'s result in an IAM5 finding (for exact acknowledgements)."""
     region = stack.region if not stack.region.startswith("${Token") else "<AWS::Region>"
     separator = ":" if colon else "/"
-    return f"arn:<AWS::Partition>:{service}:{region}:{account or '<AWS::AccountId>'}:{resource}{separator}{name}"
+    return f"arn:<AWS::Partition>:{service}:{region}:{account or nag_account(stack)}:{resource}{separator}{name}"
+
+
+def nag_account(stack: Stack) -> str:
+    """How cdk-nag prints the stack's account in a finding: the account itself when the stack names one
+    (``mlops.account``, every stack of a multi-account setup), else the pseudo parameter."""
+    return stack.account if not stack.account.startswith("${Token") else "<AWS::AccountId>"

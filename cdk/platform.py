@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aws_cdk import App, Environment, Stack, Tags
 
 from cdk.config import PlatformConfig
 from cdk.nag import enable_checks
 from cdk.stacks.data_stack import DataStack
+from cdk.stacks.environment_stack import EnvironmentStack
 from cdk.stacks.monitoring_stack import MonitoringStack
 from cdk.stacks.serving_stack import ServingStack
 from cdk.stacks.training_stack import TrainingStack
@@ -20,10 +21,12 @@ class Platform:
     training: TrainingStack
     serving: ServingStack
     monitoring: MonitoringStack
+    # By environment name, in promotion order; empty when one account trains and serves.
+    environments: dict[str, EnvironmentStack] = field(default_factory=dict)
 
     @property
     def stacks(self) -> list[Stack]:
-        return [self.data, self.training, self.serving, self.monitoring]
+        return [self.data, self.training, self.serving, self.monitoring, *self.environments.values()]
 
 
 def build_platform(app: App, config: PlatformConfig, *, code_commit: str = "unknown") -> Platform:
@@ -72,6 +75,19 @@ def build_platform(app: App, config: PlatformConfig, *, code_commit: str = "unkn
     )
     monitoring.add_dependency(training)  # retraining starts the training pipeline
     monitoring.add_dependency(serving)  # the dashboard shows the serving alarms
+    # Each environment's stack goes to its own account; the tooling stacks above share the versions with it.
+    environments = {
+        name: EnvironmentStack(
+            app,
+            f"Environment{name.capitalize()}",
+            stack_name=config.stack_name(f"serving-{name}"),
+            description=f"MLOps kit: the {name} environment's serving role, for versions shared by the tooling account",
+            env=Environment(account=environment.account, region=environment.region or config.region),
+            config=config,
+            environment_name=name,
+        )
+        for name, environment in config.environments.items()
+    }
     Tags.of(app).add("mlops:project", config.project_name)
     enable_checks(app)
-    return Platform(data=data, training=training, serving=serving, monitoring=monitoring)
+    return Platform(data=data, training=training, serving=serving, monitoring=monitoring, environments=environments)

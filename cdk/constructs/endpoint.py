@@ -19,7 +19,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from cdk.arns import arn, as_nag_resource
+from cdk.arns import arn, as_nag_resource, nag_account
 from cdk.config import AlarmsConfig
 from cdk.nag import acknowledge, acknowledge_grant_actions
 from mlops_kit.serving import deploy, naming
@@ -97,7 +97,7 @@ class EndpointSupport(Construct):
         )
         acknowledge(
             self.model_role,
-            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-"
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-{nag_account(stack)}-"
             f"{stack.region}/*]",
             "Model versions reference the immutable code bundle (a content-addressed CDK asset) they were trained "
             "with; serving or rolling back to an older version needs that older bundle. Read-only.",

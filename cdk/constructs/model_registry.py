@@ -45,6 +45,35 @@ class ModelRegistry(Construct):
         self.packages_arn = arn(stack, "sagemaker", "model-package", f"{group_name.lower()}/*")
         self._packages_finding = as_nag_resource(stack, "sagemaker", "model-package", f"{group_name.lower()}/*")
 
+    # What an environment account may do with the shared versions: find and read them (to deploy one), no more.
+    SHARED_ACTIONS = (
+        "sagemaker:DescribeModelPackageGroup",
+        "sagemaker:DescribeModelPackage",
+        "sagemaker:ListModelPackages",
+    )
+
+    def share_with(self, accounts: list[str]) -> None:
+        """Share the group's versions with ``accounts`` (the environments' accounts) through the group's resource
+        policy: :data:`SHARED_ACTIONS` on the group and its versions. No accounts, no policy.
+
+        The accounts' IAM policies must allow the same actions on these ARNs: cross-account access needs both.
+        """
+        if not accounts:
+            return
+        partition = Stack.of(self).partition
+        self.group.model_package_group_policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "EnvironmentsReadVersions",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": [f"arn:{partition}:iam::{account}:root" for account in accounts]},
+                    "Action": list(self.SHARED_ACTIONS),
+                    "Resource": [self.group_arn, self.packages_arn],
+                }
+            ],
+        }
+
     def _acknowledge_versions(self, grantee: iam.IGrantable) -> None:
         principal = grantee.grant_principal  # the role whose policy gets the statement
         if isinstance(principal, Construct):

@@ -16,7 +16,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from cdk.arns import arn
+from cdk.arns import arn, nag_account
 from cdk.config import PlatformConfig
 from cdk.constructs.approvals import PromotionApprovals
 from cdk.constructs.dead_letters import DeadLetters
@@ -148,7 +148,7 @@ class PromotionWorkflow(Construct):
         registry.grant_read(self.trigger.function)
         acknowledge(
             self.trigger.role,
-            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:{stack.region}:<AWS::AccountId>:execution:"
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:{stack.region}:{nag_account(stack)}:execution:"
             f"<{machine_id}.Name>:*]",
             "Execution names are derived per model version; the grant covers this state machine's executions only.",
         )
@@ -187,7 +187,7 @@ class PromotionWorkflow(Construct):
         registry.acknowledge_versions(self.approvals.approver_policy)
         acknowledge(
             self.approvals.approver_policy,
-            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:{stack.region}:<AWS::AccountId>:execution:"
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:{stack.region}:{nag_account(stack)}:execution:"
             f"<{machine_id}.Name>:*]",
             "Approvers follow this state machine's executions only; execution names are derived per model version.",
         )

@@ -10,6 +10,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdk.nag import acknowledge
+from mlops_kit.pipeline.definition import MODELS_PREFIX
 
 # Days an overwritten or expired object version is kept before S3 deletes it for good.
 NONCURRENT_DAYS = 7
@@ -113,6 +114,41 @@ class PlatformStorage(Construct):
                 expiration=retention,
                 noncurrent_version_expiration=Duration.days(NONCURRENT_DAYS),
             )
+
+    def share_models_with(self, accounts: list[str]) -> None:
+        """Let ``accounts`` (the environments' accounts) read the model artifacts: ``s3:GetObject`` on the objects
+        under ``models/`` of the artifacts bucket (where the training pipeline writes them), and ``kms:Decrypt`` with
+        the key only through S3 in this region. Nothing else of the buckets or the key is shared; no accounts, no
+        statements.
+
+        The accounts' own IAM policies must allow the same reads: a cross-account request needs both the caller's
+        identity policy and the resource's policy. The grant names the account, not a role in it: a principal in
+        a bucket or key policy must exist when the policy is written, and the environments' roles are deployed
+        after this stack.
+        """
+        if not accounts:
+            return
+        stack = Stack.of(self)
+        principals: list[iam.IPrincipal] = [iam.AccountPrincipal(account) for account in accounts]
+        self.artifacts_bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="EnvironmentsReadModels",
+                principals=principals,
+                actions=["s3:GetObject"],
+                resources=[self.artifacts_bucket.arn_for_objects(f"{MODELS_PREFIX}/*")],
+            )
+        )
+        # SageMaker fetches a model's artifacts from S3 as the endpoint's role, and S3 decrypts them with this key on
+        # that role's behalf: kms:ViaService limits the grant to that path.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="EnvironmentsDecryptModels",
+                principals=principals,
+                actions=["kms:Decrypt"],
+                resources=["*"],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}},
+            )
+        )
 
     def _bucket(self, construct_id: str, log_prefix: str, removal_policy: RemovalPolicy) -> s3.Bucket:
         return s3.Bucket(

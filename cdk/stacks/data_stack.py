@@ -38,6 +38,8 @@ class DataStack(Stack):
             capture_prefix=serving_naming.capture_prefix(config.endpoint_name),
             reports_prefix=drift_naming.reports_prefix(config.endpoint_name),
         )
+        # The environments' accounts deploy the versions trained here: they read the model artifacts.
+        self.storage.share_models_with(config.environment_accounts)
         self.notifications = Notifications(
             self, "Notifications", key=self.storage.key, approver_emails=config.notifications.approver_emails
         )

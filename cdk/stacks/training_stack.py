@@ -37,6 +37,7 @@ class TrainingStack(Stack):
             removal_policy=config.cdk_removal_policy,
             description=f"{config.project_name}: every trained version, with lineage and lifecycle stage",
         )
+        self.registry.share_with(config.environment_accounts)
         # Managed MLflow (mlflow.managed): the tracking server the pipeline logs its runs to.
         self.mlflow = (
             MlflowTracking(
