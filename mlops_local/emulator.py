@@ -46,6 +46,17 @@ DEFAULT_PORT = 4566
 _DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
+def _in_account(account: str) -> Any:
+    """A botocore handler that sends a client's requests to ``account`` unless a role makes them."""
+    from mlops_local.iam.identity import ACCOUNT_HEADER, PRINCIPAL_HEADER
+
+    def add_header(request: Any, **_kwargs: Any) -> None:
+        if PRINCIPAL_HEADER not in request.headers and ACCOUNT_HEADER not in request.headers:
+            request.headers[ACCOUNT_HEADER] = account
+
+    return add_header
+
+
 def _moto_config() -> Any:
     return {
         "stepfunctions": {"execute_state_machine": True},
@@ -218,12 +229,23 @@ class Emulator:
     def session(self) -> boto3.Session:
         return boto3.Session(region_name=self.region, **_DUMMY_CREDENTIALS)
 
-    def client(self, service: str) -> Any:
-        """A client bound to the emulator, cached per service (clients are thread-safe; creating one costs ~0.1 s)."""
+    def client(self, service: str, *, account: str | None = None) -> Any:
+        """A client bound to the emulator, cached per service (clients are thread-safe; creating one costs ~0.1 s).
+
+        ``account`` (12 digits) makes it the administrator of that account instead of the emulator's own
+        (:attr:`account`): the emulator models several accounts, each with its own resources and IAM. A thread
+        acting as a role (:func:`mlops_local.iam.acting_as`) calls as that role, in the role's account.
+        """
+        if account is not None and not (len(account) == 12 and account.isdigit()):
+            raise ValueError(f"account must be 12 digits, got {account!r}")
+        key = service if account in (None, self.account) else f"{service}@{account}"
         with self._clients_lock:
-            if service not in self._clients:
-                self._clients[service] = self.session().client(service, endpoint_url=self.endpoint_url)
-            return self._clients[service]
+            if key not in self._clients:
+                client = self.session().client(service, endpoint_url=self.endpoint_url)
+                if key != service:
+                    client.meta.events.register("before-sign.*.*", _in_account(str(account)))
+                self._clients[key] = client
+            return self._clients[key]
 
     def job_endpoint(self) -> str:
         """An HTTP endpoint for other processes (SageMaker jobs) to reach this emulator's state.

@@ -183,10 +183,20 @@ def resource_policy(resource: str, region: str) -> tuple[list[PolicyDocument] | 
 ResourcePolicy = tuple[list[PolicyDocument] | None, bool]
 
 
+def bucket_account(bucket: str) -> str:
+    """The account that owns ``bucket`` (S3 ARNs name none; bucket names are global), or the emulator's default
+    account when no account has it."""
+    from moto.s3.models import s3_backends
+
+    owner = s3_backends.bucket_accounts.get(bucket)
+    return str(owner[1]) if owner else _default_account("")
+
+
 def _bucket_policy(resource: str, rest: str, account: str, region: str) -> ResourcePolicy:
     from moto.s3.models import s3_backends
 
-    bucket = s3_backends[_default_account(account)]["aws"].buckets.get(rest.split("/", 1)[0])
+    name = rest.split("/", 1)[0]
+    bucket = s3_backends[account or bucket_account(name)]["aws"].buckets.get(name)
     if bucket is None or not bucket.policy:
         return [], False
     return [PolicyDocument.parse(bucket.policy.decode(), f"bucket policy of {bucket.name}")], False
@@ -284,8 +294,14 @@ def _context(
     else:
         keys["aws:principalservicename"] = [principal.arn]
     if authorization.resource != "*":
-        # The account that owns the resource: the one in its ARN (S3 ARNs name none: the emulator has one account).
+        # The account that owns the resource: the one in its ARN, or for S3 (whose ARNs name none) the bucket's.
         owner = authorization.resource.split(":")[4] if authorization.resource.count(":") >= 5 else ""
+        if (
+            not owner
+            and authorization.resource.startswith("arn:aws:s3:::")
+            and authorization.resource != "arn:aws:s3:::*"
+        ):
+            owner = bucket_account(authorization.resource.removeprefix("arn:aws:s3:::").split("/", 1)[0])
         keys["aws:resourceaccount"] = [owner or principal.account]
         if authorization.resource.startswith("arn:aws:s3:::"):
             keys["s3:resourceaccount"] = [owner or principal.account]
@@ -368,29 +384,30 @@ def _s3_operation(request: ApiRequest) -> tuple[str, dict[str, Any], list[Author
         source = unquote(source.decode() if isinstance(source, bytes) else str(source)).lstrip("/").split("?")[0]
         extra.append(Authorization(action="s3:GetObject", resource=f"arn:aws:s3:::{source}"))
         source_bucket, _, source_key = source.partition("/")
-        extra += _sse_kms(request, "kms:Decrypt", _object_key_id(source_bucket, source_key))
+        extra += _sse_kms(request, "kms:Decrypt", _object_key_id(source_bucket, source_key), source_bucket)
     if operation == "PutObject" and key:
-        extra += _sse_kms(request, "kms:GenerateDataKey", _new_object_key_id(bucket, headers))
+        extra += _sse_kms(request, "kms:GenerateDataKey", _new_object_key_id(bucket, headers), bucket)
         if "uploadId" in (getattr(response, "querystring", {}) or {}):
-            extra += _sse_kms(request, "kms:Decrypt", _new_object_key_id(bucket, headers))
+            extra += _sse_kms(request, "kms:Decrypt", _new_object_key_id(bucket, headers), bucket)
     if operation == "GetObject" and key and str(getattr(response, "method", "GET")).upper() != "HEAD":
-        extra += _sse_kms(request, "kms:Decrypt", _object_key_id(bucket, key))
+        extra += _sse_kms(request, "kms:Decrypt", _object_key_id(bucket, key), bucket)
     return operation, params, extra
 
 
 # -- S3 objects encrypted with KMS keys: S3 calls KMS as the caller ----------------------------------------------
 
 
-def _s3_backend() -> Any:
+def _s3_backend(bucket: str) -> Any:
+    """The S3 backend of the account that owns ``bucket``."""
     from moto.s3.models import s3_backends
 
-    return s3_backends[_default_account("")]["aws"]
+    return s3_backends[bucket_account(bucket)]["aws"]
 
 
 def _object_key_id(bucket: str, key: str) -> str | None:
     """The KMS key an existing object is encrypted with (None: not SSE-KMS, or no such object)."""
     try:
-        found = _s3_backend().get_object(bucket, key)
+        found = _s3_backend(bucket).get_object(bucket, key)
     except Exception:
         return None
     if found is None or getattr(found, "encryption", None) != "aws:kms":
@@ -404,7 +421,7 @@ def _new_object_key_id(bucket: str, headers: Any) -> str | None:
     key_id = headers.get("x-amz-server-side-encryption-aws-kms-key-id")
     if not encryption:
         try:
-            rule = (_s3_backend().buckets[bucket].encryption or {}).get("Rule", {})
+            rule = (_s3_backend(bucket).buckets[bucket].encryption or {}).get("Rule", {})
         except Exception:
             return None
         default = rule.get("ApplyServerSideEncryptionByDefault", {})
@@ -414,18 +431,20 @@ def _new_object_key_id(bucket: str, headers: Any) -> str | None:
     return str(key_id or "alias/aws/s3")
 
 
-def _sse_kms(request: ApiRequest, action: str, key_id: str | None) -> list[Authorization]:
+def _sse_kms(request: ApiRequest, action: str, key_id: str | None, bucket: str) -> list[Authorization]:
     """SSE-KMS: S3 asks KMS on the caller's behalf, so the caller needs ``action`` on the key, through S3
     (Amazon S3 user guide, "Using server-side encryption with AWS KMS keys": kms:GenerateDataKey to upload,
-    kms:Decrypt to download and for multipart uploads)."""
+    kms:Decrypt to download and for multipart uploads). The key is the bucket owner's unless its ARN names
+    another account; for a caller of another account that key's policy must allow too."""
     if not key_id:
         return []
     from moto.kms.models import kms_backends
 
     region = request.region or "us-east-1"
     account = request.account or _default_account("")
+    key_account = key_id.split(":")[4] if key_id.startswith("arn:") else bucket_account(bucket)
     try:
-        backend = kms_backends[account][region]
+        backend = kms_backends[key_account][region]
         arn = backend.keys[backend.any_id_to_key_id(key_id)].arn
     except Exception:
         return []  # S3's own managed key (aws/s3) before first use: its key policy allows the account's S3 use

@@ -26,6 +26,9 @@ from dataclasses import dataclass
 from typing import Any
 
 PRINCIPAL_HEADER = "x-mlops-local-principal"  # "<role ARN> <session name>"
+# moto serves a request from the backends of the account this header names (else the access key's account): a
+# role's requests are its own account's, as on AWS, whichever account the client was made for.
+ACCOUNT_HEADER = "x-moto-account-id"
 _LOCAL = threading.local()
 
 
@@ -173,6 +176,9 @@ def _add_principal_header(request: Any, **_kwargs: Any) -> None:
     identity = current()
     if identity is not None:
         request.headers[PRINCIPAL_HEADER] = identity.header()
+        if ACCOUNT_HEADER in request.headers:
+            del request.headers[ACCOUNT_HEADER]
+        request.headers[ACCOUNT_HEADER] = identity.account
     elif PRINCIPAL_HEADER in request.headers:
         del request.headers[PRINCIPAL_HEADER]
 

@@ -11,6 +11,9 @@ Condition), "IAM JSON policy elements: Condition operators" and "Single-valued v
   identity-based policies. A KMS key policy is different: the key policy must allow, either naming the caller or
   delegating to the account, in which case the identity-based policy must allow too. A permissions boundary,
   when the role has one, must also allow.
+* Across accounts (the resource's account, ``aws:ResourceAccount``, is not the caller's) both must allow: an
+  identity-based policy of the caller, and the resource's policy naming the caller or its account ("Cross-account
+  policy evaluation logic"). A resource without a resource-based policy cannot be reached from another account.
 * Actions match case-insensitively with ``*`` and ``?``; ARNs match case-sensitively per ARN segment, with
   wildcards in the resource segment spanning ``/`` and ``:`` (``log-group:NAME:*`` covers its log streams).
 
@@ -322,6 +325,24 @@ def _applicable(
     return found
 
 
+def _cross_account(context: RequestContext) -> bool:
+    """Whether a role calls a resource of another account (the emulator computes aws:ResourceAccount for every
+    request on a resource; without it, the resource is taken to be the caller's)."""
+    if context.principal.kind != "role":
+        return False
+    owner = context.keys.get("aws:resourceaccount")
+    return bool(owner) and owner != [context.principal.account]
+
+
+def _cross_account_decision(action: str, identity_allows: bool, bounded: bool, resource_allows: bool) -> Decision:
+    if not identity_allows:
+        reason = "permissions boundary" if bounded else "identity-based policy"
+        return Decision(False, f"because no {reason} allows the {action} action")
+    if not resource_allows:
+        return Decision(False, f"because no resource-based policy allows the {action} action")
+    return Decision(True, "")
+
+
 def evaluate(
     context: RequestContext,
     *,
@@ -330,7 +351,7 @@ def evaluate(
     boundary: Iterable[PolicyDocument] | None = None,
     resource_must_allow: bool = False,
 ) -> Decision:
-    """Decide one request within one account.
+    """Decide one request, within one account or across two (see the module's rules).
 
     ``resource`` is the resource-based policy of the resource, when it has one (None: the resource type has no
     resource policies). ``resource_must_allow`` is True for KMS keys, whose key policy must allow the request.
@@ -354,6 +375,8 @@ def evaluate(
         identity_allows = False  # a boundary caps what identity-based policies grant
     resource_allows = any(effect == "Allow" and match == EXACT for effect, match in resource_statements)
     delegated = any(effect == "Allow" and match == ACCOUNT for effect, match in resource_statements)
+    if _cross_account(context):
+        return _cross_account_decision(action, identity_allows, bounded, resource_allows or delegated)
     if resource_must_allow:
         if resource_allows or (delegated and identity_allows):
             return Decision(True, "")
