@@ -340,11 +340,17 @@ class SageMakerModelPackageGroup(_Emulated, CloudFormationModel):
     def create(cls, name: str, properties: dict[str, Any], account_id: str, region: str) -> Any:
         from moto.sagemaker.models import sagemaker_backends
 
-        arn = sagemaker_backends[account_id][region].create_model_package_group(
+        backend = sagemaker_backends[account_id][region]
+        arn = backend.create_model_package_group(
             model_package_group_name=name,
             model_package_group_description=properties.get("ModelPackageGroupDescription", ""),
             tags=_tags(properties),
         )
+        # Kept for the IAM evaluation (mlops_local.iam.enforcement): who else may read the group's versions.
+        policy = properties.get("ModelPackageGroupPolicy")
+        if policy:
+            group = backend.model_package_groups[name]
+            group.resource_policy = policy if isinstance(policy, str) else json.dumps(policy)  # type: ignore[attr-defined]
         # CloudFormation's Ref of a model package group is its ARN.
         return cls(arn, {"ModelPackageGroupArn": arn, "ModelPackageGroupStatus": "Completed"}, properties)
 

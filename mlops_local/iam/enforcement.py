@@ -5,7 +5,8 @@ it must be allowed to do (:mod:`mlops_local.iam.authorizations`) and decides eac
 (:mod:`mlops_local.iam.policies`) from the policies the account holds in moto: the role's inline policies (those
 CloudFormation attaches from ``AWS::IAM::Policy`` included), its managed policies (customer and AWS managed) and
 its permissions boundary, and the resource's own policy where the service has one (S3 bucket policies, SNS topic
-and SQS queue policies, Lambda function policies, KMS key policies, which must allow). A denial reaches the
+and SQS queue policies, Lambda function policies, SageMaker model package group policies, KMS key policies, which
+must allow). A denial reaches the
 client as the service's AccessDenied error with AWS's message ("User: arn:aws:sts::...:assumed-role/ROLE/SESSION
 is not authorized to perform: ACTION on resource: ARN because no identity-based policy allows the ACTION
 action").
@@ -242,8 +243,26 @@ def _key_policy(resource: str, rest: str, account: str, region: str) -> Resource
     return [PolicyDocument.parse(key.policy, f"key policy of {resource}")], True
 
 
+def _model_group_policy(resource: str, rest: str, account: str, region: str) -> ResourcePolicy:
+    """The resource policy of a model package group, for the group and its versions (``model-package/<group>/<n>``;
+    unversioned packages have none)."""
+    kind, _, path = rest.partition("/")
+    if kind not in ("model-package-group", "model-package") or (kind == "model-package" and "/" not in path):
+        return None, False
+    from moto.sagemaker.models import sagemaker_backends
+
+    name = path.split("/", 1)[0]
+    groups = sagemaker_backends[account][region].model_package_groups
+    group = next((g for n, g in groups.items() if n.lower() == name.lower()), None)
+    if group is None:
+        return None, False
+    policy = getattr(group, "resource_policy", None)
+    return ([PolicyDocument.parse(policy, f"model package group policy of {name}")] if policy else []), False
+
+
 # The resource types with resource-based policies the emulator evaluates, by service prefix.
 _RESOURCE_POLICIES: dict[str, Callable[[str, str, str, str], ResourcePolicy]] = {
+    "sagemaker": _model_group_policy,
     "s3": _bucket_policy,
     "sns": _topic_policy,
     "sqs": _queue_policy,

@@ -8,6 +8,9 @@
   registry can be emptied before its group is deleted.
 * Every create and update emits the ``SageMaker Model Package State Change`` event on the default bus, its
   detail mirroring DescribeModelPackage, so EventBridge rules on approvals fire as on AWS.
+* DescribeModelPackage of a version ARN of another account describes it in that account's registry (moto looks in
+  the caller's), so an environment account reads the versions the tooling account shares; the request check has
+  already required the caller's identity policy and the group's resource policy to allow it.
 * ``CreatedBy`` and ``LastModifiedBy`` name the caller as AWS verified it (``IamIdentity``: the role session of a
   request made as a role, otherwise the caller STS reports for the request's credentials), not moto's made-up
   Studio user profile: the approval service trusts ``LastModifiedBy`` as the reviewer's identity.
@@ -42,6 +45,13 @@ PATCH_POINTS: tuple[PatchPoint, ...] = (
         attribute="ModelPackage.gen_response_object",
         signature="(self) -> dict[str, typing.Any]",
         why="return ModelLifeCycle in DescribeModelPackage and ListModelPackages",
+    ),
+    PatchPoint(
+        name="sagemaker-describe-model-package-request",
+        module="moto.sagemaker.responses",
+        attribute="SageMakerResponse.describe_model_package",
+        signature="(self) -> moto.core.responses.ActionResult",
+        why="describe a version shared by another account (its ARN names the account) in that account's registry",
     ),
     PatchPoint(
         name="sagemaker-delete-model-package",
@@ -155,6 +165,20 @@ def apply(patcher: Any) -> None:
             described["ModelLifeCycle"] = life_cycle
         return described
 
+    original_describe_request = points["sagemaker-describe-model-package-request"].original()
+
+    def describe_model_package(response: Any) -> Any:
+        from moto.core.responses import ActionResult
+        from moto.sagemaker.models import sagemaker_backends
+
+        name = str(response._get_param("ModelPackageName") or "")
+        owner = name.split(":")[4] if name.startswith("arn:") and name.count(":") >= 5 else ""
+        if not owner or owner == response.current_account:
+            return original_describe_request(response)
+        region = name.split(":")[3] or response.region
+        package = sagemaker_backends[owner][region].describe_model_package(model_package_name=name)
+        return ActionResult(package.gen_response_object())
+
     def delete_model_package(response: Any) -> Any:
         from moto.core.responses import ActionResult
 
@@ -169,3 +193,4 @@ def apply(patcher: Any) -> None:
     patcher.replace(points["sagemaker-delete-model-package"], delete_model_package)
     patcher.replace(points["sagemaker-update-model-package"], update_model_package)
     patcher.replace(points["sagemaker-describe-model-package"], describe)
+    patcher.replace(points["sagemaker-describe-model-package-request"], describe_model_package)

@@ -167,3 +167,75 @@ def test_each_account_has_its_own_resources(emulator: Emulator) -> None:
     assert "only-there" not in [r["RoleName"] for r in emulator.client("iam").list_roles()["Roles"]]
     with pytest.raises(ValueError, match="account must be 12 digits"):
         emulator.client("iam", account="prod")
+
+
+def _registry(emulator: Emulator, group: str, *, shared: bool) -> str:
+    """A model package group deployed by CloudFormation in the tooling account (``shared``: with the resource policy
+    ModelRegistry.share_with gives it) holding one version; the version's ARN."""
+    properties: dict[str, Any] = {"ModelPackageGroupName": group}
+    if shared:
+        properties["ModelPackageGroupPolicy"] = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "EnvironmentsReadVersions",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": [f"arn:aws:iam::{ENVIRONMENT}:root"]},
+                    "Action": ["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"],
+                    "Resource": [
+                        f"arn:aws:sagemaker:us-east-1:{emulator.account}:model-package-group/{group}",
+                        f"arn:aws:sagemaker:us-east-1:{emulator.account}:model-package/{group}/*",
+                    ],
+                }
+            ],
+        }
+    template = {"Resources": {"Group": {"Type": "AWS::SageMaker::ModelPackageGroup", "Properties": properties}}}
+    emulator.client("cloudformation").create_stack(StackName=f"{group}-stack", TemplateBody=json.dumps(template))
+    version = emulator.client("sagemaker").create_model_package(
+        ModelPackageGroupName=group,
+        InferenceSpecification={
+            "Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/sklearn:1"}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"],
+        },
+        ModelApprovalStatus="Approved",
+    )
+    return str(version["ModelPackageArn"])
+
+
+def _describer(emulator: Emulator, name: str, *, allowed: bool) -> str:
+    iam = emulator.client("iam", account=ENVIRONMENT)
+    trust = _policy({"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"})
+    arn = str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)["Role"]["Arn"])
+    if allowed:
+        document = _policy({"Effect": "Allow", "Action": "sagemaker:DescribeModelPackage", "Resource": "*"})
+        iam.put_role_policy(RoleName=name, PolicyName="describe", PolicyDocument=document)
+    return arn
+
+
+def test_a_shared_registry_version_is_described_from_the_environment_account(emulator: Emulator) -> None:
+    version = _registry(emulator, "shared-models", shared=True)
+    role = _describer(emulator, "promoter", allowed=True)
+
+    with acting_as(role):
+        described = emulator.client("sagemaker").describe_model_package(ModelPackageName=version)
+
+    assert described["ModelPackageArn"] == version
+    assert described["ModelApprovalStatus"] == "Approved"
+
+
+@pytest.mark.parametrize(
+    ("shared", "allowed", "missing"),
+    [(False, True, "resource-based policy"), (True, False, "identity-based policy")],
+)
+def test_a_registry_version_stays_private_unless_both_accounts_allow_it(
+    emulator: Emulator, shared: bool, allowed: bool, missing: str
+) -> None:
+    version = _registry(emulator, "models", shared=shared)
+    role = _describer(emulator, "promoter", allowed=allowed)
+
+    with acting_as(role), pytest.raises(ClientError) as raised:
+        emulator.client("sagemaker").describe_model_package(ModelPackageName=version)
+
+    assert raised.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert f"because no {missing} allows the sagemaker:DescribeModelPackage action" in str(raised.value)
