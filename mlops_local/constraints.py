@@ -343,7 +343,64 @@ def _metric_statistics_period(params: dict[str, Any]) -> ApiError | None:
     return None
 
 
+_SERVERLESS_DOC = (
+    "https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html (Feature exclusions: KMS keys, data "
+    "capture, multiple production variants), API_ProductionVariantServerlessConfig.html (MemorySizeInMB in 1 GB "
+    "increments; ProvisionedConcurrency at most MaxConcurrency), API_ProductionVariant.html (ServerlessConfig "
+    "instead of an instance-based configuration) and shadow-tests-exclusions.html (serverless inference)"
+)
+
+
+def _serverless_endpoint_config(params: dict[str, Any]) -> ApiError | None:
+    """CreateEndpointConfig with a serverless variant. The rules are AWS's (:data:`_SERVERLESS_DOC`); the message
+    texts are the emulator's, as AWS does not document its own."""
+    production = params.get("ProductionVariants") or []
+    shadows = params.get("ShadowProductionVariants") or []
+    serverless = [v for v in [*production, *shadows] if v.get("ServerlessConfig")]
+    if not serverless:
+        return None
+    for variant in serverless:
+        name, config = variant.get("VariantName"), variant["ServerlessConfig"]
+        if "InstanceType" in variant or "InitialInstanceCount" in variant:
+            return ApiError(
+                "ValidationException",
+                f"Variant {name} has a ServerlessConfig and InstanceType or InitialInstanceCount: a serverless "
+                "variant is configured instead of instances, not with them.",
+            )
+        memory = config.get("MemorySizeInMB")
+        if isinstance(memory, int) and memory % 1024:
+            return ApiError(
+                "ValidationException",
+                f"Variant {name}: MemorySizeInMB must be 1024, 2048, 3072, 4096, 5120 or 6144 (1 GB increments); "
+                f"got {memory}.",
+            )
+        provisioned, maximum = config.get("ProvisionedConcurrency"), config.get("MaxConcurrency")
+        if isinstance(provisioned, int) and isinstance(maximum, int) and provisioned > maximum:
+            return ApiError(
+                "ValidationException",
+                f"Variant {name}: ProvisionedConcurrency ({provisioned}) must be less than or equal to "
+                f"MaxConcurrency ({maximum}).",
+            )
+    unsupported = [
+        what
+        for what, present in (
+            ("multiple production variants", len(production) > 1),
+            ("ShadowProductionVariants", bool(shadows)),
+            ("DataCaptureConfig", bool(params.get("DataCaptureConfig"))),
+            ("KmsKeyId", bool(params.get("KmsKeyId"))),
+        )
+        if present
+    ]
+    if unsupported:
+        return ApiError(
+            "ValidationException",
+            f"Serverless endpoint configurations do not support {', '.join(unsupported)}.",
+        )
+    return None
+
+
 SERVICE_RULES: tuple[ServiceRule, ...] = (
+    ServiceRule("sagemaker", "CreateEndpointConfig", _SERVERLESS_DOC, _serverless_endpoint_config),
     ServiceRule(
         "cloudwatch",
         "GetMetricData",

@@ -22,7 +22,9 @@ InvokeEndpoint (even to a missing endpoint) with the literal string "body". Here
 SageMaker's rules that moto does not enforce are enforced here: names of models and endpoint configs are unique
 (CreateModel, CreateEndpointConfig), an update may not remove an autoscaled variant or change its instance type,
 blue/green traffic steps must fit the variant's instances, and a config with a shadow variant has exactly one
-production and one shadow variant. A failed update ends as SageMaker ends one: InService on the *old* config with a
+production and one shadow variant. An instance-based endpoint cannot be updated to a serverless config, and a
+serverless endpoint takes no rolling deployment (the serverless config rules themselves are request rules:
+:mod:`mlops_local.constraints`). A failed update ends as SageMaker ends one: InService on the *old* config with a
 ``FailureReason`` (or UpdateRollbackFailed / OutOfService / Failed when the rehearsal asks for it), and
 ``RetainAllVariantProperties`` keeps the instance counts (and weights, capture) of the variants that stay.
 """
@@ -438,6 +440,7 @@ class EndpointService:
                     "ValidationException", f'Cannot update failed endpoint "{endpoint.arn}"; delete it instead.'
                 )
             new = self.config(config_name)
+            check_serverless_update(self.config(endpoint.config_name), new, deployment_config)
             self._check_autoscaled_variants(endpoint, new)
             blue_green = bool(deployment_config and deployment_config.get("BlueGreenUpdatePolicy"))
             if blue_green:
@@ -984,6 +987,28 @@ def check_blue_green_policy(policy: dict[str, Any], variants: list[dict[str, Any
                 f"{field_name} {size['Type']} {size['Value']:g} is {batch} of the {instances} instance(s) of variant "
                 f'"{variant["VariantName"]}"; it must be {share} of the variant\'s instance count.',
             )
+
+
+def _serverless(config: dict[str, Any]) -> bool:
+    return any(v.get("ServerlessConfig") for v in config.get("ProductionVariants", []))
+
+
+def check_serverless_update(
+    current: dict[str, Any], new: dict[str, Any], deployment_config: dict[str, Any] | None
+) -> None:
+    """UpdateEndpoint rules of Serverless Inference: an instance-based endpoint cannot become serverless ("If you
+    try to update your real-time endpoint to serverless, you receive a ValidationError", serverless-endpoints.html,
+    Feature exclusions; the other way is allowed), and rolling deployments exclude serverless endpoints
+    (deployment-guardrails-exclusions.html)."""
+    if _serverless(new) and not _serverless(current):
+        raise EndpointError(
+            "ValidationException",
+            f"Cannot update endpoint configuration {current.get('EndpointConfigName')} (instance-based) to "
+            f"{new.get('EndpointConfigName')} (serverless): an instance-based endpoint cannot be converted to a "
+            "serverless endpoint.",
+        )
+    if _serverless(new) and deployment_config and deployment_config.get("RollingUpdatePolicy"):
+        raise EndpointError("ValidationException", "A RollingUpdatePolicy is not supported for serverless endpoints.")
 
 
 def check_shadow_layout(production: list[dict[str, Any]], shadows: list[dict[str, Any]]) -> None:
