@@ -125,32 +125,39 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class Variant:
-    """One production (or shadow) variant of an endpoint config."""
+    """One production (or shadow) variant of an endpoint config: on ``instance_count`` instances of
+    ``instance_type``, or serverless when ``serverless`` is set (a ``ProductionVariantServerlessConfig``:
+    ``MemorySizeInMB``, ``MaxConcurrency``, optionally ``ProvisionedConcurrency``; then the instance fields are
+    not sent, as SageMaker serves the variant without instances)."""
 
     name: str
     model: str
     instance_type: str
     instance_count: int
     weight: float = 1.0
+    serverless: dict[str, int] | None = None
 
     def request(self) -> dict[str, Any]:
-        return {
-            "VariantName": self.name,
-            "ModelName": self.model,
-            "InstanceType": self.instance_type,
-            "InitialInstanceCount": self.instance_count,
-            "InitialVariantWeight": float(self.weight),
-        }
+        request: dict[str, Any] = {"VariantName": self.name, "ModelName": self.model}
+        if self.serverless is not None:
+            request["ServerlessConfig"] = dict(self.serverless)
+        else:
+            request["InstanceType"] = self.instance_type
+            request["InitialInstanceCount"] = self.instance_count
+        request["InitialVariantWeight"] = float(self.weight)
+        return request
 
     @classmethod
     def from_config(cls, entry: dict[str, Any], **changes: Any) -> Variant:
         """A variant of a described endpoint config, with ``changes``."""
+        serverless = entry.get("ServerlessConfig")
         variant = cls(
             name=entry["VariantName"],
             model=entry["ModelName"],
-            instance_type=entry["InstanceType"],
+            instance_type=entry.get("InstanceType", ""),
             instance_count=int(entry.get("InitialInstanceCount", 1)),
             weight=float(entry.get("InitialVariantWeight", 1.0)),
+            serverless=dict(serverless) if serverless else None,
         )
         return cls(**{**variant.__dict__, **changes})
 
@@ -158,7 +165,8 @@ class Variant:
 @dataclass(frozen=True)
 class ConfigSpec:
     """An endpoint config: production variants, at most one shadow variant (then exactly one production variant,
-    as SageMaker requires), data capture and the storage key."""
+    as SageMaker requires), data capture and the storage key. A serverless variant stands alone: raises
+    ValueError for what serverless endpoints do not support (see :meth:`_check_serverless`)."""
 
     variants: tuple[Variant, ...]
     shadow: Variant | None = None
@@ -173,6 +181,27 @@ class ConfigSpec:
             raise ValueError(f"variant names must be unique in an endpoint config, got {names}")
         if self.shadow is not None and len(self.variants) != 1:
             raise ValueError("an endpoint config with a shadow variant must have exactly one production variant")
+        if any(v.serverless is not None for v in (*self.variants, *([self.shadow] if self.shadow else []))):
+            self._check_serverless()
+
+    def _check_serverless(self) -> None:
+        """SageMaker's Serverless Inference "Feature exclusions" (multiple production variants, data capture, KMS
+        keys) and the shadow-test exclusions (serverless endpoints): refused here, before any AWS call."""
+        unsupported = [
+            what
+            for what, present in (
+                ("multiple production variants", len(self.variants) > 1),
+                ("a shadow variant", self.shadow is not None),
+                ("data capture", bool(self.data_capture)),
+                ("a KMS key", bool(self.kms_key_id)),
+            )
+            if present
+        ]
+        if unsupported:
+            raise ValueError(
+                f"a serverless endpoint config cannot have {', '.join(unsupported)} (SageMaker Serverless Inference "
+                "feature exclusions: https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html)"
+            )
 
     def request(self) -> dict[str, Any]:
         request: dict[str, Any] = {"ProductionVariants": [v.request() for v in self.variants]}

@@ -99,6 +99,39 @@ def test_a_shadow_config_has_exactly_one_production_variant() -> None:
         ConfigSpec((a, b), shadow=Variant("shadow", "m3", "ml.m5.large", 1))
 
 
+SERVERLESS = {"MemorySizeInMB": 2048, "MaxConcurrency": 5}
+
+
+def test_a_serverless_variant_sends_its_serverless_config_instead_of_instances() -> None:
+    variant = Variant("blue", "m1", "ml.m5.large", 1, serverless=SERVERLESS)
+
+    request = ConfigSpec((variant,)).request()["ProductionVariants"][0]
+
+    assert request == {"VariantName": "blue", "ModelName": "m1", "ServerlessConfig": SERVERLESS,
+                       "InitialVariantWeight": 1.0}  # fmt: skip
+    assert Variant.from_config(request) == Variant("blue", "m1", "", 1, serverless=SERVERLESS)
+
+
+@pytest.mark.parametrize(
+    ("changes", "unsupported"),
+    [
+        ({"variants": 2}, "multiple production variants"),
+        ({"shadow": True}, "a shadow variant"),
+        ({"data_capture": {"EnableCapture": True}}, "data capture"),
+        ({"kms_key_id": "alias/k"}, "a KMS key"),
+    ],
+)
+def test_a_serverless_config_refuses_what_serverless_endpoints_do_not_support(
+    changes: dict[str, object], unsupported: str
+) -> None:
+    a = Variant("blue", "m1", "", 1, serverless=SERVERLESS)
+    variants = (a, Variant("green", "m2", "", 1, serverless=SERVERLESS)) if changes.pop("variants", 1) == 2 else (a,)
+    shadow = Variant("shadow", "m3", "", 1, serverless=SERVERLESS) if changes.pop("shadow", False) else None
+
+    with pytest.raises(ValueError, match=f"a serverless endpoint config cannot have {unsupported}"):
+        ConfigSpec(variants, shadow, **changes)  # type: ignore[arg-type]
+
+
 # -- updates --------------------------------------------------------------------------------------------------------
 def test_an_update_retains_instance_counts_but_not_weights_or_capture() -> None:
     d = deployer()
