@@ -28,7 +28,14 @@ from cdk.schedules import schedule_problem
 from mlops_kit.monitoring import naming as drift_naming
 from mlops_kit.monitoring.settings import DEFAULT_MIN_BASELINE_ROWS, DEFAULT_MIN_WINDOW_ROWS
 from mlops_kit.pipeline.definition import ImageScope, PipelineSpec, image_uri
-from mlops_kit.promotion.settings import BusinessAlarmSettings, GuardrailsSettings, RolloutSettings, ShadowSettings
+from mlops_kit.promotion.settings import (
+    SERVERLESS_EXCLUSIONS_DOC,
+    BusinessAlarmSettings,
+    GuardrailsSettings,
+    RolloutSettings,
+    ServerlessSettings,
+    ShadowSettings,
+)
 
 if TYPE_CHECKING:  # aws_cdk starts Node (jsii): loaded only by the accessors that return CDK values
     from aws_cdk import RemovalPolicy
@@ -163,6 +170,44 @@ class TrainingConfig(_Section):
         return self
 
 
+MemorySizeInMB = Annotated[Literal[1024, 2048, 3072, 4096, 5120, 6144], BeforeValidator(_not_bool)]
+# The serving keys that describe instances; a serverless endpoint has none (README "Serverless serving").
+INSTANCE_SERVING_KEYS = (
+    "instance_type",
+    "initial_instance_count",
+    "max_instance_count",
+    "target_invocations_per_instance",
+    "data_capture_sampling_percent",
+)
+
+
+class ServerlessConfig(_Section):
+    """``serving.serverless``: serve the endpoint with SageMaker Serverless Inference instead of instances
+    (CreateEndpointConfig ``ProductionVariantServerlessConfig``)."""
+
+    memory_size_in_mb: MemorySizeInMB = 2048
+    max_concurrency: int = Field(5, ge=1, le=200)
+    # Unset: on demand (cold starts after idle periods). Set: that many invocations kept warm, billed while
+    # provisioned.
+    provisioned_concurrency: int | None = Field(None, ge=1, le=200)
+
+    @model_validator(mode="after")
+    def _provisioned_fits(self) -> ServerlessConfig:
+        if self.provisioned_concurrency is not None and self.provisioned_concurrency > self.max_concurrency:
+            raise ValueError(
+                f"provisioned_concurrency ({self.provisioned_concurrency}) must be at most max_concurrency "
+                f"({self.max_concurrency}), as SageMaker requires"
+            )
+        return self
+
+    def settings(self) -> ServerlessSettings:
+        return ServerlessSettings(
+            memory_size_in_mb=self.memory_size_in_mb,
+            max_concurrency=self.max_concurrency,
+            provisioned_concurrency=self.provisioned_concurrency,
+        )
+
+
 class ServingConfig(_Section):
     endpoint_name: str | None = Field(None, pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
@@ -184,6 +229,18 @@ class ServingConfig(_Section):
     max_instance_count: int = Field(4, ge=1, le=100)
     target_invocations_per_instance: int = Field(1000, ge=1)
     data_capture_sampling_percent: int = Field(100, ge=0, le=100)
+    # Unset (null): instances, as above. Set: a serverless endpoint (README "Serverless serving").
+    serverless: ServerlessConfig | None = None
+
+    @model_validator(mode="after")
+    def _no_instances_when_serverless(self) -> ServingConfig:
+        given = [key for key in INSTANCE_SERVING_KEYS if key in self.model_fields_set]
+        if self.serverless is not None and given:
+            raise ValueError(
+                f"serving.serverless has no instances and no data capture, so {', '.join(given)} would be ignored: "
+                "remove them, or remove serving.serverless to serve on instances"
+            )
+        return self
 
     @model_validator(mode="after")
     def _capacity(self) -> ServingConfig:
@@ -230,7 +287,8 @@ class ShadowLimits(_Section):
 
 
 class RolloutConfig(_Section):
-    mode: Literal["staged", "guardrails"] = "staged"
+    # all_at_once: for serving.serverless only (README "Serverless serving").
+    mode: Literal["staged", "guardrails", "all_at_once"] = "staged"
     steps: list[int] = Field(default_factory=lambda: [5, 25, 50, 100])
     bake_minutes: int = Field(10, ge=0, le=1440)
     shadow_bake_minutes: int = Field(30, ge=0, le=1440)
@@ -706,6 +764,39 @@ class PlatformConfig(_Section):
                 f"rollout.bake_minutes ({self.rollout.bake_minutes}) must cover the business-metric alarm's "
                 f"evaluation range, alarms.period_seconds x alarms.evaluation_periods ({business.evaluation_seconds()}"
                 " s): raise bake_minutes or shorten the alarm"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _serverless_fits(self) -> PlatformConfig:
+        # SageMaker Serverless Inference "Feature exclusions": no data capture, no multiple production variants;
+        # shadow tests exclude serverless endpoints. What the kit builds on those is refused here, at synth.
+        serverless, mode = self.serving.serverless is not None, self.rollout.mode
+        if not serverless:
+            if mode == "all_at_once":
+                raise ValueError(
+                    "rollout.mode 'all_at_once' skips the shadow comparison and the canary, which instance-based "
+                    "endpoints have: it is for serving.serverless only; use 'staged' or 'guardrails'"
+                )
+            return self
+        if mode != "all_at_once":
+            why = {
+                "staged": "its shadow variant and canary need a second variant and data capture, which serverless "
+                f"endpoints do not support ({SERVERLESS_EXCLUSIONS_DOC})",
+                "guardrails": "SageMaker sizes canary and linear steps in instances and does not document them for "
+                "serverless endpoints (rolling deployments exclude them: "
+                "https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-exclusions.html)",
+            }[mode]
+            raise ValueError(f"serving.serverless with rollout.mode {mode!r}: {why}; set rollout.mode to 'all_at_once'")
+        if self.quality is not None:
+            raise ValueError(
+                "serving.serverless with a quality section: model quality joins labels with captured predictions, "
+                f"and serverless endpoints have no data capture ({SERVERLESS_EXCLUSIONS_DOC}); remove quality"
+            )
+        if self.alarms.business_metric is not None:
+            raise ValueError(
+                "serving.serverless with alarms.business_metric: the alarm compares the candidate variant with the "
+                "Production variant, and a serverless endpoint has one production variant; set it to null"
             )
         return self
 

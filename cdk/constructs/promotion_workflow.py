@@ -72,6 +72,7 @@ class PromotionWorkflow(Construct):
                 capture_kms_key_id=key.key_arn,
                 capture_sampling_percent=serving.data_capture_sampling_percent,
                 serving_environment=serving_environment or {},
+                serverless=serving.serverless.settings() if serving.serverless else None,
             ),
             model_package_group=registry.group_name,
             table_name=state_table.table_name,

@@ -276,9 +276,13 @@ def history(project: ProjectOption = None, limit: int = 10) -> None:
 
 def cost_columns(cost: dict[str, Any] | None) -> tuple[str, str]:
     """``(instance-hours, cost)`` cells of a deployment record: total hours with the shadow's and the candidate's
-    share, and the estimate, or ``unpriced`` when cdk.json has no price for the instance type (older records: -)."""
+    share, and the estimate, or ``unpriced`` when cdk.json has no price for the instance type (older records: -); a
+    serverless endpoint's: ``serverless`` and its provisioned GB-hours, or ``unmetered`` when on demand."""
     if not cost:
         return "-", "-"
+    if cost.get("serving") == "serverless":  # no instances; only provisioned concurrency is counted
+        gb_hours = cost.get("provisioned_gb_hours")
+        return "serverless", "unmetered" if gb_hours is None else f"provisioned {gb_hours:.2f} GB-h, unpriced"
     hours = cost.get("instance_hours") or {}
     shares = f"shadow {hours.get('shadow', 0):.2f}, candidate {hours.get('candidate', 0):.2f}"
     used = f"{hours.get('total', 0):.2f} ({shares})"

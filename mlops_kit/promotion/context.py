@@ -49,8 +49,11 @@ class Promotion:
         self.deployer = EndpointDeployer(self.aws.sagemaker, self.aws.autoscaling, self.settings.endpoint.name)
 
     def autoscale(self, slot: str) -> None:
-        """Application Auto Scaling on the serving variant, as the platform config sets it."""
+        """Application Auto Scaling on the serving variant, as the platform config sets it. Nothing for a
+        serverless endpoint: SageMaker scales it itself, and it has no instance count to scale."""
         endpoint = self.settings.endpoint
+        if endpoint.serverless is not None:
+            return
         self.deployer.autoscale(
             slot,
             minimum=endpoint.initial_instance_count,

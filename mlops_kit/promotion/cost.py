@@ -17,6 +17,12 @@ Instance-hours are counted at the configured initial instance count per variant 
 not counted); a variant runs from the request that adds it to the check that sees it gone, or to the record's time
 when the promotion ended first. The serving variant runs the whole promotion (from ``started``) when the endpoint
 existed; a first deployment has only the candidate.
+
+A serverless endpoint (``serving.serverless``) has no instances: SageMaker bills it per inference duration (by the
+memory size) and data processed, which the promotion does not meter, plus provisioned concurrency by memory,
+concurrency and the time it is provisioned. Its record (:func:`serverless_estimate`) carries no instance-hours and
+no estimate, and says so; with provisioned concurrency it carries the provisioned GB-hours the promotion's
+variants held.
 """
 
 from __future__ import annotations
@@ -76,3 +82,31 @@ def estimate(hours: Mapping[str, float], instance_type: str, prices: Mapping[str
         result["price_per_hour"] = price
         result["estimate"] = round(float(hours["total"]) * price, 4)
     return result
+
+
+SERVERLESS_UNPRICED = (
+    "serverless: billed per inference duration and data processed (not metered by the promotion) and per "
+    "provisioned-concurrency GB-hour; cost.instance_prices prices instances only"
+)
+
+
+def serverless_estimate(
+    times: Mapping[str, float], *, finished: float, endpoint_existed: bool, serverless: Mapping[str, int]
+) -> dict[str, Any]:
+    """The record's ``cost`` for a serverless endpoint: no instance-hours and no estimate (``unpriced`` says why),
+    the variant's ``serverless`` settings, and ``provisioned_gb_hours``: provisioned concurrency x memory (GB) x
+    the hours each variant of the promotion held it (as :func:`instance_hours` spans them), or None when the
+    endpoint is on demand. Raises ValueError as :func:`instance_hours` does."""
+    spans = instance_hours(times, finished=finished, instance_count=1, endpoint_existed=endpoint_existed)
+    provisioned = serverless.get("ProvisionedConcurrency")
+    gb_hours = None
+    if provisioned:
+        gb_hours = round(spans["total"] * provisioned * serverless["MemorySizeInMB"] / 1024, 4)
+    return {
+        "serving": "serverless",
+        "serverless": dict(serverless),
+        "instance_hours": None,
+        "provisioned_gb_hours": gb_hours,
+        "estimate": None,
+        "unpriced": SERVERLESS_UNPRICED,
+    }

@@ -44,8 +44,40 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# SageMaker Serverless Inference: what serverless endpoints do not support ("Feature exclusions").
+SERVERLESS_EXCLUSIONS_DOC = "https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html"
+
+
+class ServerlessSettings(_Model):
+    """A serverless endpoint's ``ProductionVariantServerlessConfig`` (CreateEndpointConfig): memory in 1 GB steps
+    from 1024 to 6144 MB, at most ``max_concurrency`` concurrent invocations, optionally ``provisioned_concurrency``
+    kept warm (at most ``max_concurrency``)."""
+
+    memory_size_in_mb: int = Field(ge=1024, le=6144, multiple_of=1024)
+    max_concurrency: int = Field(ge=1, le=200)
+    provisioned_concurrency: int | None = Field(None, ge=1, le=200)  # None: on demand (CDK drops nulls)
+
+    @model_validator(mode="after")
+    def _provisioned_fits(self) -> ServerlessSettings:
+        if self.provisioned_concurrency is not None and self.provisioned_concurrency > self.max_concurrency:
+            raise ValueError(
+                f"provisioned_concurrency ({self.provisioned_concurrency}) must be at most max_concurrency "
+                f"({self.max_concurrency})"
+            )
+        return self
+
+    def request(self) -> dict[str, int]:
+        """The ``ServerlessConfig`` of a production variant."""
+        config = {"MemorySizeInMB": self.memory_size_in_mb, "MaxConcurrency": self.max_concurrency}
+        if self.provisioned_concurrency is not None:
+            config["ProvisionedConcurrency"] = self.provisioned_concurrency
+        return config
+
+
 class EndpointSettings(_Model):
-    """The endpoint the workflow deploys to, and how every candidate is served there."""
+    """The endpoint the workflow deploys to, and how every candidate is served there: on instances
+    (``instance_type`` and the counts), or serverless when ``serverless`` is set (then no data capture, no
+    autoscaling, and the ``all_at_once`` rollout)."""
 
     name: str = Field(min_length=1, max_length=63)
     instance_type: str
@@ -57,6 +89,7 @@ class EndpointSettings(_Model):
     capture_kms_key_id: str | None = None  # a default only because CDK's to_json_string drops nulls
     capture_sampling_percent: int = Field(ge=0, le=100)
     serving_environment: dict[str, str]
+    serverless: ServerlessSettings | None = None  # None: instance-based (a default: CDK drops nulls)
 
 
 class ShadowSettings(_Model):
@@ -106,7 +139,9 @@ class RolloutSettings(_Model):
     """The path and the clock of a promotion. ``workflow_timeout_seconds`` and ``lock_seconds`` may be null: then
     they are derived (:meth:`workflow_timeout`, :meth:`lock_ttl`)."""
 
-    mode: Literal["staged", "guardrails"]
+    # all_at_once: the candidate replaces production in one update, then bakes under the rollback alarms; the
+    # only path a serverless endpoint supports (no shadow, no second production variant).
+    mode: Literal["staged", "guardrails", "all_at_once"]
     steps: list[int] = Field(min_length=1)
     bake_seconds: int = Field(ge=0)
     shadow_bake_seconds: int = Field(ge=0)
@@ -138,6 +173,8 @@ class RolloutSettings(_Model):
         """The polling loops of the longest path of each mode (before and after approval), as max poll counts.
         A failure at the last update adds the restore: waiting until the endpoint is not busy, then restoring."""
         update, restore = self.max_polls("update"), self.max_polls("restore")
+        if self.mode == "all_at_once":  # no shadow; one update (DeployDirect) after the approval
+            return [], [update, restore, restore]
         before = [update]  # StartShadow (a first deployment or a rollback has only DeployDirect: shorter)
         if self.mode == "guardrails":
             after = [self.max_polls("guardrails")]
@@ -150,13 +187,16 @@ class RolloutSettings(_Model):
         bakes, and :data:`OVERHEAD_SECONDS` for the Lambda steps and retries."""
         before, after = self._loops()
         polling = sum(before + after) * self.poll_seconds
-        bakes = self.shadow_bake_seconds + (self.bake_seconds * len(self.steps) if self.mode == "staged" else 0)
+        if self.mode == "all_at_once":
+            bakes = self.bake_seconds  # one bake after the update, no shadow
+        else:
+            bakes = self.shadow_bake_seconds + (self.bake_seconds * len(self.steps) if self.mode == "staged" else 0)
         return polling + bakes + OVERHEAD_SECONDS
 
     def history_events_bound(self) -> int:
         """An upper bound of the events the longest execution writes to its history."""
         before, after = self._loops()
-        steps = len(self.steps) if self.mode == "staged" else 0
+        steps = {"staged": len(self.steps), "all_at_once": 1}.get(self.mode, 0)
         return FIXED_EVENTS + EVENTS_PER_STEP * steps + EVENTS_PER_POLL * sum(before + after)
 
     def workflow_timeout(self) -> int:
@@ -247,6 +287,24 @@ class PromotionSettings(HandlerSettings):
     # Price per instance-hour by instance type (cdk.json ``cost.instance_prices``): the deployment record's
     # estimate (:mod:`mlops_kit.promotion.cost`).
     instance_prices: dict[str, float]
+
+    @model_validator(mode="after")
+    def _serverless_fits(self) -> PromotionSettings:
+        # A serverless endpoint has one production variant, no shadow and no data capture: only the all_at_once
+        # path fits it, and that path skips the shadow comparison an instance-based endpoint gets.
+        serverless = self.endpoint.serverless is not None
+        if serverless != (self.rollout.mode == "all_at_once"):
+            raise ValueError(
+                f"rollout mode {self.rollout.mode!r} with a {'serverless' if serverless else 'instance-based'} "
+                "endpoint: serverless endpoints take rollout.mode all_at_once (no shadow or second production "
+                f"variant, {SERVERLESS_EXCLUSIONS_DOC}), and all_at_once is for serverless endpoints only"
+            )
+        if serverless and self.business_alarm is not None:
+            raise ValueError(
+                "the business-metric alarm compares the candidate variant with the Production variant, which a "
+                "serverless endpoint (one production variant) never has; set alarms.business_metric to null"
+            )
+        return self
 
     @model_validator(mode="after")
     def _guardrails_fit(self) -> PromotionSettings:

@@ -66,7 +66,7 @@ def test_overrides_merge_into_sections_without_dropping_siblings() -> None:
     [
         (
             {"rollout": {"mode": "fast"}},
-            "mlops.rollout.mode: Input should be 'staged' or 'guardrails' (got 'fast')",
+            "mlops.rollout.mode: Input should be 'staged', 'guardrails' or 'all_at_once' (got 'fast')",
         ),
         ({"removal_policy": "keep"}, "mlops.removal_policy: Input should be 'retain' or 'destroy'"),
         ({"rolout": {}}, "mlops.rolout: unknown key; allowed keys here: abtest, account, alarms"),
@@ -178,6 +178,61 @@ def test_guardrails_need_a_variant_a_canary_step_can_be_at_most_half_of() -> Non
 
     config = load_config({"rollout": {"mode": "guardrails"}, "serving": {"initial_instance_count": 2}})
     assert config.rollout.mode == "guardrails"
+
+
+SERVERLESS = {"serving": {"serverless": {}}, "rollout": {"mode": "all_at_once"}}
+
+
+def test_serverless_serving_is_off_by_default_and_takes_the_all_at_once_rollout() -> None:
+    assert load_config({}).serving.serverless is None
+
+    config = load_config({**SERVERLESS, "serving": {"serverless": {"provisioned_concurrency": 2}}})
+
+    assert config.serving.serverless is not None
+    assert config.serving.serverless.settings().request() == {
+        "MemorySizeInMB": 2048,
+        "MaxConcurrency": 5,
+        "ProvisionedConcurrency": 2,
+    }
+
+
+@pytest.mark.parametrize(
+    ("context", "expected"),
+    [
+        ({"serving": {"serverless": {}}}, "rollout.mode 'staged': its shadow variant and canary need a second"),
+        ({"serving": {"serverless": {}}, "rollout": {"mode": "guardrails"}}, "sizes canary and linear steps in"),
+        ({"rollout": {"mode": "all_at_once"}}, "it is for serving.serverless only"),
+        ({**SERVERLESS, "quality": {}}, "serverless endpoints have no data capture"),
+        (
+            {**SERVERLESS, "alarms": {"business_metric": {}}},
+            "a serverless endpoint has one production variant",
+        ),
+        (
+            {"serving": {"serverless": {}, "initial_instance_count": 2}, "rollout": {"mode": "all_at_once"}},
+            "so initial_instance_count would be ignored",
+        ),
+        (
+            {"serving": {"serverless": {"memory_size_in_mb": 1500}}, "rollout": {"mode": "all_at_once"}},
+            "memory_size_in_mb: Input should be 1024, 2048, 3072, 4096, 5120 or 6144",
+        ),
+        (
+            {
+                "serving": {"serverless": {"max_concurrency": 2, "provisioned_concurrency": 3}},
+                "rollout": {"mode": "all_at_once"},
+            },
+            "provisioned_concurrency (3) must be at most max_concurrency (2)",
+        ),
+        (
+            {"serving": {"serverless": {"max_concurrency": 201}}, "rollout": {"mode": "all_at_once"}},
+            "max_concurrency: Input should be less than or equal to 200",
+        ),
+    ],
+)
+def test_serverless_refuses_what_serverless_endpoints_do_not_support(context: dict, expected: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config(context)
+
+    assert expected in str(raised.value)
 
 
 def test_pull_grants_name_the_images_repository_and_nothing_else() -> None:

@@ -14,6 +14,7 @@ WaitForHumanApproval, VerifyApproval        request_approval, verify_approval   
 PrepareCanary, ShiftTraffic, CheckAlarms,   prepare_canary, shift_traffic,         ``steps/canary.py``
 CompleteRollout                             check_alarms, complete_rollout
 StartGuardrails                             start_guardrails                       ``steps/guardrails.py``
+SwapCheckAlarms (all_at_once)               check_alarms                           ``steps/canary.py``
 Finalize                                    finalize                               ``steps/finalize.py``
 Abort, AbortFinish                          abort, abort_finish                    ``steps/abort.py``
 DeployCheck, ShadowCheck, CanaryCheck,      check_endpoint                         ``steps/check_endpoint.py``

@@ -1,4 +1,6 @@
-"""``DeployDirect``: no endpoint yet (create it) or a rollback (update it) with the candidate alone."""
+"""``DeployDirect``: no endpoint yet (create it), a rollback, or a serverless endpoint's approved candidate
+(``all_at_once``: update it) with the candidate alone. After an ``all_at_once`` update the workflow bakes and
+checks the candidate slot's alarms (``SwapBake``, ``SwapCheckAlarms``) before Finalize."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ def deploy_direct(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any]
     config = endpoints.config(promotion, "direct", [endpoints.variant(promotion, slot, model, 1.0)])
     plan["target_config"] = config
     endpoints.mark(promotion, state, "candidate_requested")
+    if plan["mode"] == "all_at_once":  # the candidate takes all traffic with this update
+        state.setdefault("rollout", {}).update({"percent": 100, "done": True})
     if plan["endpoint_exists"]:
         promotion.deployer.update(config)  # a rollback: the serving slot leaves autoscaling first
     else:

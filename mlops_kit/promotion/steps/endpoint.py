@@ -38,13 +38,19 @@ def candidate_model(promotion: Promotion, state: dict[str, Any], slot: str) -> s
 
 
 def variant(promotion: Promotion, slot: str, model: str, weight: float) -> Variant:
+    """``slot`` serving ``model``: on the platform's instances, or serverless (``serving.serverless``)."""
     endpoint = promotion.settings.endpoint
-    return Variant(slot, model, endpoint.instance_type, endpoint.initial_instance_count, weight)
+    serverless = endpoint.serverless.request() if endpoint.serverless else None
+    return Variant(slot, model, endpoint.instance_type, endpoint.initial_instance_count, weight, serverless)
 
 
 def config(promotion: Promotion, purpose: str, variants: list[Variant], shadow: Variant | None = None) -> str:
-    """An endpoint config with the platform's data capture (created once; named by its content)."""
+    """An endpoint config with the platform's data capture (created once; named by its content). A serverless
+    endpoint gets none: serverless endpoints do not support data capture (Serverless Inference "Feature
+    exclusions")."""
     endpoint = promotion.settings.endpoint
+    if endpoint.serverless is not None:
+        return promotion.deployer.config(purpose, ConfigSpec(tuple(variants), shadow))
     capture: dict[str, Any] = {
         "EnableCapture": True,
         "InitialSamplingPercentage": endpoint.capture_sampling_percent,

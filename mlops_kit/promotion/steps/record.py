@@ -41,6 +41,13 @@ def _cost(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any] | None:
     if "started" not in (plan.get("times") or {}):
         return None
     endpoint = promotion.settings.endpoint
+    if endpoint.serverless is not None:
+        return cost.serverless_estimate(
+            plan["times"],
+            finished=promotion.clock(),
+            endpoint_existed=bool(plan.get("endpoint_exists")),
+            serverless=endpoint.serverless.request(),
+        )
     hours = cost.instance_hours(
         plan["times"],
         finished=promotion.clock(),

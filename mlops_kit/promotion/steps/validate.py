@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlops_kit.promotion.context import Promotion, passed, version_summary
+from mlops_kit.promotion.settings import SERVERLESS_EXCLUSIONS_DOC
 from mlops_kit.registry import ModelVersion, Stage, StageStatus, missing_lineage
 from mlops_kit.serving import naming
 
@@ -42,11 +43,35 @@ def _check(promotion: Promotion, arn: str, rollback: bool) -> ModelVersion:
     return candidate
 
 
+class ServingModeChange(ValueError):  # noqa: N818  (the workflow reports it by this name)
+    """The platform serves serverless, but the endpoint runs on instances: SageMaker refuses that update."""
+
+
+def _check_serving_mode(promotion: Promotion) -> None:
+    """Refuse to move an instance-based endpoint to serverless: SageMaker answers such an UpdateEndpoint with a
+    ValidationError (Serverless Inference, "Feature exclusions"). The other way, serverless to instances, is
+    allowed (and cannot be undone)."""
+    if promotion.settings.endpoint.serverless is None or promotion.deployer.describe() is None:
+        return
+    serving = promotion.deployer.serving_config()
+    on_instances = [v["VariantName"] for v in serving["ProductionVariants"] if not v.get("ServerlessConfig")]
+    if on_instances:
+        raise ServingModeChange(
+            f"endpoint {promotion.endpoint_name} serves on instances ({serving['EndpointConfigName']}, variants "
+            f"{on_instances}) and serving.serverless is set: SageMaker cannot convert an instance-based endpoint "
+            f"to serverless ({SERVERLESS_EXCLUSIONS_DOC}); delete the endpoint (aws sagemaker delete-endpoint) and "
+            "promote again, "
+            "or remove serving.serverless"
+        )
+
+
 def validate(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any]:
-    """Raises InvalidCandidate (nothing changed) or PromotionLocked (another promotion holds the endpoint)."""
+    """Raises InvalidCandidate or ServingModeChange (nothing changed), or PromotionLocked (another promotion
+    holds the endpoint)."""
     rollout = promotion.settings.rollout
     rollback = state.get("mode") == "rollback"
     candidate = _check(promotion, state["model_package_arn"], rollback)
+    _check_serving_mode(promotion)
     promotion.store.acquire_lock(promotion.endpoint_name, state["execution"], ttl_seconds=rollout.lock_ttl())
     if not rollback:
         if candidate.stage_status == StageStatus.PENDING_APPROVAL:

@@ -55,6 +55,7 @@ def settings(endpoint: str = ENDPOINT, **mlops: Any) -> PromotionSettings:
             capture_kms_key_id="arn:aws:kms:us-east-1:123456789012:key/k",
             capture_sampling_percent=config.serving.data_capture_sampling_percent,
             serving_environment={"MLOPS_ONLINE_TABLE": "features"},
+            serverless=config.serving.serverless.settings() if config.serving.serverless else None,
         ),
         model_package_group=GROUP,
         table_name=TABLE,
