@@ -6,7 +6,7 @@ import pytest
 
 from cdk.config import ConfigError, load_config
 from mlops_kit.cli.promotion import cost_columns
-from mlops_kit.promotion.cost import estimate, instance_hours
+from mlops_kit.promotion.cost import estimate, instance_hours, serverless_estimate
 
 T0 = 1_767_225_600.0
 HOUR = 3600.0
@@ -92,3 +92,20 @@ def test_the_price_table_is_empty_by_default_and_validated() -> None:
     for bad, named in refused:
         with pytest.raises(ConfigError, match=named):
             load_config({"cost": {"instance_prices": bad}})
+
+
+def test_a_serverless_record_has_no_instance_hours_and_says_what_it_counts() -> None:
+    times = {"started": 0.0, "candidate_requested": 600.0, "previous_removed": 900.0}
+    serverless = {"MemorySizeInMB": 2048, "MaxConcurrency": 5, "ProvisionedConcurrency": 2}
+
+    provisioned = serverless_estimate(times, finished=3600.0, endpoint_existed=True, serverless=serverless)
+    on_demand = serverless_estimate(
+        times, finished=3600.0, endpoint_existed=True, serverless={"MemorySizeInMB": 2048, "MaxConcurrency": 5}
+    )
+
+    # Production the whole hour and the candidate from 600 s to 900 s hold 2 provisioned invocations of 2 GB.
+    assert provisioned["provisioned_gb_hours"] == pytest.approx((1.0 + 300 / 3600) * 2 * 2, abs=1e-3)
+    assert provisioned["instance_hours"] is None
+    assert provisioned["estimate"] is None
+    assert cost_columns(provisioned) == ("serverless", "provisioned 4.33 GB-h, unpriced")
+    assert cost_columns(on_demand) == ("serverless", "unmetered")
