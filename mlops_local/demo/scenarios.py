@@ -376,6 +376,53 @@ def rollback(context: DemoContext) -> dict[str, Any]:
     }
 
 
+# A serverless endpoint (README "Serverless serving"): the all_at_once rollout is the only one it takes.
+SERVERLESS_OVERRIDES: dict[str, Any] = {
+    "serving": {"serverless": {"memory_size_in_mb": 2048, "max_concurrency": 5, "provisioned_concurrency": 1}},
+    "rollout": {"mode": "all_at_once"},
+    "quality": None,  # model quality joins labels with captured predictions: serverless endpoints capture nothing
+}
+
+
+def _serverless_outcome(context: DemoContext, result: dict[str, Any]) -> dict[str, Any]:
+    """The execution, the serving config's ServerlessConfig and the promotion's deployment record."""
+    sagemaker = context.emulator.client("sagemaker")
+    endpoint = sagemaker.describe_endpoint(EndpointName=context.output("EndpointName"))
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    store = PromotionStore(context.emulator.client("dynamodb"), context.output("PromotionTableName"))
+    record = store.deployments(context.output("EndpointName"), limit=1)[0]
+    return {
+        "execution": _summary(result),
+        "serving_config": {
+            "variants": [v.get("ServerlessConfig") for v in config["ProductionVariants"]],
+            "data_capture": config.get("DataCaptureConfig") or None,
+        },
+        "record": {"mode": record.get("mode"), "outcome": record.get("outcome"), "cost": record.get("cost")},
+    }
+
+
+def serverless(context: DemoContext) -> dict[str, Any]:
+    data = fixture_data()
+    _first(context, data)
+    candidate = register_model(context, data, name="v2", seed=2)
+    return _serverless_outcome(context, promote(context, candidate, traffic_payloads=data.payloads))
+
+
+def serverless_alarm(context: DemoContext) -> dict[str, Any]:
+    data = fixture_data()
+    _first(context, data)
+    candidate = register_model(context, data, name="v2", seed=2)
+
+    def break_the_candidate(state: str) -> None:
+        # DeployDirect made the candidate's model: it fails every request from the update on.
+        if state == "DeployWait":
+            _break_models_of(context, candidate)
+
+    result = promote(context, candidate, traffic_payloads=data.payloads, during_state=break_the_candidate)
+    context.emulator.sagemaker.clear_faults()
+    return _serverless_outcome(context, result)
+
+
 SCENARIOS: dict[str, Scenario] = {
     "first-deploy": Scenario("no endpoint yet: create it with the candidate, which becomes Production", first_deploy),
     "happy": Scenario("shadow passes, approved, 5% -> 25% -> 50% -> 100%, candidate becomes Production", happy),
@@ -401,6 +448,16 @@ SCENARIOS: dict[str, Scenario] = {
         "a second promotion of the same endpoint fails fast while the first runs", concurrent_promotion
     ),
     "rollback": Scenario("after a promotion, `mlops rollback` restores the archived version", rollback),
+    "serverless": Scenario(
+        "a serverless endpoint: approved, the candidate replaces production at once, bakes under the alarms",
+        serverless,
+        SERVERLESS_OVERRIDES,
+    ),
+    "serverless-alarm": Scenario(
+        "a serverless endpoint: the candidate fails after the update, the alarm puts the previous model back",
+        serverless_alarm,
+        SERVERLESS_OVERRIDES,
+    ),
 }
 
 
