@@ -27,19 +27,25 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 INGEST_ORDER = "__ingest_order"
 
 
 def entity_codes(
-    label_keys: Sequence[pa.ChunkedArray | pa.Array], feature_keys: Sequence[pa.ChunkedArray | pa.Array]
+    label_keys: Sequence[pa.ChunkedArray | pa.Array],
+    feature_keys: Sequence[pa.ChunkedArray | pa.Array],
+    memory_pool: pa.MemoryPool | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Dense int64 codes of the (possibly multi-column) keys, equal exactly when every column is equal."""
+    """Dense int64 codes of the (possibly multi-column) keys, equal exactly when every column is equal.
+
+    ``memory_pool`` holds the dictionary encoding's buffers (default: Arrow's default pool).
+    """
     n_labels = len(label_keys[0])
     combined: np.ndarray | None = None
     for label_column, feature_column in zip(label_keys, feature_keys, strict=True):
         chunks = [*_chunks(label_column), *_chunks(feature_column)]
-        encoded = pa.chunked_array(chunks).dictionary_encode()
+        encoded = pc.dictionary_encode(pa.chunked_array(chunks), memory_pool=memory_pool)
         size = len(encoded.chunk(0).dictionary) if encoded.num_chunks else 0
         codes = (
             np.concatenate([c.indices.to_numpy(zero_copy_only=False).astype(np.int64) for c in encoded.chunks])
@@ -119,17 +125,19 @@ def join_group(
     available_us: np.ndarray | None,
     ttl_us: int | None,
     created_before_label: bool,
+    memory_pool: pa.MemoryPool | None = None,
 ) -> np.ndarray:
     """For each label row, the index of its matching feature row, or -1 (no match in time and TTL).
 
     Feature rows must be in ingestion order (the order their files were written, rows in file order): that
     order breaks the last ties. ``created_us`` is the created time for ordering (``INT64_MIN`` when
     missing); ``available_us`` is when the value became available, used by ``created_before_label``.
+    ``memory_pool`` holds the key encoding's Arrow buffers (default: Arrow's default pool).
     """
     n_labels = len(label_us)
     if n_labels == 0 or len(event_us) == 0:
         return np.full(n_labels, -1, np.int64)
-    label_entity, feature_entity = entity_codes(label_keys, feature_keys)
+    label_entity, feature_entity = entity_codes(label_keys, feature_keys, memory_pool)
     label_key, feature_key, time_bits, row_bits = _sort_keys(label_entity, label_us, feature_entity, event_us)
     order, sorted_key = _sort(feature_key, row_bits)
     ties = sorted_key[1:] == sorted_key[:-1]
@@ -177,7 +185,7 @@ def _after(times: list[np.ndarray], rows: np.ndarray, label_us: np.ndarray) -> n
     return late
 
 
-def gather(table: pa.Table, match: np.ndarray) -> pa.Table:
+def gather(table: pa.Table, match: np.ndarray, memory_pool: pa.MemoryPool | None = None) -> pa.Table:
     """Rows of ``table`` at ``match`` (null rows where ``match`` is -1), one per label row."""
     indices = pa.array(np.maximum(match, 0), mask=match < 0, type=pa.int64())
-    return table.take(indices)
+    return pc.take(table, indices, memory_pool=memory_pool)
