@@ -8,7 +8,8 @@ DynamoDB online store, side by side in one run.
    frame (pandas), feature files read inside the timing, four times in the same fresh process: the first call
    (imports and caches warming up), then three warm calls. Ours and the as-of peers run in two rounds, in
    alternating order (the machine is shared: a burst of load should not fall on one engine alone); the warm
-   figure is the median of every warm call. Every row of DuckDB's and Polars' results is compared with ours
+   figure is the median of every warm call, with its CPU time (user + system, every thread of the process) beside
+   it, steadier than wall time on a shared machine. Every row of DuckDB's and Polars' results is compared with ours
    (same rows, same order, every value equal, nulls and NaN apart); every row Feast returns is compared value
    by value with ours and the label rows Feast drops are counted. About 2% of label rows share entity and
    timestamp with another (the case Feast drops, #6787).
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import DATA, ROOT, Report, peer_python, run_isolated, table
+from benchmarks.peers.asof_peers import _cpu
 
 FEAST = ["feast[aws]==0.67.0"]
 WARM_CALLS = 3  # both engines: the warm figure is the median of these calls after the first
@@ -118,18 +120,19 @@ def ours_historical(directory: str, output: str | None = None) -> dict[str, Any]
     root = Path(directory)
     labels = pd.read_parquet(root / "labels.parquet")
     store = OfflineStore(FeatureRegistry([_group()]), LocalObjectStore(root / "ours"))
-    times = []
+    times, cpu = [], []
     for _ in range(1 + WARM_CALLS):  # the first call in a fresh process (cold), then warm calls
-        started = time.perf_counter()
+        started, used = time.perf_counter(), _cpu()
         result = store.get_historical_features(labels, [f"fv:{f}" for f in FEATURES])
         frame = result.frame
         times.append(time.perf_counter() - started)
+        cpu.append(_cpu() - used)
     if output:  # the Arrow table: a null (no value) and a stored NaN stay apart, for the exact comparison
         import pyarrow.parquet as pq
 
         pq.write_table(result.table, output)
-    return {"cold": times[0], "seconds": statistics.median(times[1:]), "warm": times[1:], "rows": len(frame),
-            "matched": result.matched["fv"]}  # fmt: skip
+    return {"cold": times[0], "seconds": statistics.median(times[1:]), "warm": times[1:], "warm_cpu": cpu[1:],
+            "rows": len(frame), "matched": result.matched["fv"]}  # fmt: skip
 
 
 def compare(ours_path: Path, feast_path: Path, n_labels: int) -> dict[str, int]:
@@ -220,7 +223,7 @@ def side_by_side(directory: Path, rounds: int) -> dict[str, Any]:
 
 
 def join_rows(results: dict[str, Any]) -> tuple[list[list[str]], dict[str, float]]:
-    """Table rows (engine, warm, first call, peak, rows, ratio to ours) and each engine's warm figure."""
+    """Table rows (engine, warm, warm CPU, first call, peak, rows, ratio to ours) and each engine's warm figure."""
     warm = {name: statistics.median([t for m in ms for t in m.result["warm"]]) for name, ms in results["runs"].items()}
     ours = next(iter(warm.values()))
     rows = []
@@ -231,13 +234,16 @@ def join_rows(results: dict[str, Any]) -> tuple[list[list[str]], dict[str, float
         colds = ", ".join(f"{m.result['cold']:.2f}" for m in measurements)
         peak = max(m.peak_mb for m in measurements)
         ratio = "1x" if warm[name] == ours else f"{warm[name] / ours:.2f}x"
-        rows.append([label, f"{warm[name]:.2f}", ", ".join(f"{m.result['seconds']:.2f}" for m in measurements),
-                     colds, f"{peak:.0f}", f"{measurements[0].result['rows']:,}", ratio])  # fmt: skip
+        cpu = statistics.median([t for m in measurements for t in m.result["warm_cpu"]])
+        rounds = ", ".join(f"{m.result['seconds']:.2f}" for m in measurements)
+        rows.append([label, f"{warm[name]:.2f}", f"{cpu:.2f}", rounds, colds, f"{peak:.0f}",
+                     f"{measurements[0].result['rows']:,}", ratio])  # fmt: skip
     return rows, warm
 
 
 JOIN_HEADER = [
-    "engine", "join time, warm: median of all warm calls (s)", "warm median per round (s)", "first call per round (s)",
+    "engine", "join time, warm: median of all warm calls (s)", "CPU user+sys, warm median (s)",
+    "warm median per round (s)", "first call per round (s)",
     "process peak memory (MB)", "label rows returned", "time / ours",
 ]  # fmt: skip
 
@@ -365,7 +371,7 @@ def run(quick: bool = False) -> Report:
     checked = compare(ours_out, feast_out, meta["labels"])
     rows, warm = join_rows(small_results)
     ours_warm = next(iter(warm.values()))
-    rows.append([f"Feast {feast.result['feast']} file offline store, one file", f"{feast.result['seconds']:.2f}",
+    rows.append([f"Feast {feast.result['feast']} file offline store, one file", f"{feast.result['seconds']:.2f}", "-",
                  f"{feast.result['seconds']:.2f} (one round)", f"{feast.result['cold']:.2f}", f"{feast.peak_mb:.0f}",
                  f"{checked['feast_rows']:,}", f"{feast.result['seconds'] / ours_warm:.2f}x"])  # fmt: skip
     lines.append(f"### Point-in-time join: {meta['labels']:,} labels x {meta['rows']:,} feature rows "

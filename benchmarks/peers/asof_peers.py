@@ -15,6 +15,7 @@ the timing, a first call and then ``warm_calls`` calls whose median is the warm 
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from pathlib import Path
@@ -31,13 +32,21 @@ def _source(features: str, layout: str) -> str:
 
 
 def _timed(call: Any, warm_calls: int) -> tuple[Any, dict[str, Any]]:
-    times = []
+    """Wall and CPU seconds (user + system, every thread of this process) of a first call and ``warm_calls``."""
+    times, cpu = [], []
     result = None
     for _ in range(1 + warm_calls):  # the first call in this fresh process (cold), then warm calls
-        started = time.perf_counter()
+        started, used = time.perf_counter(), _cpu()
         result = call()
         times.append(time.perf_counter() - started)
-    return result, {"cold": times[0], "seconds": statistics.median(times[1:]), "warm": times[1:]}
+        cpu.append(_cpu() - used)
+    return result, {"cold": times[0], "seconds": statistics.median(times[1:]), "warm": times[1:], "warm_cpu": cpu[1:]}
+
+
+def _cpu() -> float:
+    """CPU seconds used so far by this process: on a shared machine a steadier figure than wall time."""
+    used = os.times()
+    return used.user + used.system
 
 
 def _write(table: Any, output: str | None) -> None:
