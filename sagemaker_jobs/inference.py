@@ -21,8 +21,15 @@ Errors are 4xx with a message naming the field and what is allowed: a malformed 
 entity the feature store does not know (404), an unsupported content or accept type (415). No request can
 cause a 5xx: 5xx feeds the canary rollback alarm, so a few bad requests must not roll back a good model.
 
+Sticky A/B assignment for plain clients: a request may name its user with a top-level ``"user_id"`` (a non-empty
+string). While an A/B test runs on the endpoint, a request whose user is assigned to the other variant is answered
+by that variant (this container invokes the endpoint with ``TargetVariant``; the answer then carries
+``"mlops_forwarded_to"``), so a user sees one model for the whole test, even without the kit's router; see
+:mod:`mlops_kit.serving.sticky`. A request without ``"user_id"`` is served where SageMaker's weights sent it.
+
 Environment: ``MLOPS_USE_CASE`` (module), optional ``MLOPS_ONLINE_TABLE`` (the online store's DynamoDB table),
-``MLOPS_MODEL_VERSION`` and ``MLOPS_VARIANT`` (set by the promotion workflow), ``MLOPS_THRESHOLD`` (default 0.5).
+``MLOPS_MODEL_VERSION`` and ``MLOPS_VARIANT`` (set by the promotion workflow), ``MLOPS_THRESHOLD`` (default 0.5),
+optional ``MLOPS_EXPERIMENT_TABLE`` and ``MLOPS_ENDPOINT_NAME`` (sticky A/B assignment; unset, nothing is forwarded).
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ import numpy as np
 
 from mlops_kit.features.definitions import FeatureStoreError, ValueType
 from mlops_kit.features.transformations import InvalidValueError
+from mlops_kit.serving.sticky import ForwardError, StickyRouting, user_of
 
 try:  # the SageMaker inference toolkit maps these to the HTTP status; locally a plain exception does
     from sagemaker_inference.errors import GenericInferenceToolkitError as _ToolkitError
@@ -72,6 +80,7 @@ class LoadedModel:
     use_case: Any
     online: Any | None
     timings: dict[str, float] = field(default_factory=dict)
+    sticky: StickyRouting | None = None  # set when the endpoint runs A/B tests (MLOPS_EXPERIMENT_TABLE)
 
 
 @dataclass
@@ -81,6 +90,7 @@ class Request:
     given_features: list[dict[str, Any] | None]
     batch: bool
     entities: list[Any] = field(default_factory=list)  # the entity key's value per instance (model_inputs)
+    document: Mapping[str, Any] = field(default_factory=dict)  # the request as sent (forwarded as it came)
 
 
 def model_fn(model_dir: str) -> LoadedModel:
@@ -99,7 +109,8 @@ def model_fn(model_dir: str) -> LoadedModel:
 
         online = OnlineStore.from_client(use_case.REGISTRY, boto3.client("dynamodb"), table)
     estimator = accept_arrays(joblib.load(directory / "model.joblib"), meta["features"])
-    return LoadedModel(estimator=estimator, meta=meta, use_case=use_case, online=online)
+    sticky = StickyRouting.from_environment(os.environ)
+    return LoadedModel(estimator=estimator, meta=meta, use_case=use_case, online=online, sticky=sticky)
 
 
 def accept_arrays(estimator: Any, features: list[str]) -> Any:
@@ -177,7 +188,11 @@ def parse_request(body: bytes | str, content_type: str) -> Request:
         transactions.append(dict(transaction))
         instances.append(item)
         given.append(dict(features) if features is not None else None)
-    return Request(transactions=transactions, instances=instances, given_features=given, batch=batch)
+    try:
+        user_of(document)
+    except ForwardError as exc:
+        raise InferenceError(exc.status, exc.message) from None
+    return Request(transactions=transactions, instances=instances, given_features=given, batch=batch, document=document)
 
 
 def _entities(request: Request, key: Any) -> list[Any]:
@@ -298,6 +313,13 @@ def decision_threshold() -> float:
 
 
 def predict_fn(request: Request, model: LoadedModel) -> dict[str, Any]:
+    if model.sticky is not None:
+        try:
+            target = model.sticky.target(request.document)
+            if target is not None:  # the user is assigned to the other variant of the running A/B test
+                return model.sticky.forward(request.document, target)
+        except ForwardError as exc:
+            raise InferenceError(exc.status, exc.message) from exc
     features = model_inputs(request, model)
     started = time.perf_counter()
     scores = model.estimator.predict_proba(features)[:, 1]

@@ -24,6 +24,7 @@ from cdk.constructs.python_function import LAMBDAS, PackageLayer, PythonFunction
 from cdk.nag import acknowledge, acknowledge_grant_actions
 from mlops_kit.abtest import names
 from mlops_kit.abtest.settings import OutcomeSettings, RouterSettings, StatusSettings
+from mlops_kit.abtest.table import EXPERIMENT_PK
 
 # numpy and scipy tests, headers and Cython sources are never loaded; without them the layer is ~170 MB.
 _STATISTICS_PRUNE = ("**/tests", "bin", "numpy/_core/include", "**/*.pyx", "**/*.pxd")
@@ -162,10 +163,36 @@ class AbTesting(Construct):
             targets=[self.outcome_dead_letters.rule_target()],
         )
 
+        # Sticky assignment for plain clients (mlops_kit.serving.sticky): the served models assign a request that
+        # names its user and forward it to the user's variant. The experiments table is encrypted with the
+        # platform key, which the model role already uses (EndpointSupport).
+        self._grant_routing(endpoint.model_role, experiment_table, endpoint_arn)
+
         self.router: PythonFunction | None = None
         self.api: apigateway.RestApi | None = None
         if http_router:
             self._router(experiment_table, key, endpoint_arn, log_retention, removal_policy)
+
+    @staticmethod
+    def _grant_routing(grantee: iam.IGrantable, table: dynamodb.ITable, endpoint_arn: str) -> None:
+        """What routing a user takes (:class:`mlops_kit.abtest.routing.ExperimentRouter`, ``EndpointRouter``): read
+        the experiments' routes (GetItem, and Query of the experiment items to find the one running on the
+        endpoint), record exposures (PutItem, conditional on the earlier one), and InvokeEndpoint with the user's
+        ``TargetVariant`` (Service Authorization Reference, Amazon SageMaker: InvokeEndpoint, resource type
+        ``endpoint``). Nothing else of the table: the leading-key conditions keep outcomes and locks out of reach."""
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["dynamodb:GetItem", "dynamodb:Query"],
+            resource_arns=[table.table_arn],
+            conditions={"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [EXPERIMENT_PK]}},
+        )
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["dynamodb:PutItem"],
+            resource_arns=[table.table_arn],
+            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["exposure#*"]}},
+        )
+        iam.Grant.add_to_principal(grantee=grantee, actions=["sagemaker:InvokeEndpoint"], resource_arns=[endpoint_arn])
 
     def _grant_lock(self, grantee: iam.IGrantable, table: dynamodb.ITable, key: kms.IKey) -> None:
         """Only the endpoint's lock item of the promotion table (renewed while running, released at the end)."""
@@ -197,23 +224,8 @@ class AbTesting(Construct):
             settings=RouterSettings(experiment_table=table.table_name),
         )
         fn = router.function
-        # Reads experiments' routes; writes exposures, nothing else.
-        fn.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["dynamodb:GetItem", "dynamodb:Query"],
-                resources=[table.table_arn],
-                conditions={"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["experiment"]}},
-            )
-        )
-        fn.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["dynamodb:PutItem"],
-                resources=[table.table_arn],
-                conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["exposure#*"]}},
-            )
-        )
+        self._grant_routing(fn, table, endpoint_arn)
         key.grant_encrypt_decrypt(fn)
-        fn.add_to_role_policy(iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[endpoint_arn]))
         acknowledge_grant_actions(router.role, ("kms:GenerateDataKey*", "kms:ReEncrypt*"))
 
         access_logs = logs.LogGroup(self, "RouterAccessLogs", retention=log_retention, removal_policy=removal_policy)

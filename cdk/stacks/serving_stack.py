@@ -65,7 +65,12 @@ class ServingStack(Stack):
             topic=data.topic,
             log_retention=config.log_retention,
             removal_policy=config.cdk_removal_policy,
-            serving_environment={"MLOPS_ONLINE_TABLE": data.feature_table.table_name},
+            serving_environment={
+                "MLOPS_ONLINE_TABLE": data.feature_table.table_name,
+                # Sticky A/B assignment of requests that name their user (mlops_kit.serving.sticky).
+                "MLOPS_EXPERIMENT_TABLE": data.experiment_table.table_name,
+                "MLOPS_ENDPOINT_NAME": config.endpoint_name,
+            },
         )
         # The inference script reads the online features of the request's entity.
         self.endpoint.grant_models_read_features(data.feature_table)

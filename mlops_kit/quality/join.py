@@ -15,6 +15,11 @@ without a key, or left out with a reason. A key served twice by the same variant
 prediction and counts the repeat. The shadow variant answers copies of the same requests: its rows join the same
 labels, and are reported as their own variant (never mixed into Production's figure).
 
+During an A/B test a request the inference container forwarded to the user's assigned variant
+(:mod:`mlops_kit.serving.sticky`) is captured twice: where the client's request arrived, with the assigned
+variant's answer (``mlops_forwarded_to``; the row counts for that variant, which scored it), and as the forwarded
+copy in the assigned variant's capture (``mlops_forwarded_by``; left out, so no prediction counts twice).
+
 Standard library only (the quality function has no pandas).
 """
 
@@ -28,6 +33,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from mlops_kit.serving.sticky import forwarded_copy, scored_by
 
 KeyKind = Literal["inference_id", "business_key"]
 SCORE_KEY = "score"
@@ -121,6 +128,9 @@ def parse_scored(line: str | bytes, *, variant: str, key: KeyKind, business_key_
     moment = moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
     request = _payload(capture.get("endpointInput"), "endpointInput")
     response = _payload(capture["endpointOutput"], "endpointOutput")
+    if forwarded_copy(request):
+        raise UnusableRecord("a forwarded copy of an A/B request (counted where the client's request arrived)")
+    variant = scored_by(response, variant)
     rows = request.get("instances", [request]) if isinstance(request, dict) else None
     answers = response.get("predictions", [response]) if isinstance(response, dict) else None
     if not isinstance(rows, list) or not isinstance(answers, list) or len(rows) != len(answers) or not rows:
@@ -178,13 +188,13 @@ def join(
             if row.key is None:
                 joined._leave_out(f"no {key if key == 'inference_id' else business_key_path} in the request", where)
                 continue
-            if (variant, row.key) in seen:
+            if (row.variant, row.key) in seen:
                 joined._leave_out("key served again by the same variant (first prediction kept)", where)
                 continue
-            seen.add((variant, row.key))
+            seen.add((row.variant, row.key))
             label = labels.get(row.key)
             if label is None:
-                joined.awaiting_label[variant] += 1
+                joined.awaiting_label[row.variant] += 1
                 continue
-            joined.rows.setdefault(variant, []).append((label, row.score, row.model_version))
+            joined.rows.setdefault(row.variant, []).append((label, row.score, row.model_version))
     return joined

@@ -193,3 +193,37 @@ def test_the_statistics_functions_fit_in_lambdas_unzipped_limit(
         for layer in function["Layers"]:
             size += _asset_size(cloud_assembly, layers[layer["Ref"]]["Properties"]["Content"]["S3Key"])
         assert 100 * 1024 * 1024 < size < LAMBDA_UNZIPPED_LIMIT - 20 * 1024 * 1024, (name, size)
+
+
+def test_served_models_may_assign_plain_clients_requests_and_nothing_more(stack_template: Any) -> None:
+    # Given the serving stack, the model role (what SageMaker serves with) and the promotion steps' settings,
+    serving = stack_template("serving")
+    (role_id,) = serving.find_resources(
+        "AWS::IAM::Role", {"Properties": {"Description": Match.string_like_regexp("serves the model versions")}}
+    )
+    policies = [
+        p for p in serving.find_resources("AWS::IAM::Policy").values() if {"Ref": role_id} in p["Properties"]["Roles"]
+    ]
+    statements = [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]]
+
+    # Then the model role reads experiments' routes, writes exposures and invokes its own endpoint, nothing else
+    # of the experiments table,
+    (write,) = _by_action(statements, "dynamodb:PutItem")
+    assert _actions(write) == {"dynamodb:PutItem"}
+    assert write["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["exposure#*"]}}
+    (read,) = _by_action(statements, "dynamodb:Query")
+    assert _actions(read) == {"dynamodb:GetItem", "dynamodb:Query"}
+    assert read["Condition"] == {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["experiment"]}}
+    (invoke,) = _by_action(statements, "sagemaker:InvokeEndpoint")
+    assert _actions(invoke) == {"sagemaker:InvokeEndpoint"}
+    assert json.dumps(invoke["Resource"]).endswith(':endpoint/mlops-kit-endpoint"]]}')
+    assert not any(
+        a.startswith("dynamodb:")
+        and a not in {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem"}
+        for s in statements
+        for a in _actions(s)
+    )
+    # and every model the promotion workflow deploys is told where the experiments are.
+    settings = json.dumps(serving.find_resources("AWS::Lambda::Function"))
+    assert "MLOPS_EXPERIMENT_TABLE" in settings
+    assert "MLOPS_ENDPOINT_NAME" in settings

@@ -49,6 +49,30 @@ def predict_fn(data, factor):
 def output_fn(prediction, accept):
     return json.dumps(prediction), "application/json"
 """
+# The same toy model with the inference script's sticky assignment (sagemaker_jobs/inference.py wires it the same
+# way): a request naming its user is answered by the user's variant, whichever variant SageMaker sent it to.
+STICKY_INFERENCE = """
+import json, os, pathlib
+from mlops_kit.serving.sticky import StickyRouting
+
+def model_fn(model_dir):
+    factor = float(pathlib.Path(model_dir, "factor.txt").read_text())
+    return factor, StickyRouting.from_environment(os.environ)
+
+def input_fn(body, content_type):
+    return json.loads(body)
+
+def predict_fn(data, model):
+    factor, sticky = model
+    target = sticky.target(data) if sticky is not None else None
+    if target is not None:
+        return sticky.forward(data, target)
+    return {"score": data.get("x", 0) * factor, "model_version": os.environ.get("MLOPS_MODEL_VERSION"),
+            "slot": os.environ.get("MLOPS_VARIANT")}
+
+def output_fn(prediction, accept):
+    return json.dumps(prediction), "application/json"
+"""
 LINEAGE = {key.removeprefix("lineage."): f"test-{i}" for i, key in enumerate(REQUIRED_LINEAGE)}
 
 
@@ -62,6 +86,7 @@ class Platform:
     registry: ModelRegistry
     production: ModelVersion
     candidate: ModelVersion
+    code: str = "toy-code"  # the code bundle under models/ the registered versions are served with
 
     @property
     def endpoint_name(self) -> str:
@@ -111,25 +136,25 @@ class Platform:
             image="683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3",
             environment={
                 "SAGEMAKER_PROGRAM": "inference.py",
-                "SAGEMAKER_SUBMIT_DIRECTORY": f"s3://{bucket}/models/toy-code/sourcedir.tar.gz",
+                "SAGEMAKER_SUBMIT_DIRECTORY": f"s3://{bucket}/models/{self.code}/sourcedir.tar.gz",
             },
             lineage=LINEAGE,
             metrics={"roc_auc": 0.8 + factor / 100},
         )
 
 
-@pytest.fixture
-def platform(emulator: Emulator, cloud_assembly: CloudAssembly) -> Platform:
+def deploy_platform(emulator: Emulator, cloud_assembly: CloudAssembly, *, inference: str, code: str) -> Platform:
+    """Every stack deployed, the toy versions served with ``inference`` (uploaded as ``models/<code>/``)."""
     deployer = LocalDeployer(emulator.session(), account=emulator.account, region=emulator.region)
     outputs = {k: v for result in deployer.deploy(cloud_assembly) for k, v in result.outputs.items()}
     emulator.client("s3").put_object(
         Bucket=outputs["ArtifactsBucketName"],
-        Key="models/toy-code/sourcedir.tar.gz",
-        Body=tar_gz({"inference.py": INFERENCE}),
+        Key=f"models/{code}/sourcedir.tar.gz",
+        Body=tar_gz({"inference.py": inference}),
     )
     documents = LineageDocuments(emulator.client("s3"), outputs["ArtifactsBucketName"])
     registry = ModelRegistry(emulator.client("sagemaker"), outputs["ModelPackageGroupName"], documents=documents)
-    platform = Platform(emulator, outputs, registry, production=None, candidate=None)  # type: ignore[arg-type]
+    platform = Platform(emulator, outputs, registry, production=None, candidate=None, code=code)  # type: ignore[arg-type]
     first = platform.register(1.0)
     registry.approve(first.arn, approver="tests", comment="first deployment")  # the registry trigger promotes it
     emulator.settle()
@@ -138,3 +163,14 @@ def platform(emulator: Emulator, cloud_assembly: CloudAssembly) -> Platform:
     platform.production = registry.get(first.arn)
     platform.candidate = platform.register(2.0)
     return platform
+
+
+@pytest.fixture
+def platform(emulator: Emulator, cloud_assembly: CloudAssembly) -> Platform:
+    return deploy_platform(emulator, cloud_assembly, inference=INFERENCE, code="toy-code")
+
+
+@pytest.fixture
+def sticky_platform(emulator: Emulator, cloud_assembly: CloudAssembly) -> Platform:
+    """The platform with versions whose inference script assigns requests by user (``STICKY_INFERENCE``)."""
+    return deploy_platform(emulator, cloud_assembly, inference=STICKY_INFERENCE, code="sticky-code")

@@ -166,3 +166,38 @@ def test_a_model_fitted_on_other_columns_is_refused_at_load() -> None:
 
     with pytest.raises(ValueError, match=r"fitted on columns \['a', 'b'\], but model_meta.json lists \['b', 'a'\]"):
         inference.accept_arrays(fitted, ["b", "a"])
+
+
+class ForwardingTo:
+    """Stands in for StickyRouting: every user belongs to ``variant``; records what it forwarded."""
+
+    def __init__(self, variant: str | None) -> None:
+        self.variant = variant
+        self.forwarded: list[dict[str, Any]] = []
+
+    def target(self, document: Any) -> str | None:
+        return self.variant if "user_id" in document else None
+
+    def forward(self, document: Any, target: str) -> dict[str, Any]:
+        self.forwarded.append(dict(document))
+        return {"score": 0.5, "variant": target, "mlops_forwarded_to": target}
+
+
+def test_a_request_whose_user_is_assigned_elsewhere_is_answered_by_that_variant(model: inference.LoadedModel) -> None:
+    sticky, online = ForwardingTo("green"), FakeOnline({"C1": ONLINE})
+    model.sticky, model.online = sticky, online  # type: ignore[assignment]
+
+    answer = inference.predict_fn(inference.input_fn(request(user_id="u-1"), "application/json"), model)
+    local = inference.predict_fn(inference.input_fn(request(), "application/json"), model)
+
+    assert answer == {"score": 0.5, "variant": "green", "mlops_forwarded_to": "green"}
+    assert sticky.forwarded == [json.loads(request(user_id="u-1"))]
+    assert online.calls == 1  # only the request without a user was scored here
+    assert "mlops_forwarded_to" not in local
+
+
+@pytest.mark.parametrize("user", ["", 7, ["u"]])
+def test_a_user_id_that_is_not_a_non_empty_string_is_400(user: Any) -> None:
+    with pytest.raises(inference.InferenceError, match="'user_id' must be a non-empty string") as raised:
+        inference.input_fn(request(user_id=user), "application/json")
+    assert raised.value.status_code == 400

@@ -14,17 +14,20 @@ def capture_line(
     inference_id: str | None = None,
     transaction_ids: list[str] | None = None,
     model_version: str = "1",
+    request_fields: dict[str, Any] | None = None,
+    response_fields: dict[str, Any] | None = None,
 ) -> bytes:
-    """One capture record of a request with ``len(scores)`` rows (``instances`` when more than one)."""
+    """One capture record of a request with ``len(scores)`` rows (``instances`` when more than one); the request and
+    response carry ``request_fields`` / ``response_fields`` at their top level too."""
     ids = transaction_ids or [f"T{i}" for i in range(len(scores))]
     rows = [{"customer_id": "C1", "transaction": {"transaction_id": t, "amount": 10.0}} for t in ids]
-    request: dict[str, Any] = rows[0] if len(rows) == 1 else {"instances": rows}
+    request: dict[str, Any] = {**(rows[0] if len(rows) == 1 else {"instances": rows}), **(request_fields or {})}
     answers = [{"score": s, "label": int(s >= 0.5)} for s in scores]
     response = (
         {**answers[0], "model_version": model_version}
         if len(answers) == 1
         else {"predictions": answers, "model_version": model_version}
-    )
+    ) | (response_fields or {})
     metadata: dict[str, Any] = {"eventId": "e", "inferenceTime": when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"}
     if inference_id is not None:
         metadata["inferenceId"] = inference_id

@@ -7,6 +7,7 @@ import gzip
 
 from mlops_kit.quality.join import join
 from mlops_kit.quality.labels import read_labels
+from mlops_kit.serving.sticky import FORWARDED_BY, FORWARDED_TO
 from tests.unit.quality.support import capture_line, jsonl
 
 T0 = dt.datetime(2026, 5, 1, 12, tzinfo=dt.UTC)
@@ -102,3 +103,20 @@ def test_the_business_key_joins_each_row_of_a_batch_request() -> None:
     )
 
     assert joined.rows == {"blue": [(1, 0.9, "1"), (0, 0.1, "1")]}
+
+
+def test_a_forwarded_ab_request_counts_once_for_the_variant_that_scored_it() -> None:
+    # Given a request that reached blue, whose user the A/B test assigns to green: blue's capture holds green's
+    # answer (marked forwarded to green), green's capture the forwarded copy (marked forwarded by blue, no id),
+    lines = [
+        ("blue", "f1", capture_line(T0, [0.8], inference_id="r1", response_fields={FORWARDED_TO: "green"})),
+        ("green", "f2", capture_line(T0, [0.8], request_fields={FORWARDED_BY: "blue"})),
+        ("blue", "f1", capture_line(T0, [0.3], inference_id="r2")),
+    ]
+
+    # When the window is joined with the labels,
+    joined = join(lines, {"r1": 1, "r2": 0}, start=T0, end=T0 + dt.timedelta(hours=1), key="inference_id")
+
+    # Then the forwarded prediction counts for green, once, and the copy is left out with its reason.
+    assert joined.rows == {"green": [(1, 0.8, "1")], "blue": [(0, 0.3, "1")]}
+    assert joined.left_out == {"a forwarded copy of an A/B request (counted where the client's request arrived)": 1}
