@@ -6,6 +6,11 @@ variant and writes the window's report under ``<artifacts>/quality/<endpoint>/re
 ``PrimaryMetricDrop`` alarm -> (with ``quality.retrain_on_drop``) the drift monitor's retrain function, through
 its dead-letter queue, so quality and drift share one retraining path and one cooldown. See
 :mod:`mlops_kit.quality.job` for the runtime side.
+
+Labels may also arrive as EventBridge events (``mlops.quality`` / ``Ground Truth Labels`` on the default bus, for
+this endpoint): a rule -> ``quality_labels`` Lambda, which stores their rows as label files where the run reads
+them and rejected ones beside them (:mod:`mlops_kit.quality.intake`); undeliverable events and failed invocations
+go to its dead-letter queue.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from cdk.constructs.model_registry import ModelRegistry
 from cdk.constructs.python_function import PythonFunction
 from cdk.nag import acknowledge, acknowledge_grant_actions
 from mlops_kit.quality import naming
-from mlops_kit.quality.settings import QualitySettings
+from mlops_kit.quality.settings import LabelIntakeSettings, QualitySettings
 from mlops_kit.serving.naming import CAPTURE_ROOT, capture_prefix
 
 # A window of a few hundred thousand labelled predictions is read and scored in plain Python: minutes, not the
@@ -125,6 +130,8 @@ class ModelQuality(Construct):
             f"{config.label_delay_hours} h ago",
         )
 
+        self._label_events(data_bucket, key, topic, log_retention, removal_policy)
+
         # The alarm sees a datapoint only for windows with at least quality.min_samples labelled rows of the
         # Production version (the run publishes the drop for those alone). Missing data is not a breach: labels
         # arrive late and unevenly, so a window with too few of them says nothing about the model -- it must
@@ -157,6 +164,73 @@ class ModelQuality(Construct):
                 ),
                 targets=[retrain.rule_target()],
             )
+
+    def _label_events(
+        self,
+        data_bucket: s3.IBucket,
+        key: kms.IKey,
+        topic: sns.ITopic,
+        log_retention: logs.RetentionDays,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        """The label-event intake: a rule on the default bus for this endpoint's label events, its function and
+        dead letters."""
+        prefix = self.config.labels_prefix
+        self.label_event_objects = f"{naming.label_events_prefix(prefix)}/*"
+        self.rejected_label_objects = f"{naming.rejected_labels_prefix(prefix)}/*"
+        self.labels = PythonFunction(
+            self,
+            "Labels",
+            name="quality_labels",
+            description=f"{self.endpoint_name}: store ground-truth label events where the quality run reads them",
+            log_retention=log_retention,
+            removal_policy=removal_policy,
+            settings=LabelIntakeSettings(
+                endpoint_name=self.endpoint_name,
+                bucket=data_bucket.bucket_name,
+                labels_prefix=prefix,
+                key_column=self.config.key_column,
+                label_column=self.config.label_column,
+            ),
+            service="mlops-kit-quality",
+        )
+        # Exactly the calls the intake makes (Service Authorization Reference, Amazon S3): PutObject is s3:PutObject
+        # on the object; the bucket is encrypted with the kit's key, and writing an SSE-KMS object needs
+        # kms:GenerateDataKey (nothing here reads).
+        self.labels.function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject"],
+                resources=[
+                    data_bucket.arn_for_objects(self.label_event_objects),
+                    data_bucket.arn_for_objects(self.rejected_label_objects),
+                ],
+            )
+        )
+        self.labels.function.add_to_role_policy(
+            iam.PolicyStatement(actions=["kms:GenerateDataKey"], resources=[key.key_arn])
+        )
+        acknowledge_grant_actions(self.labels.role)
+        acknowledge(self.labels.role, "AwsSolutions-IAM5[Resource::*]", "X-Ray trace writes support no resource.")
+        self.labels_dead_letters = DeadLetters(
+            self,
+            "LabelsDeadLetters",
+            function=self.labels.function,
+            key=key,
+            removal_policy=removal_policy,
+            topic=topic,
+        )
+        self.label_rule = events.Rule(
+            self,
+            "OnLabels",
+            description=f"{self.endpoint_name}: ground-truth labels sent as events "
+            f"({naming.LABEL_EVENT_SOURCE} / {naming.LABEL_EVENT_DETAIL_TYPE})",
+            event_pattern=events.EventPattern(
+                source=[naming.LABEL_EVENT_SOURCE],
+                detail_type=[naming.LABEL_EVENT_DETAIL_TYPE],
+                detail={"endpoint_name": [self.endpoint_name]},
+            ),
+            targets=[self.labels_dead_letters.rule_target()],
+        )
 
     def _grant_run(
         self, registry: ModelRegistry, artifacts_bucket: s3.IBucket, data_bucket: s3.IBucket, key: kms.IKey

@@ -98,6 +98,11 @@ class MonitoringStack(Stack):
             labels = f"{data_arn}/{config.quality.labels_prefix}/*"
             quality_reports = f"{artifacts}/{quality_naming.reports_prefix(endpoint)}/*"
             acknowledge_object_prefixes(self.quality.run.role, [capture, labels, quality_reports], why_quality)
+            acknowledge_object_prefixes(
+                self.quality.labels.role,
+                [f"{data_arn}/{self.quality.label_event_objects}", f"{data_arn}/{self.quality.rejected_label_objects}"],
+                "Each label event is stored (or rejected) as its own object, named by day and event id.",
+            )
 
         self.batch = BatchScoring(
             self,

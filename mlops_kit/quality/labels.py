@@ -104,6 +104,20 @@ def parse_key(value: Any) -> str:
     return text
 
 
+def label_row(row: Any, *, key_column: str, label_column: str) -> tuple[str, int]:
+    """A JSON label row's key and label (0 or 1): the checks a JSON-lines label file's rows go through.
+
+    Raises ValueError with the reason a file's row would be reported under (not an object, a missing field, an
+    empty key, a label that is not binary).
+    """
+    if not isinstance(row, dict):
+        raise ValueError("row is not a JSON object")
+    for column in (key_column, label_column):
+        if column not in row:
+            raise ValueError(f"no {column!r} field")
+    return parse_key(row[key_column]), parse_label(row[label_column])
+
+
 def _text(name: str, body: bytes) -> str:
     if name.endswith(".gz"):
         try:

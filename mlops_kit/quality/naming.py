@@ -37,3 +37,21 @@ def reports_prefix(endpoint: str) -> str:
 def report_key(endpoint: str, window_end: dt.datetime) -> str:
     """One report per window end: a retried run of the same window overwrites its own report."""
     return f"{reports_prefix(endpoint)}/{window_end.astimezone(dt.UTC).strftime(REPORT_TIME)}.json"
+
+
+# Labels sent as EventBridge events (README "Labels as events"): detail {"endpoint_name": ..., "labels": [rows]}.
+LABEL_EVENT_SOURCE = "mlops.quality"
+LABEL_EVENT_DETAIL_TYPE = "Ground Truth Labels"
+LABEL_EVENTS_FOLDER = "events"
+REJECTED_SUFFIX = "-rejected"
+
+
+def label_events_prefix(labels_prefix: str) -> str:
+    """Where the label events' rows are stored, inside the prefix the quality run reads (data bucket)."""
+    return f"{labels_prefix}/{LABEL_EVENTS_FOLDER}"
+
+
+def rejected_labels_prefix(labels_prefix: str) -> str:
+    """Where rejected label events are kept with their reasons: beside the labels prefix, never read as labels (the
+    run lists ``<labels_prefix>/``, with its slash)."""
+    return f"{labels_prefix}{REJECTED_SUFFIX}/{LABEL_EVENTS_FOLDER}"

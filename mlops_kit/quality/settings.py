@@ -1,5 +1,6 @@
-"""The quality function's settings, built by ``cdk/constructs/model_quality.py`` from the validated platform config
-(``quality`` section) and parsed by ``lambdas/quality_run`` (:func:`mlops_kit.environment.read_settings`).
+"""The quality functions' settings (the run, and the label-event intake), built by ``cdk/constructs/model_quality.py``
+from the validated platform config (``quality`` section) and parsed by ``lambdas/quality_run`` and
+``lambdas/quality_labels`` (:func:`mlops_kit.environment.read_settings`).
 Every field is required: the defaults live in ``cdk/config.py``."""
 
 from __future__ import annotations
@@ -45,3 +46,16 @@ class QualitySettings(HandlerSettings):
         if value not in PRIMARY_METRICS:
             raise ValueError(f"must be one of {', '.join(PRIMARY_METRICS)}, got {value!r}")
         return value
+
+
+class LabelIntakeSettings(HandlerSettings):
+    """``lambdas/quality_labels``: label events (:mod:`mlops_kit.quality.intake`) for ``endpoint_name``, stored in
+    ``bucket`` (the data bucket) under ``labels_prefix``; rows carry ``key_column`` and ``label_column``."""
+
+    VARIABLE: ClassVar[str] = "MLOPS_QUALITY_LABELS_SETTINGS"
+
+    endpoint_name: str = Field(min_length=1, max_length=63)
+    bucket: str = Field(min_length=1)
+    labels_prefix: str = Field(min_length=1)
+    key_column: str = Field(min_length=1)
+    label_column: str = Field(min_length=1)

@@ -23,7 +23,7 @@ from mlops_kit.monitoring.settings import DriftSettings, PublishSettings, Retrai
 from mlops_kit.pipeline.definition import ecr_repository
 from mlops_kit.promotion.approval_page import LINKS_VARIABLE, ApprovalPageSettings
 from mlops_kit.promotion.settings import ApprovalSettings, PromotionSettings, TriggerSettings
-from mlops_kit.quality.settings import QualitySettings
+from mlops_kit.quality.settings import LabelIntakeSettings, QualitySettings
 from mlops_kit.serving.teardown import TeardownSettings
 from tests.infrastructure.functions import TOKEN, deployed_settings, environment
 
@@ -40,6 +40,7 @@ FUNCTION_SETTINGS: dict[str, type[HandlerSettings]] = {
     "feature_ingest": IngestSettings,
     "promotion": PromotionSettings,
     "quality_run": QualitySettings,
+    "quality_labels": LabelIntakeSettings,
     "promotion_trigger": TriggerSettings,
     "promotion_approval": ApprovalSettings,
     "serving_teardown": TeardownSettings,

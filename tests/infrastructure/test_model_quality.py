@@ -10,7 +10,7 @@ from aws_cdk.assertions import Match
 
 from cdk.config import QualityConfig
 from mlops_kit.quality import naming
-from mlops_kit.quality.settings import QualitySettings
+from mlops_kit.quality.settings import LabelIntakeSettings, QualitySettings
 from tests.infrastructure.functions import deployed_settings
 from tests.infrastructure.test_monitoring_stack import actions_of, resources_of, statements
 
@@ -103,3 +103,38 @@ def test_the_drop_alarm_retrains_through_drifts_retrain_function(stack_template:
     (target,) = rule["Properties"]["Targets"]
     assert "DriftRetrain" in target["Arn"]["Fn::GetAtt"][0]
     assert "DriftRetrainDeadLetters" in target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+
+
+def test_label_events_reach_the_intake_function_which_may_only_write_labels_and_rejections(
+    stack_template: Any, templates: dict[str, dict[str, Any]]
+) -> None:
+    monitoring = stack_template("monitoring")
+    # The rule matches this endpoint's label events and hands them to the intake, with a dead-letter queue,
+    rules = monitoring.find_resources(
+        "AWS::Events::Rule",
+        {"Properties": {"EventPattern": {"source": [naming.LABEL_EVENT_SOURCE]}}},
+    )
+    ((_, rule),) = rules.items()
+    assert rule["Properties"]["EventPattern"] == {
+        "source": [naming.LABEL_EVENT_SOURCE],
+        "detail-type": [naming.LABEL_EVENT_DETAIL_TYPE],
+        "detail": {"endpoint_name": [ENDPOINT]},
+    }
+    (target,) = rule["Properties"]["Targets"]
+    assert "QualityLabels" in json.dumps(target["Arn"])
+    assert "DeadLetterConfig" in target
+    # its function writes exactly the label-event and rejected prefixes (and its dead letters), nothing else,
+    found = statements(monitoring, "QualityLabelsRole")
+    granted = {(a, r) for s in found for a in actions_of(s) for r in resources_of(s)}
+    assert {a for a, _ in granted} == {
+        "logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTelemetryRecords", "xray:PutTraceSegments",
+        "s3:PutObject", "kms:GenerateDataKey", "kms:Decrypt", "sqs:SendMessage",
+    }  # fmt: skip
+    assert {r for a, r in granted if a == "s3:PutObject"} == {
+        f"<mlops-kit-data-bucket-arn>/{naming.label_events_prefix(DEFAULTS.labels_prefix)}/*",
+        f"<mlops-kit-data-bucket-arn>/{naming.rejected_labels_prefix(DEFAULTS.labels_prefix)}/*",
+    }
+    # and its settings come from the quality config.
+    settings = deployed_settings(templates, "quality_labels", LabelIntakeSettings)
+    assert (settings.endpoint_name, settings.labels_prefix) == (ENDPOINT, DEFAULTS.labels_prefix)
+    assert (settings.key_column, settings.label_column) == ("transaction_id", "label")
