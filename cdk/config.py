@@ -144,6 +144,9 @@ class TrainingConfig(_Section):
     # Which feature values count as known at a label's time (see sagemaker_jobs/build_training_set.py).
     created_before_label: Literal["where_created", "always", "never"] = "where_created"
     seed: int = Field(42, ge=0, le=MAX_SEED)
+    # S3 URLs of DVC remotes the pipeline may read labels from (`mlops pipeline run --dvc-...`): each grants the
+    # pipeline role s3:GetObject on <url>/files/md5/*. Unset: none (a run on DVC labels is denied reading them).
+    dvc_remotes: list[Annotated[str, Field(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^*?]*)?$")]] = []
 
     @field_validator("use_case")
     @classmethod

@@ -8,14 +8,23 @@ the label window. ``--created-before-label`` decides which values count as known
 created-time column, so late-arriving or backfilled values cannot leak into older rows; ``always`` does so in
 every group (a group without a created time counts from its ingestion); ``never`` joins on event time only. The
 join itself is ``mlops_kit.features.training.build_training_set``.
+
+``--labels-source`` (JSON, empty for the data bucket's labels) says the labels are a DVC project's files, downloaded
+as DVC objects through a SageMaker manifest (:func:`mlops_kit.datasets.dvc.sagemaker_manifest`): they are checked
+against their MD5s and laid out by name first (:func:`mlops_kit.datasets.dvc.lay_out`). Either way the output
+also holds ``labels_source.json`` (where the labels came from: ``--labels-uri``, and the DVC project, revision,
+commit, path and hash), which the evaluation step records in the lineage.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
+from mlops_kit.datasets.dvc import lay_out
 from mlops_kit.features.sql import WHERE_CREATED, CreatedBeforeLabel
 from mlops_kit.features.training import build_training_set
 from sagemaker_jobs.layout import processing_input, processing_output
@@ -29,14 +38,34 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--labels-from", default="")
     parser.add_argument("--labels-to", default="")
     parser.add_argument("--created-before-label", choices=sorted(MODES), default=WHERE_CREATED)
+    parser.add_argument("--labels-uri", default="")
+    parser.add_argument("--labels-source", default="", help="JSON: the DVC dataset the labels are (empty: none)")
     parser.add_argument("--offline", type=Path, default=None)
     parser.add_argument("--labels", type=Path, default=None)
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args(argv)
+    labels = args.labels or processing_input("labels")
+    output = args.output or processing_output("training_set")
+    source: dict[str, Any] = {"uri": args.labels_uri}
+    with tempfile.TemporaryDirectory(prefix="dvc-labels-") as laid_out:
+        if args.labels_source:
+            dvc = json.loads(args.labels_source)
+            files = lay_out(labels, dvc, Path(laid_out))
+            labels = Path(laid_out)
+            source["dvc"] = dvc
+            print(
+                f"labels from DVC {dvc['repo']}@{dvc['commit'][:12]}:{dvc['path']} ({dvc['md5']}): {len(files)} files"
+            )
+        manifest = _build(args, labels, output)
+    (output / "labels_source.json").write_text(json.dumps(source, indent=2, sort_keys=True))
+    return manifest
+
+
+def _build(args: argparse.Namespace, labels: Path, output: Path) -> dict[str, Any]:
     manifest = build_training_set(
         args.offline or processing_input("offline"),
-        args.labels or processing_input("labels"),
-        args.output or processing_output("training_set"),
+        labels,
+        output,
         use_case=args.use_case,
         labels_from=args.labels_from or None,
         labels_to=args.labels_to or None,

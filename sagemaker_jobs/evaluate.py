@@ -434,6 +434,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     manifest_path = (args.training_set or processing_input("training_set")) / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     recorded = lineage(meta, manifest, args)
+    # Where the labels came from (the data bucket's labels/, or a DVC project's commit, path and hash): beside the
+    # manifest's own hash, so a version names both the kit's dataset version and the DVC one.
+    source_path = manifest_path.with_name("labels_source.json")
+    if source_path.exists():
+        recorded["labels_source"] = json.loads(source_path.read_text())
     missing = missing_lineage({f"lineage.{k}": v for k, v in recorded.items()})
     evaluation_versions = library_versions()
     mismatch = version_mismatch(dict(meta.get("library_versions", {})), evaluation_versions)
@@ -471,7 +476,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "evaluated_at": dt.datetime.now(dt.UTC).isoformat(),
     }
     report["metrics"] = metrics | {f"{k}_text": f"{v:.6f}" for k, v in metrics.items()}
-    assert set(REQUIRED_LINEAGE) == {f"lineage.{k}" for k in recorded}
+    assert set(REQUIRED_LINEAGE) <= {f"lineage.{k}" for k in recorded}
     write_json(out / "model_quality.json", model_quality_document(y_true, scores))
     (out / "baseline.json").write_text(drift_baseline(test[features], scores, seed=int(meta.get("seed", 0))).to_json())
     images = plots(y_true, scores, production_scores, out)

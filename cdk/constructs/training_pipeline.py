@@ -41,6 +41,7 @@ class TrainingPipeline(Construct):
         artifacts_bucket: s3.IBucket,
         registry: ModelRegistry,
         mlflow: MlflowTracking | None = None,
+        dvc_remotes: tuple[str, ...] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -57,6 +58,7 @@ class TrainingPipeline(Construct):
         self.launcher, self.bundle = code_assets(self, self.role)
         data_bucket.grant_read(self.role, f"{pipeline_definition.OFFLINE_PREFIX}/*")
         data_bucket.grant_read(self.role, f"{pipeline_definition.LABELS_PREFIX}/*")
+        self._grant_dvc_remotes(stack, dvc_remotes)
         artifacts_bucket.grant_read_write(self.role, f"{pipeline_definition.RUNS_PREFIX}/*")
         artifacts_bucket.grant_read_write(self.role, f"{pipeline_definition.MODELS_PREFIX}/*")
         registry.grant_register(self.role)
@@ -108,6 +110,22 @@ class TrainingPipeline(Construct):
             position = match.end()
         parts.append(definition[position:])
         return Fn.join("", parts)
+
+    def _grant_dvc_remotes(self, stack: Stack, remotes: tuple[str, ...]) -> None:
+        """Read DVC's objects (``<url>/files/md5/*``, DVC 3's layout) on each S3 remote the labels may come from
+        (``mlops pipeline run --dvc-...`` lists exactly those objects in a SageMaker manifest); none when unset."""
+        for url in remotes:
+            bucket, _, prefix = url.removeprefix("s3://").partition("/")
+            objects = "/".join(part for part in (bucket, prefix.strip("/"), "files/md5/*") if part)
+            self.role.add_to_policy(
+                iam.PolicyStatement(actions=["s3:GetObject"], resources=[f"arn:{stack.partition}:s3:::{objects}"])
+            )
+            acknowledge(
+                self.role,
+                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{objects}]",
+                "DVC names each object by its MD5 under files/md5/; the grant is read-only and limited to that folder "
+                "of a remote the config lists (training.dvc_remotes).",
+            )
 
     def _grant_jobs(self, stack: Stack, spec: pipeline_definition.PipelineSpec) -> None:
         jobs = [arn(stack, "sagemaker", kind, "pipelines-*") for kind in ("processing-job", "training-job")]

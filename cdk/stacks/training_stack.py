@@ -58,6 +58,7 @@ class TrainingStack(Stack):
             artifacts_bucket=data.artifacts_bucket,
             registry=self.registry,
             mlflow=self.mlflow,
+            dvc_remotes=tuple(config.training.dvc_remotes),
         )
         if self.mlflow is not None:
             CfnOutput(self, "MlflowTrackingServerArn", value=self.mlflow.server_arn)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mlops_kit.cli import abtest, batch, drift, features, invoke, pipeline, promotion, quality, registry
+from mlops_kit.cli import abtest, batch, dataset, drift, features, invoke, pipeline, promotion, quality, registry
 from mlops_local import cli as local  # the local rehearsal: `mlops local ...` and `mlops demo`
 
 app = typer.Typer(
@@ -15,6 +15,7 @@ app = typer.Typer(
 app.add_typer(local.app, name="local")
 app.add_typer(pipeline.app, name="pipeline")
 app.add_typer(registry.app, name="registry")
+app.add_typer(dataset.app, name="dataset")
 app.add_typer(promotion.promotions, name="promotions")
 app.command()(promotion.promote)
 app.command()(promotion.approve)

@@ -45,6 +45,29 @@ def print_result(result) -> None:
         console.print(f"[red]{result.status}[/]: {result.failure_reason}")
 
 
+def _dvc_labels(
+    platform: Platform, repo: str, rev: str, path: str, remote: str | None, endpoint_url: str | None
+) -> dict[str, str]:
+    """The pipeline parameters that make a DVC project's ``path`` at ``rev`` the run's labels."""
+    from mlops_kit.cli.dataset import resolve_or_fail
+    from mlops_kit.datasets import dvc
+    from mlops_kit.pipeline.definition import RUNS_PREFIX
+
+    dataset = resolve_or_fail(
+        repo, rev, path, remote=remote, endpoint_url=endpoint_url, verify=False, session=platform.session
+    )
+    try:
+        values = dvc.pipeline_parameters(
+            dataset, platform.client("s3"), platform.output("ArtifactsBucketName"), f"{RUNS_PREFIX}/dvc-inputs"
+        )
+    except dvc.DvcError as exc:
+        fail(str(exc))
+    console.print(
+        f"labels: DVC {dataset.path} at {dataset.commit[:12]} ({rev}), md5 {dataset.md5}, {len(dataset.files)} file(s)"
+    )
+    return values
+
+
 @app.command()
 def run(
     param: Annotated[
@@ -52,16 +75,36 @@ def run(
     ] = None,
     wait: Annotated[bool, typer.Option(help="Follow the execution until it ends.")] = True,
     project: Annotated[str | None, typer.Option(help="Project name (default: from cdk.json).")] = None,
+    dvc_repo: Annotated[
+        str | None,
+        typer.Option(help="Take the labels from this DVC project (git URL or local repository) instead of labels/."),
+    ] = None,
+    dvc_rev: Annotated[str, typer.Option(help="The DVC project's git branch, tag or commit.")] = "HEAD",
+    dvc_path: Annotated[str | None, typer.Option(help="The DVC-tracked labels file or folder (*.parquet).")] = None,
+    dvc_remote: Annotated[str | None, typer.Option(help="The DVC remote (default: the project's).")] = None,
+    dvc_endpoint_url: Annotated[
+        str | None, typer.Option(help="The DVC remote's S3 endpoint, when not in the project's .dvc/config.")
+    ] = None,
 ) -> None:
-    """Start the training pipeline; the current Production model is what the candidate must beat."""
+    """Start the training pipeline; the current Production model is what the candidate must beat.
+
+    With --dvc-repo and --dvc-path the labels are a DVC project's files at --dvc-rev: resolved here to the exact
+    S3 objects (each checked on the remote), which the pipeline reads and checks against their MD5s; the version's
+    lineage records the project, commit and DVC hash beside the training set's own hash.
+    """
     from mlops_kit.pipeline.runs import start_run, wait_for_run
     from mlops_kit.registry import ModelRegistry
 
+    parameters = _parameters(param)
+    if (dvc_repo is None) != (dvc_path is None):
+        fail("give both --dvc-repo and --dvc-path (the DVC project and the labels' path in it), or neither")
     platform = Platform.connect(project)
+    if dvc_repo is not None and dvc_path is not None:
+        parameters |= _dvc_labels(platform, dvc_repo, dvc_rev, dvc_path, dvc_remote, dvc_endpoint_url)
     sagemaker = platform.client("sagemaker")
     registry = ModelRegistry(sagemaker, platform.output("ModelPackageGroupName"))
     try:
-        arn = start_run(sagemaker, platform.output("PipelineName"), registry=registry, parameters=_parameters(param))
+        arn = start_run(sagemaker, platform.output("PipelineName"), registry=registry, parameters=parameters)
     except sagemaker.exceptions.ClientError as exc:
         fail(f"could not start the pipeline: {exc}")
     console.print(f"started {arn}")

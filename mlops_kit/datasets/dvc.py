@@ -544,3 +544,73 @@ def push(tracked: Tracked, remote: Remote, s3: Any) -> list[str]:
         s3.upload_file(str(source), remote.bucket, remote.key(md5))
         uploaded.append(remote.uri(md5))
     return uploaded
+
+
+# -- the pipeline's side: a SageMaker manifest of the exact objects, and the files laid out again --------------
+def sagemaker_manifest(dataset: DvcDataset) -> bytes:
+    """A SageMaker ``ManifestFile`` input listing exactly the dataset's objects (and a directory's ``.dir``
+    manifest, so the job can name and check the files): the prefix is the remote's ``files/md5/`` folder, so
+    each object lands in the job as ``<2 hex>/<rest of the MD5>``."""
+    remote = dataset.remote
+    prefix = f"s3://{remote.bucket}/{remote.key('00')[:-2]}"
+    md5s = {f.md5 for f in dataset.files} | ({dataset.output.md5} if dataset.output.is_dir else set())
+    return json.dumps([{"prefix": prefix}, *(f"{m[:2]}/{m[2:]}" for m in sorted(md5s))]).encode()
+
+
+def lay_out(objects: Path, source: dict[str, str], into: Path) -> list[Path]:
+    """Lay the dataset ``source`` (:meth:`DvcDataset.lineage`) out under ``into`` by file name, from ``objects``
+    (a folder of DVC objects as ``<2 hex>/<rest>``, as a :func:`sagemaker_manifest` input downloads them),
+    checking every MD5 on the way. Paths are relative to the output ``source["output"]`` (a single file keeps its
+    name). Raises :class:`DvcObjectMissing` or :class:`DvcHashMismatch` naming the object."""
+
+    def read(md5: str, what: str) -> Path:
+        found = objects / md5[:2] / md5[2:]
+        if not found.is_file():
+            raise DvcObjectMissing(f"{what} (object {md5}) was not downloaded into {objects}: resolve it again")
+        return found
+
+    output, output_md5, path = source["output"], source["output_md5"], source["path"]
+    if output_md5.endswith(DIR_SUFFIX):
+        data = read(output_md5, f"the .dir manifest of {output}").read_bytes()
+        if dir_hash(data) != output_md5:
+            raise DvcHashMismatch(f"the .dir manifest of {output} hashes to {dir_hash(data)}, not {output_md5}")
+        inside = path[len(output) :].lstrip("/")
+        entries = [
+            e
+            for e in parse_dir_manifest(data, what=f"the .dir manifest of {output}")
+            if not inside or e.relpath == inside or e.relpath.startswith(inside + "/")
+        ]
+        wanted = [(e.relpath, e.md5) for e in entries]
+    else:
+        wanted = [(posixpath.basename(output), output_md5)]
+    written = []
+    for relpath, md5 in wanted:
+        found = read(md5, f"{output}/{relpath}")
+        actual = md5_file(found)
+        if actual != md5:
+            raise DvcHashMismatch(f"{output}/{relpath} has MD5 {actual}, not {md5}: the remote object was changed")
+        target = into / relpath
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(found, target)
+        written.append(target)
+    return written
+
+
+PARAMETER_LIMIT = 1024  # SageMaker Pipelines' longest parameter value
+
+
+def pipeline_parameters(dataset: DvcDataset, s3: Any, bucket: str, prefix: str) -> dict[str, str]:
+    """The training pipeline's parameters that make ``dataset`` its labels: its :func:`sagemaker_manifest`,
+    stored content-addressed at ``s3://bucket/prefix/<sha256>.manifest`` (``s3`` writes it), as ``LabelsUri``
+    (``LabelsDataType`` ``ManifestFile``) and its :meth:`~DvcDataset.lineage` as ``LabelsSource``. Raises
+    :class:`DvcError` when the lineage is longer than a pipeline parameter can be."""
+    manifest = sagemaker_manifest(dataset)
+    key = f"{prefix.strip('/')}/{hashlib.sha256(manifest).hexdigest()}.manifest"
+    source = json.dumps(dataset.lineage(), sort_keys=True, separators=(",", ":"))
+    if len(source) > PARAMETER_LIMIT:
+        raise DvcError(
+            f"the DVC dataset's description is {len(source)} characters, more than a pipeline parameter holds "
+            f"({PARAMETER_LIMIT}): use a shorter repository URL or path"
+        )
+    s3.put_object(Bucket=bucket, Key=key, Body=manifest, ContentType="application/json")
+    return {"LabelsUri": f"s3://{bucket}/{key}", "LabelsDataType": "ManifestFile", "LabelsSource": source}

@@ -13,13 +13,15 @@ Steps::
                                                                |yes
                                                             Register (PendingManualApproval, Staging)
 
-The training set is point-in-time with ``created_before_label`` (by default ``where_created``: values created
-after a label's time do not count where a group has a created time). The Evaluate step finds the group's current
-Production version in the registry itself, so a run started from the console or the SDK is compared too. The gate
-decides on the test split, held out by row identity (no job before Evaluate reads it), and passes when the
-candidate reaches ``MinPrimaryMetric``, beats Production by ``MinImprovement`` and the configured baseline (prior
-rate or logistic regression) by ``MinBaselineImprovement``, its lineage is complete, and training and evaluation
-ran the same library versions.
+The labels are the data bucket's ``labels/`` folder unless ``LabelsUri`` names a SageMaker manifest of a DVC
+project's objects (``LabelsDataType`` ``ManifestFile``; ``LabelsSource`` carries the project, revision and hash,
+which the lineage records: :mod:`mlops_kit.datasets.dvc`). The training set is point-in-time with
+``created_before_label`` (by default ``where_created``: values created after a label's time do not count where a
+group has a created time). The Evaluate step finds the group's current Production version in the registry itself, so
+a run started from the console or the SDK is compared too. The gate decides on the test split, held out by row
+identity (no job before Evaluate reads it), and passes when the candidate reaches ``MinPrimaryMetric``, beats
+Production by ``MinImprovement`` and the configured baseline (prior rate or logistic regression) by
+``MinBaselineImprovement``, its lineage is complete, and training and evaluation ran the same library versions.
 """
 
 from __future__ import annotations
@@ -193,6 +195,9 @@ class _Parameters:
 
     labels_from: Any
     labels_to: Any
+    labels_uri: Any
+    labels_data_type: Any
+    labels_source: Any
     processing_type: Any
     training_type: Any
     min_metric: Any
@@ -212,6 +217,13 @@ class _Parameters:
         return cls(
             labels_from=ParameterString(name="LabelsFrom", default_value=""),
             labels_to=ParameterString(name="LabelsTo", default_value=""),
+            # Where the labels are: the data bucket's labels/ folder, or (``mlops pipeline run --dvc-...``) a
+            # SageMaker manifest of a DVC project's exact objects, with the project's revision and hash.
+            labels_uri=ParameterString(
+                name="LabelsUri", default_value=f"s3://{DATA_BUCKET_PLACEHOLDER}/{LABELS_PREFIX}/"
+            ),
+            labels_data_type=ParameterString(name="LabelsDataType", default_value="S3Prefix"),
+            labels_source=ParameterString(name="LabelsSource", default_value=""),
             processing_type=ParameterString(name="ProcessingInstanceType", default_value=spec.processing_instance_type),
             training_type=ParameterString(name="TrainingInstanceType", default_value=spec.training_instance_type),
             min_metric=ParameterFloat(name="MinPrimaryMetric", default_value=spec.min_primary_metric),
@@ -233,7 +245,8 @@ class _Parameters:
     def all(self) -> list[Any]:
         """Every parameter, in the order the pipeline definition lists them."""
         return [
-            self.labels_from, self.labels_to, self.processing_type, self.training_type, self.min_metric,
+            self.labels_from, self.labels_to, self.labels_uri, self.labels_data_type, self.labels_source,
+            self.processing_type, self.training_type, self.min_metric,
             self.min_improvement, self.baseline, self.min_baseline_improvement, self.code_commit, self.seed,
             self.tracking_uri, *self.hyper.values(),
         ]  # fmt: skip
@@ -281,7 +294,7 @@ def _build(spec: PipelineSpec) -> str:
             ],
         )
 
-    def processing_input(name: str, source: Any, kind: str = "S3Prefix") -> ProcessingInput:
+    def processing_input(name: str, source: Any, kind: Any = "S3Prefix") -> ProcessingInput:
         return ProcessingInput(
             input_name=name,
             s3_input=ProcessingS3Input(
@@ -331,10 +344,14 @@ def _build(spec: PipelineSpec) -> str:
         "build_training_set",
         inputs=[
             processing_input("offline", f"s3://{DATA_BUCKET_PLACEHOLDER}/{OFFLINE_PREFIX}/"),
-            processing_input("labels", f"s3://{DATA_BUCKET_PLACEHOLDER}/{LABELS_PREFIX}/"),
+            processing_input("labels", params.labels_uri, params.labels_data_type),
         ],
         outputs=["training_set"],
         arguments=[
+            "--labels-uri",
+            params.labels_uri,
+            "--labels-source",
+            params.labels_source,
             "--labels-from",
             params.labels_from,
             "--labels-to",

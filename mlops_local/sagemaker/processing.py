@@ -110,6 +110,29 @@ class ContainerHost:
         if not found:
             raise JobError(f"input {uri} has no objects")
 
+    def download_manifest(self, uri: str, destination: Path) -> None:
+        """A ``ManifestFile`` input: the manifest at ``uri`` is ``[{"prefix": "s3://b/p/"}, "key", ...]``; each
+        listed object (prefix + key) lands at ``destination/key``, as SageMaker downloads it."""
+        from botocore.exceptions import ClientError
+
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        try:
+            listing = json.loads(self._s3().get_object(Bucket=bucket, Key=key)["Body"].read())
+            prefix = str(listing[0]["prefix"])
+            keys = [str(k) for k in listing[1:]]
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise JobError(f"manifest {uri} is not a SageMaker manifest file ({exc})") from exc
+        if not keys:
+            raise JobError(f"manifest {uri} lists no objects")
+        source_bucket, _, source_prefix = prefix.removeprefix("s3://").partition("/")
+        for relative in keys:
+            target = destination / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self._s3().download_file(source_bucket, source_prefix + relative, str(target))
+            except ClientError as exc:
+                raise JobError(f"input {prefix}{relative} listed in {uri} cannot be read: {exc}") from exc
+
     def upload(self, source: Path, uri: str) -> None:
         """Copy every file under ``source`` to the prefix ``uri`` (relative paths kept)."""
         bucket, _, prefix = uri.removeprefix("s3://").partition("/")
@@ -281,7 +304,11 @@ def run_processing(host: ContainerHost, name: str, arguments: dict[str, Any]) ->
         s3_input = job_input.get("S3Input")
         if s3_input is None:
             raise JobError(f"input {job_input.get('InputName')}: only S3 inputs are emulated")
-        host.download(s3_input["S3Uri"], Path(host.container_path(root, s3_input["LocalPath"])))
+        local = Path(host.container_path(root, s3_input["LocalPath"]))
+        if s3_input.get("S3DataType") == "ManifestFile":
+            host.download_manifest(_text(s3_input["S3Uri"]), local)
+        else:
+            host.download(s3_input["S3Uri"], local)
     app = arguments["AppSpecification"]
     entrypoint = app.get("ContainerEntrypoint") or []
     if not entrypoint:

@@ -102,6 +102,8 @@ def test_overrides_merge_into_sections_without_dropping_siblings() -> None:
             {"training": {"created_before_label": True}},
             "mlops.training.created_before_label: Input should be 'where_created', 'always' or 'never'",
         ),
+        ({"training": {"dvc_remotes": ["/mnt/dvc"]}}, "mlops.training.dvc_remotes"),
+        ({"training": {"dvc_remotes": ["s3://team-dvc/*"]}}, "String should match pattern"),
         (
             {"training": {"primary_metric": "accuracy"}},
             "primary_metric 'accuracy' with baseline 'prior_rate' and min_baseline_improvement 0.05",

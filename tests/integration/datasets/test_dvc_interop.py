@@ -45,14 +45,14 @@ def run(*args: str, cwd: Path, aws: Emulator) -> str:
     return done.stdout
 
 
-def new_project(root: Path, aws: Emulator, prefix: str) -> Path:
-    """A git repository with DVC initialised and a default S3 remote on the emulator, committed."""
+def new_project(root: Path, aws: Emulator, url: str) -> Path:
+    """A git repository with DVC initialised and a default S3 remote at ``url`` on the emulator, committed."""
     root.mkdir(parents=True)
     run("git", "init", "--quiet", "--initial-branch", "main", cwd=root, aws=aws)
     run("git", "config", "user.email", "dvc@example.com", cwd=root, aws=aws)
     run("git", "config", "user.name", "DVC test", cwd=root, aws=aws)
     run("dvc", "init", "--quiet", cwd=root, aws=aws)
-    run("dvc", "remote", "add", "--default", "store", f"s3://{BUCKET}/{prefix}", cwd=root, aws=aws)
+    run("dvc", "remote", "add", "--default", "store", url, cwd=root, aws=aws)
     run("dvc", "remote", "modify", "store", "endpointurl", aws.job_endpoint(), cwd=root, aws=aws)
     run("git", "add", ".", cwd=root, aws=aws)
     run("git", "commit", "--quiet", "-m", "dvc init", cwd=root, aws=aws)
@@ -82,7 +82,7 @@ def client_for(aws: Emulator) -> Any:
 def pushed(aws: Emulator, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A project whose ``data/labels`` folder and ``data/notes.csv`` file were added and pushed by ``dvc``:
     tag v1, then a second commit that changes one label file (pushed too)."""
-    root = new_project(tmp_path_factory.mktemp("dvc") / "project", aws, "pushed")
+    root = new_project(tmp_path_factory.mktemp("dvc") / "project", aws, f"s3://{BUCKET}/pushed")
     folder = root / "data" / "labels"
     (folder / "2026").mkdir(parents=True)
     labels(20, 3).to_parquet(folder / "january.parquet")
@@ -173,7 +173,7 @@ def test_an_object_missing_on_the_remote_or_overwritten_is_named(aws: Emulator, 
 
 
 def test_a_folder_the_kit_tracks_and_pushes_is_pulled_byte_identical_by_dvc(aws: Emulator, tmp_path: Path) -> None:
-    root = new_project(tmp_path / "export", aws, "exported")
+    root = new_project(tmp_path / "export", aws, f"s3://{BUCKET}/exported")
     target = root / "data" / "training_set"
     (target / "parts").mkdir(parents=True)
     labels(50, 11).to_parquet(target / "training_set.parquet")

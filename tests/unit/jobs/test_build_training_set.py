@@ -88,3 +88,37 @@ def test_the_other_modes_are_explicit_choices(folders: dict[str, Path]) -> None:
     assert pd.isna(always["count"])  # counted from its ingestion, after the label
     with pytest.raises(SystemExit):
         _run(folders, "--created-before-label", "sometimes")
+
+
+def test_labels_from_a_dvc_project_are_checked_laid_out_and_recorded(folders: dict[str, Path]) -> None:
+    from mlops_kit.datasets import dvc
+
+    # The labels as a DVC project tracks them, downloaded as the SageMaker manifest input lays DVC objects out.
+    tracked = dvc.track(folders["out"], "labels")
+    objects = folders["out"] / "objects"
+    for md5, file in tracked.objects.items():
+        (objects / md5[:2]).mkdir(parents=True, exist_ok=True)
+        (objects / md5[:2] / md5[2:]).write_bytes(file.read_bytes())
+    source = {"repo": "git@example.com:team/labels.git", "rev": "v1", "commit": "c" * 40, "path": "labels"}
+    source |= {"md5": tracked.output.md5, "output": "labels", "output_md5": tracked.output.md5, "remote": "s3://r"}
+    output = folders["out"] / "dvc"
+    arguments = ["--use-case", "pit_use_case", "--offline", str(folders["offline"]), "--labels", str(objects)]
+
+    build_training_set.main(
+        [
+            *arguments,
+            "--output",
+            str(output),
+            "--labels-uri",
+            "s3://a/x.manifest",
+            "--labels-source",
+            json.dumps(source),
+        ]
+    )
+
+    assert pd.read_parquet(output / "training_set.parquet")["score"].tolist() == [1]
+    assert json.loads((output / "labels_source.json").read_text()) == {"uri": "s3://a/x.manifest", "dvc": source}
+    changed = next(p for p in objects.rglob("*") if p.is_file() and not p.name.endswith(".dir"))
+    changed.write_bytes(b"not parquet")
+    with pytest.raises(dvc.DvcHashMismatch, match=r"labels/labels\.parquet has MD5"):
+        build_training_set.main([*arguments, "--output", str(output), "--labels-source", json.dumps(source)])
