@@ -281,6 +281,9 @@ class GitTree:
 def git_tree(repo: str, rev: str) -> Iterator[GitTree]:
     """The tree of ``rev`` in ``repo`` (a local repository's folder, or a URL git can clone). Raises
     :class:`DvcRevisionNotFound` when the repository cannot be read or has no such revision."""
+    # Neither may pass for one of git's options (`--upload-pack=...` runs a command).
+    if repo.startswith("-") or rev.startswith("-"):
+        raise DvcRevisionNotFound(f"repository {repo!r} at revision {rev!r}: neither may start with '-'")
     local = Path(repo).expanduser()
     tmp: str | None = None
     try:
@@ -291,7 +294,7 @@ def git_tree(repo: str, rev: str) -> Iterator[GitTree]:
             git_dir = Path(done.stdout.decode().strip())
         else:
             tmp = tempfile.mkdtemp(prefix="mlops-dvc-")
-            done = _git("clone", "--quiet", "--bare", repo, tmp)
+            done = _git("clone", "--quiet", "--bare", "--", repo, tmp)
             if done.returncode != 0:
                 message = done.stderr.decode().strip()
                 raise DvcRevisionNotFound(f"cannot clone {repo}: {message}; check the URL and your git credentials")

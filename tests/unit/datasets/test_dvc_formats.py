@@ -176,6 +176,13 @@ def test_an_untracked_path_and_an_unknown_revision_are_named(repo: Path, tmp_pat
         dvc.git_tree(str(tmp_path / "plain"), "HEAD"),
     ):
         pass
+    with pytest.raises(dvc.DvcRevisionNotFound, match="neither may start with '-'"), dvc.git_tree(str(repo), "--all"):
+        pass
+    with (
+        pytest.raises(dvc.DvcRevisionNotFound, match="neither may start with '-'"),
+        dvc.git_tree("--upload-pack=touch /tmp/pwned", "HEAD"),
+    ):
+        pass
     with (
         pytest.raises(dvc.DvcRevisionNotFound, match="cannot clone"),
         dvc.git_tree((tmp_path / "absent").as_uri(), "HEAD"),
