@@ -21,6 +21,7 @@ from constructs import Construct
 
 from cdk.arns import arn, as_nag_resource, nag_account
 from cdk.config import AlarmsConfig
+from cdk.constructs.container_runtime import ENDPOINT_LOGS_REASON, grant_container_runtime
 from cdk.nag import acknowledge, acknowledge_grant_actions
 from mlops_kit.serving import deploy, naming
 
@@ -65,48 +66,19 @@ class EndpointSupport(Construct):
         key.grant_encrypt_decrypt(self.model_role)
         assets = f"arn:{stack.partition}:s3:::cdk-hnb659fds-assets-{stack.account}-{stack.region}/*"
         self.model_role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[assets]))
-        self.model_role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-                resources=[
-                    arn(stack, "ecr", "repository", name, account=account) for account, name in image_repositories
-                ],
-            )
-        )
-        self.model_role.add_to_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
-        endpoint_logs = arn(stack, "logs", "log-group", "/aws/sagemaker/Endpoints/*", colon=True)
-        self.model_role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                resources=[endpoint_logs],
-            )
-        )
-        self.model_role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
-            )
+        grant_container_runtime(
+            self.model_role,
+            repositories=image_repositories,
+            log_groups=["/aws/sagemaker/Endpoints/*"],
+            log_reason=ENDPOINT_LOGS_REASON,
         )
         acknowledge_grant_actions(self.model_role)
-        acknowledge(
-            self.model_role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "ecr:GetAuthorizationToken and cloudwatch:PutMetricData have no resource-level permissions (AWS "
-            "requires *); PutMetricData is limited to the /aws/sagemaker/* namespaces by condition.",
-        )
         acknowledge(
             self.model_role,
             f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-{nag_account(stack)}-"
             f"{stack.region}/*]",
             "Model versions reference the immutable code bundle (a content-addressed CDK asset) they were trained "
             "with; serving or rolling back to an older version needs that older bundle. Read-only.",
-        )
-        endpoint_log_finding = as_nag_resource(stack, "logs", "log-group", "/aws/sagemaker/Endpoints/*", colon=True)
-        acknowledge(
-            self.model_role,
-            f"AwsSolutions-IAM5[Resource::{endpoint_log_finding}]",
-            "SageMaker names endpoint log groups per endpoint and streams per instance.",
         )
 
         self.alarms: dict[str, cloudwatch.Alarm] = {}

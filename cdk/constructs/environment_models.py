@@ -7,6 +7,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from cdk.arns import arn, as_nag_resource
+from cdk.constructs.container_runtime import ENDPOINT_LOGS_REASON, grant_container_runtime
 from cdk.nag import acknowledge
 from mlops_kit.pipeline.definition import MODELS_PREFIX
 
@@ -56,34 +57,11 @@ class SharedModelRole(Construct):
                 conditions={"StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}},
             )
         )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-                resources=[
-                    arn(stack, "ecr", "repository", name, account=account) for account, name in image_repositories
-                ],
-            )
-        )
-        self.role.add_to_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
-        endpoint_logs = arn(stack, "logs", "log-group", "/aws/sagemaker/Endpoints/*", colon=True)
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                resources=[endpoint_logs],
-            )
-        )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
-            )
-        )
-        acknowledge(
+        grant_container_runtime(
             self.role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "ecr:GetAuthorizationToken and cloudwatch:PutMetricData have no resource-level permissions (AWS "
-            "requires *); PutMetricData is limited to the /aws/sagemaker/* namespaces by condition.",
+            repositories=image_repositories,
+            log_groups=["/aws/sagemaker/Endpoints/*"],
+            log_reason=ENDPOINT_LOGS_REASON,
         )
         acknowledge(
             self.role,
@@ -96,10 +74,4 @@ class SharedModelRole(Construct):
             f"AwsSolutions-IAM5[Resource::{as_nag_resource(stack, 'kms', 'key', '*', account=tooling_account)}]",
             "The tooling account's key id is generated there; decrypting is limited to S3 reads by kms:ViaService, "
             "and that key's policy shares it with this account for exactly that.",
-        )
-        log_finding = as_nag_resource(stack, "logs", "log-group", "/aws/sagemaker/Endpoints/*", colon=True)
-        acknowledge(
-            self.role,
-            f"AwsSolutions-IAM5[Resource::{log_finding}]",
-            "SageMaker names endpoint log groups per endpoint and streams per instance.",
         )

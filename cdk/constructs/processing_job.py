@@ -12,13 +12,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
-from cdk.arns import arn, as_nag_resource
-from cdk.nag import acknowledge, acknowledge_grant_actions
+from cdk.constructs.container_runtime import JOB_LOGS_REASON, grant_container_runtime
+from cdk.nag import acknowledge_grant_actions
 from mlops_kit.pipeline.bundle import LAUNCHER, build_bundle, bundle_hash
 
 PROCESSING_LOG_GROUP = "/aws/sagemaker/ProcessingJobs:*"
@@ -38,7 +37,7 @@ def processing_job_role(scope: Construct, *, description: str, image_repository:
         scope, "JobRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"), description=description
     )
     launcher, bundle = code_assets(scope, role)
-    _grant_runtime(Stack.of(scope), role, image_repository)
+    _grant_runtime(role, image_repository)
     return ProcessingJobRole(role, launcher, bundle)
 
 
@@ -60,39 +59,12 @@ def code_assets(scope: Construct, role: iam.Role) -> tuple[s3_assets.Asset, s3_a
     return launcher, bundle
 
 
-def _grant_runtime(stack: Stack, role: iam.Role, repository: tuple[str, str]) -> None:
+def _grant_runtime(role: iam.Role, repository: tuple[str, str]) -> None:
     """What any processing job's container needs: pull the image, write its log stream and SageMaker metrics."""
-    account, name = repository
-    role.add_to_policy(
-        iam.PolicyStatement(
-            actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-            resources=[arn(stack, "ecr", "repository", name, account=account)],
-        )
-    )
-    role.add_to_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
-    role.add_to_policy(
-        iam.PolicyStatement(
-            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-            resources=[arn(stack, "logs", "log-group", PROCESSING_LOG_GROUP, colon=True)],
-        )
-    )
-    role.add_to_policy(
-        iam.PolicyStatement(
-            actions=["cloudwatch:PutMetricData"],
-            resources=["*"],
-            conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
-        )
+    grant_container_runtime(
+        role,
+        repositories=[repository],
+        log_groups=[PROCESSING_LOG_GROUP],
+        log_reason=JOB_LOGS_REASON,
     )
     acknowledge_grant_actions(role)
-    acknowledge(
-        role,
-        "AwsSolutions-IAM5[Resource::*]",
-        "ecr:GetAuthorizationToken and cloudwatch:PutMetricData have no resource-level permissions (AWS "
-        "requires *); PutMetricData is limited to the /aws/sagemaker/* namespaces by condition.",
-    )
-    group = as_nag_resource(stack, "logs", "log-group", PROCESSING_LOG_GROUP, colon=True)
-    acknowledge(
-        role,
-        f"AwsSolutions-IAM5[Resource::{group}]",
-        "Each job writes its own log stream in the fixed SageMaker log group; streams are named per job.",
-    )

@@ -13,6 +13,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from cdk.arns import arn, as_nag_resource
+from cdk.constructs.container_runtime import JOB_LOGS_REASON, grant_container_runtime
 from cdk.constructs.mlflow_tracking import MlflowTracking
 from cdk.constructs.model_registry import ModelRegistry
 from cdk.constructs.processing_job import code_assets
@@ -147,46 +148,15 @@ class TrainingPipeline(Construct):
             )
         )
         repositories = sorted({pipeline_definition.ecr_repository(image) for image in spec.images().values()})
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-                resources=[arn(stack, "ecr", "repository", repo, account=account) for account, repo in repositories],
-            )
-        )
-        self.role.add_to_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
-        log_groups = [
-            arn(stack, "logs", "log-group", f"/aws/sagemaker/{kind}:*", colon=True)
-            for kind in ("ProcessingJobs", "TrainingJobs")
-        ]
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                resources=log_groups,
-            )
-        )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
-            )
-        )
-        acknowledge(
+        grant_container_runtime(
             self.role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "ecr:GetAuthorizationToken and cloudwatch:PutMetricData have no resource-level permissions (AWS "
-            "requires *); PutMetricData is limited to the /aws/sagemaker/* namespaces by condition.",
+            repositories=repositories,
+            log_groups=[f"/aws/sagemaker/{kind}:*" for kind in ("ProcessingJobs", "TrainingJobs")],
+            log_reason=JOB_LOGS_REASON,
         )
         for kind in ("processing-job", "training-job"):
             acknowledge(
                 self.role,
                 f"AwsSolutions-IAM5[Resource::{as_nag_resource(stack, 'sagemaker', kind, 'pipelines-*')}]",
                 "SageMaker Pipelines names each job per execution; the grant is limited to the 'pipelines-' prefix.",
-            )
-        for kind in ("ProcessingJobs", "TrainingJobs"):
-            group = as_nag_resource(stack, "logs", "log-group", f"/aws/sagemaker/{kind}:*", colon=True)
-            acknowledge(
-                self.role,
-                f"AwsSolutions-IAM5[Resource::{group}]",
-                "Each job writes its own log stream in the fixed SageMaker log group; streams are named per job.",
             )
