@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import io
 import tarfile
 from collections.abc import Iterator
@@ -34,6 +35,36 @@ def create_pk_sk_table(dynamodb: Any, name: str) -> str:
         BillingMode="PAY_PER_REQUEST",
     )
     return name
+
+
+PIPELINE_START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+
+
+def deploy_with_features(aws: Any, assembly: Any) -> tuple[dict[str, str], Any]:
+    """Deploy ``assembly`` into the emulator ``aws`` and fill its feature store with the pipeline tests' data (600
+    customers, 8,000 transactions over the 60 days from ``PIPELINE_START``); returns the stack outputs and the data."""
+    from mlops_kit.features import fraud
+    from mlops_kit.features.store import deployed, deployed_names
+    from mlops_local.deploy import LocalDeployer
+
+    stacks = LocalDeployer(aws.session(), account=aws.account, region=aws.region).deploy(assembly)
+    outputs = {k: v for s in stacks for k, v in s.outputs.items()}
+    data = fraud.generate(600, 8000, seed=3, start=PIPELINE_START, days=60)
+    store = deployed(
+        fraud.REGISTRY, aws.session(), deployed_names(outputs), clock=lambda: PIPELINE_START + dt.timedelta(days=60)
+    )
+    for group, frame in data.feature_rows().items():
+        store.ingest(group, frame)
+    return outputs, data
+
+
+def with_transaction_ids(payloads: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+    """``count`` request rows cycled from ``payloads``, each with its own transaction id (``T0``, ``T1``, ...): the
+    business key ground truth joins on."""
+    return [
+        {**p, "transaction": {**p["transaction"], "transaction_id": f"T{i}"}}
+        for i, p in enumerate((payloads * (count // max(len(payloads), 1) + 1))[:count])
+    ]
 
 
 @contextlib.contextmanager

@@ -5,7 +5,6 @@ than Production and the baseline."""
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import json
 import tarfile
@@ -16,27 +15,19 @@ import pandas as pd
 import pytest
 
 from mlops_kit.features import fraud
-from mlops_kit.features.store import deployed, deployed_names
 from mlops_kit.pipeline.runs import start_run, wait_for_run
 from mlops_kit.registry import REQUIRED_LINEAGE, LineageDocuments, ModelRegistry
-from mlops_local.deploy import CloudAssembly, LocalDeployer
+from mlops_local.deploy import CloudAssembly
 from mlops_local.emulator import Emulator
+from tests.support import deploy_with_features
 
 pytestmark = pytest.mark.slow
-START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="module")
 def platform(cloud_assembly: CloudAssembly, tmp_path_factory: pytest.TempPathFactory) -> Any:
     with Emulator(workdir=tmp_path_factory.mktemp("pipeline")) as aws:
-        stacks = LocalDeployer(aws.session(), account=aws.account, region=aws.region).deploy(cloud_assembly)
-        outputs = {k: v for s in stacks for k, v in s.outputs.items()}
-        data = fraud.generate(600, 8000, seed=3, start=START, days=60)
-        store = deployed(
-            fraud.REGISTRY, aws.session(), deployed_names(outputs), clock=lambda: START + dt.timedelta(days=60)
-        )
-        for group, frame in data.feature_rows().items():
-            store.ingest(group, frame)
+        outputs, data = deploy_with_features(aws, cloud_assembly)
         buffer = io.BytesIO()
         data.transactions.to_parquet(buffer, index=False)
         aws.client("s3").put_object(

@@ -8,7 +8,6 @@ clone fetches it byte-identical.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,14 +18,12 @@ from typer.testing import CliRunner
 
 from mlops_kit.cli.main import app
 from mlops_kit.datasets import dvc
-from mlops_kit.features import fraud
-from mlops_kit.features.store import deployed, deployed_names
-from mlops_local.deploy import CloudAssembly, LocalDeployer
+from mlops_local.deploy import CloudAssembly
 from mlops_local.emulator import Emulator
 from tests.integration.datasets.test_dvc_interop import DVC, new_project, run
+from tests.support import deploy_with_features
 
 pytestmark = pytest.mark.slow
-START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 REMOTE_BUCKET = "team-dvc-remote"
 runner = CliRunner()
 
@@ -51,14 +48,7 @@ def platform(assembly: CloudAssembly, tmp_path_factory: pytest.TempPathFactory) 
     ``data/labels`` (the transactions with their labels) was pushed by ``dvc`` to an S3 bucket of the emulator."""
     assert DVC.exists(), f"the DVC CLI is missing at {DVC}: run `make install` (it creates .venv/dvc)"
     with Emulator(workdir=tmp_path_factory.mktemp("dvc-pipeline")) as aws:
-        stacks = LocalDeployer(aws.session(), account=aws.account, region=aws.region).deploy(assembly)
-        outputs = {k: v for s in stacks for k, v in s.outputs.items()}
-        data = fraud.generate(600, 8000, seed=3, start=START, days=60)
-        store = deployed(
-            fraud.REGISTRY, aws.session(), deployed_names(outputs), clock=lambda: START + dt.timedelta(days=60)
-        )
-        for group, frame in data.feature_rows().items():
-            store.ingest(group, frame)
+        outputs, data = deploy_with_features(aws, assembly)
         aws.client("s3").create_bucket(Bucket=REMOTE_BUCKET)
         root = new_project(tmp_path_factory.mktemp("team") / "labels-project", aws, f"s3://{REMOTE_BUCKET}/fraud")
         (root / "data" / "labels").mkdir(parents=True)

@@ -12,7 +12,7 @@ from mlops_kit.quality import naming
 from mlops_kit.quality.job import PRODUCTION, read_reports
 from mlops_kit.serving.client import EndpointClient
 from mlops_local.deploy import CloudAssembly
-from tests.support import platform_with_production
+from tests.support import platform_with_production, with_transaction_ids
 
 DEFAULTS = QualityConfig()  # cdk.json switches the section on with its defaults
 REQUESTS = 60
@@ -33,10 +33,7 @@ def test_label_events_are_scored_by_the_next_quality_run_and_bad_ones_are_report
         aws, endpoint = context.emulator, context.output("EndpointName")
         client = EndpointClient(endpoint, aws.client("sagemaker-runtime"))
         # Given transactions served and captured, each with its transaction id (the business key),
-        rows = [
-            {**p, "transaction": {**p["transaction"], "transaction_id": f"T{i}"}}
-            for i, p in enumerate((data.payloads * 2)[:REQUESTS])
-        ]
+        rows = with_transaction_ids(data.payloads, REQUESTS)
         answers = client.predict({"instances": rows}).body["predictions"]
         scores = {r["transaction"]["transaction_id"]: a["score"] for r, a in zip(rows, answers, strict=True)}
         aws.sagemaker.flush_capture()

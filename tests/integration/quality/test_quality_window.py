@@ -17,7 +17,7 @@ from mlops_kit.quality.job import PRODUCTION, read_reports
 from mlops_kit.registry import ModelRegistry
 from mlops_kit.serving.client import EndpointClient
 from mlops_local.deploy import CloudAssembly
-from tests.support import platform_with_production
+from tests.support import platform_with_production, with_transaction_ids
 
 DEFAULTS = QualityConfig()  # cdk.json switches the section on with its defaults
 REQUESTS = DEFAULTS.min_samples + 20
@@ -32,10 +32,7 @@ def test_a_window_of_late_labels_publishes_its_quality_and_a_drop_retrains(
         # Given transactions served in batches, each row with its transaction id (the business key), and the truth
         # about them: the world changed, and what the model scores high is now legitimate (labels opposite to
         # its scores' ranking).
-        rows = [
-            {**p, "transaction": {**p["transaction"], "transaction_id": f"T{i}"}}
-            for i, p in enumerate((data.payloads * 2)[:REQUESTS])
-        ]
+        rows = with_transaction_ids(data.payloads, REQUESTS)
         scores: dict[str, float] = {}
         for first in range(0, REQUESTS, 50):
             batch = rows[first : first + 50]
