@@ -66,7 +66,7 @@ def test_app_refuses_bad_config_naming_the_key(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
 
     assert result.returncode == 2
-    assert "mlops.rollout.mode: Input should be 'staged' or 'guardrails' (got 'yolo')" in result.stderr
+    assert "mlops.rollout.mode: Input should be 'staged', 'guardrails' or 'all_at_once' (got 'yolo')" in result.stderr
 
 
 @pytest.mark.slow
