@@ -289,18 +289,24 @@ def canary_alarm(context: DemoContext) -> dict[str, Any]:
     return {"execution": _summary(result)}
 
 
-def guardrails_rollback(context: DemoContext) -> dict[str, Any]:
+def _promote_a_candidate_failing_from(context: DemoContext, state: str) -> dict[str, Any]:
+    """Promote v2 over a first Production whose every model fails each request from the moment the workflow enters
+    ``state``; returns the promotion's result, with the faults cleared."""
     data = fixture_data()
     _first(context, data)
     candidate = register_model(context, data, name="v2", seed=2)
 
-    def break_new_fleet(state: str) -> None:
-        if state == "GuardrailsWait":
+    def break_the_candidate(entered: str) -> None:
+        if entered == state:
             _break_models_of(context, candidate)
 
-    result = promote(context, candidate, traffic_payloads=data.payloads, during_state=break_new_fleet)
+    result = promote(context, candidate, traffic_payloads=data.payloads, during_state=break_the_candidate)
     context.emulator.sagemaker.clear_faults()
-    return {"execution": _summary(result)}
+    return result
+
+
+def guardrails_rollback(context: DemoContext) -> dict[str, Any]:
+    return {"execution": _summary(_promote_a_candidate_failing_from(context, "GuardrailsWait"))}
 
 
 def concurrent_promotion(context: DemoContext) -> dict[str, Any]:
@@ -409,18 +415,8 @@ def serverless(context: DemoContext) -> dict[str, Any]:
 
 
 def serverless_alarm(context: DemoContext) -> dict[str, Any]:
-    data = fixture_data()
-    _first(context, data)
-    candidate = register_model(context, data, name="v2", seed=2)
-
-    def break_the_candidate(state: str) -> None:
-        # DeployDirect made the candidate's model: it fails every request from the update on.
-        if state == "DeployWait":
-            _break_models_of(context, candidate)
-
-    result = promote(context, candidate, traffic_payloads=data.payloads, during_state=break_the_candidate)
-    context.emulator.sagemaker.clear_faults()
-    return _serverless_outcome(context, result)
+    # DeployDirect made the candidate's model: it fails every request from the update on.
+    return _serverless_outcome(context, _promote_a_candidate_failing_from(context, "DeployWait"))
 
 
 SCENARIOS: dict[str, Scenario] = {
