@@ -91,7 +91,20 @@ def _statistic(values: list[float], statistic: str) -> float | None:
 
 
 def evaluate_expression(expression: str, values: dict[str, float | None]) -> float | None:
-    """Metric math with ids, numbers and + - * / (what the kit's alarms use); None if any input is missing."""
+    """Metric math with ids, numbers and + - * / (what the kit's alarms use), as CloudWatch evaluates it at one
+    timestamp ("Metric math syntax and functions", CloudWatch User Guide: "Missing values in a time series are
+    treated as 0. If the value of a data point causes a function to attempt to divide by zero, the data point is
+    dropped."): an id without a value counts as 0 when another id has one; no value for any id, or a division by
+    zero, is no data point (None), which the alarm's TreatMissingData then decides. Raises ValueError naming an
+    unknown id or an operation the emulator does not evaluate."""
+    tree = ast.parse(expression, mode="eval")
+    functions = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    ids = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - functions
+    unknown = sorted(ids - values.keys())
+    if unknown:
+        raise ValueError(f"metric math refers to unknown id {unknown[0]!r}")
+    if ids and all(values[name] is None for name in ids):
+        return None  # no series has a data point at this timestamp: there is none to compute
 
     def walk(node: ast.AST) -> float | None:
         if isinstance(node, ast.Expression):
@@ -99,9 +112,8 @@ def evaluate_expression(expression: str, values: dict[str, float | None]) -> flo
         if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
             return float(node.value)
         if isinstance(node, ast.Name):
-            if node.id not in values:
-                raise ValueError(f"metric math refers to unknown id {node.id!r}")
-            return values[node.id]
+            value = values[node.id]
+            return 0.0 if value is None else value
         if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
             left, right = walk(node.left), walk(node.right)
             if left is None or right is None:
@@ -111,7 +123,7 @@ def evaluate_expression(expression: str, values: dict[str, float | None]) -> flo
             return float(_BINARY[type(node.op)](left, right))
         raise ValueError(f"metric math {expression!r} uses an operation the emulator does not evaluate")
 
-    return walk(ast.parse(expression, mode="eval"))
+    return walk(tree)
 
 
 @dataclass

@@ -126,8 +126,15 @@ def test_a_state_change_is_an_event_and_an_sns_action(emulator: Emulator, make_f
     ("expression", "values", "expected"),
     [
         ("100 * a / b", {"a": 3.0, "b": 60.0}, 5.0),
+        # "If the value of a data point causes a function to attempt to divide by zero, the data point is dropped."
         ("a / b", {"a": 1.0, "b": 0.0}, None),
-        ("a + b", {"a": None, "b": 1.0}, None),
+        ("100 * (a / b - 1)", {"a": 1.0, "b": 0.0}, None),
+        # "Missing values in a time series are treated as 0" (CloudWatch User Guide, metric math syntax)...
+        ("a + b", {"a": None, "b": 1.0}, 1.0),
+        ("100 * a / b", {"a": None, "b": 60.0}, 0.0),
+        ("a / b", {"a": 1.0, "b": None}, None),  # ... so a missing divisor divides by zero
+        # ... but where no series has a data point there is none to compute.
+        ("100 * a / b", {"a": None, "b": None}, None),
     ],
 )
 def test_metric_math(expression: str, values: dict, expected: float | None) -> None:
@@ -137,6 +144,8 @@ def test_metric_math(expression: str, values: dict, expected: float | None) -> N
 def test_unsupported_metric_math_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="does not evaluate"):
         evaluate_expression("FILL(a, 0)", {"a": 1.0})
+    with pytest.raises(ValueError, match="unknown id 'c'"):
+        evaluate_expression("a / c", {"a": 1.0})
 
 
 def test_get_metric_data_answers_percentiles(emulator: Emulator) -> None:

@@ -73,10 +73,18 @@ def test_the_request_keeps_putmetricalarm_s_metric_math_rules() -> None:
 
 @pytest.mark.parametrize(
     ("candidate", "production", "breaches"),
-    [(0.0170, 0.0200, True), (0.0185, 0.0200, False), (0.0250, 0.0200, False), (None, 0.0200, None)],
+    [
+        (0.0170, 0.0200, True),
+        (0.0185, 0.0200, False),
+        (0.0250, 0.0200, False),
+        # CloudWatch's metric math treats a missing value as 0 where the other series has one: a candidate with
+        # no conversions while Production has some is a 100% drop; without Production there is no data point.
+        (None, 0.0200, True),
+        (0.0200, None, None),
+    ],
 )
 def test_the_expression_is_the_relative_change_the_threshold_reads(
-    candidate: float | None, production: float, breaches: bool | None
+    candidate: float | None, production: float | None, breaches: bool | None
 ) -> None:
     definition = _definition()
     (expression,) = [q["Expression"] for q in definition["Metrics"] if "Expression" in q]
