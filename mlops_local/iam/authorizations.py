@@ -104,11 +104,26 @@ ACTION_NAMES: dict[tuple[str, str], str] = {
     ("s3", "CompleteMultipartUpload"): "PutObject",
 }
 
-# (prefix, action) -> resource types the action is authorized against, when the request names one, beyond those the
-# reference lists. ListModelPackages filtered by a group is granted on the group (AWS's model package group policy
-# examples grant sagemaker:ListModelPackages on the group ARN; the reference lists only an optional model-package).
-EXTRA_RESOURCE_TYPES: dict[tuple[str, str], tuple[str, ...]] = {
-    ("sagemaker", "ListModelPackages"): ("model-package-group",),
+
+def _group_versions(params: Mapping[str, Any], partition: str, region: str, account: str) -> list[str] | None:
+    """The versions of the group a ListModelPackages names (``model-package/<group>/*``, in the group's account
+    when it is named by ARN); None without a group."""
+    group = str(params.get("ModelPackageGroupName") or "")
+    if not group:
+        return None
+    named = re.match(r"^arn:([^:]+):sagemaker:([^:]*):(\d{12}):model-package-group/(.+)$", group)
+    if named:
+        partition, region, account, group = named.groups()
+    return [f"arn:{partition}:sagemaker:{region}:{account}:model-package/{group.lower()}/*"]
+
+
+# (prefix, action) -> (resource type, the ARNs of that type the request names), where the reference's resource type
+# cannot be filled from the request's parameters. ListModelPackages lists a group's versions: the reference gives it
+# only an optional ``model-package`` (Service Authorization Reference, Amazon SageMaker), and AWS's cross-account
+# example grants it on ``model-package/<group>/*`` ("Deploy a Model Version from a Different Account", SageMaker
+# Developer Guide, model-registry-deploy.html), so a listing of one group is authorized on that group's versions.
+ACTION_RESOURCES: dict[tuple[str, str], tuple[str, Callable[[Mapping[str, Any], str, str, str], list[str] | None]]] = {
+    ("sagemaker", "ListModelPackages"): ("model-package", _group_versions),
 }
 
 # Operations that need no permission at all.
@@ -296,13 +311,16 @@ def resources_for(
 ) -> list[tuple[ResourceType | None, str]]:
     """Every (resource type, ARN) the action is authorized against for this request; ``(None, "*")`` when the
     request names no resource. Raises UnresolvedResourceError for a required type the request does not fill."""
+    named_by_action = ACTION_RESOURCES.get((entry.prefix, entry.name))
+    if named_by_action is not None:
+        type_name, source = named_by_action
+        arns = source(params, partition, region, account)
+        if arns:
+            resource_type = resource_type_named(entry.prefix, type_name)
+            return [(resource_type, arn) for arn in arns]
     filled: dict[ResourceType, _Filled] = {}
     missing: dict[ResourceType, str] = {}
-    extras = tuple(
-        resource_type_named(entry.prefix, name) for name in EXTRA_RESOURCE_TYPES.get((entry.prefix, entry.name), ())
-    )
-    types = (*entry.resource_types, *extras)
-    for resource_type in types:
+    for resource_type in entry.resource_types:
         try:
             filled[resource_type] = fill(
                 resource_type, entry.prefix, params, partition=partition, region=region, account=account
@@ -320,7 +338,10 @@ def resources_for(
             f"({entry.prefix!r}, {placeholder!r}) to PLACEHOLDER_SOURCES in mlops_local/iam/authorizations.py"
         )
     out: list[tuple[ResourceType | None, str]] = [
-        (t, _adjust(entry.prefix, entry.name, t, arn)) for t in types if t in filled for arn in filled[t].resources
+        (t, _adjust(entry.prefix, entry.name, t, arn))
+        for t in entry.resource_types
+        if t in filled
+        for arn in filled[t].resources
     ]
     return out or [(None, "*")]
 

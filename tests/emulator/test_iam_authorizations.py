@@ -69,9 +69,15 @@ def test_an_action_without_resource_level_permissions_is_authorized_against_star
     assert _pairs(_of("sagemaker", "ListModelPackages", {})) == [("sagemaker:ListModelPackages", "*")]
 
 
-def test_listing_a_groups_model_packages_is_authorized_on_the_group() -> None:
-    assert _pairs(_of("sagemaker", "ListModelPackages", {"ModelPackageGroupName": "g"})) == [
-        ("sagemaker:ListModelPackages", f"{SM}:model-package-group/g")
+def test_listing_a_groups_model_packages_is_authorized_on_the_groups_versions() -> None:
+    # The reference's resource type is model-package; AWS's cross-account example grants the listing on
+    # model-package/<group>/* (SageMaker Developer Guide, "Deploy a Model Version from a Different Account").
+    assert _pairs(_of("sagemaker", "ListModelPackages", {"ModelPackageGroupName": "Fraud"})) == [
+        ("sagemaker:ListModelPackages", f"{SM}:model-package/fraud/*")
+    ]
+    other = "arn:aws:sagemaker:us-east-1:210987654321:model-package-group/fraud"
+    assert _pairs(_of("sagemaker", "ListModelPackages", {"ModelPackageGroupName": other})) == [
+        ("sagemaker:ListModelPackages", "arn:aws:sagemaker:us-east-1:210987654321:model-package/fraud/*")
     ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from botocore.exceptions import ClientError
 
 from mlops_local.emulator import Emulator
 from mlops_local.iam.identity import acting_as
@@ -127,3 +128,33 @@ def test_the_caller_aws_verified_is_recorded_and_sent_with_the_event(
     assert described["LastModifiedBy"]["IamIdentity"]["PrincipalId"].endswith(":alice")
     assert described["CreatedBy"]["IamIdentity"]["Arn"] == administrator  # the fixture registered it
     assert detail["LastModifiedBy"]["IamIdentity"]["Arn"] == alice
+
+
+def test_listing_a_groups_versions_is_authorized_on_the_versions_not_the_group(
+    emulator: Emulator, package_arn: str
+) -> None:
+    # As AWS's cross-account example grants it: ListModelPackages on model-package/<group>/* (SageMaker Developer
+    # Guide, "Deploy a Model Version from a Different Account"); the reference's resource type is model-package.
+    prefix = f"arn:aws:sagemaker:{emulator.region}:{emulator.account}"
+    on_versions = make_role(
+        emulator,
+        "versions",
+        "lambda.amazonaws.com",
+        "sagemaker:ListModelPackages",
+        resource=f"{prefix}:model-package/fraud/*",
+    )
+    on_group = make_role(
+        emulator,
+        "group",
+        "lambda.amazonaws.com",
+        "sagemaker:ListModelPackages",
+        resource=f"{prefix}:model-package-group/fraud",
+    )
+    sagemaker = emulator.client("sagemaker")
+
+    with acting_as(on_versions):
+        listed = sagemaker.list_model_packages(ModelPackageGroupName="fraud")["ModelPackageSummaryList"]
+    assert [p["ModelPackageArn"] for p in listed] == [package_arn]
+    with acting_as(on_group), pytest.raises(ClientError) as refused:
+        sagemaker.list_model_packages(ModelPackageGroupName="fraud")
+    assert f"{prefix}:model-package/fraud/*" in refused.value.response["Error"]["Message"]
