@@ -291,7 +291,7 @@ class ServiceRule:
     service: str
     action: str
     doc: str  # the API reference page the rule rests on
-    check: Callable[[dict[str, Any]], ApiError | None]
+    check: Callable[[dict[str, Any], ApiRequest], ApiError | None]  # (the request's parameters, the request)
 
 
 _HIGH_RESOLUTION_PERIODS = (1, 5, 10, 20, 30)
@@ -309,7 +309,7 @@ def _period_refusal(parameter: str, period: int) -> ApiError:
     )
 
 
-def _metric_data_periods(params: dict[str, Any]) -> ApiError | None:
+def _metric_data_periods(params: dict[str, Any], _request: ApiRequest) -> ApiError | None:
     for index, query in enumerate(params.get("MetricDataQueries") or [], start=1):
         for parameter, period in (
             ("MetricStat.Period", (query.get("MetricStat") or {}).get("Period")),
@@ -323,7 +323,7 @@ def _metric_data_periods(params: dict[str, Any]) -> ApiError | None:
 MAX_STATISTICS_DATAPOINTS = 1440
 
 
-def _metric_statistics_period(params: dict[str, Any]) -> ApiError | None:
+def _metric_statistics_period(params: dict[str, Any], _request: ApiRequest) -> ApiError | None:
     period = params.get("Period")
     if period is None:
         return None
@@ -351,7 +351,7 @@ _SERVERLESS_DOC = (
 )
 
 
-def _serverless_endpoint_config(params: dict[str, Any]) -> ApiError | None:
+def _serverless_endpoint_config(params: dict[str, Any], _request: ApiRequest) -> ApiError | None:
     """CreateEndpointConfig with a serverless variant. The rules are AWS's (:data:`_SERVERLESS_DOC`); the message
     texts are the emulator's, as AWS does not document its own."""
     production = params.get("ProductionVariants") or []
@@ -399,8 +399,66 @@ def _serverless_endpoint_config(params: dict[str, Any]) -> ApiError | None:
     return None
 
 
+_SAME_REGION_DOC = (
+    'https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ContainerDefinition.html (ModelDataUrl: "The '
+    "model artifacts must be in an S3 bucket that is in the same region as the model or endpoint you are "
+    'creating.") and API_ModelPackageContainerDefinition.html (ModelDataUrl: "... in the same region as the '
+    'model package.")'
+)
+
+
+def _model_data_urls(params: dict[str, Any]) -> list[str]:
+    """The S3 model artifacts a CreateModel or CreateModelPackage names (each container's ModelDataUrl or
+    ModelDataSource)."""
+    containers = [params.get("PrimaryContainer") or {}, *(params.get("Containers") or [])]
+    for specification in [
+        params.get("InferenceSpecification"),
+        *(params.get("AdditionalInferenceSpecifications") or []),
+    ]:
+        containers += (specification or {}).get("Containers") or []
+    urls = []
+    for container in containers:
+        source = ((container.get("ModelDataSource") or {}).get("S3DataSource") or {}).get("S3Uri")
+        urls += [
+            str(u) for u in (container.get("ModelDataUrl"), source) if isinstance(u, str) and u.startswith("s3://")
+        ]
+    return urls
+
+
+def _bucket_region(bucket: str) -> str | None:
+    """The region of an existing bucket of any account of the emulator; None when there is no such bucket (then
+    AWS refuses the request for another reason: the model data cannot be read)."""
+    from moto.s3.models import s3_backends
+
+    owner = s3_backends.bucket_accounts.get(bucket)
+    if owner is None:
+        return None
+    partition, account = owner
+    found = s3_backends[account][partition].buckets.get(bucket)
+    return str(found.region_name) if found is not None else None
+
+
+def _model_data_in_region(params: dict[str, Any], request: ApiRequest) -> ApiError | None:
+    """CreateModel and CreateModelPackage: every S3 model artifact in a bucket of the request's region
+    (:data:`_SAME_REGION_DOC`). When AWS checks this and its message text are not documented: the emulator refuses
+    the request, with its own text."""
+    for url in _model_data_urls(params):
+        bucket = url.removeprefix("s3://").split("/", 1)[0]
+        region = _bucket_region(bucket)
+        if region is not None and region != request.region:
+            return ApiError(
+                "ValidationException",
+                f"Could not use model data at {url}: the model artifacts must be in an S3 bucket in the same region "
+                f"as the model ({request.region}); bucket {bucket} is in {region}. Copy them to a bucket in "
+                f"{request.region}.",
+            )
+    return None
+
+
 SERVICE_RULES: tuple[ServiceRule, ...] = (
     ServiceRule("sagemaker", "CreateEndpointConfig", _SERVERLESS_DOC, _serverless_endpoint_config),
+    ServiceRule("sagemaker", "CreateModel", _SAME_REGION_DOC, _model_data_in_region),
+    ServiceRule("sagemaker", "CreateModelPackage", _SAME_REGION_DOC, _model_data_in_region),
     ServiceRule(
         "cloudwatch",
         "GetMetricData",
@@ -481,7 +539,7 @@ def check(request: ApiRequest) -> None:
         raise ApiError(validation_code(model), validation_message(violations))
     for rule in SERVICE_RULES:
         if (rule.service, rule.action) == (request.service, request.action):
-            refusal = rule.check(params)
+            refusal = rule.check(params, request)
             if refusal is not None:
                 raise refusal
 

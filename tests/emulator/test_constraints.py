@@ -382,3 +382,50 @@ def test_metric_statistics_refuses_an_odd_period_and_more_than_1440_datapoints(e
 def test_every_service_rule_names_the_page_it_rests_on() -> None:
     for rule in constraints.SERVICE_RULES:
         assert rule.doc.startswith("https://docs.aws.amazon.com/"), rule
+
+
+# -- the same-region rule for model artifacts ----------------------------------------------------------------
+def _bucket_in(emulator: Emulator, bucket: str, region: str) -> str:
+    s3 = emulator.session().client("s3", region_name=region, endpoint_url=emulator.endpoint_url)
+    if region == "us-east-1":
+        s3.create_bucket(Bucket=bucket)
+    else:
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    s3.put_object(Bucket=bucket, Key="models/1/model.tar.gz", Body=b"not a real archive")
+    return f"s3://{bucket}/models/1/model.tar.gz"
+
+
+def test_model_artifacts_in_another_regions_bucket_are_refused(emulator: Emulator) -> None:
+    # API_ContainerDefinition.html, ModelDataUrl: "The model artifacts must be in an S3 bucket that is in the same
+    # region as the model or endpoint you are creating."
+    elsewhere = _bucket_in(emulator, "artifacts-eu", "eu-west-1")
+    here = _bucket_in(emulator, "artifacts-here", emulator.region)
+    sagemaker = emulator.client("sagemaker")
+    container = {"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/sklearn:1"}
+    role = f"arn:aws:iam::{emulator.account}:role/model"
+
+    code, message = refusal(
+        lambda: sagemaker.create_model(
+            ModelName="far", ExecutionRoleArn=role, PrimaryContainer={**container, "ModelDataUrl": elsewhere}
+        )
+    )
+
+    assert code == "ValidationException"
+    assert "bucket artifacts-eu is in eu-west-1" in message
+    assert f"same region as the model ({emulator.region})" in message
+    sagemaker.create_model(
+        ModelName="near", ExecutionRoleArn=role, PrimaryContainer={**container, "ModelDataUrl": here}
+    )
+    sagemaker.create_model_package_group(ModelPackageGroupName="fraud")
+    code, _ = refusal(
+        lambda: sagemaker.create_model_package(
+            ModelPackageGroupName="fraud",
+            InferenceSpecification={
+                "Containers": [{**container, "ModelDataUrl": elsewhere}],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+            },
+        )
+    )
+    assert code == "ValidationException"
+    assert sagemaker.list_model_packages(ModelPackageGroupName="fraud")["ModelPackageSummaryList"] == []
