@@ -36,3 +36,39 @@ def test_a_listing_is_allowed_only_under_the_prefix_the_condition_names(emulator
             with pytest.raises(ClientError) as raised:
                 s3.list_objects_v2(Bucket="data-bucket", **other)
             assert "s3:ListBucket" in raised.value.response["Error"]["Message"]
+
+
+def test_the_s3_user_guides_prefix_example_allows_that_prefix_only(emulator: Emulator) -> None:
+    # "Amazon S3 condition key examples" (S3 User Guide), s3:prefix: allow a listing whose prefix equals
+    # "projects", and deny any other, a listing without a prefix included (a negated operator on an absent key
+    # holds, so the deny applies).
+    s3 = emulator.client("s3")
+    s3.create_bucket(Bucket="examples")
+    s3.put_object(Bucket="examples", Key="projects/a.txt", Body=b"a")
+    role = make_role(emulator, "projects-lister", "lambda.amazonaws.com")
+    bucket = "arn:aws:s3:::examples"
+    statements = [
+        {
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": bucket,
+            "Condition": {"StringEquals": {"s3:prefix": "projects"}},
+        },
+        {
+            "Effect": "Deny",
+            "Action": "s3:ListBucket",
+            "Resource": bucket,
+            "Condition": {"StringNotEquals": {"s3:prefix": "projects"}},
+        },
+    ]
+    document = json.dumps({"Version": "2012-10-17", "Statement": statements})
+    emulator.client("iam").put_role_policy(RoleName="projects-lister", PolicyName="list", PolicyDocument=document)
+
+    with acting_as(role):
+        assert [o["Key"] for o in s3.list_objects_v2(Bucket="examples", Prefix="projects")["Contents"]] == [
+            "projects/a.txt"
+        ]
+        for other in ({"Prefix": "projects/"}, {"Prefix": "private"}, {}):
+            with pytest.raises(ClientError) as raised:
+                s3.list_objects_v2(Bucket="examples", **other)
+            assert "s3:ListBucket" in raised.value.response["Error"]["Message"]
