@@ -502,6 +502,15 @@ def _dynamodb_keys(call: _Call) -> RequestKeys:
 
 
 def _cloudwatch_keys(call: _Call) -> RequestKeys:
+    if call.entry.name == "PutMetricAlarm":
+        # cloudwatch:AlarmActions: the actions the alarm performs on any state change ("Using condition keys to
+        # limit alarm actions", CloudWatch User Guide: alarm, OK and insufficient-data actions alike).
+        actions = [
+            str(action)
+            for parameter in ("AlarmActions", "OKActions", "InsufficientDataActions")
+            for action in call.params.get(parameter) or []
+        ]
+        return ({"cloudwatch:alarmactions": tuple(actions)} if actions else {}), {"cloudwatch:alarmactions"}
     if call.entry.name != "PutMetricData":
         return {}, set()
     namespace = call.params.get("Namespace")

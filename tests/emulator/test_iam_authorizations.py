@@ -253,6 +253,20 @@ def test_application_auto_scaling_carries_its_namespace_and_dimension() -> None:
     }
 
 
+def test_put_metric_alarm_carries_its_actions_and_is_authorized_on_the_alarm() -> None:
+    topic = f"arn:aws:sns:{REGION}:{ACCOUNT}:alerts"
+    params = {"AlarmName": "a", "AlarmActions": [topic], "OKActions": [topic, "arn:aws:ssm:x"]}
+
+    (found,) = _of("cloudwatch", "PutMetricAlarm", params)
+
+    assert (found.resource, found.keys) == (
+        f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:a",
+        {"cloudwatch:alarmactions": (topic, topic, "arn:aws:ssm:x")},
+    )
+    (bare,) = _of("cloudwatch", "PutMetricAlarm", {"AlarmName": "a"})
+    assert (bare.keys, "cloudwatch:alarmactions" in bare.known) == ({}, True)
+
+
 def test_put_metric_data_carries_its_namespace() -> None:
     (found,) = _of("cloudwatch", "PutMetricData", {"Namespace": "MlopsKit/Drift", "MetricData": []})
 

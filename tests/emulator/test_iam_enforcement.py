@@ -557,3 +557,34 @@ def test_a_model_lifecycle_condition_limits_the_stage_statuses_a_role_may_set(em
 
     assert "sagemaker:UpdateModelPackage" in to_production.response["Error"]["Message"]
     assert "sagemaker:UpdateModelPackage" in approval_status.response["Error"]["Message"]
+
+
+def test_the_cloudwatch_guides_alarm_actions_example_limits_what_an_alarm_may_do(emulator: Emulator) -> None:
+    # "Using condition keys to limit alarm actions" (CloudWatch User Guide): alarms that may only notify SNS or
+    # call Systems Manager; an alarm that would stop an EC2 instance is refused.
+    role = make_role(emulator, "alarm-writer", "lambda.amazonaws.com")
+    statement = {
+        "Effect": "Allow",
+        "Action": "cloudwatch:PutMetricAlarm",
+        "Resource": "*",
+        "Condition": {"ForAllValues:StringLike": {"cloudwatch:AlarmActions": ["arn:aws:sns:*", "arn:aws:ssm:*"]}},
+    }
+    document = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+    emulator.client("iam").put_role_policy(RoleName="alarm-writer", PolicyName="alarms", PolicyDocument=document)
+    cloudwatch = emulator.client("cloudwatch")
+    alarm = {
+        "AlarmName": "errors",
+        "Namespace": "AWS/SageMaker",
+        "MetricName": "Invocation5XXErrors",
+        "Statistic": "Sum",
+        "Period": 60,
+        "EvaluationPeriods": 1,
+        "Threshold": 1.0,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+    }
+
+    with acting_as(role):
+        cloudwatch.put_metric_alarm(**alarm, AlarmActions=[f"arn:aws:sns:us-east-1:{emulator.account}:alerts"])
+        with pytest.raises(ClientError) as refused:
+            cloudwatch.put_metric_alarm(**alarm, OKActions=["arn:aws:automate:us-east-1:ec2:stop"])
+    assert "cloudwatch:PutMetricAlarm" in refused.value.response["Error"]["Message"]
