@@ -106,8 +106,8 @@ ACTION_NAMES: dict[tuple[str, str], str] = {
 
 
 def _group_versions(params: Mapping[str, Any], partition: str, region: str, account: str) -> list[str] | None:
-    """The versions of the group a ListModelPackages names (``model-package/<group>/*``, in the group's account
-    when it is named by ARN); None without a group."""
+    """The versions of the group a ListModelPackages or CreateModelPackage names (``model-package/<group>/*``, in
+    the group's account when it is named by ARN); None without a group (an unversioned package is named)."""
     group = str(params.get("ModelPackageGroupName") or "")
     if not group:
         return None
@@ -118,12 +118,14 @@ def _group_versions(params: Mapping[str, Any], partition: str, region: str, acco
 
 
 # (prefix, action) -> (resource type, the ARNs of that type the request names), where the reference's resource type
-# cannot be filled from the request's parameters. ListModelPackages lists a group's versions: the reference gives it
-# only an optional ``model-package`` (Service Authorization Reference, Amazon SageMaker), and AWS's cross-account
-# example grants it on ``model-package/<group>/*`` ("Deploy a Model Version from a Different Account", SageMaker
-# Developer Guide, model-registry-deploy.html), so a listing of one group is authorized on that group's versions.
+# cannot be filled from the request's parameters. ListModelPackages lists a group's versions and CreateModelPackage
+# adds one: the reference gives both an optional ``model-package`` (Service Authorization Reference, Amazon
+# SageMaker), and AWS's cross-account examples grant them on ``model-package/<group>/*`` only, the group ARN getting
+# DescribeModelPackageGroup alone ("Deploy a Model Version from a Different Account" and "Register a Model Version
+# from a Different Account", SageMaker Developer Guide), so both are authorized on the group's versions.
 ACTION_RESOURCES: dict[tuple[str, str], tuple[str, Callable[[Mapping[str, Any], str, str, str], list[str] | None]]] = {
     ("sagemaker", "ListModelPackages"): ("model-package", _group_versions),
+    ("sagemaker", "CreateModelPackage"): ("model-package", _group_versions),
 }
 
 # Operations that need no permission at all.

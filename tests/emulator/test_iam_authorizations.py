@@ -81,6 +81,20 @@ def test_listing_a_groups_model_packages_is_authorized_on_the_groups_versions() 
     ]
 
 
+def test_registering_a_version_is_authorized_on_the_groups_versions() -> None:
+    # AWS's cross-account example grants CreateModelPackage on model-package/<group>/* alone (SageMaker Developer
+    # Guide, "Register a Model Version from a Different Account"); the tagging it implies goes to the same ARN.
+    created = _of(
+        "sagemaker", "CreateModelPackage", {"ModelPackageGroupName": "Fraud", "Tags": [{"Key": "k", "Value": "v"}]}
+    )
+    assert _pairs(created) == [
+        ("sagemaker:CreateModelPackage", f"{SM}:model-package/fraud/*"),
+        ("sagemaker:AddTags", f"{SM}:model-package/fraud/*"),
+    ]
+    unversioned = _of("sagemaker", "CreateModelPackage", {"ModelPackageName": "solo"})
+    assert _pairs(unversioned) == [("sagemaker:CreateModelPackage", f"{SM}:model-package/solo")]
+
+
 def test_an_unfillable_required_resource_is_an_error_naming_the_action_and_placeholder() -> None:
     with pytest.raises(UnresolvedResourceError, match=r"sagemaker:UpdateEndpoint.*\$\{EndpointConfigName\}"):
         _of("sagemaker", "UpdateEndpoint", {"EndpointName": "e"})
