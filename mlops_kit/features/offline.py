@@ -353,7 +353,10 @@ class OfflineStore:
         duplicates = _count_duplicates(label_table, key_columns, label_us)
         label_hash = content_hash(label_table)
         if runner is None:
-            features, matched = self._join_local(resolved, label_table, label_us, created_before_label)
+            from mlops_kit.features.pit import numpy_without_hugepages
+
+            with numpy_without_hugepages():
+                features, matched = self._join_local(resolved, label_table, label_us, created_before_label)
             engine = "local"
         else:
             features, matched = self._join_sql(
