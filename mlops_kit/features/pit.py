@@ -201,6 +201,27 @@ def _chunks(column: pa.ChunkedArray | pa.Array) -> list[pa.Array]:
     return list(column.chunks) if isinstance(column, pa.ChunkedArray) else [column]
 
 
+def to_numpy(column: pa.ChunkedArray, dtype: type[np.generic] = np.int64) -> np.ndarray:
+    """A null-free numeric column as one numpy array, its chunks copied in on :func:`workers` threads.
+
+    ``ChunkedArray.to_numpy`` concatenates on the calling thread: for 10M rows in 1,825 chunks that was 0.5-1 s
+    of the join's single-threaded part, most of it first touches of the new memory, which here fall on the
+    threads that copy. Raises ``pyarrow.ArrowInvalid`` if the column has nulls.
+    """
+    result = np.empty(len(column), dtype)
+    parts = _slices(column, workers())
+    starts = np.cumsum([0, *(len(part) for part in parts)])
+
+    def fill(index: int) -> None:
+        offset = int(starts[index])
+        for chunk in parts[index].chunks:
+            result[offset : offset + len(chunk)] = chunk.to_numpy(zero_copy_only=True)
+            offset += len(chunk)
+
+    parallel_map(fill, range(len(parts)))
+    return result
+
+
 _MIN_TIME_BITS = 16  # below this many time steps, keep the row number out of the key
 
 

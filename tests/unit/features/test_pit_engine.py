@@ -156,3 +156,17 @@ def test_numpy_huge_page_advice_is_off_inside_and_restored_after_nested_blocks()
         assert setter(True) is True  # restored to what it was before
     finally:
         setter(before)
+
+
+@pytest.mark.parametrize("sizes", [[], [0], [5], [3, 0, 4, 1], [1] * 17])
+def test_to_numpy_copies_every_chunk_in_order(sizes: list[int]) -> None:
+    starts = np.cumsum([0, *sizes])
+    column = pa.chunked_array([pa.array(range(s, s + n), pa.int64()) for s, n in zip(starts, sizes, strict=False)],
+                              pa.int64())  # fmt: skip
+
+    assert pit.to_numpy(column).tolist() == list(range(sum(sizes)))
+
+
+def test_to_numpy_refuses_nulls() -> None:
+    with pytest.raises(pa.ArrowInvalid):
+        pit.to_numpy(pa.chunked_array([pa.array([1, None], pa.int64())]))
