@@ -4,6 +4,13 @@ This is what ``cdk deploy`` does, minus IAM role assumption: bootstrap (the SSM 
 asset bucket), publish each stack's file assets, then create or update each stack in dependency order and
 read back its outputs. Templates with resource types the emulator does not understand are refused before
 anything is created, so nothing is silently skipped.
+
+Each stack goes to the account and region its cloud-assembly manifest names (``"environment":
+"aws://ACCOUNT/REGION"``; a stack synthesized without ``env`` names ``unknown-account``/``unknown-region`` and goes
+to the deployer's own). Each such environment is bootstrapped as ``cdk bootstrap aws://ACCOUNT/REGION`` would
+bootstrap it (its own version parameter and asset bucket), a stack's assets go to its environment's bucket, and
+its CloudFormation calls are that account's administrator's: stacks, exports and the resources they create belong
+to that account, so an environment stack cannot import a tooling stack's export, as on AWS.
 """
 
 from __future__ import annotations
@@ -49,6 +56,8 @@ class StackArtifact:
     template_file: Path
     assets_file: Path | None
     dependencies: tuple[str, ...]
+    account: str | None = None  # the manifest's environment; None: environment-agnostic (the deployer's)
+    region: str | None = None
 
     def template(self) -> dict[str, Any]:
         return json.loads(self.template_file.read_text())
@@ -71,12 +80,15 @@ class CloudAssembly:
             deps = tuple(artifact.get("dependencies", []))
             asset_deps = [d for d in deps if artifacts.get(d, {}).get("type") == "cdk:asset-manifest"]
             assets_file = directory / artifacts[asset_deps[0]]["properties"]["file"] if asset_deps else None
+            account, region = _environment(artifact_id, artifact.get("environment"))
             stacks[artifact_id] = StackArtifact(
                 artifact_id=artifact_id,
                 stack_name=props.get("stackName", artifact_id),
                 template_file=directory / props["templateFile"],
                 assets_file=assets_file,
                 dependencies=tuple(d for d in deps if d not in asset_deps),
+                account=account,
+                region=region,
             )
         return cls(directory=directory, stacks=tuple(_topological(stacks)))
 
@@ -85,6 +97,24 @@ class CloudAssembly:
             if name in (stack.stack_name, stack.artifact_id):
                 return stack
         raise KeyError(f"no stack {name!r} in the cloud assembly; stacks: {[s.stack_name for s in self.stacks]}")
+
+
+def _environment(artifact_id: str, environment: str | None) -> tuple[str | None, str | None]:
+    """The account and region of a manifest's ``aws://ACCOUNT/REGION`` (None for ``unknown-account`` and
+    ``unknown-region``, which an environment-agnostic stack names). Raises DeployError on anything else."""
+    if not environment:
+        return None, None
+    account, _, region = environment.removeprefix("aws://").partition("/")
+    if not environment.startswith("aws://") or not region:
+        raise DeployError(f"{artifact_id}: environment {environment!r} is not aws://ACCOUNT/REGION")
+    if account != "unknown-account" and not (len(account) == 12 and account.isdigit()):
+        raise DeployError(
+            f"{artifact_id}: environment {environment!r} names no 12-digit account; set the stack's env account"
+        )
+    return (
+        None if account == "unknown-account" else account,
+        None if region == "unknown-region" else region,
+    )
 
 
 def _topological(stacks: dict[str, StackArtifact]) -> list[StackArtifact]:
@@ -180,10 +210,15 @@ class StackResult:
     outputs: dict[str, str] = field(default_factory=dict)
     resources: dict[str, int] = field(default_factory=dict)  # resource type -> count
     seconds: float = 0.0
+    account: str = ""  # where the stack was deployed
+    region: str = ""
 
 
 class LocalDeployer:
-    """Deploys a cloud assembly with the clients of one boto3 session (emulator in-process or server)."""
+    """Deploys a cloud assembly with the clients of one boto3 session (emulator in-process or server).
+
+    ``account`` and ``region`` are where environment-agnostic stacks go; a stack whose manifest names an
+    environment goes there, as its account's administrator (the emulator's account header)."""
 
     def __init__(self, session: boto3.Session, *, endpoint_url: str | None = None, account: str, region: str) -> None:
         self._session = session
@@ -191,49 +226,70 @@ class LocalDeployer:
         self.account = account
         self.region = region
 
-    def _client(self, service: str) -> Any:
-        return self._session.client(service, endpoint_url=self._endpoint_url)
+    def _client(self, service: str, account: str | None = None, region: str | None = None, **kwargs: Any) -> Any:
+        """A client of ``account`` (default: the deployer's) in ``region``: its requests name the account."""
+        from mlops_local.iam.identity import in_account
+
+        client = self._session.client(
+            service, endpoint_url=self._endpoint_url, region_name=region or self.region, **kwargs
+        )
+        client.meta.events.register("before-sign.*.*", in_account(account or self.account))
+        return client
+
+    def target(self, stack: StackArtifact) -> tuple[str, str]:
+        """The account and region ``stack`` is deployed to."""
+        return stack.account or self.account, stack.region or self.region
 
     @property
     def asset_bucket(self) -> str:
-        return f"cdk-{BOOTSTRAP_QUALIFIER}-assets-{self.account}-{self.region}"
+        """The deployer's own account's asset bucket (see :meth:`asset_bucket_of` for other environments)."""
+        return self.asset_bucket_of(self.account, self.region)
 
-    def bootstrap(self) -> None:
-        """What `cdk bootstrap` provides that the templates use: the version parameter and the asset bucket."""
-        self._client("ssm").put_parameter(
+    @staticmethod
+    def asset_bucket_of(account: str, region: str) -> str:
+        """The bucket ``cdk bootstrap aws://ACCOUNT/REGION`` creates for file assets."""
+        return f"cdk-{BOOTSTRAP_QUALIFIER}-assets-{account}-{region}"
+
+    def bootstrap(self, account: str | None = None, region: str | None = None) -> None:
+        """What `cdk bootstrap aws://ACCOUNT/REGION` provides that the templates use, in that account (default:
+        the deployer's): the version parameter and the asset bucket."""
+        account, region = account or self.account, region or self.region
+        self._client("ssm", account, region).put_parameter(
             Name=f"/cdk-bootstrap/{BOOTSTRAP_QUALIFIER}/version",
             Value=BOOTSTRAP_VERSION,
             Type="String",
             Overwrite=True,
         )
-        s3 = self._client("s3")
+        s3 = self._client("s3", account, region)
+        bucket = self.asset_bucket_of(account, region)
         existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
-        if self.asset_bucket not in existing:
-            if self.region == "us-east-1":
-                s3.create_bucket(Bucket=self.asset_bucket)
+        if bucket not in existing:
+            if region == "us-east-1":
+                s3.create_bucket(Bucket=bucket)
             else:
-                s3.create_bucket(
-                    Bucket=self.asset_bucket, CreateBucketConfiguration={"LocationConstraint": self.region}
-                )
+                s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
 
     def publish_assets(self, assembly: CloudAssembly, stack: StackArtifact) -> int:
-        """Upload the stack's file assets (zipping directories); return how many were published."""
+        """Upload the stack's file assets (zipping directories) to each destination's bucket, as the account the
+        destination's publishing role belongs to (the stack's); return how many were published."""
         if stack.assets_file is None:
             return 0
         manifest = json.loads(stack.assets_file.read_text())
-        # Deployment assets are ours and are uploaded within this process: botocore's aws-chunked checksum
-        # encoding (its default) reads each 200 KB bundle in small Python chunks, a quarter second per asset.
-        s3 = self._session.client(
-            "s3", endpoint_url=self._endpoint_url, config=Config(request_checksum_calculation="when_required")
-        )
+        account, region = self.target(stack)
         published = 0
         for asset_hash, asset in manifest.get("files", {}).items():
             source = assembly.directory / asset["source"]["path"]
             body = _zipped(asset_hash, source) if asset["source"].get("packaging") == "zip" else source.read_bytes()
             for destination in asset["destinations"].values():
+                where = str(destination.get("region") or region)
+                role = _substitute(str(destination.get("assumeRoleArn") or ""), account, where)
+                owner = role.split(":")[4] if role.count(":") >= 5 else account
+                # Deployment assets are ours and are uploaded within this process: botocore's aws-chunked checksum
+                # encoding (its default) reads each 200 KB bundle in small Python chunks, a quarter second per asset.
+                s3 = self._client("s3", owner, where, config=Config(request_checksum_calculation="when_required"))
                 s3.put_object(
-                    Bucket=_substitute(destination["bucketName"], self.account, self.region),
-                    Key=_substitute(destination["objectKey"], self.account, self.region),
+                    Bucket=_substitute(destination["bucketName"], owner, where),
+                    Key=_substitute(destination["objectKey"], owner, where),
                     Body=body,
                 )
             published += 1
@@ -251,7 +307,8 @@ class LocalDeployer:
                 "add a model for each to mlops_kit/local/cloudformation_resources.py (with a contract test) "
                 "instead of letting them be skipped"
             )
-        cfn = self._client("cloudformation")
+        account, region = self.target(stack)
+        cfn = self._client("cloudformation", account, region)
         body = json.dumps(template)
         arguments = {
             "StackName": stack.stack_name,
@@ -282,6 +339,8 @@ class LocalDeployer:
             outputs=outputs,
             resources=resources,
             seconds=time.monotonic() - started,
+            account=account,
+            region=region,
         )
         if progress:
             progress(f"{stack.stack_name}: {result.status} ({sum(resources.values())} resources)")
@@ -314,10 +373,10 @@ class LocalDeployer:
         """What ``cdk destroy`` does: delete every stack (or the named ones) in reverse dependency order, each
         once it is gone or failed. Returns the names of the stacks deleted; raises DeployError naming the stack and
         the reasons from its events when a deletion fails (``DELETE_FAILED``: the stack stays, as on AWS)."""
-        cfn = self._client("cloudformation")
         selected = [s for s in assembly.stacks if not stacks or s.stack_name in stacks or s.artifact_id in stacks]
         deleted = []
         for stack in reversed(selected):
+            cfn = self._client("cloudformation", *self.target(stack))
             live = [
                 s["StackId"]
                 for s in cfn.list_stacks().get("StackSummaries", [])
@@ -354,9 +413,11 @@ class LocalDeployer:
     def deploy(
         self, assembly: CloudAssembly, stacks: list[str] | None = None, progress: Progress | None = None
     ) -> list[StackResult]:
-        """Bootstrap, then publish and deploy every stack (or the named ones) in dependency order."""
-        self.bootstrap()
+        """Bootstrap every environment the stacks go to, then publish and deploy every stack (or the named ones) in
+        dependency order, each in its environment."""
         selected = [s for s in assembly.stacks if not stacks or s.stack_name in stacks or s.artifact_id in stacks]
+        for account, region in dict.fromkeys([(self.account, self.region), *map(self.target, selected)]):
+            self.bootstrap(account, region)
         results = []
         for stack in selected:
             count = self.publish_assets(assembly, stack)

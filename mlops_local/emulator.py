@@ -35,6 +35,7 @@ from mlops_local.clock import VirtualClock
 from mlops_local.cloudwatch import AlarmEvaluator
 from mlops_local.compat import check_moto_version
 from mlops_local.events import DeliveryRecord, EventDelivery
+from mlops_local.iam.identity import in_account
 from mlops_local.lambda_runtime import InProcessLambdaRuntime
 from mlops_local.patching import Patcher
 from mlops_local.sagemaker.endpoints import EndpointService
@@ -44,17 +45,6 @@ from mlops_local.sns import Mail, mailbox
 DEFAULT_ACCOUNT = "123456789012"
 DEFAULT_PORT = 4566
 _DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-
-
-def _in_account(account: str) -> Any:
-    """A botocore handler that sends a client's requests to ``account`` unless a role makes them."""
-    from mlops_local.iam.identity import ACCOUNT_HEADER, PRINCIPAL_HEADER
-
-    def add_header(request: Any, **_kwargs: Any) -> None:
-        if PRINCIPAL_HEADER not in request.headers and ACCOUNT_HEADER not in request.headers:
-            request.headers[ACCOUNT_HEADER] = account
-
-    return add_header
 
 
 def _moto_config() -> Any:
@@ -243,7 +233,7 @@ class Emulator:
             if key not in self._clients:
                 client = self.session().client(service, endpoint_url=self.endpoint_url)
                 if key != service:
-                    client.meta.events.register("before-sign.*.*", _in_account(str(account)))
+                    client.meta.events.register("before-sign.*.*", in_account(str(account)))
                 self._clients[key] = client
             return self._clients[key]
 

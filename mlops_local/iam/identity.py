@@ -85,6 +85,17 @@ def acting_as(role_arn: str | None, session_name: str = "") -> Iterator[Identity
         _LOCAL.stack = stack
 
 
+def in_account(account: str) -> Any:
+    """A botocore ``before-sign`` handler that sends a client's requests to ``account``'s backends, as that
+    account's administrator, unless a role makes them (a role's requests are its own account's)."""
+
+    def add_header(request: Any, **_kwargs: Any) -> None:
+        if PRINCIPAL_HEADER not in request.headers and ACCOUNT_HEADER not in request.headers:
+            request.headers[ACCOUNT_HEADER] = account
+
+    return add_header
+
+
 # -- credentials for other processes ----------------------------------------------------------------------
 
 _CREDENTIALS: dict[tuple[str, str], dict[str, str]] = {}
