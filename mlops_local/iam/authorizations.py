@@ -576,7 +576,24 @@ def _sagemaker_keys(call: _Call) -> RequestKeys:
     return keys, known
 
 
+def _sts_keys(call: _Call) -> RequestKeys:
+    """What AssumeRole carries that a trust policy conditions on: the external id, the session name and the source
+    identity (IAM User Guide, "Available keys for AWS STS")."""
+    if call.entry.name != "AssumeRole":
+        return {}, set()
+    keys: dict[str, tuple[str, ...]] = {}
+    for key, parameter in (
+        ("sts:externalid", "ExternalId"),
+        ("sts:rolesessionname", "RoleSessionName"),
+        ("sts:sourceidentity", "SourceIdentity"),
+    ):
+        if call.params.get(parameter):
+            keys[key] = (str(call.params[parameter]),)
+    return keys, {"sts:externalid", "sts:rolesessionname", "sts:sourceidentity"}
+
+
 _REQUEST_KEYS: dict[str, Callable[[_Call], RequestKeys]] = {
+    "sts": _sts_keys,
     "sagemaker": _sagemaker_keys,
     "s3": _s3_keys,
     "dynamodb": _dynamodb_keys,

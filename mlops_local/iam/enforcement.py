@@ -5,11 +5,10 @@ it must be allowed to do (:mod:`mlops_local.iam.authorizations`) and decides eac
 (:mod:`mlops_local.iam.policies`) from the policies the account holds in moto: the role's inline policies (those
 CloudFormation attaches from ``AWS::IAM::Policy`` included), its managed policies (customer and AWS managed) and
 its permissions boundary, and the resource's own policy where the service has one (S3 bucket policies, SNS topic
-and SQS queue policies, Lambda function policies, SageMaker model package group policies, KMS key policies, which
-must allow). A denial reaches the
-client as the service's AccessDenied error with AWS's message ("User: arn:aws:sts::...:assumed-role/ROLE/SESSION
-is not authorized to perform: ACTION on resource: ARN because no identity-based policy allows the ACTION
-action").
+and SQS queue policies, Lambda function policies, SageMaker model package group policies, KMS key policies and,
+for sts:AssumeRole, the role's trust policy, which must allow). A denial reaches the client as the service's
+AccessDenied error with AWS's message ("User: arn:aws:sts::...:assumed-role/ROLE/SESSION is not authorized to
+perform: ACTION on resource: ARN because no identity-based policy allows the ACTION action").
 
 Requests from no role (tests, the CLI, CloudFormation deploying stacks) are the administrator's and are not
 evaluated. Where the emulator itself acts for an AWS service with a role (EventBridge and Scheduler targets,
@@ -260,6 +259,25 @@ def _model_group_policy(resource: str, rest: str, account: str, region: str) -> 
     return ([PolicyDocument.parse(policy, f"model package group policy of {name}")] if policy else []), False
 
 
+# The actions a role's trust policy governs (its resource-based policy for them): the trust policy must allow, as a
+# key policy must (IAM User Guide, "Cross-account policy evaluation logic": "a role trust policy ... after
+# assuming that role"; STS API reference, AssumeRole: "the role's trust policy ... the principal's identity-based
+# policy"). Tags and a source identity passed to AssumeRole need sts:TagSession and sts:SetSourceIdentity there too,
+# which the emulator does not model: a request that passes them is not evaluated for them.
+TRUST_POLICY_ACTIONS = frozenset({"sts:assumerole"})
+
+
+def trust_policy(role_arn: str) -> list[PolicyDocument]:
+    """The trust policy (``AssumeRolePolicyDocument``) of ``role_arn``; none when the role does not exist, so
+    nobody may assume it."""
+    try:
+        role = _iam_backend(role_arn.split(":")[4]).get_role_by_arn(role_arn)
+    except Exception:
+        return []
+    document = role.assume_role_policy_document
+    return [PolicyDocument.parse(document, f"trust policy of role {role.name}")] if document else []
+
+
 # The resource types with resource-based policies the emulator evaluates, by service prefix.
 _RESOURCE_POLICIES: dict[str, Callable[[str, str, str, str], ResourcePolicy]] = {
     "sagemaker": _model_group_policy,
@@ -347,7 +365,11 @@ def decide(
     boundary = None
     if principal.kind == "role":
         documents, boundary = role_policies(principal.arn)
-    resource, must_allow = resource_policy(authorization.resource, region)
+    resource: list[PolicyDocument] | None
+    if authorization.action.lower() in TRUST_POLICY_ACTIONS:
+        resource, must_allow = trust_policy(authorization.resource), True
+    else:
+        resource, must_allow = resource_policy(authorization.resource, region)
     if principal.kind == "service" and resource is None:
         resource = []
     decision = evaluate(

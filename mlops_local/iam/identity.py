@@ -156,14 +156,19 @@ def from_access_key(access_key_id: str, account: str) -> Identity | None:
 
 
 def of_request(headers: Mapping[str, Any], access_key_id: str, account: str) -> Identity | None:
-    """Who made a request: the header of a thread acting as a role, the thread's own binding (in-process), the
-    role of its temporary credentials, or None (the administrator)."""
+    """Who made a request: the header of a thread acting as a role, the role of its temporary credentials, the
+    thread's own binding (in-process), or None (the administrator).
+
+    Temporary credentials come before the thread's binding: code running as one role that assumes another (a
+    promotion step assuming an environment's deployment role) makes its calls with the assumed role's credentials,
+    and AWS evaluates those as the assumed role."""
     value = _header(headers)
     if value:
         return Identity.from_header(value)
-    if bound():
-        return current()
-    return from_access_key(access_key_id, account)
+    assumed = from_access_key(access_key_id, account)
+    if assumed is not None:
+        return assumed
+    return current() if bound() else None
 
 
 def _header(headers: Mapping[str, Any]) -> str:
@@ -181,8 +186,8 @@ _HANDLER_ID = "mlops-local-principal"
 ACTIVE = False  # set while an emulator with IAM enforcement runs (its Patcher reverts it)
 
 
-def _add_principal_header(request: Any, **_kwargs: Any) -> None:
-    if not ACTIVE or not bound():
+def _add_principal_header(request: Any, request_signer: Any = None, **_kwargs: Any) -> None:
+    if not ACTIVE or not bound() or _signed_with_session_credentials(request_signer):
         return
     identity = current()
     if identity is not None:
@@ -192,6 +197,13 @@ def _add_principal_header(request: Any, **_kwargs: Any) -> None:
         request.headers[ACCOUNT_HEADER] = identity.account
     elif PRINCIPAL_HEADER in request.headers:
         del request.headers[PRINCIPAL_HEADER]
+
+
+def _signed_with_session_credentials(signer: Any) -> bool:
+    """Whether a request is signed with temporary credentials (it has a session token): the credentials name the
+    caller, whichever role the thread acts as."""
+    credentials = getattr(signer, "_credentials", None)
+    return bool(getattr(credentials, "token", None))
 
 
 def install_header_handler() -> None:
