@@ -354,6 +354,31 @@ class SageMakerModelPackageGroup(_Emulated, CloudFormationModel):
         # CloudFormation's Ref of a model package group is its ARN.
         return cls(arn, {"ModelPackageGroupArn": arn, "ModelPackageGroupStatus": "Completed"}, properties)
 
+    @classmethod
+    def update_from_cloudformation_json(
+        cls,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        """A new ``ModelPackageGroupPolicy`` (or none) is applied in place ("Update requires: No interruption" in
+        the resource's reference); the group, its versions and its creation time stay. Another name replaces it."""
+        from moto.sagemaker.models import sagemaker_backends
+
+        properties = cloudformation_json.get("Properties", {})
+        name = original_resource.physical_resource_id.rsplit("/", 1)[-1]
+        group = sagemaker_backends[account_id][region_name].model_package_groups.get(name)
+        if group is None or properties.get("ModelPackageGroupName", name) != name:
+            return super().update_from_cloudformation_json(
+                original_resource, new_resource_name, cloudformation_json, account_id, region_name
+            )
+        policy = properties.get("ModelPackageGroupPolicy")
+        group.resource_policy = (policy if isinstance(policy, str) else json.dumps(policy)) if policy else None  # type: ignore[attr-defined]
+        original_resource.properties = properties
+        return original_resource
+
 
 class SageMakerPipeline(_Emulated, CloudFormationModel):
     TYPE = "AWS::SageMaker::Pipeline"
