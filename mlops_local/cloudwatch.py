@@ -134,8 +134,14 @@ class StateChange:
     reason: str
 
 
+# (account, region, namespace, metric name, dimensions): a series is its account's and region's.
+SeriesKey = tuple[str, str, str, str, frozenset[tuple[str, str]]]
+
+
 class AlarmEvaluator:
-    """Evaluates every alarm of the emulator's account and region, every minute while anything could change."""
+    """Evaluates every alarm of every account and region, every minute while anything could change: an alarm
+    watches its own account's metrics (an environment account's endpoint metrics and alarms are that account's) and
+    announces its state changes on its own account's default bus and topics."""
 
     def __init__(self, emulator: Emulator) -> None:
         self.emulator = emulator
@@ -147,15 +153,23 @@ class AlarmEvaluator:
         self.changes: list[StateChange] = []
         # Every datum with a value, by series, oldest first: (epoch seconds, value). Evaluating an alarm reads only
         # its window by bisection; scanning all of moto's data every minute of a days-long rehearsal did not scale.
-        self._series_index: dict[tuple[str, str, frozenset[tuple[str, str]]], list[tuple[float, float]]] = {}
+        self._series_index: dict[SeriesKey, list[tuple[float, float]]] = {}
 
-    def index(self, data: list[Any]) -> None:
-        """Add data moto just stored (its MetricDatum objects) to the series index."""
+    def index(self, data: list[Any], account: str = "", region: str = "") -> None:
+        """Add data moto just stored (its MetricDatum objects) in ``account`` and ``region`` (default: the
+        emulator's) to the series index."""
+        account, region = account or self.emulator.account, region or self.emulator.region
         with self._lock:
             for datum in data:
                 if not hasattr(datum, "value"):
                     continue  # StatisticValues aggregates: not used by the kit's alarms
-                key = (datum.namespace, datum.name, frozenset((d.name, d.value) for d in datum.dimensions))
+                key = (
+                    account,
+                    region,
+                    datum.namespace,
+                    datum.name,
+                    frozenset((d.name, d.value) for d in datum.dimensions),
+                )
                 stamp = datum.timestamp if datum.timestamp.tzinfo else datum.timestamp.replace(tzinfo=dt.UTC)
                 bisect.insort(self._series_index.setdefault(key, []), (stamp.timestamp(), float(datum.value)))
 
@@ -189,7 +203,7 @@ class AlarmEvaluator:
     def _horizon(self) -> float:
         """The longest evaluation range of any alarm (seconds): data older than that cannot matter."""
         longest = 600.0
-        for alarm in list(self._backend().alarms.values()):
+        for alarm in self._alarms():
             period = alarm.period or (
                 alarm.metric_data_queries[0].metric_stat.period
                 if alarm.metric_data_queries and alarm.metric_data_queries[0].metric_stat
@@ -220,17 +234,22 @@ class AlarmEvaluator:
         except ClockStoppedError:
             return
 
-    def _backend(self) -> Any:
+    @staticmethod
+    def _alarms() -> list[Any]:
+        """Every alarm of every account and region that has CloudWatch state (no backend is created to look)."""
         from moto.cloudwatch.models import cloudwatch_backends
 
-        return cloudwatch_backends[self.emulator.account][self.emulator.region]
+        found = []
+        for per_account in list(dict.values(cloudwatch_backends)):
+            for backend in list(dict.values(per_account)):
+                found += list(backend.alarms.values())
+        return found
 
     def evaluate_all(self) -> list[StateChange]:
-        """Evaluate every metric alarm now; apply and announce state changes."""
+        """Evaluate every metric alarm now, in every account; apply and announce state changes."""
         with self._lock:
-            backend = self._backend()
             changes = []
-            for alarm in list(backend.alarms.values()):
+            for alarm in self._alarms():
                 if alarm.rule:  # composite alarms are not used by the kit
                     continue
                 state, reason, reason_data = self.evaluate(alarm)
@@ -243,9 +262,12 @@ class AlarmEvaluator:
             return changes
 
     def _series(
-        self, namespace: str, name: str, dimensions: list[Any], start: dt.datetime, end: dt.datetime
+        self, alarm: Any, namespace: str, name: str, dimensions: list[Any], start: dt.datetime, end: dt.datetime
     ) -> list[float]:
-        points = self._series_index.get((namespace, name, frozenset((d.name, d.value) for d in dimensions)), [])
+        """The values of a metric of ``alarm``'s own account and region in [start, end)."""
+        account, region = _where(alarm)
+        dimension_set = frozenset((d.name, d.value) for d in dimensions)
+        points = self._series_index.get((account, region, namespace, name, dimension_set), [])
         low = bisect.bisect_left(points, (start.timestamp(), float("-inf")))
         high = bisect.bisect_left(points, (end.timestamp(), float("-inf")))
         return [value for _, value in points[low:high]]
@@ -259,7 +281,7 @@ class AlarmEvaluator:
                     stat = query.metric_stat
                     metric = stat.metric
                     results[query.id] = _statistic(
-                        self._series(metric.namespace, metric.metric_name, metric.dimensions, start, end),
+                        self._series(alarm, metric.namespace, metric.metric_name, metric.dimensions, start, end),
                         stat.stat,
                     )
             for query in alarm.metric_data_queries:
@@ -270,7 +292,8 @@ class AlarmEvaluator:
                     returned = results.get(query.id)
             return returned
         statistic = alarm.extended_statistic or alarm.statistic
-        return _statistic(self._series(alarm.namespace, alarm.metric_name, alarm.dimensions, start, end), statistic)
+        series = self._series(alarm, alarm.namespace, alarm.metric_name, alarm.dimensions, start, end)
+        return _statistic(series, statistic)
 
     def evaluate(self, alarm: Any) -> tuple[str | None, str, dict[str, Any]]:
         """The alarm's state now: (state or None to keep the current one, reason, reason data)."""
@@ -317,7 +340,8 @@ class AlarmEvaluator:
             "previousState": {"value": change.previous},
             "configuration": {"description": alarm.description or "", "metrics": []},
         }
-        events_backends[self.emulator.account][self.emulator.region].put_events(
+        account, region = _where(alarm)
+        events_backends[account][region].put_events(
             [
                 {
                     "Source": "aws.cloudwatch",
@@ -346,7 +370,7 @@ class AlarmEvaluator:
                     "StateChangeTime": now,
                 }
                 try:
-                    sns_backends[self.emulator.account][self.emulator.region].publish(
+                    sns_backends[account][region].publish(
                         message=json.dumps(message), arn=arn, subject=f"ALARM: {alarm.name}"[:100]
                     )
                 except Exception as exc:
@@ -366,7 +390,7 @@ def apply(patcher: Any) -> None:
         with put_lock:
             before = len(backend.metric_data)
             original_put_data(backend, namespace, metric_data)
-            evaluator.index(backend.metric_data[before:])
+            evaluator.index(backend.metric_data[before:], backend.account_id, backend.region_name)
         stamps = [_epoch(d.get("Timestamp")) for d in metric_data]
         evaluator.notify(data_at=min((s for s in stamps if s is not None), default=None))
 
@@ -390,6 +414,12 @@ def apply(patcher: Any) -> None:
     patcher.replace(points["cloudwatch-put-metric-data"], put_metric_data)
     patcher.replace(points["cloudwatch-put-metric-alarm"], put_metric_alarm)
     patcher.replace(points["cloudwatch-percentiles"], statistic_for_type)
+
+
+def _where(alarm: Any) -> tuple[str, str]:
+    """The account and region of an alarm (its ARN's)."""
+    parts = str(alarm.alarm_arn).split(":")
+    return parts[4], parts[3]
 
 
 def _epoch(value: Any) -> float | None:

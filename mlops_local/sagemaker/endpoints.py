@@ -37,6 +37,7 @@ import json
 import logging
 import math
 import random
+import shutil
 import tarfile
 import threading
 import time
@@ -181,6 +182,9 @@ class Variant:
         }
 
 
+Scope = tuple[str, str]  # (account, region)
+
+
 @dataclass
 class EndpointState:
     name: str
@@ -203,6 +207,12 @@ class EndpointState:
     deployment_stage: str = ""
     failing: UpdateFailure | None = None  # the update in flight fails (fail_next_update)
     retained: frozenset[str] = frozenset()  # the variant properties the update in flight retains
+    account: str = ""  # the account and region the endpoint belongs to (its models, configs, metrics, alarms)
+    region: str = ""
+
+    @property
+    def scope(self) -> Scope:
+        return self.account, self.region
 
 
 @dataclass
@@ -214,17 +224,24 @@ class LoadedModel:
 
 
 class EndpointService:
-    """The emulator's SageMaker hosting: endpoint state, invocation, capture, metrics, faults."""
+    """The emulator's SageMaker hosting: endpoint state, invocation, capture, metrics, faults.
+
+    Endpoints belong to an account and region (``scope``; default the emulator's): each account's endpoints, models
+    and configs are its own, an endpoint's metrics go to its account's CloudWatch, its rollback alarms and scalable
+    targets are read in its account, and its model (artifacts) and capture (writes) are fetched and written as its
+    model's execution role, wherever the bucket is (another account's bucket and key policies then decide)."""
 
     def __init__(self, emulator: Emulator) -> None:
         self.emulator = emulator
-        self.endpoints: dict[str, EndpointState] = {}
-        self.shadow_configs: dict[str, list[dict[str, Any]]] = {}
+        self.endpoints: dict[tuple[str, str, str], EndpointState] = {}  # (account, region, name)
+        self.shadow_configs: dict[tuple[str, str, str], list[dict[str, Any]]] = {}  # (account, region, config)
         self.faults: dict[str, Fault] = {}
         self.update_failures: dict[str, UpdateFailure] = {}  # endpoint name -> how its next update fails
-        self._models: dict[tuple[str, str, str], LoadedModel] = {}
-        self._loading: dict[tuple[str, str, str], threading.Lock] = {}
-        self._capture: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._models: dict[tuple[str, ...], LoadedModel] = {}
+        self._loading: dict[tuple[str, ...], threading.Lock] = {}
+        self._capture: dict[
+            tuple[str, str, str, str], list[dict[str, Any]]
+        ] = {}  # (account, region, endpoint, variant)
         self._lock = threading.RLock()
         self._random = random.Random(7)
         self._stopping = False
@@ -315,23 +332,28 @@ class EndpointService:
         endpoint.modified = dt.datetime.now(dt.UTC)
 
     # -- configs -------------------------------------------------------------------------------------
-    def _backend(self) -> Any:
+    def scope(self, scope: Scope | None = None) -> Scope:
+        """``scope`` (account, region), or the emulator's own."""
+        return scope or (self.emulator.account, self.emulator.region)
+
+    def _backend(self, scope: Scope | None = None) -> Any:
         from moto.sagemaker.models import sagemaker_backends
 
-        return sagemaker_backends[self.emulator.account][self.emulator.region]
+        account, region = self.scope(scope)
+        return sagemaker_backends[account][region]
 
-    def config(self, name: str) -> dict[str, Any]:
-        backend = self._backend()
+    def config(self, name: str, scope: Scope | None = None) -> dict[str, Any]:
+        backend = self._backend(scope)
         if name not in backend.endpoint_configs:
             raise EndpointError("ValidationException", f'Could not find endpoint configuration "{name}".')
         described: dict[str, Any] = dict(backend.endpoint_configs[name].response_object)
-        described["ShadowProductionVariants"] = self.shadow_configs.get(name, [])
+        described["ShadowProductionVariants"] = self.shadow_configs.get(_config_key(backend, name), [])
         return described
 
     def _switch(self, endpoint: EndpointState, config_name: str, retained: frozenset[str] = frozenset()) -> None:
         """Serve ``config_name``, keeping the ``retained`` variant properties (RetainAllVariantProperties) of the
         variants that stay."""
-        config = self.config(config_name)
+        config = self.config(config_name, endpoint.scope)
         endpoint.config_name = config_name
         endpoint.variants = self._retaining(endpoint, config["ProductionVariants"], retained)
         endpoint.shadows = [Variant.from_config(v) for v in config["ShadowProductionVariants"]]
@@ -355,26 +377,37 @@ class EndpointService:
             variants.append(variant)
         return variants
 
-    def get(self, name: str) -> EndpointState:
-        endpoint = self.endpoints.get(name)
+    def get(self, name: str, scope: Scope | None = None) -> EndpointState:
+        account, region = self.scope(scope)
+        endpoint = self.endpoints.get((account, region, name))
         if endpoint is None:
-            arn = f"arn:aws:sagemaker:{self.emulator.region}:{self.emulator.account}:endpoint/{name.lower()}"
+            arn = f"arn:aws:sagemaker:{region}:{account}:endpoint/{name.lower()}"
             raise EndpointError("ValidationException", f'Could not find endpoint "{arn}".')
         self._refresh(endpoint)
         return endpoint
 
     # -- control plane -------------------------------------------------------------------------------
-    def create(self, name: str, config_name: str, arn: str) -> None:
+    def create(self, name: str, config_name: str, arn: str, scope: Scope | None = None) -> None:
+        account, region = self.scope(scope)
         with self._lock:
-            if name in self.endpoints:
+            if (account, region, name) in self.endpoints:
                 raise EndpointError("ValidationException", f'Cannot create already existing endpoint "{arn}".')
-            endpoint = EndpointState(name=name, arn=arn, config_name=config_name, variants=[], shadows=[], capture={})
+            endpoint = EndpointState(
+                name=name,
+                arn=arn,
+                config_name=config_name,
+                variants=[],
+                shadows=[],
+                capture={},
+                account=account,
+                region=region,
+            )
             self._switch(endpoint, config_name)
             self._finish_after(endpoint, CREATE_SECONDS)
-            self.endpoints[name] = endpoint
+            self.endpoints[(account, region, name)] = endpoint
 
-    def describe(self, name: str) -> dict[str, Any]:
-        endpoint = self.get(name)
+    def describe(self, name: str, scope: Scope | None = None) -> dict[str, Any]:
+        endpoint = self.get(name, scope)
         variant_status = {"Creating": "Creating", "Updating": "Updating", "RollingBack": "Updating"}.get(
             endpoint.status, "InService"
         )
@@ -412,11 +445,11 @@ class EndpointService:
             }
         return described
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str, scope: Scope | None = None) -> None:
         with self._lock:
-            self.get(name)
+            endpoint = self.get(name, scope)
             self.flush_capture()
-            del self.endpoints[name]
+            del self.endpoints[(endpoint.account, endpoint.region, name)]
 
     def update(
         self,
@@ -424,12 +457,13 @@ class EndpointService:
         config_name: str,
         deployment_config: dict[str, Any] | None,
         retained: frozenset[str] = frozenset(),
+        scope: Scope | None = None,
     ) -> None:
         """UpdateEndpoint: refused (EndpointError) as SageMaker refuses it; otherwise the endpoint is Updating
         until the new config serves (keeping the ``retained`` variant properties), or until the update fails
         (:meth:`fail_next_update`)."""
         with self._lock:
-            endpoint = self.get(name)
+            endpoint = self.get(name, scope)
             if endpoint.status in BUSY:
                 raise EndpointError(
                     "ValidationException",
@@ -439,8 +473,8 @@ class EndpointService:
                 raise EndpointError(
                     "ValidationException", f'Cannot update failed endpoint "{endpoint.arn}"; delete it instead.'
                 )
-            new = self.config(config_name)
-            check_serverless_update(self.config(endpoint.config_name), new, deployment_config)
+            new = self.config(config_name, endpoint.scope)
+            check_serverless_update(self.config(endpoint.config_name, endpoint.scope), new, deployment_config)
             self._check_autoscaled_variants(endpoint, new)
             blue_green = bool(deployment_config and deployment_config.get("BlueGreenUpdatePolicy"))
             if blue_green:
@@ -472,12 +506,13 @@ class EndpointService:
             endpoint.new_fleet_share = 0.0
             self.clock.spawn(self._blue_green, endpoint, config_name, deployment_config, name=f"blue-green-{name}")
 
-    def autoscaled_variants(self, name: str) -> set[str]:
-        """The variants of endpoint ``name`` registered with Application Auto Scaling (resource
-        ``endpoint/<name>/variant/<variant>``, dimension ``sagemaker:variant:DesiredInstanceCount``)."""
+    def autoscaled_variants(self, name: str, scope: Scope | None = None) -> set[str]:
+        """The variants of endpoint ``name`` registered with Application Auto Scaling in the endpoint's account
+        (resource ``endpoint/<name>/variant/<variant>``, dimension ``sagemaker:variant:DesiredInstanceCount``)."""
         from moto.applicationautoscaling.models import applicationautoscaling_backends
 
-        backend = applicationautoscaling_backends[self.emulator.account][self.emulator.region]
+        account, region = self.scope(scope)
+        backend = applicationautoscaling_backends[account][region]
         prefix = f"endpoint/{name}/variant/"
         return {
             rid.removeprefix(prefix) for rid in backend.targets.get(AUTOSCALING_DIMENSION, {}) if rid.startswith(prefix)
@@ -486,7 +521,7 @@ class EndpointService:
     def _check_autoscaled_variants(self, endpoint: EndpointState, new: dict[str, Any]) -> None:
         """SageMaker's "Update endpoints that use auto scaling": an update that removes a variant registered as a
         scalable target, or changes its instance type, fails; changing its model is allowed."""
-        autoscaled = self.autoscaled_variants(endpoint.name)
+        autoscaled = self.autoscaled_variants(endpoint.name, endpoint.scope)
         if not autoscaled:
             return
         kept = {v["VariantName"]: v.get("InstanceType", "ml.m5.large") for v in new["ProductionVariants"]}
@@ -539,7 +574,7 @@ class EndpointService:
             for share in steps:
                 endpoint.new_fleet_share = share
                 endpoint.deployment_stage = f"Baking {round(share * 100)}%"
-                self._bake(wait, alarms)
+                self._bake(wait, alarms, endpoint.scope)
             endpoint.deployment_stage = "Terminating"
             self.clock.sleep(float(policy.get("TerminationWaitInSeconds", 0)))
         except _RollBack as rollback:
@@ -563,30 +598,32 @@ class EndpointService:
             endpoint.deployment_stage = ""
             endpoint.modified = dt.datetime.now(dt.UTC)
 
-    def _bake(self, seconds: float, alarms: list[str]) -> None:
-        """Bake for ``seconds``, watching the alarms every BAKE_CHECK_SECONDS (they change once a minute)."""
+    def _bake(self, seconds: float, alarms: list[str], scope: Scope) -> None:
+        """Bake for ``seconds``, watching the alarms (of the endpoint's account, ``scope``) every
+        BAKE_CHECK_SECONDS (they change once a minute)."""
         deadline = self._after(seconds)
         while True:
-            self._check_alarms(alarms)
+            self._check_alarms(alarms, scope)
             remaining = deadline - self.clock.now()
             if remaining <= 0:
                 return
             self.clock.sleep(min(BAKE_CHECK_SECONDS, remaining))
 
-    def _check_alarms(self, alarms: list[str]) -> None:
+    def _check_alarms(self, alarms: list[str], scope: Scope) -> None:
         if not alarms:
             return
         from moto.cloudwatch.models import cloudwatch_backends
 
-        backend = cloudwatch_backends[self.emulator.account][self.emulator.region]
+        account, region = scope
+        backend = cloudwatch_backends[account][region]
         for name in alarms:
             alarm = backend.alarms.get(name)
             if alarm is not None and alarm.state_value == "ALARM":
                 raise _RollBack(name)
 
-    def update_weights(self, name: str, desired: list[dict[str, Any]]) -> None:
+    def update_weights(self, name: str, desired: list[dict[str, Any]], scope: Scope | None = None) -> None:
         with self._lock:
-            endpoint = self.get(name)
+            endpoint = self.get(name, scope)
             if endpoint.status in BUSY:
                 raise EndpointError("ValidationException", f'Cannot update in-progress endpoint "{endpoint.arn}".')
             names = {v.name for v in endpoint.variants}
@@ -679,14 +716,14 @@ class EndpointService:
                     return candidate
         return variant
 
-    def _model(self, model_name: str) -> LoadedModel:
-        backend = self._backend()
+    def _model(self, model_name: str, scope: Scope) -> LoadedModel:
+        backend = self._backend(scope)
         model = backend._models.get(model_name)
         if model is None:
             raise EndpointError("ValidationError", f'Could not find model "{model_name}".')
         container = model.primary_container or (model.containers or [{}])[0]
         environment = {str(k): str(v) for k, v in (container.get("Environment") or {}).items()}
-        key = (model_name, container.get("ModelDataUrl", ""), json.dumps(environment, sort_keys=True))
+        key = (*scope, model_name, container.get("ModelDataUrl", ""), json.dumps(environment, sort_keys=True))
         with self._lock:
             if key in self._models:
                 return self._models[key]
@@ -717,12 +754,16 @@ class EndpointService:
         bucket, _, key = uri.removeprefix("s3://").partition("/")
         archive = into.parent / f"{into.name}.tar.gz"
         into.mkdir(parents=True, exist_ok=True)
-        self.emulator.client("s3").download_file(bucket, key, str(archive))
+        # One GetObject on this thread, as the role acting here (a managed download would fetch on other threads,
+        # which act as nobody: the model role's access, across accounts too, would go unchecked).
+        body = self.emulator.client("s3").get_object(Bucket=bucket, Key=key)["Body"]
+        with archive.open("wb") as out:
+            shutil.copyfileobj(body, out)
         with tarfile.open(archive) as tar:
             tar.extractall(into, filter="data")
 
     def _run(
-        self, variant: Variant, body: bytes, content_type: str, accept: str, share: float = 1.0
+        self, variant: Variant, scope: Scope, body: bytes, content_type: str, accept: str, share: float = 1.0
     ) -> tuple[bytes, str, float]:
         """Run one request through a variant's model; returns (body, content type, model seconds).
 
@@ -735,7 +776,7 @@ class EndpointService:
         fault = self.faults.get(variant.model_name) or self.faults.get(variant.name)
         if fault and share < fault.min_share:
             fault = None
-        loaded = self._model(variant.model_name)
+        loaded = self._model(variant.model_name, scope)
         extra = (fault.extra_latency_ms / 1000) if fault else 0.0
         with process_environment(loaded.environment, self.emulator.endpoint_url), acting_as(loaded.role, "SageMaker"):
             if extra:
@@ -768,17 +809,21 @@ class EndpointService:
         accept: str,
         target_variant: str | None,
         inference_id: str | None,
+        scope: Scope | None = None,
     ) -> tuple[bytes, str, str]:
         """Serve one request; returns (body, content type, invoked production variant)."""
-        if name not in self.endpoints:  # the runtime API names this error ValidationError, not ValidationException
-            raise EndpointError("ValidationError", f"Endpoint {name} of account {self.emulator.account} not found.")
-        endpoint = self.get(name)
+        account, region = self.scope(scope)
+        if (account, region, name) not in self.endpoints:  # the runtime API says ValidationError here
+            raise EndpointError("ValidationError", f"Endpoint {name} of account {account} not found.")
+        endpoint = self.get(name, (account, region))
         if endpoint.status in NOT_SERVING:
             raise EndpointError("ValidationError", f"Endpoint {name} is not in service (status {endpoint.status}).")
         variant = self._choose(endpoint, target_variant)
         share = self._share(endpoint, variant.name) if self.faults else 1.0  # only faults look at it
         try:
-            payload, returned_type, model_seconds = self._run(variant, body, content_type, accept, share)
+            payload, returned_type, model_seconds = self._run(
+                variant, endpoint.scope, body, content_type, accept, share
+            )
         except _ModelFailure as failure:
             self._metrics(endpoint, variant.name, error=failure.status, model_seconds=None)
             self._capture_record(endpoint, variant.name, body, content_type, None, "", inference_id)
@@ -790,12 +835,12 @@ class EndpointService:
             raise EndpointError(
                 "ModelError",
                 f'Received {kind} error ({failure.status}) from primary with message "{failure.message}". See '
-                f"the log group {log_group} in account {self.emulator.account} for more information.",
+                f"the log group {log_group} in account {account} for more information.",
                 424,
                 {
                     "OriginalStatusCode": failure.status,
                     "OriginalMessage": failure.message,
-                    "LogStreamArn": f"arn:aws:logs:{self.emulator.region}:{self.emulator.account}:log-group:"
+                    "LogStreamArn": f"arn:aws:logs:{region}:{account}:log-group:"
                     f"{log_group}:log-stream:{variant.name}/i-0",
                 },
             ) from failure
@@ -805,7 +850,9 @@ class EndpointService:
         self._capture_record(endpoint, variant.name, body, content_type, payload, returned_type, inference_id)
         for shadow in endpoint.shadows:
             try:
-                shadow_payload, shadow_type, shadow_seconds = self._run(shadow, body, content_type, accept)
+                shadow_payload, shadow_type, shadow_seconds = self._run(
+                    shadow, endpoint.scope, body, content_type, accept
+                )
                 self._metrics(endpoint, shadow.name, error=None, model_seconds=shadow_seconds)
                 self._capture_record(
                     endpoint, shadow.name, body, content_type, shadow_payload, shadow_type, inference_id
@@ -859,7 +906,8 @@ class EndpointService:
                     "Unit": "Microseconds",
                 }
             )
-        cloudwatch_backends[self.emulator.account][self.emulator.region].put_metric_data("AWS/SageMaker", data)
+        # SageMaker publishes an endpoint's metrics in the endpoint's account.
+        cloudwatch_backends[endpoint.account][endpoint.region].put_metric_data("AWS/SageMaker", data)
 
     # -- data capture --------------------------------------------------------------------------------
     def _capture_record(
@@ -897,42 +945,52 @@ class EndpointService:
         if "Output" in modes and output is not None:
             record["captureData"]["endpointOutput"] = _capture_payload(output, output_type, "OUTPUT")
         with self._lock:
-            buffer = self._capture.setdefault((endpoint.name, variant), [])
-            buffer.append({"record": record, "at": now, "uri": capture["DestinationS3Uri"]})
+            key = (endpoint.account, endpoint.region, endpoint.name, variant)
+            buffer = self._capture.setdefault(key, [])
+            buffer.append(
+                {"record": record, "at": now, "uri": capture["DestinationS3Uri"], "key": capture.get("KmsKeyId")}
+            )
             if len(buffer) >= CAPTURE_FLUSH_RECORDS:
-                self._flush(endpoint.name, variant)
+                self._flush(key)
         if self._captured is not None and not self._captured.is_set():
             self._captured.set()  # the flusher writes this record within CAPTURE_FLUSH_SECONDS
 
-    def _flush(self, endpoint: str, variant: str) -> None:
-        buffered = self._capture.pop((endpoint, variant), [])
-        by_hour: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    def _flush(self, key: tuple[str, str, str, str]) -> None:
+        """Write the records buffered for (account, region, endpoint, variant) as the variant's model's execution
+        role, to whichever account's bucket the capture names (its bucket and key policies then decide)."""
+        account, region, endpoint, variant = key
+        buffered = self._capture.pop(key, [])
+        by_hour: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
         for item in buffered:
-            by_hour.setdefault((item["uri"], item["at"].strftime("%Y/%m/%d/%H")), []).append(item)
+            by_hour.setdefault((item["uri"], item["at"].strftime("%Y/%m/%d/%H"), item["key"] or ""), []).append(item)
         s3 = self.emulator.client("s3")
-        role = self._model_role(endpoint, variant)  # SageMaker writes capture as the model's execution role
-        for (uri, hour), items in by_hour.items():
+        role = self._model_role((account, region), endpoint, variant)  # SageMaker writes as the model's role
+        for (uri, hour, kms_key), items in by_hour.items():
             bucket, _, prefix = uri.removeprefix("s3://").partition("/")
             first = items[0]["at"]
             name = f"{first.strftime('%M-%S-%f')[:-3]}-{uuid.uuid4()}.jsonl"
-            key = f"{prefix.strip('/')}/{endpoint}/{variant}/{hour}/{name}".lstrip("/")
+            object_key = f"{prefix.strip('/')}/{endpoint}/{variant}/{hour}/{name}".lstrip("/")
             body = "\n".join(json.dumps(i["record"], separators=(",", ":")) for i in items) + "\n"
+            # With the capture's KmsKeyId, S3 encrypts the records with that key ("SageMaker uses [it] to encrypt
+            # the captured data at rest using Amazon S3 server-side encryption", DataCaptureConfig): the writer then
+            # needs kms:GenerateDataKey on it; without one, the bucket's default encryption applies.
+            encryption = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key} if kms_key else {}
             with acting_as(role, "SageMaker"):
-                s3.put_object(Bucket=bucket, Key=key, Body=body.encode())
+                s3.put_object(Bucket=bucket, Key=object_key, Body=body.encode(), **encryption)
 
-    def _model_role(self, endpoint: str, variant: str) -> str | None:
+    def _model_role(self, scope: Scope, endpoint: str, variant: str) -> str | None:
         """The execution role of the model behind ``variant`` (None once the endpoint is gone)."""
-        state = self.endpoints.get(endpoint)
+        state = self.endpoints.get((*scope, endpoint))
         fleet = [*state.variants, *state.shadows, *(state.new_fleet or [])] if state else []
         model_name = next((v.model_name for v in fleet if v.name == variant), None)
-        model = self._backend()._models.get(model_name) if model_name else None
+        model = self._backend(scope)._models.get(model_name) if model_name else None
         return model.execution_role_arn if model is not None else None
 
     def flush_capture(self) -> None:
         """Write every buffered capture record to S3 now (SageMaker writes batches every few minutes)."""
         with self._lock:
-            for endpoint, variant in list(self._capture):
-                self._flush(endpoint, variant)
+            for key in list(self._capture):
+                self._flush(key)
 
 
 class _RollBack(Exception):  # noqa: N818  (control flow inside the deployment thread)
@@ -1040,6 +1098,15 @@ def _capture_payload(data: bytes, content_type: str, mode: str) -> dict[str, Any
         }
 
 
+def _scope(response: Any) -> Scope:
+    """The account and region a request is served in (a role's requests: its own account's)."""
+    return str(response.current_account), str(response.region)
+
+
+def _config_key(backend: Any, name: str) -> tuple[str, str, str]:
+    return str(backend.account_id), str(backend.region_name), name
+
+
 def _validation_errors(handler: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """Run a SageMaker response handler, answering the emulator's EndpointError as SageMaker's ValidationException."""
     from moto.sagemaker.exceptions import ValidationError
@@ -1057,13 +1124,13 @@ def _config_handlers(service: EndpointService, originals: dict[str, Any]) -> dic
     """Models and endpoint configs: unique names, shadow variants kept and described."""
     from moto.sagemaker.exceptions import ValidationError
 
-    def arn(kind: str, name: str) -> str:  # SageMaker ARNs carry names in lower case
-        return f"arn:aws:sagemaker:{service.emulator.region}:{service.emulator.account}:{kind}/{name.lower()}"
+    def arn(response: Any, kind: str, name: str) -> str:  # SageMaker ARNs carry names in lower case
+        return f"arn:aws:sagemaker:{response.region}:{response.current_account}:{kind}/{name.lower()}"
 
     def create_model(response: Any) -> Any:
         name = response._get_param("ModelName")
         if name in response.sagemaker_backend._models:
-            raise ValidationError(message=f'Cannot create already existing model "{arn("model", name)}".')
+            raise ValidationError(message=f'Cannot create already existing model "{arn(response, "model", name)}".')
         return originals["sagemaker-create-model"](response)
 
     def create_endpoint_config(response: Any) -> Any:
@@ -1073,20 +1140,22 @@ def _config_handlers(service: EndpointService, originals: dict[str, Any]) -> dic
         backend = response.sagemaker_backend
         if name in backend.endpoint_configs:
             raise ValidationError(
-                message=f'Cannot create already existing endpoint configuration "{arn("endpoint-config", name)}".'
+                message=(
+                    f'Cannot create already existing endpoint configuration "{arn(response, "endpoint-config", name)}".'
+                )
             )
         check_shadow_layout(production, shadows)
         for shadow in shadows:
             if shadow["ModelName"] not in backend._models:
-                raise ValidationError(message=f'Could not find model "{arn("model", shadow["ModelName"])}".')
+                raise ValidationError(message=f'Could not find model "{arn(response, "model", shadow["ModelName"])}".')
         result = originals["sagemaker-create-endpoint-config"](response)
-        service.shadow_configs[name] = shadows
+        service.shadow_configs[_config_key(backend, name)] = shadows
         return result
 
     def describe_endpoint_config(response: Any) -> Any:
         result = originals["sagemaker-describe-endpoint-config"](response)
         result.result["ShadowProductionVariants"] = service.shadow_configs.get(
-            response._get_param("EndpointConfigName"), []
+            _config_key(response.sagemaker_backend, response._get_param("EndpointConfigName")), []
         )
         return result
 
@@ -1104,21 +1173,21 @@ def _endpoint_handlers(service: EndpointService, originals: dict[str, Any]) -> d
     def create_endpoint(response: Any) -> Any:
         name, config = response._get_param("EndpointName"), response._get_param("EndpointConfigName")
         result = originals["sagemaker-create-endpoint"](response)
-        service.create(name, config, result.result["EndpointArn"])
+        service.create(name, config, result.result["EndpointArn"], _scope(response))
         return result
 
     def describe_endpoint(response: Any) -> Any:
-        return ActionResult(service.describe(response._get_param("EndpointName")))
+        return ActionResult(service.describe(response._get_param("EndpointName"), _scope(response)))
 
     def delete_endpoint(response: Any) -> Any:
-        service.delete(response._get_param("EndpointName"))
+        service.delete(response._get_param("EndpointName"), _scope(response))
         response.sagemaker_backend.endpoints.pop(response._get_param("EndpointName"), None)
         return EmptyResult()
 
     def update_weights(response: Any) -> Any:
         name = response._get_param("EndpointName")
-        service.update_weights(name, response._get_param("DesiredWeightsAndCapacities"))
-        return ActionResult({"EndpointArn": service.get(name).arn})
+        service.update_weights(name, response._get_param("DesiredWeightsAndCapacities"), _scope(response))
+        return ActionResult({"EndpointArn": service.get(name, _scope(response)).arn})
 
     def update_endpoint(response: Any) -> Any:
         name = response._get_param("EndpointName")
@@ -1127,9 +1196,13 @@ def _endpoint_handlers(service: EndpointService, originals: dict[str, Any]) -> d
             excluded = response._get_param("ExcludeRetainedVariantProperties") or []
             retained = RETAINABLE - {p["VariantPropertyType"] for p in excluded}
         service.update(
-            name, response._get_param("EndpointConfigName"), response._get_param("DeploymentConfig"), retained
+            name,
+            response._get_param("EndpointConfigName"),
+            response._get_param("DeploymentConfig"),
+            retained,
+            _scope(response),
         )
-        return ActionResult({"EndpointArn": service.get(name).arn})
+        return ActionResult({"EndpointArn": service.get(name, _scope(response)).arn})
 
     return {
         "sagemaker-create-endpoint": create_endpoint,
@@ -1153,6 +1226,7 @@ def _invoke_handler(service: EndpointService) -> Callable[[Any], Any]:
                 accept=headers.get("accept", "application/json"),
                 target_variant=headers.get("x-amzn-sagemaker-target-variant"),
                 inference_id=headers.get("x-amzn-sagemaker-inference-id"),
+                scope=_scope(response),
             )
         except EndpointError as exc:
             # The runtime API answers with the error's own status; moto takes it from a "status" header.
