@@ -196,12 +196,15 @@ class Emulator:
 
     def _stop_running_executions(self) -> None:
         with contextlib.suppress(Exception):
+            from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackOutcomeFailure
             from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
-            backend = stepfunctions_parser_backends[self.account][self.region]
-            from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackOutcomeFailure
-
-            for execution in backend._get_executions():
+            # Every account's executions (an environment account may run state machines too), none created to look.
+            backends = [
+                b for per_account in dict.values(stepfunctions_parser_backends) for b in dict.values(per_account)
+            ]
+            executions = [e for backend in backends for e in backend._get_executions()]
+            for execution in executions:
                 if execution.status != "RUNNING":
                     continue
                 # stop() cannot interrupt a task waiting for a token: fail the pending tokens first.
@@ -259,10 +262,10 @@ class Emulator:
                 self._side_server = server
             return self._side_url
 
-    def mailbox(self, address: str) -> list[Mail]:
-        """The messages SNS delivered to the e-mail ``address``, its subscriptions' filter policies applied
-        (:func:`mlops_local.sns.mailbox`)."""
-        return mailbox(self.account, self.region, address)
+    def mailbox(self, address: str, *, account: str | None = None) -> list[Mail]:
+        """The messages SNS delivered to the e-mail ``address`` from the topics of ``account`` (default: the
+        emulator's), its subscriptions' filter policies applied (:func:`mlops_local.sns.mailbox`)."""
+        return mailbox(account or self.account, self.region, address)
 
     def environment(self) -> dict[str, str]:
         """Environment variables that point another process's AWS SDKs and CLIs at this emulator."""
@@ -279,11 +282,13 @@ class Emulator:
         return env
 
     # -- time and events ------------------------------------------------------------------------------
-    def fire_schedule(self, name: str, group: str = "default") -> DeliveryRecord:
-        return self.events.fire_schedule(name, group=group, account=self.account, region=self.region)
+    def fire_schedule(self, name: str, group: str = "default", *, account: str | None = None) -> DeliveryRecord:
+        """Run the schedule ``name`` of ``account`` (default: the emulator's) now."""
+        return self.events.fire_schedule(name, group=group, account=account or self.account, region=self.region)
 
-    def fire_rule(self, name: str, bus: str = "default") -> list[DeliveryRecord]:
-        return self.events.fire_rule(name, account=self.account, region=self.region, bus=bus)
+    def fire_rule(self, name: str, bus: str = "default", *, account: str | None = None) -> list[DeliveryRecord]:
+        """Deliver to the targets of the scheduled rule ``name`` of ``account`` (default: the emulator's) now."""
+        return self.events.fire_rule(name, account=account or self.account, region=self.region, bus=bus)
 
     def now(self) -> dt.datetime:
         """The emulator's time (virtual; the process's wall clock reads the same while the emulator runs)."""

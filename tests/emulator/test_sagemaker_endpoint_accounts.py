@@ -259,3 +259,30 @@ def test_the_same_endpoint_name_in_two_accounts_names_two_endpoints(emulator: Em
     with pytest.raises(ClientError):
         emulator.client("sagemaker").describe_endpoint(EndpointName=ENDPOINT)
     assert _invoke(emulator) == {"y": 6.0}
+
+
+def test_an_environment_alarm_notifies_through_its_own_accounts_topic(emulator: Emulator, tooling: str) -> None:
+    _share(emulator, tooling)
+    _environment(emulator, tooling)
+    sns = emulator.client("sns", account=ENVIRONMENT)
+    topic = sns.create_topic(Name="alarms")["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="oncall@example.com")
+    emulator.client("cloudwatch", account=ENVIRONMENT).put_metric_alarm(
+        AlarmName="invoked",
+        Namespace="AWS/SageMaker",
+        MetricName="Invocations",
+        Dimensions=[{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": "blue"}],
+        Statistic="Sum",
+        Period=300,
+        EvaluationPeriods=1,
+        Threshold=0,
+        ComparisonOperator="GreaterThanThreshold",
+        AlarmActions=[topic],
+    )
+
+    _invoke(emulator)
+    emulator.advance(60)
+
+    (mail,) = emulator.mailbox("oncall@example.com", account=ENVIRONMENT)
+    assert "invoked" in str(mail)
+    assert emulator.mailbox("oncall@example.com") == []
