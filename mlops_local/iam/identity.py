@@ -200,10 +200,28 @@ def _add_principal_header(request: Any, request_signer: Any = None, **_kwargs: A
 
 
 def _signed_with_session_credentials(signer: Any) -> bool:
-    """Whether a request is signed with temporary credentials (it has a session token): the credentials name the
-    caller, whichever role the thread acts as."""
+    """Whether a request is signed with a role's temporary credentials from the emulator's STS: the credentials name
+    the caller, whichever role the thread acts as. (Other credentials, a developer's own session token included,
+    do not: the thread's role makes the request.)"""
     credentials = getattr(signer, "_credentials", None)
-    return bool(getattr(credentials, "token", None))
+    if not getattr(credentials, "token", None):
+        return False
+    return is_role_session_key(str(getattr(credentials, "access_key", "") or ""))
+
+
+def is_role_session_key(access_key_id: str) -> bool:
+    """Whether ``access_key_id`` belongs to temporary credentials of a role that the emulator's STS issued."""
+    with _CREDENTIALS_LOCK:
+        if access_key_id in _BY_ACCESS_KEY:
+            return True
+    from moto.iam.models import iam_backends
+
+    for per_account in list(dict.values(iam_backends)):
+        backend = dict.get(per_account, "aws")
+        key = backend.access_keys.get(access_key_id) if backend is not None else None
+        if key is not None and getattr(key, "role_arn", None):
+            return True
+    return False
 
 
 def install_header_handler() -> None:

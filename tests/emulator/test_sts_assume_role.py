@@ -7,13 +7,14 @@ for a caller of another account. The credentials then act as the role, in the ro
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from mlops_local.emulator import Emulator
+from mlops_local.emulator import Emulator, free_port
 from mlops_local.iam import acting_as
 
 ENVIRONMENT = "222222222222"
@@ -169,3 +170,17 @@ def test_a_role_that_does_not_exist_cannot_be_assumed(emulator: Emulator) -> Non
     caller = _caller(emulator, _may_assume(missing))
 
     assert "because no resource-based policy allows the sts:AssumeRole action" in _denied(emulator, caller, missing)
+
+
+def test_other_session_credentials_do_not_replace_the_threads_role(tmp_path: Path) -> None:
+    """Over HTTP (server mode) a thread's role travels in a header; a session token the emulator's STS did not issue
+    (a developer's own) must not drop it."""
+    with Emulator(server=True, port=free_port(), workdir=tmp_path / "emulator") as aws:
+        caller = _caller(aws)  # allowed nothing
+        foreign = {"AccessKeyId": "ASIAFROMADEVELOPER01", "SecretAccessKey": "secret", "SessionToken": "token"}
+        sqs = _session(aws, foreign).client("sqs", endpoint_url=aws.endpoint_url)
+
+        with acting_as(caller), pytest.raises(ClientError) as raised:
+            sqs.list_queues()
+
+    assert "assumed-role/promoter/promoter is not authorized to perform: sqs:ListQueues" in str(raised.value)
