@@ -9,11 +9,12 @@
 * Every create and update emits the ``SageMaker Model Package State Change`` event on the default bus, its
   detail mirroring DescribeModelPackage, so EventBridge rules on approvals fire as on AWS.
 * A call that names a group or version by the ARN of another account acts in that account's registry (moto looks in
-  the caller's): DescribeModelPackage, DescribeModelPackageGroup, ListModelPackages (ModelPackageGroupName) and
-  UpdateModelPackage, so an environment account reads (and, where the group's policy lets it, updates) the versions
-  the tooling account shares; the request check has already required the caller's identity policy and the group's
-  resource policy to allow it. DescribeModelPackageGroup also takes the group's ARN in its own account (moto only
-  a name).
+  the caller's): DescribeModelPackage, DescribeModelPackageGroup, ListModelPackages (ModelPackageGroupName),
+  UpdateModelPackage and CreateModelPackage (ModelPackageGroupName), so an environment account reads (and, where
+  the group's policy lets it, updates or registers) the versions the tooling account shares; the request check
+  has already required the caller's identity policy and the group's resource policy to allow it.
+  DescribeModelPackageGroup and CreateModelPackage also take the group's ARN in its own account (moto only a
+  name).
 * PutModelPackageGroupPolicy, GetModelPackageGroupPolicy and DeleteModelPackageGroupPolicy (missing from moto) keep a
   group's resource policy, which the IAM evaluation reads (``group.resource_policy``, as CloudFormation's
   ``ModelPackageGroupPolicy`` sets it). They take a group name only (their API models allow no ARN): a group's
@@ -150,6 +151,25 @@ def in_owner_account(response: Any, name: str) -> Iterator[None]:
         response.current_account, response.region = saved
 
 
+@contextlib.contextmanager
+def _group_named(response: Any, group: str) -> Iterator[None]:
+    """Within the block ``response``'s ModelPackageGroupName is the group's name, not its ARN (moto looks groups
+    up by name only)."""
+    if not group.startswith("arn:"):
+        yield
+        return
+    original = response._get_param
+
+    def get_param(name: str, if_none: Any = None) -> Any:
+        return group.rsplit("/", 1)[-1] if name == "ModelPackageGroupName" else original(name, if_none)
+
+    response._get_param = get_param
+    try:
+        yield
+    finally:
+        response._get_param = original
+
+
 def _group(response: Any, name: str) -> Any:
     """The model package group ``name`` (a name or an ARN of the registry ``response`` serves from), or
     ValidationException as moto's DescribeModelPackageGroup raises it."""
@@ -228,11 +248,16 @@ def apply(patcher: Any) -> None:
         return package
 
     def create_model_package(response: Any) -> Any:
-        result = original_create(response)
-        package = backend_and_package(response, result.result["ModelPackageArn"])
-        package.model_life_cycle = response._get_param("ModelLifeCycle")
-        package.created_by = package.last_modified_by = caller_context(response)
-        _emit_state_change(response.current_account, response.region, package)
+        created_by = caller_context(response)
+        # A version registered into another account's group by its ARN ("Register a Model Version from a Different
+        # Account") is that account's: created in its registry, announced on its bus.
+        group = str(response._get_param("ModelPackageGroupName") or "")
+        with in_owner_account(response, group), _group_named(response, group):
+            result = original_create(response)
+            package = backend_and_package(response, result.result["ModelPackageArn"])
+            package.model_life_cycle = response._get_param("ModelLifeCycle")
+            package.created_by = package.last_modified_by = created_by
+            _emit_state_change(response.current_account, response.region, package)
         return result
 
     def update_model_package(response: Any) -> Any:

@@ -218,3 +218,36 @@ def test_a_stack_update_changes_the_groups_policy_in_place(emulator: Emulator) -
     assert sagemaker.describe_model_package_group(ModelPackageGroupName=GROUP)["CreationTime"] == created
     listed = sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]
     assert [v["ModelPackageArn"] for v in listed] == [version]
+
+
+def test_a_version_registered_from_another_account_is_the_groups_accounts(
+    emulator: Emulator, registry: dict[str, str]
+) -> None:
+    register = {
+        "Effect": "Allow",
+        "Principal": {"AWS": [f"arn:aws:iam::{ENVIRONMENT}:root"]},
+        "Action": "sagemaker:CreateModelPackage",
+        "Resource": f"arn:aws:sagemaker:us-east-1:{emulator.account}:model-package/{GROUP}/*",
+    }
+    emulator.client("sagemaker").put_model_package_group_policy(
+        ModelPackageGroupName=GROUP, ResourcePolicy=json.dumps({"Version": "2012-10-17", "Statement": [register]})
+    )
+    iam = emulator.client("iam", account=ENVIRONMENT)
+    trust = {
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+    }
+    role = str(iam.create_role(RoleName="trainer", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
+    grants = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "sagemaker:CreateModelPackage", "Resource": "*"}],
+    }
+    iam.put_role_policy(RoleName="trainer", PolicyName="register", PolicyDocument=json.dumps(grants))
+
+    with acting_as(role, "training"):
+        arn = emulator.client("sagemaker").create_model_package(
+            ModelPackageGroupName=registry["group"], InferenceSpecification=SPEC
+        )["ModelPackageArn"]
+
+    assert arn == f"arn:aws:sagemaker:us-east-1:{emulator.account}:model-package/{GROUP}/2"
+    version = emulator.client("sagemaker").describe_model_package(ModelPackageName=arn)
+    assert version["CreatedBy"]["IamIdentity"]["Arn"] == f"arn:aws:sts::{ENVIRONMENT}:assumed-role/trainer/training"
