@@ -184,3 +184,18 @@ def test_other_session_credentials_do_not_replace_the_threads_role(tmp_path: Pat
             sqs.list_queues()
 
     assert "assumed-role/promoter/promoter is not authorized to perform: sqs:ListQueues" in str(raised.value)
+
+
+def test_over_http_the_assumed_roles_credentials_act_as_it_on_a_thread_acting_as_another(tmp_path: Path) -> None:
+    with Emulator(server=True, port=free_port(), workdir=tmp_path / "emulator") as aws:
+        deployment = f"arn:aws:iam::{ENVIRONMENT}:role/deployment"
+        caller = _caller(aws, _may_assume(deployment))
+        queues = {"Effect": "Allow", "Action": "sqs:CreateQueue", "Resource": "*"}
+        _role(aws, ENVIRONMENT, "deployment", {"AWS": caller}, queues)
+
+        with acting_as(caller):
+            credentials = aws.client("sts").assume_role(RoleArn=deployment, RoleSessionName="deploy")["Credentials"]
+            _session(aws, credentials).client("sqs", endpoint_url=aws.endpoint_url).create_queue(QueueName="q")
+
+        urls = aws.client("sqs", account=ENVIRONMENT).list_queues().get("QueueUrls", [])
+    assert [url.rsplit("/", 1)[-1] for url in urls] == ["q"]
