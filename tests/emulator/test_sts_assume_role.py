@@ -42,9 +42,9 @@ def _may_assume(role_arn: str) -> dict[str, Any]:
     return {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": role_arn}
 
 
-def _caller(emulator: Emulator, *grants: dict[str, Any]) -> str:
+def _caller(emulator: Emulator, *grants: dict[str, Any], name: str = "promoter") -> str:
     """A role of the emulator's (tooling) account that code runs as (a Lambda function's), allowed ``grants``."""
-    return _role(emulator, emulator.account, "promoter", {"Service": "lambda.amazonaws.com"}, *grants)
+    return _role(emulator, emulator.account, name, {"Service": "lambda.amazonaws.com"}, *grants)
 
 
 def _assume(emulator: Emulator, caller: str, role: str, **extra: Any) -> dict[str, Any]:
@@ -174,28 +174,31 @@ def test_a_role_that_does_not_exist_cannot_be_assumed(emulator: Emulator) -> Non
 
 def test_other_session_credentials_do_not_replace_the_threads_role(tmp_path: Path) -> None:
     """Over HTTP (server mode) a thread's role travels in a header; a session token the emulator's STS did not issue
-    (a developer's own) must not drop it."""
+    (a developer's own) must not drop it. (A server's state outlives it in the process: names are unique.)"""
     with Emulator(server=True, port=free_port(), workdir=tmp_path / "emulator") as aws:
-        caller = _caller(aws)  # allowed nothing
+        caller = _caller(aws, name="http-foreign")  # allowed nothing
         foreign = {"AccessKeyId": "ASIAFROMADEVELOPER01", "SecretAccessKey": "secret", "SessionToken": "token"}
         sqs = _session(aws, foreign).client("sqs", endpoint_url=aws.endpoint_url)
 
         with acting_as(caller), pytest.raises(ClientError) as raised:
             sqs.list_queues()
 
-    assert "assumed-role/promoter/promoter is not authorized to perform: sqs:ListQueues" in str(raised.value)
+    assert "assumed-role/http-foreign/http-foreign is not authorized to perform: sqs:ListQueues" in str(raised.value)
 
 
 def test_over_http_the_assumed_roles_credentials_act_as_it_on_a_thread_acting_as_another(tmp_path: Path) -> None:
     with Emulator(server=True, port=free_port(), workdir=tmp_path / "emulator") as aws:
-        deployment = f"arn:aws:iam::{ENVIRONMENT}:role/deployment"
-        caller = _caller(aws, _may_assume(deployment))
+        deployment = f"arn:aws:iam::{ENVIRONMENT}:role/http-deployment"
+        caller = _caller(aws, _may_assume(deployment), name="http-caller")
         queues = {"Effect": "Allow", "Action": "sqs:CreateQueue", "Resource": "*"}
-        _role(aws, ENVIRONMENT, "deployment", {"AWS": caller}, queues)
+        _role(aws, ENVIRONMENT, "http-deployment", {"AWS": caller}, queues)
 
         with acting_as(caller):
             credentials = aws.client("sts").assume_role(RoleArn=deployment, RoleSessionName="deploy")["Credentials"]
-            _session(aws, credentials).client("sqs", endpoint_url=aws.endpoint_url).create_queue(QueueName="q")
+            sqs = _session(aws, credentials).client("sqs", endpoint_url=aws.endpoint_url)
+            sqs.create_queue(QueueName="made-over-http")
 
         urls = aws.client("sqs", account=ENVIRONMENT).list_queues().get("QueueUrls", [])
-    assert [url.rsplit("/", 1)[-1] for url in urls] == ["q"]
+        tooling = aws.client("sqs").list_queues().get("QueueUrls", [])
+    assert "made-over-http" in [url.rsplit("/", 1)[-1] for url in urls]
+    assert "made-over-http" not in [url.rsplit("/", 1)[-1] for url in tooling]
