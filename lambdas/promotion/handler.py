@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from mlops_kit.environment import read_settings
 from mlops_kit.observability import Observability
-from mlops_kit.promotion.context import Clients, Promotion
+from mlops_kit.promotion.context import Clients, Promotion, environment_session
 from mlops_kit.promotion.settings import PromotionSettings
 from mlops_kit.promotion.steps import run_action
 
@@ -31,14 +31,31 @@ def settings() -> PromotionSettings:
     return read_settings(PromotionSettings)
 
 
-def _clients() -> Clients:
+def _clients(config: PromotionSettings) -> Clients:
+    """The function's own clients; with an environment, the endpoint's (SageMaker, CloudWatch, Application Auto
+    Scaling) act in the environment's account through its deployment role, and the registry, the state table,
+    the topic, capture and Step Functions stay here, in the tooling account."""
+    local = boto3.session.Session()
+    environment = config.target_environment
+    if environment is None:
+        return Clients(
+            sagemaker=local.client("sagemaker"),
+            dynamodb=local.client("dynamodb"),
+            sns=local.client("sns"),
+            cloudwatch=local.client("cloudwatch"),
+            s3=local.client("s3"),
+            autoscaling=local.client("application-autoscaling"),
+        )
+    remote = environment_session(local.client("sts"), environment.deployment_role_arn, environment.name)
     return Clients(
-        sagemaker=boto3.client("sagemaker"),
-        dynamodb=boto3.client("dynamodb"),
-        sns=boto3.client("sns"),
-        cloudwatch=boto3.client("cloudwatch"),
-        s3=boto3.client("s3"),
-        autoscaling=boto3.client("application-autoscaling"),
+        sagemaker=remote.client("sagemaker"),
+        dynamodb=local.client("dynamodb"),
+        sns=local.client("sns"),
+        cloudwatch=remote.client("cloudwatch"),
+        s3=local.client("s3"),
+        autoscaling=remote.client("application-autoscaling"),
+        registry=local.client("sagemaker"),
+        stepfunctions=local.client("stepfunctions"),
     )
 
 
@@ -49,4 +66,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "promotion step",
         extra={"action": step.action, "execution": step.state.get("execution"), "path": step.state.get("path")},
     )
-    return run_action(Promotion(settings(), _clients()), step.action, step.state, step.task_token)
+    config = settings()
+    return run_action(Promotion(config, _clients(config)), step.action, step.state, step.task_token)

@@ -72,6 +72,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             package_arn=change.ModelPackageArn,
             policy=ApprovalPolicy(tuple(config.approvers), config.allow_self_approval),
             notify=notify,
+            environment_policies={
+                name: ApprovalPolicy(tuple(approvers), config.allow_self_approval)
+                for name, approvers in config.environment_approvers.items()
+            },
         )
     except (ApprovalExpired, ApprovalNotFound) as exc:
         logger.warning("approval not answered", extra={"model_package_arn": change.ModelPackageArn, "why": str(exc)})

@@ -26,7 +26,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,7 +168,8 @@ def decision_of(described: dict[str, Any]) -> str | None:
     """The reviewer's answer a model package shows: its stage status Approved/Rejected (while in Staging), or
     ModelApprovalStatus Rejected; None when it shows none."""
     life_cycle = described.get("ModelLifeCycle") or {}
-    if life_cycle.get("Stage") == Stage.STAGING:
+    # Staging, or with environments the name of the environment the version is being promoted to.
+    if life_cycle.get("Stage") not in (Stage.PRODUCTION, Stage.ARCHIVED, None):
         if life_cycle.get("StageStatus") == StageStatus.APPROVED:
             return "approve"
         if life_cycle.get("StageStatus") == StageStatus.REJECTED:
@@ -187,13 +188,21 @@ def answer_from_registry(
     package_arn: str,
     policy: ApprovalPolicy,
     notify: Callable[[str, str], None] | None = None,
+    environment_policies: Mapping[str, ApprovalPolicy] | None = None,
 ) -> Outcome:
     """Answer the promotion waiting for ``package_arn`` with the decision and the verified identity the registry
     shows (steps 2-3 of the module docstring). A refused answer puts the version back to AwaitingApproval, notes
-    the refusal on the approval and notifies; the approval can still be given by someone allowed."""
+    the refusal on the approval and notifies; the approval can still be given by someone allowed.
+
+    A promotion to an environment (its approval's context names it) is answered under that environment's policy
+    in ``environment_policies`` (``policy`` when it has none), in that environment's stage of the registry."""
     approval = store.pending_for_package(package_arn)
     if approval is None:
         return Outcome("ignored", f"no promotion waits for an answer on {package_arn}")
+    environment = approval.context.get("environment")
+    if environment:
+        policy = (environment_policies or {}).get(str(environment), policy)
+        registry = registry.within(str(environment))
     described = sagemaker.describe_model_package(ModelPackageName=package_arn)
     decision = decision_of(described)
     if decision is None:

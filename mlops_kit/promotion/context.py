@@ -15,14 +15,17 @@ from typing import Any
 
 from mlops_kit.promotion.settings import PromotionSettings
 from mlops_kit.promotion.store import PromotionStore
-from mlops_kit.registry import ModelRegistry, ModelVersion
+from mlops_kit.registry import Environment, ModelRegistry, ModelVersion
 from mlops_kit.serving import naming
 from mlops_kit.serving.deploy import EndpointDeployer
 
 
 @dataclass
 class Clients:
-    """The AWS clients the steps use."""
+    """The AWS clients the steps use. With environments, ``sagemaker``, ``cloudwatch`` and ``autoscaling`` act in
+    the environment's account (the deployment role's session) and ``registry`` is the tooling account's SageMaker
+    client (where the model package group is); left unset, ``sagemaker`` is both. ``stepfunctions`` starts the
+    next environment's promotion; only a promotion with a next environment needs it."""
 
     sagemaker: Any
     dynamodb: Any
@@ -30,6 +33,8 @@ class Clients:
     cloudwatch: Any
     s3: Any
     autoscaling: Any
+    registry: Any = None
+    stepfunctions: Any = None
 
 
 @dataclass
@@ -44,7 +49,12 @@ class Promotion:
     deployer: EndpointDeployer = field(init=False)
 
     def __post_init__(self) -> None:
-        self.registry = ModelRegistry(self.aws.sagemaker, self.settings.model_package_group)
+        environment = self.settings.target_environment
+        self.registry = ModelRegistry(
+            self.aws.registry or self.aws.sagemaker,
+            self.settings.model_package_group,
+            environment=Environment(environment.name, environment.previous) if environment else None,
+        )
         self.store = PromotionStore(self.aws.dynamodb, self.settings.table_name)
         self.deployer = EndpointDeployer(self.aws.sagemaker, self.aws.autoscaling, self.settings.endpoint.name)
 
@@ -64,6 +74,16 @@ class Promotion:
     @property
     def endpoint_name(self) -> str:
         return self.settings.endpoint.name
+
+    @property
+    def registry_sagemaker(self) -> Any:
+        """The SageMaker client of the account the model package group is in."""
+        return self.aws.registry or self.aws.sagemaker
+
+    @property
+    def environment_name(self) -> str | None:
+        """The environment this promotion serves in; None with one account."""
+        return self.settings.target_environment.name if self.settings.target_environment else None
 
     def now_iso(self) -> str:
         return dt.datetime.fromtimestamp(self.clock(), dt.UTC).isoformat(timespec="seconds")
@@ -85,6 +105,23 @@ class Promotion:
                 }
             ],
         )
+
+
+def environment_session(sts: Any, role_arn: str, environment: str) -> Any:
+    """A boto3 session in an environment's account: ``sts:AssumeRole`` of its deployment role (the role's trust
+    policy names the promotion steps' role). One per step invocation: a step runs for at most minutes, well within
+    the session's default hour, and a fresh one never outlives its credentials.
+
+    Raises botocore's ClientError (AccessDenied) when the role does not trust the caller or the caller may not
+    assume it."""
+    import boto3  # only the Lambda needs it; the steps themselves take clients
+
+    credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=f"promotion-{environment}")["Credentials"]
+    return boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
 
 
 def passed(state: dict[str, Any], stage: str) -> dict[str, Any]:

@@ -272,6 +272,27 @@ class BusinessAlarmSettings(_Model):
         return self.period_seconds * self.evaluation_periods
 
 
+class EnvironmentSettings(_Model):
+    """The environment a promotion workflow serves in, when versions go through several accounts
+    (``environments.<name>``): ``deployment_role_arn`` is the role in that account the steps assume for the
+    endpoint's SageMaker, CloudWatch and Application Auto Scaling calls; ``previous`` the environment a version
+    must have been promoted to first (None for the first); ``next_state_machine_arn`` the promotion workflow a
+    successful promotion here starts (None for the last)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9]{0,15}$")
+    account: str = Field(pattern=r"^\d{12}$")
+    deployment_role_arn: str = Field(min_length=1)
+    previous: str | None = None  # defaults only because CDK's to_json_string drops nulls
+    next: str | None = None
+    next_state_machine_arn: str | None = None
+
+    @model_validator(mode="after")
+    def _next_has_machine(self) -> EnvironmentSettings:
+        if (self.next is None) != (self.next_state_machine_arn is None):
+            raise ValueError("next and next_state_machine_arn go together: the next environment and its workflow")
+        return self
+
+
 class PromotionSettings(HandlerSettings):
     """Everything the promotion steps need about the platform (the steps function's ``MLOPS_PROMOTION_SETTINGS``)."""
 
@@ -287,6 +308,8 @@ class PromotionSettings(HandlerSettings):
     # Price per instance-hour by instance type (cdk.json ``cost.instance_prices``): the deployment record's
     # estimate (:mod:`mlops_kit.promotion.cost`).
     instance_prices: dict[str, float]
+    # None (one account): the steps' clients are the function's own. Nullable, so it defaults to None.
+    target_environment: EnvironmentSettings | None = None
 
     @model_validator(mode="after")
     def _serverless_fits(self) -> PromotionSettings:
@@ -348,3 +371,6 @@ class ApprovalSettings(HandlerSettings):
     topic_arn: str = Field(min_length=1)
     approvers: tuple[str, ...]
     allow_self_approval: bool
+    # With environments: who may answer a promotion to each (``environments.<name>.approvers``); an environment
+    # without an entry takes ``approvers``.
+    environment_approvers: dict[str, tuple[str, ...]] = Field(default_factory=dict)

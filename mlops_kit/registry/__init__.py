@@ -26,10 +26,12 @@ lineage is a document in S3 that the registry references by URI and SHA-256 (:mo
 
 from mlops_kit.registry.lifecycle import (
     REQUIRED_LINEAGE,
+    Environment,
     IllegalTransition,
     IncompleteLineage,
     ModelRegistry,
     ModelVersion,
+    NotPromotedInPreviousEnvironment,
     Stage,
     StageStatus,
     UnknownModelVersion,
@@ -39,6 +41,7 @@ from mlops_kit.registry.lineage import LineageDocuments, LineageMismatch, Lineag
 
 __all__ = [
     "REQUIRED_LINEAGE",
+    "Environment",
     "IllegalTransition",
     "IncompleteLineage",
     "LineageDocuments",
@@ -46,6 +49,7 @@ __all__ = [
     "LineageReference",
     "ModelRegistry",
     "ModelVersion",
+    "NotPromotedInPreviousEnvironment",
     "Stage",
     "StageStatus",
     "UnknownModelVersion",

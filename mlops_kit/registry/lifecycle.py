@@ -43,6 +43,30 @@ REQUIRED_LINEAGE: tuple[str, ...] = (
     "lineage.seed",
 )
 _ARCHIVED_AT = "lifecycle.archived_at"
+# Where a version serves when versions are promoted through environments (``environments.<name>``): per
+# environment, ``environment.<name>`` is ``serving`` or ``archived`` (it served there, another version replaced it)
+# and ``environment.<name>.since`` when that became true. A version that has either value was promoted there.
+SERVING, ARCHIVED = "serving", "archived"
+
+
+def environment_key(environment: str) -> str:
+    return f"environment.{environment}"
+
+
+def environment_since_key(environment: str) -> str:
+    return f"environment.{environment}.since"
+
+
+@dataclass(frozen=True)
+class Environment:
+    """The environment a registry's moves act in, when versions go through several (``environments.<name>``):
+    ``name`` becomes the ``ModelLifeCycle`` stage of a version being promoted there or serving there, and
+    ``previous`` is the environment a version must have been promoted to first (None for the first)."""
+
+    name: str
+    previous: str | None = None
+
+
 _EMPTY = ("", "none", "None", "null", "unknown")
 
 
@@ -52,6 +76,10 @@ class IllegalTransition(ValueError):  # noqa: N818  (named for what happened, li
 
 class IncompleteLineage(ValueError):  # noqa: N818
     """Registration refused: lineage keys are missing or empty."""
+
+
+class NotPromotedInPreviousEnvironment(IllegalTransition):
+    """A promotion to an environment of a version that was never promoted to the environment before it."""
 
 
 class UnknownModelVersion(LookupError):  # noqa: N818
@@ -127,6 +155,25 @@ class ModelVersion:
     def archived_at(self) -> str | None:
         return self.properties.get(_ARCHIVED_AT)
 
+    @property
+    def environments(self) -> dict[str, str]:
+        """Where this version was promoted: environment name -> ``serving`` or ``archived`` (empty with one
+        account, or before its first promotion)."""
+        out = {}
+        for key, value in self.properties.items():
+            name = key.removeprefix("environment.")
+            if key.startswith("environment.") and "." not in name:
+                out[name] = value
+        return out
+
+    def serves_in(self, environment: str) -> bool:
+        return self.environments.get(environment) == SERVING
+
+    def promoted_to(self, environment: str) -> bool:
+        """Whether a promotion of this version to ``environment`` succeeded (it serves there, or served until
+        another version replaced it)."""
+        return self.environments.get(environment) in (SERVING, ARCHIVED)
+
     @classmethod
     def from_description(cls, described: dict[str, Any]) -> ModelVersion:
         life_cycle = described.get("ModelLifeCycle") or {}
@@ -155,12 +202,39 @@ class ModelRegistry:
 
     ``documents`` stores and reads lineage documents in S3; :meth:`register` and :meth:`full_lineage` need it.
     Left unset, the registry reads versions and moves them through the lifecycle only.
+
+    ``environment`` set: the moves act in that environment (versions promoted through several accounts). A version
+    being promoted there has the environment's name as its stage (instead of Staging); a promoted one is
+    ``<name>/Deployed`` and its metadata says it serves there; the one it replaces is archived there (and
+    ``Archived/Retired`` once it serves nowhere). :meth:`production` and :meth:`rollback_target` are that
+    environment's. Left unset: one Production version, as described in :mod:`mlops_kit.registry`.
     """
 
-    def __init__(self, sagemaker: Any, group: str, *, documents: LineageDocuments | None = None) -> None:
+    def __init__(
+        self,
+        sagemaker: Any,
+        group: str,
+        *,
+        documents: LineageDocuments | None = None,
+        environment: Environment | None = None,
+    ) -> None:
         self._sagemaker = sagemaker
         self.group = group
         self._documents = documents
+        self.environment = environment
+
+    def within(self, environment: str) -> ModelRegistry:
+        """This registry acting in ``environment`` (the moves of a promotion there: approval and answer)."""
+        if self.environment is not None and self.environment.name == environment:
+            return self
+        return ModelRegistry(
+            self._sagemaker, self.group, documents=self._documents, environment=Environment(environment)
+        )
+
+    @property
+    def candidate_stage(self) -> str:
+        """The stage of a version while it is being promoted: Staging, or the environment's name."""
+        return self.environment.name if self.environment else Stage.STAGING.value
 
     # -- reading ------------------------------------------------------------------------------------
     def versions(self) -> list[ModelVersion]:
@@ -207,25 +281,36 @@ class ModelRegistry:
         return self._documents.load(reference)
 
     def production(self) -> ModelVersion | None:
-        serving = [v for v in self.versions() if v.stage == Stage.PRODUCTION]
+        """The version serving (in the environment, when the registry has one); None before the first promotion."""
+        environment = self.environment
+        if environment is None:
+            serving = [v for v in self.versions() if v.stage == Stage.PRODUCTION]
+        else:
+            serving = [v for v in self.versions() if v.serves_in(environment.name)]
         if len(serving) > 1:
+            where = f"serving in {environment.name}" if environment else "Production"
             raise IllegalTransition(
-                f"group {self.group!r} has {len(serving)} Production versions "
+                f"group {self.group!r} has {len(serving)} versions {where} "
                 f"({[v.version for v in serving]}); the registry is inconsistent"
             )
         return serving[0] if serving else None
 
     def rollback_target(self) -> ModelVersion | None:
         """The most recently archived former Production version (of two archived within the same second, the later
-        version: each promotion archives the one before it)."""
+        version: each promotion archives the one before it); in an environment, the one archived there last."""
+        environment = self.environment
+        if environment is not None:
+            since = environment_since_key(environment.name)
+            archived = [v for v in self.versions() if v.environments.get(environment.name) == ARCHIVED]
+            return max(archived, key=lambda v: (v.properties.get(since, ""), v.version)) if archived else None
         archived = [v for v in self.versions() if v.stage == Stage.ARCHIVED and v.archived_at]
         return max(archived, key=lambda v: (v.archived_at or "", v.version)) if archived else None
 
     # -- moves -----------------------------------------------------------------------------------------
-    def _update(self, version: ModelVersion, stage: Stage, status: StageStatus, note: str, **extra: Any) -> None:
+    def _update(self, version: ModelVersion, stage: str, status: StageStatus, note: str, **extra: Any) -> None:
         self._sagemaker.update_model_package(
             ModelPackageArn=version.arn,
-            ModelLifeCycle={"Stage": stage.value, "StageStatus": status.value, "StageDescription": single_line(note)},
+            ModelLifeCycle={"Stage": str(stage), "StageStatus": status.value, "StageDescription": single_line(note)},
             **extra,
         )
 
@@ -263,27 +348,50 @@ class ModelRegistry:
         return self.get(version.arn)
 
     def start_promotion(self, ref: str | int, *, execution: str) -> ModelVersion:
-        """Mark an approved Staging version as being promoted by ``execution``."""
+        """Mark an approved Staging version as being promoted by ``execution``. In an environment after the first,
+        the version must have been promoted to the previous environment instead (it is then in any stage but
+        this environment's own): raises :class:`NotPromotedInPreviousEnvironment` otherwise."""
         version = self.get(ref)
-        if version.stage == Stage.STAGING and version.stage_status == StageStatus.IN_PROGRESS:
+        stage = self.candidate_stage
+        if version.stage == stage and version.stage_status == StageStatus.IN_PROGRESS:
             return version
-        if version.stage != Stage.STAGING or version.stage_status != StageStatus.APPROVED:
+        environment = self.environment
+        if environment is not None and environment.previous is not None:
+            if not version.promoted_to(environment.previous):
+                raise NotPromotedInPreviousEnvironment(
+                    f"version {version.version} was never promoted to {environment.previous}, which comes before "
+                    f"{environment.name}: promote it to {environment.previous} first (its promotion there starts "
+                    f"this one when it succeeds)"
+                )
+            if (
+                version.approval_status != "Approved"
+                or version.serves_in(environment.name)
+                or (version.stage == stage and version.stage_status != StageStatus.REJECTED)
+            ):
+                raise self._refuse(
+                    version,
+                    f"start a promotion to {environment.name} of",
+                    f"an approved version promoted to "
+                    f"{environment.previous} that neither serves in nor is being promoted to {environment.name}",
+                )
+        elif version.stage != Stage.STAGING or version.stage_status != StageStatus.APPROVED:
             raise self._refuse(version, "start a promotion of", "Staging/Approved")
-        self._update(version, Stage.STAGING, StageStatus.IN_PROGRESS, f"promotion {execution}")
+        self._update(version, stage, StageStatus.IN_PROGRESS, f"promotion {execution}")
         return self.get(version.arn)
 
     def await_approval(self, ref: str | int, *, note: str) -> ModelVersion:
         """Mark a version being promoted as waiting for its reviewer: setting its stage status to Approved or
         Rejected (in SageMaker Studio, the CLI or the API) answers the promotion."""
         version = self.get(ref)
-        if version.stage != Stage.STAGING or version.stage_status not in (
+        stage = self.candidate_stage
+        if version.stage != stage or version.stage_status not in (
             StageStatus.IN_PROGRESS,
             StageStatus.AWAITING_APPROVAL,
             StageStatus.APPROVED,
             StageStatus.REJECTED,
         ):
-            raise self._refuse(version, "wait for an approval of", "Staging/InProgress")
-        self._update(version, Stage.STAGING, StageStatus.AWAITING_APPROVAL, note, ModelApprovalStatus="Approved")
+            raise self._refuse(version, "wait for an approval of", f"{stage}/InProgress")
+        self._update(version, stage, StageStatus.AWAITING_APPROVAL, note, ModelApprovalStatus="Approved")
         return self.get(version.arn)
 
     def answer(self, ref: str | int, *, decision: str, comment: str = "") -> ModelVersion:
@@ -293,69 +401,97 @@ class ModelRegistry:
         if decision not in ("approve", "reject"):
             raise ValueError(f"decision must be 'approve' or 'reject', got {decision!r}")
         version = self.get(ref)
-        if version.stage != Stage.STAGING or version.stage_status != StageStatus.AWAITING_APPROVAL:
-            raise self._refuse(version, f"{decision} the promotion of", "Staging/AwaitingApproval")
+        stage = self.candidate_stage
+        if version.stage != stage or version.stage_status != StageStatus.AWAITING_APPROVAL:
+            raise self._refuse(version, f"{decision} the promotion of", f"{stage}/AwaitingApproval")
         status = StageStatus.APPROVED if decision == "approve" else StageStatus.REJECTED
-        self._update(version, Stage.STAGING, status, comment.strip() or f"{decision}d")
+        self._update(version, stage, status, comment.strip() or f"{decision}d")
         return self.get(version.arn)
 
     def promote(self, ref: str | int, *, note: str = "") -> ModelVersion:
-        """Make a Staging version Production; the previous Production version becomes Archived."""
+        """Make a Staging version Production; the previous Production version becomes Archived. In an environment:
+        the version being promoted there serves there (``<name>/Deployed``), the one it replaces is archived
+        there."""
         version = self.get(ref)
-        if version.stage == Stage.PRODUCTION:
+        environment = self.environment
+        stage = self.candidate_stage
+        if version.stage == Stage.PRODUCTION or (environment is not None and version.serves_in(environment.name)):
             return version
-        if version.stage != Stage.STAGING or version.stage_status not in (
-            StageStatus.APPROVED,
-            StageStatus.IN_PROGRESS,
-        ):
-            raise self._refuse(version, "promote", "Staging/Approved or Staging/InProgress")
+        if version.stage != stage or version.stage_status not in (StageStatus.APPROVED, StageStatus.IN_PROGRESS):
+            raise self._refuse(version, "promote", f"{stage}/Approved or {stage}/InProgress")
         self._retire_current(except_arn=version.arn, note=f"replaced by version {version.version}")
-        self._update(
-            version,
-            Stage.PRODUCTION,
-            StageStatus.DEPLOYED,
-            note or "promoted to Production",
-            ModelApprovalStatus="Approved",
-        )
+        if environment is None:
+            self._update(
+                version, Stage.PRODUCTION, StageStatus.DEPLOYED, note or "promoted to Production",
+                ModelApprovalStatus="Approved",
+            )  # fmt: skip
+        else:
+            self._update(
+                version, environment.name, StageStatus.DEPLOYED, note or f"promoted to {environment.name}",
+                ModelApprovalStatus="Approved", CustomerMetadataProperties=self._where(SERVING),
+            )  # fmt: skip
         return self.get(version.arn)
 
     def reject(self, ref: str | int, *, reason: str) -> ModelVersion:
-        """Reject a Staging version (reviewer, shadow check, alarm, timeout), with the reason (on one line)."""
+        """Reject a Staging version (reviewer, shadow check, alarm, timeout), with the reason (on one line). In an
+        environment, the version's approval becomes Rejected only if it serves in no other environment (one that
+        does stays approved: the accounts it serves in read it by its approval)."""
         version = self.get(ref)
+        stage = self.candidate_stage
+        serves_elsewhere = any(status == SERVING for status in version.environments.values())
+        rejected_approval = "Approved" if serves_elsewhere else "Rejected"
         if (
-            version.stage == Stage.STAGING
+            version.stage == stage
             and version.stage_status == StageStatus.REJECTED
-            and version.approval_status == "Rejected"
+            and version.approval_status == rejected_approval
         ):
             return version
-        if version.stage != Stage.STAGING:
-            raise self._refuse(version, "reject", "Staging")
+        if version.stage != stage:
+            raise self._refuse(version, "reject", stage)
         self._update(
             version,
-            Stage.STAGING,
+            stage,
             StageStatus.REJECTED,
             f"rejected: {reason}",
-            ModelApprovalStatus="Rejected",
+            ModelApprovalStatus=rejected_approval,
             ApprovalDescription=single_line(reason),
         )
         return self.get(version.arn)
 
     def rollback(self, *, note: str = "") -> ModelVersion:
-        """Restore the most recently archived former Production version; archive the current one."""
+        """Restore the most recently archived former Production version; archive the current one. In an
+        environment, only that environment's: the others keep what they serve."""
         target = self.rollback_target()
+        environment = self.environment
         if target is None:
-            raise IllegalTransition(f"group {self.group!r} has no archived former Production version to roll back to")
+            where = f" in {environment.name}" if environment else ""
+            raise IllegalTransition(
+                f"group {self.group!r} has no archived former Production version{where} to roll back to"
+            )
         current = self.production()
         if current is not None:
             self._archive(current, f"rolled back to version {target.version}")
-        self._update(
-            target,
-            Stage.PRODUCTION,
-            StageStatus.DEPLOYED,
-            note or "restored by rollback",
-            ModelApprovalStatus="Approved",
-        )
+        if environment is None:
+            self._update(
+                target, Stage.PRODUCTION, StageStatus.DEPLOYED, note or "restored by rollback",
+                ModelApprovalStatus="Approved",
+            )  # fmt: skip
+        else:
+            target = self.get(target.arn)
+            # Its stage shows the environment it serves in; one it still serves in further on keeps its stage.
+            serving_elsewhere = [name for name, status in target.environments.items() if status == SERVING]
+            stage = target.stage if serving_elsewhere and target.stage in serving_elsewhere else environment.name
+            self._update(
+                target, stage, StageStatus.DEPLOYED, note or f"restored in {environment.name} by rollback",
+                ModelApprovalStatus="Approved", CustomerMetadataProperties=self._where(SERVING),
+            )  # fmt: skip
         return self.get(target.arn)
+
+    def _where(self, status: str) -> dict[str, str]:
+        """The metadata that says the version has ``status`` in the registry's environment, from now."""
+        assert self.environment is not None
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+        return {environment_key(self.environment.name): status, environment_since_key(self.environment.name): now}
 
     def _retire_current(self, *, except_arn: str, note: str) -> None:
         current = self.production()
@@ -363,13 +499,29 @@ class ModelRegistry:
             self._archive(current, note)
 
     def _archive(self, version: ModelVersion, note: str) -> None:
-        self._update(
-            version,
-            Stage.ARCHIVED,
-            StageStatus.RETIRED,
-            note,
-            CustomerMetadataProperties={_ARCHIVED_AT: dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")},
-        )
+        environment = self.environment
+        if environment is None:
+            self._update(
+                version,
+                Stage.ARCHIVED,
+                StageStatus.RETIRED,
+                note,
+                CustomerMetadataProperties={_ARCHIVED_AT: dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")},
+            )
+            return
+        # Archived in this environment; its stage says Archived once it serves nowhere, else where it still serves.
+        still_serving = [n for n, s in version.environments.items() if s == SERVING and n != environment.name]
+        if still_serving:
+            stage = version.stage if version.stage in still_serving else still_serving[0]
+            self._update(
+                version, stage, StageStatus.DEPLOYED, f"{environment.name}: {note}",
+                CustomerMetadataProperties=self._where(ARCHIVED),
+            )  # fmt: skip
+        else:
+            self._update(
+                version, Stage.ARCHIVED, StageStatus.RETIRED, f"{environment.name}: {note}",
+                CustomerMetadataProperties=self._where(ARCHIVED),
+            )  # fmt: skip
 
     # -- registration ------------------------------------------------------------------------------
     def register(

@@ -41,7 +41,7 @@ def console_links(execution_arn: str, package_arn: str) -> dict[str, str]:
 def request_approval(promotion: Promotion, state: dict[str, Any], task_token: str) -> dict[str, Any]:
     """Returns ``{"approval_id": ...}``; the answer, not this, becomes the state's ``answer``."""
     candidate, production = state["candidate"], state.get("production")
-    described = promotion.aws.sagemaker.describe_model_package(ModelPackageName=candidate["arn"])
+    described = promotion.registry_sagemaker.describe_model_package(ModelPackageName=candidate["arn"])
     context = {
         "endpoint": promotion.endpoint_name,
         "candidate": {"version": candidate["version"], "arn": candidate["arn"], "metrics": candidate["metrics"]},
@@ -50,6 +50,8 @@ def request_approval(promotion: Promotion, state: dict[str, Any], task_token: st
         # Who may not approve it unless the platform allows self-approval: checked by the approval service.
         "registered_by": created_by(described),
         "requested_by": state.get("requested_by", ""),
+        # With environments: whose approvers answer, and in which stage of the registry (None with one account).
+        "environment": promotion.environment_name,
     }
     promotion.registry.await_approval(candidate["arn"], note=f"promotion {state['execution']} awaits approval")
     approval_id = promotion.store.put_approval(task_token=task_token, execution_arn=state["execution"], context=context)

@@ -18,7 +18,7 @@ def candidate_model(promotion: Promotion, state: dict[str, Any], slot: str) -> s
     model role. The name is a digest of all that, so a retry (or a later step) finds the same model."""
     endpoint = promotion.settings.endpoint
     candidate = state["candidate"]
-    described = promotion.aws.sagemaker.describe_model_package(ModelPackageName=candidate["arn"])
+    described = promotion.registry_sagemaker.describe_model_package(ModelPackageName=candidate["arn"])
     container = described["InferenceSpecification"]["Containers"][0]
     spec = ModelSpec(
         image=container["Image"],

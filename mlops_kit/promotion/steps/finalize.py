@@ -9,6 +9,7 @@ from typing import Any
 
 from mlops_kit.promotion.context import Promotion, passed
 from mlops_kit.promotion.steps.record import record
+from mlops_kit.promotion.trigger import start_promotion
 from mlops_kit.serving.cleanup import unused_after_promotion
 
 logger = logging.getLogger(__name__)
@@ -26,13 +27,38 @@ def finalize(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any]:
     promotion.rollout_metric(100)
     state["outcome"] = "rolled_back_to_archived" if rollback else "promoted"
     passed(state, "Finalize")
+    if not rollback:
+        state["next_promotion"] = start_next_environment(promotion, state)
     record(promotion, state, version=version)
     promotion.store.release_lock(promotion.endpoint_name, state["execution"])
+    where = f"serves in {promotion.environment_name}" if promotion.environment_name else "is Production"
+    following = state.get("next_promotion") or {}
     promotion.notify(
         f"Model version {candidate['version']} is serving on {promotion.endpoint_name}",
-        f"Version {candidate['version']} is Production ({state['outcome']}); path: {' -> '.join(state['path'])}",
+        f"Version {candidate['version']} {where} ({state['outcome']}); path: {' -> '.join(state['path'])}"
+        + (f"; its promotion to {following['environment']} started: {following['execution_arn']}" if following else ""),
     )
     return state
+
+
+def start_next_environment(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any] | None:
+    """Start the next environment's promotion of the candidate (None when this environment is the last, or there
+    are none). Named after the version like the registry trigger's, so a retried Finalize starts it once; it waits
+    for its own approval there."""
+    environment = promotion.settings.target_environment
+    if environment is None or environment.next_state_machine_arn is None:
+        return None
+    if promotion.aws.stepfunctions is None:
+        raise ValueError("starting the next environment's promotion needs Clients(stepfunctions=...)")
+    candidate = state["candidate"]
+    arn, started = start_promotion(
+        promotion.aws.stepfunctions,
+        environment.next_state_machine_arn,
+        package_arn=candidate["arn"],
+        version=int(candidate["version"]),
+        requested_by=str(state.get("requested_by", "registry")),
+    )
+    return {"environment": environment.next, "execution_arn": arn, "started": started}
 
 
 def clean_up(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any]:

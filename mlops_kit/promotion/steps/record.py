@@ -16,6 +16,8 @@ def record(promotion: Promotion, state: dict[str, Any], version: ModelVersion | 
         promotion.endpoint_name,
         {
             "execution_arn": state["execution"],
+            "environment": promotion.environment_name,
+            "next_promotion": state.get("next_promotion"),
             "started_at": state.get("started_at"),
             "finished_at": promotion.now_iso(),
             "requested_by": state.get("requested_by", "registry"),

@@ -6,7 +6,8 @@ from typing import Any
 
 from mlops_kit.promotion.context import Promotion, passed, version_summary
 from mlops_kit.promotion.settings import SERVERLESS_EXCLUSIONS_DOC
-from mlops_kit.registry import ModelVersion, Stage, StageStatus, missing_lineage
+from mlops_kit.registry import ModelVersion, NotPromotedInPreviousEnvironment, Stage, StageStatus, missing_lineage
+from mlops_kit.registry.lifecycle import ARCHIVED
 from mlops_kit.serving import naming
 
 
@@ -29,18 +30,49 @@ def _check(promotion: Promotion, arn: str, rollback: bool) -> ModelVersion:
     missing = missing_lineage(candidate.properties)
     if missing:
         raise InvalidCandidate(f"version {candidate.version} has incomplete lineage: {missing}")
+    environment = promotion.registry.environment
     if rollback:
         target = promotion.registry.rollback_target()
-        if candidate.stage != Stage.ARCHIVED or target is None or target.arn != candidate.arn:
-            raise InvalidCandidate(f"version {candidate.version} is not the most recently archived Production version")
-    elif candidate.stage != Stage.STAGING or candidate.stage_status not in (
-        StageStatus.PENDING_APPROVAL, StageStatus.APPROVED, StageStatus.IN_PROGRESS,
-    ):  # fmt: skip
+        archived = candidate.stage == Stage.ARCHIVED if environment is None else (
+            candidate.environments.get(environment.name) == ARCHIVED
+        )  # fmt: skip
+        if not archived or target is None or target.arn != candidate.arn:
+            where = f" in {environment.name}" if environment else ""
+            raise InvalidCandidate(
+                f"version {candidate.version} is not the most recently archived Production version{where}"
+            )
+    elif environment is not None and environment.previous is not None:
+        _check_environment_order(candidate, environment.name, environment.previous)
+    elif not (
+        candidate.stage == Stage.STAGING
+        and candidate.stage_status in (StageStatus.PENDING_APPROVAL, StageStatus.APPROVED, StageStatus.IN_PROGRESS)
+    ) and not (  # a retried Validate of a promotion to the first environment finds the candidate marked
+        environment is not None
+        and candidate.stage == environment.name
+        and candidate.stage_status == StageStatus.IN_PROGRESS
+    ):
         raise InvalidCandidate(
             f"version {candidate.version} is {candidate.stage}/{candidate.stage_status}; only Staging versions are "
             "promoted"
         )
     return candidate
+
+
+def _check_environment_order(candidate: ModelVersion, name: str, previous: str) -> None:
+    """A version goes to ``name`` only after a successful promotion to ``previous``, and only once at a time."""
+    if not candidate.promoted_to(previous):
+        raise NotPromotedInPreviousEnvironment(
+            f"version {candidate.version} has no successful promotion to {previous}, which comes before {name}: "
+            f"promote it to {previous} first (approve it in the registry; a successful promotion to {previous} "
+            f"starts the one to {name})"
+        )
+    if candidate.serves_in(name):
+        raise InvalidCandidate(f"version {candidate.version} already serves in {name}")
+    if candidate.stage == name and candidate.stage_status not in (StageStatus.IN_PROGRESS, StageStatus.REJECTED):
+        raise InvalidCandidate(
+            f"version {candidate.version} is {candidate.stage}/{candidate.stage_status}: another promotion to "
+            f"{name} has it"
+        )
 
 
 class ServingModeChange(ValueError):  # noqa: N818  (the workflow reports it by this name)
@@ -66,7 +98,8 @@ def _check_serving_mode(promotion: Promotion) -> None:
 
 
 def validate(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any]:
-    """Raises InvalidCandidate or ServingModeChange (nothing changed), or PromotionLocked (another promotion
+    """Raises InvalidCandidate, NotPromotedInPreviousEnvironment (an environment's promotion of a version the
+    environment before it never had) or ServingModeChange (nothing changed), or PromotionLocked (another promotion
     holds the endpoint)."""
     rollout = promotion.settings.rollout
     rollback = state.get("mode") == "rollback"
@@ -74,7 +107,7 @@ def validate(promotion: Promotion, state: dict[str, Any]) -> dict[str, Any]:
     _check_serving_mode(promotion)
     promotion.store.acquire_lock(promotion.endpoint_name, state["execution"], ttl_seconds=rollout.lock_ttl())
     if not rollback:
-        if candidate.stage_status == StageStatus.PENDING_APPROVAL:
+        if candidate.stage == Stage.STAGING and candidate.stage_status == StageStatus.PENDING_APPROVAL:
             promotion.registry.approve(
                 candidate.arn, approver=state.get("requested_by", "registry"), comment="approved in the registry"
             )
