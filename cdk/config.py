@@ -660,6 +660,18 @@ class EnvironmentConfig(_Section):
 
     account: str = Field(pattern=r"^\d{12}$")
     region: str | None = Field(None, pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+    # The environment's endpoint (``<serving endpoint name>-<environment>``): each unset value is ``serving``'s.
+    instance_type: InstanceType | None = None
+    initial_instance_count: int | None = Field(None, ge=1, le=20)
+    max_instance_count: int | None = Field(None, ge=1, le=100)
+    # Who may answer a promotion to this environment (IAM role or user ARNs, as ``approvals.approvers``); unset:
+    # ``approvals.approvers``.
+    approvers: list[str] | None = None
+
+    @field_validator("approvers")
+    @classmethod
+    def _principals(cls, approvers: list[str] | None) -> list[str] | None:
+        return None if approvers is None else ApprovalsConfig._principals(approvers)
 
 
 class PlatformConfig(_Section):
@@ -884,9 +896,34 @@ class PlatformConfig(_Section):
                     f"environments.{name}.region {environment.region!r} differs from region {self.region!r}: "
                     "SageMaker reads model artifacts from a bucket in the model's region; leave it unset"
                 )
+            problems.extend(self._environment_serving_problems(name))
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _environment_serving_problems(self, name: str) -> list[str]:
+        """What is wrong with environment ``name``'s endpoint settings (its overrides over ``serving``)."""
+        problems = []
+        overrides = [key for key in INSTANCE_SERVING_KEYS if getattr(self.environments[name], key, None) is not None]
+        if self.serving.serverless is not None and overrides:
+            problems.append(
+                f"environments.{name} sets {', '.join(overrides)}, but serving.serverless serves every "
+                "environment without instances: remove them"
+            )
+        serving = self.environment_serving(name)
+        if serving.max_instance_count < serving.initial_instance_count:
+            problems.append(
+                f"environments.{name}: max_instance_count ({serving.max_instance_count}) must be at least "
+                f"initial_instance_count ({serving.initial_instance_count})"
+            )
+        endpoint = self.environment_endpoint_name(name)
+        for what, derive, limit in ENDPOINT_NAME_LIMITS:
+            if len(derive(endpoint)) > limit:
+                problems.append(
+                    f"environments.{name}: {what} {derive(endpoint)!r} would exceed {limit} characters; "
+                    "shorten serving.endpoint_name (or the project name) or the environment's name"
+                )
+        return problems
 
     # -- derived names and values: stacks and constructs take them from here, nothing derives them twice -------
     @property
@@ -895,6 +932,48 @@ class PlatformConfig(_Section):
 
     def stack_name(self, unit: str) -> str:
         return f"{self.project_name}-{unit}"
+
+    def environment_endpoint_name(self, environment: str) -> str:
+        """The endpoint environment ``environment`` serves (in its own account)."""
+        return f"{self.endpoint_name}-{environment}"
+
+    def environment_serving(self, environment: str) -> ServingConfig:
+        """``serving`` with environment ``environment``'s overrides (instance type and counts)."""
+        given = self.environments[environment]
+        overrides = {
+            key: getattr(given, key)
+            for key in ("instance_type", "initial_instance_count", "max_instance_count")
+            if getattr(given, key) is not None
+        }
+        return self.serving.model_copy(update=overrides)
+
+    def environment_approvers(self, environment: str) -> list[str]:
+        approvers = self.environments[environment].approvers
+        return list(self.approvals.approvers) if approvers is None else approvers
+
+    def environment_neighbours(self, environment: str) -> tuple[str | None, str | None]:
+        """The environments before and after ``environment`` in promotion order (None at either end)."""
+        names = list(self.environments)
+        index = names.index(environment)
+        return (names[index - 1] if index else None, names[index + 1] if index + 1 < len(names) else None)
+
+    def deployment_role_name(self, environment: str) -> str:
+        """The role in ``environment``'s account the promotion steps assume for its endpoint (named: the tooling
+        account's policy names it before it exists)."""
+        return f"{self.project_name}-deploy-{environment}"
+
+    def environment_model_role_name(self, environment: str) -> str:
+        """The role SageMaker serves with in ``environment``'s account (named: the tooling account's promotion
+        passes it to SageMaker there, and its bucket and key policies name it in a condition)."""
+        return f"{self.project_name}-models-{environment}"
+
+    def promotion_role_name(self, environment: str) -> str:
+        """The tooling account's role of ``environment``'s promotion steps (named: the deployment role there
+        trusts exactly it)."""
+        return f"{self.project_name}-promotion-{environment}"
+
+    def promotion_state_machine_name(self, environment: str) -> str:
+        return f"{self.project_name}-promotion-{environment}"
 
     @property
     def environment_accounts(self) -> list[str]:

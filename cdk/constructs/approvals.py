@@ -6,6 +6,8 @@ How an answer travels is described in :mod:`mlops_kit.promotion.approvals`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
@@ -48,15 +50,26 @@ class PromotionApprovals(Construct):
         allow_self_approval: bool,
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
+        environment_state_machines: Mapping[str, sfn.StateMachine] | None = None,
+        environment_approvers: Mapping[str, list[str]] | None = None,
     ) -> None:
+        """``environment_state_machines`` (with environments): each environment's promotion workflow by name, whose
+        approvals this service answers too, in that environment's stage of the registry and under its
+        ``environment_approvers`` (``approvers`` for one without). Unset: the platform's workflow only."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
+        machines = [state_machine, *(environment_state_machines or {}).values()]
+        stages = [Stage.STAGING.value, *(environment_state_machines or {})]
+        by_environment = {name: list(names) for name, names in (environment_approvers or {}).items()}
+        every_approver = sorted({*approvers, *(a for names in by_environment.values() for a in names)})
+        if not by_environment:
+            every_approver = list(approvers)
         self.approver_policy = iam.ManagedPolicy(
             self,
             "ApproverPolicy",
             description=f"Answer promotions of {registry.group_name}: set a version's stage status to Approved or "
             "Rejected, read the registry, the approval requests and the waiting executions. Nothing else.",
-            statements=self._approver_statements(stack, registry, state_machine, state_table, key),
+            statements=self._approver_statements(stack, registry, machines, stages, state_table, key),
         )
         acknowledge(
             self.approver_policy,
@@ -66,8 +79,8 @@ class PromotionApprovals(Construct):
             "outputs with DescribeStacks over all stacks, which is evaluated against '*'.",
         )
         trusted: iam.IPrincipal = iam.AccountRootPrincipal()
-        if approvers:
-            trusted = iam.AccountRootPrincipal().with_conditions({"ArnLike": {"aws:PrincipalArn": approvers}})
+        if every_approver:
+            trusted = iam.AccountRootPrincipal().with_conditions({"ArnLike": {"aws:PrincipalArn": every_approver}})
         self.approver_role = iam.Role(
             self,
             "ApproverRole",
@@ -89,6 +102,9 @@ class PromotionApprovals(Construct):
                 topic_arn=topic.topic_arn,
                 approvers=(*approvers, self.approver_role.role_arn),
                 allow_self_approval=allow_self_approval,
+                environment_approvers={
+                    name: (*names, self.approver_role.role_arn) for name, names in by_environment.items()
+                },
             ),
         )
         fn = self.function.function
@@ -116,7 +132,7 @@ class PromotionApprovals(Construct):
                 {
                     "ModelPackageGroupName": [registry.group_name],
                     "ModelLifeCycle": {
-                        "Stage": [Stage.STAGING.value],
+                        "Stage": stages,
                         "StageStatus": [StageStatus.APPROVED.value, StageStatus.REJECTED.value],
                     },
                 },
@@ -140,12 +156,16 @@ class PromotionApprovals(Construct):
     def _approver_statements(
         stack: Stack,
         registry: ModelRegistry,
-        state_machine: sfn.StateMachine,
+        state_machines: list[sfn.StateMachine],
+        stages: list[str],
         state_table: dynamodb.ITable,
         key: kms.IKey,
     ) -> list[iam.PolicyStatement]:
         answer_statuses = [StageStatus.APPROVED.value, StageStatus.REJECTED.value]
-        executions = arn(stack, "states", "execution", f"{state_machine.state_machine_name}:*", colon=True)
+        executions = [
+            arn(stack, "states", "execution", f"{machine.state_machine_name}:*", colon=True)
+            for machine in state_machines
+        ]
         return [
             # The answer itself: only these stage statuses, only in Staging, only this group's versions.
             iam.PolicyStatement(
@@ -153,7 +173,7 @@ class PromotionApprovals(Construct):
                 resources=[registry.packages_arn],
                 conditions={
                     "StringEquals": {
-                        "sagemaker:ModelLifeCycle:Stage": Stage.STAGING.value,
+                        "sagemaker:ModelLifeCycle:Stage": stages[0] if len(stages) == 1 else stages,
                         "sagemaker:ModelLifeCycle:StageStatus": answer_statuses,
                     }
                 },
@@ -182,11 +202,11 @@ class PromotionApprovals(Construct):
                 resources=["*"],
             ),
             iam.PolicyStatement(
-                actions=["states:DescribeExecution", "states:GetExecutionHistory"], resources=[executions]
+                actions=["states:DescribeExecution", "states:GetExecutionHistory"], resources=executions
             ),
             iam.PolicyStatement(
                 actions=["states:DescribeStateMachine", "states:ListExecutions"],
-                resources=[state_machine.state_machine_arn],
+                resources=[machine.state_machine_arn for machine in state_machines],
             ),
             # The approval requests (`mlops promotions pending`, `mlops approve <id>` reads its candidate).
             iam.PolicyStatement(

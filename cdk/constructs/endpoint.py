@@ -81,27 +81,65 @@ class EndpointSupport(Construct):
             "with; serving or rolling back to an older version needs that older bundle. Read-only.",
         )
 
-        self.alarms: dict[str, cloudwatch.Alarm] = {}
-        action = actions.SnsAction(notification_topic)
-        for slot in naming.SLOTS:
-            self._slot_alarms(slot, alarms, action)
+        self.alarms = rollback_alarms(self, endpoint_name, alarms, actions.SnsAction(notification_topic))
 
-    def _metric(self, name: str, slot: str, statistic: str, period: int) -> cloudwatch.Metric:
-        return cloudwatch.Metric(
-            namespace=_SAGEMAKER_NAMESPACE,
-            metric_name=name,
-            dimensions_map={"EndpointName": self.endpoint_name, "VariantName": slot},
-            statistic=statistic,
-            period=Duration.seconds(period),
+    def metric_invocations(self, slot: str, period: int = 60) -> cloudwatch.Metric:
+        return _metric(self.endpoint_name, "Invocations", slot, "Sum", period)
+
+    def metric_errors(self, slot: str, period: int = 60) -> cloudwatch.Metric:
+        return _metric(self.endpoint_name, "Invocation5XXErrors", slot, "Sum", period)
+
+    def metric_latency(self, slot: str, statistic: str, period: int = 60) -> cloudwatch.Metric:
+        return _metric(self.endpoint_name, "ModelLatency", slot, statistic, period)
+
+    # -- deployment ------------------------------------------------------------------------------------------
+    def grant_update(self, grantee: iam.IGrantable) -> None:
+        """See :meth:`EndpointPermissions.grant_update`."""
+        EndpointPermissions(Stack.of(self), self.endpoint_name).grant_update(grantee)
+
+    def grant_deploy(self, grantee: iam.IGrantable) -> None:
+        """See :meth:`EndpointPermissions.grant_deploy`."""
+        EndpointPermissions(Stack.of(self), self.endpoint_name).grant_deploy(grantee)
+
+    def grant_models_read_features(self, table: dynamodb.ITable) -> iam.Grant:
+        """Let the served models read ``table``, the online feature store: GetItem and BatchGetItem, which the
+        inference script uses to look up the request's entity (decrypting with the platform key is already the
+        model role's)."""
+        return table.grant(self.model_role, "dynamodb:GetItem", "dynamodb:BatchGetItem")
+
+    def grant_describe_alarms(self, grantee: iam.IGrantable) -> None:
+        """Read the state of this endpoint's rollback alarms."""
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["cloudwatch:DescribeAlarms"],
+            resource_arns=[a.alarm_arn for a in self.alarms.values()],
         )
 
-    def _slot_alarms(self, slot: str, config: AlarmsConfig, action: actions.SnsAction) -> None:
-        period = config.period_seconds
+
+def _metric(endpoint_name: str, name: str, slot: str, statistic: str, period: int) -> cloudwatch.Metric:
+    return cloudwatch.Metric(
+        namespace=_SAGEMAKER_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"EndpointName": endpoint_name, "VariantName": slot},
+        statistic=statistic,
+        period=Duration.seconds(period),
+    )
+
+
+def rollback_alarms(
+    scope: Construct, endpoint_name: str, config: AlarmsConfig, action: cloudwatch.IAlarmAction | None
+) -> dict[str, cloudwatch.Alarm]:
+    """The rollback alarms of endpoint ``endpoint_name``, by alarm name, in ``scope`` (in the account the endpoint
+    runs in, where its metrics are): one set per variant slot. ``action`` is notified when one fires; None: no
+    action (the promotion workflow reads their state)."""
+    alarms: dict[str, cloudwatch.Alarm] = {}
+    period = config.period_seconds
+    for slot in naming.SLOTS:
         error_rate = cloudwatch.MathExpression(
             expression="100 * errors / invocations",
             using_metrics={
-                "errors": self._metric("Invocation5XXErrors", slot, "Sum", period),
-                "invocations": self._metric("Invocations", slot, "Sum", period),
+                "errors": _metric(endpoint_name, "Invocation5XXErrors", slot, "Sum", period),
+                "invocations": _metric(endpoint_name, "Invocations", slot, "Sum", period),
             },
             period=Duration.seconds(period),
             label=f"{slot} 5xx error rate (%)",
@@ -109,21 +147,21 @@ class EndpointSupport(Construct):
         for construct_id, name, metric, threshold, description in (
             (
                 f"{slot.title()}ErrorRate",
-                naming.error_rate_alarm(self.endpoint_name, slot),
+                naming.error_rate_alarm(endpoint_name, slot),
                 error_rate,
                 config.error_rate_percent,
                 f"5xx error rate of variant {slot} above {config.error_rate_percent}%",
             ),
             (
                 f"{slot.title()}Latency",
-                naming.latency_alarm(self.endpoint_name, slot),
-                self._metric("ModelLatency", slot, "p99", period),
+                naming.latency_alarm(endpoint_name, slot),
+                _metric(endpoint_name, "ModelLatency", slot, "p99", period),
                 config.p99_latency_ms * 1000,  # ModelLatency is in microseconds
                 f"p99 model latency of variant {slot} above {config.p99_latency_ms} ms",
             ),
         ):
             alarm = cloudwatch.Alarm(
-                self,
+                scope,
                 construct_id,
                 alarm_name=name,
                 alarm_description=description,
@@ -134,22 +172,22 @@ class EndpointSupport(Construct):
                 datapoints_to_alarm=config.datapoints_to_alarm,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             )
-            alarm.add_alarm_action(action)
-            self.alarms[name] = alarm
+            if action is not None:
+                alarm.add_alarm_action(action)
+            alarms[name] = alarm
+    return alarms
 
-    def metric_invocations(self, slot: str, period: int = 60) -> cloudwatch.Metric:
-        return self._metric("Invocations", slot, "Sum", period)
 
-    def metric_errors(self, slot: str, period: int = 60) -> cloudwatch.Metric:
-        return self._metric("Invocation5XXErrors", slot, "Sum", period)
+class EndpointPermissions:
+    """What the promotion workflow may do to endpoint ``endpoint_name`` in ``stack``'s account and region."""
 
-    def metric_latency(self, slot: str, statistic: str, period: int = 60) -> cloudwatch.Metric:
-        return self._metric("ModelLatency", slot, statistic, period)
+    def __init__(self, stack: Stack, endpoint_name: str) -> None:
+        self.stack = stack
+        self.endpoint_name = endpoint_name
 
-    # -- deployment ------------------------------------------------------------------------------------------
     def _deployment_resources(self) -> dict[str, str]:
         """ARNs (and their cdk-nag spellings) of what the deployer creates and updates for this endpoint."""
-        stack = Stack.of(self)
+        stack = self.stack
         pattern = deploy.resource_pattern(self.endpoint_name)
         return {
             "endpoint": arn(stack, "sagemaker", "endpoint", self.endpoint_name.lower()),
@@ -213,7 +251,7 @@ class EndpointSupport(Construct):
         tracking alarms and the service-linked role Application Auto Scaling creates on first use)."""
         self.grant_update(grantee)
         resources = self._deployment_resources()
-        stack = Stack.of(self)
+        stack = self.stack
         statements = [
             iam.PolicyStatement(actions=["sagemaker:CreateModel", "sagemaker:DescribeModel"],
                                 resources=[resources["models"]]),
@@ -269,17 +307,3 @@ class EndpointSupport(Construct):
             ),
         ):
             acknowledge(principal, f"AwsSolutions-IAM5[Resource::{finding}]", reason)
-
-    def grant_models_read_features(self, table: dynamodb.ITable) -> iam.Grant:
-        """Let the served models read ``table``, the online feature store: GetItem and BatchGetItem, which the
-        inference script uses to look up the request's entity (decrypting with the platform key is already the
-        model role's)."""
-        return table.grant(self.model_role, "dynamodb:GetItem", "dynamodb:BatchGetItem")
-
-    def grant_describe_alarms(self, grantee: iam.IGrantable) -> None:
-        """Read the state of this endpoint's rollback alarms."""
-        iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=["cloudwatch:DescribeAlarms"],
-            resource_arns=[a.alarm_arn for a in self.alarms.values()],
-        )

@@ -10,6 +10,7 @@ from cdk.arns import arn, as_nag_resource
 from cdk.constructs.container_runtime import ENDPOINT_LOGS_REASON, grant_container_runtime
 from cdk.nag import acknowledge
 from mlops_kit.pipeline.definition import MODELS_PREFIX
+from mlops_kit.serving import naming
 
 
 class SharedModelRole(Construct):
@@ -30,12 +31,16 @@ class SharedModelRole(Construct):
         tooling_account: str,
         environment_name: str,
         image_repositories: list[tuple[str, str]],
+        role_name: str | None = None,
     ) -> None:
+        """``role_name`` unset: CloudFormation names the role (nothing outside this stack can name it then)."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
+        self.tooling_account = tooling_account
         self.role = iam.Role(
             self,
             "Role",
+            role_name=role_name,
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description=f"{environment_name}: SageMaker serves model versions of account {tooling_account} with it",
         )
@@ -74,4 +79,34 @@ class SharedModelRole(Construct):
             f"AwsSolutions-IAM5[Resource::{as_nag_resource(stack, 'kms', 'key', '*', account=tooling_account)}]",
             "The tooling account's key id is generated there; decrypting is limited to S3 reads by kms:ViaService, "
             "and that key's policy shares it with this account for exactly that.",
+        )
+
+    def grant_capture(self, endpoint_name: str) -> None:
+        """Let SageMaker write endpoint ``endpoint_name``'s data capture to the tooling account's artifacts bucket,
+        under the endpoint's capture prefix only, encrypting with that account's key through S3 (the tooling
+        account's bucket and key policies, :meth:`cdk.constructs.storage.PlatformStorage.share_capture_with`,
+        grant the same to this role by name; a cross-account write needs both)."""
+        stack = Stack.of(self)
+        prefix = naming.capture_prefix(endpoint_name)
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject"],
+                resources=[f"arn:{stack.partition}:s3:::*/{prefix}/*"],
+                conditions={"StringEquals": {"s3:ResourceAccount": self.tooling_account}},
+            )
+        )
+        keys = arn(stack, "kms", "key", "*", account=self.tooling_account)
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["kms:GenerateDataKey", "kms:Encrypt"],
+                resources=[keys],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}},
+            )
+        )
+        acknowledge(
+            self.role,
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::*/{prefix}/*]",
+            f"SageMaker writes capture files per variant and hour under this endpoint's prefix of the tooling "
+            f"account's artifacts bucket (named there); s3:ResourceAccount limits it to account "
+            f"{self.tooling_account}, whose bucket policy admits this role for exactly this prefix.",
         )

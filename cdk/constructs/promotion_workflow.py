@@ -3,6 +3,8 @@ that runs its steps, and the trigger that starts it when a model version is appr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy, Stack
@@ -17,7 +19,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from cdk.arns import arn, nag_account
-from cdk.config import PlatformConfig
+from cdk.config import PlatformConfig, ServingConfig
 from cdk.constructs.approvals import PromotionApprovals
 from cdk.constructs.dead_letters import DeadLetters
 from cdk.constructs.endpoint import EndpointSupport
@@ -25,10 +27,29 @@ from cdk.constructs.model_registry import ModelRegistry
 from cdk.constructs.python_function import PythonFunction
 from cdk.constructs.serving_teardown import cleanup_statements
 from cdk.nag import acknowledge, acknowledge_grant_actions
-from mlops_kit.promotion.settings import EndpointSettings, PromotionSettings, TriggerSettings
+from mlops_kit.promotion.settings import EndpointSettings, EnvironmentSettings, PromotionSettings, TriggerSettings
 from mlops_kit.serving import naming
 
 DEFINITION = Path(__file__).resolve().parents[2] / "step_functions" / "promotion.asl.json"
+
+
+@dataclass(frozen=True)
+class EnvironmentTarget:
+    """The environment a promotion workflow deploys to, in its own account: its endpoint, served as ``serving``
+    says, with the model role ``model_role_arn`` there, deployed through ``deployment_role_arn`` there. The steps
+    role is named ``steps_role_name`` (that role trusts exactly it); ``state_machine_name`` names the workflow;
+    ``following`` is the next environment's workflow (a successful promotion here starts it), None for the last."""
+
+    name: str
+    account: str
+    endpoint_name: str
+    serving: ServingConfig
+    model_role_arn: str
+    deployment_role_arn: str
+    steps_role_name: str
+    state_machine_name: str
+    previous: str | None = None
+    following: PromotionWorkflow | None = None
 
 
 class PromotionWorkflow(Construct):
@@ -38,6 +59,13 @@ class PromotionWorkflow(Construct):
     built here from the platform config; the state machine's ``TimeoutSeconds`` and the promotion lock are sized
     from its rollout budget. ``serving_environment`` adds environment variables to every deployed model (e.g.
     the online feature table the inference script reads); unset, models get only their registry environment.
+
+    ``target`` set (with environments): the workflow promotes to that environment's endpoint in its account,
+    through its deployment role; ``endpoint`` is then unused, and the workflow has no registry trigger and no
+    approval service of its own (the first environment's is started by the platform workflow's trigger, the
+    others by the environment before; the platform workflow's approval service answers them all).
+    ``environment_workflows`` (the platform workflow, with environments): the environments' workflows in promotion
+    order; a registry approval starts the first, and the approval service covers each of them.
     """
 
     def __init__(
@@ -55,11 +83,14 @@ class PromotionWorkflow(Construct):
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
         serving_environment: dict[str, str] | None = None,
+        target: EnvironmentTarget | None = None,
+        environment_workflows: Sequence[PromotionWorkflow] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        endpoint_name = config.endpoint_name
-        serving = config.serving
+        endpoint_name = target.endpoint_name if target else config.endpoint_name
+        serving = target.serving if target else config.serving
+        model_role_arn = target.model_role_arn if target else endpoint.model_role.role_arn
         settings = PromotionSettings(
             endpoint=EndpointSettings(
                 name=endpoint_name,
@@ -67,11 +98,13 @@ class PromotionWorkflow(Construct):
                 initial_instance_count=serving.initial_instance_count,
                 max_instance_count=serving.max_instance_count,
                 target_invocations_per_instance=serving.target_invocations_per_instance,
-                model_role_arn=endpoint.model_role.role_arn,
-                capture_uri=endpoint.capture_uri,
+                model_role_arn=model_role_arn,
+                capture_uri=f"s3://{artifacts_bucket.bucket_name}/{naming.CAPTURE_ROOT}",
                 capture_kms_key_id=key.key_arn,
                 capture_sampling_percent=serving.data_capture_sampling_percent,
-                serving_environment=serving_environment or {},
+                serving_environment={**(serving_environment or {}), "MLOPS_ENDPOINT_NAME": endpoint_name}
+                if target
+                else serving_environment or {},
                 serverless=serving.serverless.settings() if serving.serverless else None,
             ),
             model_package_group=registry.group_name,
@@ -80,8 +113,10 @@ class PromotionWorkflow(Construct):
             business_alarm=config.alarms.business_alarm_settings(),
             rollout=config.rollout.settings(),
             instance_prices=dict(config.cost.instance_prices),
+            target_environment=_environment_settings(target) if target else None,
         )
         self.settings = settings
+        self.target = target
         self.steps = PythonFunction(
             self,
             "Steps",
@@ -92,8 +127,12 @@ class PromotionWorkflow(Construct):
             timeout=Duration.minutes(2),
             memory_size=512,
             environment=settings.environment(stack.to_json_string),
+            role_name=target.steps_role_name if target else None,
         )
-        self._grant_steps(stack, endpoint, registry, state_table, artifacts_bucket, topic, key)
+        if target:
+            self._grant_environment_steps(stack, target, registry, state_table, artifacts_bucket, topic, key)
+        else:
+            self._grant_steps(stack, endpoint, registry, state_table, artifacts_bucket, topic, key)
 
         # Execution data (inputs, outputs, task parameters) would put every approval's task token in the log:
         # events are logged at level ALL without it, under the platform key.
@@ -103,6 +142,7 @@ class PromotionWorkflow(Construct):
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
+            state_machine_name=target.state_machine_name if target else None,
             # The definition file is passed as DefinitionString, which CloudFormation substitutes as text: its
             # TimeoutSeconds placeholder is a number (unquoted), and CDK applies StateMachine(timeout=...) only to
             # definitions built in code, never to a file.
@@ -128,6 +168,10 @@ class PromotionWorkflow(Construct):
             "X-Ray and CloudWatch Logs delivery actions of Step Functions support no resource-level permissions.",
         )
 
+        if target is not None:
+            return
+        # With environments a registry approval starts the first environment's promotion, not this one's.
+        started = environment_workflows[0].state_machine if environment_workflows else self.state_machine
         self.trigger = PythonFunction(
             self,
             "Trigger",
@@ -136,21 +180,24 @@ class PromotionWorkflow(Construct):
             log_retention=log_retention,
             removal_policy=removal_policy,
             environment=TriggerSettings(
-                state_machine_arn=self.state_machine.state_machine_arn, model_package_group=registry.group_name
+                state_machine_arn=started.state_machine_arn, model_package_group=registry.group_name
             ).environment(stack.to_json_string),
         )
-        self.state_machine.grant_start_execution(self.trigger.function)
+        started.grant_start_execution(self.trigger.function)
         self.trigger.function.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["states:DescribeExecution"],
-                resources=[arn(stack, "states", "execution", f"{self.state_machine.state_machine_name}:*", colon=True)],
+                resources=[arn(stack, "states", "execution", f"{started.state_machine_name}:*", colon=True)],
             )
         )
         registry.grant_read(self.trigger.function)
+        started_id = stack.get_logical_id(started.node.default_child)  # type: ignore[arg-type]
         acknowledge(
             self.trigger.role,
             f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:{stack.region}:{nag_account(stack)}:execution:"
-            f"<{machine_id}.Name>:*]",
+            f"<{started_id}.Name>:*]"
+            if not environment_workflows
+            else f"AwsSolutions-IAM5[Resource::{_nag_executions(stack, f'<{started_id}.Name>')}]",
             "Execution names are derived per model version; the grant covers this state machine's executions only.",
         )
         self.trigger_dead_letters = DeadLetters(
@@ -177,6 +224,8 @@ class PromotionWorkflow(Construct):
             "Approvals",
             registry=registry,
             state_machine=self.state_machine,
+            environment_state_machines={w.target.name: w.state_machine for w in environment_workflows if w.target},
+            environment_approvers={name: config.environment_approvers(name) for name in config.environments},
             state_table=state_table,
             topic=topic,
             key=key,
@@ -186,6 +235,13 @@ class PromotionWorkflow(Construct):
             removal_policy=removal_policy,
         )
         registry.acknowledge_versions(self.approvals.approver_policy)
+        for workflow in environment_workflows:
+            acknowledge(
+                self.approvals.approver_policy,
+                f"AwsSolutions-IAM5[Resource::{_nag_executions(stack, _logical_name(stack, workflow))}]",
+                "Approvers follow this environment's promotion executions only; execution names are derived per "
+                "model version.",
+            )
         acknowledge(
             self.approvals.approver_policy,
             f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:{stack.region}:{nag_account(stack)}:execution:"
@@ -248,3 +304,71 @@ class PromotionWorkflow(Construct):
             "and Application Auto Scaling (limited to the sagemaker namespace by condition) have no resource-level "
             "permissions.",
         )
+
+    def _grant_environment_steps(
+        self,
+        stack: Stack,
+        target: EnvironmentTarget,
+        registry: ModelRegistry,
+        table: dynamodb.ITable,
+        artifacts_bucket: s3.IBucket,
+        topic: sns.ITopic,
+        key: kms.IKey,
+    ) -> None:
+        """The steps of an environment's promotion: the endpoint calls through the environment's deployment role
+        (its policy there says what they may do), the registry, the state table, the topic and the capture here,
+        and starting the next environment's promotion."""
+        fn = self.steps.function
+        fn.add_to_role_policy(iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[target.deployment_role_arn]))
+        registry.grant_lifecycle(fn)
+        table.grant_read_write_data(fn)
+        topic.grant_publish(fn)
+        key.grant_encrypt_decrypt(fn)
+        capture = naming.capture_prefix(target.endpoint_name)
+        artifacts_bucket.grant_read(fn, f"{capture}/*")
+        if target.following is not None:
+            following = target.following
+            following.state_machine.grant_start_execution(fn)
+            name = _machine_name(following)
+            fn.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["states:DescribeExecution"],
+                    resources=[arn(stack, "states", "execution", f"{name}:*", colon=True)],
+                )
+            )
+            acknowledge(
+                self.steps.role,
+                f"AwsSolutions-IAM5[Resource::{_nag_executions(stack, name)}]",
+                "Execution names are derived per model version; the grant covers the next environment's promotion "
+                "state machine's executions only.",
+            )
+        acknowledge_grant_actions(self.steps.role)
+
+
+def _environment_settings(target: EnvironmentTarget) -> EnvironmentSettings:
+    following = target.following
+    return EnvironmentSettings(
+        name=target.name,
+        account=target.account,
+        deployment_role_arn=target.deployment_role_arn,
+        previous=target.previous,
+        next=following.target.name if following and following.target else None,
+        next_state_machine_arn=following.state_machine.state_machine_arn if following else None,
+    )
+
+
+def _logical_name(stack: Stack, workflow: PromotionWorkflow) -> str:
+    """How cdk-nag prints a state machine's name attribute."""
+    return f"<{stack.get_logical_id(workflow.state_machine.node.default_child)}.Name>"  # type: ignore[arg-type]
+
+
+def _machine_name(workflow: PromotionWorkflow) -> str:
+    """An environment workflow's state machine name as text (the construct's attribute is a token)."""
+    if workflow.target is None:
+        raise ValueError("only an environment's promotion workflow has a state machine name of its own")
+    return workflow.target.state_machine_name
+
+
+def _nag_executions(stack: Stack, machine_name: str) -> str:
+    """How cdk-nag prints the executions of a state machine named ``machine_name``."""
+    return f"arn:<AWS::Partition>:states:{stack.region}:{nag_account(stack)}:execution:{machine_name}:*"

@@ -106,7 +106,8 @@ class PythonFunction(Construct):
     logs and metrics; :mod:`mlops_kit.observability` reads it). ``settings`` is the handler's settings model,
     serialized at synth into its variable (deploy-time names resolve in place) for
     :func:`mlops_kit.environment.read_settings`; unset, the function gets none. ``environment`` adds other
-    variables; ``timeout`` defaults to 30 s and ``memory_size`` to 256 MB.
+    variables; ``timeout`` defaults to 30 s and ``memory_size`` to 256 MB; ``role_name`` unset lets
+    CloudFormation name the role.
     """
 
     def __init__(
@@ -123,6 +124,7 @@ class PythonFunction(Construct):
         timeout: Duration | None = None,
         memory_size: int = 256,
         service: str = "mlops-kit",
+        role_name: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         function_dir = LAMBDAS / name
@@ -132,6 +134,7 @@ class PythonFunction(Construct):
         self.role = iam.Role(
             self,
             "Role",
+            role_name=role_name,  # unset: named by CloudFormation; set where another account's policy names it
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"{name} Lambda function",
         )

@@ -150,6 +150,37 @@ class PlatformStorage(Construct):
             )
         )
 
+    def share_capture_with(self, writers: list[tuple[str, str, str]]) -> None:
+        """Let each ``(account, role ARN, capture prefix)`` of ``writers`` (an environment's model role) write data
+        capture to the artifacts bucket under that prefix only, encrypting with the key through S3 only. The role
+        is named in a condition (``aws:PrincipalArn``) on its account: a policy principal must exist when the
+        policy is written, and the environments' roles are deployed after this stack. None: no statements."""
+        stack = Stack.of(self)
+        for index, (account, role_arn, prefix) in enumerate(writers):
+            principal = iam.AccountPrincipal(account)
+            condition = {"ArnEquals": {"aws:PrincipalArn": role_arn}}
+            self.artifacts_bucket.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid=f"EnvironmentWritesCapture{index}",
+                    principals=[principal],
+                    actions=["s3:PutObject"],
+                    resources=[self.artifacts_bucket.arn_for_objects(f"{prefix}/*")],
+                    conditions=condition,
+                )
+            )
+            self.key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid=f"EnvironmentEncryptsCapture{index}",
+                    principals=[principal],
+                    actions=["kms:GenerateDataKey", "kms:Encrypt"],
+                    resources=["*"],
+                    conditions={
+                        **condition,
+                        "StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"},
+                    },
+                )
+            )
+
     def _bucket(self, construct_id: str, log_prefix: str, removal_policy: RemovalPolicy) -> s3.Bucket:
         return s3.Bucket(
             self,

@@ -40,6 +40,19 @@ class DataStack(Stack):
         )
         # The environments' accounts deploy the versions trained here: they read the model artifacts.
         self.storage.share_models_with(config.environment_accounts)
+        if config.serving.serverless is None:  # serverless endpoints have no data capture
+            # Each environment's endpoint writes its capture here, where the shadow comparison and drift read it.
+            self.storage.share_capture_with(
+                [
+                    (
+                        environment.account,
+                        f"arn:{self.partition}:iam::{environment.account}:role/"
+                        + config.environment_model_role_name(name),
+                        serving_naming.capture_prefix(config.environment_endpoint_name(name)),
+                    )
+                    for name, environment in config.environments.items()
+                ]
+            )
         self.notifications = Notifications(
             self, "Notifications", key=self.storage.key, approver_emails=config.notifications.approver_emails
         )

@@ -14,7 +14,7 @@ from cdk.constructs.abtest import AbTesting
 from cdk.constructs.approval_page import ApprovalPage
 from cdk.constructs.endpoint import EndpointSupport
 from cdk.constructs.model_registry import ModelRegistry
-from cdk.constructs.promotion_workflow import PromotionWorkflow
+from cdk.constructs.promotion_workflow import EnvironmentTarget, PromotionWorkflow
 from cdk.constructs.serving_teardown import ServingTeardown
 from cdk.nag import acknowledge_object_prefixes
 from cdk.stacks import shared
@@ -53,6 +53,57 @@ class ServingStack(Stack):
             [f"{artifacts_arn}/models/*", f"{artifacts_arn}/{naming.capture_prefix(config.endpoint_name)}/*"],
             "Model artifacts are named per training job; SageMaker writes capture files per variant and hour.",
         )
+        serving_environment = {
+            "MLOPS_ONLINE_TABLE": data.feature_table.table_name,
+            # Sticky A/B assignment of requests that name their user (mlops_kit.serving.sticky).
+            "MLOPS_EXPERIMENT_TABLE": data.experiment_table.table_name,
+            "MLOPS_ENDPOINT_NAME": config.endpoint_name,
+        }
+        # With environments: one promotion workflow per environment, each deploying to the environment's account;
+        # built last to first, so each can start the next one's.
+        self.environment_promotions: dict[str, PromotionWorkflow] = {}
+        names = list(config.environments)
+        following: PromotionWorkflow | None = None
+        for index in reversed(range(len(names))):
+            name = names[index]
+            environment = config.environments[name]
+            workflow = PromotionWorkflow(
+                self,
+                f"Promotion{name.capitalize()}",
+                config=config,
+                endpoint=self.endpoint,
+                registry=registry,
+                state_table=data.promotion_table,
+                key=data.key,
+                artifacts_bucket=data.artifacts_bucket,
+                topic=data.topic,
+                log_retention=config.log_retention,
+                removal_policy=config.cdk_removal_policy,
+                serving_environment=serving_environment,
+                target=EnvironmentTarget(
+                    name=name,
+                    account=environment.account,
+                    endpoint_name=config.environment_endpoint_name(name),
+                    serving=config.environment_serving(name),
+                    model_role_arn=f"arn:{self.partition}:iam::{environment.account}:role/"
+                    + config.environment_model_role_name(name),
+                    deployment_role_arn=f"arn:{self.partition}:iam::{environment.account}:role/"
+                    + config.deployment_role_name(name),
+                    steps_role_name=config.promotion_role_name(name),
+                    state_machine_name=config.promotion_state_machine_name(name),
+                    previous=names[index - 1] if index else None,
+                    following=following,
+                ),
+            )
+            acknowledge_object_prefixes(
+                workflow.steps.role,
+                [f"{artifacts_arn}/{naming.capture_prefix(config.environment_endpoint_name(name))}/*"],
+                "The shadow comparison reads the environment's capture files of the bake window; they are named per "
+                "variant and hour.",
+            )
+            self.environment_promotions[name] = workflow
+            following = workflow
+        self.environment_promotions = dict(reversed(list(self.environment_promotions.items())))
         self.promotion = PromotionWorkflow(
             self,
             "Promotion",
@@ -65,12 +116,8 @@ class ServingStack(Stack):
             topic=data.topic,
             log_retention=config.log_retention,
             removal_policy=config.cdk_removal_policy,
-            serving_environment={
-                "MLOPS_ONLINE_TABLE": data.feature_table.table_name,
-                # Sticky A/B assignment of requests that name their user (mlops_kit.serving.sticky).
-                "MLOPS_EXPERIMENT_TABLE": data.experiment_table.table_name,
-                "MLOPS_ENDPOINT_NAME": config.endpoint_name,
-            },
+            serving_environment=serving_environment,
+            environment_workflows=list(self.environment_promotions.values()),
         )
         # The inference script reads the online features of the request's entity.
         self.endpoint.grant_models_read_features(data.feature_table)
@@ -91,6 +138,12 @@ class ServingStack(Stack):
         CfnOutput(self, "ModelRoleArn", value=self.endpoint.model_role.role_arn)
         CfnOutput(self, "CaptureUri", value=self.endpoint.capture_uri)
         CfnOutput(self, "PromotionStateMachineArn", value=self.promotion.state_machine.state_machine_arn)
+        for name, workflow in self.environment_promotions.items():
+            CfnOutput(
+                self,
+                f"Promotion{name.capitalize()}StateMachineArn",
+                value=workflow.state_machine.state_machine_arn,
+            )
         CfnOutput(self, "ApproverRoleArn", value=self.promotion.approvals.approver_role.role_arn)
         self.approval_page: ApprovalPage | None = None
         if config.approval_page.enabled:

@@ -149,7 +149,8 @@ def test_an_environment_serves_with_a_role_that_reads_only_the_tooling_accounts_
                         },
                         {
                             "Effect": "Allow",
-                            "Action": "kms:Decrypt",
+                            # Decrypt reads the models, Encrypt and GenerateDataKey write the endpoint's capture.
+                            "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
                             "Resource": {
                                 "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":kms:us-east-1:{TOOLING}:key/*"]]
                             },
@@ -165,5 +166,231 @@ def test_an_environment_serves_with_a_role_that_reads_only_the_tooling_accounts_
 def test_a_single_account_platform_shares_nothing(templates: dict[str, dict[str, Any]]) -> None:
     assert not [name for name in templates if "-serving-" in name]
     text = json.dumps(templates)
-    for shared in ("ModelPackageGroupPolicy", "EnvironmentsReadModels", "EnvironmentsDecryptModels"):
+    for shared in (
+        "ModelPackageGroupPolicy", "EnvironmentsReadModels", "EnvironmentsDecryptModels", "EnvironmentWritesCapture",
+        "target_environment",
+    ):  # fmt: skip
         assert shared not in text
+    machines = [
+        r
+        for t in templates.values()
+        for r in t["Resources"].values()
+        if r["Type"] == "AWS::StepFunctions::StateMachine"
+    ]
+    assert len(machines) == 1
+
+
+# -- what each environment account holds -----------------------------------------------------------------------
+def _resources(template: Template, kind: str) -> list[dict[str, Any]]:
+    return [r["Properties"] for r in template.find_resources(kind).values()]
+
+
+def _role(template: Template, name: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The role named ``name`` and the statements of its policies."""
+    roles = template.find_resources("AWS::IAM::Role")
+    ((logical_id, role),) = [(k, r) for k, r in roles.items() if r["Properties"].get("RoleName") == name]
+    statements = [
+        statement
+        for policy in _resources(template, "AWS::IAM::Policy")
+        if {"Ref": logical_id} in policy["Roles"]
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]
+    return role["Properties"], statements
+
+
+def _text(value: Any) -> str:
+    """A template value as text, with ``Fn::Join``s joined and references shown as ``<Ref>``."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return " ".join(_text(v) for v in value)
+    if "Fn::Join" in value:
+        return "".join(_text(part) if not isinstance(part, dict) or "Fn::Join" in part else _ref(part)
+                       for part in value["Fn::Join"][1])  # fmt: skip
+    return _ref(value)
+
+
+def _ref(value: dict[str, Any]) -> str:
+    if value == {"Ref": "AWS::Partition"}:
+        return "aws"
+    return f"<{json.dumps(value)}>"
+
+
+@pytest.mark.parametrize(("name", "account"), [("staging", STAGING), ("production", PRODUCTION)])
+def test_an_environments_deployment_role_trusts_exactly_its_promotion_steps_role(
+    assembly: Any, name: str, account: str
+) -> None:
+    role, _ = _role(_template(assembly, f"mlops-kit-serving-{name}"), f"mlops-kit-deploy-{name}")
+
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Action"] == "sts:AssumeRole"
+    assert _text(trust["Principal"]["AWS"]) == f"arn:aws:iam::{TOOLING}:root"
+    assert list(trust["Condition"]) == ["ArnEquals"]
+    assert _text(trust["Condition"]["ArnEquals"]["aws:PrincipalArn"]) == (
+        f"arn:aws:iam::{TOOLING}:role/mlops-kit-promotion-{name}"
+    )
+
+
+@pytest.mark.parametrize(("name", "account"), [("staging", STAGING), ("production", PRODUCTION)])
+def test_an_environments_deployment_role_acts_on_its_own_endpoint_only(assembly: Any, name: str, account: str) -> None:
+    template = _template(assembly, f"mlops-kit-serving-{name}")
+    _, statements = _role(template, f"mlops-kit-deploy-{name}")
+    endpoint = f"mlops-kit-endpoint-{name}"
+
+    sagemaker = [s for s in statements if any(a.startswith("sagemaker:") for a in _actions(s))]
+    for statement in sagemaker:
+        resources = _text(statement["Resource"]).split(" ")
+        if resources == ["*"]:
+            assert set(_actions(statement)) & {"sagemaker:ListEndpointConfigs", "sagemaker:ListEndpoints"}
+            assert all(a.startswith("sagemaker:List") for a in _actions(statement) if a.startswith("sagemaker:"))
+            continue
+        for resource in resources:
+            assert resource.startswith(f"arn:aws:sagemaker:us-east-1:{account}:"), resource
+            assert resource.split(":", 5)[5].split("/", 1)[1] in (endpoint, f"{endpoint}-*"), resource
+    (pass_role,) = [s for s in statements if "iam:PassRole" in _actions(s)]
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    (model_role,) = [
+        k for k, r in template.find_resources("AWS::IAM::Role").items()
+        if r["Properties"].get("RoleName") == f"mlops-kit-models-{name}"
+    ]  # fmt: skip
+    assert pass_role["Resource"] == {"Fn::GetAtt": [model_role, "Arn"]}
+    alarms = {k for k, r in template.find_resources("AWS::CloudWatch::Alarm").items()}
+    (describe,) = [s for s in statements if _actions(s) == ["cloudwatch:DescribeAlarms"]]
+    assert {r["Fn::GetAtt"][0] for r in describe["Resource"]} == alarms
+    assert not [s for s in statements if "sts:AssumeRole" in _actions(s) or "s3:" in json.dumps(s)]
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    actions = statement["Action"]
+    return [actions] if isinstance(actions, str) else list(actions)
+
+
+@pytest.mark.parametrize("name", ["staging", "production"])
+def test_an_environments_rollback_alarms_watch_its_endpoint_in_its_account(assembly: Any, name: str) -> None:
+    alarms = _resources(_template(assembly, f"mlops-kit-serving-{name}"), "AWS::CloudWatch::Alarm")
+
+    names = [a["AlarmName"] for a in alarms]
+    assert len(set(names)) == 4
+    assert all(alarm.startswith(f"mlops-kit-endpoint-{name}-") for alarm in names)
+    assert len(alarms) == 4
+    dimensions = {
+        d["Value"] for a in alarms for m in a.get("Metrics", []) if "MetricStat" in m
+        for d in m["MetricStat"]["Metric"]["Dimensions"] if d["Name"] == "EndpointName"
+    } | {d["Value"] for a in alarms for d in a.get("Dimensions", []) if d["Name"] == "EndpointName"}  # fmt: skip
+    assert dimensions == {f"mlops-kit-endpoint-{name}"}
+
+
+@pytest.mark.parametrize(("name", "account"), [("staging", STAGING), ("production", PRODUCTION)])
+def test_an_environments_capture_goes_to_the_tooling_bucket_from_its_model_role_only(
+    assembly: Any, name: str, account: str
+) -> None:
+    data = _template(assembly, "mlops-kit-data")
+    statements = [
+        s
+        for policy in _resources(data, "AWS::S3::BucketPolicy")
+        for s in policy["PolicyDocument"]["Statement"]
+        if s.get("Sid", "").startswith("EnvironmentWritesCapture")
+        and _text(s["Condition"]["ArnEquals"]["aws:PrincipalArn"])
+        == f"arn:aws:iam::{account}:role/mlops-kit-models-{name}"
+    ]
+
+    (statement,) = statements
+    assert statement["Action"] == "s3:PutObject"
+    assert _text(statement["Principal"]["AWS"]) == f"arn:aws:iam::{account}:root"
+    assert _text(statement["Resource"]).endswith(f"/capture/mlops-kit-endpoint-{name}/*")
+    (key,) = _resources(data, "AWS::KMS::Key")
+    (encrypt,) = [
+        s
+        for s in key["KeyPolicy"]["Statement"]
+        if s.get("Sid", "").startswith("EnvironmentEncryptsCapture")
+        and _text(s["Principal"]["AWS"]).endswith(f"{account}:root")
+    ]
+    assert sorted(encrypt["Action"]) == ["kms:Encrypt", "kms:GenerateDataKey"]
+    assert encrypt["Condition"]["StringEquals"] == {"kms:ViaService": "s3.us-east-1.amazonaws.com"}
+
+
+# -- the tooling account's promotion of each environment -------------------------------------------------------
+def _steps_settings(serving: Template, name: str) -> str:
+    marker = f'"target_environment":{{"name":"{name}"'
+    (function,) = [
+        f
+        for f in _resources(serving, "AWS::Lambda::Function")
+        if marker in _text(f["Environment"]["Variables"].get("MLOPS_PROMOTION_SETTINGS", ""))
+    ]
+    return _text(function["Environment"]["Variables"]["MLOPS_PROMOTION_SETTINGS"])
+
+
+def test_each_environment_has_its_promotion_state_machine_in_the_tooling_account(assembly: Any) -> None:
+    serving = _template(assembly, "mlops-kit-serving")
+    names = sorted(m.get("StateMachineName", "") for m in _resources(serving, "AWS::StepFunctions::StateMachine"))
+
+    assert names == ["", "mlops-kit-promotion-production", "mlops-kit-promotion-staging"]
+    staging = _steps_settings(serving, "staging")
+    assert '"endpoint":{"name":"mlops-kit-endpoint-staging"' in staging
+    assert f'"model_role_arn":"arn:aws:iam::{STAGING}:role/mlops-kit-models-staging"' in staging
+    assert f'"deployment_role_arn":"arn:aws:iam::{STAGING}:role/mlops-kit-deploy-staging"' in staging
+    assert '"next":"production","next_state_machine_arn":"<' in staging
+    assert '"previous"' not in staging
+    production = _steps_settings(serving, "production")
+    assert '"previous":"staging"' in production
+    assert "next_state_machine_arn" not in production
+
+
+@pytest.mark.parametrize(
+    ("name", "account", "other"), [("staging", STAGING, PRODUCTION), ("production", PRODUCTION, STAGING)]
+)
+def test_a_promotion_steps_role_may_assume_its_environments_deployment_role_only(
+    assembly: Any, name: str, account: str, other: str
+) -> None:
+    _, statements = _role(_template(assembly, "mlops-kit-serving"), f"mlops-kit-promotion-{name}")
+
+    (assume,) = [s for s in statements if "sts:AssumeRole" in _actions(s)]
+    assert _actions(assume) == ["sts:AssumeRole"]
+    assert _text(assume["Resource"]) == f"arn:aws:iam::{account}:role/mlops-kit-deploy-{name}"
+    # The endpoint calls go through that role: none of them is granted here.
+    text = json.dumps(statements)
+    for action in ("sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "iam:PassRole", "application-autoscaling:"):
+        assert action not in text
+    assert other not in text
+
+
+def test_staging_may_start_productions_promotion_and_production_none(assembly: Any) -> None:
+    serving = _template(assembly, "mlops-kit-serving")
+    machines = {
+        r["Properties"].get("StateMachineName"): k
+        for k, r in serving.find_resources("AWS::StepFunctions::StateMachine").items()
+    }
+    _, staging = _role(serving, "mlops-kit-promotion-staging")
+    _, production = _role(serving, "mlops-kit-promotion-production")
+
+    (start,) = [s for s in staging if "states:StartExecution" in _actions(s)]
+    assert start["Resource"] == {"Ref": machines["mlops-kit-promotion-production"]}
+    assert not [s for s in production if "states:StartExecution" in _actions(s)]
+
+
+def test_a_registry_approval_starts_the_first_environments_promotion(assembly: Any) -> None:
+    serving = _template(assembly, "mlops-kit-serving")
+    machines = {
+        r["Properties"].get("StateMachineName"): k
+        for k, r in serving.find_resources("AWS::StepFunctions::StateMachine").items()
+    }
+    triggers = [
+        f for f in _resources(serving, "AWS::Lambda::Function")
+        if "MLOPS_PROMOTION_TRIGGER_SETTINGS" in f["Environment"]["Variables"]
+    ]  # fmt: skip
+
+    (trigger,) = triggers
+    assert f'"Ref": "{machines["mlops-kit-promotion-staging"]}"' in json.dumps(trigger["Environment"])
+
+
+def test_the_approval_service_answers_in_each_environments_stage(assembly: Any) -> None:
+    serving = _template(assembly, "mlops-kit-serving")
+    rules = [r for r in _resources(serving, "AWS::Events::Rule") if "ModelLifeCycle" in json.dumps(r["EventPattern"])]
+
+    (rule,) = rules
+    assert rule["EventPattern"]["detail"]["ModelLifeCycle"]["Stage"] == ["Staging", "staging", "production"]
+    (policy,) = [
+        p for p in _resources(serving, "AWS::IAM::ManagedPolicy") if "sagemaker:ModelLifeCycle:Stage" in json.dumps(p)
+    ]
+    (answer,) = [s for s in policy["PolicyDocument"]["Statement"] if "sagemaker:ModelLifeCycle:Stage" in json.dumps(s)]
+    assert answer["Condition"]["StringEquals"]["sagemaker:ModelLifeCycle:Stage"] == ["Staging", "staging", "production"]
