@@ -187,20 +187,29 @@ def reject(
 def rollback(
     follow: Annotated[bool, typer.Option(help="Print the workflow's progress until it ends.")] = True,
     project: ProjectOption = None,
+    environment: Annotated[
+        str | None, typer.Option(help="roll back this environment only (environments.<name>); unset: the platform's")
+    ] = None,
 ) -> None:
-    """Restore the most recently archived Production version, through the promotion workflow."""
+    """Restore the most recently archived Production version (of one environment, with ``--environment``),
+    through the promotion workflow."""
     from mlops_kit.promotion.trigger import start_promotion
-    from mlops_kit.registry import ModelRegistry
+    from mlops_kit.registry import Environment, ModelRegistry
 
     platform = Platform.connect(project)
-    registry = ModelRegistry(platform.client("sagemaker"), platform.output("ModelPackageGroupName"))
+    registry = ModelRegistry(
+        platform.client("sagemaker"),
+        platform.output("ModelPackageGroupName"),
+        environment=Environment(environment) if environment else None,
+    )
     target = registry.rollback_target()
     if target is None:
-        fail("there is no archived Production version to roll back to")
+        fail(f"there is no archived Production version{f' in {environment}' if environment else ''} to roll back to")
     current = registry.production()
+    machine = f"Promotion{environment.capitalize()}StateMachineArn" if environment else "PromotionStateMachineArn"
     arn, started = start_promotion(
         platform.client("stepfunctions"),
-        platform.output("PromotionStateMachineArn"),
+        platform.output(machine),
         package_arn=target.arn,
         version=target.version,
         mode="rollback",
@@ -250,14 +259,23 @@ def list_executions(project: ProjectOption = None, limit: int = 10) -> None:
 
 
 @promotions.command("history")
-def history(project: ProjectOption = None, limit: int = 10) -> None:
+def history(
+    project: ProjectOption = None,
+    limit: int = 10,
+    environment: Annotated[
+        str | None, typer.Option(help="an environment's promotions (environments.<name>); unset: the platform's")
+    ] = None,
+) -> None:
     """Deployment records: who, when, the path taken, the outcome, and the instance-hours it used with their
     estimated cost (priced from ``cost.instance_prices`` in cdk.json)."""
     platform = Platform.connect(project)
-    records = _store(platform).deployments(platform.output("EndpointName"), limit=limit)
+    endpoint = platform.output("EndpointName")
+    if environment is not None:
+        endpoint = f"{endpoint}-{environment}"  # cdk.config.PlatformConfig.environment_endpoint_name
+    records = _store(platform).deployments(endpoint, limit=limit)
     console.print(
         table(
-            "Deployments",
+            f"Deployments in {environment} ({endpoint})" if environment else "Deployments",
             ["finished", "version", "outcome", "approver", "instance-hours", "cost", "path"],
             [
                 [

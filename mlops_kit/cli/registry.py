@@ -26,6 +26,8 @@ def _registry(project: str | None):
 def list_versions(project: ProjectOption = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Every version with its stage, approval and headline metric."""
     versions = _registry(project).versions()
+    # With environments, where each version serves (or served until replaced); a single account has none.
+    environments = any(v.environments for v in versions)
     if as_json:
         print(
             json.dumps(
@@ -37,6 +39,7 @@ def list_versions(project: ProjectOption = None, as_json: Annotated[bool, typer.
                         "status": v.stage_status,
                         "approval": v.approval_status,
                         "metrics": v.metrics,
+                        **({"environments": v.environments} if environments else {}),
                     }
                     for v in versions
                 ],
@@ -47,13 +50,22 @@ def list_versions(project: ProjectOption = None, as_json: Annotated[bool, typer.
     console.print(
         table(
             "Model versions",
-            ["version", "stage", "status", "approval", "metrics", "created"],
+            [
+                "version",
+                "stage",
+                "status",
+                "approval",
+                *(["environments"] if environments else []),
+                "metrics",
+                "created",
+            ],
             [
                 [
                     str(v.version),
                     v.stage,
                     v.stage_status,
                     v.approval_status,
+                    *([environments_cell(v.environments)] if environments else []),
                     ", ".join(f"{k}={x:.4f}" for k, x in v.metrics.items()),
                     v.created.strftime("%Y-%m-%d %H:%M"),
                 ]
@@ -61,6 +73,11 @@ def list_versions(project: ProjectOption = None, as_json: Annotated[bool, typer.
             ],
         )
     )
+
+
+def environments_cell(environments: dict[str, str]) -> str:
+    """``staging: serving, production: archived`` (``-`` for a version never promoted)."""
+    return ", ".join(f"{name}: {status}" for name, status in environments.items()) or "-"
 
 
 def _version(ref: str, project: str | None) -> Any:

@@ -59,8 +59,8 @@ def test_environments_keep_their_promotion_order_and_default_to_the_platform_reg
             "mlops.environments.staging.account: String should match pattern",
         ),
         (
-            {"account": TOOLING, "environments": {"staging": {"account": STAGING, "approvers": []}}},
-            "mlops.environments.staging.approvers: unknown key",
+            {"account": TOOLING, "environments": {"staging": {"account": STAGING, "endpoint": "x"}}},
+            "mlops.environments.staging.endpoint: unknown key",
         ),
     ],
 )
@@ -69,3 +69,69 @@ def test_environments_that_cannot_be_deployed_are_refused_naming_what_to_change(
         load_config(context)
 
     assert expected in str(raised.value)
+
+
+def test_an_environment_overrides_the_serving_instances_and_approvers_and_takes_the_rest_from_the_platform() -> None:
+    config = load_config(
+        {
+            "account": TOOLING,
+            "serving": {"instance_type": "ml.m5.large", "max_instance_count": 6},
+            "approvals": {"approvers": ["arn:aws:iam::111111111111:role/Ops"]},
+            "environments": {
+                "staging": {"account": STAGING, "approvers": ["arn:aws:iam::111111111111:role/Qa"]},
+                "production": {"account": PRODUCTION, "instance_type": "ml.c5.xlarge", "initial_instance_count": 2},
+            },
+        }
+    )
+
+    assert config.environment_endpoint_name("staging") == "mlops-kit-endpoint-staging"
+    assert config.environment_serving("staging").instance_type == "ml.m5.large"
+    production = config.environment_serving("production")
+    assert (production.instance_type, production.initial_instance_count, production.max_instance_count) == (
+        "ml.c5.xlarge", 2, 6,
+    )  # fmt: skip
+    assert config.environment_approvers("staging") == ["arn:aws:iam::111111111111:role/Qa"]
+    assert config.environment_approvers("production") == ["arn:aws:iam::111111111111:role/Ops"]
+    assert config.environment_neighbours("staging") == (None, "production")
+    assert config.environment_neighbours("production") == ("staging", None)
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [
+        ({"approvers": ["bob"]}, "environments.staging.approvers: not IAM role or user ARNs: ['bob']"),
+        (
+            {"initial_instance_count": 5},
+            "environments.staging: max_instance_count (4) must be at least initial_instance_count (5)",
+        ),
+    ],
+)
+def test_bad_environment_overrides_are_refused_naming_the_environment(
+    environment: dict[str, object], expected: str
+) -> None:
+    with pytest.raises(ConfigError, match=expected.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+        load_config({"account": TOOLING, "environments": {"staging": {"account": STAGING, **environment}}})
+
+
+def test_instance_overrides_are_refused_for_a_serverless_platform() -> None:
+    serverless = {"memory_size_in_mb": 2048, "max_concurrency": 5}
+    with pytest.raises(ConfigError, match=r"environments\.staging sets instance_type, but serving\.serverless"):
+        load_config(
+            {
+                "account": TOOLING,
+                "serving": {"serverless": serverless},
+                "rollout": {"mode": "all_at_once"},
+                "environments": {"staging": {"account": STAGING, "instance_type": "ml.c5.xlarge"}},
+            }
+        )
+
+
+def test_an_environment_whose_endpoint_name_would_be_too_long_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"environments\.production: the SageMaker endpoint"):
+        load_config(
+            {
+                "account": TOOLING,
+                "serving": {"endpoint_name": "e" * 55},
+                "environments": {"production": {"account": PRODUCTION}},
+            }
+        )
