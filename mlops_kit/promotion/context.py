@@ -121,6 +121,7 @@ def environment_session(sts: Any, role_arn: str, environment: str) -> Any:
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials["SecretAccessKey"],
         aws_session_token=credentials["SessionToken"],
+        region_name=sts.meta.region_name,  # the environment is in the tooling account's region (the config says so)
     )
 
 
