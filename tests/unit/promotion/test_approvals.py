@@ -366,3 +366,31 @@ def test_a_change_sagemaker_reports_no_identity_for_is_refused(store: PromotionS
     assert outcome.result == "refused"
     assert "reported no IAM identity" in store.get_approval(approval.approval_id).refusal
     assert sfn.sent == []
+
+
+# -- environments ------------------------------------------------------------------------------------------------
+def test_a_promotion_to_an_environment_is_answered_in_its_stage_under_its_approvers(store: PromotionStore) -> None:
+    approval_id = store.put_approval(
+        task_token=TOKEN,
+        execution_arn=EXECUTION,
+        context={"candidate": {"arn": PACKAGE, "version": 2}, "requested_by": BOB, "registered_by": BOB,
+                 "environment": "production"},
+    )  # fmt: skip
+    registry, sfn = FakeRegistry(caller=ALICE), FakeStepFunctions()
+    registry.package["ModelLifeCycle"] = {"Stage": "production", "StageStatus": "AwaitingApproval"}
+    ModelRegistry(registry, "fraud-models").within("production").answer(PACKAGE, decision="approve")
+    release_managers = {"production": ApprovalPolicy(("arn:aws:iam::123456789012:role/ReleaseManagers",))}
+
+    outcome = answer_from_registry(
+        sagemaker=registry, sfn=sfn, store=store, registry=ModelRegistry(registry, "fraud-models"),
+        package_arn=PACKAGE, policy=ApprovalPolicy(), environment_policies=release_managers,
+    )  # fmt: skip
+
+    # Anyone may answer under the platform's policy; production's approvers are the release managers only.
+    assert outcome.result == "refused"
+    assert "is not an approver" in outcome.message
+    assert "ReleaseManagers" in outcome.message
+    life_cycle = registry.package["ModelLifeCycle"]
+    assert (life_cycle["Stage"], life_cycle["StageStatus"]) == ("production", "AwaitingApproval")  # waits again
+    assert store.get_approval(approval_id).status == "pending"
+    assert sfn.sent == []
