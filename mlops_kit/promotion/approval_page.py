@@ -374,13 +374,13 @@ def cli_decision(store: PromotionStore, sfn: Any, registry: Any) -> Decide:
        workflow's later registry moves start from that status;
     3. :func:`~mlops_kit.promotion.approvals.resume` (its claim is idempotent for the same answer), which sends
        the answer and gives the claim back if that fails. A failed registry answer gives the claim back too."""
-    from mlops_kit.promotion.approvals import resume
+    from mlops_kit.promotion.approvals import registry_of, resume
 
     def decide(approval_id: str, decision: str, approver: str, comment: str) -> None:
         approval = store.get_approval(approval_id)
         store.answer_approval(approval_id, decision=decision, approver=approver, comment=comment)
         try:
-            registry.answer(
+            registry_of(registry, approval).answer(
                 approval.context["candidate"]["arn"], decision=decision, comment=f"{decision}d on the approval page"
             )
         except Exception:

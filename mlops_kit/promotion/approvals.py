@@ -202,7 +202,7 @@ def answer_from_registry(
     environment = approval.context.get("environment")
     if environment:
         policy = (environment_policies or {}).get(str(environment), policy)
-        registry = registry.within(str(environment))
+    registry = registry_of(registry, approval)
     described = sagemaker.describe_model_package(ModelPackageName=package_arn)
     decision = decision_of(described)
     if decision is None:
@@ -316,7 +316,14 @@ def request_decision(registry: ModelRegistry, approval: Approval, *, decision: s
             f"approval request {approval.approval_id} was already answered ({approval.status}"
             f"{': ' + approval.decision + ' by ' + approval.approver if approval.decision else ''})"
         )
-    registry.answer(approval.candidate_arn, decision=decision, comment=comment)
+    registry_of(registry, approval).answer(approval.candidate_arn, decision=decision, comment=comment)
+
+
+def registry_of(registry: ModelRegistry, approval: Approval) -> ModelRegistry:
+    """``registry`` acting where ``approval``'s promotion is: in its environment's stage (with environments), else
+    as given."""
+    environment = approval.context.get("environment")
+    return registry.within(str(environment)) if environment else registry
 
 
 def answer(

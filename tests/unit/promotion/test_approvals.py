@@ -19,6 +19,7 @@ from mlops_kit.promotion.approvals import (
     Approver,
     answer_from_registry,
     principal_of,
+    request_decision,
     resume,
     same_identity,
     verify,
@@ -394,3 +395,20 @@ def test_a_promotion_to_an_environment_is_answered_in_its_stage_under_its_approv
     assert (life_cycle["Stage"], life_cycle["StageStatus"]) == ("production", "AwaitingApproval")  # waits again
     assert store.get_approval(approval_id).status == "pending"
     assert sfn.sent == []
+
+
+def test_mlops_approve_answers_an_environments_promotion_in_its_stage(store: PromotionStore) -> None:
+    approval_id = store.put_approval(
+        task_token=TOKEN,
+        execution_arn=EXECUTION,
+        context={"candidate": {"arn": PACKAGE, "version": 2}, "environment": "production"},
+    )
+    registry = FakeRegistry(caller=ALICE)
+    registry.package["ModelLifeCycle"] = {"Stage": "production", "StageStatus": "AwaitingApproval"}
+
+    request_decision(
+        ModelRegistry(registry, "fraud-models"), store.get_approval(approval_id), decision="approve", comment="ok"
+    )
+
+    life_cycle = registry.package["ModelLifeCycle"]
+    assert (life_cycle["Stage"], life_cycle["StageStatus"]) == ("production", "Approved")
