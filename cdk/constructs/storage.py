@@ -150,13 +150,20 @@ class PlatformStorage(Construct):
             )
         )
 
-    def share_capture_with(self, writers: list[tuple[str, str, str]]) -> None:
+    def share_capture_with(self, writers: list[tuple[str, str, str]], *, retention: Duration) -> None:
         """Let each ``(account, role ARN, capture prefix)`` of ``writers`` (an environment's model role) write data
-        capture to the artifacts bucket under that prefix only, encrypting with the key through S3 only. The role
-        is named in a condition (``aws:PrincipalArn``) on its account: a policy principal must exist when the
-        policy is written, and the environments' roles are deployed after this stack. None: no statements."""
+        capture to the artifacts bucket under that prefix only, encrypting with the key through S3 only; what is
+        written there expires after ``retention``, as the platform endpoint's capture does. The role is named in a
+        condition (``aws:PrincipalArn``) on its account: a policy principal must exist when the policy is written,
+        and the environments' roles are deployed after this stack. None: no statements."""
         stack = Stack.of(self)
         for index, (account, role_arn, prefix) in enumerate(writers):
+            self.artifacts_bucket.add_lifecycle_rule(
+                id=f"ExpireEnvironmentCapture{index}",
+                prefix=prefix.rstrip("/") + "/",
+                expiration=retention,
+                noncurrent_version_expiration=Duration.days(NONCURRENT_DAYS),
+            )
             principal = iam.AccountPrincipal(account)
             condition = {"ArnEquals": {"aws:PrincipalArn": role_arn}}
             self.artifacts_bucket.add_to_resource_policy(

@@ -51,7 +51,8 @@ class DataStack(Stack):
                         serving_naming.capture_prefix(config.environment_endpoint_name(name)),
                     )
                     for name, environment in config.environments.items()
-                ]
+                ],
+                retention=Duration.days(config.retention.capture_days),
             )
         self.notifications = Notifications(
             self, "Notifications", key=self.storage.key, approver_emails=config.notifications.approver_emails

@@ -298,6 +298,11 @@ def test_an_environments_capture_goes_to_the_tooling_bucket_from_its_model_role_
     assert statement["Action"] == "s3:PutObject"
     assert _text(statement["Principal"]["AWS"]) == f"arn:aws:iam::{account}:root"
     assert _text(statement["Resource"]).endswith(f"/capture/mlops-kit-endpoint-{name}/*")
+    (bucket,) = [b for b in _resources(data, "AWS::S3::Bucket") if "LifecycleConfiguration" in b and any(
+        r["Id"] == "ExpireCapture" for r in b["LifecycleConfiguration"]["Rules"]
+    )]  # fmt: skip
+    expiry = {r.get("Prefix"): r.get("ExpirationInDays") for r in bucket["LifecycleConfiguration"]["Rules"]}
+    assert expiry[f"capture/mlops-kit-endpoint-{name}/"] == expiry["capture/mlops-kit-endpoint/"] == 90
     (key,) = _resources(data, "AWS::KMS::Key")
     (encrypt,) = [
         s
