@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import sys
@@ -11,6 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from tests.support import shared_synth
 
 if TYPE_CHECKING:  # imported where used: a unit test file runs without loading moto or the CDK
     from mlops_local.deploy import CloudAssembly
@@ -49,21 +50,7 @@ OPTIONAL_FEATURES_ON: dict[str, Any] = {
 def cloud_assembly(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> CloudAssembly:
     """The real app (cdk.json context with the optional features on), synthesized once per test run and shared by
     every xdist worker."""
-    return _shared_synth(tmp_path_factory, worker_id, "cdk.out", OPTIONAL_FEATURES_ON)
-
-
-def _shared_synth(
-    tmp_path_factory: pytest.TempPathFactory, worker_id: str, name: str, overrides: dict[str, Any] | None
-) -> CloudAssembly:
-    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
-    from mlops_local.deploy import CloudAssembly, synthesize
-
-    outdir = shared / name
-    with open(shared / f"{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (outdir / "manifest.json").exists():
-            synthesize(outdir, context_overrides=overrides)
-    return CloudAssembly.load(outdir)
+    return shared_synth(tmp_path_factory, worker_id, "cdk.out", OPTIONAL_FEATURES_ON)
 
 
 @pytest.fixture(scope="session")
@@ -72,7 +59,7 @@ def assembly_with(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> A
     (the optional features stay off unless they switch them on), once per run."""
 
     def synth(name: str, overrides: dict[str, Any]) -> CloudAssembly:
-        return _shared_synth(tmp_path_factory, worker_id, f"cdk.out.{name}", overrides)
+        return shared_synth(tmp_path_factory, worker_id, f"cdk.out.{name}", overrides)
 
     return synth
 

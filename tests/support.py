@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import io
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pytest
+
+    from mlops_local.deploy import CloudAssembly
 
 
 def tar_gz(files: dict[str, str]) -> bytes:
@@ -91,3 +97,19 @@ ALLOW_ALL_KEY_POLICY: dict[str, Any] = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:*", "Resource": "*"}],
 }
+
+
+def shared_synth(
+    tmp_path_factory: pytest.TempPathFactory, worker_id: str, name: str, overrides: dict[str, Any] | None
+) -> CloudAssembly:
+    """The app synthesized with the context ``overrides`` into ``<run's temp dir>/<name>``, once per run: the
+    first xdist worker to ask synthesizes (under a file lock), the others load its assembly."""
+    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    from mlops_local.deploy import CloudAssembly, synthesize
+
+    outdir = shared / name
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (outdir / "manifest.json").exists():
+            synthesize(outdir, context_overrides=overrides)
+    return CloudAssembly.load(outdir)

@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from aws_cdk.assertions import Template
+
+from tests.support import shared_synth
+
+# CDK's own switch (the CLI's `--exclusively` sets it): no stack's assets are bundled, each gets a placeholder hash.
+# For template assertions only: bundling copies every function's package and the dependency layers (300 MB) and
+# hashes them, which is most of a synth; `cloud_assembly` bundles, and its assets are what the emulator deploys.
+WITHOUT_BUNDLING: dict[str, Any] = {"aws:cdk:bundling-stacks": []}
+
+# Settings changed from their defaults that touch different stacks and do not interact, synthesized once together
+# (a synth costs ~12 s of CPU): each test asserts on its own setting's stack.
+TUNED_DRIFT: dict[str, Any] = {
+    "schedule": "rate(15 minutes)",
+    "psi_act": 0.3,
+    "window_hours": 6,
+    "retrain_on_drift": False,
+    "min_window_rows": 50,
+    "min_baseline_rows": 400,
+}
+MANAGED_MLFLOW: dict[str, Any] = {"managed": True, "tracking_server_size": "Medium"}
+BUSINESS_METRIC: dict[str, Any] = {"business_metric": {"max_drop_percent": 15}}
+TUNED: dict[str, Any] = {"mlops": {"drift": TUNED_DRIFT, "mlflow": MANAGED_MLFLOW, "alarms": BUSINESS_METRIC}}
 
 
 @pytest.fixture(scope="session")
@@ -20,3 +42,17 @@ def stack_template(templates: dict[str, dict[str, Any]]) -> Any:
         return cache[name]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def tuned_templates(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> dict[str, dict[str, Any]]:
+    """Each stack's template by stack name, synthesized (without bundling) with :data:`TUNED`: drift settings
+    changed, managed MLflow on and a business metric alarm; once per run, shared by the xdist workers."""
+    assembly = shared_synth(tmp_path_factory, worker_id, "cdk.out.tuned", {**TUNED, **WITHOUT_BUNDLING})
+    return {s.stack_name: json.loads(s.template_file.read_text()) for s in assembly.stacks}
+
+
+def template_of(templates: dict[str, dict[str, Any]], unit: str) -> dict[str, Any]:
+    """The template of the stack ``<project>-<unit>`` among ``templates``."""
+    (name,) = [n for n in templates if n.endswith(f"-{unit}")]
+    return templates[name]

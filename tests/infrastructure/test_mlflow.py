@@ -9,13 +9,7 @@ from typing import Any
 from aws_cdk.assertions import Template
 
 from cdk.config import load_config
-
-MANAGED = {"mlops": {"mlflow": {"managed": True, "tracking_server_size": "Medium"}}}
-
-
-def _training(assembly: Any) -> dict[str, Any]:
-    stack = next(s for s in assembly.stacks if s.stack_name.endswith("-training"))
-    return json.loads(stack.template_file.read_text())
+from tests.infrastructure.conftest import template_of
 
 
 def _default_tracking_uri(template: dict[str, Any]) -> str:
@@ -27,8 +21,8 @@ def _default_tracking_uri(template: dict[str, Any]) -> str:
     return body[body.rindex("{", 0, start) : start]
 
 
-def test_managed_mlflow_is_a_tracking_server_the_pipeline_logs_to(assembly_with: Any) -> None:
-    template = _training(assembly_with("mlflow", MANAGED))
+def test_managed_mlflow_is_a_tracking_server_the_pipeline_logs_to(tuned_templates: dict[str, Any]) -> None:
+    template = template_of(tuned_templates, "training")
     assertions = Template.from_json(template)
     name = load_config({}).mlflow_tracking_server_name
 

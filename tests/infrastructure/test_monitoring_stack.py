@@ -11,6 +11,7 @@ from aws_cdk.assertions import Match
 from mlops_kit.features import fraud
 from mlops_kit.monitoring import naming
 from mlops_kit.monitoring.settings import DriftSettings
+from tests.infrastructure.conftest import template_of
 from tests.infrastructure.functions import resolved
 
 ENDPOINT = "mlops-kit-endpoint"
@@ -281,21 +282,11 @@ def test_the_dashboard_moved_out_of_the_serving_stack(stack_template: Any) -> No
 
 
 @pytest.fixture(scope="module")
-def tuned(assembly_with: Any) -> Any:
-    """The monitoring stack synthesized with drift settings changed from their defaults."""
+def tuned(tuned_templates: dict[str, dict[str, Any]]) -> Any:
+    """The monitoring stack synthesized with drift settings changed from their defaults (``TUNED_DRIFT``, conftest)."""
     from aws_cdk.assertions import Template
 
-    overrides = {
-        "schedule": "rate(15 minutes)",
-        "psi_act": 0.3,
-        "window_hours": 6,
-        "retrain_on_drift": False,
-        "min_window_rows": 50,
-        "min_baseline_rows": 400,
-    }
-    assembly = assembly_with("drift-tuned", {"mlops": {"drift": overrides}})
-    (stack,) = [s for s in assembly.stacks if s.stack_name.endswith("-monitoring")]
-    return Template.from_json(json.loads(stack.template_file.read_text()))
+    return Template.from_json(template_of(tuned_templates, "monitoring"))
 
 
 def test_drift_config_sets_the_schedule_the_alarms_and_whether_alarms_retrain(tuned: Any) -> None:

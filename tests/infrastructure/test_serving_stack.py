@@ -12,6 +12,7 @@ from cdk.config import load_config
 from mlops_kit.environment import read_settings
 from mlops_kit.promotion.settings import PromotionSettings, TriggerSettings
 from mlops_kit.serving import naming
+from tests.infrastructure.conftest import template_of
 
 ENDPOINT = "mlops-kit-endpoint"
 
@@ -286,14 +287,12 @@ def test_the_teardown_resource_may_remove_only_this_endpoint_and_what_the_kit_na
     assert not any(a.endswith(":*") or a == "*" for a in granted)
 
 
-def test_the_steps_may_put_and_delete_only_the_canary_business_alarms(assembly_with: Any) -> None:
+def test_the_steps_may_put_and_delete_only_the_canary_business_alarms(tuned_templates: dict[str, Any]) -> None:
     """With a business metric configured, the steps function manages the two per-slot business alarms by name and
     gets the alarm's settings."""
     from aws_cdk.assertions import Template
 
-    assembly = assembly_with("business", {"mlops": {"alarms": {"business_metric": {"max_drop_percent": 15}}}})
-    (stack,) = [s for s in assembly.stacks if s.stack_name.endswith("-serving")]
-    serving = Template.from_json(json.loads(stack.template_file.read_text()))
+    serving = Template.from_json(template_of(tuned_templates, "serving"))
 
     (statement,) = [s for s in _statements(serving) if "cloudwatch:PutMetricAlarm" in _actions(s)]
     assert set(_actions(statement)) == {
