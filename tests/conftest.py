@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from tests.support import shared_synth
+from tests.support import SESSION_SYNTHS, shared_synth, synthesize_ahead
 
 if TYPE_CHECKING:  # imported where used: a unit test file runs without loading moto or the CDK
     from mlops_local.deploy import CloudAssembly
@@ -51,11 +52,37 @@ OPTIONAL_FEATURES_ON: dict[str, Any] = {
 }
 
 
+SESSION_SYNTHS["cloud_assembly"] = ("cdk.out", OPTIONAL_FEATURES_ON)
+
+
 @pytest.fixture(scope="session")
 def cloud_assembly(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> CloudAssembly:
     """The real app (cdk.json context with the optional features on), synthesized once per test run and shared by
     every xdist worker."""
-    return shared_synth(tmp_path_factory, worker_id, "cdk.out", OPTIONAL_FEATURES_ON)
+    return shared_synth(tmp_path_factory, worker_id, *SESSION_SYNTHS["cloud_assembly"])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _synthesize_ahead(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, worker_id: str
+) -> Iterator[None]:
+    """Start the session's synths that the collected tests need (see :data:`SESSION_SYNTHS`) while the first tests
+    run: a synth is a separate process, so the workers keep both cores busy instead of one waiting on the other's
+    synth. Nothing starts when no collected test needs one (a unit test file)."""
+    needed = {
+        name for item in request.session.items for name in getattr(item, "fixturenames", ()) if name in SESSION_SYNTHS
+    }
+    threads = [
+        threading.Thread(
+            target=synthesize_ahead, args=(tmp_path_factory, worker_id, *SESSION_SYNTHS[name]), daemon=True
+        )
+        for name in sorted(needed)
+    ]
+    for thread in threads:
+        thread.start()
+    yield
+    for thread in threads:  # no synth outlives the session
+        thread.join()
 
 
 @pytest.fixture(scope="session")

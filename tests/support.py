@@ -113,3 +113,18 @@ def shared_synth(
         if not (outdir / "manifest.json").exists():
             synthesize(outdir, context_overrides=overrides)
     return CloudAssembly.load(outdir)
+
+
+# Session fixtures that stand for one shared synth, by fixture name: (assembly directory name, context overrides).
+# The root conftest starts the synth of each one a collected test uses (directly or through another fixture) at the
+# start of the session, in the background; the fixture then finds it done or waits for it.
+SESSION_SYNTHS: dict[str, tuple[str, dict[str, Any]]] = {}
+
+
+def synthesize_ahead(
+    tmp_path_factory: pytest.TempPathFactory, worker_id: str, name: str, overrides: dict[str, Any]
+) -> None:
+    """:func:`shared_synth` in the background: a failure is left for the fixture, whose own call synthesizes again
+    and reports it in the test that needs the assembly."""
+    with contextlib.suppress(Exception):
+        shared_synth(tmp_path_factory, worker_id, name, overrides)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from tests.support import shared_synth
+from tests.support import SESSION_SYNTHS, shared_synth
 
 # CDK's own switch (the CLI's `--exclusively` sets it): no stack's assets are bundled, each gets a placeholder hash.
 # For template assertions only: bundling copies every function's package and the dependency layers (300 MB) and
@@ -28,6 +28,7 @@ TUNED_DRIFT: dict[str, Any] = {
 MANAGED_MLFLOW: dict[str, Any] = {"managed": True, "tracking_server_size": "Medium"}
 BUSINESS_METRIC: dict[str, Any] = {"business_metric": {"max_drop_percent": 15}}
 TUNED: dict[str, Any] = {"mlops": {"drift": TUNED_DRIFT, "mlflow": MANAGED_MLFLOW, "alarms": BUSINESS_METRIC}}
+SESSION_SYNTHS["tuned_templates"] = ("cdk.out.tuned", {**TUNED, **WITHOUT_BUNDLING})
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +49,7 @@ def stack_template(templates: dict[str, dict[str, Any]]) -> Any:
 def tuned_templates(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> dict[str, dict[str, Any]]:
     """Each stack's template by stack name, synthesized (without bundling) with :data:`TUNED`: drift settings
     changed, managed MLflow on and a business metric alarm; once per run, shared by the xdist workers."""
-    assembly = shared_synth(tmp_path_factory, worker_id, "cdk.out.tuned", {**TUNED, **WITHOUT_BUNDLING})
+    assembly = shared_synth(tmp_path_factory, worker_id, *SESSION_SYNTHS["tuned_templates"])
     return {s.stack_name: json.loads(s.template_file.read_text()) for s in assembly.stacks}
 
 
