@@ -50,9 +50,10 @@ demo: $(STAMP)
 	$(BIN)/mlops demo
 
 ## Static checks, then the whole test suite once: it holds the conformance tests, so the app is synthesized once.
-## Tests are distributed by file: a module's tests then share its module-scoped platform on one worker (with
-## `load`, a module split over both workers deployed it twice). `loadgroup` would do the same per mark, but with
-## pytest 9 xdist 3.8 no longer applies the group (it sets a node id attribute pytest 9 ignores): it acts as `load`.
+## `--dist loadfile` runs tests/scheduling.py's scheduler: a file with a module-, class- or package-scoped fixture
+## stays on one worker (with `load`, a module split over both workers deployed its platform twice), other tests
+## are handed out one by one, the longest first. (`loadgroup` would group by mark, but with pytest 9 xdist 3.8 no
+## longer applies the group: it sets a node id attribute pytest 9 ignores.)
 test: $(STAMP) browser static
 	$(BIN)/pytest -n 2 --dist loadfile --durations=15
 

@@ -55,6 +55,16 @@ OPTIONAL_FEATURES_ON: dict[str, Any] = {
 SESSION_SYNTHS["cloud_assembly"] = ("cdk.out", OPTIONAL_FEATURES_ON)
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile`` (``make test``) hands out the longest work first (see :mod:`tests.scheduling`)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from tests.scheduling import LongestFirstScheduling
+
+    return LongestFirstScheduling(config, log)
+
+
 @pytest.fixture(scope="session")
 def cloud_assembly(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> CloudAssembly:
     """The real app (cdk.json context with the optional features on), synthesized once per test run and shared by
