@@ -177,7 +177,11 @@ class Smoke:
             f"stacks {existing} already exist: the smoke test deploys only into a project of its own; set "
             f"{PROJECT_VARIABLE} to another name, or `cdk destroy` them if a previous smoke run left them"
         )
-        self.cdk("bootstrap", f"aws://{self.target.account}/{self.target.region}")
+        # --app: the assembly under test. Without it the CLI runs cdk.json's `python app.py` (a full synth of the
+        # default config, bundling included, into ./cdk.out) only to throw it away: bootstrapping an explicit
+        # environment needs no stack of the app.
+        environment = f"aws://{self.target.account}/{self.target.region}"
+        self.cdk("bootstrap", environment, "--app", str(self.assembly.directory))
         self._deployed = True  # from here on, teardown has something to remove
         self.cdk("deploy", "--all", "--require-approval", "never", "--app", str(self.assembly.directory))
         for stack in self.assembly.stacks:
