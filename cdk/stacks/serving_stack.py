@@ -59,17 +59,12 @@ class ServingStack(Stack):
             "MLOPS_EXPERIMENT_TABLE": data.experiment_table.table_name,
             "MLOPS_ENDPOINT_NAME": config.endpoint_name,
         }
-        # With environments: one promotion workflow per environment, each deploying to the environment's account;
-        # built last to first, so each can start the next one's.
-        self.environment_promotions: dict[str, PromotionWorkflow] = {}
-        names = list(config.environments)
-        following: PromotionWorkflow | None = None
-        for index in reversed(range(len(names))):
-            name = names[index]
-            environment = config.environments[name]
-            workflow = PromotionWorkflow(
+
+        def promotion_workflow(construct_id: str, **kwargs: Any) -> PromotionWorkflow:
+            """The platform's or an environment's promotion workflow: the same data, registry and endpoint."""
+            return PromotionWorkflow(
                 self,
-                f"Promotion{name.capitalize()}",
+                construct_id,
                 config=config,
                 endpoint=self.endpoint,
                 registry=registry,
@@ -80,6 +75,19 @@ class ServingStack(Stack):
                 log_retention=config.log_retention,
                 removal_policy=config.cdk_removal_policy,
                 serving_environment=serving_environment,
+                **kwargs,
+            )
+
+        # With environments: one promotion workflow per environment, each deploying to the environment's account;
+        # built last to first, so each can start the next one's.
+        self.environment_promotions: dict[str, PromotionWorkflow] = {}
+        names = list(config.environments)
+        following: PromotionWorkflow | None = None
+        for index in reversed(range(len(names))):
+            name = names[index]
+            environment = config.environments[name]
+            workflow = promotion_workflow(
+                f"Promotion{name.capitalize()}",
                 target=EnvironmentTarget(
                     name=name,
                     account=environment.account,
@@ -104,19 +112,8 @@ class ServingStack(Stack):
             self.environment_promotions[name] = workflow
             following = workflow
         self.environment_promotions = dict(reversed(list(self.environment_promotions.items())))
-        self.promotion = PromotionWorkflow(
-            self,
+        self.promotion = promotion_workflow(
             "Promotion",
-            config=config,
-            endpoint=self.endpoint,
-            registry=registry,
-            state_table=data.promotion_table,
-            key=data.key,
-            artifacts_bucket=data.artifacts_bucket,
-            topic=data.topic,
-            log_retention=config.log_retention,
-            removal_policy=config.cdk_removal_policy,
-            serving_environment=serving_environment,
             environment_workflows=list(self.environment_promotions.values()),
         )
         # The inference script reads the online features of the request's entity.
