@@ -37,16 +37,11 @@ def _clients(config: PromotionSettings) -> Clients:
     the topic, capture and Step Functions stay here, in the tooling account."""
     local = boto3.session.Session()
     environment = config.target_environment
-    if environment is None:
-        return Clients(
-            sagemaker=local.client("sagemaker"),
-            dynamodb=local.client("dynamodb"),
-            sns=local.client("sns"),
-            cloudwatch=local.client("cloudwatch"),
-            s3=local.client("s3"),
-            autoscaling=local.client("application-autoscaling"),
-        )
-    remote = environment_session(local.client("sts"), environment.deployment_role_arn, environment.name)
+    remote = (
+        local
+        if environment is None
+        else environment_session(local.client("sts"), environment.deployment_role_arn, environment.name)
+    )
     return Clients(
         sagemaker=remote.client("sagemaker"),
         dynamodb=local.client("dynamodb"),
@@ -54,8 +49,8 @@ def _clients(config: PromotionSettings) -> Clients:
         cloudwatch=remote.client("cloudwatch"),
         s3=local.client("s3"),
         autoscaling=remote.client("application-autoscaling"),
-        registry=local.client("sagemaker"),
-        stepfunctions=local.client("stepfunctions"),
+        registry=None if environment is None else local.client("sagemaker"),
+        stepfunctions=None if environment is None else local.client("stepfunctions"),
     )
 
 
