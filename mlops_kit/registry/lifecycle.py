@@ -421,15 +421,9 @@ class ModelRegistry:
             raise self._refuse(version, "promote", f"{stage}/Approved or {stage}/InProgress")
         self._retire_current(except_arn=version.arn, note=f"replaced by version {version.version}")
         if environment is None:
-            self._update(
-                version, Stage.PRODUCTION, StageStatus.DEPLOYED, note or "promoted to Production",
-                ModelApprovalStatus="Approved",
-            )  # fmt: skip
+            self._serve(version, Stage.PRODUCTION, note or "promoted to Production")
         else:
-            self._update(
-                version, environment.name, StageStatus.DEPLOYED, note or f"promoted to {environment.name}",
-                ModelApprovalStatus="Approved", CustomerMetadataProperties=self._where(SERVING),
-            )  # fmt: skip
+            self._serve(version, environment.name, note or f"promoted to {environment.name}")
         return self.get(version.arn)
 
     def reject(self, ref: str | int, *, reason: str) -> ModelVersion:
@@ -472,20 +466,19 @@ class ModelRegistry:
         if current is not None:
             self._archive(current, f"rolled back to version {target.version}")
         if environment is None:
-            self._update(
-                target, Stage.PRODUCTION, StageStatus.DEPLOYED, note or "restored by rollback",
-                ModelApprovalStatus="Approved",
-            )  # fmt: skip
+            self._serve(target, Stage.PRODUCTION, note or "restored by rollback")
         else:
             target = self.get(target.arn)
             # Its stage shows the environment it serves in; one it still serves in further on keeps its stage.
             serving_elsewhere = [name for name, status in target.environments.items() if status == SERVING]
             stage = target.stage if serving_elsewhere and target.stage in serving_elsewhere else environment.name
-            self._update(
-                target, stage, StageStatus.DEPLOYED, note or f"restored in {environment.name} by rollback",
-                ModelApprovalStatus="Approved", CustomerMetadataProperties=self._where(SERVING),
-            )  # fmt: skip
+            self._serve(target, stage, note or f"restored in {environment.name} by rollback")
         return self.get(target.arn)
+
+    def _serve(self, version: ModelVersion, stage: str, note: str) -> None:
+        """``version`` is deployed (``stage``/Deployed, approved); in an environment, recorded as serving there."""
+        where = {} if self.environment is None else {"CustomerMetadataProperties": self._where(SERVING)}
+        self._update(version, stage, StageStatus.DEPLOYED, note, ModelApprovalStatus="Approved", **where)
 
     def _where(self, status: str) -> dict[str, str]:
         """The metadata that says the version has ``status`` in the registry's environment, from now."""
