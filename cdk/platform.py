@@ -62,6 +62,7 @@ def build_platform(app: App, config: PlatformConfig, *, code_commit: str = "unkn
         env=env,
         config=config,
         registry=training.registry,
+        code_bundle=training.pipeline.bundle,
     )
     serving.add_dependency(data)
     monitoring = MonitoringStack(

@@ -14,6 +14,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -38,7 +39,10 @@ class EnvironmentTarget:
     """The environment a promotion workflow deploys to, in its own account: its endpoint, served as ``serving``
     says, with the model role ``model_role_arn`` there, deployed through ``deployment_role_arn`` there. The steps
     role is named ``steps_role_name`` (that role trusts exactly it); ``state_machine_name`` names the workflow;
-    ``following`` is the next environment's workflow (a successful promotion here starts it), None for the last."""
+    ``following`` is the next environment's workflow (a successful promotion here starts it), None for the last.
+    ``code_bundle`` is the inference code bundle the training pipeline registers versions with: the steps may read
+    exactly it, to copy it where the environment's model role can read it (unset: versions must name a bundle
+    under the artifacts bucket's ``models/code/`` already)."""
 
     name: str
     account: str
@@ -50,6 +54,7 @@ class EnvironmentTarget:
     state_machine_name: str
     previous: str | None = None
     following: PromotionWorkflow | None = None
+    code_bundle: s3_assets.Asset | None = None
 
 
 class PromotionWorkflow(Construct):
@@ -113,7 +118,7 @@ class PromotionWorkflow(Construct):
             business_alarm=config.alarms.business_alarm_settings(),
             rollout=config.rollout.settings(),
             instance_prices=dict(config.cost.instance_prices),
-            target_environment=_environment_settings(target) if target else None,
+            target_environment=_environment_settings(target, artifacts_bucket) if target else None,
         )
         self.settings = settings
         self.target = target
@@ -326,6 +331,16 @@ class PromotionWorkflow(Construct):
         key.grant_encrypt_decrypt(fn)
         capture = naming.capture_prefix(target.endpoint_name)
         artifacts_bucket.grant_read(fn, f"{capture}/*")
+        # The candidate's code bundle, copied under the shared models/ prefix for the environment's model role
+        # (mlops_kit.promotion.steps.endpoint.shared_code): read exactly the bundle, write only that prefix.
+        artifacts_bucket.grant_put(fn, f"{naming.SHARED_CODE_PREFIX}/*")
+        if target.code_bundle is not None:
+            bundle = target.code_bundle
+            fn.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["s3:GetObject"], resources=[bundle.bucket.arn_for_objects(bundle.s3_object_key)]
+                )
+            )
         if target.following is not None:
             following = target.following
             following.state_machine.grant_start_execution(fn)
@@ -345,12 +360,13 @@ class PromotionWorkflow(Construct):
         acknowledge_grant_actions(self.steps.role)
 
 
-def _environment_settings(target: EnvironmentTarget) -> EnvironmentSettings:
+def _environment_settings(target: EnvironmentTarget, artifacts_bucket: s3.IBucket) -> EnvironmentSettings:
     following = target.following
     return EnvironmentSettings(
         name=target.name,
         account=target.account,
         deployment_role_arn=target.deployment_role_arn,
+        shared_code_uri=f"s3://{artifacts_bucket.bucket_name}/{naming.SHARED_CODE_PREFIX}/",
         previous=target.previous,
         next=following.target.name if following and following.target else None,
         next_state_machine_arn=following.state_machine.state_machine_arn if following else None,

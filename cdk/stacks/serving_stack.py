@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from cdk.config import PlatformConfig
@@ -24,7 +25,9 @@ from mlops_kit.serving import naming
 
 
 class ServingStack(Stack):
-    """``registry`` is the training stack's model registry handle (the group the workflow promotes in)."""
+    """``registry`` is the training stack's model registry handle (the group the workflow promotes in);
+    ``code_bundle`` the inference code bundle its pipeline registers versions with (an environment's promotion
+    copies it where that account may read it; unset: versions must name a bundle under ``models/code/``)."""
 
     def __init__(
         self,
@@ -33,6 +36,7 @@ class ServingStack(Stack):
         *,
         config: PlatformConfig,
         registry: ModelRegistry,
+        code_bundle: s3_assets.Asset | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -60,7 +64,9 @@ class ServingStack(Stack):
             "MLOPS_ENDPOINT_NAME": config.endpoint_name,
         }
 
-        def promotion_workflow(construct_id: str, **kwargs: Any) -> PromotionWorkflow:
+        def promotion_workflow(
+            construct_id: str, *, models_environment: dict[str, str] = serving_environment, **kwargs: Any
+        ) -> PromotionWorkflow:
             """The platform's or an environment's promotion workflow: the same data, registry and endpoint."""
             return PromotionWorkflow(
                 self,
@@ -74,7 +80,7 @@ class ServingStack(Stack):
                 topic=data.topic,
                 log_retention=config.log_retention,
                 removal_policy=config.cdk_removal_policy,
-                serving_environment=serving_environment,
+                serving_environment=models_environment,
                 **kwargs,
             )
 
@@ -88,6 +94,10 @@ class ServingStack(Stack):
             environment = config.environments[name]
             workflow = promotion_workflow(
                 f"Promotion{name.capitalize()}",
+                # Not the tooling account's online feature and experiment tables: the environment's model role
+                # cannot read them (README "Environments"), so its requests carry their features and sticky A/B
+                # assignment is off there.
+                models_environment={},
                 target=EnvironmentTarget(
                     name=name,
                     account=environment.account,
@@ -101,6 +111,7 @@ class ServingStack(Stack):
                     state_machine_name=config.promotion_state_machine_name(name),
                     previous=names[index - 1] if index else None,
                     following=following,
+                    code_bundle=code_bundle,
                 ),
             )
             acknowledge_object_prefixes(
@@ -108,6 +119,12 @@ class ServingStack(Stack):
                 [f"{artifacts_arn}/{naming.capture_prefix(config.environment_endpoint_name(name))}/*"],
                 "The shadow comparison reads the environment's capture files of the bake window; they are named per "
                 "variant and hour.",
+            )
+            acknowledge_object_prefixes(
+                workflow.steps.role,
+                [f"{artifacts_arn}/{naming.SHARED_CODE_PREFIX}/*"],
+                "Candidates' code bundles are copied there, one object per bundle digest, for the environment's "
+                "model role.",
             )
             self.environment_promotions[name] = workflow
             following = workflow

@@ -277,11 +277,15 @@ class EnvironmentSettings(_Model):
     (``environments.<name>``): ``deployment_role_arn`` is the role in that account the steps assume for the
     endpoint's SageMaker, CloudWatch and Application Auto Scaling calls; ``previous`` the environment a version
     must have been promoted to first (None for the first); ``next_state_machine_arn`` the promotion workflow a
-    successful promotion here starts (None for the last)."""
+    successful promotion here starts (None for the last). ``shared_code_uri`` is the ``s3://bucket/prefix/`` of the
+    tooling account's artifacts bucket, shared with the environment accounts, where the steps copy a candidate's
+    inference code bundle (a CDK asset in the tooling account's bootstrap bucket, which the environment's model
+    role cannot read); unset, models keep the bundle their registry version names."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9]{0,15}$")
     account: str = Field(pattern=r"^\d{12}$")
     deployment_role_arn: str = Field(min_length=1)
+    shared_code_uri: str | None = Field(default=None, pattern=r"^s3://[^/]+/.+/$")
     previous: str | None = None  # defaults only because CDK's to_json_string drops nulls
     next: str | None = None
     next_state_machine_arn: str | None = None

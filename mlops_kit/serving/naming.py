@@ -42,6 +42,9 @@ def rollback_alarms(endpoint: str, slot: str, *, business: bool) -> list[str]:
     return [*names, business_alarm(endpoint, slot)] if business else names
 
 
+# Where an environment's promotion copies a candidate's inference code bundle: under the artifacts bucket's
+# models/ prefix, which the bucket and key policies share with the environment accounts.
+SHARED_CODE_PREFIX = "models/code"
 CAPTURE_ROOT = "capture"  # the endpoint's DestinationS3Uri is s3://<artifacts bucket>/capture
 
 

@@ -399,3 +399,24 @@ def test_the_approval_service_answers_in_each_environments_stage(assembly: Any) 
     ]
     (answer,) = [s for s in policy["PolicyDocument"]["Statement"] if "sagemaker:ModelLifeCycle:Stage" in json.dumps(s)]
     assert answer["Condition"]["StringEquals"]["sagemaker:ModelLifeCycle:Stage"] == ["Staging", "staging", "production"]
+
+
+@pytest.mark.parametrize("name", ["staging", "production"])
+def test_an_environments_steps_copy_the_code_bundle_under_the_shared_models_prefix_only(
+    assembly: Any, name: str
+) -> None:
+    serving = _template(assembly, "mlops-kit-serving")
+    _, statements = _role(serving, f"mlops-kit-promotion-{name}")
+
+    settings = _steps_settings(serving, name)
+    assert '"shared_code_uri":"s3://<' in settings
+    assert '>/models/code/"' in settings
+    (read,) = [s for s in statements if _actions(s) == ["s3:GetObject"]]
+    bundle = _text(read["Resource"])
+    assert bundle.startswith("arn:aws:s3:::cdk-hnb659fds-assets-111111111111-us-east-1/")
+    assert "*" not in bundle  # exactly the bundle's object
+    writes = [s for s in statements if any(a.startswith("s3:PutObject") for a in _actions(s))]
+    assert [_text(s["Resource"]).rsplit(">", 1)[-1] for s in writes] == ["/models/code/*"]
+    # Not the tooling account's tables: the environment's model role could not read them.
+    assert "MLOPS_ONLINE_TABLE" not in settings
+    assert "MLOPS_EXPERIMENT_TABLE" not in settings

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from mlops_kit.promotion.context import Promotion
@@ -10,6 +11,7 @@ from mlops_kit.promotion.settings import PollKind
 from mlops_kit.serving.deploy import ConfigSpec, ModelSpec, Variant
 
 # Environment every deployed model gets from the workflow (the inference script reports them).
+SUBMIT_DIRECTORY = "SAGEMAKER_SUBMIT_DIRECTORY"  # the inference code bundle the container downloads
 PER_MODEL_ENVIRONMENT = ("MLOPS_MODEL_VERSION", "MLOPS_MODEL_PACKAGE_ARN", "MLOPS_VARIANT")
 
 
@@ -20,11 +22,14 @@ def candidate_model(promotion: Promotion, state: dict[str, Any], slot: str) -> s
     candidate = state["candidate"]
     described = promotion.registry_sagemaker.describe_model_package(ModelPackageName=candidate["arn"])
     container = described["InferenceSpecification"]["Containers"][0]
+    registered = dict(container.get("Environment") or {})
+    if registered.get(SUBMIT_DIRECTORY):
+        registered[SUBMIT_DIRECTORY] = shared_code(promotion, registered[SUBMIT_DIRECTORY])
     spec = ModelSpec(
         image=container["Image"],
         model_data_url=container["ModelDataUrl"],
         environment={
-            **(container.get("Environment") or {}),
+            **registered,
             **endpoint.serving_environment,
             "MLOPS_MODEL_VERSION": str(candidate["version"]),
             "MLOPS_MODEL_PACKAGE_ARN": candidate["arn"],
@@ -35,6 +40,30 @@ def candidate_model(promotion: Promotion, state: dict[str, Any], slot: str) -> s
     model = promotion.deployer.model(f"v{candidate['version']}-{slot}", spec)
     state["plan"]["candidate_model"] = model
     return model
+
+
+def shared_code(promotion: Promotion, uri: str) -> str:
+    """Where the environment's model role reads the code bundle ``uri`` from: with environments, a copy under the
+    artifacts bucket's shared prefix (``EnvironmentSettings.shared_code_uri``), named by the digest of ``uri`` (a
+    retry, or another version with the same bundle, writes the same object); ``uri`` itself with one account, or
+    when it is already under that prefix.
+
+    Raises botocore's ClientError when the steps may not read ``uri`` (AccessDenied; NoSuchKey when it is gone)
+    or write the copy; ValueError when ``uri`` is not an S3 URI."""
+    environment = promotion.settings.target_environment
+    if environment is None or environment.shared_code_uri is None or uri.startswith(environment.shared_code_uri):
+        return uri
+    if not uri.startswith("s3://") or "/" not in uri.removeprefix("s3://"):
+        raise ValueError(f"{SUBMIT_DIRECTORY} of the candidate is {uri!r}, not an s3://bucket/key of a code bundle")
+    bucket, _, key = environment.shared_code_uri.removeprefix("s3://").partition("/")
+    target = f"{key}{hashlib.sha256(uri.encode()).hexdigest()[:32]}/sourcedir.tar.gz"
+    source_bucket, _, source_key = uri.removeprefix("s3://").partition("/")
+    # Copied on every call, never looked up first: a HeadObject of a missing key without s3:ListBucket is a 403,
+    # and the same bytes under the same name make a rewrite harmless. Get and put rather than CopyObject: the
+    # bundle is small, and each call is authorized as one plain read and one plain write.
+    body = promotion.aws.s3.get_object(Bucket=source_bucket, Key=source_key)["Body"].read()
+    promotion.aws.s3.put_object(Bucket=bucket, Key=target, Body=body)
+    return f"s3://{bucket}/{target}"
 
 
 def variant(promotion: Promotion, slot: str, model: str, weight: float) -> Variant:

@@ -289,3 +289,55 @@ def test_an_environment_registry_answers_only_in_its_own_stage(platform: Platfor
         staging.answer(v1, decision="approve")
     staging.within("production").answer(v1, decision="approve")
     assert platform.lifecycle(v1) == ("production", "Approved", "Approved")
+
+
+class CodeBuckets(FakeS3):
+    """The tooling account's S3 as the steps see it: the bootstrap bucket's bundle, and writes they make."""
+
+    def put_object(self, Bucket: str, Key: str, Body: bytes) -> dict[str, Any]:
+        self.objects[(Bucket, Key)] = Body
+        return {}
+
+
+SHARED = "s3://fraud-artifacts/models/code/"
+BUNDLE = "s3://cdk-hnb659fds-assets-111111111111-us-east-1/0123abcd.tar.gz"
+
+
+def _with_shared_code(platform: Platform, environment: str) -> Promotion:
+    platform.s3 = CodeBuckets()
+    promotion = platform.promotion(environment)
+    target = promotion.settings.target_environment
+    assert target is not None
+    promotion.settings = promotion.settings.model_copy(
+        update={"target_environment": target.model_copy(update={"shared_code_uri": SHARED})}
+    )
+    return promotion
+
+
+def test_an_environments_model_reads_its_code_from_a_copy_under_the_shared_models_prefix(platform: Platform) -> None:
+    from mlops_kit.promotion.steps.endpoint import shared_code
+
+    promotion = _with_shared_code(platform, "staging")
+    platform.s3.objects[("cdk-hnb659fds-assets-111111111111-us-east-1", "0123abcd.tar.gz")] = b"bundle"
+
+    copied = shared_code(promotion, BUNDLE)
+
+    assert copied.startswith(SHARED)
+    assert copied.endswith("/sourcedir.tar.gz")
+    bucket, _, key = copied.removeprefix("s3://").partition("/")
+    assert platform.s3.objects[(bucket, key)] == b"bundle"
+    assert shared_code(promotion, BUNDLE) == copied  # the same name every time: a retry writes the same object
+    assert shared_code(promotion, copied) == copied  # already shared: left as it is
+
+
+def test_a_missing_bundle_fails_the_copy_and_one_account_keeps_the_registered_bundle(platform: Platform) -> None:
+    from mlops_kit.promotion.steps.endpoint import shared_code
+
+    promotion = _with_shared_code(platform, "production")
+
+    with pytest.raises(ClientError, match="NoSuchKey"):
+        shared_code(promotion, BUNDLE)
+    with pytest.raises(ValueError, match="SAGEMAKER_SUBMIT_DIRECTORY"):
+        shared_code(promotion, "/opt/ml/code")
+    single = Promotion(settings(), promotion.aws, clock=platform.clock)
+    assert shared_code(single, BUNDLE) == BUNDLE
