@@ -30,9 +30,12 @@ import numpy as np
 from mlops_kit.promotion.store import PromotionStore
 from mlops_kit.promotion.trigger import start_promotion
 from mlops_kit.registry import REQUIRED_LINEAGE, LineageDocuments, ModelRegistry
+from mlops_kit.serving.client import EndpointClient, ModelRequestError
+from mlops_local.demo import environments as staged
 from mlops_local.demo.context import DemoContext
 from mlops_local.demo.serving import promote
 from mlops_local.deploy import LocalDeployer
+from mlops_local.emulator import DEFAULT_ACCOUNT
 
 SEED = 5
 
@@ -419,6 +422,47 @@ def serverless_alarm(context: DemoContext) -> dict[str, Any]:
     return _serverless_outcome(context, _promote_a_candidate_failing_from(context, "DeployWait"))
 
 
+def environments(context: DemoContext) -> dict[str, Any]:
+    """Version 1 goes staging then production (first deployments, each in its own account); version 2 follows:
+    in each environment a shadow against version 1, the reviewer's approval and the canary, under live traffic."""
+    data = fixture_data()
+    accounts = {"staging": staged.STAGING, "production": staged.PRODUCTION}
+    first = register_model(context, data, name="v1", seed=1)
+    promotions = {"v1": staged.promote_through(context, first, accounts, data.payloads)}
+    candidate = register_model(context, data, name="v2", seed=2)
+    promotions["v2"] = staged.promote_through(context, candidate, accounts, data.payloads)
+    sample = data.payloads[0]
+    served: dict[str, Any] = {}
+    for name, account in accounts.items():
+        client = staged.endpoint_client(context, name, account)
+        serving = staged.serving_in(context, name, account)
+        served[name] = {
+            "serving": serving,
+            "sample": client.predict(sample).body if serving else None,
+            # An environment's endpoint has no online feature store (README "Environments"): a request must
+            # carry its features, and one without them gets the inference script's 400.
+            "without_features": _refusal(client, {k: v for k, v in sample.items() if k != "features"})
+            if serving
+            else None,
+        }
+    return {
+        "promotions": {
+            version: {name: _summary(result) for name, result in by_environment.items()}
+            for version, by_environment in promotions.items()
+        },
+        "environments": served,
+    }
+
+
+def _refusal(client: EndpointClient, payload: dict[str, Any]) -> str | None:
+    """The model's error for ``payload``, or None when it answers."""
+    try:
+        client.predict(payload)
+    except ModelRequestError as error:
+        return str(error)
+    return None
+
+
 SCENARIOS: dict[str, Scenario] = {
     "first-deploy": Scenario("no endpoint yet: create it with the candidate, which becomes Production", first_deploy),
     "happy": Scenario("shadow passes, approved, 5% -> 25% -> 50% -> 100%, candidate becomes Production", happy),
@@ -453,6 +497,12 @@ SCENARIOS: dict[str, Scenario] = {
         "a serverless endpoint: the candidate fails after the update, the alarm puts the previous model back",
         serverless_alarm,
         SERVERLESS_OVERRIDES,
+    ),
+    "environments": Scenario(
+        "staging then production, each in its own account: v1 first, then v2 with shadow, approval and canary",
+        environments,
+        # The tooling account is the emulator's own: the scenario's clients act there.
+        staged.overrides(DEFAULT_ACCOUNT),
     ),
 }
 

@@ -1,0 +1,66 @@
+"""The staging-then-production scenario end to end on the emulator: the tooling account's state machines promote
+each version to staging's endpoint in the staging account, then to production's in the production account, with
+the code bundle copied where the environment's model role may read it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from mlops_local.demo.context import DemoContext
+from mlops_local.demo.scenarios import SCENARIOS, run_scenario
+from mlops_local.emulator import Emulator
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def result(assembly_with: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    assembly = assembly_with("environment-scenario", {"mlops": SCENARIOS["environments"].overrides})
+    workdir = tmp_path_factory.mktemp("environments")
+    with Emulator(workdir=workdir / "emulator") as aws:
+        context = DemoContext(emulator=aws, assembly=assembly, console=Console(quiet=True), workdir=workdir)
+        return run_scenario("environments", context)
+
+
+def test_each_version_is_promoted_to_staging_then_production(result: dict[str, Any]) -> None:
+    for version in ("v1", "v2"):
+        promotions = result["promotions"][version]
+        assert list(promotions) == ["staging", "production"]
+        assert {name: p["status"] for name, p in promotions.items()} == {
+            "staging": "SUCCEEDED",
+            "production": "SUCCEEDED",
+        }, promotions
+
+
+def test_the_second_version_is_shadowed_approved_and_canaried_in_each_environment(result: dict[str, Any]) -> None:
+    for environment in ("staging", "production"):
+        states = result["promotions"]["v2"][environment]["states"]
+        milestones = ["StartShadow", "CompareShadow", "WaitForHumanApproval", "PrepareCanary", "Finalize"]
+        assert [s for s in states if s in milestones] == milestones, states
+
+
+def test_each_environment_serves_the_second_version_from_the_shared_code_copy(result: dict[str, Any]) -> None:
+    for environment in ("staging", "production"):
+        serving = result["environments"][environment]["serving"]
+        assert serving["version"] == 2
+        assert "/models/code/" in serving["code"]  # not the tooling account's bootstrap bucket
+        sample = result["environments"][environment]["sample"]
+        assert sample["model_version"] == "2"
+        assert 0 <= sample["score"] <= 1
+
+
+def test_an_environments_endpoint_needs_the_features_in_the_request(result: dict[str, Any]) -> None:
+    # No online feature store there (the tooling account's table is not the environment's to read).
+    for environment in ("staging", "production"):
+        refusal = result["environments"][environment]["without_features"]
+        assert "400" in refusal
+        assert "no online feature store" in refusal
+
+
+def test_the_registry_shows_where_each_version_serves(result: dict[str, Any]) -> None:
+    stages = {r["version"]: (r["stage"], r["status"]) for r in result["registry"]}
+    assert stages[2] == ("production", "Deployed")
+    assert stages[1] == ("Archived", "Retired")  # replaced in every environment: it serves nowhere
