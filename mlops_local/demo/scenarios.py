@@ -446,8 +446,12 @@ def environments(context: DemoContext) -> dict[str, Any]:
             else None,
         }
     return {
+        # Without wall seconds or execution ARNs: the end state a person checks, the same run after run.
         "promotions": {
-            version: {name: _summary(result) for name, result in by_environment.items()}
+            version: {
+                name: {k: result.get(k) for k in ("status", "error", "cause", "states", "answered", "traffic")}
+                for name, result in by_environment.items()
+            }
             for version, by_environment in promotions.items()
         },
         "environments": served,

@@ -84,7 +84,11 @@ def _run(name: str, assembly: CloudAssembly, workdir: Path) -> dict[str, Any]:
     with Emulator(start=START, workdir=workdir / "emulator") as aws:
         context = DemoContext(emulator=aws, assembly=assembly, console=Console(quiet=True), workdir=workdir)
         result = run_scenario(name, context)
-        histories = _histories(aws, context.output("PromotionStateMachineArn"))
+        # Every promotion state machine's: the platform's, and each environment's (the environments scenario).
+        machines = sorted(
+            k for s in context.stacks for k in s.outputs if k.startswith("Promotion") and k.endswith("StateMachineArn")
+        )
+        histories = [execution for machine in machines for execution in _histories(aws, context.output(machine))]
     ignored = {"seconds", "execution", "second_execution"}  # wall time and ARNs with random parts
     return {"histories": histories, "end": {k: v for k, v in result.items() if k not in ignored}}
 
