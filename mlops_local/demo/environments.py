@@ -54,13 +54,16 @@ def promote_through(
     """Approve ``package_arn`` in the registry and follow each environment's promotion (``accounts``: environment
     name to account, in promotion order) to its end, answering its approval as the reviewer when it asks for one,
     while live traffic (``payloads``, which carry their features: README "Environments") flows to that
-    environment's endpoint once it exists. Stops at the first environment whose promotion does not succeed.
-    Returns each followed environment's execution summary."""
+    environment's endpoint when it served before this promotion (a first deployment has none to shadow). Stops
+    at the first environment whose promotion does not succeed. Returns each followed environment's execution summary."""
     aws = context.emulator
     registry = ModelRegistry(aws.client("sagemaker"), context.output("ModelPackageGroupName"))
     store = PromotionStore(aws.client("dynamodb"), context.output("PromotionTableName"))
     sfn = aws.client("stepfunctions")
     version = registry.get(package_arn)
+    # Which endpoints serve before anything starts: the approval may already have the first promotion creating its
+    # endpoint by the time it is followed, and traffic to an endpoint still being created only fails.
+    serving = {name: serving_in(context, name, account) is not None for name, account in accounts.items()}
     registry.approve(version.arn, approver="data-scientist", comment="ready for promotion")
     aws.settle()  # the state change event reaches the trigger Lambda, which starts the first environment's promotion
     results: dict[str, dict[str, Any]] = {}
@@ -75,7 +78,7 @@ def promote_through(
         states: list[str] = []
         seen: set[int] = set()
         started = time.monotonic()
-        live = _live_traffic(context, environment, account, payloads)
+        live = _live_traffic(context, environment, account, payloads) if serving[environment] else None
         try:
             described = follow(
                 sfn, arn, on_state=states.append, until_waiting=True, timeout_seconds=3 * 86400, seen=seen,
@@ -117,14 +120,8 @@ def promote_through(
 
 def _live_traffic(
     context: DemoContext, environment: str, account: str, payloads: list[dict[str, Any]]
-) -> traffic.BackgroundTraffic | None:
-    """Background traffic to the environment's endpoint when it already serves (a first deployment has none to
-    shadow or to canary); None before its first promotion."""
-    sagemaker = context.emulator.client("sagemaker", account=account)
-    try:
-        sagemaker.describe_endpoint(EndpointName=endpoint_name(context, environment))
-    except sagemaker.exceptions.ClientError:
-        return None
+) -> traffic.BackgroundTraffic:
+    """Background traffic to the environment's endpoint, started (the caller stops it)."""
     live = traffic.BackgroundTraffic(
         endpoint_client(context, environment, account), payloads, context.emulator.clock, every=5
     )

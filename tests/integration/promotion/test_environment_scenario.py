@@ -40,6 +40,11 @@ def test_the_second_version_is_shadowed_approved_and_canaried_in_each_environmen
         states = result["promotions"]["v2"][environment]["states"]
         milestones = ["StartShadow", "CompareShadow", "WaitForHumanApproval", "PrepareCanary", "Finalize"]
         assert [s for s in states if s in milestones] == milestones, states
+        # Live traffic to the environment's endpoint all along, served without an error (features in the requests).
+        live = result["promotions"]["v2"][environment]["traffic"]
+        assert live["sent"] > 0
+        assert live["errors"] == 0
+        assert result["promotions"]["v1"][environment]["traffic"] is None  # no endpoint before the first one
 
 
 def test_each_environment_serves_the_second_version_from_the_shared_code_copy(result: dict[str, Any]) -> None:
