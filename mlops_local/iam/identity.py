@@ -201,10 +201,13 @@ def _add_principal_header(request: Any, request_signer: Any = None, **_kwargs: A
 
 def _signed_with_session_credentials(signer: Any) -> bool:
     """Whether a request is signed with a role's temporary credentials from the emulator's STS: the credentials name
-    the caller, whichever role the thread acts as. (Other credentials, a developer's own session token included,
-    do not: the thread's role makes the request.)"""
+    the caller, whichever role the thread acts as, when the code passed them itself (a promotion step's session of
+    an assumed role). Credentials botocore found in the process environment do not: threads acting as roles share
+    that environment with whoever set it (a test or a CLI run as a reviewer), where on AWS a function's environment
+    holds its own role's credentials. Nor do other credentials, a developer's own session token included: the
+    thread's role makes the request."""
     credentials = getattr(signer, "_credentials", None)
-    if not getattr(credentials, "token", None):
+    if not getattr(credentials, "token", None) or getattr(credentials, "method", None) == "env":
         return False
     return is_role_session_key(str(getattr(credentials, "access_key", "") or ""))
 

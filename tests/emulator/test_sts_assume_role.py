@@ -172,6 +172,29 @@ def test_a_role_that_does_not_exist_cannot_be_assumed(emulator: Emulator) -> Non
     assert "because no resource-based policy allows the sts:AssumeRole action" in _denied(emulator, caller, missing)
 
 
+def test_assumed_credentials_in_the_process_environment_do_not_replace_the_threads_role(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thread acting as a role (a Lambda handler) that finds another identity's credentials in the process
+    environment (a CLI run in-process as a reviewer) still calls as its own role, as a function does on AWS."""
+    reviewer = f"arn:aws:iam::{emulator.account}:role/reviewer"
+    queues = {"Effect": "Allow", "Action": "sqs:ListQueues", "Resource": "*"}
+    _role(emulator, emulator.account, "reviewer", _root(emulator.account), queues)
+    caller = _caller(emulator, _may_assume(reviewer), name="env-caller")  # allowed nothing else
+    credentials = _assume(emulator, caller, reviewer)["Credentials"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", credentials["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", credentials["SecretAccessKey"])
+    monkeypatch.setenv("AWS_SESSION_TOKEN", credentials["SessionToken"])
+
+    # Outside a role's thread they are the reviewer's, as anywhere.
+    identity = boto3.Session(region_name=emulator.region).client("sts").get_caller_identity()
+    assert identity["Arn"] == f"arn:aws:sts::{emulator.account}:assumed-role/reviewer/deploy"
+    with acting_as(caller), pytest.raises(ClientError) as raised:
+        boto3.Session(region_name=emulator.region).client("sqs").list_queues()
+
+    assert "assumed-role/env-caller/env-caller is not authorized to perform: sqs:ListQueues" in str(raised.value)
+
+
 def test_other_session_credentials_do_not_replace_the_threads_role(tmp_path: Path) -> None:
     """Over HTTP (server mode) a thread's role travels in a header; a session token the emulator's STS did not issue
     (a developer's own) must not drop it. (A server's state outlives it in the process: names are unique.)"""
