@@ -561,3 +561,33 @@ class FakeS3:
         if (Bucket, Key) not in self.objects:
             raise client_error("NoSuchKey", "The specified key does not exist.", "GetObject")
         return {"Body": _Body(self.objects[(Bucket, Key)], self.reads)}
+
+
+class FakeStepFunctions:
+    """Executions by name, with Step Functions' refusal of a second execution of the same name."""
+
+    class exceptions:  # noqa: N801  (boto3's attribute)
+        class ExecutionDoesNotExist(ClientError):  # noqa: N818
+            pass
+
+        class ExecutionAlreadyExists(ClientError):  # noqa: N818
+            pass
+
+    def __init__(self) -> None:
+        self.executions: dict[str, dict[str, Any]] = {}
+
+    def describe_execution(self, executionArn: str) -> dict[str, Any]:
+        if executionArn not in self.executions:
+            raise self.exceptions.ExecutionDoesNotExist(
+                {"Error": {"Code": "ExecutionDoesNotExist", "Message": executionArn}}, "DescribeExecution"
+            )
+        return self.executions[executionArn]
+
+    def start_execution(self, stateMachineArn: str, name: str, input: str) -> dict[str, Any]:
+        arn = stateMachineArn.replace(":stateMachine:", ":execution:") + f":{name}"
+        if arn in self.executions:
+            raise self.exceptions.ExecutionAlreadyExists(
+                {"Error": {"Code": "ExecutionAlreadyExists", "Message": name}}, "StartExecution"
+            )
+        self.executions[arn] = {"executionArn": arn, "input": input}
+        return {"executionArn": arn}

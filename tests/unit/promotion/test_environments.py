@@ -26,35 +26,10 @@ from tests.unit.promotion.fakes import (
     FakeS3,
     FakeSageMaker,
     FakeSNS,
+    FakeStepFunctions,
 )
 
 MACHINES = "arn:aws:states:us-east-1:111111111111:stateMachine:fraud-promotion-"
-
-
-class FakeStepFunctions:
-    """DescribeExecution and StartExecution, with Step Functions' name idempotency."""
-
-    class exceptions:  # noqa: N801  (boto3's attribute)
-        class ExecutionDoesNotExist(ClientError):  # noqa: N818
-            pass
-
-        class ExecutionAlreadyExists(ClientError):  # noqa: N818
-            pass
-
-    def __init__(self) -> None:
-        self.started: dict[str, dict[str, Any]] = {}
-
-    def describe_execution(self, executionArn: str) -> dict[str, Any]:
-        if executionArn not in self.started:
-            raise self.exceptions.ExecutionDoesNotExist(
-                {"Error": {"Code": "ExecutionDoesNotExist", "Message": executionArn}}, "DescribeExecution"
-            )
-        return self.started[executionArn]
-
-    def start_execution(self, stateMachineArn: str, name: str, input: str) -> dict[str, Any]:
-        arn = stateMachineArn.replace(":stateMachine:", ":execution:") + f":{name}"
-        self.started[arn] = {"executionArn": arn, "input": json.loads(input)}
-        return {"executionArn": arn}
 
 
 @dataclass
@@ -159,9 +134,9 @@ def test_a_version_goes_to_staging_first_and_its_success_starts_production(platf
 
     assert platform.lifecycle(v1) == ("staging", "Deployed", "Approved")
     assert platform.where(v1) == {"environment.staging": "serving"}
-    (started,) = platform.stepfunctions.started.values()
+    (started,) = platform.stepfunctions.executions.values()
     assert started["executionArn"].startswith(f"{MACHINES.replace(':stateMachine:', ':execution:')}production:")
-    assert started["input"]["model_package_arn"] == v1
+    assert json.loads(started["input"])["model_package_arn"] == v1
     assert state["next_promotion"]["environment"] == "production"
     record = PromotionStore(platform.dynamodb, TABLE).deployments("fraud-endpoint-staging")[0]
     assert record["environment"] == "staging"
@@ -171,7 +146,7 @@ def test_a_version_goes_to_staging_first_and_its_success_starts_production(platf
 def test_production_takes_the_version_staging_promoted_and_starts_nothing_after_it(platform: Platform) -> None:
     v1 = platform.package(1)
     platform.promoted("staging", v1)
-    platform.stepfunctions.started.clear()
+    platform.stepfunctions.executions.clear()
 
     state = platform.validated("production", v1)
     assert platform.lifecycle(v1) == ("production", "InProgress", "Approved")
@@ -180,7 +155,7 @@ def test_production_takes_the_version_staging_promoted_and_starts_nothing_after_
 
     assert platform.lifecycle(v1) == ("production", "Deployed", "Approved")
     assert platform.where(v1) == {"environment.staging": "serving", "environment.production": "serving"}
-    assert platform.stepfunctions.started == {}
+    assert platform.stepfunctions.executions == {}
     assert "next_promotion" not in state or state["next_promotion"] is None
     assert "serves in production" in platform.sns.messages[-1]["Message"]
 
