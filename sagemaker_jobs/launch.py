@@ -1,10 +1,10 @@
 """Processing-job entry point: ``python3 launch.py <job> [args...]``.
 
 A processing job receives one script, so this launcher unpacks the code bundle (delivered as the ``bundle``
-input: the kit's library and job scripts, plus requirements.txt), installs the pinned requirements when any
-installed version differs from its pin (or is missing), and runs ``sagemaker_jobs.<job>.main(args)``: processing
-jobs then run the versions the training job installs from the same file. It imports nothing from the kit before
-unpacking.
+input: the kit's library and job scripts, plus requirements.txt), installs the pinned requirements (the model's,
+then ``sagemaker_jobs/requirements-tracking.txt``) when any installed version differs from its pin (or is
+missing), and runs ``sagemaker_jobs.<job>.main(args)``: processing jobs then run the versions the training job
+installs from the same file. It imports nothing from the kit before unpacking.
 """
 
 from __future__ import annotations
@@ -69,16 +69,20 @@ def _installed(names: list[str]) -> dict[str, str | None]:
     return versions
 
 
-def _ensure_requirements(code: Path) -> None:
-    requirements = code / "requirements.txt"
-    required = pins(requirements.read_text())
-    missing = unmet(required, _installed(list(required)))
-    if missing:
-        print(f"launch: installing the pinned versions of {sorted(missing)} (installed, pinned): {missing}")
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-r", str(requirements)], check=True)
-        import importlib
+# The model's libraries (the bundle's root, as the training and serving containers install them), then what only
+# processing jobs need (MLflow for evaluation's tracking; kept out of serving, see requirements-tracking.txt).
+REQUIREMENTS = ("requirements.txt", "sagemaker_jobs/requirements-tracking.txt")
 
-        importlib.invalidate_caches()
+
+def _ensure_requirements(code: Path) -> None:
+    for name in REQUIREMENTS:
+        requirements = code / name
+        required = pins(requirements.read_text())
+        missing = unmet(required, _installed(list(required)))
+        if missing:
+            print(f"launch: installing the pinned versions of {sorted(missing)} (installed, pinned): {missing}")
+            subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-r", str(requirements)], check=True)
+            importlib.invalidate_caches()
 
 
 def main(argv: list[str] | None = None) -> None:
