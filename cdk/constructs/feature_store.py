@@ -201,6 +201,28 @@ class FeatureStore(Construct):
         self.table.grant(grantee, "dynamodb:BatchGetItem", "dynamodb:GetItem")
         self.key.grant_decrypt(grantee)
 
+    def share_online_reads_with(self, readers: list[tuple[str, str]]) -> None:
+        """Let each ``(account, role ARN)`` of ``readers`` (an environment's model role, in another account) read
+        the online table with ``BatchGetItem``, the one call the inference script's online lookup makes
+        (:meth:`mlops_kit.features.online.DynamoDBTable.batch_get`), through the table's resource-based policy. A
+        cross-account read needs the role's own policy to allow it too (DynamoDB developer guide, "Cross-account
+        access with resource-based policies"), and the table key's policy to let it decrypt through DynamoDB
+        (:meth:`cdk.constructs.storage.PlatformStorage.share_tables_with`). The principal is the role's account with
+        the role in an ``aws:PrincipalArn`` condition: the role is deployed in its own account, maybe after this
+        table. The statement's resource is ``*``, the table itself (a policy cannot name the table it is part of
+        without a circular reference; ``*`` means the table it is attached to). None: no statement."""
+        if not readers:
+            return
+        self.table.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="EnvironmentsReadFeatures",
+                principals=[iam.AccountPrincipal(account) for account in dict.fromkeys(a for a, _ in readers)],
+                actions=["dynamodb:BatchGetItem"],
+                resources=["*"],
+                conditions={"ArnEquals": {"aws:PrincipalArn": [role for _, role in readers]}},
+            )
+        )
+
     def grant_write_online(self, grantee: iam.IGrantable) -> None:
         """Conditional PutItem on the online table (nothing else: no update, delete or scan)."""
         self.table.grant(grantee, "dynamodb:PutItem")

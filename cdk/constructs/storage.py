@@ -188,6 +188,28 @@ class PlatformStorage(Construct):
                 )
             )
 
+    def share_tables_with(self, readers: list[tuple[str, str]]) -> None:
+        """Let each ``(account, role ARN)`` of ``readers`` (an environment's model role) decrypt with the key through
+        DynamoDB only (``kms:ViaService``): the tables encrypted with it (the online feature and experiments tables)
+        are read across accounts by those roles, and DynamoDB uses the key on the caller's behalf. The role is named
+        in an ``aws:PrincipalArn`` condition on its account, as :meth:`share_capture_with` does (a key policy
+        principal must exist when the policy is written). None: no statement."""
+        if not readers:
+            return
+        stack = Stack.of(self)
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="EnvironmentsDecryptTables",
+                principals=[iam.AccountPrincipal(account) for account in dict.fromkeys(a for a, _ in readers)],
+                actions=["kms:Decrypt"],
+                resources=["*"],
+                conditions={
+                    "ArnEquals": {"aws:PrincipalArn": [role for _, role in readers]},
+                    "StringEquals": {"kms:ViaService": f"dynamodb.{stack.region}.amazonaws.com"},
+                },
+            )
+        )
+
     def _bucket(self, construct_id: str, log_prefix: str, removal_policy: RemovalPolicy) -> s3.Bucket:
         return s3.Bucket(
             self,

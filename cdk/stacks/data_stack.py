@@ -100,6 +100,18 @@ class DataStack(Stack):
         )
         shared.export(self, project, shared.FEATURE_TABLE_ARN, "FeatureTableArn", self.feature_store.table.table_arn)
         self.experiments = ExperimentStore(self, "Experiments", key=self.storage.key, removal_policy=removal)
+        # Each environment's models read the online features and do sticky A/B assignment with these tables, across
+        # accounts: the tables' resource policies and the key's policy name each environment's model role.
+        model_roles = [
+            (
+                environment.account,
+                f"arn:{self.partition}:iam::{environment.account}:role/" + config.environment_model_role_name(name),
+            )
+            for name, environment in config.environments.items()
+        ]
+        self.feature_store.share_online_reads_with(model_roles)
+        self.experiments.share_routing_with(model_roles)
+        self.storage.share_tables_with(model_roles)
         CfnOutput(self, "ExperimentTableName", value=self.experiments.table.table_name)
         shared.export(
             self, project, shared.EXPERIMENT_TABLE_ARN, "ExperimentTableArn", self.experiments.table.table_arn

@@ -43,6 +43,7 @@ class EnvironmentStack(Stack):
         )
         if config.serving.serverless is None:  # serverless endpoints have no data capture
             self.models.grant_capture(endpoint_name)
+        self.models.grant_shared_tables(endpoint_name)  # the tooling account's online features and A/B routing
         promotion_role = f"arn:{self.partition}:iam::{config.account}:role/"
         promotion_role += config.promotion_role_name(environment_name)
         self.endpoint = EnvironmentEndpoint(

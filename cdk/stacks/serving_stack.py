@@ -94,10 +94,12 @@ class ServingStack(Stack):
             environment = config.environments[name]
             workflow = promotion_workflow(
                 f"Promotion{name.capitalize()}",
-                # Not the tooling account's online feature and experiment tables: the environment's model role
-                # cannot read them (README "Environments"), so its requests carry their features and sticky A/B
-                # assignment is off there.
-                models_environment={},
+                # The tooling account's tables, by ARN: the environment's models call DynamoDB in their own account,
+                # and a table name alone would name a table there (README "Environments").
+                models_environment={
+                    "MLOPS_ONLINE_TABLE": data.feature_table.table_arn,
+                    "MLOPS_EXPERIMENT_TABLE": data.experiment_table.table_arn,
+                },
                 target=EnvironmentTarget(
                     name=name,
                     account=environment.account,

@@ -108,7 +108,11 @@ def test_the_key_lets_the_environment_accounts_decrypt_only_through_s3(assembly:
     data = _template(assembly, "mlops-kit-data")
     (key,) = data.find_resources("AWS::KMS::Key").values()
 
-    shared = [s for s in key["Properties"]["KeyPolicy"]["Statement"] if s.get("Principal") == ENVIRONMENT_PRINCIPALS]
+    shared = [
+        s
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+        if s.get("Principal") == ENVIRONMENT_PRINCIPALS and "ArnEquals" not in s.get("Condition", {})
+    ]  # the accounts as a whole; the model roles' table reads are below
     assert shared == [
         {
             "Sid": "EnvironmentsDecryptModels",
@@ -168,7 +172,7 @@ def test_a_single_account_platform_shares_nothing(templates: dict[str, dict[str,
     text = json.dumps(templates)
     for shared in (
         "ModelPackageGroupPolicy", "EnvironmentsReadModels", "EnvironmentsDecryptModels", "EnvironmentWritesCapture",
-        "target_environment",
+        "target_environment", "EnvironmentsReadFeatures", "EnvironmentsReadRoutes", "EnvironmentsDecryptTables",
     ):  # fmt: skip
         assert shared not in text
     machines = [
@@ -417,6 +421,108 @@ def test_an_environments_steps_copy_the_code_bundle_under_the_shared_models_pref
     assert "*" not in bundle  # exactly the bundle's object
     writes = [s for s in statements if any(a.startswith("s3:PutObject") for a in _actions(s))]
     assert [_text(s["Resource"]).rsplit(">", 1)[-1] for s in writes] == ["/models/code/*"]
-    # Not the tooling account's tables: the environment's model role could not read them.
-    assert "MLOPS_ONLINE_TABLE" not in settings
-    assert "MLOPS_EXPERIMENT_TABLE" not in settings
+
+
+@pytest.mark.parametrize("name", ["staging", "production"])
+def test_an_environments_models_name_the_tooling_accounts_tables_by_arn(assembly: Any, name: str) -> None:
+    settings = _steps_settings(_template(assembly, "mlops-kit-serving"), name)
+
+    # DynamoDB takes a table ARN as TableName for another account's table; a bare name would be the caller's.
+    assert '"MLOPS_ONLINE_TABLE":"<{"Fn::ImportValue": "mlops-kit-feature-table-arn"}>"' in settings
+    assert '"MLOPS_EXPERIMENT_TABLE":"<{"Fn::ImportValue": "mlops-kit-experiment-table-arn"}>"' in settings
+
+
+def _table_statements(data: Template, sid_prefix: str) -> list[dict[str, Any]]:
+    return [
+        s
+        for table in _resources(data, "AWS::DynamoDB::Table")
+        for s in (table.get("ResourcePolicy") or {}).get("PolicyDocument", {}).get("Statement", [])
+        if s.get("Sid", "").startswith(sid_prefix)
+    ]
+
+
+MODEL_ROLES = {
+    "ArnEquals": {
+        "aws:PrincipalArn": [f"arn:aws:iam::{STAGING}:role/mlops-kit-models-staging",
+                             f"arn:aws:iam::{PRODUCTION}:role/mlops-kit-models-production"]
+    }
+}  # fmt: skip
+
+
+def _conditions(statement: dict[str, Any]) -> dict[str, Any]:
+    return {
+        operator: {key: [_text(v) for v in values] if isinstance(values, list) else _text(values)
+                   for key, values in keys.items()}
+        for operator, keys in statement["Condition"].items()
+    }  # fmt: skip
+
+
+def test_the_online_table_lets_the_environments_model_roles_batch_read_only(assembly: Any) -> None:
+    data = _template(assembly, "mlops-kit-data")
+
+    (read,) = _table_statements(data, "EnvironmentsReadFeatures")
+    assert read["Principal"] == ENVIRONMENT_PRINCIPALS
+    assert read["Action"] == "dynamodb:BatchGetItem"  # what the inference script's online lookup calls
+    assert read["Resource"] == "*"  # the table the policy is attached to
+    assert _conditions(read) == MODEL_ROLES
+
+
+def test_the_experiments_table_lets_the_environments_model_roles_route_and_record_exposures_only(
+    assembly: Any,
+) -> None:
+    data = _template(assembly, "mlops-kit-data")
+
+    (routes,) = _table_statements(data, "EnvironmentsReadRoutes")
+    (exposures,) = _table_statements(data, "EnvironmentsRecordExposures")
+    assert sorted(routes["Action"]) == ["dynamodb:GetItem", "dynamodb:Query"]
+    experiment_items = {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["experiment"]}}
+    assert _conditions(routes) == {**MODEL_ROLES, **experiment_items}
+    assert exposures["Action"] == "dynamodb:PutItem"
+    exposure_items = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["exposure#*"]}}
+    assert _conditions(exposures) == {**MODEL_ROLES, **exposure_items}
+    for statement in (routes, exposures):
+        assert statement["Principal"] == ENVIRONMENT_PRINCIPALS
+        assert statement["Resource"] == "*"
+    tables_with_policies = [t for t in _resources(data, "AWS::DynamoDB::Table") if "ResourcePolicy" in t]
+    assert len(tables_with_policies) == 2  # the online and experiments tables; not the promotion table
+
+
+def test_the_key_lets_the_environments_model_roles_decrypt_only_through_dynamodb(assembly: Any) -> None:
+    data = _template(assembly, "mlops-kit-data")
+    (key,) = _resources(data, "AWS::KMS::Key")
+
+    (decrypt,) = [s for s in key["KeyPolicy"]["Statement"] if s.get("Sid") == "EnvironmentsDecryptTables"]
+    assert decrypt["Principal"] == ENVIRONMENT_PRINCIPALS
+    assert decrypt["Action"] == "kms:Decrypt"
+    assert _conditions(decrypt) == {
+        **MODEL_ROLES,
+        "StringEquals": {"kms:ViaService": "dynamodb.us-east-1.amazonaws.com"},
+    }
+
+
+@pytest.mark.parametrize(("name", "account"), [("staging", STAGING), ("production", PRODUCTION)])
+def test_an_environments_model_role_may_read_features_and_route_on_the_tooling_accounts_tables(
+    assembly: Any, name: str, account: str
+) -> None:
+    _, statements = _role(_template(assembly, f"mlops-kit-serving-{name}"), f"mlops-kit-models-{name}")
+    tables = f"arn:aws:dynamodb:us-east-1:{TOOLING}:table/*"
+
+    dynamodb = {
+        (tuple(_actions(s)), json.dumps(s.get("Condition", {}), sort_keys=True))
+        for s in statements
+        if any(a.startswith("dynamodb:") for a in _actions(s))
+    }
+    assert dynamodb == {
+        (("dynamodb:BatchGetItem",), "{}"),
+        (("dynamodb:GetItem", "dynamodb:Query"),
+         json.dumps({"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["experiment"]}}, sort_keys=True)),
+        (("dynamodb:PutItem",),
+         json.dumps({"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["exposure#*"]}}, sort_keys=True)),
+    }  # fmt: skip
+    assert {_text(s["Resource"]) for s in statements if any(a.startswith("dynamodb:") for a in _actions(s))} == {tables}
+    (decrypt,) = [s for s in statements if s.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService")
+                  == "dynamodb.us-east-1.amazonaws.com"]  # fmt: skip
+    assert _actions(decrypt) == ["kms:Decrypt"]
+    assert _text(decrypt["Resource"]) == f"arn:aws:kms:us-east-1:{TOOLING}:key/*"
+    (invoke,) = [s for s in statements if _actions(s) == ["sagemaker:InvokeEndpoint"]]
+    assert _text(invoke["Resource"]) == f"arn:aws:sagemaker:us-east-1:{account}:endpoint/mlops-kit-endpoint-{name}"
