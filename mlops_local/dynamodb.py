@@ -1,4 +1,5 @@
-"""DynamoDB on the emulator: item attribute values are written to responses directly.
+"""DynamoDB on the emulator: item attribute values are written to responses directly, a table named by another
+account's ARN is that account's table, and CloudFormation applies a table's ``ResourcePolicy``.
 
 moto serializes every response by walking botocore's output shape member by member; for an item that means ten
 member look-ups per attribute value (``S``, ``N``, ``B``, ... ``BOOL``), at every level of nesting. Online feature
@@ -6,10 +7,21 @@ reads (a ``BatchGetItem`` per prediction) spent more time there than in the mode
 holds exactly its wire form when it is a string, number, boolean, null, string or number set, list or map of
 those, so it is copied as is; anything else (binary values, which the wire carries base64-encoded) goes through
 moto's serializer unchanged.
+
+DynamoDB takes a table's ARN wherever it takes a table name (``TableName``, the keys of ``RequestItems``), and an
+ARN of another account's table acts on that account's table (DynamoDB developer guide, "Cross-account access with
+resource-based policies": "If you only provide the table name ... the API operation will be performed on the table
+in the account to which the requestor belongs"). moto looks the table up in the caller's account only, so the
+request is served from the backend of the account (and region) its ARN names; whether the caller may is the IAM
+check's (:mod:`mlops_local.iam.enforcement`: the caller's identity policy and the table's resource policy must both
+allow a cross-account request). moto's CloudFormation ignores ``AWS::DynamoDB::Table``'s ``ResourcePolicy`` and
+does nothing on a table's update; the table gets its policy at creation, and an update applies the policy it
+names (or removes it), leaving the rest of the table as moto does.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from mlops_local.patching import Patcher, PatchPoint, points_by_name
@@ -24,6 +36,34 @@ PATCH_POINTS: tuple[PatchPoint, ...] = (
             "moto walks every AttributeValue member by member (ten look-ups per attribute, per nesting level); "
             "copy values that are already in wire form, hand the rest (binary) to moto"
         ),
+    ),
+    PatchPoint(
+        name="dynamodb-table-arn-account",
+        module="moto.dynamodb.responses",
+        attribute="DynamoHandler.dynamodb_backend",
+        signature="",  # a property
+        why=(
+            "moto finds a table named by ARN in the caller's account only; DynamoDB acts on the account (and region) "
+            "the ARN names (cross-account access through the table's resource-based policy)"
+        ),
+    ),
+    PatchPoint(
+        name="dynamodb-cfn-table-resource-policy",
+        module="moto.dynamodb.models.table",
+        attribute="Table.create_from_cloudformation_json",
+        signature=(
+            "(cls, resource_name: str, cloudformation_json: dict[str, typing.Any], account_id: str, region_name: str, "
+            "**kwargs: Any) -> 'Table'"
+        ),
+        why="CloudFormation drops AWS::DynamoDB::Table's ResourcePolicy (a cross-account table's grants)",
+    ),
+    PatchPoint(
+        name="dynamodb-cfn-table-update",
+        module="moto.dynamodb.models.table",
+        attribute="Table.update_from_cloudformation_json",
+        signature="",
+        why="moto has no update for AWS::DynamoDB::Table: a stack update never changes a table's ResourcePolicy",
+        adds=True,
     ),
 )
 
@@ -53,8 +93,98 @@ def wire_form(value: Any) -> dict[str, Any]:
     raise _NotPlainError
 
 
+class CrossAccountRequestError(Exception):
+    """A request names tables of more than one account (the emulator serves one request from one account)."""
+
+
+def _table_names(body: Any) -> list[str]:
+    """The tables a DynamoDB request names: ``TableName``, the keys of ``RequestItems``, and each transaction
+    item's ``TableName``."""
+    if not isinstance(body, dict):
+        return []
+    names = [body["TableName"]] if isinstance(body.get("TableName"), str) else []
+    names += [str(name) for name in body.get("RequestItems") or {}]
+    for item in body.get("TransactItems") or []:
+        names += [str(part["TableName"]) for part in item.values() if isinstance(part, dict) and "TableName" in part]
+    return names
+
+
+def table_location(name: str, account: str, region: str) -> tuple[str, str]:
+    """The (account, region) of table ``name``: the ARN's when it is one, else the caller's ``account``/``region``."""
+    parts = name.split(":")
+    if name.startswith("arn:") and len(parts) >= 6 and parts[2] == "dynamodb" and parts[4]:
+        return parts[4], parts[3] or region
+    return account, region
+
+
+def request_location(body: Any, account: str, region: str) -> tuple[str, str]:
+    """The (account, region) whose backend serves the request. Raises CrossAccountRequestError naming the
+    accounts when its tables are in several."""
+    locations = {table_location(name, account, region) for name in _table_names(body)}
+    if len(locations) > 1:
+        raise CrossAccountRequestError(
+            f"the request names tables of several accounts or regions ({sorted(locations)}); the local emulator "
+            "serves one request from one account: send one request per account"
+        )
+    return locations.pop() if locations else (account, region)
+
+
+def _backend_of_the_tables_account(self: Any) -> Any:
+    from moto.dynamodb.exceptions import MockValidationException
+    from moto.dynamodb.models import dynamodb_backends
+
+    try:
+        account, region = request_location(getattr(self, "body", None), self.current_account, self.region)
+    except CrossAccountRequestError as exc:
+        raise MockValidationException(str(exc)) from exc
+    return dynamodb_backends[account][region]
+
+
+def apply_resource_policy(table: Any, properties: dict[str, Any], account_id: str, region_name: str) -> None:
+    """Give ``table`` the ``ResourcePolicy`` of its CloudFormation ``properties``, or remove the one it has."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    backend = dynamodb_backends[account_id][region_name]
+    document = (properties.get("ResourcePolicy") or {}).get("PolicyDocument")
+    if document:
+        text = document if isinstance(document, str) else json.dumps(document)
+        backend.put_resource_policy(table.table_arn, text, None)
+    elif table.table_arn in backend.resource_policies:
+        backend.delete_resource_policy(table.table_arn, None)
+
+
+def _create_with_policy(original: Any) -> Any:
+    def create(
+        cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+    ) -> Any:
+        table = original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        apply_resource_policy(table, cloudformation_json.get("Properties", {}), account_id, region_name)
+        return table
+
+    return classmethod(create)
+
+
+def _update_policy(
+    cls: Any,
+    original_resource: Any,
+    new_resource_name: str,
+    cloudformation_json: Any,
+    account_id: str,
+    region_name: str,
+) -> Any:
+    apply_resource_policy(original_resource, cloudformation_json.get("Properties", {}), account_id, region_name)
+    return original_resource
+
+
 def apply(patcher: Patcher) -> None:
-    point = points_by_name(PATCH_POINTS)["dynamodb-attribute-values"]
+    points = points_by_name(PATCH_POINTS)
+    patcher.replace(points["dynamodb-table-arn-account"], property(_backend_of_the_tables_account))
+    patcher.replace(
+        points["dynamodb-cfn-table-resource-policy"],
+        _create_with_policy(points["dynamodb-cfn-table-resource-policy"].original()),
+    )
+    patcher.replace(points["dynamodb-cfn-table-update"], classmethod(_update_policy))
+    point = points["dynamodb-attribute-values"]
     original = point.original()
 
     def serialize_structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:

@@ -497,7 +497,7 @@ RequestKeys = tuple[dict[str, tuple[str, ...]], set[str]]
 
 
 def _dynamodb_keys(call: _Call) -> RequestKeys:
-    table = str(call.params.get("TableName") or "").rsplit("/", 1)[-1]
+    table = str(call.params.get("TableName") or "")  # a name, or a table ARN (another account's table)
     key_name = call.table_key(table) if call.table_key and table else None
     partition_keys = dynamodb_leading_keys(key_name, call.params, call.entry.name) if key_name else None
     return ({"dynamodb:leadingkeys": tuple(partition_keys)} if partition_keys else {}), {"dynamodb:leadingkeys"}

@@ -5,7 +5,8 @@ it must be allowed to do (:mod:`mlops_local.iam.authorizations`) and decides eac
 (:mod:`mlops_local.iam.policies`) from the policies the account holds in moto: the role's inline policies (those
 CloudFormation attaches from ``AWS::IAM::Policy`` included), its managed policies (customer and AWS managed) and
 its permissions boundary, and the resource's own policy where the service has one (S3 bucket policies, SNS topic
-and SQS queue policies, Lambda function policies, SageMaker model package group policies, KMS key policies and,
+and SQS queue policies, Lambda function policies, SageMaker model package group policies, DynamoDB table
+policies, KMS key policies and,
 for sts:AssumeRole, the role's trust policy, which must allow). A denial reaches the client as the service's
 AccessDenied error with AWS's message ("User: arn:aws:sts::...:assumed-role/ROLE/SESSION is not authorized to
 perform: ACTION on resource: ARN because no identity-based policy allows the ACTION action").
@@ -259,6 +260,24 @@ def _model_group_policy(resource: str, rest: str, account: str, region: str) -> 
     return ([PolicyDocument.parse(policy, f"model package group policy of {name}")] if policy else []), False
 
 
+def _table_policy(resource: str, rest: str, account: str, region: str) -> ResourcePolicy:
+    """A DynamoDB table's resource-based policy, for the table and its indexes (``table/<name>/index/<index>``; a
+    table's policy covers its indexes: DynamoDB developer guide, "Using resource-based policies for DynamoDB")."""
+    kind, _, path = rest.partition("/")
+    if kind != "table" or not path:
+        return None, False
+    from moto.dynamodb.models import dynamodb_backends
+
+    backend = dynamodb_backends[account][region]
+    table = backend.tables.get(path.split("/", 1)[0])
+    if table is None:
+        return None, False
+    policy = backend.resource_policies.get(table.table_arn)
+    if policy is None:
+        return [], False
+    return [PolicyDocument.parse(policy.policy_doc, f"resource policy of table {table.name}")], False
+
+
 # The actions a role's trust policy governs (its resource-based policy for them): the trust policy must allow, as a
 # key policy must (IAM User Guide, "Cross-account policy evaluation logic": "a role trust policy ... after
 # assuming that role"; STS API reference, AssumeRole: "the role's trust policy ... the principal's identity-based
@@ -286,6 +305,7 @@ _RESOURCE_POLICIES: dict[str, Callable[[str, str, str, str], ResourcePolicy]] = 
     "sqs": _queue_policy,
     "lambda": _function_policy,
     "kms": _key_policy,
+    "dynamodb": _table_policy,
 }
 
 
@@ -381,17 +401,55 @@ def decide(
 # -- the request check -----------------------------------------------------------------------------------
 
 
+def _table(name: str, account: str, region: str) -> Any:
+    """The table ``name`` (a name in ``account``, or an ARN of any account's table) names; None when there is none."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    from mlops_local.dynamodb import table_location
+
+    owner, owner_region = table_location(name, account, region)
+    try:
+        return dynamodb_backends[owner][owner_region].get_table(name)
+    except Exception:
+        return None
+
+
 def _table_key(account: str, region: str) -> Any:
     def key_of(table: str) -> str | None:
-        from moto.dynamodb.models import dynamodb_backends
-
-        try:
-            found = dynamodb_backends[account][region].get_table(table)
-        except Exception:
-            return None
+        found = _table(table, account, region)
         return str(found.hash_key_attr) if found is not None else None
 
     return key_of
+
+
+def _cross_account_table_keys(authorizations_: list[Authorization], account: str, region: str) -> list[Authorization]:
+    """A table of another account encrypted with a customer managed key: DynamoDB uses the key on the caller's
+    behalf, so the caller needs ``kms:Decrypt`` on it through DynamoDB, which the key's policy must allow (the
+    caller's account is not the key's). Same-account requests are not checked for the table's key (the emulator's
+    rule so far)."""
+    from moto.kms.models import kms_backends
+
+    extra: list[Authorization] = []
+    for arn in dict.fromkeys(a.resource for a in authorizations_ if ":dynamodb:" in a.resource):
+        table = _table(arn.split("/index/", 1)[0], account, region)
+        if table is None or table.account_id == account:
+            continue
+        key_id = (getattr(table, "sse_specification", None) or {}).get("KMSMasterKeyId")
+        if not key_id:
+            continue
+        try:
+            backend = kms_backends[table.account_id][table.region_name]
+            key_arn = backend.keys[backend.any_id_to_key_id(str(key_id))].arn
+        except Exception:  # a key that no longer exists: DynamoDB itself would fail the request
+            LOG.debug("KMS key %s of table %s not found", key_id, arn)
+            continue
+        keys = {
+            "kms:viaservice": (f"dynamodb.{table.region_name}.amazonaws.com",),
+            "kms:calleraccount": (account,),
+            "aws:viaawsservice": ("true",),
+        }
+        extra.append(Authorization(action="kms:Decrypt", resource=key_arn, keys=keys, known=frozenset(keys)))
+    return extra
 
 
 def _s3_operation(request: ApiRequest) -> tuple[str, dict[str, Any], list[Authorization]]:
@@ -546,9 +604,12 @@ def request_authorizations(request: ApiRequest) -> list[Authorization]:
         params = _kms_params(params, account, region)
     if prefix == "cloudformation" and params.get("StackName"):
         params = {**params, "StackName": _stack_arn(str(params["StackName"]), account, region)}
-    return authorizations(
+    found = authorizations(
         prefix, request.action, params, region=region, account=account, table_key=_table_key(account, region)
     )
+    if prefix == "dynamodb":
+        found += _cross_account_table_keys(found, account, region)
+    return found
 
 
 def check(request: ApiRequest) -> None:
