@@ -439,8 +439,8 @@ def environments(context: DemoContext) -> dict[str, Any]:
         served[name] = {
             "serving": serving,
             "sample": client.predict(sample).body if serving else None,
-            # An environment's endpoint has no online feature store (README "Environments"): a request must
-            # carry its features, and one without them gets the inference script's 400.
+            # Without features the environment's model looks the customer up in the tooling account's online
+            # store (README "Environments"), which this scenario does not fill: the inference script's 404.
             "without_features": _refusal(client, {k: v for k, v in sample.items() if k != "features"})
             if serving
             else None,

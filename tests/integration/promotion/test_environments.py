@@ -106,3 +106,136 @@ def test_steps_without_the_assume_role_grant_cannot_reach_their_environment(depl
         code = _code(lambda: environment_session(sts, _deployment_role("staging"), "staging"))
 
     assert code == "AccessDenied"
+
+
+# -- an environment's models read the tooling account's online features and A/B routes --------------------------
+
+STAGING_MODELS = f"arn:aws:iam::{STAGING}:role/mlops-kit-models-staging"
+EXPERIMENT = "checkout"
+
+
+@pytest.fixture
+def shared_tables(emulator: Emulator, assembly_with: Any) -> dict[str, Any]:
+    """The tooling data stack and staging's stack deployed as synthesized; the online table holds one customer's
+    features and the experiments table a running experiment on staging's endpoint. The tables' ARNs (what the
+    environment's models are given) and the customer."""
+    from mlops_kit.abtest.assignment import Allocation, Variants
+    from mlops_kit.abtest.routing import Route
+    from mlops_kit.features import fraud
+    from mlops_kit.features.online import OnlineStore
+
+    app = assembly_with("environments", ENVIRONMENTS)
+    deployer = LocalDeployer(emulator.session(), account=emulator.account, region=emulator.region)
+    results = {r.stack_name: r for r in deployer.deploy(app, stacks=["mlops-kit-data", "mlops-kit-serving-staging"])}
+    outputs = results["mlops-kit-data"].outputs
+    dynamodb = emulator.client("dynamodb", account=TOOLING)
+    data = fraud.generate(3, 30, seed=1)
+    store = OnlineStore.from_client(fraud.REGISTRY, dynamodb, outputs["FeatureTableName"])
+    for group, frame in data.feature_rows().items():
+        assert store.write(group, frame).ok
+    route = Route(
+        experiment=EXPERIMENT,
+        state="running",
+        endpoint_name=ENDPOINT,
+        variants=Variants(control="Production", treatment="Candidate"),
+        salt="s1",
+        allocation=Allocation(treatment_bp=5000),
+    )
+    dynamodb.put_item(
+        TableName=outputs["ExperimentTableName"],
+        Item={"pk": {"S": "experiment"}, "sk": {"S": EXPERIMENT}, "route": {"S": route.model_dump_json()}},
+    )
+
+    def arn(name: str) -> str:
+        return str(dynamodb.describe_table(TableName=name)["Table"]["TableArn"])
+
+    return {
+        "features": arn(outputs["FeatureTableName"]),
+        "experiments": arn(outputs["ExperimentTableName"]),
+        "customer": str(data.profiles["customer_id"].iloc[0]),
+    }
+
+
+def _lookup(emulator: Emulator, tables: dict[str, Any]) -> dict[str, str]:
+    """What the inference script does for a request without features: the customer's online features, read as the
+    environment's model role from the tooling account's table named by ARN (its MLOPS_ONLINE_TABLE)."""
+    from mlops_kit.features import fraud
+    from mlops_kit.features.online import OnlineStore
+
+    with acting_as(STAGING_MODELS):
+        store = OnlineStore.from_client(fraud.REGISTRY, emulator.client("dynamodb"), tables["features"])
+        found = store.get([{"customer_id": tables["customer"]}], fraud.FEATURE_REFS)
+    return found.status[0]
+
+
+def _sticky(emulator: Emulator, tables: dict[str, Any], user: str = "u-17") -> str:
+    """What the inference script does for a request naming its user: the variant it is assigned to (the exposure
+    recorded), as the environment's model role with the tooling account's experiments table (MLOPS_EXPERIMENT_TABLE)."""
+    from mlops_kit.abtest.routing import EndpointRouter, RouteTable
+    from mlops_kit.serving.sticky import StickyRouting
+
+    with acting_as(STAGING_MODELS):
+        router = EndpointRouter(RouteTable(emulator.client("dynamodb"), tables["experiments"]), ENDPOINT)
+        sticky = StickyRouting(endpoint_name=ENDPOINT, variant="Production", router=router, runtime=None)
+        return sticky.target({"user_id": user}) or "Production"  # None: served by this container's variant
+
+
+def test_an_environments_models_read_features_by_entity_and_assign_users_from_the_tooling_account(
+    shared_tables: dict[str, Any], emulator: Emulator
+) -> None:
+    status = _lookup(emulator, shared_tables)
+    variant = _sticky(emulator, shared_tables)
+
+    assert "missing" not in status.values(), status  # read: found (or expired by its group's TTL)
+    assert variant in ("Production", "Candidate")
+    exposures = emulator.client("dynamodb", account=TOOLING).scan(TableName=shared_tables["experiments"])["Items"]
+    assert [(i["sk"]["S"], i["variant"]["S"]) for i in exposures if i["pk"]["S"].startswith("exposure#")] == [
+        ("u-17", variant)
+    ]  # recorded once, in the tooling account's table
+    assert _sticky(emulator, shared_tables) == variant  # sticky
+
+
+def test_without_the_tables_resource_policy_an_environments_models_cannot_read_it(
+    shared_tables: dict[str, Any], emulator: Emulator
+) -> None:
+    emulator.client("dynamodb", account=TOOLING).delete_resource_policy(ResourceArn=shared_tables["features"])
+
+    with pytest.raises(ClientError) as raised:
+        _lookup(emulator, shared_tables)
+
+    assert raised.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert "because no resource-based policy allows the dynamodb:BatchGetItem action" in str(raised.value)
+
+
+def test_without_the_roles_grant_an_environments_models_cannot_read_the_tooling_tables(
+    shared_tables: dict[str, Any], emulator: Emulator
+) -> None:
+    iam = emulator.client("iam", account=STAGING)
+    for name in iam.list_role_policies(RoleName="mlops-kit-models-staging")["PolicyNames"]:
+        document = iam.get_role_policy(RoleName="mlops-kit-models-staging", PolicyName=name)["PolicyDocument"]
+        kept = [s for s in document["Statement"] if not any(a.startswith("dynamodb:") for a in _listed(s["Action"]))]
+        iam.put_role_policy(
+            RoleName="mlops-kit-models-staging",
+            PolicyName=name,
+            PolicyDocument=json.dumps({**document, "Statement": kept}),
+        )
+
+    with pytest.raises(ClientError) as features:
+        _lookup(emulator, shared_tables)
+    with pytest.raises(ClientError) as routes:
+        _running_on(emulator, shared_tables)
+
+    assert "because no identity-based policy allows the dynamodb:BatchGetItem action" in str(features.value)
+    assert "because no identity-based policy allows the dynamodb:Query action" in str(routes.value)
+
+
+def _listed(actions: Any) -> list[str]:
+    return [actions] if isinstance(actions, str) else list(actions)
+
+
+def _running_on(emulator: Emulator, tables: dict[str, Any]) -> Any:
+    """The experiment running on staging's endpoint, read as its model role (what sticky assignment reads first)."""
+    from mlops_kit.abtest.routing import RouteTable
+
+    with acting_as(STAGING_MODELS):
+        return RouteTable(emulator.client("dynamodb"), tables["experiments"]).running_on(ENDPOINT)
