@@ -5,11 +5,10 @@ it must be allowed to do (:mod:`mlops_local.iam.authorizations`) and decides eac
 (:mod:`mlops_local.iam.policies`) from the policies the account holds in moto: the role's inline policies (those
 CloudFormation attaches from ``AWS::IAM::Policy`` included), its managed policies (customer and AWS managed) and
 its permissions boundary, and the resource's own policy where the service has one (S3 bucket policies, SNS topic
-and SQS queue policies, Lambda function policies, SageMaker model package group policies, DynamoDB table
-policies, KMS key policies and,
-for sts:AssumeRole, the role's trust policy, which must allow). A denial reaches the client as the service's
-AccessDenied error with AWS's message ("User: arn:aws:sts::...:assumed-role/ROLE/SESSION is not authorized to
-perform: ACTION on resource: ARN because no identity-based policy allows the ACTION action").
+and SQS queue policies, Lambda function policies, SageMaker model package group policies, DynamoDB table policies,
+KMS key policies and, for sts:AssumeRole, the role's trust policy, which must allow). A denial reaches the client
+as the service's AccessDenied error with AWS's message ("User: arn:aws:sts::...:assumed-role/ROLE/SESSION is not
+authorized to perform: ACTION on resource: ARN because no identity-based policy allows the ACTION action").
 
 Requests from no role (tests, the CLI, CloudFormation deploying stacks) are the administrator's and are not
 evaluated. Where the emulator itself acts for an AWS service with a role (EventBridge and Scheduler targets,
@@ -262,9 +261,10 @@ def _model_group_policy(resource: str, rest: str, account: str, region: str) -> 
 
 def _table_policy(resource: str, rest: str, account: str, region: str) -> ResourcePolicy:
     """A DynamoDB table's resource-based policy, for the table and its indexes (``table/<name>/index/<index>``; a
-    table's policy covers its indexes: DynamoDB developer guide, "Using resource-based policies for DynamoDB")."""
+    table's policy covers its indexes: DynamoDB developer guide, "Using resource-based policies for DynamoDB").
+    A stream has a policy of its own, which the emulator does not model (None)."""
     kind, _, path = rest.partition("/")
-    if kind != "table" or not path:
+    if kind != "table" or not path or "/stream/" in f"/{path}":
         return None, False
     from moto.dynamodb.models import dynamodb_backends
 
