@@ -526,3 +526,59 @@ def test_an_environments_model_role_may_read_features_and_route_on_the_tooling_a
     assert _text(decrypt["Resource"]) == f"arn:aws:kms:us-east-1:{TOOLING}:key/*"
     (invoke,) = [s for s in statements if _actions(s) == ["sagemaker:InvokeEndpoint"]]
     assert _text(invoke["Resource"]) == f"arn:aws:sagemaker:us-east-1:{account}:endpoint/mlops-kit-endpoint-{name}"
+
+
+# -- tearing an environment down -------------------------------------------------------------------------------
+@pytest.mark.parametrize(("name", "account"), [("staging", STAGING), ("production", PRODUCTION)])
+def test_an_environments_teardown_may_remove_only_its_endpoint_and_what_was_named_for_it(
+    assembly: Any, name: str, account: str
+) -> None:
+    template = _template(assembly, f"mlops-kit-serving-{name}")
+    endpoint = f"mlops-kit-endpoint-{name}"
+    (resource,) = template.find_resources("Custom::ServingTeardown").values()
+    assert resource["Properties"]["EndpointName"] == endpoint
+    functions = template.find_resources("AWS::Lambda::Function")
+    (function,) = [f for k, f in functions.items() if k in json.dumps(resource["Properties"]["ServiceToken"])]
+    assert f'{{"endpoint_name":"{endpoint}"}}' in function["Properties"]["Environment"]["Variables"].values()
+    role = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    statements = [
+        s
+        for policy in _resources(template, "AWS::IAM::Policy")
+        if {"Ref": role} in policy["Roles"]
+        for s in policy["PolicyDocument"]["Statement"]
+    ]
+
+    # The resource goes before its function's permissions (CloudFormation deletes in reverse dependency order)
+    assert any(d.startswith(role) for d in resource.get("DependsOn", []))
+    for statement in statements:
+        if all(a.startswith(("logs:", "xray:")) for a in _actions(statement)):
+            continue  # its own log group and traces
+        for resource_arn in _text(statement["Resource"]).split(" "):
+            if resource_arn == "*":
+                continue
+            assert f":{account}:" in resource_arn, resource_arn  # this account's, named after this endpoint
+            assert f"/{endpoint}" in resource_arn, resource_arn
+    granted = {a: _text(s["Resource"]) for s in statements for a in _actions(s)}
+    assert granted["sagemaker:DeleteEndpoint"] == f"arn:aws:sagemaker:us-east-1:{account}:endpoint/{endpoint}"
+    assert granted["sagemaker:DeleteModel"] == f"arn:aws:sagemaker:us-east-1:{account}:model/{endpoint}-*"
+    (scaling,) = [s for s in statements if "application-autoscaling:DeregisterScalableTarget" in _actions(s)]
+    assert scaling["Condition"]["StringEquals"]["application-autoscaling:service-namespace"] == "sagemaker"
+    assert "sts:AssumeRole" not in granted  # it acts in its own account only
+
+
+@pytest.mark.parametrize("name", ["staging", "production"])
+def test_an_environments_deployment_role_is_deleted_before_its_teardown_runs(assembly: Any, name: str) -> None:
+    template = _template(assembly, f"mlops-kit-serving-{name}")
+    (teardown,) = template.find_resources("Custom::ServingTeardown")
+    roles = template.find_resources("AWS::IAM::Role")
+    (deployment,) = [k for k, r in roles.items() if r["Properties"].get("RoleName") == f"mlops-kit-deploy-{name}"]
+    policies = [
+        body
+        for body in template.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": deployment} in body["Properties"]["Roles"]
+    ]
+
+    # CloudFormation deletes what depends on a resource first: the role and its policy, then the teardown
+    assert teardown in roles[deployment]["DependsOn"]
+    assert policies
+    assert all(teardown in body["DependsOn"] for body in policies)
