@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,9 @@ class DemoContext:
     workdir: Path
     stacks: list[StackResult] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
+    # Called once before a scenario destroys the stacks it deployed (the environments scenario ends with `cdk
+    # destroy`), while what they hold can still be read: the soak test reads the execution histories then.
+    before_teardown: Callable[[DemoContext], None] | None = None
 
     def output(self, key: str) -> str:
         """A stack output by key, from whichever stack exports it."""

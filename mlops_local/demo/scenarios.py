@@ -34,6 +34,7 @@ from mlops_kit.serving.client import EndpointClient, ModelRequestError
 from mlops_local.demo import environments as staged
 from mlops_local.demo.context import DemoContext
 from mlops_local.demo.serving import promote
+from mlops_local.demo.teardown import destroy_everything
 from mlops_local.deploy import LocalDeployer
 from mlops_local.emulator import DEFAULT_ACCOUNT
 
@@ -424,7 +425,8 @@ def serverless_alarm(context: DemoContext) -> dict[str, Any]:
 
 def environments(context: DemoContext) -> dict[str, Any]:
     """Version 1 goes staging then production (first deployments, each in its own account); version 2 follows:
-    in each environment a shadow against version 1, the reviewer's approval and the canary, under live traffic."""
+    in each environment a shadow against version 1, the reviewer's approval and the canary, under live traffic.
+    Then `cdk destroy` of every stack in every account, and what is left in each (nothing billing)."""
     data = fixture_data()
     accounts = {"staging": staged.STAGING, "production": staged.PRODUCTION}
     first = register_model(context, data, name="v1", seed=1)
@@ -445,6 +447,10 @@ def environments(context: DemoContext) -> dict[str, Any]:
             if serving
             else None,
         }
+    if context.before_teardown is not None:
+        context.before_teardown(context)
+    endpoints = [context.output("EndpointName")] + [staged.endpoint_name(context, name) for name in accounts]
+    teardown = destroy_everything(context, {"tooling": context.emulator.account, **accounts}, endpoints)
     return {
         # Without wall seconds or execution ARNs: the end state a person checks, the same run after run.
         "promotions": {
@@ -455,6 +461,7 @@ def environments(context: DemoContext) -> dict[str, Any]:
             for version, by_environment in promotions.items()
         },
         "environments": served,
+        "teardown": teardown,
     }
 
 

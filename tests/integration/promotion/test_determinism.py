@@ -82,13 +82,26 @@ def _histories(aws: Emulator, machine_arn: str) -> list[list[tuple[str, str | No
 
 def _run(name: str, assembly: CloudAssembly, workdir: Path) -> dict[str, Any]:
     with Emulator(start=START, workdir=workdir / "emulator") as aws:
+        histories: list[list[tuple[str, str | None, float]]] = []
+        read: list[bool] = []
+
+        def read_histories(context: DemoContext) -> None:
+            read.append(True)
+            # Every promotion state machine's: the platform's, and each environment's (the environments scenario).
+            machines = sorted(
+                k
+                for s in context.stacks
+                for k in s.outputs
+                if k.startswith("Promotion") and k.endswith("StateMachineArn")
+            )
+            histories.extend(e for machine in machines for e in _histories(aws, context.output(machine)))
+
         context = DemoContext(emulator=aws, assembly=assembly, console=Console(quiet=True), workdir=workdir)
+        # Read before a scenario that ends with `cdk destroy` deletes the state machines, else after it.
+        context.before_teardown = read_histories
         result = run_scenario(name, context)
-        # Every promotion state machine's: the platform's, and each environment's (the environments scenario).
-        machines = sorted(
-            k for s in context.stacks for k in s.outputs if k.startswith("Promotion") and k.endswith("StateMachineArn")
-        )
-        histories = [execution for machine in machines for execution in _histories(aws, context.output(machine))]
+        if not read:
+            read_histories(context)
     ignored = {"seconds", "execution", "second_execution"}  # wall time and ARNs with random parts
     return {"histories": histories, "end": {k: v for k, v in result.items() if k not in ignored}}
 

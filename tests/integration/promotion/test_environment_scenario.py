@@ -1,6 +1,7 @@
 """The staging-then-production scenario end to end on the emulator: the tooling account's state machines promote
 each version to staging's endpoint in the staging account, then to production's in the production account, with
-the code bundle copied where the environment's model role may read it."""
+the code bundle copied where the environment's model role may read it; then `cdk destroy` of every stack in every
+account leaves nothing billing in any of them."""
 
 from __future__ import annotations
 
@@ -11,14 +12,20 @@ from rich.console import Console
 
 from mlops_local.demo.context import DemoContext
 from mlops_local.demo.scenarios import SCENARIOS, run_scenario
-from mlops_local.emulator import Emulator
+from mlops_local.deploy import CloudAssembly
+from mlops_local.emulator import DEFAULT_ACCOUNT, Emulator
+from tests.integration.promotion.test_teardown import retained_by_templates
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def result(assembly_with: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    assembly = assembly_with("environment-scenario", {"mlops": SCENARIOS["environments"].overrides})
+def assembly(assembly_with: Any) -> CloudAssembly:
+    return assembly_with("environment-scenario", {"mlops": SCENARIOS["environments"].overrides})
+
+
+@pytest.fixture(scope="module")
+def result(assembly: CloudAssembly, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     workdir = tmp_path_factory.mktemp("environments")
     with Emulator(workdir=workdir / "emulator") as aws:
         context = DemoContext(emulator=aws, assembly=assembly, console=Console(quiet=True), workdir=workdir)
@@ -72,3 +79,33 @@ def test_the_registry_shows_where_each_version_serves(result: dict[str, Any]) ->
     stages = {r["version"]: (r["stage"], r["status"]) for r in result["registry"]}
     assert stages[2] == ("production", "Deployed")
     assert stages[1] == ("Archived", "Retired")  # replaced in every environment: it serves nowhere
+
+
+def test_destroy_deletes_every_stack_in_every_account(result: dict[str, Any], assembly: CloudAssembly) -> None:
+    assert sorted(result["teardown"]["deleted"]) == sorted(s.stack_name for s in assembly.stacks)
+    assert {label: left["account"] for label, left in result["teardown"]["left"].items()} == {
+        "tooling": DEFAULT_ACCOUNT,
+        "staging": "222222222222",
+        "production": "333333333333",
+    }
+
+
+def test_nothing_billing_is_left_in_any_account(result: dict[str, Any]) -> None:
+    # Each environment's endpoint, its configs, models and autoscaling went with its stack's teardown, the
+    # platform's functions, state machines, alarms and topic with the tooling stacks.
+    assert {label: left["billing"] for label, left in result["teardown"]["left"].items()} == {
+        "tooling": {},
+        "staging": {},
+        "production": {},
+    }
+
+
+def test_what_each_account_keeps_is_the_data_its_templates_retain(
+    result: dict[str, Any], assembly: CloudAssembly
+) -> None:
+    for label, left in result["teardown"]["left"].items():
+        assert left["retained"] == retained_by_templates(assembly, left["account"]), label
+    # An environment keeps only its teardown function's log group; the data stays in the tooling account.
+    for environment in ("staging", "production"):
+        kept = {kind: count for kind, count in result["teardown"]["left"][environment]["retained"].items() if count}
+        assert kept == {"log groups": 1}, environment
