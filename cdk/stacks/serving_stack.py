@@ -160,6 +160,8 @@ class ServingStack(Stack):
                 f"Promotion{name.capitalize()}StateMachineArn",
                 value=workflow.state_machine.state_machine_arn,
             )
+        if self.environment_promotions:  # in promotion order: `mlops promote` starts the first one's
+            CfnOutput(self, "PromotionEnvironments", value=",".join(self.environment_promotions))
         CfnOutput(self, "ApproverRoleArn", value=self.promotion.approvals.approver_role.role_arn)
         self.approval_page: ApprovalPage | None = None
         if config.approval_page.enabled:

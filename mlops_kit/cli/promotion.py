@@ -80,13 +80,35 @@ EXIT_ALREADY_RUNNING = 4
 EXIT_ALREADY_ENDED = 5
 
 
+def promotion_start(outputs: dict[str, str]) -> tuple[str, str | None]:
+    """Where ``mlops promote`` starts a promotion, as the registry trigger does: the output naming the state machine,
+    and the environment it promotes to. With environments (the serving stack's ``PromotionEnvironments`` output, in
+    promotion order) the first environment's machine; without, the platform's (environment None).
+
+    Raises ValueError when the outputs name environments without the first one's state machine (stacks of
+    different deployments).
+    """
+    environments = [name for name in outputs.get("PromotionEnvironments", "").split(",") if name]
+    if not environments:
+        return "PromotionStateMachineArn", None
+    first = environments[0]
+    key = f"Promotion{first.capitalize()}StateMachineArn"
+    if key not in outputs:
+        raise ValueError(
+            f"the serving stack promotes through environments {', '.join(environments)} but has no output {key}; "
+            "deploy the serving stack again (`cdk deploy`), or approve the version in the registry, which starts it"
+        )
+    return key, first
+
+
 def promote(
     version: Annotated[str, typer.Argument(help="Model version number (or model package ARN) to promote.")],
     comment: Annotated[str, typer.Option(help="Why this version (recorded with the approval).")] = "",
     follow: Annotated[bool, typer.Option(help="Print the workflow's progress until it waits or ends.")] = True,
     project: ProjectOption = None,
 ) -> None:
-    """Approve a Staging version in the registry and start its promotion (shadow, approval, canary).
+    """Approve a Staging version in the registry and start its promotion (shadow, approval, canary); with
+    environments configured, its promotion to the first environment, as the registry approval does.
 
     Exit codes: 0 the promotion started (by this command, or by the registry trigger on the approval it just
     gave); 3 the version is already in Production; 4 a promotion of it is already running (its ARN is printed);
@@ -96,6 +118,11 @@ def promote(
     from mlops_kit.registry import IllegalTransition, ModelRegistry, Stage, StageStatus, UnknownModelVersion
 
     platform = Platform.connect(project)
+    try:
+        machine, environment = promotion_start(platform.outputs)
+    except ValueError as exc:
+        fail(str(exc))
+    to = f" to {environment}" if environment else ""
     registry = ModelRegistry(platform.client("sagemaker"), platform.output("ModelPackageGroupName"))
     approved_now = False
     try:
@@ -111,27 +138,27 @@ def promote(
     sfn = platform.client("stepfunctions")
     arn, started = start_promotion(
         sfn,
-        platform.output("PromotionStateMachineArn"),
+        platform.output(machine),
         package_arn=candidate.arn,
         version=candidate.version,
         requested_by=_identity(platform),
     )
     if started:
-        console.print(f"started the promotion of version {candidate.version}: {arn}")
+        console.print(f"started the promotion of version {candidate.version}{to}: {arn}")
     else:
         status = sfn.describe_execution(executionArn=arn)["status"]
         if status == "RUNNING" and approved_now:
             # The registry's approval event reached the promotion trigger first: this command's approval started it.
-            console.print(f"started the promotion of version {candidate.version} (by the registry trigger): {arn}")
+            console.print(f"started the promotion of version {candidate.version}{to} (by the registry trigger): {arn}")
         elif status == "RUNNING":
             console.print(
-                f"a promotion of version {candidate.version} is already running: {arn}; nothing started "
+                f"a promotion of version {candidate.version}{to} is already running: {arn}; nothing started "
                 "(`mlops promotions pending` shows it once it waits for approval)"
             )
             raise typer.Exit(EXIT_ALREADY_RUNNING)
         else:
             console.print(
-                f"the promotion of version {candidate.version} already ended {status}: {arn}; nothing started "
+                f"the promotion of version {candidate.version}{to} already ended {status}: {arn}; nothing started "
                 "(`mlops promotions history` shows its outcome; register a new version to try again)"
             )
             raise typer.Exit(EXIT_ALREADY_ENDED)

@@ -582,3 +582,9 @@ def test_an_environments_deployment_role_is_deleted_before_its_teardown_runs(ass
     assert teardown in roles[deployment]["DependsOn"]
     assert policies
     assert all(teardown in body["DependsOn"] for body in policies)
+
+
+def test_the_serving_stack_names_the_environments_in_promotion_order(assembly: Any) -> None:
+    outputs = _template(assembly, "mlops-kit-serving").find_outputs("PromotionEnvironments")
+
+    assert [o["Value"] for o in outputs.values()] == ["staging,production"]  # `mlops promote` starts staging's
