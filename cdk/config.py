@@ -847,18 +847,26 @@ class PlatformConfig(_Section):
             )
         from mlops_kit.promotion.approvals import ApprovalPolicy, Approver
 
-        # Sessions of the approver role always may answer; any other identity must be one of approvals.approvers.
-        policy = ApprovalPolicy(tuple(self.approvals.approvers), allow_self_approval=True)
+        # Sessions of the approver role always may answer; any other identity must be one of approvals.approvers,
+        # or of an environment's approvers (the page judges each approval by its environment's).
+        policies = [
+            ApprovalPolicy(tuple(approvers), allow_self_approval=True)
+            for approvers in [self.approvals.approvers, *(self.environment_approvers(n) for n in self.environments)]
+        ]
         not_approvers = {
             email: identity
             for email, identity in page.identities.items()
             if not identity.startswith(APPROVER_ROLE_SESSION)
-            and (not policy.approvers or policy.refusal(Approver(identity), registered_by="", requested_by=""))
+            and all(
+                not policy.approvers or policy.refusal(Approver(identity), registered_by="", requested_by="")
+                for policy in policies
+            )
         }
         if not_approvers:
             raise ValueError(
                 f"approval_page.identities names identities that may not approve: {not_approvers}; name them in "
-                "approvals.approvers, or map the addressee to approver-role/<session> (a session of the approver role)"
+                "approvals.approvers (or an environment's approvers), or map the addressee to approver-role/<session> "
+                "(a session of the approver role)"
             )
         return self
 

@@ -3,6 +3,8 @@ them, and the REST API in front of it (see :mod:`mlops_kit.promotion.approval_pa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_dynamodb as dynamodb
@@ -68,7 +70,10 @@ class ApprovalPage(Construct):
         link_ttl: Duration,
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
+        environment_approvers: Mapping[str, list[str]] | None = None,
     ) -> None:
+        """``environment_approvers`` (with environments): who may answer a promotion to each environment, by name
+        (the approver role's sessions too), as the approval service's; unset: ``approvers`` judge every answer."""
         super().__init__(scope, construct_id)
         if not addressees:
             raise ValueError("ApprovalPage needs at least one addressee: links are signed for each of them")
@@ -117,6 +122,9 @@ class ApprovalPage(Construct):
             identities=resolved,
             approvers=(*approvers, approver_role.role_arn),
             allow_self_approval=allow_self_approval,
+            environment_approvers={
+                name: (*names, approver_role.role_arn) for name, names in (environment_approvers or {}).items()
+            },
         )
         self.page = PythonFunction(
             self,

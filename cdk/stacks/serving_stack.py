@@ -179,8 +179,11 @@ class ServingStack(Stack):
                 link_ttl=Duration.seconds(config.approval_page.link_ttl_seconds),
                 log_retention=config.log_retention,
                 removal_policy=config.cdk_removal_policy,
+                environment_approvers={name: config.environment_approvers(name) for name in config.environments},
             )
             self.approval_page.issue_links_from(self.promotion.steps)
+            for workflow in self.environment_promotions.values():  # each environment's approvals get links too
+                self.approval_page.issue_links_from(workflow.steps)
             CfnOutput(self, "ApprovalPageUrl", value=self.approval_page.url)
             CfnOutput(self, "ApprovalPageFunctionName", value=self.approval_page.function.function_name)
         self.abtest = AbTesting(

@@ -49,6 +49,7 @@ def page() -> ApprovalPage:
         ),
         clock=time.time,
         policy=settings().policy(),
+        environment_policies=settings().environment_policies(),
         identities=settings().identities,
     )
 

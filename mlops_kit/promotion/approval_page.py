@@ -38,7 +38,7 @@ import json
 import os
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, quote
 
@@ -105,9 +105,19 @@ class ApprovalPageSettings(HandlerSettings):
     # who may answer, as for an answer in the registry (mlops_kit.promotion.approvals.ApprovalPolicy)
     approvers: tuple[str, ...]
     allow_self_approval: bool
+    # With environments: who may answer a promotion to each (``environments.<name>.approvers``, the approver role
+    # included), as the approval service judges it; an environment without an entry takes ``approvers``.
+    environment_approvers: dict[str, tuple[str, ...]] = Field(default_factory=dict)
 
     def policy(self) -> ApprovalPolicy:
         return ApprovalPolicy(self.approvers, self.allow_self_approval)
+
+    def environment_policies(self) -> dict[str, ApprovalPolicy]:
+        """Each environment's policy, by environment name."""
+        return {
+            name: ApprovalPolicy(approvers, self.allow_self_approval)
+            for name, approvers in self.environment_approvers.items()
+        }
 
 
 # -- signed links -------------------------------------------------------------------------------------------
@@ -418,6 +428,14 @@ class ApprovalPage:
     clock: Callable[[], float]
     policy: ApprovalPolicy
     identities: Mapping[str, str]  # addressee -> the IAM identity they stand for (the platform's config)
+    # A promotion to an environment (its approval's context names it) is judged by that environment's policy
+    # (``policy`` when it has none), as the approval service judges an answer in the registry.
+    environment_policies: Mapping[str, ApprovalPolicy] = field(default_factory=dict)
+
+    def policy_for(self, approval: Approval) -> ApprovalPolicy:
+        """The policy an answer to ``approval`` is judged by: its environment's, else the platform's."""
+        environment = approval.context.get("environment")
+        return self.environment_policies.get(str(environment), self.policy) if environment else self.policy
 
     def handle(self, method: str, path: str, query: Mapping[str, str], body: str) -> PageResponse:
         """One HTTP request; every outcome is a page (4xx with a clear explanation for refused links)."""
@@ -483,14 +501,15 @@ class ApprovalPage:
         """The identity the link's addressee stands for, when the approval policy lets it answer ``approval``
         (the same rules as an answer in the registry); LinkRefused saying why and who may otherwise. Checked
         before the link is claimed: a refused addressee's link stays unused."""
+        policy = self.policy_for(approval)
         identity = self.identities.get(claims.addressee, "")
         if not identity:
             raise LinkRefused(
                 "You may not answer this promotion",
                 f"{claims.addressee} stands for no IAM identity in the platform's config (approval_page.identities), "
-                f"so the approval policy cannot be applied. Approvers: {self.policy.who_may()}.",
+                f"so the approval policy cannot be applied. Approvers: {policy.who_may()}.",
             )
-        refusal = self.policy.refusal(
+        refusal = policy.refusal(
             Approver(identity),
             registered_by=str(approval.context.get("registered_by") or ""),
             requested_by=str(approval.context.get("requested_by") or ""),

@@ -191,6 +191,24 @@ def test_page_addressees_may_stand_for_named_approvers_or_sessions_of_the_approv
     assert config.approval_page.identities["ana@example.com"] == "approver-role/ana"
 
 
+def test_page_addressees_may_stand_for_an_environments_approvers() -> None:
+    managers = "arn:aws:iam::111111111111:role/ReleaseManagers"
+    config = load_config(
+        {
+            "account": "111111111111",
+            "approval_page": {
+                "enabled": True,
+                "identities": {"ana@example.com": "approver-role/ana", "bo@example.com": managers},
+            },
+            "notifications": {"approver_emails": ADDRESSEES},
+            "approvals": {"approvers": ["arn:aws:iam::111111111111:role/Reviewers"]},
+            "environments": {"production": {"account": "333333333333", "approvers": [managers]}},
+        }
+    )
+
+    assert config.approval_page.identities["bo@example.com"] == managers  # the page judges by production's
+
+
 def test_the_page_allows_as_many_addressees_as_sns_allows_filter_policies_per_topic() -> None:
     emails = [f"r{i}@example.com" for i in range(201)]
     with pytest.raises(ConfigError, match="at most 200"):

@@ -10,10 +10,20 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 TOOLING, STAGING, PRODUCTION = "111111111111", "222222222222", "333333333333"
+RELEASE_MANAGERS = f"arn:aws:iam::{TOOLING}:role/ReleaseManagers"
 ENVIRONMENTS = {
     "mlops": {
         "account": TOOLING,
-        "environments": {"staging": {"account": STAGING}, "production": {"account": PRODUCTION}},
+        "environments": {
+            "staging": {"account": STAGING},
+            "production": {"account": PRODUCTION, "approvers": [RELEASE_MANAGERS]},
+        },
+        # The approval page answers each environment's approvals by that environment's approvers.
+        "approval_page": {
+            "enabled": True,
+            "identities": {"ana@example.com": "approver-role/ana", "rhea@example.com": RELEASE_MANAGERS},
+        },
+        "notifications": {"approver_emails": ["ana@example.com", "rhea@example.com"]},
     }
 }
 
@@ -588,3 +598,19 @@ def test_the_serving_stack_names_the_environments_in_promotion_order(assembly: A
     outputs = _template(assembly, "mlops-kit-serving").find_outputs("PromotionEnvironments")
 
     assert [o["Value"] for o in outputs.values()] == ["staging,production"]  # `mlops promote` starts staging's
+
+
+def test_the_approval_page_judges_each_environments_approvals_by_its_approvers(assembly: Any) -> None:
+    from mlops_kit.promotion.approval_page import LINKS_VARIABLE, ApprovalPageSettings
+
+    serving = _template(assembly, "mlops-kit-serving")
+    variables = [f["Environment"]["Variables"] for f in _resources(serving, "AWS::Lambda::Function")]
+    (page,) = [_text(v[ApprovalPageSettings.VARIABLE]) for v in variables if ApprovalPageSettings.VARIABLE in v]
+    approver_role = page.split('"approvers":["<', 1)[1].split('>"]', 1)[0]  # approvals.approvers is the role only
+
+    # Production's approvers and the approver role's sessions; staging takes approvals.approvers (none here)
+    assert f'"environment_approvers":{{"staging":["<{approver_role}>"],' in page
+    assert f'"production":["{RELEASE_MANAGERS}","<{approver_role}>"]}}' in page
+    # Every promotion's steps sign links: the platform's and each environment's
+    signers = [v for v in variables if LINKS_VARIABLE in v and "MLOPS_PROMOTION_SETTINGS" in v]
+    assert len(signers) == 3

@@ -370,3 +370,44 @@ def test_a_refusal_names_what_is_wrong() -> None:
     refused = LinkRefused("This link has expired", "It could be used until ...", 410)
 
     assert str(refused) == "This link has expired: It could be used until ..."
+
+
+RELEASE_MANAGERS = "arn:aws:iam::123456789012:role/ReleaseManagers"
+
+
+def test_an_environments_approval_is_judged_by_that_environments_approvers(world: Any) -> None:
+    # Production's approvers (environments.production.approvers) are the release managers and the approver role;
+    # staging has none of its own, so the platform's approvers judge its approvals.
+    world.page.environment_policies = {"production": ApprovalPolicy((RELEASE_MANAGERS, APPROVER_ROLE))}
+    world.page.identities = {**IDENTITIES, "rhea@example.com": RELEASE_MANAGERS}
+    approvals = {}
+    for environment in ("production", "staging"):
+        approvals[environment] = world.store.put_approval(
+            task_token=f"token-{environment}",
+            execution_arn=f"arn:aws:states:us-east-1:1:execution:promotion-{environment}:x",
+            context={
+                **world.store.get_approval(world.approval_id).context,
+                "environment": environment,
+                "candidate": {"version": 3, "arn": f"arn:pkg/3-{environment}"},
+            },
+        )
+
+    def opened(environment: str, addressee: str) -> Any:
+        claims = LinkClaims(approvals[environment], addressee, int(NOW) + 3600, f"link-{environment}-{addressee}")
+        return world.page.handle("GET", "/approvals", {"token": world.signer.sign(claims)}, "")
+
+    # The release manager answers production's, not staging's nor the platform's (not one of approvals.approvers)
+    assert opened("production", "rhea@example.com").status == 200
+    refused = opened("staging", "rhea@example.com")
+    assert refused.status == 403
+    assert f"{RELEASE_MANAGERS} is not an approver" in refused.body
+    assert _post(world, _token(world, addressee="rhea@example.com"), "approve").status == 403
+    # The data scientists' role approves the platform's and staging's (where dee, who requested it, still may not:
+    # separation of duties), not production's
+    staging = opened("staging", "dee@example.com").body.replace("&#x27;", "'")
+    production = opened("production", "dee@example.com").body.replace("&#x27;", "'")
+    assert "requested the promotion of this version and may not approve it" in staging
+    assert f"is not an approver; approvers: {RELEASE_MANAGERS}, {APPROVER_ROLE}" in production
+    # Sessions of the approver role answer every environment's
+    assert opened("production", "ana@example.com").status == 200
+    assert opened("staging", "bo@example.com").status == 200
