@@ -19,7 +19,7 @@ from cdk.arns import arn, as_nag_resource
 from cdk.constructs.python_function import PythonFunction
 from cdk.nag import acknowledge
 from mlops_kit.serving import deploy
-from mlops_kit.serving.teardown import TeardownSettings
+from mlops_kit.serving.teardown import TeardownSettings, business_alarm_names
 
 RESOURCE_TYPE = "Custom::ServingTeardown"
 
@@ -114,6 +114,13 @@ class ServingTeardown(Construct):
             iam.PolicyStatement(
                 actions=["cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"],
                 resources=[arn(stack, "cloudwatch", "alarm", f"TargetTracking-endpoint/{endpoint_name}/*", colon=True)],
+            ),
+            # The canary's business-metric alarms, by name (DescribeAlarms and DeleteAlarms: the alarm resource).
+            iam.PolicyStatement(
+                actions=["cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"],
+                resources=[
+                    arn(stack, "cloudwatch", "alarm", name, colon=True) for name in business_alarm_names(endpoint_name)
+                ],
             ),
         ]
         for statement in statements:

@@ -34,6 +34,12 @@ def _deployer() -> EndpointDeployer:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     name = settings().endpoint_name
     logger.info("teardown request", extra={"request_type": event.get("RequestType"), "endpoint": name})
-    answer = handle_event(event, endpoint_name=name, deployer=_deployer, log_stream=context.log_stream_name)
+    answer = handle_event(
+        event,
+        endpoint_name=name,
+        deployer=_deployer,
+        log_stream=context.log_stream_name,
+        cloudwatch=lambda: boto3.client("cloudwatch"),
+    )
     logger.info("teardown answer", extra={"status": answer["Status"], "data": answer.get("Data")})
     return answer

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlops_kit.environment import HandlerSettings
-from mlops_kit.serving import cleanup
+from mlops_kit.serving import cleanup, naming
 from mlops_kit.serving.deploy import BUSY, EndpointDeployer
 from mlops_kit.waiting import poll
 
@@ -40,6 +40,7 @@ class TeardownReport:
     autoscaling_removed: list[str] = field(default_factory=list)
     configs_deleted: list[str] = field(default_factory=list)
     models_deleted: list[str] = field(default_factory=list)
+    alarms_deleted: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -47,19 +48,25 @@ class TeardownReport:
             "autoscaling_removed": self.autoscaling_removed,
             "configs_deleted": self.configs_deleted,
             "models_deleted": self.models_deleted,
+            "alarms_deleted": self.alarms_deleted,
         }
 
 
 def tear_down(
-    deployer: EndpointDeployer, *, timeout: float = DELETE_TIMEOUT_SECONDS, every: float = POLL_SECONDS
+    deployer: EndpointDeployer,
+    *,
+    cloudwatch: Any = None,
+    timeout: float = DELETE_TIMEOUT_SECONDS,
+    every: float = POLL_SECONDS,
 ) -> TeardownReport:
     """Remove the endpoint and everything the kit made for it; idempotent (nothing left, nothing done).
 
     In this order: each variant's scaling policies and scalable target (they outlive the endpoint otherwise);
     the endpoint, once no change is in progress (a promotion's update is waited for, not raced), waiting until
     SageMaker has deleted it; then every endpoint config and model the kit named for it
-    (:func:`mlops_kit.serving.cleanup.everything_of`), configs first. Raises TimeoutError when the endpoint is
-    still there after ``timeout`` seconds.
+    (:func:`mlops_kit.serving.cleanup.everything_of`), configs first; then, with ``cloudwatch`` (a client), the
+    canary's business-metric alarms a promotion stopped mid-canary left behind (their names are the endpoint's).
+    Raises TimeoutError when the endpoint is still there after ``timeout`` seconds.
     """
     report = TeardownReport()
     for variant in deployer.autoscaled_variants():
@@ -86,7 +93,24 @@ def tear_down(
     doomed = cleanup.everything_of(name, deployer.configs_with_models(), deployer.model_names())
     deployer.delete_configs_and_models(doomed.configs, doomed.models)
     report.configs_deleted, report.models_deleted = list(doomed.configs), list(doomed.models)
+    if cloudwatch is not None:
+        report.alarms_deleted = delete_business_alarms(cloudwatch, name)
     return report
+
+
+def business_alarm_names(endpoint_name: str) -> list[str]:
+    """The canary's business-metric alarms endpoint ``endpoint_name`` may have, one per variant slot."""
+    return [naming.business_alarm(endpoint_name, slot) for slot in naming.SLOTS]
+
+
+def delete_business_alarms(cloudwatch: Any, endpoint_name: str) -> list[str]:
+    """Delete the endpoint's business-metric alarms that exist (a promotion deletes its own when it ends; one
+    stopped mid-canary, or whose tooling stack was deleted, leaves it); returns the names deleted."""
+    described = cloudwatch.describe_alarms(AlarmNames=business_alarm_names(endpoint_name))
+    found = [alarm["AlarmName"] for alarm in described["MetricAlarms"]]
+    if found:
+        cloudwatch.delete_alarms(AlarmNames=found)
+    return found
 
 
 # -- the CloudFormation custom resource protocol ---------------------------------------------------------------
@@ -109,10 +133,12 @@ def handle_event(
     deployer: Callable[[], EndpointDeployer],
     send: Sender = put_response,
     log_stream: str = "",
+    cloudwatch: Callable[[], Any] | None = None,
 ) -> dict[str, Any]:
     """Answer one custom resource request: Create and Update do nothing (the endpoint comes with the first
-    promotion), Delete runs :func:`tear_down`. The answer is always sent (FAILED with the reason when the
-    teardown fails), or CloudFormation would wait an hour for it. Returns the answer sent."""
+    promotion), Delete runs :func:`tear_down` (with ``cloudwatch()``'s client, when given). The answer is always
+    sent (FAILED with the reason when the teardown fails), or CloudFormation would wait an hour for it. Returns the
+    answer sent."""
     request_type = event.get("RequestType")
     physical_id = str(event.get("PhysicalResourceId") or f"{endpoint_name}-teardown")
     answer: dict[str, Any] = {
@@ -125,7 +151,8 @@ def handle_event(
     }
     try:
         if request_type == "Delete":
-            answer["Data"] = {"EndpointName": endpoint_name, **_flat(tear_down(deployer()).to_dict())}
+            report = tear_down(deployer(), cloudwatch=cloudwatch() if cloudwatch else None)
+            answer["Data"] = {"EndpointName": endpoint_name, **_flat(report.to_dict())}
         elif request_type not in ("Create", "Update"):
             raise ValueError(f"unknown RequestType {request_type!r}; CloudFormation sends Create, Update or Delete")
     except Exception as exc:  # the answer must be sent whatever went wrong

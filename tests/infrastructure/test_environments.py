@@ -4,6 +4,7 @@ with each environment's account, exactly and no more; each environment's stack g
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -567,8 +568,11 @@ def test_an_environments_teardown_may_remove_only_its_endpoint_and_what_was_name
             if resource_arn == "*":
                 continue
             assert f":{account}:" in resource_arn, resource_arn  # this account's, named after this endpoint
-            assert f"/{endpoint}" in resource_arn, resource_arn
+            assert re.search(rf"[/:]{endpoint}(\b|/|-)", resource_arn), resource_arn
     granted = {a: _text(s["Resource"]) for s in statements for a in _actions(s)}
+    deletes_alarms = " ".join(_text(s["Resource"]) for s in statements if "cloudwatch:DeleteAlarms" in _actions(s))
+    for slot in ("blue", "green"):  # a canary's business alarm a stopped promotion left
+        assert f":{account}:alarm:{endpoint}-{slot}-business-drop" in deletes_alarms
     assert granted["sagemaker:DeleteEndpoint"] == f"arn:aws:sagemaker:us-east-1:{account}:endpoint/{endpoint}"
     assert granted["sagemaker:DeleteModel"] == f"arn:aws:sagemaker:us-east-1:{account}:model/{endpoint}-*"
     (scaling,) = [s for s in statements if "application-autoscaling:DeregisterScalableTarget" in _actions(s)]

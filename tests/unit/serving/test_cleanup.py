@@ -106,3 +106,22 @@ def test_a_failed_teardown_is_answered_failed_with_the_reason() -> None:
     assert answer["Status"] == "FAILED"
     assert "AccessDenied on sagemaker:DeleteEndpoint" in json.loads(sent[0])["Reason"]
     assert "fraud-endpoint" in answer["Reason"]
+
+
+def test_the_teardown_deletes_a_business_alarm_a_stopped_canary_left_and_no_other_alarm() -> None:
+    from mlops_kit.serving import naming
+    from mlops_kit.serving.teardown import delete_business_alarms
+    from tests.unit.promotion.fakes import FakeCloudWatch
+
+    cloudwatch = FakeCloudWatch()
+    left = naming.business_alarm(ENDPOINT, "green")  # a promotion stopped mid-canary: it never deleted it
+    kept = [naming.error_rate_alarm(ENDPOINT, "blue"), naming.business_alarm("fraud-endpoint-2", "green")]
+    for name in (left, *kept):
+        cloudwatch.put_metric_alarm(AlarmName=name)
+
+    deleted = delete_business_alarms(cloudwatch, ENDPOINT)
+    again = delete_business_alarms(cloudwatch, ENDPOINT)
+
+    assert deleted == [left]
+    assert sorted(cloudwatch.alarms) == sorted(kept)  # the stack's rollback alarms are CloudFormation's to delete
+    assert again == []  # idempotent: nothing left, nothing done
