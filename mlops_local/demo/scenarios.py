@@ -510,7 +510,8 @@ SCENARIOS: dict[str, Scenario] = {
         SERVERLESS_OVERRIDES,
     ),
     "environments": Scenario(
-        "staging then production, each in its own account: v1 first, then v2 with shadow, approval and canary",
+        "staging then production, each in its own account: v1 first, then v2 with shadow, approval and canary; "
+        "then cdk destroy of every account, nothing billing left",
         environments,
         # The tooling account is the emulator's own: the scenario's clients act there.
         staged.overrides(DEFAULT_ACCOUNT),
