@@ -12,8 +12,6 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parser import parse
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
@@ -23,6 +21,7 @@ from mlops_kit.abtest.events import OutcomeDetail
 from mlops_kit.abtest.service import ExperimentService
 from mlops_kit.abtest.settings import OutcomeSettings
 from mlops_kit.environment import read_settings
+from mlops_kit.eventbridge import EventBridgeEvent
 from mlops_kit.observability import Observability
 
 observability = Observability.of_function()
@@ -34,7 +33,7 @@ logger, metrics = observability.logger, observability.metrics
 _WITHIN_THE_SECOND = timedelta(seconds=1) - timedelta(microseconds=1)
 
 
-class OutcomeEvent(EventBridgeModel):
+class OutcomeEvent(EventBridgeEvent):
     detail: OutcomeDetail
 
 
@@ -53,7 +52,7 @@ def service() -> ExperimentService:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings()
     try:
-        parsed = parse(event=event, model=OutcomeEvent)
+        parsed = OutcomeEvent.model_validate(event)
         detail = parsed.detail
         outcome = service().record_outcome(
             detail.experiment,

@@ -12,12 +12,11 @@ from functools import cache
 from typing import Any
 
 import boto3
-from aws_lambda_powertools.utilities.parser import parse
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
 from mlops_kit.environment import read_settings
+from mlops_kit.eventbridge import EventBridgeEvent
 from mlops_kit.monitoring.publish import PublishAws, publish_job
 from mlops_kit.monitoring.settings import PublishSettings
 from mlops_kit.observability import Observability
@@ -33,7 +32,7 @@ class JobStateChange(BaseModel):
     ProcessingJobStatus: str
 
 
-class JobStateChangeEvent(EventBridgeModel):
+class JobStateChangeEvent(EventBridgeEvent):
     detail: JobStateChange
 
 
@@ -56,7 +55,7 @@ def aws() -> PublishAws:
 @observability.handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     topic_arn = settings().topic_arn
-    change = parse(event=event, model=JobStateChangeEvent).detail
+    change = JobStateChangeEvent.model_validate(event).detail
     result = publish_job(aws(), change.ProcessingJobName, topic_arn=topic_arn, now=dt.datetime.now(dt.UTC))
     if result.failure_reason:
         logger.error("drift job did not complete", extra=result.to_dict())

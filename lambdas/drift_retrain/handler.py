@@ -11,12 +11,11 @@ from functools import cache
 from typing import Any
 
 import boto3
-from aws_lambda_powertools.utilities.parser import parse
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
 from mlops_kit.environment import read_settings
+from mlops_kit.eventbridge import EventBridgeEvent
 from mlops_kit.monitoring.retrain import RetrainAws, retrain_on_drift
 from mlops_kit.monitoring.settings import RetrainSettings
 from mlops_kit.observability import Observability
@@ -39,7 +38,7 @@ class AlarmStateChange(BaseModel):
     state: AlarmState
 
 
-class AlarmStateChangeEvent(EventBridgeModel):
+class AlarmStateChangeEvent(EventBridgeEvent):
     detail: AlarmStateChange
 
 
@@ -57,7 +56,7 @@ def aws() -> RetrainAws:
 @observability.handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     config = settings()
-    change = parse(event=event, model=AlarmStateChangeEvent).detail
+    change = AlarmStateChangeEvent.model_validate(event).detail
     if change.state.value != "ALARM":
         return {"alarm": change.alarmName, "started": False, "reason": f"state is {change.state.value}, not ALARM"}
     decision = retrain_on_drift(

@@ -11,12 +11,11 @@ import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.parser import envelopes, parse
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
 from mlops_kit.environment import read_settings
+from mlops_kit.eventbridge import EventBridgeEvent
 from mlops_kit.features.ingest import FeatureRecords, IngestSettings, load_registry
 from mlops_kit.features.offline import OfflineStore
 from mlops_kit.features.online import OnlineStore
@@ -29,6 +28,12 @@ logger, metrics = observability.logger, observability.metrics
 
 processor = BatchProcessor(event_type=EventType.SQS)
 MAX_LOGGED_REFUSALS = 20  # per batch; the metric counts them all
+
+
+class FeatureRecordsEvent(EventBridgeEvent):
+    """One batch of records put on the bus (source ``mlops.features``, detail-type ``Feature Records``)."""
+
+    detail: FeatureRecords
 
 
 @cache
@@ -84,9 +89,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             event=event, record_handler=record_handler, processor=processor, context=context
         )
         return dict(response)  # {"batchItemFailures": [{"itemIdentifier": <messageId>}, ...]}
-    parsed = parse(event=event, model=FeatureRecords, envelope=envelopes.EventBridgeEnvelope)
-    if not isinstance(parsed, FeatureRecords):
-        raise TypeError(f"expected one FeatureRecords event, got {type(parsed).__name__}")
     # Lambda retries an asynchronous invocation with the same event: its id and time identify the delivery.
-    envelope = EventBridgeModel.model_validate(event)
-    return ingest(parsed, envelope.id, envelope.time).summary()
+    envelope = FeatureRecordsEvent.model_validate(event)
+    return ingest(envelope.detail, envelope.id, envelope.time).summary()

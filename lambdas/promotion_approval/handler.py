@@ -14,12 +14,11 @@ from functools import cache
 from typing import Any
 
 import boto3
-from aws_lambda_powertools.utilities.parser import parse
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
 from mlops_kit.environment import read_settings
+from mlops_kit.eventbridge import EventBridgeEvent
 from mlops_kit.observability import Observability
 from mlops_kit.promotion.approvals import ApprovalExpired, ApprovalPolicy, answer_from_registry
 from mlops_kit.promotion.settings import ApprovalSettings
@@ -37,7 +36,7 @@ class PackageStateChange(BaseModel):
     ModelPackageGroupName: str
 
 
-class PackageStateChangeEvent(EventBridgeModel):
+class PackageStateChangeEvent(EventBridgeEvent):
     detail: PackageStateChange
 
 
@@ -55,7 +54,7 @@ def clients() -> dict[str, Any]:
 @observability.handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     config = settings()
-    change = parse(event=event, model=PackageStateChangeEvent).detail
+    change = PackageStateChangeEvent.model_validate(event).detail
     if change.ModelPackageGroupName != config.model_package_group:
         return {"result": "ignored", "message": f"not a version of {config.model_package_group}"}
     aws = clients()

@@ -10,12 +10,11 @@ from functools import cache
 from typing import Any
 
 import boto3
-from aws_lambda_powertools.utilities.parser import parse
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
 from mlops_kit.environment import read_settings
+from mlops_kit.eventbridge import EventBridgeEvent
 from mlops_kit.observability import Observability
 from mlops_kit.promotion.approvals import verified_identity
 from mlops_kit.promotion.settings import TriggerSettings
@@ -34,7 +33,7 @@ class PackageStateChange(BaseModel):
     ModelApprovalStatus: str
 
 
-class PackageStateChangeEvent(EventBridgeModel):
+class PackageStateChangeEvent(EventBridgeEvent):
     detail: PackageStateChange
 
 
@@ -60,7 +59,7 @@ def aws() -> TriggerAws:
 @observability.handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     config = settings()
-    change = parse(event=event, model=PackageStateChangeEvent).detail
+    change = PackageStateChangeEvent.model_validate(event).detail
     group = config.model_package_group
     if change.ModelPackageGroupName != group or change.ModelApprovalStatus != "Approved":
         return {"started": False, "reason": "not an approval in this group"}
