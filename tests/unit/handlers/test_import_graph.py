@@ -13,6 +13,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[3]
 HANDLERS = sorted(path.parent.name for path in (ROOT / "lambdas").glob("*/handler.py"))
 HEAVY = ("scipy", "pandas", "numpy", "pyarrow", "sklearn", "matplotlib", "sqlalchemy", "mlflow", "sagemaker")
+# What no handler needs: X-Ray subsegments are sent by mlops_kit.tracing (the X-Ray SDK's import was about 30 ms
+# of each cold start), EventBridge events are validated by mlops_kit.eventbridge (Powertools' parser builds a
+# TypeAdapter per model on the first event, and its envelopes module about 70 models at import).
+NEVER = ("aws_xray_sdk", "wrapt", "aws_lambda_powertools.utilities.parser")
+# Except: Powertools' batch utility (feature ingestion's SQS records) imports the parser's record models itself.
+NEEDS_ANYWAY = {"feature_ingest": {"aws_lambda_powertools.utilities.parser"}}
 # The handlers that compute with one: feature ingestion writes Parquet with pyarrow (which loads numpy when it
 # is installed; the function's layer has none). Every other handler, and any new one, loads none of HEAVY.
 COMPUTES_WITH = {"feature_ingest": {"pyarrow", "numpy"}}
@@ -27,10 +33,10 @@ print(json.dumps(loaded))
 """
 
 
-def imported_by_each(handlers: list[str]) -> dict[str, list[str]]:
-    """The HEAVY modules each handler brought in, importing them in this order in one fresh interpreter."""
+def imported_by_each(handlers: list[str], watched: tuple[str, ...] = HEAVY) -> dict[str, list[str]]:
+    """The ``watched`` modules each handler brought in, importing them in this order in one fresh interpreter."""
     completed = subprocess.run(
-        [sys.executable, "-c", _IMPORT_EACH, ",".join(HEAVY), *handlers],
+        [sys.executable, "-c", _IMPORT_EACH, ",".join(watched), *handlers],
         cwd=ROOT, capture_output=True, text=True, check=False,
         # As in Lambda: tracing on, so the X-Ray SDK patches at import what Powertools asks it to.
         env={"PYTHONPATH": str(ROOT), "PATH": "", "LAMBDA_TASK_ROOT": str(ROOT), "AWS_DEFAULT_REGION": "us-east-1"},
@@ -51,4 +57,11 @@ def test_no_handler_imports_a_numerical_library_it_does_not_compute_with() -> No
     loaded = imported_by_each(order)
 
     unexpected = {h: sorted(set(mods) - COMPUTES_WITH.get(h, set())) for h, mods in loaded.items()}
+    assert {h: mods for h, mods in unexpected.items() if mods} == {}
+
+
+def test_no_handler_imports_the_x_ray_sdk_or_powertools_parser() -> None:
+    loaded = imported_by_each(HANDLERS, NEVER)
+
+    unexpected = {h: sorted(set(mods) - NEEDS_ANYWAY.get(h, set())) for h, mods in loaded.items()}
     assert {h: mods for h, mods in unexpected.items() if mods} == {}
