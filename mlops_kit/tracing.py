@@ -9,7 +9,8 @@ send with it is small, and this module sends the same documents itself:
 * one subsegment per AWS call made through botocore (namespace ``aws``, named by the service's endpoint prefix as
   the SDK names them, with operation, region, request id and HTTP status; a client error marks it ``error``, a
   throttle ``throttle``, a server error ``fault``), and the call carries ``X-Amzn-Trace-Id`` with that
-  subsegment as parent, so the services it calls join the trace beneath it.
+  subsegment as parent (Lambda's other header fields passed on, ``Lineage`` among them), so the services it
+  calls join the trace beneath it.
 
 As in Lambda with the SDK under Powertools (streaming threshold 0), every subsegment is its own segment document,
 sent when it closes over UDP to the daemon (``AWS_XRAY_DAEMON_ADDRESS``), beneath the function's segment that
@@ -89,6 +90,15 @@ def trace_context(environ: Mapping[str, str] = os.environ) -> tuple[str, str, bo
     if not root or not parent:
         return None
     return root, parent, fields.get("Sampled") == "1"
+
+
+def child_header(header: str, parent_id: str) -> str:
+    """Lambda's trace header with ``Parent`` set to ``parent_id``. Every other field is passed on as received, as
+    the X-Ray SDK does: ``Lineage`` among them, which Lambda's recursive loop detection counts."""
+    fields = [part for part in header.split(";") if part and not part.startswith("Parent=")]
+    root = [part for part in fields if part.startswith("Root=")]
+    rest = [part for part in fields if not part.startswith("Root=")]
+    return ";".join([*root, f"Parent={parent_id}", *rest])
 
 
 class Subsegment(BaseSegment):
@@ -307,7 +317,7 @@ def _patch_botocore(provider: XRayProvider) -> None:
         segment = _PATCHED[0].current()
         # Only a sampled call names its subsegment as parent; otherwise botocore passes Lambda's own header on.
         if segment is not None and segment.sampled:
-            request.headers[TRACE_HEADER] = f"Root={segment.trace_id};Parent={segment.id};Sampled=1"
+            request.headers[TRACE_HEADER] = child_header(os.environ.get("_X_AMZN_TRACE_ID", ""), segment.id)
         return prepare_request(endpoint, request)
 
     BaseClient._make_api_call = traced_call

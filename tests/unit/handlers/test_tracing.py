@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from mlops_kit.tracing import DaemonEmitter, Subsegment, XRayProvider, daemon_address, trace_context
+from mlops_kit.tracing import DaemonEmitter, Subsegment, XRayProvider, child_header, daemon_address, trace_context
 
 ROOT = Path(__file__).resolve().parents[3]
-TRACE = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+TRACE = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Lineage=a87bd80c:1"
 
 _INVOKE = """
 import json, sys
@@ -105,9 +105,10 @@ def test_an_invocation_sends_its_handler_and_aws_call_subsegments_beneath_lambda
     assert handler["start_time"] <= create["start_time"] <= create["end_time"] <= handler["end_time"]
     # Each call carries the trace header naming its own subsegment, so the service's segment nests beneath it.
     sent_headers = [h["X-Amzn-Trace-Id"] for h in result["headers"]]
+    # Lineage is passed on as received: Lambda's recursive loop detection counts it.
     assert sent_headers == [
-        f"Root=1-5759e988-bd862e3fe1be46a994272793;Parent={create['id']};Sampled=1",
-        f"Root=1-5759e988-bd862e3fe1be46a994272793;Parent={get['id']};Sampled=1",
+        f"Root=1-5759e988-bd862e3fe1be46a994272793;Parent={create['id']};Sampled=1;Lineage=a87bd80c:1",
+        f"Root=1-5759e988-bd862e3fe1be46a994272793;Parent={get['id']};Sampled=1;Lineage=a87bd80c:1",
     ]
 
 
@@ -199,3 +200,9 @@ def test_the_trace_context_is_read_from_lambdas_variable() -> None:
 def test_only_botocore_can_be_patched() -> None:
     with pytest.raises(ValueError, match="cannot trace requests"):
         XRayProvider(emit=lambda document: None).patch(["botocore", "requests"])
+
+
+def test_a_child_header_keeps_every_field_but_the_parent() -> None:
+    assert child_header(TRACE, "0123456789abcdef") == (
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=0123456789abcdef;Sampled=1;Lineage=a87bd80c:1"
+    )
