@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -33,12 +34,15 @@ print(json.dumps(loaded))
 """
 
 
-def imported_by_each(handlers: list[str], watched: tuple[str, ...] = HEAVY) -> dict[str, list[str]]:
-    """The ``watched`` modules each handler brought in, importing them in this order in one fresh interpreter."""
+@cache
+def imported_by_each() -> dict[str, list[str]]:
+    """The HEAVY and NEVER modules each handler brought in, importing them in one fresh interpreter (once per
+    session), the orchestrating handlers first: a module shows up against the first handler that brings it in."""
+    order = [h for h in HANDLERS if h not in COMPUTES_WITH] + [h for h in HANDLERS if h in COMPUTES_WITH]
     completed = subprocess.run(
-        [sys.executable, "-c", _IMPORT_EACH, ",".join(watched), *handlers],
+        [sys.executable, "-c", _IMPORT_EACH, ",".join(HEAVY + NEVER), *order],
         cwd=ROOT, capture_output=True, text=True, check=False,
-        # As in Lambda: tracing on, so the X-Ray SDK patches at import what Powertools asks it to.
+        # As in Lambda: tracing on, so Powertools' Tracer patches botocore at import.
         env={"PYTHONPATH": str(ROOT), "PATH": "", "LAMBDA_TASK_ROOT": str(ROOT), "AWS_DEFAULT_REGION": "us-east-1"},
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr
@@ -51,17 +55,14 @@ def test_the_handlers_are_all_found() -> None:
 
 
 def test_no_handler_imports_a_numerical_library_it_does_not_compute_with() -> None:
-    # The orchestrating handlers first: a heavy module shows up against the first handler that brings it in.
-    order = [h for h in HANDLERS if h not in COMPUTES_WITH] + [h for h in HANDLERS if h in COMPUTES_WITH]
-
-    loaded = imported_by_each(order)
+    loaded = {h: [m for m in mods if m in HEAVY] for h, mods in imported_by_each().items()}
 
     unexpected = {h: sorted(set(mods) - COMPUTES_WITH.get(h, set())) for h, mods in loaded.items()}
     assert {h: mods for h, mods in unexpected.items() if mods} == {}
 
 
 def test_no_handler_imports_the_x_ray_sdk_or_powertools_parser() -> None:
-    loaded = imported_by_each(HANDLERS, NEVER)
+    loaded = {h: [m for m in mods if m in NEVER] for h, mods in imported_by_each().items()}
 
     unexpected = {h: sorted(set(mods) - NEEDS_ANYWAY.get(h, set())) for h, mods in loaded.items()}
     assert {h: mods for h, mods in unexpected.items() if mods} == {}
