@@ -53,7 +53,9 @@ class Observability:
         # SQLAlchemy is installed (the test environment, through MLflow), 0.1-0.2 s of a 0.5 s import. The
         # provider sends the same subsegments without the X-Ray SDK, whose import was 30-40 ms of every cold start
         # (mlops_kit.tracing says what it sends and what it leaves out).
-        tracer = Tracer(patch_modules=_TRACED_MODULES, provider=XRayProvider())
+        provider = XRayProvider()
+        tracer = Tracer(patch_modules=_TRACED_MODULES, provider=provider)
+        provider.enabled = not tracer.disabled  # outside Lambda, or POWERTOOLS_TRACE_DISABLED
         return cls(logger=Logger(), metrics=Metrics(), tracer=tracer)
 
     @overload

@@ -191,12 +191,15 @@ class Subsegment(BaseSegment):
 class XRayProvider(BaseProvider):
     """A Powertools tracer provider that sends subsegments to the X-Ray daemon itself (module docstring).
 
-    ``emit`` receives each closed subsegment's document; by default a :class:`DaemonEmitter`'s ``send``.
+    ``emit`` receives each closed subsegment's document; by default a :class:`DaemonEmitter`'s ``send``. A
+    provider not ``enabled`` sends nothing: Powertools' ``Tracer`` still opens its subsegments when tracing is
+    turned off (``POWERTOOLS_TRACE_DISABLED``), relying on the X-Ray SDK's global switch, which this replaces.
     """
 
-    def __init__(self, emit: Callable[[dict[str, Any]], None] | None = None) -> None:
+    def __init__(self, emit: Callable[[dict[str, Any]], None] | None = None, *, enabled: bool = True) -> None:
         self._emit = emit or DaemonEmitter().send
         self._local = threading.local()
+        self.enabled = enabled
 
     def _stack(self) -> list[Subsegment]:
         stack: list[Subsegment] | None = getattr(self._local, "stack", None)
@@ -210,7 +213,7 @@ class XRayProvider(BaseProvider):
         return stack[-1] if stack else None
 
     def _begin(self, name: str, namespace: str | None = None) -> Subsegment:
-        context = trace_context()
+        context = trace_context() if self.enabled else None
         stack = self._stack()
         if context is None:
             segment = Subsegment(name, "", "", sampled=False, namespace=namespace)

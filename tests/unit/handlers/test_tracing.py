@@ -60,7 +60,7 @@ print(json.dumps({"sent": sent, "headers": decoded, "x_ray_sdk_imported": "aws_x
 """
 
 
-def _invoke(outcome: str, trace: str | None = TRACE) -> dict[str, Any]:
+def _invoke(outcome: str, trace: str | None = TRACE, **variables: str) -> dict[str, Any]:
     env = {
         "PYTHONPATH": str(ROOT), "PATH": "", "LAMBDA_TASK_ROOT": str(ROOT), "AWS_DEFAULT_REGION": "us-east-1",
         "POWERTOOLS_SERVICE_NAME": "tracing-test", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -68,6 +68,7 @@ def _invoke(outcome: str, trace: str | None = TRACE) -> dict[str, Any]:
     }  # fmt: skip
     if trace is not None:
         env["_X_AMZN_TRACE_ID"] = trace
+    env.update(variables)
     completed = subprocess.run(
         [sys.executable, "-c", _INVOKE, outcome], cwd=ROOT, env=env, capture_output=True, text=True, check=False
     )
@@ -122,11 +123,12 @@ def test_a_failed_invocation_records_the_error_on_the_handler_subsegment() -> No
     assert handler["metadata"]["tracing-test"]["handler error"] == "the handler failed"
 
 
-def test_an_unsampled_or_untraced_invocation_sends_nothing_and_keeps_lambdas_header() -> None:
+def test_an_unsampled_untraced_or_tracing_off_invocation_sends_nothing_and_keeps_lambdas_header() -> None:
     unsampled = TRACE.replace("Sampled=1", "Sampled=0")
 
     assert _invoke("succeed", unsampled)["sent"] == []
     assert _invoke("succeed", None)["sent"] == []
+    assert _invoke("succeed", POWERTOOLS_TRACE_DISABLED="true")["sent"] == []
     # botocore passes the function's own header on (its recursion detection), untouched.
     assert {h["X-Amzn-Trace-Id"] for h in _invoke("succeed", unsampled)["headers"]} == {unsampled}
 
