@@ -7,7 +7,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from cdk.constructs.storage import record_table
+from cdk.constructs.storage import admit_roles, record_table
 from mlops_kit.abtest.table import EXPERIMENT_PK
 
 
@@ -32,10 +32,7 @@ class ExperimentStore(Construct):
         :meth:`cdk.constructs.feature_store.FeatureStore.share_online_reads_with`. None: no statements."""
         if not readers:
             return
-        principals: list[iam.IPrincipal] = [
-            iam.AccountPrincipal(account) for account in dict.fromkeys(a for a, _ in readers)
-        ]
-        role_arns = {"aws:PrincipalArn": [role for _, role in readers]}
+        principals, admitted = admit_roles(readers)
         self.table.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="EnvironmentsReadRoutes",
@@ -43,7 +40,7 @@ class ExperimentStore(Construct):
                 actions=["dynamodb:GetItem", "dynamodb:Query"],
                 resources=["*"],
                 conditions={
-                    "ArnEquals": role_arns,
+                    **admitted,
                     "ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [EXPERIMENT_PK]},
                 },
             )
@@ -55,7 +52,7 @@ class ExperimentStore(Construct):
                 actions=["dynamodb:PutItem"],
                 resources=["*"],
                 conditions={
-                    "ArnEquals": role_arns,
+                    **admitted,
                     "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["exposure#*"]},
                 },
             )

@@ -29,7 +29,7 @@ from constructs import Construct
 
 from cdk.constructs.dead_letters import DeadLetters
 from cdk.constructs.python_function import LAMBDAS, PackageLayer, PythonFunction
-from cdk.constructs.storage import record_table
+from cdk.constructs.storage import admit_roles, record_table
 from cdk.nag import acknowledge
 from mlops_kit.features.definitions import FeatureGroup, ValueType
 from mlops_kit.features.ingest import IngestSettings
@@ -213,13 +213,14 @@ class FeatureStore(Construct):
         without a circular reference; ``*`` means the table it is attached to). None: no statement."""
         if not readers:
             return
+        principals, conditions = admit_roles(readers)
         self.table.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="EnvironmentsReadFeatures",
-                principals=[iam.AccountPrincipal(account) for account in dict.fromkeys(a for a, _ in readers)],
+                principals=principals,
                 actions=["dynamodb:BatchGetItem"],
                 resources=["*"],
-                conditions={"ArnEquals": {"aws:PrincipalArn": [role for _, role in readers]}},
+                conditions=conditions,
             )
         )
 

@@ -16,6 +16,15 @@ from mlops_kit.pipeline.definition import MODELS_PREFIX
 NONCURRENT_DAYS = 7
 
 
+def admit_roles(roles: list[tuple[str, str]]) -> tuple[list[iam.IPrincipal], dict[str, dict[str, list[str]]]]:
+    """The ``principals`` and ``conditions`` of a resource policy statement admitting exactly ``roles`` (``(account,
+    role ARN)`` pairs, roles of other accounts): each account once as principal, the roles in an ``aws:PrincipalArn``
+    condition. A policy principal must exist when the policy is written, and those roles are deployed in their own
+    accounts, maybe after this stack; add the statement's other conditions to the returned dict."""
+    principals: list[iam.IPrincipal] = [iam.AccountPrincipal(account) for account in dict.fromkeys(a for a, _ in roles)]
+    return principals, {"ArnEquals": {"aws:PrincipalArn": [role for _, role in roles]}}
+
+
 class PlatformStorage(Construct):
     """The customer-managed KMS key (rotated yearly) and three buckets.
 
@@ -197,16 +206,14 @@ class PlatformStorage(Construct):
         if not readers:
             return
         stack = Stack.of(self)
+        principals, conditions = admit_roles(readers)
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="EnvironmentsDecryptTables",
-                principals=[iam.AccountPrincipal(account) for account in dict.fromkeys(a for a, _ in readers)],
+                principals=principals,
                 actions=["kms:Decrypt"],
                 resources=["*"],
-                conditions={
-                    "ArnEquals": {"aws:PrincipalArn": [role for _, role in readers]},
-                    "StringEquals": {"kms:ViaService": f"dynamodb.{stack.region}.amazonaws.com"},
-                },
+                conditions={**conditions, "StringEquals": {"kms:ViaService": f"dynamodb.{stack.region}.amazonaws.com"}},
             )
         )
 
