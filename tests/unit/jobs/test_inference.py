@@ -103,6 +103,38 @@ def test_batches_answer_every_instance(model: inference.LoadedModel) -> None:
     assert len(inference.predict_fn(parsed, model)["predictions"]) == 3
 
 
+class ThreadsSeen:
+    """Wraps an estimator: records the OpenMP threads each predict_proba call would use."""
+
+    def __init__(self, estimator: Any) -> None:
+        self.estimator = estimator
+        self.threads: list[int] = []
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        from threadpoolctl import threadpool_info
+
+        self.threads.append(max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "openmp"))
+        return np.asarray(self.estimator.predict_proba(features))
+
+
+def test_a_request_of_a_few_rows_is_scored_on_one_openmp_thread_and_a_large_batch_on_the_team(
+    model: inference.LoadedModel,
+) -> None:
+    import sklearn.ensemble  # noqa: F401  (loads the OpenMP runtime, as a loaded model does)
+    from threadpoolctl import ThreadpoolController, threadpool_limits
+
+    seen = ThreadsSeen(model.estimator)
+    model.estimator, model.threadpools = seen, ThreadpoolController()
+    one = json.loads(request())
+    batch = json.dumps({"instances": [one] * (inference.ONE_THREAD_ROWS + 1)})
+
+    with threadpool_limits(2, "openmp"):  # the team a machine with two cores starts
+        inference.predict_fn(inference.parse_request(request(), "application/json"), model)
+        inference.predict_fn(inference.parse_request(batch, "application/json"), model)
+
+    assert seen.threads == [1, 2]
+
+
 @pytest.mark.parametrize(
     ("body", "content_type", "status", "message"),
     [
