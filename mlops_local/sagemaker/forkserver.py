@@ -44,7 +44,9 @@ PRELOAD: tuple[str, ...] = (
     "scipy.stats",
     "boto3",
     "mlflow",  # the evaluation step logs to MLflow: 3 s of imports
-    "matplotlib",
+    "mlflow.store.tracking.sqlalchemy_store",  # and its SQLite store (SQLAlchemy, Alembic): 1 s more per job
+    "matplotlib.pyplot",  # the evaluation step's curves; the drift report's charts use its Figure and Agg canvas
+    "pyarrow.dataset",  # the offline store's reads
 )
 
 
@@ -91,10 +93,11 @@ class ForkedProcess:
 class ForkServer:
     """The host's side: starts the server, sends it jobs and hands each exit status to its process."""
 
-    def __init__(self, environment: dict[str, str]) -> None:
+    def __init__(self, environment: dict[str, str], preload: tuple[str, ...] | None = None) -> None:
+        """Start a server that has imported ``preload`` (default :data:`PRELOAD`, as read now)."""
         self._process = subprocess.Popen(
             # This file as a script, -P: not its package (which imports the kit) and not its folder on sys.path.
-            [sys.executable, "-P", __file__],
+            [sys.executable, "-P", __file__, *(PRELOAD if preload is None else preload)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=environment,
@@ -249,11 +252,11 @@ def _reap(answers: int, *, block: bool) -> None:
         _answer(answers, {"pid": pid, "exit": os.waitstatus_to_exitcode(status)})
 
 
-def serve(requests: int = 0, answers: int = 1) -> None:
-    """The server's loop on two file descriptors: fork a job per request line, report each job's start and exit;
-    when ``requests`` closes (the host has gone), wait for the jobs still running and end."""
+def serve(requests: int = 0, answers: int = 1, preload: tuple[str, ...] = PRELOAD) -> None:
+    """The server's loop on two file descriptors: import ``preload``, then fork a job per request line, report each
+    job's start and exit; when ``requests`` closes (the host has gone), wait for the jobs still running and end."""
     sys.stdout = sys.stderr  # a library that prints while it loads must not write into the answers
-    for name in PRELOAD:
+    for name in preload:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
     wakeup_read, wakeup_write = os.pipe()
@@ -291,4 +294,4 @@ def serve(requests: int = 0, answers: int = 1) -> None:
 
 
 if __name__ == "__main__":
-    serve()
+    serve(preload=tuple(sys.argv[1:]))

@@ -27,7 +27,8 @@ sys.exit(int(sys.argv[1]))
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[ForkServer]:
-    started = ForkServer({"PATH": os.environ["PATH"], "OMP_NUM_THREADS": "1"})
+    # One preloaded library is enough to show preloading: the full list costs seconds per server.
+    started = ForkServer({"PATH": os.environ["PATH"], "OMP_NUM_THREADS": "1"}, preload=("pandas",))
     yield started
     started.close()
 
@@ -109,7 +110,11 @@ def test_a_job_can_be_stopped_and_start_its_own_subprocesses(server: ForkServer,
     assert process.wait(timeout=60) == -signal.SIGTERM
 
 
-def test_jobs_end_with_the_server_and_the_next_job_starts_a_new_one(tmp_path: Path) -> None:
+def test_jobs_end_with_the_server_and_the_next_job_starts_a_new_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The servers of this test need no preloaded libraries (the full list costs seconds per server).
+    monkeypatch.setattr(forkserver, "PRELOAD", ())
     first = forkserver.shared({"PATH": os.environ["PATH"]})
     job = first.spawn(
         [sys.executable, str(_job(tmp_path, "import time; time.sleep(600)"))],
@@ -121,7 +126,11 @@ def test_jobs_end_with_the_server_and_the_next_job_starts_a_new_one(tmp_path: Pa
     first._process.kill()
 
     assert job.wait(timeout=60) == -signal.SIGKILL
-    assert forkserver.shared({"PATH": os.environ["PATH"]}) is not first
+    second = forkserver.shared({"PATH": os.environ["PATH"]})
+    assert second is not first
+    # The process's next job starts a preloaded server, not this one.
+    forkserver._SHARED.pop("server", None)
+    second.close()
 
 
 def test_the_host_runs_jobs_as_plain_subprocesses_when_the_server_is_off(
