@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -259,3 +260,29 @@ def test_a_use_case_without_the_contract_is_a_clear_error() -> None:
         load_use_case("json")
     with pytest.raises(UseCaseError, match="cannot be imported"):
         load_use_case("no.such.module")
+
+
+def test_the_evaluation_logs_every_point_of_the_training_curves_to_mlflow_with_its_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow
+
+    curves = {"train_log_loss": [0.6, 0.5, 0.45], "validation_roc_auc": [0.7 + i / 1000 for i in range(1200)]}
+    report = {
+        "lineage": {"pipeline_execution": "arn:aws:sagemaker:us-east-1:1:pipeline/fraud/execution/abc"},
+        "metrics": {"roc_auc": 0.8},
+        "figures": {},
+        "gate": {"reason": "better than Production"},
+    }
+    meta = {"hyperparameters": {"max_iter": 3}, "seed": 1, "use_case": "fraud", "curves": curves}
+    # A file store: what the job logs is the same on every store, and a new SQLite store's migrations take 5-15 s.
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    uri = (tmp_path / "mlruns").as_uri()
+
+    run_id = evaluate.log_to_mlflow(uri, report, meta, [])
+
+    client = mlflow.MlflowClient(uri)
+    for name, values in curves.items():  # more points than one MLflow batch takes (1,000)
+        history = sorted(client.get_metric_history(run_id, name), key=lambda m: m.step)
+        assert [(m.step, m.value) for m in history] == list(enumerate(values))
+    assert client.get_run(run_id).data.metrics["test_roc_auc"] == 0.8
