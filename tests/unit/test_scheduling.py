@@ -57,10 +57,10 @@ def test_a_test_costs_its_own_entry_else_its_files_else_the_default() -> None:
 def test_the_longest_units_start_first_and_a_busy_worker_gets_the_cheapest_next() -> None:
     _, first, second = _scheduler()
 
-    # The demo and the guardrails scenario start at once, one per worker; a worker runs a test only once it knows
+    # The demo and the training pipeline start at once, one per worker; a worker runs a test only once it knows
     # the next, so each also gets a next unit: the cheapest, not the next long one queued behind a long test.
     assert first.sent[0] == DEMO
-    assert second.sent[0] == GUARDRAILS
+    assert second.sent[0] == PIPELINE
     assert set(first.sent[1:] + second.sent[1:]) <= {HELP, *UNIT}
 
 
