@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from typing import Any
 
@@ -11,7 +12,7 @@ from pydantic import BaseModel
 
 from mlops_kit.environment import read_settings
 from mlops_kit.observability import Observability
-from mlops_kit.promotion.context import Clients, Promotion, environment_session
+from mlops_kit.promotion.context import Clients, Promotion, assume_deployment_role
 from mlops_kit.promotion.settings import PromotionSettings
 from mlops_kit.promotion.steps import run_action
 
@@ -31,26 +32,48 @@ def settings() -> PromotionSettings:
     return read_settings(PromotionSettings)
 
 
+# One session per container, its clients made once and reused by every invocation (AWS's advice for Lambda: a client
+# costs a service model to load and a connection pool to fill). A boto3 session is not thread-safe, so clients are
+# made under a lock (the emulator may run two invocations of one function at once).
+_SESSION_LOCK = threading.Lock()
+
+
+@cache
+def _session() -> boto3.session.Session:
+    return boto3.session.Session()
+
+
+@cache
+def _local(service: str) -> Any:
+    with _SESSION_LOCK:
+        return _session().client(service)
+
+
 def _clients(config: PromotionSettings) -> Clients:
     """The function's own clients; with an environment, the endpoint's (SageMaker, CloudWatch, Application Auto
     Scaling) act in the environment's account through its deployment role, and the registry, the state table,
-    the topic, capture and Step Functions stay here, in the tooling account."""
-    local = boto3.session.Session()
+    the topic, capture and Step Functions stay here, in the tooling account. The environment's role is assumed on
+    every invocation (a step runs for minutes, so its credentials never expire under it); its clients come from the
+    function's session, which has the service models loaded."""
     environment = config.target_environment
-    remote = (
-        local
-        if environment is None
-        else environment_session(local.client("sts"), environment.deployment_role_arn, environment.name)
-    )
+    if environment is None:
+        endpoint = {name: _local(name) for name in ("sagemaker", "cloudwatch", "application-autoscaling")}
+    else:
+        credentials = assume_deployment_role(_local("sts"), environment.deployment_role_arn, environment.name)
+        with _SESSION_LOCK:
+            endpoint = {
+                name: _session().client(name, **credentials)
+                for name in ("sagemaker", "cloudwatch", "application-autoscaling")
+            }
     return Clients(
-        sagemaker=remote.client("sagemaker"),
-        dynamodb=local.client("dynamodb"),
-        sns=local.client("sns"),
-        cloudwatch=remote.client("cloudwatch"),
-        s3=local.client("s3"),
-        autoscaling=remote.client("application-autoscaling"),
-        registry=None if environment is None else local.client("sagemaker"),
-        stepfunctions=None if environment is None else local.client("stepfunctions"),
+        sagemaker=endpoint["sagemaker"],
+        dynamodb=_local("dynamodb"),
+        sns=_local("sns"),
+        cloudwatch=endpoint["cloudwatch"],
+        s3=_local("s3"),
+        autoscaling=endpoint["application-autoscaling"],
+        registry=None if environment is None else _local("sagemaker"),
+        stepfunctions=None if environment is None else _local("stepfunctions"),
     )
 
 

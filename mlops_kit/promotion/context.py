@@ -107,22 +107,29 @@ class Promotion:
         )
 
 
-def environment_session(sts: Any, role_arn: str, environment: str) -> Any:
-    """A boto3 session in an environment's account: ``sts:AssumeRole`` of its deployment role (the role's trust
-    policy names the promotion steps' role). One per step invocation: a step runs for at most minutes, well within
-    the session's default hour, and a fresh one never outlives its credentials.
+def assume_deployment_role(sts: Any, role_arn: str, environment: str) -> dict[str, str]:
+    """Client keyword arguments (``aws_access_key_id``, ``aws_secret_access_key``, ``aws_session_token``,
+    ``region_name``) acting in an environment's account: ``sts:AssumeRole`` of its deployment role (the role's trust
+    policy names the promotion steps' role), in the tooling account's region (the config refuses another). The
+    credentials last the default hour; a step invocation takes minutes.
 
     Raises botocore's ClientError (AccessDenied) when the role does not trust the caller or the caller may not
     assume it."""
-    import boto3  # only the Lambda needs it; the steps themselves take clients
-
     credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=f"promotion-{environment}")["Credentials"]
-    return boto3.session.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name=sts.meta.region_name,  # the environment is in the tooling account's region (the config says so)
-    )
+    return {
+        "aws_access_key_id": credentials["AccessKeyId"],
+        "aws_secret_access_key": credentials["SecretAccessKey"],
+        "aws_session_token": credentials["SessionToken"],
+        "region_name": sts.meta.region_name,
+    }
+
+
+def environment_session(sts: Any, role_arn: str, environment: str) -> Any:
+    """A boto3 session in an environment's account (:func:`assume_deployment_role`), for tools and tests that hold
+    no session of their own. Raises as :func:`assume_deployment_role`."""
+    import boto3  # only callers outside the steps need it; the steps themselves take clients
+
+    return boto3.session.Session(**assume_deployment_role(sts, role_arn, environment))
 
 
 def passed(state: dict[str, Any], stage: str) -> dict[str, Any]:

@@ -49,3 +49,22 @@ def test_an_environments_endpoint_calls_go_through_its_deployment_role(load_hand
         local
     }
     assert clients.sagemaker.meta.region_name == "us-east-1"
+
+
+def test_invocations_reuse_the_functions_clients_and_assume_the_environments_role_each_time(
+    load_handler: LoadHandler,
+) -> None:
+    settings = promotion.settings().model_copy(
+        update={"target_environment": EnvironmentSettings(name="staging", account=STAGING, deployment_role_arn=ROLE)}
+    )
+    module = load_handler("promotion", settings)
+
+    with mock_aws():
+        first, second = module._clients(settings), module._clients(settings)
+
+    # A client costs a service model and a connection pool: the function's own are made once per container.
+    for name in ("registry", "dynamodb", "sns", "s3", "stepfunctions"):
+        assert getattr(first, name) is getattr(second, name)
+    # The environment's come from a fresh AssumeRole per invocation, so they never outlive their credentials.
+    assert _key(first.sagemaker) != _key(second.sagemaker)
+    assert first.sagemaker is not second.sagemaker
