@@ -289,9 +289,20 @@ class ShadowLimits(_Section):
         )
 
 
+RolloutMode = Literal["staged", "guardrails", "all_at_once"]
+# Why a serverless endpoint cannot take the other modes (SageMaker Serverless Inference "Feature exclusions").
+_SERVERLESS_REFUSES_MODE = {
+    "staged": "its shadow variant and canary need a second variant and data capture, which serverless endpoints do "
+    f"not support ({SERVERLESS_EXCLUSIONS_DOC})",
+    "guardrails": "SageMaker sizes canary and linear steps in instances and does not document them for serverless "
+    "endpoints (rolling deployments exclude them: "
+    "https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-exclusions.html)",
+}
+
+
 class RolloutConfig(_Section):
     # all_at_once: for serving.serverless only (README "Serverless serving").
-    mode: Literal["staged", "guardrails", "all_at_once"] = "staged"
+    mode: RolloutMode = "staged"
     steps: list[int] = Field(default_factory=lambda: [5, 25, 50, 100])
     bake_minutes: int = Field(10, ge=0, le=1440)
     shadow_bake_minutes: int = Field(30, ge=0, le=1440)
@@ -664,6 +675,12 @@ class EnvironmentConfig(_Section):
     instance_type: InstanceType | None = None
     initial_instance_count: int | None = Field(None, ge=1, le=20)
     max_instance_count: int | None = Field(None, ge=1, le=100)
+    # Set: this environment's endpoint is serverless (the keys of ``serving.serverless``), e.g. a serverless staging
+    # in front of an instance-backed production; unset: ``serving.serverless`` (instances unless that is set).
+    serverless: ServerlessConfig | None = None
+    # This environment's promotion path (``rollout.mode``'s values; the rest of ``rollout`` is shared); unset:
+    # 'all_at_once' when the environment is serverless, else ``rollout.mode``.
+    rollout_mode: RolloutMode | None = None
     # Who may answer a promotion to this environment (IAM role or user ARNs, as ``approvals.approvers``); unset:
     # ``approvals.approvers``.
     approvers: list[str] | None = None
@@ -795,13 +812,7 @@ class PlatformConfig(_Section):
                 )
             return self
         if mode != "all_at_once":
-            why = {
-                "staged": "its shadow variant and canary need a second variant and data capture, which serverless "
-                f"endpoints do not support ({SERVERLESS_EXCLUSIONS_DOC})",
-                "guardrails": "SageMaker sizes canary and linear steps in instances and does not document them for "
-                "serverless endpoints (rolling deployments exclude them: "
-                "https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-exclusions.html)",
-            }[mode]
+            why = _SERVERLESS_REFUSES_MODE[mode]
             raise ValueError(f"serving.serverless with rollout.mode {mode!r}: {why}; set rollout.mode to 'all_at_once'")
         if self.quality is not None:
             raise ValueError(
@@ -912,12 +923,20 @@ class PlatformConfig(_Section):
     def _environment_serving_problems(self, name: str) -> list[str]:
         """What is wrong with environment ``name``'s endpoint settings (its overrides over ``serving``)."""
         problems = []
-        overrides = [key for key in INSTANCE_SERVING_KEYS if getattr(self.environments[name], key, None) is not None]
-        if self.serving.serverless is not None and overrides:
+        environment = self.environments[name]
+        overrides = [key for key in INSTANCE_SERVING_KEYS if getattr(environment, key, None) is not None]
+        if environment.serverless is not None and overrides:
+            problems.append(
+                f"environments.{name}.serverless has no instances, so environments.{name} "
+                f"{', '.join(overrides)} would be ignored: remove them, or remove environments.{name}.serverless to "
+                "serve that environment on instances"
+            )
+        elif self.serving.serverless is not None and overrides:
             problems.append(
                 f"environments.{name} sets {', '.join(overrides)}, but serving.serverless serves every "
                 "environment without instances: remove them"
             )
+        problems.extend(self._environment_rollout_problems(name))
         serving = self.environment_serving(name)
         if serving.max_instance_count < serving.initial_instance_count:
             problems.append(
@@ -933,6 +952,47 @@ class PlatformConfig(_Section):
                 )
         return problems
 
+    def _environment_rollout_problems(self, name: str) -> list[str]:
+        """What the environment's promotion path refuses: what the platform's ``_serverless_fits``,
+        ``_business_alarm_fits`` and ``_guardrails_fit`` refuse, for environment ``name``'s endpoint and mode."""
+        serving, mode = self.environment_serving(name), self.environment_rollout_mode(name)
+        serverless = serving.serverless is not None
+        key = f"environments.{name}.rollout_mode"
+        where = f"environments.{name}.serverless" if self.environments[name].serverless else "serving.serverless"
+        if serverless and mode != "all_at_once":
+            why = _SERVERLESS_REFUSES_MODE[mode]
+            return [f"{where} with {key} {mode!r}: {why}; set {key} to 'all_at_once' or leave it unset"]
+        if not serverless and mode == "all_at_once":
+            return [
+                f"{key} 'all_at_once' skips the shadow comparison and the canary, which instance-based endpoints "
+                f"have: it is for serverless environments only; set environments.{name}.serverless, or set {key} to "
+                "'staged' or 'guardrails' (or leave it unset: rollout.mode)"
+            ]
+        problems = []
+        business = self.alarms.business_alarm_settings()
+        if serverless and business is not None and self.serving.serverless is None:
+            problems.append(
+                f"{where} with alarms.business_metric: the alarm compares the candidate variant with the Production "
+                f"variant, and a serverless endpoint has one production variant; set alarms.business_metric to null, "
+                f"or remove {where} to serve that environment on instances"
+            )
+        if mode == "guardrails" and business is not None and self.rollout.mode != "guardrails":
+            problems.append(
+                f"alarms.business_metric with {key} 'guardrails': the alarm compares the candidate variant with the "
+                "Production variant, which only the 'staged' rollout has; set alarms.business_metric to null or "
+                f"{key} to 'staged'"
+            )
+        if mode == "guardrails":
+            try:
+                self.rollout.guardrails.settings().check_instances(serving.initial_instance_count)
+            except ValueError as exc:
+                problems.append(f"{key} 'guardrails' with the environment's initial_instance_count: {exc}")
+        try:
+            self.environment_rollout(name)
+        except ValueError as exc:
+            problems.append(f"{key} {mode!r}: {exc}")
+        return problems
+
     # -- derived names and values: stacks and constructs take them from here, nothing derives them twice -------
     @property
     def endpoint_name(self) -> str:
@@ -946,14 +1006,28 @@ class PlatformConfig(_Section):
         return f"{self.endpoint_name}-{environment}"
 
     def environment_serving(self, environment: str) -> ServingConfig:
-        """``serving`` with environment ``environment``'s overrides (instance type and counts)."""
+        """``serving`` with environment ``environment``'s overrides (instance type and counts, or serverless)."""
         given = self.environments[environment]
         overrides = {
             key: getattr(given, key)
-            for key in ("instance_type", "initial_instance_count", "max_instance_count")
+            for key in ("instance_type", "initial_instance_count", "max_instance_count", "serverless")
             if getattr(given, key) is not None
         }
         return self.serving.model_copy(update=overrides)
+
+    def environment_rollout_mode(self, environment: str) -> RolloutMode:
+        """Environment ``environment``'s promotion path: its ``rollout_mode``; unset, 'all_at_once' when it serves
+        serverless (the only path a serverless endpoint takes), else ``rollout.mode``."""
+        given = self.environments[environment].rollout_mode
+        if given is not None:
+            return given
+        return "all_at_once" if self.environment_serving(environment).serverless is not None else self.rollout.mode
+
+    def environment_rollout(self, environment: str) -> RolloutSettings:
+        """``rollout`` as environment ``environment``'s workflow takes it (its mode, the rest shared); raises
+        ValueError as :meth:`RolloutConfig.settings` does."""
+        mode = self.environment_rollout_mode(environment)
+        return self.rollout.model_copy(update={"mode": mode}).settings()
 
     def environment_approvers(self, environment: str) -> list[str]:
         approvers = self.environments[environment].approvers

@@ -28,7 +28,13 @@ from cdk.constructs.model_registry import ModelRegistry
 from cdk.constructs.python_function import PythonFunction
 from cdk.constructs.serving_teardown import cleanup_statements
 from cdk.nag import acknowledge, acknowledge_grant_actions
-from mlops_kit.promotion.settings import EndpointSettings, EnvironmentSettings, PromotionSettings, TriggerSettings
+from mlops_kit.promotion.settings import (
+    EndpointSettings,
+    EnvironmentSettings,
+    PromotionSettings,
+    RolloutSettings,
+    TriggerSettings,
+)
 from mlops_kit.serving import naming
 
 DEFINITION = Path(__file__).resolve().parents[2] / "step_functions" / "promotion.asl.json"
@@ -37,9 +43,11 @@ DEFINITION = Path(__file__).resolve().parents[2] / "step_functions" / "promotion
 @dataclass(frozen=True)
 class EnvironmentTarget:
     """The environment a promotion workflow deploys to, in its own account: its endpoint, served as ``serving``
-    says, with the model role ``model_role_arn`` there, deployed through ``deployment_role_arn`` there. The steps
-    role is named ``steps_role_name`` (that role trusts exactly it); ``state_machine_name`` names the workflow;
-    ``following`` is the next environment's workflow (a successful promotion here starts it), None for the last.
+    says (serverless when ``serving.serverless`` is set: then ``rollout`` is the all_at_once path) and promoted
+    along ``rollout``, with the model role ``model_role_arn`` there, deployed through ``deployment_role_arn`` there.
+    The steps role is named ``steps_role_name`` (that role trusts exactly it); ``state_machine_name`` names the
+    workflow; ``following`` is the next environment's workflow (a successful promotion here starts it), None for the
+    last.
     ``code_bundle`` is the inference code bundle the training pipeline registers versions with: the steps may read
     exactly it, to copy it where the environment's model role can read it (unset: versions must name a bundle
     under the artifacts bucket's ``models/code/`` already)."""
@@ -52,6 +60,7 @@ class EnvironmentTarget:
     deployment_role_arn: str
     steps_role_name: str
     state_machine_name: str
+    rollout: RolloutSettings
     previous: str | None = None
     following: PromotionWorkflow | None = None
     code_bundle: s3_assets.Asset | None = None
@@ -116,7 +125,7 @@ class PromotionWorkflow(Construct):
             table_name=state_table.table_name,
             topic_arn=topic.topic_arn,
             business_alarm=config.alarms.business_alarm_settings(),
-            rollout=config.rollout.settings(),
+            rollout=target.rollout if target else config.rollout.settings(),
             instance_prices=dict(config.cost.instance_prices),
             target_environment=_environment_settings(target, artifacts_bucket) if target else None,
         )
@@ -329,8 +338,8 @@ class PromotionWorkflow(Construct):
         table.grant_read_write_data(fn)
         topic.grant_publish(fn)
         key.grant_encrypt_decrypt(fn)
-        capture = naming.capture_prefix(target.endpoint_name)
-        artifacts_bucket.grant_read(fn, f"{capture}/*")
+        if target.serving.serverless is None:  # the shadow comparison; a serverless endpoint captures nothing
+            artifacts_bucket.grant_read(fn, f"{naming.capture_prefix(target.endpoint_name)}/*")
         # The candidate's code bundle, copied under the shared models/ prefix for the environment's model role
         # (mlops_kit.promotion.steps.endpoint.shared_code): read exactly the bundle, write only that prefix.
         artifacts_bucket.grant_put(fn, f"{naming.SHARED_CODE_PREFIX}/*")

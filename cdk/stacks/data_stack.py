@@ -40,20 +40,20 @@ class DataStack(Stack):
         )
         # The environments' accounts deploy the versions trained here: they read the model artifacts.
         self.storage.share_models_with(config.environment_accounts)
-        if config.serving.serverless is None:  # serverless endpoints have no data capture
-            # Each environment's endpoint writes its capture here, where the shadow comparison and drift read it.
-            self.storage.share_capture_with(
-                [
-                    (
-                        environment.account,
-                        f"arn:{self.partition}:iam::{environment.account}:role/"
-                        + config.environment_model_role_name(name),
-                        serving_naming.capture_prefix(config.environment_endpoint_name(name)),
-                    )
-                    for name, environment in config.environments.items()
-                ],
-                retention=Duration.days(config.retention.capture_days),
-            )
+        # Each environment's endpoint writes its capture here, where the shadow comparison and drift read it; a
+        # serverless one (serving.serverless or environments.<name>.serverless) has no data capture.
+        self.storage.share_capture_with(
+            [
+                (
+                    environment.account,
+                    f"arn:{self.partition}:iam::{environment.account}:role/" + config.environment_model_role_name(name),
+                    serving_naming.capture_prefix(config.environment_endpoint_name(name)),
+                )
+                for name, environment in config.environments.items()
+                if config.environment_serving(name).serverless is None
+            ],
+            retention=Duration.days(config.retention.capture_days),
+        )
         self.notifications = Notifications(
             self, "Notifications", key=self.storage.key, approver_emails=config.notifications.approver_emails
         )

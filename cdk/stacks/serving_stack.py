@@ -111,17 +111,19 @@ class ServingStack(Stack):
                     + config.deployment_role_name(name),
                     steps_role_name=config.promotion_role_name(name),
                     state_machine_name=config.promotion_state_machine_name(name),
+                    rollout=config.environment_rollout(name),
                     previous=names[index - 1] if index else None,
                     following=following,
                     code_bundle=code_bundle,
                 ),
             )
-            acknowledge_object_prefixes(
-                workflow.steps.role,
-                [f"{artifacts_arn}/{naming.capture_prefix(config.environment_endpoint_name(name))}/*"],
-                "The shadow comparison reads the environment's capture files of the bake window; they are named per "
-                "variant and hour.",
-            )
+            if config.environment_serving(name).serverless is None:  # serverless endpoints have no data capture
+                acknowledge_object_prefixes(
+                    workflow.steps.role,
+                    [f"{artifacts_arn}/{naming.capture_prefix(config.environment_endpoint_name(name))}/*"],
+                    "The shadow comparison reads the environment's capture files of the bake window; they are named "
+                    "per variant and hour.",
+                )
             acknowledge_object_prefixes(
                 workflow.steps.role,
                 [f"{artifacts_arn}/{naming.SHARED_CODE_PREFIX}/*"],

@@ -618,3 +618,95 @@ def test_the_approval_page_judges_each_environments_approvals_by_its_approvers(a
     # Every promotion's steps sign links: the platform's and each environment's
     signers = [v for v in variables if LINKS_VARIABLE in v and "MLOPS_PROMOTION_SETTINGS" in v]
     assert len(signers) == 3
+
+
+# -- a serverless staging in front of an instance-backed production (environments.<name>.serverless) -----------
+# The tooling account is the emulator's own (tests/integration/promotion/test_environments.py promotes on it).
+EMULATOR_TOOLING = "123456789012"
+STAGING_SERVERLESS = {"memory_size_in_mb": 2048, "max_concurrency": 5, "provisioned_concurrency": 1}
+SERVERLESS_STAGING = {
+    "mlops": {
+        "account": EMULATOR_TOOLING,
+        "environments": {
+            "staging": {"account": STAGING, "serverless": STAGING_SERVERLESS},
+            "production": {"account": PRODUCTION},
+        },
+    }
+}
+
+
+@pytest.fixture(scope="module")
+def serverless_staging(assembly_with: Any) -> Any:
+    return assembly_with("environments-serverless-staging", SERVERLESS_STAGING)
+
+
+def _capture_writes(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [s for s in statements if "s3:PutObject" in _actions(s) and "/capture/" in _text(s["Resource"])]
+
+
+def test_a_serverless_environments_model_role_may_not_write_capture_and_the_bucket_admits_only_production(
+    serverless_staging: Any,
+) -> None:
+    _, staging = _role(_template(serverless_staging, "mlops-kit-serving-staging"), "mlops-kit-models-staging")
+    _, production = _role(_template(serverless_staging, "mlops-kit-serving-production"), "mlops-kit-models-production")
+    data = _template(serverless_staging, "mlops-kit-data")
+    bucket_writers = [
+        _text(s["Condition"]["ArnEquals"]["aws:PrincipalArn"])
+        for policy in _resources(data, "AWS::S3::BucketPolicy")
+        for s in policy["PolicyDocument"]["Statement"]
+        if s.get("Sid", "").startswith("EnvironmentWritesCapture")
+    ]
+    (key,) = _resources(data, "AWS::KMS::Key")
+    key_writers = [
+        _text(s["Principal"]["AWS"])
+        for s in key["KeyPolicy"]["Statement"]
+        if s.get("Sid", "").startswith("EnvironmentEncryptsCapture")
+    ]
+
+    assert _capture_writes(staging) == []
+    assert not [s for s in staging if "kms:GenerateDataKey" in _actions(s)]  # nothing to encrypt: it only reads
+    (write,) = _capture_writes(production)
+    assert _text(write["Resource"]).endswith("/capture/mlops-kit-endpoint-production/*")
+    assert bucket_writers == [f"arn:aws:iam::{PRODUCTION}:role/mlops-kit-models-production"]
+    assert key_writers == [f"arn:aws:iam::{PRODUCTION}:root"]
+
+
+def test_a_serverless_environments_promotion_creates_its_endpoint_serverless_along_the_all_at_once_path(
+    serverless_staging: Any,
+) -> None:
+    serving = _template(serverless_staging, "mlops-kit-serving")
+    # References (shown as <{...}>) become plain strings, so the settings read as JSON.
+    staging, production = (
+        json.loads(re.sub(r"<\{.*?\}>", "REF", _steps_settings(serving, name))) for name in ("staging", "production")
+    )
+
+    assert staging["rollout"]["mode"] == "all_at_once"
+    assert staging["endpoint"]["serverless"] == STAGING_SERVERLESS
+    assert "business_alarm" not in staging
+    assert production["rollout"]["mode"] == "staged"
+    assert "serverless" not in production["endpoint"]  # instances: the platform's serving, with capture
+    assert production["endpoint"]["instance_type"] == "ml.m5.large"
+    assert production["endpoint"]["capture_sampling_percent"] == 100
+    # The rest of the rollout is the platform's, in both.
+    assert staging["rollout"]["approval_timeout_seconds"] == production["rollout"]["approval_timeout_seconds"]
+
+
+def test_a_serverless_environments_steps_read_no_capture_and_productions_read_its_own(
+    serverless_staging: Any,
+) -> None:
+    serving = _template(serverless_staging, "mlops-kit-serving")
+    _, staging = _role(serving, "mlops-kit-promotion-staging")
+    _, production = _role(serving, "mlops-kit-promotion-production")
+
+    def capture_reads(statements: list[dict[str, Any]]) -> list[str]:
+        return [
+            _text(resource)
+            for s in statements
+            if "s3:GetObject*" in _actions(s)
+            for resource in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
+            if "/capture/" in _text(resource)
+        ]
+
+    assert capture_reads(staging) == []
+    (read,) = capture_reads(production)
+    assert read.endswith("/capture/mlops-kit-endpoint-production/*")

@@ -135,3 +135,111 @@ def test_an_environment_whose_endpoint_name_would_be_too_long_is_refused() -> No
                 "environments": {"production": {"account": PRODUCTION}},
             }
         )
+
+
+# -- a serverless environment (environments.<name>.serverless) ---------------------------------------------------
+SERVERLESS = {"memory_size_in_mb": 3072, "max_concurrency": 4}
+
+
+def _environments(staging: dict[str, object], **platform: object) -> dict[str, object]:
+    return {
+        "account": TOOLING,
+        "environments": {"staging": {"account": STAGING, **staging}, "production": {"account": PRODUCTION}},
+        **platform,
+    }
+
+
+def test_a_serverless_staging_in_front_of_an_instance_backed_production_takes_the_all_at_once_path() -> None:
+    # Guardrails need two instances (a canary of one is at most half the variant's).
+    config = load_config(
+        _environments({"serverless": SERVERLESS}, rollout={"mode": "guardrails"}, serving={"initial_instance_count": 2})
+    )
+
+    staging, production = config.environment_serving("staging"), config.environment_serving("production")
+    assert staging.serverless is not None
+    assert (staging.serverless.memory_size_in_mb, staging.serverless.max_concurrency) == (3072, 4)
+    assert production.serverless is None
+    assert config.environment_rollout_mode("staging") == "all_at_once"
+    assert config.environment_rollout("staging").mode == "all_at_once"
+    assert config.environment_rollout_mode("production") == config.rollout.mode == "guardrails"
+    assert config.environment_rollout("production").approval_timeout_seconds == 24 * 3600  # the rest is shared
+
+
+def test_an_environment_may_name_its_own_rollout_mode_and_a_serverless_platform_serves_every_environment() -> None:
+    config = load_config(_environments({"rollout_mode": "guardrails", "initial_instance_count": 2}))
+    assert config.environment_rollout_mode("staging") == "guardrails"
+    assert config.environment_rollout_mode("production") == "staged"
+
+    serverless = load_config(
+        _environments({"serverless": SERVERLESS}, serving={"serverless": {}}, rollout={"mode": "all_at_once"})
+    )
+    assert serverless.environment_serving("staging").serverless.max_concurrency == 4  # type: ignore[union-attr]
+    assert serverless.environment_serving("production").serverless.max_concurrency == 5  # type: ignore[union-attr]
+    assert serverless.environment_rollout_mode("production") == "all_at_once"
+
+
+@pytest.mark.parametrize(
+    ("staging", "platform", "expected"),
+    [
+        (
+            {"serverless": SERVERLESS, "instance_type": "ml.c5.xlarge", "initial_instance_count": 2},
+            {},
+            "environments.staging.serverless has no instances, so environments.staging instance_type, "
+            "initial_instance_count would be ignored: remove them, or remove environments.staging.serverless",
+        ),
+        (
+            {"serverless": SERVERLESS, "rollout_mode": "staged"},
+            {},
+            "environments.staging.serverless with environments.staging.rollout_mode 'staged': its shadow variant and "
+            "canary need a second variant and data capture",
+        ),
+        (
+            {"serverless": SERVERLESS, "rollout_mode": "guardrails"},
+            {},
+            "environments.staging.serverless with environments.staging.rollout_mode 'guardrails': SageMaker sizes "
+            "canary and linear steps in instances",
+        ),
+        (
+            {"rollout_mode": "staged"},
+            {"serving": {"serverless": {}}, "rollout": {"mode": "all_at_once"}},
+            "serving.serverless with environments.staging.rollout_mode 'staged'",
+        ),
+        (
+            {"rollout_mode": "all_at_once"},
+            {},
+            "environments.staging.rollout_mode 'all_at_once' skips the shadow comparison and the canary, which "
+            "instance-based endpoints have: it is for serverless environments only; set "
+            "environments.staging.serverless",
+        ),
+        (
+            {"serverless": SERVERLESS},
+            {"alarms": {"business_metric": {"metric_name": "Conversions"}}},
+            "environments.staging.serverless with alarms.business_metric: the alarm compares the candidate variant "
+            "with the Production variant, and a serverless endpoint has one production variant",
+        ),
+        (
+            {"rollout_mode": "guardrails", "initial_instance_count": 2},
+            {"alarms": {"business_metric": {"metric_name": "Conversions"}}},
+            "alarms.business_metric with environments.staging.rollout_mode 'guardrails'",
+        ),
+        (
+            {"rollout_mode": "guardrails"},
+            {},
+            "environments.staging.rollout_mode 'guardrails' with the environment's initial_instance_count: a CANARY "
+            "step of 10% of 1 instance(s)",
+        ),
+        (
+            {"serverless": {"memory_size_in_mb": 1000}},
+            {},
+            "mlops.environments.staging.serverless.memory_size_in_mb: Input should be 1024, 2048",
+        ),
+        ({"rollout_mode": "blue_green"}, {}, "mlops.environments.staging.rollout_mode: Input should be 'staged'"),
+    ],
+)
+def test_what_a_serverless_environment_does_not_support_is_refused_naming_the_key(
+    staging: dict[str, object], platform: dict[str, object], expected: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config(_environments(staging, **platform))
+
+    assert expected in str(raised.value)
