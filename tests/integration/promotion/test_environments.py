@@ -15,7 +15,14 @@ from mlops_kit.serving import naming
 from mlops_local.deploy import LocalDeployer
 from mlops_local.emulator import Emulator
 from mlops_local.iam import acting_as
-from tests.infrastructure.test_environments import ENVIRONMENTS, PRODUCTION, STAGING, TOOLING
+from tests.infrastructure.test_environments import (
+    ENVIRONMENTS,
+    PRODUCTION,
+    SERVERLESS_STAGING,
+    STAGING,
+    STAGING_SERVERLESS,
+    TOOLING,
+)
 
 ACCOUNTS = {"staging": STAGING, "production": PRODUCTION}
 ENDPOINT = "mlops-kit-endpoint-staging"
@@ -239,3 +246,61 @@ def _running_on(emulator: Emulator, tables: dict[str, Any]) -> Any:
 
     with acting_as(STAGING_MODELS):
         return RouteTable(emulator.client("dynamodb"), tables["experiments"]).running_on(ENDPOINT)
+
+
+# -- a serverless staging in front of an instance-backed production ------------------------------------------------
+
+
+def _serving_config(emulator: Emulator, environment: str) -> dict[str, Any]:
+    """The environment's endpoint config, read in its account: its variants and data capture."""
+    sagemaker = emulator.client("sagemaker", account=ACCOUNTS[environment])
+    endpoint = sagemaker.describe_endpoint(EndpointName=f"mlops-kit-endpoint-{environment}")
+    return sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+
+
+@pytest.mark.slow
+def test_a_version_goes_to_a_serverless_staging_at_once_then_to_production_with_shadow_and_canary(
+    assembly_with: Any, tmp_path: Any
+) -> None:
+    from rich.console import Console
+
+    from mlops_local.demo import environments as staged
+    from mlops_local.demo.context import DemoContext
+    from mlops_local.demo.scenarios import fixture_data, register_model
+
+    assembly = assembly_with("environments-serverless-staging", SERVERLESS_STAGING)
+    with Emulator(workdir=tmp_path / "emulator") as aws:
+        context = DemoContext(emulator=aws, assembly=assembly, console=Console(quiet=True), workdir=tmp_path)
+        context.stacks = LocalDeployer(aws.session(), account=aws.account, region=aws.region).deploy(assembly)
+        data = fixture_data()
+        first = staged.promote_through(context, register_model(context, data, name="v1", seed=1), ACCOUNTS, [])
+        second = staged.promote_through(
+            context, register_model(context, data, name="v2", seed=2), ACCOUNTS, data.payloads
+        )
+        staging, production = _serving_config(aws, "staging"), _serving_config(aws, "production")
+        serving = {name: staged.serving_in(context, name, account) for name, account in ACCOUNTS.items()}
+
+    assert {name: p["status"] for name, p in first.items()} == {"staging": "SUCCEEDED", "production": "SUCCEEDED"}
+    assert {name: p["status"] for name, p in second.items()} == {"staging": "SUCCEEDED", "production": "SUCCEEDED"}
+    # Staging: approved, then the candidate replaces production in one update and bakes; no shadow, no canary.
+    states = second["staging"]["states"]
+    milestones = ["Validate", "WaitForHumanApproval", "DeployDirect", "SwapBake", "SwapCheckAlarms", "Finalize"]
+    assert [s for s in states if s in milestones] == milestones, states
+    assert not {"StartShadow", "PrepareCanary", "ShiftTraffic", "StartGuardrails"} & set(states)
+    assert second["staging"]["traffic"]["errors"] == 0
+    # Production: the platform's staged path, shadow and canary on instances.
+    states = second["production"]["states"]
+    milestones = ["StartShadow", "CompareShadow", "WaitForHumanApproval", "PrepareCanary", "Finalize"]
+    assert [s for s in states if s in milestones] == milestones, states
+    # Staging's endpoint is serverless (one variant, no data capture); production's serves on instances with capture.
+    (variant,) = staging["ProductionVariants"]
+    assert variant["ServerlessConfig"] == {
+        "MemorySizeInMB": STAGING_SERVERLESS["memory_size_in_mb"],
+        "MaxConcurrency": STAGING_SERVERLESS["max_concurrency"],
+        "ProvisionedConcurrency": STAGING_SERVERLESS["provisioned_concurrency"],
+    }
+    assert "InstanceType" not in variant
+    assert not staging.get("DataCaptureConfig")
+    assert [v["InstanceType"] for v in production["ProductionVariants"]] == ["ml.m5.large"]
+    assert production["DataCaptureConfig"]["EnableCapture"] is True
+    assert {name: s["version"] if s else None for name, s in serving.items()} == {"staging": 2, "production": 2}
