@@ -43,9 +43,11 @@ EXPECTED_SECONDS: dict[str, float] = {
     "tests/integration/promotion/test_scenarios.py": 40,
     # Files whose module fixture is the cost (a synth or a run, then checks on its result), on their first test: a
     # file's key would count the fixture once per test (16 times for the environments' templates, started first).
-    "tests/infrastructure/test_environments.py::test_each_stack_is_deployed_to_its_account": 40,
+    "tests/infrastructure/test_environments.py::test_each_stack_is_deployed_to_its_account": 100,  # two synths
     "tests/integration/promotion/test_environment_scenario.py::"
     "test_each_version_is_promoted_to_staging_then_production": 60,
+    "tests/integration/promotion/test_environments.py::"
+    "test_a_version_goes_to_a_serverless_staging_at_once_then_to_production_with_shadow_and_canary": 110,
     "tests/integration/datasets/test_dvc_pipeline.py::"
     "test_a_run_on_dvc_labels_records_the_dvc_commit_and_hash_and_exports_back_to_dvc": 35,
 }
