@@ -9,12 +9,19 @@ before its resource). Here:
   (:meth:`Emulator.job_endpoint`), where moto's ``cfnresponse`` route receives the function's PUT. The answer is
   read back by request id: SUCCESS gives the resource its Data and physical id, FAILED fails the stack with the
   function's Reason.
-* **Delete**: a stack's custom resources are deleted first, each with a Delete request carrying its physical id and
-  properties (CloudFormation deletes in reverse dependency order, and a custom resource depends on its function);
-  a FAILED answer leaves the stack ``DELETE_FAILED`` with the Reason in its events, nothing else deleted, as AWS does.
-* **Order**: the other resources are deleted in reverse dependency order (Ref, Fn::GetAtt, Fn::Sub, DependsOn), as
-  CloudFormation does; moto deleted them in set order and retried failures, so a Glue table went after its database
-  and failed. moto's own passes still run for whatever this order could not delete.
+* **Order**: a stack's resources, custom ones among them, are deleted in reverse dependency order (Ref,
+  Fn::GetAtt, ${...} in Fn::Sub, DependsOn), as CloudFormation does: a resource only after every resource that
+  refers to it, so a custom resource goes after what depends on it and before its function. moto sent custom
+  resources no Delete, deleted the rest in set order and retried failures. Each resource gets its events
+  (``DELETE_IN_PROGRESS``, ``DELETE_COMPLETE``, ``DELETE_FAILED`` with the reason, ``DELETE_SKIPPED`` for
+  ``DeletionPolicy: Retain``), as DescribeStackEvents shows them on AWS.
+* **Delete** of a custom resource carries its physical id and properties; a FAILED answer (or a function that
+  cannot be invoked) fails that resource.
+* **Failure**: a resource that fails to delete stays, with its reason, and the stack ends ``DELETE_FAILED`` ("The
+  following resource(s) failed to delete: [...]"); the other resources are still deleted in order, those the
+  failed one refers to included. That is what CloudFormation does (it has no option to stop at the first failure:
+  aws-cloudformation/cloudformation-coverage-roadmap#852 and #1508), so a custom resource whose Delete failed may
+  find its function gone when the stack is deleted again. Deleting the stack again tries only what is left.
 * **REST APIs** (``AWS::ApiGateway::RestApi``) and **managed policies** (``AWS::IAM::ManagedPolicy``, detached
   first) are deleted with their stack; moto has no delete for either: the APIs stayed, and the roles a policy is
   attached to could never be deleted (DeleteConflict).
@@ -134,7 +141,9 @@ def _request(
 
 
 def references(body: Any) -> set[str]:
-    """Logical ids a template resource body refers to (Ref, Fn::GetAtt, ${...} in Fn::Sub, DependsOn)."""
+    """Logical ids a template resource body refers to: its DependsOn, and Ref, Fn::GetAtt and ``${...}`` in Fn::Sub
+    anywhere in it (inside Fn::Join, Fn::If, ... too). Names that are no resource of the template (parameters,
+    pseudo parameters such as ``AWS::Region``, an Fn::Sub variable) are for the caller to ignore."""
     found: set[str] = set()
 
     def walk(node: Any) -> None:
@@ -146,23 +155,32 @@ def references(body: Any) -> set[str]:
                     target = value[0] if isinstance(value, list) else str(value).split(".", 1)[0]
                     found.add(str(target))
                 elif key == "Fn::Sub":
-                    text = value[0] if isinstance(value, list) else value
-                    found.update(m.split(".", 1)[0] for m in re.findall(r"\$\{([^}!]+)\}", str(text)))
-                    walk(value[1] if isinstance(value, list) and len(value) > 1 else None)
-                elif key == "DependsOn":
-                    found.update([value] if isinstance(value, str) else value)
+                    text, variables = (
+                        (value[0], value[1]) if isinstance(value, list) and len(value) > 1 else (value, {})
+                    )
+                    text = text[0] if isinstance(text, list) else text
+                    # ${!Literal} is text, and a name the variable map defines is that variable, not a resource.
+                    names = {m.split(".", 1)[0] for m in re.findall(r"\$\{([^}!][^}]*)\}", str(text))}
+                    found.update(names - set(variables if isinstance(variables, dict) else ()))
+                    walk(variables)
                 else:
                     walk(value)
         elif isinstance(node, list):
             for item in node:
                 walk(item)
 
-    walk(body)
+    if isinstance(body, dict):
+        depends = body.get("DependsOn", [])
+        found.update([depends] if isinstance(depends, str) else depends)
+        # DependsOn counts at the top of the resource only: a property may well be named so (a pipeline step's).
+        walk({key: value for key, value in body.items() if key != "DependsOn"})
     return found
 
 
 def deletion_order(resources: dict[str, Any]) -> list[str]:
-    """Logical ids, each before everything it refers to (the reverse of creation order)."""
+    """Logical ids, each before everything it refers to (the reverse of creation order). Resources with no path
+    between them keep a deterministic order: the reverse of the template's, dependencies visited by name. A
+    dependency cycle (which CloudFormation rejects when the stack is created) is broken where it is met."""
     created: list[str] = []
     visiting: set[str] = set()
 
@@ -202,45 +220,109 @@ def _process_cfn_response(response: Any) -> tuple[int, dict[str, int], str]:
     return 200, {"status": 200}, json.dumps("{}")
 
 
-def _delete_in_order(original_delete: Any) -> Any:
-    def delete_in_order(resource_map: Any) -> None:
-        bodies = resource_map._resource_json_map
-        for name in deletion_order(bodies):
-            parsed = resource_map._parsed_resources.get(name)
-            if bodies[name].get("DeletionPolicy") == "Retain" or parsed is None or isinstance(parsed, str):
-                continue
-            try:
-                resource_map._delete_resource(parsed, bodies[name])
-            except Exception:  # noqa: S112  (left for moto's passes below, which retry and report)
-                continue
-            resource_map._parsed_resources.pop(name)
-        original_delete(resource_map)
+def _resource_event(stack: Any, logical_id: str, resource: Any, status: str, reason: str | None = None) -> None:
+    """Record one resource's event on ``stack`` as CloudFormation does (DescribeStackEvents lists it)."""
+    from moto.cloudformation.models import Event
 
-    return delete_in_order
+    try:
+        physical_id = str(resource.physical_resource_id)
+    except Exception:  # some moto models compute it from what deletion just removed
+        physical_id = ""
+    body = stack.resource_map._resource_json_map.get(logical_id, {})
+    event = Event(stack.stack_id, stack.name, logical_id, physical_id, body.get("Type", ""), status, reason, None)
+    event.sendToSns(stack.account_id, stack.region_name, stack.notification_arns)
+    stack.events.append(event)
 
 
-def _delete_custom_resources_first(original_delete_stack: Any, response_url: Any) -> Any:
+def _forget(resource_map: Any, logical_id: str) -> None:
+    """Take a resource that has left the stack out of its resource map, template body too: moto creates a resource
+    it finds in the template but not among the parsed ones whenever something reads the map (ListStackResources of
+    a DELETE_FAILED stack, a Ref in its outputs), which would bring a deleted resource back."""
+    resource_map._parsed_resources.pop(logical_id, None)
+    resource_map._resource_json_map.pop(logical_id, None)
+
+
+def delete_resources(stack: Any, delete_custom: Any) -> list[str]:
+    """Delete ``stack``'s resources in reverse dependency order, each with its events, and return the logical ids
+    of those that failed (they stay in the stack; the others are deleted all the same, as CloudFormation does).
+
+    ``delete_custom(logical_id, resource)`` sends a custom resource its Delete request; it raises on failure.
+    Resources with ``DeletionPolicy: Retain`` leave the stack and stay in their service.
+    """
     from moto.cloudformation.custom_model import CustomModel
 
-    def delete_stack(backend: Any, name_or_stack_id: str) -> None:
-        stack = next((s for i, s in backend.stacks.items() if name_or_stack_id in (i, s.name)), None)
-        if stack is not None:
-            parsed = stack.resource_map._parsed_resources
-            for logical_id, resource in list(parsed.items()):
-                if not isinstance(resource, CustomModel) or not hasattr(resource, "service_token"):
-                    continue
-                try:
-                    url = response_url(stack.region_name, stack.stack_id)
-                    _request(resource, "Delete", url, stack.stack_id, resource.physical_resource_id)
-                except CustomResourceError as exc:
-                    stack.status = "DELETE_FAILED"
-                    stack._add_stack_event("DELETE_FAILED", resource_status_reason=f"{logical_id}: {exc}")
-                    return
-                del parsed[logical_id]
+    resource_map = stack.resource_map
+    bodies = resource_map._resource_json_map
+    parsed = resource_map._parsed_resources
+    failed: list[str] = []
+    for logical_id in deletion_order(bodies):
+        resource = parsed.get(logical_id)
+        # None: never created (a false Condition); a str: a type moto only names.
+        if resource is None or isinstance(resource, str):
+            _forget(resource_map, logical_id)
+            continue
+        if bodies[logical_id].get("DeletionPolicy") == "Retain":
+            _resource_event(stack, logical_id, resource, "DELETE_SKIPPED")
+            _forget(resource_map, logical_id)
+            continue
+        _resource_event(stack, logical_id, resource, "DELETE_IN_PROGRESS")
+        try:
+            if isinstance(resource, CustomModel) and hasattr(resource, "service_token"):
+                delete_custom(logical_id, resource)
                 stack.custom_resources.pop(logical_id, None)
-        original_delete_stack(backend, name_or_stack_id)
+            else:
+                resource_map._delete_resource(resource, bodies[logical_id])
+        except Exception as exc:  # any failure is the resource's DELETE_FAILED reason, as on AWS
+            _resource_event(stack, logical_id, resource, "DELETE_FAILED", str(exc) or type(exc).__name__)
+            failed.append(logical_id)
+            continue
+        _resource_event(stack, logical_id, resource, "DELETE_COMPLETE")
+        _forget(resource_map, logical_id)
+    return failed
+
+
+def _delete_stack(response_url: Any) -> Any:
+    def delete_stack(backend: Any, name_or_stack_id: str) -> None:
+        # A live stack by id or name; deleting a stack that is gone (or was never there) does nothing, as on AWS.
+        stack = next((s for i, s in backend.stacks.items() if name_or_stack_id in (i, s.name)), None)
+        if stack is None:
+            return
+        # The exports registered for it, not its outputs evaluated again (their Refs to resources a failed deletion
+        # already removed would fail).
+        export_names = [name for name, export in backend.exports.items() if export.exporting_stack_id == stack.stack_id]
+        stack.status = "DELETE_IN_PROGRESS"
+        stack._add_stack_event("DELETE_IN_PROGRESS", resource_status_reason="User Initiated")
+
+        def delete_custom(logical_id: str, resource: Any) -> None:
+            url = response_url(stack.region_name, stack.stack_id)
+            _request(resource, "Delete", url, stack.stack_id, resource.physical_resource_id)
+
+        failed = delete_resources(stack, delete_custom)
+        if failed:
+            stack.status = "DELETE_FAILED"
+            reason = f"The following resource(s) failed to delete: [{', '.join(failed)}]. "
+            stack._add_stack_event("DELETE_FAILED", resource_status_reason=reason)
+            return
+        stack._add_stack_event("DELETE_COMPLETE")
+        stack.status = "DELETE_COMPLETE"
+        backend.stacks.pop(stack.stack_id)
+        backend.deleted_stacks[stack.stack_id] = stack
+        for name in export_names:
+            backend.exports.pop(name, None)
 
     return delete_stack
+
+
+def _delete_in_order(resource_map: Any) -> None:
+    """ResourceMap.delete for moto's own callers (a stack set's instances): the same order, failing on the first
+    resource that could not be deleted."""
+    bodies = resource_map._resource_json_map
+    for logical_id in deletion_order(bodies):
+        resource = resource_map._parsed_resources.get(logical_id)
+        retained = bodies[logical_id].get("DeletionPolicy") == "Retain"
+        if not retained and resource is not None and not isinstance(resource, str):
+            resource_map._delete_resource(resource, bodies[logical_id])
+        _forget(resource_map, logical_id)
 
 
 def apply(patcher: Patcher) -> None:
@@ -271,10 +353,7 @@ def apply(patcher: Patcher) -> None:
 
     patcher.replace(points["cfn-custom-resource-create"], classmethod(create))
     patcher.replace(points["cfn-custom-resource-answer"], _process_cfn_response)
-    patcher.replace(
-        points["cfn-custom-resource-delete"],
-        _delete_custom_resources_first(points["cfn-custom-resource-delete"].original(), response_url),
-    )
-    patcher.replace(points["cfn-delete-order"], _delete_in_order(points["cfn-delete-order"].original()))
+    patcher.replace(points["cfn-custom-resource-delete"], _delete_stack(response_url))
+    patcher.replace(points["cfn-delete-order"], _delete_in_order)
     patcher.replace(points["cfn-managed-policy-delete"], _delete_managed_policy)
     patcher.replace(points["cfn-rest-api-delete"], _delete_rest_api)

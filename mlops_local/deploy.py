@@ -214,6 +214,20 @@ class StackResult:
     region: str = ""
 
 
+def _delete_failures(cfn: Any, stack_id: str) -> list[str]:
+    """``logical id: reason`` of each resource that failed in the stack's latest deletion (events come newest
+    first; an earlier attempt's failures are not this one's)."""
+    failures = []
+    for event in cfn.describe_stack_events(StackName=stack_id).get("StackEvents", []):
+        if event.get("ResourceType") == "AWS::CloudFormation::Stack" and event.get("ResourceStatus") == (
+            "DELETE_IN_PROGRESS"
+        ):
+            break
+        if event.get("ResourceStatus") == "DELETE_FAILED" and event.get("ResourceType") != "AWS::CloudFormation::Stack":
+            failures.append(f"{event['LogicalResourceId']}: {event.get('ResourceStatusReason', '')}")
+    return failures
+
+
 class LocalDeployer:
     """Deploys a cloud assembly with the clients of one boto3 session (emulator in-process or server).
 
@@ -400,9 +414,7 @@ class LocalDeployer:
             if status == "DELETE_COMPLETE":
                 return True
             if status == "DELETE_FAILED":
-                events = cfn.describe_stack_events(StackName=stack_id).get("StackEvents", [])
-                reasons = [str(e.get("ResourceStatusReason")) for e in events if e.get("ResourceStatus") == status]
-                raise DeployError(f"{stack_name}: DELETE_FAILED: " + "; ".join(reasons[:10]))
+                raise DeployError(f"{stack_name}: DELETE_FAILED: " + "; ".join(_delete_failures(cfn, stack_id)[:10]))
             return None
 
         try:
