@@ -22,6 +22,8 @@ before its resource). Here:
   failed one refers to included. That is what CloudFormation does (it has no option to stop at the first failure:
   aws-cloudformation/cloudformation-coverage-roadmap#852 and #1508), so a custom resource whose Delete failed may
   find its function gone when the stack is deleted again. Deleting the stack again tries only what is left.
+* **Roles** (``AWS::IAM::Role``) are deleted with their managed policies detached first, as CloudFormation does
+  (moto refused: DeleteConflict, and only its retries, once the stack's managed policy was gone, got past it).
 * **REST APIs** (``AWS::ApiGateway::RestApi``) and **managed policies** (``AWS::IAM::ManagedPolicy``, detached
   first) are deleted with their stack; moto has no delete for either: the APIs stayed, and the roles a policy is
   attached to could never be deleted (DeleteConflict).
@@ -74,6 +76,19 @@ PATCH_POINTS: tuple[PatchPoint, ...] = (
         attribute="ResourceMap.delete",
         signature="(self) -> None",
         why="moto deletes a stack's resources in set order, not in reverse dependency order as CloudFormation does",
+    ),
+    PatchPoint(
+        name="cfn-role-delete",
+        module="moto.iam.models",
+        attribute="Role.delete_from_cloudformation_json",
+        signature=(
+            "(cls, resource_name: 'str', cloudformation_json: 'dict[str, Any]', account_id: 'str', "
+            "region_name: 'str') -> 'None'"
+        ),
+        why=(
+            "moto deletes a stack's role with its managed policies still attached (DeleteConflict); CloudFormation "
+            "detaches them first (a role naming an AWS managed policy, which nothing deletes, goes with its stack)"
+        ),
     ),
     PatchPoint(
         name="cfn-rest-api-delete",
@@ -205,6 +220,21 @@ def _delete_managed_policy(policy: Any, account_id: str, region: str) -> None:
             if policy.arn in holder.managed_policies:
                 policy.detach_from(holder)
     backend.managed_policies.pop(policy.arn, None)
+
+
+def _delete_role(original_delete: Any) -> Any:
+    def delete_role(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region: str) -> None:
+        from moto.iam.models import iam_backends
+        from moto.utilities.utils import get_partition
+
+        backend = iam_backends[account_id][get_partition(region)]
+        # Each policy object, AWS managed ones too (DetachRolePolicy looks among the account's own only).
+        for role in [r for r in backend.roles.values() if r.name == resource_name]:
+            for policy in list(role.managed_policies.values()):
+                policy.detach_from(role)
+        original_delete(cls, resource_name, cloudformation_json, account_id, region)
+
+    return delete_role
 
 
 def _delete_rest_api(api: Any, account_id: str, region: str) -> None:
@@ -356,4 +386,5 @@ def apply(patcher: Patcher) -> None:
     patcher.replace(points["cfn-custom-resource-delete"], _delete_stack(response_url))
     patcher.replace(points["cfn-delete-order"], _delete_in_order)
     patcher.replace(points["cfn-managed-policy-delete"], _delete_managed_policy)
+    patcher.replace(points["cfn-role-delete"], classmethod(_delete_role(points["cfn-role-delete"].original())))
     patcher.replace(points["cfn-rest-api-delete"], _delete_rest_api)

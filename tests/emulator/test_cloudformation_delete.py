@@ -237,3 +237,31 @@ def test_a_retained_resource_is_skipped_and_stays_in_its_service(
     assert _status(emulator) == "DELETE_COMPLETE"
     assert _resource_events(emulator, stack_id, "DELETE_SKIPPED") == ["Topic"]
     assert [t["TopicArn"].rsplit(":", 1)[1] for t in emulator.client("sns").list_topics()["Topics"]] == ["cfn-order"]
+
+
+def test_a_role_goes_before_the_managed_policy_it_names_which_is_detached_first(emulator: Emulator) -> None:
+    document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    template = {
+        "Resources": {
+            "Policy": {"Type": "AWS::IAM::ManagedPolicy", "Properties": {"PolicyDocument": document}},
+            "Role": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {"AssumeRolePolicyDocument": trust, "ManagedPolicyArns": [{"Ref": "Policy"}]},
+            },
+        }
+    }
+    cfn = emulator.client("cloudformation")
+    stack_id = cfn.create_stack(StackName="s", TemplateBody=json.dumps(template))["StackId"]
+
+    cfn.delete_stack(StackName="s")
+
+    assert _status(emulator) == "DELETE_COMPLETE"
+    assert _resource_events(emulator, stack_id, "DELETE_COMPLETE") == ["Role", "Policy"]
+    assert not emulator.client("iam").list_roles()["Roles"]
+    assert not emulator.client("iam").list_policies(Scope="Local")["Policies"]
