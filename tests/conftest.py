@@ -82,6 +82,10 @@ def _synthesize_ahead(
     needed = {
         name for item in request.session.items for name in getattr(item, "fixturenames", ()) if name in SESSION_SYNTHS
     }
+    # pytest makes the worker's temp dir on the first getbasetemp() (removing a stale one first), unguarded: threads
+    # racing to that first call fail with FileExistsError, and the fixture that loses fails every test using it.
+    # Made here, before any thread starts, every later call returns it.
+    tmp_path_factory.getbasetemp()
     threads = [
         threading.Thread(
             target=synthesize_ahead, args=(tmp_path_factory, worker_id, *SESSION_SYNTHS[name]), daemon=True
