@@ -14,7 +14,7 @@ from mlops_kit.registry import ModelRegistry
 from mlops_kit.serving.client import EndpointClient
 from mlops_local.demo import traffic
 from mlops_local.demo.context import DemoContext
-from mlops_local.demo.serving import answer_as_reviewer
+from mlops_local.demo.serving import answer_as_reviewer, full_traffic
 
 # The tooling account is the emulator's own; each environment serves in an account of its own.
 STAGING, PRODUCTION = "222222222222", "333333333333"
@@ -131,21 +131,12 @@ def _live_traffic(
 
 def serving_in(context: DemoContext, environment: str, account: str) -> dict[str, Any] | None:
     """The version serving 100% of the environment's endpoint, read in its account, and a sample answer."""
-    sagemaker = context.emulator.client("sagemaker", account=account)
-    try:
-        endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name(context, environment))
-    except sagemaker.exceptions.ClientError:
+    served = full_traffic(context.emulator.client("sagemaker", account=account), endpoint_name(context, environment))
+    if served is None:
         return None
-    variants = endpoint["ProductionVariants"]
-    total = sum(v["CurrentWeight"] for v in variants) or 1.0
-    config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
-    models = {v["VariantName"]: v["ModelName"] for v in config["ProductionVariants"]}
-    for variant in variants:
-        if abs(variant["CurrentWeight"] / total - 1.0) < 1e-9:
-            container = sagemaker.describe_model(ModelName=models[variant["VariantName"]])["PrimaryContainer"]
-            return {
-                "version": int(container["Environment"]["MLOPS_MODEL_VERSION"]),
-                "variant": variant["VariantName"],
-                "code": container["Environment"].get("SAGEMAKER_SUBMIT_DIRECTORY"),
-            }
-    return None
+    variant, container = served
+    return {
+        "version": int(container["MLOPS_MODEL_VERSION"]),
+        "variant": variant,
+        "code": container.get("SAGEMAKER_SUBMIT_DIRECTORY"),
+    }

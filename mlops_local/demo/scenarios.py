@@ -33,7 +33,7 @@ from mlops_kit.registry import REQUIRED_LINEAGE, LineageDocuments, ModelRegistry
 from mlops_kit.serving.client import EndpointClient, ModelRequestError
 from mlops_local.demo import environments as staged
 from mlops_local.demo.context import DemoContext
-from mlops_local.demo.serving import promote
+from mlops_local.demo.serving import full_traffic, promote
 from mlops_local.demo.teardown import destroy_everything
 from mlops_local.deploy import LocalDeployer
 from mlops_local.emulator import DEFAULT_ACCOUNT
@@ -181,25 +181,12 @@ def register_model(context: DemoContext, data: FixtureData, *, name: str, qualit
 def end_state(context: DemoContext) -> dict[str, Any]:
     aws = context.emulator
     sagemaker = aws.client("sagemaker")
-    serving = None
-    try:
-        endpoint = sagemaker.describe_endpoint(EndpointName=context.output("EndpointName"))
-        variants = endpoint["ProductionVariants"]
-        total = sum(v["CurrentWeight"] for v in variants) or 1.0
-        config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
-        models = {v["VariantName"]: v["ModelName"] for v in config["ProductionVariants"]}
-        for variant in variants:
-            if abs(variant["CurrentWeight"] / total - 1.0) < 1e-9:
-                env = sagemaker.describe_model(ModelName=models[variant["VariantName"]])["PrimaryContainer"][
-                    "Environment"
-                ]
-                serving = {
-                    "version": int(env["MLOPS_MODEL_VERSION"]),
-                    "variant": variant["VariantName"],
-                    "percent": 100,
-                }
-    except sagemaker.exceptions.ClientError:
-        serving = None
+    served = full_traffic(sagemaker, context.output("EndpointName"))
+    serving = (
+        None
+        if served is None
+        else {"version": int(served[1]["MLOPS_MODEL_VERSION"]), "variant": served[0], "percent": 100}
+    )
     registry = ModelRegistry(sagemaker, context.output("ModelPackageGroupName"))
     store = PromotionStore(aws.client("dynamodb"), context.output("PromotionTableName"))
     holder = store.lock_holder(context.output("EndpointName"))

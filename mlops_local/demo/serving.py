@@ -27,6 +27,24 @@ TRAFFIC_DAYS = 7  # requests are spread over the last week of the feature histor
 REVIEWER = "demo-reviewer"  # the session name of the reviewer, who signs in with the platform's approver role
 
 
+def full_traffic(sagemaker: Any, endpoint_name: str) -> tuple[str, dict[str, str]] | None:
+    """The variant serving 100% of ``endpoint_name``'s traffic and its model's container environment (the
+    version's ``MLOPS_MODEL_VERSION``, its code bundle), or None when no variant does or the endpoint is missing."""
+    try:
+        endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
+    except sagemaker.exceptions.ClientError:
+        return None
+    variants = endpoint["ProductionVariants"]
+    total = sum(v["CurrentWeight"] for v in variants) or 1.0
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    models = {v["VariantName"]: v["ModelName"] for v in config["ProductionVariants"]}
+    for variant in variants:
+        if abs(variant["CurrentWeight"] / total - 1.0) < 1e-9:
+            container = sagemaker.describe_model(ModelName=models[variant["VariantName"]])["PrimaryContainer"]
+            return variant["VariantName"], container["Environment"]
+    return None
+
+
 def answer_as_reviewer(
     aws: Any, outputs: Callable[[str], str], approval_id: str, *, decision: str, comment: str, session: str = REVIEWER
 ) -> Approval:
