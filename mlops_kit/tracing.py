@@ -303,6 +303,11 @@ def _patch_botocore(provider: XRayProvider) -> None:
 
     def traced_call(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
         tracer = _PATCHED[0]
+        context = trace_context() if tracer.enabled else None
+        if context is None or not context[2]:
+            # Nothing would be sent for it (no trace, unsampled, or tracing off): every AWS call of the process
+            # passes here, the emulator's and the tests' own too, so it costs no subsegment.
+            return make_api_call(client, operation_name, api_params)
         service = client.meta.service_model.metadata.get("endpointPrefix", client.meta.service_model.service_name)
         with tracer.in_subsegment(service, namespace="aws") as segment:
             segment.aws.update(operation=operation_name, region=client.meta.region_name)
