@@ -438,13 +438,21 @@ def test_duplicate_label_rows_are_counted_like_pandas(rows, wide_span) -> None:
     assert counted == int(frame.duplicated().sum())
 
 
-def test_local_files_read_in_the_order_given_with_missing_columns_as_nulls(tmp_path: Path) -> None:
+def _both_readers() -> list[object]:
+    from mlops_kit.features.offline import _read_files, _read_files_arrow
+
+    return [pytest.param(_read_files, id="polars"), pytest.param(_read_files_arrow, id="arrow")]
+
+
+@pytest.mark.parametrize("read_files", _both_readers())
+def test_local_files_read_in_the_order_given_with_missing_columns_as_nulls(tmp_path: Path, read_files: object) -> None:
     """Given 40 files whose names sort in another order than the one asked for, one lacking a column,
-    when read together, then rows come back file after file in the order given, each file's rows in order."""
+    when read together (by Polars' reader and by Arrow's), then rows come back file after file in the order given,
+    each file's rows in order."""
     import numpy as np
     import pyarrow.parquet as pq
 
-    from mlops_kit.features.offline import _read_files, arrow_pool
+    from mlops_kit.features.offline import arrow_pool
 
     rng = np.random.default_rng(3)
     paths = []
@@ -457,7 +465,7 @@ def test_local_files_read_in_the_order_given_with_missing_columns_as_nulls(tmp_p
         pq.write_table(table, paths[-1], row_group_size=500)  # several row groups per file
     schema = pa.schema([pa.field("row", pa.int64()), pa.field("s", pa.string())])
 
-    read = _read_files(paths, schema)
+    read = read_files(paths, schema)  # type: ignore[operator]
 
     expected = pa.concat_tables([pq.read_table(p) for p in paths], promote_options="default")
     assert read.schema == schema
@@ -465,3 +473,51 @@ def test_local_files_read_in_the_order_given_with_missing_columns_as_nulls(tmp_p
     assert read.column("s").to_pylist() == expected.column("s").to_pylist()
     assert read.column("s").null_count == pq.read_metadata(str(tmp_path / "part-007.parquet")).num_rows
     assert isinstance(arrow_pool(), pa.MemoryPool)
+
+
+def test_every_value_type_reads_the_same_with_polars_arrow_and_without_polars(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given an offline file with every value type (NaN and null floats apart, nulls inside lists, a column
+    the file lacks, a column not asked for), when read by Polars' reader, by Arrow's, and with Polars not
+    installed, then the three tables are equal in schema and every value."""
+    import math
+    import sys
+
+    import pyarrow.parquet as pq
+
+    from mlops_kit.features.offline import _read_files, _read_files_arrow
+    from mlops_kit.features.records import ARROW_TYPES
+
+    group = FeatureGroup(
+        name="all",
+        entity_keys=(EntityKey("k"),),
+        features=tuple(Feature(f"f_{kind.value}", kind) for kind in ValueType),
+    )
+    stored = {
+        "k": pa.array(["a", "b", "c"]),
+        "f_int64": pa.array([1, None, -(2**63)], pa.int64()),
+        "f_float64": pa.array([math.nan, None, math.inf], pa.float64()),
+        "f_string": pa.array(["x", None, ""], pa.string()),
+        "f_bool": pa.array([True, None, False], pa.bool_()),
+        "f_timestamp": pa.array([0, None, 253_402_300_799_999_999], ARROW_TYPES[ValueType.TIMESTAMP]),
+        "f_int64_list": pa.array([[1, None], None, []], ARROW_TYPES[ValueType.INT64_LIST]),
+        "not_asked": pa.array([1, 2, 3]),
+    }
+    pq.write_table(pa.table(stored), tmp_path / "one.parquet")  # lacks f_float64_list
+    pq.write_table(pa.table({"k": pa.array(["d"])}), tmp_path / "two.parquet")  # lacks every feature
+    schema = pa.schema([pa.field("k", pa.string()), *(pa.field(f.name, ARROW_TYPES[f.dtype]) for f in group.features)])
+    paths = [str(tmp_path / "two.parquet"), str(tmp_path / "one.parquet")]
+
+    by_polars = _read_files(paths, schema)
+    by_arrow = _read_files_arrow(paths, schema)
+    monkeypatch.setitem(sys.modules, "polars", None)  # import polars now raises ImportError
+    without_polars = _read_files(paths, schema)
+
+    assert by_polars.schema == by_arrow.schema == without_polars.schema == schema
+    assert by_polars.column("k").to_pylist() == ["d", "a", "b", "c"]
+    for name in schema.names:
+        # repr keeps NaN apart from null and equal to itself
+        assert repr(by_polars.column(name).to_pylist()) == repr(by_arrow.column(name).to_pylist()), name
+        assert repr(without_polars.column(name).to_pylist()) == repr(by_arrow.column(name).to_pylist()), name
+    assert by_polars.column("f_float64_list").null_count == 4
