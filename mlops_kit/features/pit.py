@@ -174,15 +174,32 @@ def _column_codes(
     encoded = pc.dictionary_encode(labels, memory_pool=memory_pool)
     codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     features = pa.chunked_array(_chunks(feature_column), labels.type)
-    lookup = partial(_index_in, dictionary=encoded.dictionary, memory_pool=memory_pool)
-    looked_up = np.concatenate([np.zeros(0, np.int64), *parallel_map(lookup, _slices(features, workers()))])
+    # Each thread writes its slice's indices straight into the result: no per-slice arrays to convert to int64 and
+    # concatenate afterwards (two passes over 80 MB at 10M rows).
+    looked_up = np.empty(len(features), np.int64)
+    parts = _slices(features, workers())
+    starts = np.cumsum([0, *(len(part) for part in parts)])
+    lookup = partial(_index_in, parts, starts, looked_up, dictionary=encoded.dictionary, memory_pool=memory_pool)
+    parallel_map(lookup, range(len(parts)))
     return codes, looked_up, max(len(encoded.dictionary), 1)
 
 
-def _index_in(part: pa.ChunkedArray, dictionary: pa.Array, memory_pool: pa.MemoryPool | None) -> np.ndarray:
-    """Each value's index in ``dictionary``, -1 where absent (nulls included)."""
-    found = pc.index_in(part, value_set=dictionary, memory_pool=memory_pool)
-    return pc.coalesce(found, pa.scalar(-1, found.type), memory_pool=memory_pool).to_numpy().astype(np.int64)
+def _index_in(
+    parts: list[pa.ChunkedArray],
+    starts: np.ndarray,
+    result: np.ndarray,
+    index: int,
+    *,
+    dictionary: pa.Array,
+    memory_pool: pa.MemoryPool | None,
+) -> None:
+    """Each value of ``parts[index]``'s index in ``dictionary``, -1 where absent (nulls included), written to
+    ``result`` from ``starts[index]`` on."""
+    found = pc.index_in(parts[index], value_set=dictionary, memory_pool=memory_pool)
+    offset = int(starts[index])
+    for chunk in pc.coalesce(found, pa.scalar(-1, found.type), memory_pool=memory_pool).chunks:
+        result[offset : offset + len(chunk)] = chunk.to_numpy(zero_copy_only=True)
+        offset += len(chunk)
 
 
 def _slices(column: pa.ChunkedArray, count: int) -> list[pa.ChunkedArray]:
