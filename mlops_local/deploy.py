@@ -203,6 +203,19 @@ def _zipped(asset_hash: str, source: Path) -> bytes:
     return body
 
 
+# cdk-assets counts an object of this size or smaller (an empty zip's) as not published yet.
+_EMPTY_ZIP_SIZE = 22
+
+
+def _published(s3: Any, bucket: str, key: str) -> bool:
+    """Whether the asset ``key`` is already in ``bucket``, asked as cdk-assets asks (``objectExists``): ListObjectsV2
+    with the key as prefix, one key, and more than an empty zip's bytes."""
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
+    return any(
+        o["Key"] == key and (o.get("Size") is None or o["Size"] > _EMPTY_ZIP_SIZE) for o in listed.get("Contents", [])
+    )
+
+
 @dataclass
 class StackResult:
     stack_name: str
@@ -239,16 +252,23 @@ class LocalDeployer:
         self._endpoint_url = endpoint_url
         self.account = account
         self.region = region
+        self._clients: dict[tuple[str, str, str], Any] = {}
 
-    def _client(self, service: str, account: str | None = None, region: str | None = None, **kwargs: Any) -> Any:
-        """A client of ``account`` (default: the deployer's) in ``region``: its requests name the account."""
+    def _client(self, service: str, account: str | None = None, region: str | None = None) -> Any:
+        """A client of ``account`` (default: the deployer's) in ``region``: its requests name the account. One per
+        service, account and region (making a client costs more than most of the calls made with it)."""
         from mlops_local.iam.identity import in_account
 
-        client = self._session.client(
-            service, endpoint_url=self._endpoint_url, region_name=region or self.region, **kwargs
-        )
-        client.meta.events.register("before-sign.*.*", in_account(account or self.account))
-        return client
+        account, region = account or self.account, region or self.region
+        key = (service, account, region)
+        if key not in self._clients:
+            # Deployment assets are ours and are uploaded within this process: botocore's aws-chunked checksum
+            # encoding (its default) reads each 200 KB bundle in small Python chunks, a quarter second per asset.
+            config = Config(request_checksum_calculation="when_required") if service == "s3" else None
+            client = self._session.client(service, endpoint_url=self._endpoint_url, region_name=region, config=config)
+            client.meta.events.register("before-sign.*.*", in_account(account))
+            self._clients[key] = client
+        return self._clients[key]
 
     def target(self, stack: StackArtifact) -> tuple[str, str]:
         """The account and region ``stack`` is deployed to."""
@@ -285,7 +305,8 @@ class LocalDeployer:
 
     def publish_assets(self, assembly: CloudAssembly, stack: StackArtifact) -> int:
         """Upload the stack's file assets (zipping directories) to each destination's bucket, as the account the
-        destination's publishing role belongs to (the stack's); return how many were published."""
+        destination's publishing role belongs to (the stack's), unless already there; return how many were
+        uploaded."""
         if stack.assets_file is None:
             return 0
         manifest = json.loads(stack.assets_file.read_text())
@@ -293,20 +314,22 @@ class LocalDeployer:
         published = 0
         for asset_hash, asset in manifest.get("files", {}).items():
             source = assembly.directory / asset["source"]["path"]
-            body = _zipped(asset_hash, source) if asset["source"].get("packaging") == "zip" else source.read_bytes()
+            uploaded = False
             for destination in asset["destinations"].values():
                 where = str(destination.get("region") or region)
                 role = _substitute(str(destination.get("assumeRoleArn") or ""), account, where)
                 owner = role.split(":")[4] if role.count(":") >= 5 else account
-                # Deployment assets are ours and are uploaded within this process: botocore's aws-chunked checksum
-                # encoding (its default) reads each 200 KB bundle in small Python chunks, a quarter second per asset.
-                s3 = self._client("s3", owner, where, config=Config(request_checksum_calculation="when_required"))
-                s3.put_object(
-                    Bucket=_substitute(destination["bucketName"], owner, where),
-                    Key=_substitute(destination["objectKey"], owner, where),
-                    Body=body,
-                )
-            published += 1
+                s3 = self._client("s3", owner, where)
+                bucket = _substitute(destination["bucketName"], owner, where)
+                key = _substitute(destination["objectKey"], owner, where)
+                # Assets are immutable and named by their hash: one already in its bucket (a layer several stacks
+                # share, a stack deployed again) is not uploaded again, as cdk-assets does.
+                if _published(s3, bucket, key):
+                    continue
+                body = _zipped(asset_hash, source) if asset["source"].get("packaging") == "zip" else source.read_bytes()
+                s3.put_object(Bucket=bucket, Key=key, Body=body)
+                uploaded = True
+            published += uploaded
         if manifest.get("dockerImages"):
             raise DeployError(f"{stack.stack_name}: Docker image assets cannot be published without Docker")
         return published

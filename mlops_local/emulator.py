@@ -44,6 +44,7 @@ from mlops_local.sns import Mail, mailbox
 
 DEFAULT_ACCOUNT = "123456789012"
 DEFAULT_PORT = 4566
+S3_OBJECT_IN_MEMORY_BYTES = 256 * 1024 * 1024
 _DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
@@ -117,6 +118,10 @@ class Emulator:
         from moto.core.config import default_user_config
 
         self._set_env("AWS_DEFAULT_REGION", self.region)
+        # moto keeps an object over 5 MB in a temporary file: each deployment's 80 MB of dependency layers would be
+        # written to disk and read back for every Lambda layer made from them (seconds on a busy disk). In memory,
+        # as moto keeps the layers' bytes anyway.
+        self._set_env("MOTO_S3_DEFAULT_KEY_BUFFER_SIZE", str(S3_OBJECT_IN_MEMORY_BYTES))
         if self.server:
             from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
