@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 # Applied in this order (later families may wrap what earlier ones installed).
 FAMILIES: tuple[str, ...] = (
+    "mlops_local.backends",
     "mlops_local.sdk_models",
     "mlops_local.requests",
     "mlops_local.constraints",

@@ -1,0 +1,43 @@
+"""moto's backend registry on the emulator: finding an account's existing backends takes no global lock.
+
+Every request looks its account's backends up several times (``backends[account][region]``: the service's own,
+IAM's for the caller, DynamoDB's for a table's account), and moto takes its one process-wide lock for each
+lookup, even when the account's backend exists, while it checks a list of every service's registry. The
+emulator's threads (the feature store's 16 writers, Lambda handlers, state machines, live traffic) then queue on
+that lock behind whichever of them the interpreter paused while holding it: in a profile of ``mlops demo``, the
+writers waited there longer than they worked. A lookup of an account that already has its backend now reads the
+dict (one atomic read under the interpreter lock) and takes moto's lock only to create one, as moto does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlops_local.patching import Patcher, PatchPoint, points_by_name
+
+PATCH_POINTS: tuple[PatchPoint, ...] = (
+    PatchPoint(
+        name="backend-lookup-without-lock",
+        module="moto.core.base_backend",
+        attribute="BackendDict._create_account_specific_backend",
+        signature="(self, account_id: str) -> None",
+        why=(
+            "every lookup of an account's backends takes moto's process-wide backend lock, even when they exist; "
+            "concurrent requests queue on it"
+        ),
+    ),
+)
+
+
+def apply(patcher: Patcher) -> None:
+    point = points_by_name(PATCH_POINTS)["backend-lookup-without-lock"]
+    original = point.original()
+
+    def create_account_specific_backend(backends: Any, account_id: str) -> None:
+        # moto adds the account's backend, then registers the registry for reset, both under its lock: a reset
+        # (which takes the lock too) cannot come between them, so a backend that is there needs nothing more.
+        if account_id in backends:
+            return
+        original(backends, account_id)
+
+    patcher.replace(point, create_account_specific_backend)

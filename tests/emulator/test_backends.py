@@ -1,0 +1,68 @@
+"""Patch point backend-lookup-without-lock: an account's existing backends are found without moto's process-wide
+lock, a new account's are still created (under it), and a reset still forgets them."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from moto.core import base_backend
+from moto.sqs.models import sqs_backends
+
+from mlops_local.emulator import Emulator
+
+OTHER_ACCOUNT = "210987654321"
+
+
+class _Held:
+    """moto's backend lock, held by another thread until released."""
+
+    def __init__(self) -> None:
+        self._taken, self._release = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=self._hold, daemon=True)
+
+    def _hold(self) -> None:
+        with base_backend.backend_lock:
+            self._taken.set()
+            self._release.wait(30)
+
+    def __enter__(self) -> _Held:
+        self._thread.start()
+        assert self._taken.wait(30)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._release.set()
+        self._thread.join(30)
+
+
+def test_an_existing_accounts_backend_is_found_while_another_thread_holds_the_lock(emulator: Emulator) -> None:
+    # Given an account whose SQS backend exists, and another thread holding moto's backend lock
+    emulator.client("sqs").create_queue(QueueName="orders")
+    found: list[object] = []
+    with _Held():
+        # When this account's backend is looked up on a third thread
+        lookup = threading.Thread(target=lambda: found.append(sqs_backends[emulator.account][emulator.region]))
+        lookup.start()
+        lookup.join(10)
+        finished_while_held = not lookup.is_alive()
+
+    # Then the lookup did not wait for the lock, and found the account's queues
+    assert finished_while_held
+    assert list(found[0].queues) == ["orders"]  # type: ignore[attr-defined]
+
+
+def test_a_new_accounts_backend_is_created_and_a_reset_forgets_it(emulator: Emulator) -> None:
+    # Given an account no request has named yet
+    assert OTHER_ACCOUNT not in sqs_backends
+
+    # When its backend is looked up, a queue made in it and moto reset
+    sqs_backends[OTHER_ACCOUNT][emulator.region].create_queue("elsewhere")
+    registered: list[Any] = base_backend.BackendDict._instances  # type: ignore[misc]
+    created = OTHER_ACCOUNT in sqs_backends and sqs_backends in registered
+    base_backend.BackendDict.reset()
+
+    # Then it was created and registered for reset, and the reset forgot it
+    assert created
+    assert OTHER_ACCOUNT not in sqs_backends
+    assert not list(sqs_backends[OTHER_ACCOUNT][emulator.region].queues)
