@@ -314,7 +314,7 @@ class LocalDeployer:
         published = 0
         for asset_hash, asset in manifest.get("files", {}).items():
             source = assembly.directory / asset["source"]["path"]
-            uploaded = False
+            body: bytes | None = None  # read (zipped) once, for the first destination that lacks it
             for destination in asset["destinations"].values():
                 where = str(destination.get("region") or region)
                 role = _substitute(str(destination.get("assumeRoleArn") or ""), account, where)
@@ -326,10 +326,11 @@ class LocalDeployer:
                 # share, a stack deployed again) is not uploaded again, as cdk-assets does.
                 if _published(s3, bucket, key):
                     continue
-                body = _zipped(asset_hash, source) if asset["source"].get("packaging") == "zip" else source.read_bytes()
+                if body is None:
+                    zipped = asset["source"].get("packaging") == "zip"
+                    body = _zipped(asset_hash, source) if zipped else source.read_bytes()
                 s3.put_object(Bucket=bucket, Key=key, Body=body)
-                uploaded = True
-            published += uploaded
+            published += body is not None
         if manifest.get("dockerImages"):
             raise DeployError(f"{stack.stack_name}: Docker image assets cannot be published without Docker")
         return published

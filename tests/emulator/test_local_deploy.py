@@ -36,6 +36,30 @@ def test_redeploying_updates_in_place(deployer: LocalDeployer, cloud_assembly: C
     assert [r.outputs for r in second] == [r.outputs for r in first]
 
 
+def test_an_asset_already_in_its_bucket_is_not_uploaded_again(
+    emulator: Emulator, deployer: LocalDeployer, cloud_assembly: CloudAssembly
+) -> None:
+    # Given the data stack's assets published once, one of them shared with the serving stack (a layer)
+    data, serving = cloud_assembly.stack("Data"), cloud_assembly.stack("Serving")
+    deployer.bootstrap()
+    first = deployer.publish_assets(cloud_assembly, data)
+    s3 = emulator.client("s3")
+    keys = {o["Key"]: o["ETag"] for o in s3.list_objects_v2(Bucket=deployer.asset_bucket)["Contents"]}
+
+    # When they are published again, and the serving stack's after them
+    again = deployer.publish_assets(cloud_assembly, data)
+    shared = deployer.publish_assets(cloud_assembly, serving)
+
+    # Then nothing was uploaded again (as cdk-assets finds them), and the serving stack's own assets were
+    serving_keys = {o["Key"] for o in s3.list_objects_v2(Bucket=deployer.asset_bucket)["Contents"]} - set(keys)
+    assert first == len(keys) > 0
+    assert again == 0
+    assert 0 < shared == len(serving_keys)
+    assert {
+        o["Key"]: o["ETag"] for o in s3.list_objects_v2(Bucket=deployer.asset_bucket)["Contents"] if o["Key"] in keys
+    } == keys
+
+
 def test_a_template_with_an_unknown_resource_type_is_refused_before_anything_is_created(
     emulator: Emulator, deployer: LocalDeployer, tmp_path
 ) -> None:
