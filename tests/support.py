@@ -103,15 +103,17 @@ def shared_synth(
     tmp_path_factory: pytest.TempPathFactory, worker_id: str, name: str, overrides: dict[str, Any] | None
 ) -> CloudAssembly:
     """The app synthesized with the context ``overrides`` into ``<run's temp dir>/<name>``, once per run: the
-    first xdist worker to ask synthesizes (under a file lock), the others load its assembly."""
+    first xdist worker to ask synthesizes (under a file lock; or links the assembly an earlier run synthesized
+    from the same inputs, see :mod:`tests.synth_cache`), the others load its assembly."""
     shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
-    from mlops_local.deploy import CloudAssembly, synthesize
+    from mlops_local.deploy import CloudAssembly
+    from tests.synth_cache import synthesize_cached
 
     outdir = shared / name
     with open(shared / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (outdir / "manifest.json").exists():
-            synthesize(outdir, context_overrides=overrides)
+            synthesize_cached(outdir, overrides)
     return CloudAssembly.load(outdir)
 
 

