@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from aws_cdk.assertions import Template
 
 from tests.support import SESSION_SYNTHS, shared_synth
+
+if TYPE_CHECKING:  # imported where used: importing aws_cdk starts Node, and xdist's controller runs no test
+    from aws_cdk.assertions import Template
 
 # CDK's own switch (the CLI's `--exclusively` sets it): no stack's assets are bundled, each gets a placeholder hash.
 # For template assertions only: bundling copies every function's package and the dependency layers (300 MB) and
@@ -34,6 +36,8 @@ SESSION_SYNTHS["tuned_templates"] = ("cdk.out.tuned", {**TUNED, **WITHOUT_BUNDLI
 @pytest.fixture(scope="session")
 def stack_template(templates: dict[str, dict[str, Any]]) -> Any:
     """``stack_template("data")``: the CDK assertions Template of the stack ``<project>-data``."""
+    from aws_cdk.assertions import Template
+
     cache: dict[str, Template] = {}
 
     def get(unit: str) -> Template:

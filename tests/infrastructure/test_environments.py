@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from tests.support import SESSION_SYNTHS, shared_synth
+
 TOOLING, STAGING, PRODUCTION = "111111111111", "222222222222", "333333333333"
 RELEASE_MANAGERS = f"arn:aws:iam::{TOOLING}:role/ReleaseManagers"
 ENVIRONMENTS = {
@@ -36,9 +38,19 @@ def _root(account: str) -> dict[str, Any]:
 ENVIRONMENT_PRINCIPALS = {"AWS": [_root(STAGING), _root(PRODUCTION)]}
 
 
+# Synthesized in the background from the start of the session (tests/conftest.py), as `assembly_with` names them:
+# the promotion and local-deploy tests deploy the same assemblies.
+SESSION_SYNTHS["environments_assembly"] = ("cdk.out.environments", ENVIRONMENTS)
+
+
+@pytest.fixture(scope="session")
+def environments_assembly(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Any:
+    return shared_synth(tmp_path_factory, worker_id, *SESSION_SYNTHS["environments_assembly"])
+
+
 @pytest.fixture(scope="module")
-def assembly(assembly_with: Any) -> Any:
-    return assembly_with("environments", ENVIRONMENTS)
+def assembly(environments_assembly: Any) -> Any:
+    return environments_assembly
 
 
 def _template(assembly: Any, stack_name: str) -> Template:
@@ -635,9 +647,17 @@ SERVERLESS_STAGING = {
 }
 
 
+SESSION_SYNTHS["serverless_staging_assembly"] = ("cdk.out.environments-serverless-staging", SERVERLESS_STAGING)
+
+
+@pytest.fixture(scope="session")
+def serverless_staging_assembly(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Any:
+    return shared_synth(tmp_path_factory, worker_id, *SESSION_SYNTHS["serverless_staging_assembly"])
+
+
 @pytest.fixture(scope="module")
-def serverless_staging(assembly_with: Any) -> Any:
-    return assembly_with("environments-serverless-staging", SERVERLESS_STAGING)
+def serverless_staging(serverless_staging_assembly: Any) -> Any:
+    return serverless_staging_assembly
 
 
 def _capture_writes(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
