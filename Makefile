@@ -75,7 +75,8 @@ format: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
 
-## The edit-test loop: unit tests and the synthesized templates' tests, no emulator.
+## The edit-test loop: unit tests and the synthesized templates' tests, no emulator. A run reuses the assemblies an
+## earlier run synthesized from exactly the same inputs (tests/synth_cache.py; MLOPS_SYNTH_CACHE=0 synthesizes anew).
 fast: $(STAMP)
 	$(BIN)/pytest -q -n 2 tests/unit tests/infrastructure
 
