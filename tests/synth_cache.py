@@ -103,9 +103,11 @@ def _installed() -> list[str]:
     return sorted(names)
 
 
-def input_key(overrides: dict[str, Any] | None, root: Path | None = None) -> str:
+def input_key(
+    overrides: dict[str, Any] | None, root: Path | None = None, base_env: dict[str, str] | None = None
+) -> str:
     """The hash of every input of synthesizing the app in ``root`` (unset: this repository) with the context
-    ``overrides`` (see the module docstring)."""
+    ``overrides`` from the environment ``base_env`` (unset: this process's; see the module docstring)."""
     from mlops_local.deploy import synthesis_environment
 
     root = root or ROOT
@@ -116,7 +118,7 @@ def input_key(overrides: dict[str, Any] | None, root: Path | None = None) -> str
 
     add("python", f"{sys.executable}|{sys.version}".encode())
     add("distributions", "\n".join(_installed()).encode())
-    environment = synthesis_environment(Path("<outdir>"), context_overrides=overrides)
+    environment = synthesis_environment(Path("<outdir>"), context_overrides=overrides, base_env=base_env)
     relevant = {k: v for k, v in environment.items() if k.startswith(_ENVIRONMENT_PREFIXES)}
     add("environment", json.dumps(relevant, sort_keys=True).encode())
     add("node", str(shutil.which("node", path=environment.get("PATH"))).encode())
@@ -139,7 +141,10 @@ def synthesize_cached(outdir: Path, overrides: dict[str, Any] | None) -> CloudAs
 
     if os.environ.get("MLOPS_SYNTH_CACHE", "1") == "0" or _names_test_code(overrides):
         return synthesize(outdir, context_overrides=overrides)
-    key = input_key(overrides)
+    # One copy of the environment for the key and the synth: a test may change os.environ while a synth runs in the
+    # background.
+    base_env = dict(os.environ)
+    key = input_key(overrides, base_env=base_env)
     entry = CACHE / outdir.name / key
     outdir.parent.mkdir(parents=True, exist_ok=True)
     if not (entry / "manifest.json").exists():
@@ -147,11 +152,12 @@ def synthesize_cached(outdir: Path, overrides: dict[str, Any] | None) -> CloudAs
         shutil.rmtree(staging, ignore_errors=True)
         staging.parent.mkdir(parents=True, exist_ok=True)
         try:
-            synthesize(staging, context_overrides=overrides)
+            synthesize(staging, context_overrides=overrides, base_env=base_env)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        if input_key(overrides) != key:  # an input changed during the synth: which state it saw is unknown
+        # An input changed during the synth: which state it saw is unknown.
+        if input_key(overrides, base_env=base_env) != key:
             _replace(outdir)
             staging.rename(outdir)
             return CloudAssembly.load(outdir)

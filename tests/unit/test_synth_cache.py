@@ -87,11 +87,15 @@ class FakeSynth:
 
     def __init__(self) -> None:
         self.runs = 0
+        self.environments: list[dict[str, str] | None] = []
 
-    def __call__(self, outdir: Path, *, context_overrides: dict[str, Any] | None = None) -> Any:
+    def __call__(
+        self, outdir: Path, *, context_overrides: dict[str, Any] | None = None, base_env: dict[str, str] | None = None
+    ) -> Any:
         from mlops_local.deploy import CloudAssembly
 
         self.runs += 1
+        self.environments.append(base_env)
         outdir.mkdir(parents=True)
         (outdir / "Data.template.json").write_text(json.dumps({"Description": json.dumps(context_overrides)}))
         artifact = {"type": "aws:cloudformation:stack", "properties": {"templateFile": "Data.template.json"}}
@@ -150,7 +154,7 @@ def test_only_the_most_recently_used_assemblies_of_a_name_are_kept(
 def test_an_input_changed_during_the_synth_is_not_cached(
     tmp_path: Path, root: Path, fake_synth: FakeSynth, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def synth_while_a_file_is_saved(outdir: Path, *, context_overrides: dict[str, Any] | None = None) -> Any:
+    def synth_while_a_file_is_saved(outdir: Path, *, context_overrides: dict[str, Any] | None = None, **_: Any) -> Any:
         _write(root, "mlops_kit/drift/stats.py", f"PSI = 0.{fake_synth.runs + 3}")
         return fake_synth(outdir, context_overrides=context_overrides)
 
@@ -175,3 +179,15 @@ def test_cache_off_and_overrides_naming_test_code_always_synthesize(
 
     assert fake_synth.runs == 4
     assert not (tmp_path / "cache").exists()
+
+
+def test_the_synth_runs_in_the_environment_the_key_was_computed_from(
+    tmp_path: Path, fake_synth: FakeSynth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CDK_DEFAULT_ACCOUNT", "111111111111")
+
+    synthesize_cached(tmp_path / "run1" / "cdk.out", {})
+
+    (environment,) = fake_synth.environments
+    assert environment is not None
+    assert environment["CDK_DEFAULT_ACCOUNT"] == "111111111111"
