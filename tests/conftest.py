@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from tests.support import SESSION_SYNTHS, shared_synth, synthesize_ahead
+from tests.support import SESSION_SYNTHS, session_synth, shared_synth, synthesize_ahead
 
 if TYPE_CHECKING:  # imported where used: a unit test file runs without loading moto or the CDK
     from mlops_local.deploy import CloudAssembly
@@ -52,9 +52,6 @@ OPTIONAL_FEATURES_ON: dict[str, Any] = {
 }
 
 
-SESSION_SYNTHS["cloud_assembly"] = ("cdk.out", OPTIONAL_FEATURES_ON)
-
-
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """``--dist loadfile`` (``make test``) hands out the longest work first (see :mod:`tests.scheduling`)."""
@@ -65,11 +62,13 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     return LongestFirstScheduling(config, log)
 
 
-@pytest.fixture(scope="session")
-def cloud_assembly(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> CloudAssembly:
-    """The real app (cdk.json context with the optional features on), synthesized once per test run and shared by
-    every xdist worker."""
-    return shared_synth(tmp_path_factory, worker_id, *SESSION_SYNTHS["cloud_assembly"])
+cloud_assembly = session_synth(
+    "cloud_assembly",
+    "cdk.out",
+    OPTIONAL_FEATURES_ON,
+    "The real app (cdk.json context with the optional features on), synthesized once per test run and shared by "
+    "every xdist worker.",
+)
 
 
 @pytest.fixture(scope="session", autouse=True)

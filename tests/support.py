@@ -123,6 +123,21 @@ def shared_synth(
 SESSION_SYNTHS: dict[str, tuple[str, dict[str, Any]]] = {}
 
 
+def session_synth(name: str, directory: str, overrides: dict[str, Any], doc: str | None = None) -> Any:
+    """The session fixture ``name`` (assign it to a module attribute of that name) standing for the app synthesized
+    with ``overrides`` into ``<run's temp dir>/<directory>`` by :func:`shared_synth`, registered in
+    :data:`SESSION_SYNTHS` so the session starts its synth in the background."""
+    import pytest
+
+    SESSION_SYNTHS[name] = (directory, overrides)
+
+    def assembly(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> CloudAssembly:
+        return shared_synth(tmp_path_factory, worker_id, directory, overrides)
+
+    assembly.__doc__ = doc
+    return pytest.fixture(scope="session", name=name)(assembly)
+
+
 def synthesize_ahead(
     tmp_path_factory: pytest.TempPathFactory, worker_id: str, name: str, overrides: dict[str, Any]
 ) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from tests.support import SESSION_SYNTHS, shared_synth
+from tests.support import session_synth
 
 TOOLING, STAGING, PRODUCTION = "111111111111", "222222222222", "333333333333"
 RELEASE_MANAGERS = f"arn:aws:iam::{TOOLING}:role/ReleaseManagers"
@@ -40,12 +40,7 @@ ENVIRONMENT_PRINCIPALS = {"AWS": [_root(STAGING), _root(PRODUCTION)]}
 
 # Synthesized in the background from the start of the session (tests/conftest.py), as `assembly_with` names them:
 # the promotion and local-deploy tests deploy the same assemblies.
-SESSION_SYNTHS["environments_assembly"] = ("cdk.out.environments", ENVIRONMENTS)
-
-
-@pytest.fixture(scope="session")
-def environments_assembly(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Any:
-    return shared_synth(tmp_path_factory, worker_id, *SESSION_SYNTHS["environments_assembly"])
+environments_assembly = session_synth("environments_assembly", "cdk.out.environments", ENVIRONMENTS)
 
 
 @pytest.fixture(scope="module")
@@ -647,12 +642,9 @@ SERVERLESS_STAGING = {
 }
 
 
-SESSION_SYNTHS["serverless_staging_assembly"] = ("cdk.out.environments-serverless-staging", SERVERLESS_STAGING)
-
-
-@pytest.fixture(scope="session")
-def serverless_staging_assembly(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Any:
-    return shared_synth(tmp_path_factory, worker_id, *SESSION_SYNTHS["serverless_staging_assembly"])
+serverless_staging_assembly = session_synth(
+    "serverless_staging_assembly", "cdk.out.environments-serverless-staging", SERVERLESS_STAGING
+)
 
 
 @pytest.fixture(scope="module")
