@@ -1015,6 +1015,11 @@ class PlatformConfig(_Section):
         }
         return self.serving.model_copy(update=overrides)
 
+    def environment_captures(self, environment: str) -> bool:
+        """Whether environment ``environment``'s endpoint has data capture: a serverless one has none (SageMaker
+        Serverless Inference "Feature exclusions"), so it gets no capture grants on either side."""
+        return self.environment_serving(environment).serverless is None
+
     def environment_rollout_mode(self, environment: str) -> RolloutMode:
         """Environment ``environment``'s promotion path: its ``rollout_mode``; unset, 'all_at_once' when it serves
         serverless (the only path a serverless endpoint takes), else ``rollout.mode``."""

@@ -50,7 +50,7 @@ class DataStack(Stack):
                     serving_naming.capture_prefix(config.environment_endpoint_name(name)),
                 )
                 for name, environment in config.environments.items()
-                if config.environment_serving(name).serverless is None
+                if config.environment_captures(name)
             ],
             retention=Duration.days(config.retention.capture_days),
         )

@@ -43,7 +43,7 @@ class EnvironmentStack(Stack):
             image_repositories=[ecr_repository(config.image_uri("inference"))],
             role_name=config.environment_model_role_name(environment_name),
         )
-        if config.environment_serving(environment_name).serverless is None:  # serverless endpoints capture nothing
+        if config.environment_captures(environment_name):
             self.models.grant_capture(endpoint_name)
         self.models.grant_shared_tables(endpoint_name)  # the tooling account's online features and A/B routing
         promotion_role = f"arn:{self.partition}:iam::{config.account}:role/"

@@ -117,7 +117,7 @@ class ServingStack(Stack):
                     code_bundle=code_bundle,
                 ),
             )
-            if config.environment_serving(name).serverless is None:  # serverless endpoints have no data capture
+            if config.environment_captures(name):
                 acknowledge_object_prefixes(
                     workflow.steps.role,
                     [f"{artifacts_arn}/{naming.capture_prefix(config.environment_endpoint_name(name))}/*"],
