@@ -2,8 +2,8 @@
 DynamoDB online store, side by side in one run.
 
 1. Point-in-time join, 100k labels x 1M feature rows (50k entities, 5 float features, TTL 30 days), over the
-   same rows: ours from the offline store's partitioned Parquet (read by Polars' Parquet reader, which the kit uses
-   where Polars is installed, as here); DuckDB's ``ASOF LEFT JOIN`` and Polars'
+   same rows: ours from the offline store's partitioned Parquet (read by Polars' Parquet reader, a dependency of the
+   kit); DuckDB's ``ASOF LEFT JOIN`` and Polars'
    ``join_asof`` (benchmarks/peers/asof_peers.py) each from one Parquet file and from our partitions read
    hive-style; Feast from one Parquet file source. All are timed from an in-memory label frame to the result
    frame (pandas), feature files read inside the timing, four times in the same fresh process: the first call
