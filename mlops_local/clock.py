@@ -79,6 +79,10 @@ class _Waiter:
 @dataclass(order=True)
 class _Timer:
     due: float
+    # An observer's timer (the caller's advance, a wait_until's deadline or poll) fires after every other timer due
+    # at the same instant, whichever was set first: which thread sets its timer first is the OS scheduler's choice,
+    # and an advance to the very instant a worker was due at must see that worker's work done.
+    observer: bool
     seq: int
     waiter: _Waiter = field(compare=False)
 
@@ -254,25 +258,26 @@ class VirtualClock:
             self._busy += 1
         self._cond.notify_all()
 
-    def _schedule(self, waiter: _Waiter, due: float) -> None:
+    def _schedule(self, waiter: _Waiter, due: float, *, observer: bool = False) -> None:
         waiter.due = due
-        heapq.heappush(self._timers, _Timer(due, next(self._seq), waiter))
+        heapq.heappush(self._timers, _Timer(due, observer, next(self._seq), waiter))
         self._cond.notify_all()
 
-    def sleep(self, seconds: float) -> None:
-        """Let ``seconds`` of virtual time pass for the calling thread."""
+    def sleep(self, seconds: float, *, observer: bool = False) -> None:
+        """Let ``seconds`` of virtual time pass for the calling thread (``observer``: see :class:`_Timer`)."""
         if seconds <= 0 or not self._running:
             return
         with self._cond:
             waiter = _Waiter()
-            self._schedule(waiter, self.now() + float(seconds))
+            self._schedule(waiter, self.now() + float(seconds), observer=observer)
             reason = self._block(waiter)
         if reason == "stopped":
             raise ClockStoppedError("the emulator stopped during a sleep")
 
     def advance(self, seconds: float) -> None:
-        """Let ``seconds`` of virtual time pass, running everything due meanwhile (tests and the demo)."""
-        self.sleep(seconds)
+        """Let ``seconds`` of virtual time pass, running everything due meanwhile, up to and including the end
+        instant, then settle (tests and the demo)."""
+        self.sleep(seconds, observer=True)
         self.settle()
 
     def _sleep_patch(self, seconds: float) -> None:
@@ -341,7 +346,7 @@ class VirtualClock:
                 if every is not None:
                     due = self.now() + every if due is None else min(due, self.now() + every)
                 if due is not None:
-                    self._schedule(waiter, max(due, self.now()))
+                    self._schedule(waiter, max(due, self.now()), observer=True)
                 self._cond.notify_all()
                 reason = self._block_settle(waiter, started + real_timeout)
             if reason == "settled" or (reason == "timeout" and every is not None and self._before(deadline)):
@@ -434,8 +439,8 @@ class VirtualClock:
 
     def _fire(self, timer: _Timer) -> None:
         """Move time to ``timer`` and wake its waiter, and only that one: timers due at the same instant fire one
-        by one in the order they were set, each after the previous one's work has settled, so simultaneous
-        events never race."""
+        by one in the order they were set (observers' last), each after the previous one's work has settled, so
+        simultaneous events never race."""
         heapq.heappop(self._timers)
         if timer.due > self.now():
             self._now = timer.due
