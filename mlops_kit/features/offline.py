@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import os
 import time
 import uuid
 from collections.abc import Sequence
@@ -281,7 +282,8 @@ class OfflineStore:
             return schema.empty_table()
         names = schema.names
         if isinstance(self.objects, LocalObjectStore):
-            return _read_files([str(self.objects.root / key) for key in keys], schema)
+            root = str(self.objects.root)  # os.path, not pathlib: 365 Path joins took 2-3 ms of a 0.2 s join
+            return _read_files([os.path.join(root, key) for key in keys], schema)
         tables = get_many(
             self.objects, keys, lambda body: pq.ParquetFile(io.BytesIO(body)).read(names, use_threads=False)
         )
@@ -504,7 +506,9 @@ def _read_files(paths: list[str], schema: pa.Schema) -> pa.Table:
         .select(schema.names)
         .collect()
     )  # fmt: skip
-    table = frame.to_arrow()
+    # One chunk first: Polars exports each of its chunks (one per file) as an Arrow chunk of its own, which took
+    # 30-45 ms for 1M rows in 365 files against 6 ms to copy them into one chunk and 3-5 ms to export that.
+    table = frame.rechunk().to_arrow()
     return table if table.schema == schema else table.cast(schema)
 
 

@@ -4,6 +4,8 @@ against the local engine, on the same Parquet files."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -408,14 +410,34 @@ def test_the_join_is_exact_when_keys_must_coarsen_time(features, labels, created
         ]  # fmt: skip
         expected.append(max(eligible, key=lambda i: (rows[i][1], rows[i][2], i)) if eligible else -1)
 
-    # Both sorts: row numbers packed into the keys (numpy.sort), and argsort when they do not fit.
-    for min_time_bits in (24, 62):
+    # Both sorts: row numbers packed into the keys (a plain sort), and argsort when they do not fit; each by Polars
+    # and by numpy (a job's container without Polars).
+    for min_time_bits, polars in itertools.product((24, 62), (True, False)):
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(pit, "_MIN_TIME_BITS", min_time_bits)
+            if not polars:
+                patch.setitem(sys.modules, "polars", None)  # import polars now raises ImportError
             match = pit.join_group(
                 [label_entity], label_us, [entity], event, created, created, ttl, created_before_label
             )
-        assert match.tolist() == expected
+        assert match.tolist() == expected, (min_time_bits, polars)
+
+
+@given(st.lists(st.integers(-(2**63), 2**63 - 1), max_size=300), st.booleans())
+@settings(max_examples=100, deadline=None)
+def test_the_int64_sorts_equal_numpys_with_and_without_polars(values: list[int], polars: bool) -> None:
+    import numpy as np
+
+    from mlops_kit.features import pit
+
+    keys = np.array(values, dtype=np.int64)
+    with pytest.MonkeyPatch.context() as patch:
+        if not polars:
+            patch.setitem(sys.modules, "polars", None)
+        ordered, order = pit.sort_int64(keys), pit.argsort_int64(keys)
+    assert ordered.dtype == order.dtype == np.int64
+    assert ordered.tolist() == sorted(values)
+    assert keys[order].tolist() == sorted(values)  # equal values may come in any order
 
 
 @given(
@@ -482,7 +504,6 @@ def test_every_value_type_reads_the_same_with_polars_arrow_and_without_polars(
     the file lacks, a column not asked for), when read by Polars' reader, by Arrow's, and with Polars not
     installed, then the three tables are equal in schema and every value."""
     import math
-    import sys
 
     import pyarrow.parquet as pq
 
