@@ -26,10 +26,12 @@ Production by ``MinImprovement`` and the configured baseline (prior rate or logi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -157,6 +159,40 @@ def _offline_session(region: str) -> Any:
 
 CACHE = Path.home() / ".cache" / "mlops-kit" / "pipeline-definitions"
 
+# Where the SDK validates its config (see config_validated_once); tests/unit/test_pipeline_sdk_contract.py checks it.
+SDK_CONFIG_VALIDATOR = ("sagemaker.core.config.config_manager", "SageMakerConfig", "validate_sagemaker_config")
+
+
+@contextlib.contextmanager
+def config_validated_once() -> Iterator[None]:
+    """Within the block, the SageMaker SDK validates each distinct config against its JSON schema once.
+
+    Why: the SDK validates the session's config on every config lookup (``get_sagemaker_config_value``), and
+    ``jsonschema.validate`` first checks the SDK's large schema against the JSON Schema metaschema. Building the
+    pipeline definition looked up the config 82 times: 6.3-6.6 s per build, most of a synth. The config is the same
+    dict each time (:func:`_offline_session`'s), so validating it once checks exactly as much. The SDK's
+    validator is put back when the block ends.
+    """
+    import importlib
+
+    module_name, class_name, attribute = SDK_CONFIG_VALIDATOR
+    owner = getattr(importlib.import_module(module_name), class_name)
+    original = owner.__dict__[attribute]  # the staticmethod object itself, to put back as it was
+    validate = original.__func__
+    validated: set[str] = set()
+
+    def once(sagemaker_config: dict[str, Any] | None = None) -> None:
+        key = json.dumps(sagemaker_config, sort_keys=True, default=repr)
+        if key not in validated:
+            validate(sagemaker_config)  # raises on an invalid config, as the SDK would
+            validated.add(key)
+
+    setattr(owner, attribute, staticmethod(once))
+    try:
+        yield
+    finally:
+        setattr(owner, attribute, original)
+
 
 def build_definition(spec: PipelineSpec, *, cache: Path | None = CACHE) -> str:
     """The pipeline definition JSON for ``spec`` (placeholders in place of deploy-time names).
@@ -171,7 +207,9 @@ def build_definition(spec: PipelineSpec, *, cache: Path | None = CACHE) -> str:
     previous = logging.getLogger("sagemaker").level
     logging.getLogger("sagemaker").setLevel(logging.ERROR)  # it logs every field it pops or defaults
     try:
-        definition = _build(spec)
+        _offline_sdk_environment(spec.region)
+        with config_validated_once():
+            definition = _build(spec)
     finally:
         logging.getLogger("sagemaker").setLevel(previous)
     if cached is not None:
@@ -253,7 +291,6 @@ class _Parameters:
 
 
 def _build(spec: PipelineSpec) -> str:
-    _offline_sdk_environment(spec.region)
     from sagemaker.core.processing import ScriptProcessor
     from sagemaker.core.shapes import (
         MetadataProperties,
