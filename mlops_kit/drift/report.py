@@ -13,7 +13,6 @@ import datetime as dt
 import json
 import math
 from collections.abc import Collection, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -27,7 +26,7 @@ from mlops_kit.drift.baseline import (
     FeatureKind,
     NumericBaseline,
     category_counts,
-    default_workers,
+    map_on_workers,
     numeric_values,
 )
 from mlops_kit.drift.stats import (
@@ -311,10 +310,8 @@ def drift_report(
         )
         return _Observed(observed.counts, observed.ks, observed.unparsable, extra + observed.notes)
 
-    with ThreadPoolExecutor(max_workers=default_workers(workers)) as pool:
-        observed = dict(
-            zip([f.name for f in baseline.all_columns()], pool.map(observe, baseline.all_columns()), strict=True)
-        )
+    columns = baseline.all_columns()
+    observed = dict(zip([f.name for f in columns], map_on_workers(observe, columns, workers), strict=True))
     # An empty frame with no columns at all (an empty capture window) has no schema to check.
     schema_known = len(current.columns) > 0
     return _assemble(

@@ -18,6 +18,7 @@ from mlops_kit.drift.baseline import (
     NumericBaseline,
     category_label,
     compute_baseline,
+    map_on_workers,
 )
 from mlops_kit.drift.stats import OTHER
 
@@ -173,3 +174,16 @@ def test_loading_invalid_json_is_a_baseline_error():
         Baseline.from_json("{nope")
     with pytest.raises(BaselineError, match="not valid JSON"):
         Baseline.from_json(b"PAR1\xa0\x00binary")  # e.g. a Parquet file passed by mistake
+
+
+def test_per_feature_work_runs_in_the_calling_thread_with_one_worker_and_keeps_order_with_more() -> None:
+    import threading
+
+    def where(item: int) -> tuple[int, str]:
+        return item, threading.current_thread().name
+
+    caller = threading.current_thread().name
+    assert map_on_workers(where, [1, 2, 3], 1) == [(1, caller), (2, caller), (3, caller)]
+    assert [item for item, _ in map_on_workers(where, list(range(20)), 4)] == list(range(20))
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        map_on_workers(where, [1], 0)
