@@ -62,6 +62,10 @@ def parallel_map(function: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
     return list(_pool().map(function, items))
 
 
+# Below this many rows a step runs in the calling thread: handing a few rows to another thread and back costs more
+# than the work, and on a loaded machine each hand-off waits for a core (the join's property tests, thousands of tiny
+# joins, took 2-3x longer beside other work).
+PARALLEL_MIN_ROWS = 65_536
 _POOL_PREFIX = "mlops-kit-pit"
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 _POOLS_LOCK = threading.Lock()
@@ -219,7 +223,10 @@ def _index_in(
 
 
 def _slices(column: pa.ChunkedArray, count: int) -> list[pa.ChunkedArray]:
-    """``column`` cut into at most ``count`` consecutive zero-copy slices of about equal length."""
+    """``column`` cut into at most ``count`` consecutive zero-copy slices of about equal length (one below
+    :data:`PARALLEL_MIN_ROWS` rows)."""
+    if len(column) < PARALLEL_MIN_ROWS:
+        count = 1
     step = max(-(-len(column) // max(count, 1)), 1)
     return [column.slice(start, step) for start in range(0, len(column), step)]
 
@@ -419,5 +426,6 @@ def gather(table: pa.Table, match: np.ndarray, memory_pool: pa.MemoryPool | None
     """Rows of ``table`` at ``match`` (null rows where ``match`` is -1), one per label row."""
     indices = pa.array(np.maximum(match, 0), mask=match < 0, type=pa.int64())
     # One column per thread: ``take`` releases the GIL.
-    columns = parallel_map(lambda column: pc.take(column, indices, memory_pool=memory_pool), table.columns)
+    take = partial(pc.take, indices=indices, memory_pool=memory_pool)
+    columns = parallel_map(take, table.columns) if len(match) >= PARALLEL_MIN_ROWS else list(map(take, table.columns))
     return pa.Table.from_arrays(columns, schema=table.schema)
