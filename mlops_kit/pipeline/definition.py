@@ -33,6 +33,7 @@ import logging
 import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -80,14 +81,56 @@ ImageScope = Literal["training", "processing", "inference"]
 
 
 def image_uri(region: str, sklearn_version: str, scope: ImageScope) -> str:
-    """The pinned SageMaker scikit-learn image of ``scope`` in ``region``, from the SDK's offline table (no AWS
-    call). Processing jobs run the training image (it has the scientific stack the job scripts need)."""
-    _offline_sdk_environment(region)
-    from sagemaker.core import image_uris
+    """The pinned SageMaker scikit-learn image of ``scope`` in ``region`` (no AWS call). Processing jobs run the
+    training image (it has the scientific stack the job scripts need).
 
+    Read as ``sagemaker.core.image_uris.retrieve("sklearn", ...)`` reads it: the account from the SDK's own offline
+    table (``image_uri_config/sklearn.json``), the ECR host name from botocore's endpoint data, the tag
+    ``<version>-<processor>-<python>`` with the only processor and Python the table lists. Why not call it: importing
+    the SDK took 1.9 s, at every synth and every config check (the region validator). ``tests/unit/
+    test_pipeline_definition.py`` checks the two agree in every region of the table, for every pinned version.
+    """
     image_scope = "inference" if scope == "inference" else "training"
-    uri: str = image_uris.retrieve("sklearn", region, version=sklearn_version, image_scope=image_scope)
-    return uri
+    versions = _sklearn_images()[image_scope]["versions"]
+    if sklearn_version not in versions:
+        raise ValueError(
+            f"Unsupported scikit-learn version: {sklearn_version}. Supported version(s): {', '.join(versions)}."
+        )
+    config = versions[sklearn_version]
+    registries = config["registries"]
+    if region not in registries:
+        raise ValueError(f"Unsupported region: {region}. Supported region(s): {', '.join(registries)}.")
+    endpoint = _endpoints().construct_endpoint("ecr", region) or {}
+    hostname = endpoint.get("hostname") or f"ecr.{region}.amazonaws.com"  # as the SDK does for il-central-1
+    tag = "-".join([sklearn_version, _only(config["processors"], "processor"), _only(config["py_versions"], "Python")])
+    return f"{registries[region]}.dkr.{hostname}/{config['repository']}:{tag}"
+
+
+def _only(values: list[str], what: str) -> str:
+    if len(values) != 1:
+        raise ValueError(f"the SDK's scikit-learn image table lists {values} as {what}s; the kit expects exactly one")
+    return values[0]
+
+
+@cache
+def _sklearn_images() -> dict[str, Any]:
+    """The SageMaker SDK's offline table of scikit-learn images, read without importing the SDK."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("sagemaker")
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError("the SageMaker SDK (sagemaker) is not installed; it holds the table of pinned images")
+    table = Path(next(iter(spec.submodule_search_locations))) / "core" / "image_uri_config" / "sklearn.json"
+    loaded: dict[str, Any] = json.loads(table.read_text())
+    return loaded
+
+
+@cache
+def _endpoints() -> Any:
+    """botocore's endpoint resolver (its bundled data), as the SDK builds it."""
+    from botocore import loaders, regions
+
+    return regions.EndpointResolver(loaders.create_loader().load_data("endpoints"))
 
 
 def ecr_repository(uri: str) -> tuple[str, str]:

@@ -60,3 +60,34 @@ def test_an_invalid_config_is_still_refused_within_the_block(sdk: Any) -> None:
     bad = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": "yes"}}}}
     with config_validated_once(), pytest.raises(jsonschema.ValidationError):
         get_sagemaker_config_value(None, TELEMETRY, sagemaker_config=bad)
+
+
+def test_image_uris_equal_the_sdks_in_every_region_of_its_table() -> None:
+    from typing import get_args
+
+    from cdk.config import SklearnVersion
+    from mlops_kit.pipeline.definition import ImageScope, _sklearn_images, image_uri
+
+    _offline_sdk_environment("us-east-1")
+    from sagemaker.core import image_uris
+
+    compared = 0
+    scopes: tuple[tuple[ImageScope, str], ...] = (
+        ("training", "training"), ("processing", "training"), ("inference", "inference")
+    )  # fmt: skip
+    for version in get_args(SklearnVersion):
+        for scope, image_scope in scopes:
+            for region in _sklearn_images()[image_scope]["versions"][version]["registries"]:
+                expected = image_uris.retrieve("sklearn", region, version=version, image_scope=image_scope)
+                assert image_uri(region, version, scope) == expected, (version, scope, region)
+                compared += 1
+    assert compared > 60  # every commercial region, China and GovCloud among them
+
+
+def test_a_region_without_images_is_refused_naming_the_supported_ones() -> None:
+    from mlops_kit.pipeline.definition import image_uri
+
+    with pytest.raises(ValueError, match=r"Unsupported region: mars-east-1\. Supported region\(s\): .*us-east-1"):
+        image_uri("mars-east-1", "1.9-0", "training")
+    with pytest.raises(ValueError, match=r"Unsupported scikit-learn version: 0\.1-0"):
+        image_uri("us-east-1", "0.1-0", "training")
