@@ -66,3 +66,37 @@ def test_a_new_accounts_backend_is_created_and_a_reset_forgets_it(emulator: Emul
     assert created
     assert OTHER_ACCOUNT not in sqs_backends
     assert not list(sqs_backends[OTHER_ACCOUNT][emulator.region].queues)
+
+
+def test_the_server_finds_a_hosts_backend_as_moto_does_and_looks_each_host_up_once(
+    emulator: Emulator, monkeypatch: Any
+) -> None:
+    from moto import backends
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    # Given the local server's dispatcher, and moto's listing of its service folders counted
+    dispatcher = DomainDispatcherApplication(create_app=lambda service: None)  # type: ignore[arg-type,return-value]
+    listed = backends.list_of_moto_modules
+    listings: list[int] = []
+
+    def counted() -> Any:
+        listings.append(1)
+        return listed()
+
+    monkeypatch.setattr(backends, "list_of_moto_modules", counted)
+    hosts = {
+        "s3.us-east-1.amazonaws.com": "s3",
+        "dynamodb": "dynamodb",
+        "api.sagemaker.eu-west-1.amazonaws.com": "sagemaker",
+        "states.us-east-1.amazonaws.com": "stepfunctions",
+        "moto_api": "moto_api",
+    }
+
+    # When each host is looked up three times
+    found = {host: {dispatcher.get_backend_for_host(host) for _ in range(3)} for host in hosts}
+
+    # Then each gets moto's own answer, and moto's folder was listed at most once per new host
+    assert found == {host: {backend} for host, backend in hosts.items()}
+    assert len(listings) <= len(hosts)
+    dispatcher.get_backend_for_host("s3.us-east-1.amazonaws.com")
+    assert len(listings) <= len(hosts)
