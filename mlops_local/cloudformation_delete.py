@@ -31,6 +31,7 @@ before its resource). Here:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -105,6 +106,16 @@ PATCH_POINTS: tuple[PatchPoint, ...] = (
         signature="",
         why="moto cannot delete a stack's managed policy, so the roles it is attached to are never deleted",
         adds=True,
+    ),
+    PatchPoint(
+        name="cfn-exports-kept",
+        module="moto.cloudformation.parsing",
+        attribute="OutputMap.exports",
+        signature="",  # a property
+        why=(
+            "moto evaluates a stack's exports again at every DescribeStacks, re-creating (or failing on) the "
+            "resources they refer to once a deletion has removed them"
+        ),
     ),
 )
 
@@ -320,6 +331,10 @@ def _delete_stack(response_url: Any) -> Any:
         # The exports registered for it, not its outputs evaluated again (their Refs to resources a failed deletion
         # already removed would fail).
         export_names = [name for name, export in backend.exports.items() if export.exporting_stack_id == stack.stack_id]
+        # The outputs as they are before anything is deleted: DescribeStacks shows these while the deletion runs
+        # (moto would evaluate them, exports included, against resources already gone).
+        with contextlib.suppress(Exception):  # an output moto cannot evaluate fails nothing but itself
+            _ = stack.outputs
         stack.status = "DELETE_IN_PROGRESS"
         stack._add_stack_event("DELETE_IN_PROGRESS", resource_status_reason="User Initiated")
 
@@ -388,3 +403,14 @@ def apply(patcher: Patcher) -> None:
     patcher.replace(points["cfn-managed-policy-delete"], _delete_managed_policy)
     patcher.replace(points["cfn-role-delete"], classmethod(_delete_role(points["cfn-role-delete"].original())))
     patcher.replace(points["cfn-rest-api-delete"], _delete_rest_api)
+    evaluate_exports = points["cfn-exports-kept"].original().fget
+
+    def exports(output_map: Any) -> Any:
+        # A stack's exports as first evaluated (on AWS they are fixed when the stack's create or update completes;
+        # an update gives the stack a new output map here, so they are evaluated again then).
+        kept = output_map.__dict__.get("_mlops_exports")
+        if kept is None:
+            kept = output_map.__dict__["_mlops_exports"] = evaluate_exports(output_map)
+        return kept
+
+    patcher.replace(points["cfn-exports-kept"], property(exports))

@@ -447,8 +447,7 @@ class LocalDeployer:
 
     def _wait_deleted(self, cfn: Any, stack_name: str, stack_id: str, timeout: float = 3600.0) -> None:
         def gone() -> bool | None:
-            # ListStacks, not DescribeStacks: describing a deleted stack makes moto evaluate its Outputs, which
-            # creates the resources they refer to again.
+            # ListStacks: one call answers for a stack that is gone too (its summary stays, DELETE_COMPLETE).
             summaries = cfn.list_stacks().get("StackSummaries", [])
             status = next(s["StackStatus"] for s in summaries if s["StackId"] == stack_id)
             if status == "DELETE_COMPLETE":

@@ -265,3 +265,29 @@ def test_a_role_goes_before_the_managed_policy_it_names_which_is_detached_first(
     assert _resource_events(emulator, stack_id, "DELETE_COMPLETE") == ["Role", "Policy"]
     assert not emulator.client("iam").list_roles()["Roles"]
     assert not emulator.client("iam").list_policies(Scope="Local")["Policies"]
+
+
+def test_a_deleted_stack_is_described_with_its_outputs_and_exports_and_nothing_comes_back(emulator: Emulator) -> None:
+    # Given a stack whose outputs, one exported, name a queue it holds
+    cfn, sqs = emulator.client("cloudformation"), emulator.client("sqs")
+    template = {
+        "Resources": {"Queue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "kept-orders"}}},
+        "Outputs": {
+            "QueueUrl": {"Value": {"Ref": "Queue"}, "Export": {"Name": "orders-queue"}},
+            "QueueArn": {"Value": {"Fn::GetAtt": ["Queue", "Arn"]}},
+        },
+    }
+    stack_id = cfn.create_stack(StackName="exporter", TemplateBody=json.dumps(template))["StackId"]
+    assert [e["Name"] for e in cfn.list_exports()["Exports"]] == ["orders-queue"]
+
+    # When it is deleted, then described by its id (what the CDK CLI polls while `cdk destroy` runs)
+    cfn.delete_stack(StackName="exporter")
+    described = cfn.describe_stacks(StackName=stack_id)["Stacks"][0]
+    described_again = cfn.describe_stacks(StackName=stack_id)["Stacks"][0]
+
+    # Then it shows the outputs it had, and its queue stays gone (moto evaluated the exports again at every
+    # describe, re-creating the resources they name) and its export with it
+    assert described["StackStatus"] == described_again["StackStatus"] == "DELETE_COMPLETE"
+    assert {o["OutputKey"] for o in described["Outputs"]} == {"QueueUrl", "QueueArn"}
+    assert "QueueUrls" not in sqs.list_queues()
+    assert cfn.list_exports()["Exports"] == []
