@@ -11,9 +11,11 @@ the clock (``sleep``, :class:`Event`, :meth:`Thread.join`, :meth:`VirtualClock.w
 work to another thread (starting a :class:`Thread`, setting an :class:`Event` someone waits on, firing a
 timer) passes a busy unit over *before* the giver lets go of its own, so the count never touches zero in
 between. When it does reach zero the system has settled: the clock first lets every :meth:`wait_until` look
-at the settled state, then jumps to the earliest timer and wakes whoever waits for it. A scenario therefore
-runs through the same sequence of states whether the machine is idle or loaded, and an hour of bake time
-costs no wall time at all.
+at the settled state, then jumps to the earliest timer and wakes whoever waits for it. Timers due at the same
+instant fire one at a time, in the order they were set, except that the caller's own (``advance``, a
+``wait_until``'s deadline) go last: what a test sees after advancing to an instant includes everything due at it,
+whichever thread the OS ran first. A scenario therefore runs through the same sequence of states whether the
+machine is idle or loaded, and an hour of bake time costs no wall time at all.
 
 ``pace`` (real seconds per virtual second) slows the jumps for people watching a server: with ``pace > 0``
 the clock waits ``(due - now) * pace`` of real time, settled, before each jump, and time also flows in real
