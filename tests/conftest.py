@@ -75,9 +75,11 @@ cloud_assembly = session_synth(
 def _synthesize_ahead(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, worker_id: str
 ) -> Iterator[None]:
-    """Start the session's synths that the collected tests need (see :data:`SESSION_SYNTHS`) while the first tests
-    run: a synth is a separate process, so the workers keep both cores busy instead of one waiting on the other's
-    synth. Nothing starts when no collected test needs one (a unit test file)."""
+    """Synthesize the session's assemblies that the collected tests need (see :data:`SESSION_SYNTHS`) while the
+    first tests run: a synth is a separate process, so the workers keep both cores busy instead of one waiting on
+    the other's synth. One after another, the app's own (``cloud_assembly``, which the longest tests wait for) first:
+    started together, three synths shared the cores and the first finished only when all did (the demo test waited
+    36 s for it). Nothing starts when no collected test needs one (a unit test file)."""
     needed = {
         name for item in request.session.items for name in getattr(item, "fixturenames", ()) if name in SESSION_SYNTHS
     }
@@ -85,17 +87,16 @@ def _synthesize_ahead(
     # racing to that first call fail with FileExistsError, and the fixture that loses fails every test using it.
     # Made here, before any thread starts, every later call returns it.
     tmp_path_factory.getbasetemp()
-    threads = [
-        threading.Thread(
-            target=synthesize_ahead, args=(tmp_path_factory, worker_id, *SESSION_SYNTHS[name]), daemon=True
-        )
-        for name in sorted(needed)
-    ]
-    for thread in threads:
-        thread.start()
+    ordered = sorted(needed, key=lambda name: (name != "cloud_assembly", name))
+
+    def synthesize_in_order() -> None:
+        for name in ordered:
+            synthesize_ahead(tmp_path_factory, worker_id, *SESSION_SYNTHS[name])
+
+    thread = threading.Thread(target=synthesize_in_order, daemon=True)
+    thread.start()
     yield
-    for thread in threads:  # no synth outlives the session
-        thread.join()
+    thread.join()  # no synth outlives the session
 
 
 @pytest.fixture(scope="session")
