@@ -51,13 +51,15 @@ def workers() -> int:
     return max(1, min(cores, 8))
 
 
-def parallel_map(function: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
-    """``[function(item) for item in items]`` on up to :func:`workers` threads, results in order.
+def parallel_map(function: Callable[[_T], _R], items: Sequence[_T], *, rows: int) -> list[_R]:
+    """``[function(item) for item in items]`` on up to :func:`workers` threads, results in order; ``rows`` is how
+    many rows the items hold between them (below :data:`PARALLEL_MIN_ROWS`, the calling thread does it all).
 
     Worth it only for functions that spend their time in Arrow compute or numpy, which release the GIL. The
     threads are the process's one pool (:func:`_pool`); a call from one of them runs in the calling thread.
     """
-    if min(workers(), len(items)) <= 1 or threading.current_thread().name.startswith(_POOL_PREFIX):
+    inline = min(workers(), len(items)) <= 1 or rows < PARALLEL_MIN_ROWS
+    if inline or threading.current_thread().name.startswith(_POOL_PREFIX):
         return [function(item) for item in items]
     return list(_pool().map(function, items))
 
@@ -200,7 +202,7 @@ def _column_codes(
     parts = _slices(features, workers())
     starts = np.cumsum([0, *(len(part) for part in parts)])
     lookup = partial(_index_in, parts, starts, looked_up, dictionary=encoded.dictionary, memory_pool=memory_pool)
-    parallel_map(lookup, range(len(parts)))
+    parallel_map(lookup, range(len(parts)), rows=len(features))
     return codes, looked_up, max(len(encoded.dictionary), 1)
 
 
@@ -223,10 +225,7 @@ def _index_in(
 
 
 def _slices(column: pa.ChunkedArray, count: int) -> list[pa.ChunkedArray]:
-    """``column`` cut into at most ``count`` consecutive zero-copy slices of about equal length (one below
-    :data:`PARALLEL_MIN_ROWS` rows)."""
-    if len(column) < PARALLEL_MIN_ROWS:
-        count = 1
+    """``column`` cut into at most ``count`` consecutive zero-copy slices of about equal length."""
     step = max(-(-len(column) // max(count, 1)), 1)
     return [column.slice(start, step) for start in range(0, len(column), step)]
 
@@ -258,7 +257,7 @@ def to_numpy(column: pa.ChunkedArray, dtype: type[np.generic] = np.int64) -> np.
             result[offset : offset + len(chunk)] = chunk.to_numpy(zero_copy_only=True)
             offset += len(chunk)
 
-    parallel_map(fill, range(len(parts)))
+    parallel_map(fill, range(len(parts)), rows=len(column))
     return result
 
 
@@ -427,5 +426,5 @@ def gather(table: pa.Table, match: np.ndarray, memory_pool: pa.MemoryPool | None
     indices = pa.array(np.maximum(match, 0), mask=match < 0, type=pa.int64())
     # One column per thread: ``take`` releases the GIL.
     take = partial(pc.take, indices=indices, memory_pool=memory_pool)
-    columns = parallel_map(take, table.columns) if len(match) >= PARALLEL_MIN_ROWS else list(map(take, table.columns))
+    columns = parallel_map(take, table.columns, rows=len(match))
     return pa.Table.from_arrays(columns, schema=table.schema)

@@ -135,9 +135,14 @@ def test_gather_keeps_types_order_and_nulls() -> None:
     assert values[4] is None
 
 
-def test_parallel_map_keeps_the_order_of_items() -> None:
-    assert pit.parallel_map(lambda x: x * x, list(range(50))) == [x * x for x in range(50)]
-    assert pit.parallel_map(lambda x: x, []) == []
+def test_parallel_map_keeps_the_order_of_items_and_runs_small_work_in_the_calling_thread() -> None:
+    import threading
+
+    big, small = pit.PARALLEL_MIN_ROWS, pit.PARALLEL_MIN_ROWS - 1
+    assert pit.parallel_map(lambda x: x * x, list(range(50)), rows=big) == [x * x for x in range(50)]
+    assert pit.parallel_map(lambda x: x, [], rows=big) == []
+    caller = threading.current_thread().name
+    assert set(pit.parallel_map(lambda _: threading.current_thread().name, list(range(8)), rows=small)) == {caller}
     assert 1 <= pit.workers() <= 8
 
 
