@@ -86,6 +86,27 @@ def offline_schema(group: FeatureGroup) -> pa.Schema:
     return schema
 
 
+def dictionary_columns(group: FeatureGroup, schema: pa.Schema) -> list[str]:
+    """The columns of an offline file written with Parquet's dictionary encoding: those whose values repeat.
+
+    That is the batch and ingestion time (one value per file) and string, boolean and list features (categories);
+    not entity keys, times, row numbers or numeric features, whose values are mostly distinct within a file, so
+    a dictionary only adds a page to build and decode. Reading 10M rows in 1,825 date files took 0.47-0.49 s with
+    Polars against 0.66 s with every column dictionary-encoded (Parquet's default), and the files were 15% smaller;
+    at 1M rows in 365 files the read is the same either way (0.06-0.08 s: the per-file cost dominates).
+    """
+    keys = set(group.key_names)
+
+    def repeats(column: pa.Field) -> bool:
+        if column.name in ("__batch", "__ingested_us"):
+            return True
+        categorical = pa.types.is_string(column.type) or pa.types.is_boolean(column.type)
+        feature = column.name not in keys and not column.name.startswith("__")
+        return feature and (categorical or pa.types.is_list(column.type))
+
+    return [column.name for column in schema if repeats(column)]
+
+
 @dataclass
 class OfflineWriteReport:
     group: str
@@ -230,6 +251,7 @@ class OfflineStore:
         order = pc.sort_indices(days)
         table = table.take(order)
         counts = pc.value_counts(days.take(order))
+        dictionary = dictionary_columns(group, table.schema)
         offset = 0
         for index, (day, count) in enumerate(
             zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True)
@@ -237,7 +259,7 @@ class OfflineStore:
             part = table.slice(offset, count)
             offset += count
             buffer = io.BytesIO()
-            pq.write_table(part, buffer, compression="snappy")
+            pq.write_table(part, buffer, compression="snappy", use_dictionary=dictionary)
             key = f"{group.name}/date={_date(int(day) * _DAY_US)}/part-{ingested_us:020d}-{batch}.parquet"
             try:
                 report.files.append(self.objects.put(key, buffer.getvalue()))
@@ -490,7 +512,7 @@ def _read_files(paths: list[str], schema: pa.Schema) -> pa.Table:
     1M feature rows in 365 date files took 0.18-0.21 s of CPU with Polars against 0.46-0.59 s with Arrow's scan
     (one file of the same rows: 0.09-0.11 s with Arrow); 10M rows in 1,825 files 1.8-2.5 s against 3.7 s.
     Values and types are the same either way (the result is cast to ``schema``; strings come out of Polars as
-    ``large_string`` and lists as ``large_list``).
+    ``string_view`` and lists as ``large_list``).
     """
     try:
         import polars as pl
@@ -506,9 +528,11 @@ def _read_files(paths: list[str], schema: pa.Schema) -> pa.Table:
         .select(schema.names)
         .collect()
     )  # fmt: skip
-    # One chunk first: Polars exports each of its chunks (one per file) as an Arrow chunk of its own, which took
-    # 30-45 ms for 1M rows in 365 files against 6 ms to copy them into one chunk and 3-5 ms to export that.
-    table = frame.rechunk().to_arrow()
+    # Polars' own string layout (Arrow's string_view) exports without a copy, one Arrow chunk per file; the cast below
+    # then copies only the key strings. Copying everything into one chunk first (``rechunk``) cost more than it saved
+    # at 10M rows in 1,825 files (the join 3.03 s against 3.13 s: the read 0.84 s against 1.20 s, the gather's
+    # ``take`` over 1,825 chunks 0.16 s against 0.09 s) and the same at 1M rows (0.21 s either way).
+    table = frame.to_arrow(compat_level=pl.CompatLevel.newest())
     return table if table.schema == schema else table.cast(schema)
 
 
@@ -631,6 +655,15 @@ def _count_duplicates(labels: pa.Table, keys: list[str], label_us: Any) -> int:
 
     if labels.num_rows < 2:
         return 0
+    try:
+        import polars as pl
+    except ImportError:  # a job's container: by entity codes and a sort
+        pass
+    else:
+        # Rows minus distinct (keys, time) rows: 80 ms for 1M labels, where the codes and a sort took 100 ms and, when
+        # entity and time do not fit one int64 together (430k entities over a year), a lexsort 300 ms.
+        distinct = pl.from_arrow(labels.select(keys)).with_columns(pl.Series("__label_us", label_us)).n_unique()  # type: ignore[union-attr]
+        return labels.num_rows - int(distinct)
     columns = [labels.column(k) for k in keys]
     codes, _ = pit.entity_codes(columns, [c.slice(0, 0) for c in columns])
     low = int(label_us.min())

@@ -242,6 +242,27 @@ def test_offline_files_are_immutable_partitioned_and_ordered(tmp_path: Path) -> 
         objects.put(keys[0], b"overwrite")
 
 
+def test_offline_files_dictionary_encode_only_the_columns_whose_values_repeat(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    objects = LocalObjectStore(tmp_path)
+    store = OfflineStore(REGISTRY, objects, clock=Clock(T0))
+    frame = pd.DataFrame({"k1": ["a", "b", "c"], "k2": ["b", "b", "b"], "event_timestamp": [at(1), at(2), at(3)],
+                          "created": [None, None, None], "v": [1, 2, 3], "s": ["x", "y", "x"]})  # fmt: skip
+
+    store.write("keyed", frame)
+
+    (key,) = objects.list("keyed/")
+    metadata = pq.ParquetFile(tmp_path / key).metadata
+    with_dictionary = {
+        metadata.schema.column(i).name
+        for i in range(metadata.num_columns)
+        if metadata.row_group(0).column(i).has_dictionary_page
+    }
+    assert with_dictionary == {"s", "__batch", "__ingested_us"}
+    assert store.read("keyed").column("s").to_pylist() == ["x", "y", "x"]
+
+
 class MemoryObjects:
     """An object store in memory: the non-local read path (the one S3 takes)."""
 
@@ -441,23 +462,31 @@ def test_the_int64_sorts_equal_numpys_with_and_without_polars(values: list[int],
 
 
 @given(
-    st.lists(st.tuples(st.sampled_from(["a", "b", "ab", ""]), st.integers(-3, 3)), min_size=0, max_size=30),
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b", "ab", ""]), st.integers(0, 2), st.integers(-3, 3)), min_size=0, max_size=30
+    ),
+    st.booleans(),
     st.booleans(),
 )
-@settings(max_examples=100, deadline=None)
-def test_duplicate_label_rows_are_counted_like_pandas(rows, wide_span) -> None:
+@settings(max_examples=150, deadline=None)
+def test_duplicate_label_rows_are_counted_like_pandas(rows, wide_span, polars) -> None:
     import numpy as np
 
     from mlops_kit.features.offline import _count_duplicates
 
-    # A span of 2**61 µs does not fit beside the key code in one int64: that takes the lexsort path.
-    times = [t * (2**59 if wide_span else 1) for _, t in rows]
-    labels = pa.table({"k": pa.array([k for k, _ in rows], pa.string())})
-    frame = pd.DataFrame({"k": [k for k, _ in rows], "t": times})
+    # A span of 2**61 µs does not fit beside the key code in one int64: without Polars, that takes the lexsort path.
+    times = [t * (2**59 if wide_span else 1) for _, _, t in rows]
+    labels = pa.table({"k": pa.array([k for k, _, _ in rows], pa.string()), "n": pa.array([n for _, n, _ in rows])})
+    frame = pd.DataFrame({"k": [k for k, _, _ in rows], "n": [n for _, n, _ in rows], "t": times})
 
-    counted = _count_duplicates(labels, ["k"], np.array(times, dtype=np.int64))
+    with pytest.MonkeyPatch.context() as patch:
+        if not polars:
+            patch.setitem(sys.modules, "polars", None)
+        one_key = _count_duplicates(labels, ["k"], np.array(times, dtype=np.int64))
+        two_keys = _count_duplicates(labels, ["k", "n"], np.array(times, dtype=np.int64))
 
-    assert counted == int(frame.duplicated().sum())
+    assert one_key == int(frame[["k", "t"]].duplicated().sum())
+    assert two_keys == int(frame.duplicated().sum())
 
 
 def _both_readers() -> list[object]:
