@@ -58,19 +58,26 @@ def _group(name: str = "fv") -> Any:
 def make_data(directory: str, n_labels: int, n_rows: int, n_entities: int, seed: int) -> dict[str, Any]:
     """Feature rows and labels (seeded), written as our offline store (``ours/fv/date=.../part-*.parquet``) and as
     one Parquet file of the same rows in the order they were generated (``features.parquet``, for the peers)."""
+    import hashlib
+
     import numpy as np
     import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from mlops_kit.features import offline
     from mlops_kit.features.definitions import FeatureRegistry
     from mlops_kit.features.offline import OfflineStore
     from mlops_kit.features.storage import LocalObjectStore
 
     root = Path(directory)
     marker = root / "meta.json"
+    # The store's files are reused only if the code that wrote them is the code now (its encoding may have changed).
+    writer = hashlib.sha256(Path(offline.__file__).read_bytes()).hexdigest()[:16]
     if marker.exists() and (root / "features.parquet").exists():
-        return dict(json.loads(marker.read_text()))
+        meta = dict(json.loads(marker.read_text()))
+        if meta.get("writer") == writer:
+            return meta
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     rng = np.random.default_rng(seed)
@@ -104,7 +111,7 @@ def make_data(directory: str, n_labels: int, n_rows: int, n_entities: int, seed:
         }
     )
     labels.to_parquet(root / "labels.parquet", index=False)
-    meta = {"labels": n_labels, "rows": n_rows, "entities": n_entities,
+    meta = {"labels": n_labels, "rows": n_rows, "entities": n_entities, "writer": writer,
             "duplicate_label_rows": int(labels.duplicated(["entity_id", "event_timestamp"]).sum())}  # fmt: skip
     marker.write_text(json.dumps(meta))
     return meta
