@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import copy
 import datetime as _dt
+import functools
 import json
 import uuid
 from typing import Any
@@ -112,6 +113,23 @@ PATCH_POINTS: tuple[PatchPoint, ...] = (
             "a Fail state whose ErrorPath carries a caught States.* error (States.Runtime, States.Timeout) crashes "
             "the execution with a ValueError; AWS reports that error"
         ),
+    ),
+    PatchPoint(
+        name="sfn-jsonpath-parsed-once",
+        module="moto.stepfunctions.parser.asl.utils.json_path",
+        attribute="parse",
+        signature="(path: 'str', debug: 'bool | None' = None) -> 'JSONPath'",
+        why=(
+            "every JSONPath a state reads (InputPath, Parameters, Choice variables, intrinsic arguments) is parsed "
+            "again by a parser built anew each time: building jsonpath-ng's PLY tables was half of all interpreter time"
+        ),
+    ),
+    PatchPoint(
+        name="sfn-result-path-parsed-once",
+        module="moto.stepfunctions.parser.asl.component.common.path.result_path",
+        attribute="parse",
+        signature="(string: 'str') -> 'JSONPath'",
+        why="every ResultPath is parsed again, by a parser built anew each time, at every state that has one",
     ),
 )
 
@@ -358,6 +376,24 @@ def apply(patcher: Patcher) -> None:
         return custom_error_name(error_name)
 
     patcher.replace(points["sfn-fail-states-error"], fail_state_error_name)
+    for name in ("sfn-jsonpath-parsed-once", "sfn-result-path-parsed-once"):
+        patcher.replace(points[name], parsed_once(points[name].original()))
+
+
+def parsed_once(parse: Any) -> Any:
+    """``parse`` (a jsonpath-ng parse function) remembering each path's expression: an expression is built once and
+    never changed after (its nodes set their fields in ``__init__`` only; ``find`` and ``update_or_create`` change the
+    data, not the expression), so the state machines' threads can share it. The states' paths are few and fixed by
+    their definitions; the cache holds at most :data:`PARSED_PATHS` of them."""
+    cached = functools.lru_cache(maxsize=PARSED_PATHS)(parse)
+
+    def parse_once(path: str, *args: Any, **kwargs: Any) -> Any:
+        return cached(path) if not args and not kwargs else parse(path, *args, **kwargs)
+
+    return parse_once
+
+
+PARSED_PATHS = 4096
 
 
 def _patch_cloudformation(patcher: Patcher, points: dict[str, PatchPoint]) -> None:

@@ -296,3 +296,23 @@ def test_an_execution_whose_25000th_event_is_its_success_succeeds(emulator: Emul
     assert result["status"] == "SUCCEEDED"
     newest = sfn.get_execution_history(executionArn=execution, reverseOrder=True, maxResults=1)["events"]
     assert [(e["id"], e["type"]) for e in newest] == [(25000, "ExecutionSucceeded")]
+
+
+def test_each_jsonpath_is_parsed_once_and_finds_what_a_fresh_parse_finds(emulator: Emulator) -> None:
+    import jsonpath_ng
+    import jsonpath_ng.ext
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    data = {"a": {"b": [1, {"c": "x"}]}, "n": 3}
+
+    assert json_path.parse("$.a.b[1].c") is json_path.parse("$.a.b[1].c")
+    assert result_path.parse("$.r") is result_path.parse("$.r")
+    for path in ("$.a.b[1].c", "$.a.b[*]", "$.n", "$.a.b[?(@.c == 'x')]"):
+        assert [m.value for m in json_path.parse(path).find(data)] == [
+            m.value for m in jsonpath_ng.ext.parse(path).find(data)
+        ]
+    assert result_path.parse("$.r").update_or_create({"n": 1}, 2) == jsonpath_ng.parse("$.r").update_or_create(
+        {"n": 1}, 2
+    )
+    assert json_path.extract_json("$.a", data) == data["a"]  # moto's reader, through the remembered parse
