@@ -6,7 +6,9 @@ API while it is switched on: CloudFormation creates them in the non-executing ba
 time on threads the emulator cannot see (here its threads, events and sleeps run on the emulator's clock,
 :mod:`mlops_local.clock`), a Fail state that re-raises a caught ``States.*`` error crashes the interpreter, aws-sdk
 task results keep ``datetime``s that DescribeExecution cannot serialise, and StartExecution without a name
-collides on the second call. Parallel and Map states are not on the clock (the kit uses neither).
+collides on the second call. Parallel and Map states are not on the clock (the kit uses neither). moto also parses
+every JSONPath a state reads with a jsonpath-ng parser it builds anew each time (PLY's tables rebuilt per path); each
+path is parsed once here, which took a 25,000-event execution from 11-13 s to under 2 s.
 
 AWS's hard quota of 25,000 events per execution history is enforced (moto has none): when an execution has
 24,999 events and the next is not ExecutionSucceeded, event 25,000 is ExecutionFailed with States.Runtime, "The
