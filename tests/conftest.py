@@ -52,6 +52,13 @@ OPTIONAL_FEATURES_ON: dict[str, Any] = {
 }
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.pluginmanager.hasplugin("xdist"):  # `-p no:xdist`: the fixture xdist would provide
+        from tests import without_xdist
+
+        config.pluginmanager.register(without_xdist, "mlops-worker-id-without-xdist")
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """``--dist loadfile`` (``make test``) hands out the longest work first (see :mod:`tests.scheduling`)."""

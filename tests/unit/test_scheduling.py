@@ -73,3 +73,19 @@ def test_every_test_is_handed_out_exactly_once() -> None:
 
     assert sorted(first.sent + second.sent) == sorted(COLLECTION)
     assert not set(first.sent) & set(second.sent)
+
+
+def test_a_run_without_xdist_has_the_worker_id_the_session_fixtures_need() -> None:
+    import subprocess
+    import sys
+
+    from tests.scheduling import ROOT
+
+    ran = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "no:cacheprovider",
+         "tests/unit/test_eventbridge.py"],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+    assert ran.returncode == 0, ran.stdout[-2000:]
+    assert " passed" in ran.stdout.splitlines()[-1]
