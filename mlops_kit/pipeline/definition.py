@@ -202,7 +202,7 @@ def _offline_session(region: str) -> Any:
 
 CACHE = Path.home() / ".cache" / "mlops-kit" / "pipeline-definitions"
 
-# Where the SDK validates its config (see config_validated_once); tests/unit/test_pipeline_sdk_contract.py checks it.
+# Where the SDK validates its config (see config_validated_once); tests/unit/test_pipeline_definition.py checks it.
 SDK_CONFIG_VALIDATOR = ("sagemaker.core.config.config_manager", "SageMakerConfig", "validate_sagemaker_config")
 
 
