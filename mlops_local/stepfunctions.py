@@ -8,7 +8,8 @@ time on threads the emulator cannot see (here its threads, events and sleeps run
 task results keep ``datetime``s that DescribeExecution cannot serialise, and StartExecution without a name
 collides on the second call. Parallel and Map states are not on the clock (the kit uses neither). moto also parses
 every JSONPath a state reads with a jsonpath-ng parser it builds anew each time (PLY's tables rebuilt per path); each
-path is parsed once here, which took a 25,000-event execution from 11-13 s to under 2 s.
+path is parsed once here, which took a 25,000-event execution from 11-13 s to under 2 s. Likewise each definition:
+moto parses it with ANTLR at CreateStateMachine and again at every StartExecution; here once per process.
 
 AWS's hard quota of 25,000 events per execution history is enforced (moto has none): when an execution has
 24,999 events and the next is not ExecutionSucceeded, event 25,000 is ExecutionFailed with States.Runtime, "The
@@ -132,6 +133,19 @@ PATCH_POINTS: tuple[PatchPoint, ...] = (
         attribute="parse",
         signature="(string: 'str') -> 'JSONPath'",
         why="every ResultPath is parsed again, by a parser built anew each time, at every state that has one",
+    ),
+    PatchPoint(
+        name="sfn-definition-parsed-once",
+        module="moto.stepfunctions.parser.asl.parse.asl_parser",
+        attribute="AmazonStateLanguageParser.parse",
+        signature=(
+            "(definition: str) -> tuple[moto.stepfunctions.parser.asl.component.eval_component.EvalComponent, "
+            "antlr4.ParserRuleContext.ParserRuleContext]"
+        ),
+        why=(
+            "CreateStateMachine and every StartExecution parse the whole definition again with ANTLR's Python runtime "
+            "(0.3-0.7 s for the promotion workflow): a tenth of a promotion scenario's time"
+        ),
     ),
 )
 
@@ -380,8 +394,13 @@ def apply(patcher: Patcher) -> None:
     patcher.replace(points["sfn-fail-states-error"], fail_state_error_name)
     for name in ("sfn-jsonpath-parsed-once", "sfn-result-path-parsed-once"):
         patcher.replace(points[name], parsed_once(points[name].original()))
+    patcher.replace(
+        points["sfn-definition-parsed-once"],
+        staticmethod(definition_parsed_once(points["sfn-definition-parsed-once"].original())),
+    )
 
 
+@functools.cache  # one cache per parse function for the process: every emulator a test run starts shares it
 def parsed_once(parse: Any) -> Any:
     """``parse`` (a jsonpath-ng parse function) remembering each path's expression: an expression is built once and
     never changed after (its nodes set their fields in ``__init__`` only; ``find`` and ``update_or_create`` change the
@@ -396,6 +415,51 @@ def parsed_once(parse: Any) -> Any:
 
 
 PARSED_PATHS = 4096
+
+
+@functools.cache
+def definition_parsed_once(parse: Any) -> Any:
+    """``parse`` (the ASL parser) remembering each definition's program and parse tree, for the process.
+
+    A program is built once and then only read: its components set their fields when built, and an execution keeps
+    its state in its own ``Environment``. The one field set later, an ``EvalComponent``'s ``heap_key`` (the key of a
+    retrier's attempt count in the environment), is set here before the program is shared, so two executions that
+    reach the same retrier at once cannot each make up a key. A definition that does not parse raises each time (an
+    exception is not remembered). At most :data:`PARSED_DEFINITIONS` definitions are kept."""
+
+    @functools.lru_cache(maxsize=PARSED_DEFINITIONS)
+    def parse_once(definition: str) -> Any:
+        program, tree = parse(definition)
+        for component in _eval_components(program):
+            _ = component.heap_key
+        return program, tree
+
+    return parse_once
+
+
+PARSED_DEFINITIONS = 256
+
+
+def _eval_components(root: Any) -> list[Any]:
+    """Every ``EvalComponent`` reachable from ``root`` through fields, lists, tuples and dicts."""
+    from moto.stepfunctions.parser.asl.component.component import Component
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+
+    found, seen, pending = [], set(), [root]
+    while pending:
+        value = pending.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, list | tuple | set | frozenset):
+            pending.extend(value)
+        elif isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, Component):
+            if isinstance(value, EvalComponent):
+                found.append(value)
+            pending.extend(getattr(value, "__dict__", {}).values())
+    return found
 
 
 def _patch_cloudformation(patcher: Patcher, points: dict[str, PatchPoint]) -> None:

@@ -19,6 +19,7 @@ import io
 import json
 import tarfile
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -105,14 +106,39 @@ def _bundle_uri(context: DemoContext) -> str:
     raise RuntimeError("the deployed training pipeline has no code bundle input")
 
 
-def register_model(context: DemoContext, data: FixtureData, *, name: str, quality: str = "good", seed: int = 1) -> str:
-    """Train with the pipeline's functions, package as a training job does, register with full lineage.
+HYPERPARAMETERS = {"max_iter": 120, "learning_rate": 0.08, "max_depth": 3}
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    archive: bytes  # model.tar.gz as a training job writes it: model.joblib and model_meta.json
+    roc_auc: float  # on the split's test part
+
+
+# (dataset hash, quality, seed) -> the model trained on it: training is a function of those (the split and the
+# estimator take the seed), so each is trained once per process, and every scenario or test after the first that
+# registers it reuses the archive (training was a tenth of a promotion scenario's time).
+_trained: dict[tuple[str, str, int], TrainedModel] = {}
+_trained_lock = threading.Lock()
+
+
+def train(data: FixtureData, *, quality: str = "good", seed: int = 1) -> TrainedModel:
+    """Train with the pipeline's functions and package as a training job does.
 
     ``quality="random"`` trains on shuffled labels: a model whose decisions disagree with a real one.
     """
+    key = (str(data.manifest["dataset_hash"]), quality, seed)
+    with _trained_lock:
+        if key not in _trained:
+            _trained[key] = _train(data, quality=quality, seed=seed)
+        return _trained[key]
+
+
+def _train(data: FixtureData, *, quality: str, seed: int) -> TrainedModel:
     import joblib
 
     from mlops_kit.features import fraud
+    from sagemaker_jobs.evaluate import classification_metrics
     from sagemaker_jobs.layout import library_versions
     from sagemaker_jobs.preprocess import split
     from sagemaker_jobs.train import fit
@@ -121,16 +147,15 @@ def register_model(context: DemoContext, data: FixtureData, *, name: str, qualit
     if quality == "random":
         frame[fraud.LABEL] = np.random.default_rng(seed).permutation(frame[fraud.LABEL].to_numpy())
     parts = split(frame, fraud.LABEL, seed)
-    hyper = {"max_iter": 120, "learning_rate": 0.08, "max_depth": 3}
+    hyper = dict(HYPERPARAMETERS)
     model, curves = fit(parts["train"], parts["validation"], list(fraud.MODEL_FEATURES), fraud.LABEL, hyper, seed)
-    versions = library_versions()
     meta = {
         "use_case": "mlops_kit.features.fraud",
         "features": list(fraud.MODEL_FEATURES),
         "label": fraud.LABEL,
         "hyperparameters": hyper,
         "seed": seed,
-        "library_versions": versions,
+        "library_versions": library_versions(),
         "curves": curves,
     }
     archive = io.BytesIO()
@@ -139,13 +164,20 @@ def register_model(context: DemoContext, data: FixtureData, *, name: str, qualit
         (Path(tmp) / "model_meta.json").write_text(json.dumps(meta))
         tar.add(Path(tmp) / "model.joblib", arcname="model.joblib")
         tar.add(Path(tmp) / "model_meta.json", arcname="model_meta.json")
-    bucket = context.output("ArtifactsBucketName")
-    key = f"models/scenario-{name}/output/model.tar.gz"
-    context.emulator.client("s3").put_object(Bucket=bucket, Key=key, Body=archive.getvalue())
-    from sagemaker_jobs.evaluate import classification_metrics
-
     scores = model.predict_proba(parts["test"][list(fraud.MODEL_FEATURES)])[:, 1]
     auc = classification_metrics(parts["test"][fraud.LABEL].to_numpy(), scores)["roc_auc"]
+    return TrainedModel(archive.getvalue(), float(auc))
+
+
+def register_model(context: DemoContext, data: FixtureData, *, name: str, quality: str = "good", seed: int = 1) -> str:
+    """Train (:func:`train`), upload the archive and register it with full lineage; return the version's ARN."""
+    from sagemaker_jobs.layout import library_versions
+
+    trained = train(data, quality=quality, seed=seed)
+    versions = library_versions()
+    bucket = context.output("ArtifactsBucketName")
+    key = f"models/scenario-{name}/output/model.tar.gz"
+    context.emulator.client("s3").put_object(Bucket=bucket, Key=key, Body=trained.archive)
     lineage = {
         "dataset_manifest_hash": data.manifest["dataset_hash"],
         "dataset_manifest_uri": "local://scenario-training-set/manifest.json",
@@ -155,7 +187,7 @@ def register_model(context: DemoContext, data: FixtureData, *, name: str, qualit
         "training_image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3",
         "inference_image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3",
         "library_versions": versions,
-        "hyperparameters": dict(hyper),
+        "hyperparameters": dict(HYPERPARAMETERS),
         "seed": str(seed),
     }
     assert {f"lineage.{k}" for k in lineage} == set(REQUIRED_LINEAGE)
@@ -172,7 +204,7 @@ def register_model(context: DemoContext, data: FixtureData, *, name: str, qualit
             "MLOPS_USE_CASE": "mlops_kit.features.fraud",
         },
         lineage=lineage,
-        metrics={"roc_auc": auc},
+        metrics={"roc_auc": trained.roc_auc},
     )
     return version.arn
 

@@ -7,6 +7,9 @@ import json
 import time
 from typing import Any
 
+import pytest
+from botocore.exceptions import ClientError
+
 from mlops_local.emulator import Emulator
 from tests.emulator.conftest import make_role
 
@@ -316,3 +319,41 @@ def test_each_jsonpath_is_parsed_once_and_finds_what_a_fresh_parse_finds(emulato
         {"n": 1}, 2
     )
     assert json_path.extract_json("$.a", data) == data["a"]  # moto's reader, through the remembered parse
+
+
+def test_each_definition_is_parsed_once_and_executions_sharing_it_keep_their_own_retry_counts(
+    emulator: Emulator,
+) -> None:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    definition = {
+        "StartAt": "Describe",
+        "States": {
+            "Describe": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::aws-sdk:sagemaker:describeModelPackageGroup",
+                "Parameters": {"ModelPackageGroupName.$": "$.group"},
+                "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 60, "MaxAttempts": 2}],
+                "End": True,
+            }
+        },
+    }
+    arn = _deploy(emulator, _state_machine_template(definition))["Arn"]
+    text = emulator.client("stepfunctions").describe_state_machine(stateMachineArn=arn)["definition"]
+    program, tree = AmazonStateLanguageParser.parse(text)
+    assert AmazonStateLanguageParser.parse(text) == (program, tree)  # the same objects: parsed once
+
+    sfn = emulator.client("stepfunctions")
+    executions = [
+        sfn.start_execution(stateMachineArn=arn, input=json.dumps({"group": f"missing-{n}"}))["executionArn"]
+        for n in range(2)
+    ]
+    for execution in executions:  # both wait out the same retrier's intervals at the same emulated times
+        assert emulator.wait_for_execution(execution)["status"] == "FAILED"
+        events = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
+        assert [e["type"] for e in events].count("TaskScheduled") == 3  # the first try and exactly 2 retries
+
+    bad = json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}})[:-2]  # not JSON
+    for _ in range(2):  # a failure is not remembered: each call refuses it
+        with pytest.raises(ClientError, match="ASLParserException"):
+            sfn.create_state_machine(name="bad", definition=bad, roleArn="arn:aws:iam::123456789012:role/sfn")
