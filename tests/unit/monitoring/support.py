@@ -56,9 +56,11 @@ class FakeS3:
 
     exceptions = SimpleNamespace(ClientError=ClientError)
 
-    def __init__(self) -> None:
+    def __init__(self, page_size: int = 1000) -> None:
         self.objects: dict[tuple[str, str], bytes] = {}
         self.gets = 0
+        self.pages = 0  # list pages served
+        self.page_size = page_size  # S3 returns at most 1,000 keys a page
 
     def put_object(self, *, Bucket: str, Key: str, Body: bytes | str, IfNoneMatch: str | None = None) -> dict:
         if IfNoneMatch == "*" and (Bucket, Key) in self.objects:
@@ -81,9 +83,12 @@ class FakeS3:
         assert name == "list_objects_v2"
         return SimpleNamespace(paginate=self._pages)
 
-    def _pages(self, *, Bucket: str, Prefix: str = "", Delimiter: str | None = None) -> Iterator[dict]:
-        keys = sorted(k for b, k in self.objects if b == Bucket and k.startswith(Prefix))
+    def _pages(
+        self, *, Bucket: str, Prefix: str = "", Delimiter: str | None = None, StartAfter: str = ""
+    ) -> Iterator[dict]:
+        keys = sorted(k for b, k in self.objects if b == Bucket and k.startswith(Prefix) and k > StartAfter)
         if Delimiter:
+            self.pages += 1
             common = sorted(
                 {
                     Prefix + k[len(Prefix) :].split(Delimiter)[0] + Delimiter
@@ -94,7 +99,9 @@ class FakeS3:
             direct = [k for k in keys if Delimiter not in k[len(Prefix) :]]
             yield {"CommonPrefixes": [{"Prefix": p} for p in common], "Contents": self._contents(Bucket, direct)}
             return
-        yield {"Contents": self._contents(Bucket, keys)}
+        for first in range(0, max(len(keys), 1), self.page_size):
+            self.pages += 1
+            yield {"Contents": self._contents(Bucket, keys[first : first + self.page_size])}
 
     def _contents(self, bucket: str, keys: list[str]) -> list[dict]:
         return [{"Key": k, "Size": len(self.objects[(bucket, k)])} for k in keys]

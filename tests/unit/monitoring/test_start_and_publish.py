@@ -133,6 +133,22 @@ def test_capture_is_listed_per_production_variant_and_hour_without_the_shadow() 
         hours(T, T)
 
 
+def test_a_long_window_is_listed_in_one_listing_per_variant_that_stops_past_its_last_hour() -> None:
+    s3 = FakeS3(page_size=3)
+    inside = [f"capture/ep/blue/2026/03/10/{h:02d}/f{n}.jsonl" for h in range(9, 13) for n in range(2)]
+    inside.append("capture/ep/blue/2024/12/31/23/f.jsonl")  # the hour before the window
+    outside = ["capture/ep/blue/2024/12/31/22/f.jsonl", "capture/ep/blue/2026/03/10/12x/f.jsonl"]
+    outside += [f"capture/ep/blue/2026/03/{d}/00/f.jsonl" for d in range(11, 31)]  # later days: never read
+    for key in inside + outside:
+        s3.put_object(Bucket="b", Key=key, Body=b"x")
+
+    # From 2025 to the end of 2026-03-10 12:00: a one-request-per-hour listing would be 10,000 requests.
+    listing = list_capture(s3, "s3://b/capture", "ep", dt.datetime(2025, 1, 1, tzinfo=dt.UTC), T)
+
+    assert [o.key for o in listing.objects] == sorted(inside)
+    assert s3.pages == 1 + 4  # the variants, then pages of 3 keys until the first one past 12:00
+
+
 def test_metrics_are_psi_per_defined_feature_and_the_run_counts(world: World) -> None:
     world.serve(world.requests(200, drift=1.0, seed=2), name="drifted")
     report = run_drift(world.inputs(), world.s3).report.to_dict()
