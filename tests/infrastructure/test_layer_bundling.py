@@ -1,0 +1,50 @@
+"""Lambda layers are bundled from the machine's layer cache: hard links where they can be, copies elsewhere."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from cdk.constructs import python_function
+from cdk.constructs.python_function import _PackagesLayerBundle, layer_hash
+
+
+def _cached_layer(cache: Path, requirements: Path, name: str, bundle: _PackagesLayerBundle) -> Path:
+    variant = hashlib.sha256(repr((bundle._prune, bundle._platforms)).encode()).hexdigest()[:8]
+    entry = cache / f"{name}-{layer_hash(requirements)}-{variant}"
+    (entry / "python" / "pkg").mkdir(parents=True)
+    (entry / "python" / "pkg" / "__init__.py").write_text("VALUE = 1\n")
+    (entry / "python" / "top.py").write_text("import pkg\n")
+    (entry / ".complete").touch()
+    return entry
+
+
+@pytest.mark.parametrize("links", [True, False], ids=["hard links", "copies where links fail"])
+def test_a_cached_layer_is_bundled_with_every_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, links: bool
+) -> None:
+    requirements = tmp_path / "layer" / "requirements.txt"
+    requirements.parent.mkdir()
+    requirements.write_text("pkg==1\n")
+    monkeypatch.setattr(python_function, "LAYER_CACHE", tmp_path / "cache")
+    bundle = _PackagesLayerBundle(requirements, "layer", ())
+    entry = _cached_layer(tmp_path / "cache", requirements, "layer", bundle)
+    if not links:
+
+        def cannot_link(source: str, target: str) -> None:
+            raise OSError(18, "Invalid cross-device link")
+
+        monkeypatch.setattr(os, "link", cannot_link)
+    out = tmp_path / "out"
+    out.mkdir()
+
+    assert bundle.try_bundle(str(out)) is True
+
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert files == ["python/pkg/__init__.py", "python/top.py"]
+    assert (out / "python" / "pkg" / "__init__.py").read_text() == "VALUE = 1\n"
+    same_file = (out / "python" / "top.py").stat().st_ino == (entry / "python" / "top.py").stat().st_ino
+    assert same_file is links
