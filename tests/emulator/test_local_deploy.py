@@ -71,3 +71,19 @@ def test_a_template_with_an_unknown_resource_type_is_refused_before_anything_is_
         deployer.deploy_stack(stack)
 
     assert emulator.client("cloudformation").list_stacks()["StackSummaries"] == []
+
+
+def test_assets_are_uploaded_with_an_unsigned_payload_and_arrive_whole(emulator: Emulator) -> None:
+    deployer = LocalDeployer(emulator.session(), account=emulator.account, region=emulator.region)
+    s3 = deployer._client("s3")
+    s3.create_bucket(Bucket="asset-bucket")
+    sent: dict[str, object] = {}
+    s3.meta.events.register(
+        "before-send.s3.PutObject", lambda request, **_: sent.update(sha=request.headers["X-Amz-Content-SHA256"])
+    )
+    body = bytes(range(256)) * 4096  # 1 MB: not hashed for the signature
+
+    s3.put_object(Bucket="asset-bucket", Key="asset.zip", Body=body)
+
+    assert sent["sha"] == b"UNSIGNED-PAYLOAD"
+    assert s3.get_object(Bucket="asset-bucket", Key="asset.zip")["Body"].read() == body
