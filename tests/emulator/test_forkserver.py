@@ -99,6 +99,25 @@ def test_a_job_ends_as_a_python_program_ends(server: ForkServer, tmp_path: Path)
     assert output.splitlines() == ["main returned", "thread finished", "atexit ran"]
 
 
+def test_the_preloaded_objects_are_frozen_and_a_jobs_own_are_finalized_at_exit(
+    server: ForkServer, tmp_path: Path
+) -> None:
+    script = _job(
+        tmp_path,
+        "import gc\n"
+        "print('frozen', gc.get_freeze_count() > 0, gc.isenabled())\n"
+        "class Noted:\n"
+        "    def __del__(self): print('finalized')\n"
+        "noted = Noted()\n",
+    )
+
+    process = server.spawn([sys.executable, str(script)], env={}, cwd=tmp_path, output=tmp_path / "out")
+    output, _ = process.communicate(timeout=60)
+
+    assert process.returncode == 0
+    assert output.splitlines() == ["frozen True True", "finalized"]
+
+
 def test_a_job_can_be_stopped_and_start_its_own_subprocesses(server: ForkServer, tmp_path: Path) -> None:
     child = _job(
         tmp_path, "import subprocess, sys, time\nsubprocess.run([sys.executable, '-c', 'print(7)'])\ntime.sleep(600)\n"
