@@ -7,7 +7,8 @@ cached assembly when one was synthesized from exactly the same inputs, and synth
 The key (:func:`input_key`) is a hash of:
 
 - the content of every file under the repository except the folders the app never reads: ``tests`` (the app
-  imports no test code; a context override naming test code bypasses the cache), ``benchmarks``, git's and the
+  imports no test code; a context override naming test code bypasses the cache), ``benchmarks``, the emulator
+  (``mlops_local``: what it passes a synth, the environment, is in the key below), the documents, git's and the
   tools' own folders, the virtualenv and ``node_modules`` (both below) and synth outputs. Ignored files count too
   (a stray file in ``mlops_kit/`` would be copied into every function's asset); ``__pycache__`` does not (bytecode
   of sources that are in the key);
@@ -57,6 +58,11 @@ _NOT_READ_BY_THE_APP = frozenset(
         "node_modules",
         "tests",
         "benchmarks",
+        "mlops_local",  # the emulator: it deploys assemblies, the app never imports it
+        "docs",
+        "README.md",
+        "ARCHITECTURE.md",
+        "CONTRIBUTING.md",
         ".mlops",
         ".pytest_cache",
         ".mypy_cache",

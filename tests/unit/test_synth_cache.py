@@ -56,9 +56,17 @@ def test_a_change_to_any_file_the_app_can_read_changes_the_key(root: Path, chang
 
 @pytest.mark.parametrize(
     "change",
-    ["tests/unit/test_x.py", "mlops_kit/drift/__pycache__/stats.cpython-311.pyc", ".pytest_cache/v", "cdk.out/x"],
+    [
+        "tests/unit/test_x.py",
+        "mlops_kit/drift/__pycache__/stats.cpython-311.pyc",
+        ".pytest_cache/v",
+        "cdk.out/x",
+        "mlops_local/clock.py",
+        "docs/notes.md",
+        "README.md",
+    ],
 )
-def test_tests_bytecode_and_outputs_do_not_change_the_key(root: Path, change: str) -> None:
+def test_tests_bytecode_outputs_the_emulator_and_documents_do_not_change_the_key(root: Path, change: str) -> None:
     before = input_key({}, root)
 
     _write(root, change, "changed")
@@ -191,3 +199,23 @@ def test_the_synth_runs_in_the_environment_the_key_was_computed_from(
     (environment,) = fake_synth.environments
     assert environment is not None
     assert environment["CDK_DEFAULT_ACCOUNT"] == "111111111111"
+
+
+def test_the_app_never_imports_the_emulator_so_its_code_may_stay_out_of_the_key() -> None:
+    import ast
+
+    root = synth_cache.ROOT
+    app_code = [root / "app.py"] + [
+        path
+        for folder in ("cdk", "lambdas", "sagemaker_jobs", "mlops_kit", "step_functions")
+        for path in (root / folder).rglob("*.py")
+        if "cli" not in path.relative_to(root).parts  # the CLI runs the emulator; the app never imports it
+    ]
+    importing = []
+    for path in app_code:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            if any(n.split(".")[0] == "mlops_local" or n.startswith("mlops_kit.cli") for n in names):
+                importing.append(path.relative_to(root).as_posix())
+    assert importing == []
