@@ -12,9 +12,20 @@ from pathlib import Path
 from cdk.config import CONTEXT_KEY, ConfigError, load_config
 from cdk.context import merged_context
 
+# Tracked paths that are never deployed (git pathspecs): the tests, the benchmarks, the local emulator and the
+# top-level documents. A change to them leaves the deployed code as committed: it does not make the commit "-dirty".
+NOT_DEPLOYED = (
+    ":(exclude)tests",
+    ":(exclude)benchmarks",
+    ":(exclude)mlops_local",
+    ":(exclude)docs",
+    ":(exclude,glob)*.md",
+)
+
 
 def code_commit() -> str:
-    """The commit being deployed, recorded in every model's lineage ("-dirty" with uncommitted changes)."""
+    """The commit being deployed, recorded in every model's lineage ("-dirty" with uncommitted changes to what is
+    deployed: anything tracked but :data:`NOT_DEPLOYED`)."""
     root = Path(__file__).resolve().parent
 
     def git(*args: str) -> str:
@@ -24,7 +35,8 @@ def code_commit() -> str:
     commit = git("rev-parse", "HEAD")
     if not commit:
         return os.environ.get("MLOPS_CODE_COMMIT", "unknown")
-    return commit + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", *NOT_DEPLOYED)
+    return commit + ("-dirty" if changed else "")
 
 
 def main() -> None:

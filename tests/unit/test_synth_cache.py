@@ -219,3 +219,30 @@ def test_the_app_never_imports_the_emulator_so_its_code_may_stay_out_of_the_key(
             if any(n.split(".")[0] == "mlops_local" or n.startswith("mlops_kit.cli") for n in names):
                 importing.append(path.relative_to(root).as_posix())
     assert importing == []
+
+
+def test_the_commit_is_dirty_only_with_uncommitted_changes_to_what_is_deployed(tmp_path: Path) -> None:
+    import runpy
+    import shutil
+    import subprocess
+
+    repo = tmp_path / "repo"
+    for name in ("cdk/stacks.py", "mlops_kit/drift/README.md", "tests/test_x.py", "mlops_local/clock.py", "README.md"):
+        _write(repo, name, "one\n")
+    shutil.copy(synth_cache.ROOT / "app.py", repo / "app.py")
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=repo, check=True)
+
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "first")
+    code_commit = runpy.run_path(str(repo / "app.py"), run_name="_mlops_app_entry")["code_commit"]
+
+    for name in ("tests/test_x.py", "mlops_local/clock.py", "README.md"):
+        _write(repo, name, "two\n")
+        assert not code_commit().endswith("-dirty"), name
+    for name in ("mlops_kit/drift/README.md", "cdk/stacks.py"):  # a document inside deployed code is deployed
+        _write(repo, name, "two\n")
+        assert code_commit().endswith("-dirty"), name
+        git("checkout", "-q", "--", name)
