@@ -115,20 +115,15 @@ def test_executions_without_a_name_get_distinct_arns(emulator: Emulator) -> None
     assert not first.endswith(":None")
 
 
+def _describe_group(parameters: dict[str, Any], **state: Any) -> dict[str, Any]:
+    """A definition of one aws-sdk task, SageMaker DescribeModelPackageGroup with ``parameters``."""
+    describe = {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:sagemaker:describeModelPackageGroup"}
+    return {"StartAt": "Describe", "States": {"Describe": {**describe, "Parameters": parameters, **state, "End": True}}}
+
+
 def test_aws_sdk_results_with_timestamps_serialise(emulator: Emulator) -> None:
     emulator.client("sagemaker").create_model_package_group(ModelPackageGroupName="g")
-    definition = {
-        "StartAt": "Describe",
-        "States": {
-            "Describe": {
-                "Type": "Task",
-                "Resource": "arn:aws:states:::aws-sdk:sagemaker:describeModelPackageGroup",
-                "Parameters": {"ModelPackageGroupName": "g"},
-                "End": True,
-            }
-        },
-    }
-    arn = _deploy(emulator, _state_machine_template(definition))["Arn"]
+    arn = _deploy(emulator, _state_machine_template(_describe_group({"ModelPackageGroupName": "g"})))["Arn"]
 
     execution = emulator.client("stepfunctions").start_execution(stateMachineArn=arn)
     result = emulator.wait_for_execution(execution["executionArn"])
@@ -326,18 +321,8 @@ def test_each_definition_is_parsed_once_and_executions_sharing_it_keep_their_own
 ) -> None:
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-    definition = {
-        "StartAt": "Describe",
-        "States": {
-            "Describe": {
-                "Type": "Task",
-                "Resource": "arn:aws:states:::aws-sdk:sagemaker:describeModelPackageGroup",
-                "Parameters": {"ModelPackageGroupName.$": "$.group"},
-                "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 60, "MaxAttempts": 2}],
-                "End": True,
-            }
-        },
-    }
+    retry = [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 60, "MaxAttempts": 2}]
+    definition = _describe_group({"ModelPackageGroupName.$": "$.group"}, Retry=retry)
     arn = _deploy(emulator, _state_machine_template(definition))["Arn"]
     text = emulator.client("stepfunctions").describe_state_machine(stateMachineArn=arn)["definition"]
     program, tree = AmazonStateLanguageParser.parse(text)
