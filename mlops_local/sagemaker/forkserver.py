@@ -24,15 +24,16 @@ from __future__ import annotations
 import contextlib
 import gc
 import importlib
+import importlib.machinery
 import json
 import os
-import runpy
 import selectors
 import signal
 import subprocess
 import sys
 import threading
 import traceback
+import types
 from pathlib import Path
 from typing import Any
 
@@ -229,7 +230,14 @@ def _run_job(request: dict[str, Any], inherited: tuple[int, ...]) -> int:
     sys.argv = [script, *arguments]
     sys.path.insert(0, str(Path(script).resolve().parent))  # as `python script.py` puts it
     try:
-        runpy.run_path(script, run_name="__main__")
+        # As `python script.py` runs it: in a module that is sys.modules["__main__"] to the end, so Python clears it
+        # first when it exits and its objects are finalized then (runpy.run_path puts the server's __main__ back:
+        # a job's globals kept alive by a cycle lasted to the last collection, and an open file's buffer was lost).
+        main = types.ModuleType("__main__")
+        loader = importlib.machinery.SourceFileLoader("__main__", script)
+        main.__dict__.update(__file__=script, __cached__=None, __package__=None, __spec__=None, __loader__=loader)
+        sys.modules["__main__"] = main
+        exec(compile(Path(script).read_bytes(), script, "exec"), main.__dict__)  # noqa: S102 -- the job is the script
     except SystemExit as error:
         return _exit_code(error)
     except BaseException as error:  # reported as Python reports it, from the script's first frame on

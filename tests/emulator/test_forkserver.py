@@ -93,6 +93,8 @@ def test_a_job_ends_as_a_python_program_ends(server: ForkServer, tmp_path: Path)
         "class Noted:\n"
         "    def __del__(self): print('finalized')\n"
         "noted = Noted()\n"
+        "left_open = open('written.txt', 'w')\n"
+        "left_open.write('never flushed by the job')\n"
         "atexit.register(lambda: print('atexit ran'))\n"
         "threading.Thread(target=lambda: (time.sleep(0.2), print('thread finished'))).start()\n"
         "print('main returned')\n",
@@ -109,6 +111,7 @@ def test_a_job_ends_as_a_python_program_ends(server: ForkServer, tmp_path: Path)
         "atexit ran",
         "finalized",
     ]
+    assert (tmp_path / "written.txt").read_text() == "never flushed by the job"  # flushed as Python exits
 
 
 def test_a_job_can_be_stopped_and_start_its_own_subprocesses(server: ForkServer, tmp_path: Path) -> None:
