@@ -64,27 +64,15 @@ def utc(moment: dt.datetime) -> dt.datetime:
     return moment.astimezone(dt.UTC)
 
 
-def hours(start: dt.datetime, end: dt.datetime) -> list[str]:
-    """The ``yyyy/mm/dd/hh`` folders that can hold records of ``[start, end)`` (one hour before it included).
-
-    Raises ValueError when ``start`` is not before ``end``.
-    """
-    first, last = _hour_span(start, end)
-    folders = []
-    while first <= last:
-        folders.append(first.strftime(_HOUR_FORMAT))
-        first += dt.timedelta(hours=1)
-    return folders
-
-
-def _hour_span(start: dt.datetime, end: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-    """The first and the last of :func:`hours`' folders, as times."""
+def _hour_span(start: dt.datetime, end: dt.datetime) -> tuple[str, str]:
+    """The first and the last ``yyyy/mm/dd/hh`` folder that can hold records of ``[start, end)`` (one hour before it
+    included). Raises ValueError when ``start`` is not before ``end``."""
     start, end = utc(start), utc(end)
     if start >= end:
         raise ValueError(f"window start {start.isoformat()} must be before its end {end.isoformat()}")
     first = start.replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=_BUFFER_HOURS)
     last = (end - dt.timedelta(microseconds=1)).replace(minute=0, second=0, microsecond=0)
-    return first, last
+    return first.strftime(_HOUR_FORMAT), last.strftime(_HOUR_FORMAT)
 
 
 def endpoint_prefix(destination: str, endpoint: str) -> tuple[str, str]:
@@ -111,7 +99,7 @@ def list_capture(
     window's files, not its length: one request per hour folder made a year's window 8,760 requests per variant.
     """
     bucket, prefix = endpoint_prefix(destination, endpoint)
-    first, last = (t.strftime(_HOUR_FORMAT) for t in _hour_span(start, end))
+    first, last = _hour_span(start, end)
     paginator = s3.get_paginator("list_objects_v2")
     variants = []
     for page in paginator.paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
@@ -119,17 +107,21 @@ def list_capture(
     variants = sorted(v for v in variants if v and v not in exclude_variants)
     objects = []
     for variant in variants:
-        base = f"{prefix}{variant}/"
-        for page in paginator.paginate(Bucket=bucket, Prefix=base, StartAfter=base + first):
-            keys = page.get("Contents", [])
-            objects += [
-                CaptureObject(o["Key"], int(o["Size"]), variant)
-                for o in keys
-                if _HOUR_FOLDER.fullmatch(o["Key"][len(base) : len(base) + 14]) and o["Key"][len(base) :][:13] <= last
-            ]
-            if keys and keys[-1]["Key"][len(base) :][:13] > last:
-                break  # the rest are later hours
+        listed = _hour_folders_listing(paginator, bucket, f"{prefix}{variant}/", first, last)
+        objects += [CaptureObject(item["Key"], int(item["Size"]), variant) for item in listed]
     return CaptureListing(bucket=bucket, objects=tuple(sorted(objects, key=lambda o: o.key)), variants=tuple(variants))
+
+
+def _hour_folders_listing(paginator: Any, bucket: str, base: str, first: str, last: str) -> Iterator[dict[str, Any]]:
+    """The listed objects under ``base`` in the hour folders ``first`` to ``last``: one listing from ``first`` on,
+    ended at the first key past ``last`` (keys come in order, and the folders sort as times do)."""
+    for page in paginator.paginate(Bucket=bucket, Prefix=base, StartAfter=base + first):
+        for item in page.get("Contents", []):
+            folder = item["Key"][len(base) : len(base) + 14]  # "yyyy/mm/dd/hh/" in capture's layout
+            if folder[:13] > last:
+                return
+            if _HOUR_FOLDER.fullmatch(folder):
+                yield item
 
 
 def read_lines(s3: Any, listing: CaptureListing, *, workers: int = 16) -> Iterator[tuple[CaptureObject, bytes]]:

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from mlops_kit.monitoring import naming
-from mlops_kit.monitoring.capture import hours, list_capture
+from mlops_kit.monitoring.capture import list_capture
 from mlops_kit.monitoring.job import run_drift
 from mlops_kit.monitoring.publish import metric_data
 from mlops_kit.monitoring.settings import DriftSettings, JobSettings
@@ -128,9 +128,16 @@ def test_capture_is_listed_per_production_variant_and_hour_without_the_shadow() 
         "capture/ep/green/2026/03/10/12/f.jsonl",
     ]
     assert listing.total_bytes == 3
-    assert hours(T - dt.timedelta(hours=2), T) == ["2026/03/10/09", "2026/03/10/10", "2026/03/10/11", "2026/03/10/12"]
+    # From 10:30 to 12:30: the folders of 09:00 (the hour before the window's first) to 12:00, no other.
+    hourly = FakeS3()
+    for o_clock in range(7, 15):
+        hourly.put_object(Bucket="b", Key=f"capture/ep/blue/2026/03/10/{o_clock:02d}/f.jsonl", Body=b"x")
+    two_hours = list_capture(hourly, "s3://b/capture", "ep", T - dt.timedelta(hours=2), T)
+    assert [o.key.split("/")[3:7] for o in two_hours.objects] == [
+        ["2026", "03", "10", h] for h in ("09", "10", "11", "12")
+    ]
     with pytest.raises(ValueError, match="must be before its end"):
-        hours(T, T)
+        list_capture(s3, "s3://b/capture", "ep", T, T)
 
 
 def test_a_long_window_is_listed_in_one_listing_per_variant_that_stops_past_its_last_hour() -> None:
