@@ -12,15 +12,10 @@ from pathlib import Path
 from cdk.config import CONTEXT_KEY, ConfigError, load_config
 from cdk.context import merged_context
 
-# Tracked paths that are never deployed (git pathspecs): the tests, the benchmarks, the local emulator and the
-# top-level documents. A change to them leaves the deployed code as committed: it does not make the commit "-dirty".
-NOT_DEPLOYED = (
-    ":(exclude)tests",
-    ":(exclude)benchmarks",
-    ":(exclude)mlops_local",
-    ":(exclude)docs",
-    ":(exclude,glob)*.md",
-)
+# Top-level paths never deployed (shell patterns): the tests, the benchmarks, the local emulator and the documents. A
+# change to them leaves the deployed code as committed: it does not make the commit "-dirty", and the tests' synth
+# cache leaves them out of its key.
+NOT_DEPLOYED = ("tests", "benchmarks", "mlops_local", "docs", "*.md")
 
 
 def code_commit() -> str:
@@ -35,7 +30,8 @@ def code_commit() -> str:
     commit = git("rev-parse", "HEAD")
     if not commit:
         return os.environ.get("MLOPS_CODE_COMMIT", "unknown")
-    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", *NOT_DEPLOYED)
+    excluded = (f":(exclude,glob){pattern}" for pattern in NOT_DEPLOYED)  # glob: `*` stays within the top level
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", *excluded)
     return commit + ("-dirty" if changed else "")
 
 

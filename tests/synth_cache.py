@@ -8,10 +8,11 @@ The key (:func:`input_key`) is a hash of:
 
 - the content of every file under the repository except the folders the app never reads: ``tests`` (the app
   imports no test code; a context override naming test code bypasses the cache), ``benchmarks``, the emulator
-  (``mlops_local``: what it passes a synth, the environment, is in the key below), the documents, git's and the
-  tools' own folders, the virtualenv and ``node_modules`` (both below) and synth outputs. Ignored files count too
-  (a stray file in ``mlops_kit/`` would be copied into every function's asset); ``__pycache__`` does not (bytecode
-  of sources that are in the key);
+  (``mlops_local``: what it passes a synth, the environment, is in the key below) and the documents (``docs``,
+  top-level ``*.md``), which is the app's own ``NOT_DEPLOYED``; then git's and the tools' own folders, the
+  virtualenv and ``node_modules`` (both below) and synth outputs. Ignored files count too (a stray file in
+  ``mlops_kit/`` would be copied into every function's asset); ``__pycache__`` does not (bytecode of sources that
+  are in the key);
 - the commit the app records in every model's lineage (``app.code_commit()``: the commit, ``-dirty`` with
   uncommitted changes to deployed code; a changed test or document leaves it as it was);
 - every installed distribution and its version (aws-cdk-lib with its jsii runtime, constructs, cdk-nag,
@@ -31,6 +32,8 @@ cached one: nothing copies 300 MB of layers, and pytest's clean-up of old runs r
 from __future__ import annotations
 
 import contextlib
+import fnmatch
+import functools
 import hashlib
 import json
 import os
@@ -50,19 +53,13 @@ CACHE = ROOT / ".mlops" / "synth-cache"
 # Assemblies kept per name (e.g. two states of a working tree, one of them committed); each holds up to 300 MB.
 KEEP = 2
 _SCHEME = b"mlops-kit synth cache"
-# Top-level folders whose files cannot change what `python app.py` writes (see the module docstring).
+# Top-level folders whose files cannot change what `python app.py` writes (see the module docstring), besides the
+# app's own NOT_DEPLOYED (tests, benchmarks, the emulator, documents).
 _NOT_READ_BY_THE_APP = frozenset(
     {
         ".git",
         ".venv",
         "node_modules",
-        "tests",
-        "benchmarks",
-        "mlops_local",  # the emulator: it deploys assemblies, the app never imports it
-        "docs",
-        "README.md",
-        "ARCHITECTURE.md",
-        "CONTRIBUTING.md",
         ".mlops",
         ".pytest_cache",
         ".mypy_cache",
@@ -80,8 +77,11 @@ def _is_synth_output(name: str) -> bool:
 
 
 def _source_files(root: Path) -> Iterator[Path]:
+    not_deployed = _app()["NOT_DEPLOYED"]
     for top in sorted(root.iterdir()):
         if top.name in _NOT_READ_BY_THE_APP or _is_synth_output(top.name):
+            continue
+        if any(fnmatch.fnmatchcase(top.name, pattern) for pattern in not_deployed):
             continue
         if top.is_file():
             yield top
@@ -92,9 +92,15 @@ def _source_files(root: Path) -> Iterator[Path]:
                 yield Path(folder) / name
 
 
+@functools.cache
+def _app() -> dict[str, Any]:
+    """``app.py``'s module namespace (without running the app): what it records and what it never deploys."""
+    return runpy.run_path(str(ROOT / "app.py"), run_name="_mlops_app_entry")
+
+
 def _code_commit() -> str:
     """What ``app.py`` records as the deployed commit (its own function, so the two cannot disagree)."""
-    commit: str = runpy.run_path(str(ROOT / "app.py"), run_name="_mlops_app_entry")["code_commit"]()
+    commit: str = _app()["code_commit"]()
     return commit
 
 
