@@ -65,10 +65,11 @@ def fixture_data(rows: int = 6000) -> FixtureData:
 
     start = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
     data = fraud.generate(500, rows, seed=SEED, start=start, days=60)
-    store = OfflineStore(fraud.REGISTRY, LocalObjectStore(tempfile.mkdtemp(prefix="scenario-offline-")))
-    for group, frame in data.feature_rows().items():
-        store.write(group, frame)
-    training_set = store.get_historical_features(data.transactions, fraud.FEATURE_REFS)
+    with tempfile.TemporaryDirectory(prefix="scenario-offline-") as folder:
+        store = OfflineStore(fraud.REGISTRY, LocalObjectStore(folder))
+        for group, frame in data.feature_rows().items():
+            store.write(group, frame)
+        training_set = store.get_historical_features(data.transactions, fraud.FEATURE_REFS)
     frame = training_set.frame
     payloads = []
     for row in frame.head(400).to_dict(orient="records"):

@@ -146,9 +146,14 @@ class ContainerHost:
         return Path(tempfile.mkdtemp(prefix=f"{label}-", dir=self.emulator.workdir))
 
     def environment(self, root: Path, extra: dict[str, str]) -> dict[str, str]:
-        """The container's environment: this machine's, minus AWS settings, pointed at the emulator."""
+        """The container's environment: this machine's, minus AWS settings, pointed at the emulator. Its temporary
+        folder is its own (``TMPDIR`` in the workspace), as a container's ``/tmp`` is: it goes with the workspace,
+        not left behind on this machine."""
+        scratch = root / "tmp"
+        scratch.mkdir(parents=True, exist_ok=True)
         return {
             **self._machine_environment(),
+            "TMPDIR": str(scratch),
             "MLOPS_OPT_ML": str(root / "opt" / "ml"),
             "AWS_ENDPOINT_URL": self.emulator.job_endpoint(),
             "AWS_DEFAULT_REGION": self.emulator.region,

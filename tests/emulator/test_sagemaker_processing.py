@@ -12,13 +12,15 @@ from mlops_local.emulator import Emulator
 from tests.emulator.conftest import make_role
 
 JOB = """
-import json, os, pathlib, sys, time
+import json, os, pathlib, sys, tempfile, time
 root = pathlib.Path(os.environ["MLOPS_OPT_ML"])
 value = float(pathlib.Path(root, "processing/input/data/value.txt").read_text())
 out = root / "processing/output/result"
 (out / "nested").mkdir(parents=True, exist_ok=True)
 (out / "nested" / "result.json").write_text(json.dumps({"doubled": value * 2, "greeting": os.environ["GREETING"],
-                                                         "args": sys.argv[1:]}))
+                                                         "args": sys.argv[1:],
+                                                         "own_tmp": pathlib.Path(tempfile.gettempdir()).parent
+                                                         == root.parent.parent}))
 print("doubled", value)
 if "--sleep" in sys.argv:
     time.sleep(60)
@@ -146,7 +148,12 @@ def test_a_job_runs_with_its_inputs_environment_and_arguments_and_uploads_its_ou
     assert described["ProcessingResources"]["ClusterConfig"]["InstanceType"] == "ml.t3.medium"
     assert described["ProcessingEndTime"] >= described["ProcessingStartTime"]
     body = emulator.client("s3").get_object(Bucket=bucket, Key="out/double-it/nested/result.json")["Body"].read()
-    assert json.loads(body) == {"doubled": 42.0, "greeting": "hello", "args": ["--factor", "2"]}
+    assert json.loads(body) == {
+        "doubled": 42.0,
+        "greeting": "hello",
+        "args": ["--factor", "2"],
+        "own_tmp": True,  # the container's temporary folder is in its workspace, not this machine's /tmp
+    }
     logs = emulator.client("logs").get_log_events(
         logGroupName="/aws/sagemaker/ProcessingJobs", logStreamName="double-it"
     )
