@@ -1,5 +1,7 @@
-"""Patch point backend-lookup-without-lock: an account's existing backends are found without moto's process-wide
-lock, a new account's are still created (under it), and a reset still forgets them."""
+"""Patch points of moto's request path (backend-lookup-without-lock, server-backend-for-host-cached,
+response-methods-listed-once): an account's existing backends are found without moto's process-wide
+lock, a new account's are still created (under it), and a reset still forgets them; the server looks each host's
+backend up once; a response class's methods are listed once, and are the ones moto lists."""
 
 from __future__ import annotations
 
@@ -100,3 +102,34 @@ def test_the_server_finds_a_hosts_backend_as_moto_does_and_looks_each_host_up_on
     assert len(listings) <= len(hosts)
     dispatcher.get_backend_for_host("s3.us-east-1.amazonaws.com")
     assert len(listings) <= len(hosts)
+
+
+def test_a_response_classs_methods_are_listed_once_and_are_the_ones_moto_lists(
+    emulator: Emulator, monkeypatch: Any
+) -> None:
+    import inspect
+
+    from moto.core import responses, utils
+    from moto.sqs.responses import SQSResponse
+
+    # Given moto's listing of a class's members counted
+    listed = inspect.getmembers
+    listings: list[object] = []
+
+    def counted(clazz: object, predicate: Any = None) -> Any:
+        listings.append(clazz)
+        return listed(clazz, predicate)
+
+    monkeypatch.setattr(utils.inspect, "getmembers", counted)
+
+    # When requests of one service are made, and moto's lookup is asked for that class again
+    sqs = emulator.client("sqs")
+    sqs.create_queue(QueueName="listed-once")
+    sqs.list_queues()
+    sqs.get_queue_url(QueueName="listed-once")
+    names = responses.method_names_from_class(SQSResponse)
+
+    # Then the class was listed once, and the names are moto's own
+    assert listings.count(SQSResponse) == 1
+    assert set(names) == set(utils.method_names_from_class(SQSResponse))
+    assert {"create_queue", "list_queues", "get_queue_url"} <= set(names)
