@@ -1,10 +1,20 @@
 """CloudFormation on the emulator: change-set deployments (what `cdk deploy` does) behave as stack creation does,
 stack updates refresh exports, KMS keys accept CloudFormation's property shapes, and the resource types moto
-skips are created (:mod:`mlops_local.cloudformation_resources`)."""
+skips are created (:mod:`mlops_local.cloudformation_resources`).
+
+A resource the template does not name gets a generated name, ``<stack>-<logical id>-<12 random characters>``.
+The emulator derives those 12 characters from the stack, the logical id and how many times this emulator has
+named that resource before, instead of drawing them: the same deployment gets the same names in every emulator,
+so a state machine's definition (which holds its functions' names) is the same text, is parsed once per process
+(``sfn-definition-parsed-once``; each deployment parsed it again, 3% of the integration tests' interpreter time),
+and an execution's history reads the same from run to run. A stack created again gets new names, as on AWS."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import string
+import threading
 from typing import Any
 
 from mlops_local import cloudformation_resources
@@ -56,6 +66,16 @@ PATCH_POINTS: tuple[PatchPoint, ...] = (
         ),
     ),
     PatchPoint(
+        name="cfn-generated-names-reproducible",
+        module="moto.cloudformation.parsing",
+        attribute="generate_resource_name",
+        signature="(resource_type: str, stack_name: str, logical_id: str) -> str",
+        why=(
+            "a generated name's suffix is drawn at random: every deployment's state machine definitions differ (so "
+            "each is parsed again) and histories differ from run to run; derive it from what it names instead"
+        ),
+    ),
+    PatchPoint(
         name="cfn-json-change-set-templates",
         module="moto.cloudformation.models",
         attribute="ChangeSet._parse_template",
@@ -75,6 +95,32 @@ def _json_template(template: Any) -> dict[str, Any] | None:
     except (TypeError, ValueError):
         return None
     return parsed if isinstance(parsed, dict) else None
+
+
+_SUFFIX_LENGTH = 12  # moto's (and CloudFormation's) random suffix: digits and capitals, lower case in bucket names
+_SUFFIX_ALPHABET = string.digits + string.ascii_uppercase
+
+
+def reproducible_suffix(resource_type: str, stack_name: str, logical_id: str, nth: int) -> str:
+    """The suffix of the ``nth`` (0, 1, ...) name generated for this resource: 12 characters of moto's alphabet."""
+    digest = hashlib.sha256(f"{resource_type}|{stack_name}|{logical_id}|{nth}".encode()).digest()
+    return "".join(_SUFFIX_ALPHABET[byte % len(_SUFFIX_ALPHABET)] for byte in digest[:_SUFFIX_LENGTH])
+
+
+def _reproducible_names(generate: Any) -> Any:
+    named: dict[tuple[str, str, str], int] = {}  # per emulator: how many names each resource was given
+    lock = threading.Lock()
+
+    def generate_resource_name(resource_type: str, stack_name: str, logical_id: str) -> str:
+        name = str(generate(resource_type, stack_name, logical_id))  # moto's shape, its suffix last
+        with lock:
+            nth = named[resource_type, stack_name, logical_id] = (
+                named.get((resource_type, stack_name, logical_id), -1) + 1
+            )
+        suffix = reproducible_suffix(resource_type, stack_name, logical_id, nth)
+        return name[:-_SUFFIX_LENGTH] + (suffix.lower() if name[-_SUFFIX_LENGTH:].islower() else suffix)
+
+    return generate_resource_name
 
 
 def _refresh_outputs_and_exports(backend: Any, stack: Any) -> None:
@@ -111,6 +157,8 @@ def depends_on_order(resources: dict[str, Any]) -> dict[str, Any]:
 
 def apply(patcher: Patcher) -> None:
     points = points_by_name(PATCH_POINTS)
+    names = points["cfn-generated-names-reproducible"]
+    patcher.replace(names, _reproducible_names(names.original()))
     original_execute = points["cfn-changeset-outputs"].original()
 
     def execute_change_set(backend: Any, change_set_name: str, stack_name: str | None = None) -> None:

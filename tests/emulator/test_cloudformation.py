@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -357,3 +358,32 @@ def test_the_kits_templates_parse_to_the_same_document_as_json_and_as_yaml(cloud
     for stack in cloud_assembly.stacks:
         text = stack.template_file.read_text()
         assert _json_template(text) == yaml.load(text, Loader=yaml.Loader), stack.stack_name
+
+
+def _generated_names(emulator: Emulator) -> dict[str, str]:
+    """A stack whose queue, topic and bucket are named by CloudFormation; their names by logical id."""
+    cfn = emulator.client("cloudformation")
+    resources = {"Queue": "AWS::SQS::Queue", "Topic": "AWS::SNS::Topic", "Bucket": "AWS::S3::Bucket"}
+    template = {"Resources": {logical: {"Type": kind} for logical, kind in resources.items()}}
+    cfn.create_stack(StackName="named", TemplateBody=json.dumps(template))
+    listed = cfn.list_stack_resources(StackName="named")["StackResourceSummaries"]
+    return {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in listed}
+
+
+def test_generated_names_have_cloudformations_shape_and_are_the_same_in_every_emulator(tmp_path) -> None:
+    # AWS: "<stack>-<logical id>-<random suffix>"; the emulator derives the suffix from what it names (patch point
+    # cfn-generated-names-reproducible), so one deployment gets one set of names, run after run.
+    with Emulator(workdir=tmp_path / "first") as first:
+        names = _generated_names(first)
+        # A stack created again (here after deleting the first) gets new names, as on AWS.
+        first.client("cloudformation").delete_stack(StackName="named")
+        again = _generated_names(first)
+    with Emulator(workdir=tmp_path / "second") as second:
+        elsewhere = _generated_names(second)
+
+    queue, topic, bucket = (names[k].rsplit(":", 1)[-1].rsplit("/", 1)[-1] for k in ("Queue", "Topic", "Bucket"))
+    assert re.fullmatch(r"named-Queue-[0-9A-Z]{12}", queue), queue
+    assert re.fullmatch(r"named-Topic-[0-9A-Z]{12}", topic), topic
+    assert re.fullmatch(r"named-bucket-[0-9a-z]{12}", bucket), bucket  # bucket names are lower case
+    assert elsewhere == names
+    assert set(again.values()).isdisjoint(names.values())
