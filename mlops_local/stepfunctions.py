@@ -9,7 +9,8 @@ task results keep ``datetime``s that DescribeExecution cannot serialise, and Sta
 collides on the second call. Parallel and Map states are not on the clock (the kit uses neither). moto also parses
 every JSONPath a state reads with a jsonpath-ng parser it builds anew each time (PLY's tables rebuilt per path); each
 path is parsed once here, which took a 25,000-event execution from 11-13 s to under 2 s. Likewise each definition:
-moto parses it with ANTLR at CreateStateMachine and again at every StartExecution; here once per process.
+moto parses it with ANTLR at CreateStateMachine and again at every StartExecution; here once per process. And each
+Lambda task's client: moto builds one per Invoke; here one per region and destination, for the emulator's life.
 
 AWS's hard quota of 25,000 events per execution history is enforced (moto has none): when an execution has
 24,999 events and the next is not ExecutionSucceeded, event 25,000 is ExecutionFailed with States.Runtime, "The
@@ -23,6 +24,7 @@ import copy
 import datetime as _dt
 import functools
 import json
+import threading
 import uuid
 from typing import Any
 
@@ -145,6 +147,17 @@ PATCH_POINTS: tuple[PatchPoint, ...] = (
         why=(
             "CreateStateMachine and every StartExecution parse the whole definition again with ANTLR's Python runtime "
             "(0.3-0.7 s for the promotion workflow): a tenth of a promotion scenario's time"
+        ),
+    ),
+    PatchPoint(
+        name="sfn-lambda-task-client-reused",
+        module="moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils",
+        attribute="boto_client_for",
+        signature="(region: str, service: str, state_credentials: Any = None) -> botocore.client.BaseClient",
+        why=(
+            "every Lambda task builds a new boto3 client (a service model loaded, a client class made) for one "
+            "Invoke: 1.5% of the integration tests' interpreter time. The client carries no identity (the task acts "
+            "as the state machine's role through the emulator's thread-local identity), so one per region serves all"
         ),
     ),
 )
@@ -398,6 +411,28 @@ def apply(patcher: Patcher) -> None:
         points["sfn-definition-parsed-once"],
         staticmethod(definition_parsed_once(points["sfn-definition-parsed-once"].original())),
     )
+    patcher.replace(
+        points["sfn-lambda-task-client-reused"], clients_reused(points["sfn-lambda-task-client-reused"].original())
+    )
+
+
+def clients_reused(client_for: Any) -> Any:
+    """moto's ``boto_client_for``, remembering its client per region, service and where requests go (intercepted in
+    process, or the local server's port): botocore clients are safe to share between threads once made."""
+    from moto.core.models import botocore_stubber
+    from moto.settings import moto_server_port
+
+    made: dict[tuple[str, str, bool, str], Any] = {}
+    lock = threading.Lock()
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        key = (region, service, bool(botocore_stubber.enabled), moto_server_port())
+        with lock:  # a boto3 session is not safe to make clients from on two threads at once
+            if key not in made:
+                made[key] = client_for(region=region, service=service, state_credentials=state_credentials)
+            return made[key]
+
+    return boto_client_for
 
 
 @functools.cache  # one cache per parse function for the process: every emulator a test run starts shares it

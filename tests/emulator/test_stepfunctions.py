@@ -342,3 +342,39 @@ def test_each_definition_is_parsed_once_and_executions_sharing_it_keep_their_own
     for _ in range(2):  # a failure is not remembered: each call refuses it
         with pytest.raises(ClientError, match="ASLParserException"):
             sfn.create_state_machine(name="bad", definition=bad, roleArn="arn:aws:iam::123456789012:role/sfn")
+
+
+def test_lambda_tasks_share_one_client_and_each_still_acts_as_its_state_machine(
+    emulator: Emulator, make_function, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # moto's Lambda tasks made a new boto3 client for every Invoke (patch point sfn-lambda-task-client-reused).
+    import boto3
+
+    made: list[str] = []
+    original = boto3.client
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("aws_access_key_id") == "ak":  # moto's task client
+            made.append(str(kwargs.get("service_name")))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(boto3, "client", counted)
+    function_arn = make_function("echo")
+    call = {"Type": "Task", "Resource": "${EchoArn}"}
+    definition = {
+        "StartAt": "First",
+        "States": {"First": {**call, "ResultPath": "$.first", "Next": "Second"}, "Second": {**call, "End": True}},
+    }
+    arn = _deploy(emulator, _state_machine_template(definition, {"EchoArn": function_arn}))["Arn"]
+    sfn = emulator.client("stepfunctions")
+
+    results = [
+        emulator.wait_for_execution(
+            sfn.start_execution(stateMachineArn=arn, input=json.dumps({"n": n}))["executionArn"]
+        )
+        for n in (1, 2)
+    ]
+
+    assert [r["status"] for r in results] == ["SUCCEEDED", "SUCCEEDED"]
+    assert [json.loads(r["output"])["event"]["n"] for r in results] == [1, 2]
+    assert made == ["lambda"]  # four Invokes, one client
