@@ -17,6 +17,10 @@ check's (:mod:`mlops_local.iam.enforcement`: the caller's identity policy and th
 allow a cross-account request). moto's CloudFormation ignores ``AWS::DynamoDB::Table``'s ``ResourcePolicy`` and
 does nothing on a table's update; the table gets its policy at creation, and an update applies the policy it
 names (or removes it), leaving the rest of the table as moto does.
+
+A Query on the table's own key reads its partition only, as DynamoDB does; moto listed and sorted every item of the
+table for each one (an A/B test's status read its exposures' partition from a table of all its outcomes too). The
+items moto then filters, sorts and pages are the partition's; a query of an index is moto's as it is.
 """
 
 from __future__ import annotations
@@ -64,6 +68,25 @@ PATCH_POINTS: tuple[PatchPoint, ...] = (
         signature="",
         why="moto has no update for AWS::DynamoDB::Table: a stack update never changes a table's ResourcePolicy",
         adds=True,
+    ),
+    PatchPoint(
+        name="dynamodb-query-one-partition",
+        module="moto.dynamodb.models.table",
+        attribute="Table.query",
+        signature=(
+            "(self, hash_key: moto.dynamodb.models.dynamo_type.DynamoType | None, range_comparison: str | None, "
+            "range_objs: list[moto.dynamodb.models.dynamo_type.DynamoType], limit: int, exclusive_start_key: "
+            "dict[str, typing.Any], scan_index_forward: bool, projection_expressions: list[list[str]] | None, "
+            "index_name: str | None = None, consistent_read: bool = False, filter_expression: Any = None, "
+            "hash_key_conditions: list[tuple[str, moto.dynamodb.models.dynamo_type.DynamoType]] | None = None, "
+            "range_key_conditions: list[tuple[str, str, list[moto.dynamodb.models.dynamo_type.DynamoType]]] | None "
+            "= None, **filter_kwargs: Any) -> tuple[list[moto.dynamodb.models.dynamo_type.Item], int, "
+            "dict[str, typing.Any] | None]"
+        ),
+        why=(
+            "a Query of the table's own key sorts every item of the table, then keeps its partition's: a query's cost "
+            "grew with the table (the A/B tables' exposures and outcomes). DynamoDB reads the one partition"
+        ),
     ),
 )
 
@@ -176,8 +199,42 @@ def _update_policy(
     return original_resource
 
 
+class _Partition:
+    """A table as one Query of its own key sees it: ``all_items()`` is the partition of ``hash_key`` (everything
+    else is the table's)."""
+
+    def __init__(self, table: Any, hash_key: Any) -> None:
+        self._table, self._hash_key = table, hash_key
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._table, name)
+
+    def all_items(self) -> list[Any]:
+        found = self._table.items.get(self._hash_key)  # keyed by DynamoType: its hash and == are moto's match
+        if found is None:
+            return []
+        return list(found.values()) if self._table.range_key_attr else [found]
+
+
+def _query_one_partition(original: Any) -> Any:
+    import inspect
+
+    signature = inspect.signature(original)
+
+    def query(table: Any, *args: Any, **kwargs: Any) -> Any:
+        arguments = signature.bind(table, *args, **kwargs).arguments
+        if arguments.get("index_name") or arguments.get("hash_key") is None:
+            return original(table, *args, **kwargs)
+        return original(_Partition(table, arguments["hash_key"]), *args, **kwargs)
+
+    return query
+
+
 def apply(patcher: Patcher) -> None:
     points = points_by_name(PATCH_POINTS)
+    patcher.replace(
+        points["dynamodb-query-one-partition"], _query_one_partition(points["dynamodb-query-one-partition"].original())
+    )
     patcher.replace(points["dynamodb-table-arn-account"], property(_backend_of_the_tables_account))
     patcher.replace(
         points["dynamodb-cfn-table-resource-policy"],

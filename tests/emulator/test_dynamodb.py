@@ -50,3 +50,70 @@ def test_binary_values_are_left_to_moto() -> None:
         except _NotPlainError:
             continue
         raise AssertionError(f"{value} must go through moto's serializer (base64 on the wire)")
+
+
+def test_a_query_of_the_tables_key_reads_only_its_partition_and_answers_as_before(
+    emulator: Emulator, monkeypatch: Any
+) -> None:
+    # Patch point dynamodb-query-one-partition: moto sorted the whole table for every Query; DynamoDB reads the
+    # partition. Pages, order, range conditions, filters and index queries answer as they did.
+    from moto.dynamodb.models.table import Table
+
+    dynamodb = emulator.client("dynamodb")
+    dynamodb.create_table(
+        TableName="events",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "N"},
+            {"AttributeName": "kind", "AttributeType": "S"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by-kind",
+                "KeySchema": [
+                    {"AttributeName": "kind", "KeyType": "HASH"},
+                    {"AttributeName": "sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for pk in ("a", "b", "c"):
+        for sk in (3, 1, 10, 2):  # numbers, so 10 sorts after 3
+            kind = "odd" if sk % 2 else "even"
+            item = {"pk": {"S": pk}, "sk": {"N": str(sk)}, "kind": {"S": kind}}
+            dynamodb.put_item(TableName="events", Item=item)
+    listed: list[int] = []
+    all_items = Table.all_items
+
+    def counted(table: Any) -> Any:
+        listed.append(1)
+        return all_items(table)
+
+    monkeypatch.setattr(Table, "all_items", counted)
+
+    def query(**kwargs: Any) -> list[tuple[str, int]]:
+        pages = dynamodb.get_paginator("query").paginate(TableName="events", **kwargs)
+        return [(i["pk"]["S"], int(i["sk"]["N"])) for page in pages for i in page["Items"]]
+
+    b = {":p": {"S": "b"}}
+    assert query(KeyConditionExpression="pk = :p", ExpressionAttributeValues=b) == [("b", s) for s in (1, 2, 3, 10)]
+    assert query(KeyConditionExpression="pk = :p", ExpressionAttributeValues=b, ScanIndexForward=False, Limit=1) == [
+        ("b", s) for s in (10, 3, 2, 1)
+    ]
+    between = {**b, ":lo": {"N": "2"}, ":hi": {"N": "3"}}
+    assert query(KeyConditionExpression="pk = :p AND sk BETWEEN :lo AND :hi", ExpressionAttributeValues=between) == [
+        ("b", 2),
+        ("b", 3),
+    ]
+    odd = {**b, ":k": {"S": "odd"}}
+    filtered = query(KeyConditionExpression="pk = :p", FilterExpression="kind = :k", ExpressionAttributeValues=odd)
+    assert filtered == [("b", 1), ("b", 3)]
+    assert query(KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "zz"}}) == []
+    assert listed == []  # no query of the table's key listed the table
+    by_kind = query(
+        IndexName="by-kind", KeyConditionExpression="kind = :k", ExpressionAttributeValues={":k": {"S": "even"}}
+    )
+    assert sorted(by_kind) == [(p, s) for p in "abc" for s in (2, 10)]
