@@ -19,18 +19,19 @@ NOT_DEPLOYED = ("tests", "benchmarks", "mlops_local", "docs", "*.md")
 
 
 def code_commit() -> str:
-    """The commit being deployed, recorded in every model's lineage ("-dirty" with uncommitted changes to what is
-    deployed: anything tracked but :data:`NOT_DEPLOYED`)."""
+    """The commit of the deployed code, recorded in every model's lineage: the last commit that changed what is
+    deployed (anything tracked but :data:`NOT_DEPLOYED`; a commit of tests or documents alone deploys the same code
+    as its parent), "-dirty" with uncommitted changes to it."""
     root = Path(__file__).resolve().parent
 
     def git(*args: str) -> str:
         result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
         return result.stdout.strip() if result.returncode == 0 else ""
 
-    commit = git("rev-parse", "HEAD")
+    excluded = [f":(exclude,glob){pattern}" for pattern in NOT_DEPLOYED]  # glob: `*` stays within the top level
+    commit = git("log", "-1", "--format=%H", "--", ".", *excluded) or git("rev-parse", "HEAD")
     if not commit:
         return os.environ.get("MLOPS_CODE_COMMIT", "unknown")
-    excluded = (f":(exclude,glob){pattern}" for pattern in NOT_DEPLOYED)  # glob: `*` stays within the top level
     changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", *excluded)
     return commit + ("-dirty" if changed else "")
 

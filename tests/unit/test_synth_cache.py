@@ -221,7 +221,7 @@ def test_the_app_never_imports_the_emulator_so_its_code_may_stay_out_of_the_key(
     assert importing == []
 
 
-def test_the_commit_is_dirty_only_with_uncommitted_changes_to_what_is_deployed(tmp_path: Path) -> None:
+def test_the_commit_is_the_last_to_change_what_is_deployed_and_dirty_only_with_changes_to_it(tmp_path: Path) -> None:
     import runpy
     import shutil
     import subprocess
@@ -246,3 +246,12 @@ def test_the_commit_is_dirty_only_with_uncommitted_changes_to_what_is_deployed(t
         _write(repo, name, "two\n")
         assert code_commit().endswith("-dirty"), name
         git("checkout", "-q", "--", name)
+    first = code_commit()
+
+    # A commit of what is not deployed deploys the same code: the recorded commit stays the one that made it.
+    git("commit", "-qam", "tests, emulator and README")
+    assert code_commit() == first
+    _write(repo, "cdk/stacks.py", "three\n")
+    git("commit", "-qam", "deployed code")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True)
+    assert code_commit() == head.stdout.strip() != first
