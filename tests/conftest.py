@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from tests.support import SESSION_SYNTHS, session_synth, shared_synth, synthesize_ahead
+from tests.support import (
+    SESSION_SYNTHS,
+    record_session_environment,
+    session_synth,
+    shared_synth,
+    synthesize_ahead,
+)
 
 if TYPE_CHECKING:  # imported where used: a unit test file runs without loading moto or the CDK
     from mlops_local.deploy import CloudAssembly
@@ -53,6 +59,7 @@ OPTIONAL_FEATURES_ON: dict[str, Any] = {
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    record_session_environment()  # what the session's synths run in, whatever a test sets later
     if not config.pluginmanager.hasplugin("xdist"):  # `-p no:xdist`: the fixture xdist would provide
         from tests import without_xdist
 

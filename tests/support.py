@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import io
+import os
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,6 +100,23 @@ ALLOW_ALL_KEY_POLICY: dict[str, Any] = {
 }
 
 
+# The environment every synth of the session runs in: this process's as the session started (the root conftest records
+# it in pytest_configure, before any test runs). Synths start in the background while tests run, and a test may set
+# a variable (monkeypatch.setenv of AWS_DEFAULT_REGION, CDK_DEFAULT_ACCOUNT...) just then: read from os.environ at
+# that moment, the session's assembly was synthesized for the test's environment.
+_SESSION_ENVIRONMENT: dict[str, str] = {}
+
+
+def record_session_environment() -> None:
+    _SESSION_ENVIRONMENT.clear()
+    _SESSION_ENVIRONMENT.update(os.environ)
+
+
+def session_environment() -> dict[str, str]:
+    """A copy of the environment recorded as the session started (this process's now if none was recorded)."""
+    return dict(_SESSION_ENVIRONMENT or os.environ)
+
+
 def shared_synth(
     tmp_path_factory: pytest.TempPathFactory, worker_id: str, name: str, overrides: dict[str, Any] | None
 ) -> CloudAssembly:
@@ -107,13 +125,13 @@ def shared_synth(
     from the same inputs, see :mod:`tests.synth_cache`), the others load its assembly."""
     shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
     from mlops_local.deploy import CloudAssembly
-    from tests.synth_cache import synthesize_cached
+    from tests.synth_cache import SynthCache
 
     outdir = shared / name
     with open(shared / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (outdir / "manifest.json").exists():
-            synthesize_cached(outdir, overrides)
+            SynthCache().synthesized(outdir, overrides, base_env=session_environment())
     return CloudAssembly.load(outdir)
 
 

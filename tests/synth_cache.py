@@ -42,7 +42,8 @@ import runpy
 import shutil
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -98,7 +99,8 @@ def _source_files(root: Path) -> Iterator[Path]:
 
 @functools.cache
 def _app() -> dict[str, Any]:
-    """``app.py``'s module namespace (without running the app): what it records and what it never deploys."""
+    """This repository's ``app.py`` module namespace (without running the app): what it records and what it never
+    deploys."""
     return runpy.run_path(str(ROOT / "app.py"), run_name="_mlops_app_entry")
 
 
@@ -106,6 +108,12 @@ def _code_commit() -> str:
     """What ``app.py`` records as the deployed commit (its own function, so the two cannot disagree)."""
     commit: str = _app()["code_commit"]()
     return commit
+
+
+def _synthesize(outdir: Path, **kwargs: Any) -> CloudAssembly:
+    from mlops_local.deploy import synthesize
+
+    return synthesize(outdir, **kwargs)
 
 
 def _installed() -> list[str]:
@@ -119,73 +127,99 @@ def _installed() -> list[str]:
     return sorted(names)
 
 
-def input_key(
-    overrides: dict[str, Any] | None, root: Path | None = None, base_env: dict[str, str] | None = None
-) -> str:
-    """The hash of every input of synthesizing the app in ``root`` (unset: this repository) with the context
-    ``overrides`` from the environment ``base_env`` (unset: this process's; see the module docstring)."""
-    from mlops_local.deploy import synthesis_environment
-
-    root = root or ROOT
-    digest = hashlib.sha256(_SCHEME + Path(__file__).read_bytes())  # this file decides what the key covers
-
-    def add(label: str, value: bytes) -> None:
-        digest.update(f"\0{label}\0{len(value)}\0".encode() + value)
-
-    add("python", f"{sys.executable}|{sys.version}".encode())
-    add("distributions", "\n".join(_installed()).encode())
-    environment = synthesis_environment(Path("<outdir>"), context_overrides=overrides, base_env=base_env)
-    relevant = {k: v for k, v in environment.items() if k.startswith(_ENVIRONMENT_PREFIXES) and k not in _NOT_IN_KEY}
-    add("environment", json.dumps(relevant, sort_keys=True).encode())
-    add("node", str(shutil.which("node", path=environment.get("PATH"))).encode())
-    add("commit", _code_commit().encode())
-    for path in _source_files(root):
-        add(path.relative_to(root).as_posix(), path.read_bytes())
-    return digest.hexdigest()
-
-
 def _names_test_code(overrides: dict[str, Any] | None) -> bool:
     """Whether a context value names a module of the tests (e.g. ``training.use_case``): not in the key."""
     return '"tests.' in json.dumps(overrides or {})
 
 
-def synthesize_cached(outdir: Path, overrides: dict[str, Any] | None) -> CloudAssembly:
-    """The app synthesized with the context ``overrides`` at ``outdir``: a link to the cached assembly of the same
-    inputs, else a fresh synth (cached for the next run). Raises :class:`mlops_local.deploy.SynthError` as
-    :func:`mlops_local.deploy.synthesize` does."""
-    from mlops_local.deploy import CloudAssembly, synthesize
+@dataclass(frozen=True)
+class SynthCache:
+    """The cache of one repository's synths: the repository (``root``), the cache folder, the synth itself and the
+    commit it records, and the environment it runs in (unset: this process's, copied when a synth starts).
 
-    if os.environ.get("MLOPS_SYNTH_CACHE", "1") == "0" or _names_test_code(overrides):
-        return synthesize(outdir, context_overrides=overrides)
-    # One copy of the environment for the key and the synth: a test may change os.environ while a synth runs in the
-    # background.
-    base_env = dict(os.environ)
-    key = input_key(overrides, base_env=base_env)
-    entry = CACHE / outdir.name / key
-    outdir.parent.mkdir(parents=True, exist_ok=True)
-    if not (entry / "manifest.json").exists():
-        staging = entry.parent / f".{key}.{os.getpid()}.{threading.get_ident()}"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            synthesize(staging, context_overrides=overrides, base_env=base_env)
-        except BaseException:
+    Everything is a field, nothing a module global a caller rebinds: the session synthesizes in the background
+    (:func:`tests.support.synthesize_ahead`) while tests run, so a test of the cache makes its own instance (a fake
+    repository and synth) and passes its environment, instead of patching what the background synth reads."""
+
+    root: Path = ROOT
+    folder: Path = CACHE
+    synthesize: Callable[..., CloudAssembly] = _synthesize
+    code_commit: Callable[[], str] = _code_commit
+
+    def key(self, overrides: dict[str, Any] | None, base_env: dict[str, str] | None = None) -> str:
+        """The hash of every input of synthesizing the app in :attr:`root` with the context ``overrides`` from the
+        environment ``base_env`` (unset: this process's; see the module docstring)."""
+        from mlops_local.deploy import synthesis_environment
+
+        digest = hashlib.sha256(_SCHEME + Path(__file__).read_bytes())  # this file decides what the key covers
+
+        def add(label: str, value: bytes) -> None:
+            digest.update(f"\0{label}\0{len(value)}\0".encode() + value)
+
+        add("python", f"{sys.executable}|{sys.version}".encode())
+        add("distributions", "\n".join(_installed()).encode())
+        environment = synthesis_environment(Path("<outdir>"), context_overrides=overrides, base_env=base_env)
+        relevant = {
+            k: v for k, v in environment.items() if k.startswith(_ENVIRONMENT_PREFIXES) and k not in _NOT_IN_KEY
+        }
+        add("environment", json.dumps(relevant, sort_keys=True).encode())
+        add("node", str(shutil.which("node", path=environment.get("PATH"))).encode())
+        add("commit", self.code_commit().encode())
+        for path in _source_files(self.root):
+            add(path.relative_to(self.root).as_posix(), path.read_bytes())
+        return digest.hexdigest()
+
+    def synthesized(
+        self, outdir: Path, overrides: dict[str, Any] | None, base_env: dict[str, str] | None = None
+    ) -> CloudAssembly:
+        """The app synthesized with the context ``overrides`` at ``outdir``: a link to the cached assembly of the
+        same inputs, else a fresh synth (cached for the next run). Raises :class:`mlops_local.deploy.SynthError` as
+        :func:`mlops_local.deploy.synthesize` does."""
+        from mlops_local.deploy import CloudAssembly
+
+        # One copy of the environment for the key and the synth: a test may change os.environ while a synth runs in
+        # the background.
+        base_env = dict(os.environ if base_env is None else base_env)
+        if base_env.get("MLOPS_SYNTH_CACHE", "1") == "0" or _names_test_code(overrides):
+            return self.synthesize(outdir, context_overrides=overrides, base_env=base_env)
+        key = self.key(overrides, base_env)
+        entry = self.folder / outdir.name / key
+        outdir.parent.mkdir(parents=True, exist_ok=True)
+        if not (entry / "manifest.json").exists():
+            staging = entry.parent / f".{key}.{os.getpid()}.{threading.get_ident()}"
             shutil.rmtree(staging, ignore_errors=True)
-            raise
-        # An input changed during the synth: which state it saw is unknown.
-        if input_key(overrides, base_env=base_env) != key:
-            _replace(outdir)
-            staging.rename(outdir)
-            return CloudAssembly.load(outdir)
-        try:
-            staging.rename(entry)  # atomic: an entry is complete or absent
-        except OSError:  # another session cached the same inputs first
-            shutil.rmtree(staging, ignore_errors=True)
-        _evict(entry)
-    os.utime(entry)  # the most recently used survive eviction
-    _replace(outdir)
-    outdir.symlink_to(entry, target_is_directory=True)
-    return CloudAssembly.load(outdir)
+            staging.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.synthesize(staging, context_overrides=overrides, base_env=base_env)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+            # An input changed during the synth: which state it saw is unknown.
+            if self.key(overrides, base_env) != key:
+                _replace(outdir)
+                staging.rename(outdir)
+                return CloudAssembly.load(outdir)
+            try:
+                staging.rename(entry)  # atomic: an entry is complete or absent
+            except OSError:  # another session cached the same inputs first
+                shutil.rmtree(staging, ignore_errors=True)
+            _evict(entry)
+        os.utime(entry)  # the most recently used survive eviction
+        _replace(outdir)
+        outdir.symlink_to(entry, target_is_directory=True)
+        return CloudAssembly.load(outdir)
+
+
+def input_key(
+    overrides: dict[str, Any] | None, root: Path | None = None, base_env: dict[str, str] | None = None
+) -> str:
+    """:meth:`SynthCache.key` of the repository ``root`` (unset: this one)."""
+    return SynthCache(root=root or ROOT).key(overrides, base_env)
+
+
+def synthesize_cached(outdir: Path, overrides: dict[str, Any] | None) -> CloudAssembly:
+    """:meth:`SynthCache.synthesized` of this repository, in this process's environment."""
+    return SynthCache().synthesized(outdir, overrides)
 
 
 def _replace(outdir: Path) -> None:

@@ -4,13 +4,15 @@ context overrides, the environment; never for a change it cannot see."""
 from __future__ import annotations
 
 import json
+import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests import synth_cache
-from tests.synth_cache import input_key, synthesize_cached
+from tests.synth_cache import SynthCache, input_key
 
 
 @pytest.fixture
@@ -74,34 +76,42 @@ def test_tests_bytecode_outputs_the_emulator_and_documents_do_not_change_the_key
     assert input_key({}, root) == before
 
 
-def test_the_overrides_and_the_environment_change_the_key(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    plain = input_key({}, root)
+def _environment(**changes: str | None) -> dict[str, str]:
+    """This process's environment with ``changes`` (None: unset), passed to the cache instead of set in os.environ
+    (the session's background synths read that)."""
+    environment = dict(os.environ)
+    for name, value in changes.items():
+        environment.pop(name, None)
+        if value is not None:
+            environment[name] = value
+    return environment
 
-    assert input_key({"mlops": {"drift": {"psi_act": 0.3}}}, root) != plain
-    monkeypatch.setenv("CDK_DEFAULT_ACCOUNT", "111111111111")
-    assert input_key({}, root) != plain
+
+def test_the_overrides_and_the_environment_change_the_key(root: Path) -> None:
+    plain = input_key({}, root, _environment(CDK_DEFAULT_ACCOUNT=None))
+
+    assert input_key({"mlops": {"drift": {"psi_act": 0.3}}}, root, _environment(CDK_DEFAULT_ACCOUNT=None)) != plain
+    assert input_key({}, root, _environment(CDK_DEFAULT_ACCOUNT="111111111111")) != plain
 
 
-def test_how_python_runs_leaves_the_key_as_it_is(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_how_python_runs_leaves_the_key_as_it_is(root: Path) -> None:
     # `make` unsets PYTHONDONTWRITEBYTECODE; a shell may set it: one cache for `make fast` and a plain `pytest`.
-    for name in ("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"):
-        monkeypatch.delenv(name, raising=False)
-    plain = input_key({}, root)
+    plain = input_key({}, root, _environment(PYTHONDONTWRITEBYTECODE=None, PYTHONUNBUFFERED=None, PYTHONHASHSEED=None))
 
-    for name in ("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"):
-        monkeypatch.setenv(name, "1")
+    assert (
+        input_key({}, root, _environment(PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1", PYTHONHASHSEED=None))
+        == plain
+    )
+    assert (
+        input_key({}, root, _environment(PYTHONDONTWRITEBYTECODE=None, PYTHONUNBUFFERED=None, PYTHONHASHSEED="1"))
+        != plain
+    )
 
-    assert input_key({}, root) == plain
-    monkeypatch.setenv("PYTHONHASHSEED", "1")  # the rest of PYTHON* still counts
-    assert input_key({}, root) != plain
 
+def test_the_recorded_commit_changes_the_key(root: Path) -> None:
+    plain = SynthCache(root=root, code_commit=lambda: "0123abc").key({})
 
-def test_the_recorded_commit_changes_the_key(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    plain = input_key({}, root)
-
-    monkeypatch.setattr(synth_cache, "_code_commit", lambda: "0123abc-dirty")
-
-    assert input_key({}, root) != plain
+    assert SynthCache(root=root, code_commit=lambda: "0123abc-dirty").key({}) != plain
 
 
 class FakeSynth:
@@ -126,16 +136,14 @@ class FakeSynth:
 
 
 @pytest.fixture
-def fake_synth(tmp_path: Path, root: Path, monkeypatch: pytest.MonkeyPatch) -> FakeSynth:
-    import mlops_local.deploy
+def fake_synth() -> FakeSynth:
+    return FakeSynth()
 
-    synth = FakeSynth()
-    monkeypatch.setattr(mlops_local.deploy, "synthesize", synth)
-    monkeypatch.setattr(synth_cache, "CACHE", tmp_path / "cache")
-    monkeypatch.setattr(synth_cache, "ROOT", root)
-    monkeypatch.setattr(synth_cache, "_code_commit", lambda: "0123abc")
-    monkeypatch.delenv("MLOPS_SYNTH_CACHE", raising=False)
-    return synth
+
+@pytest.fixture
+def cache(tmp_path: Path, root: Path, fake_synth: FakeSynth) -> SynthCache:
+    """The cache of the fake repository ``root``, in the test's folder, synthesizing with ``fake_synth``."""
+    return SynthCache(root=root, folder=tmp_path / "cache", synthesize=fake_synth, code_commit=lambda: "0123abc")
 
 
 def _description(assembly: Any) -> str:
@@ -144,18 +152,18 @@ def _description(assembly: Any) -> str:
 
 
 def test_the_same_inputs_link_the_cached_assembly_and_changed_ones_synthesize(
-    tmp_path: Path, root: Path, fake_synth: FakeSynth
+    tmp_path: Path, root: Path, fake_synth: FakeSynth, cache: SynthCache
 ) -> None:
-    first = synthesize_cached(tmp_path / "run1" / "cdk.out", {"a": 1})
-    again = synthesize_cached(tmp_path / "run2" / "cdk.out", {"a": 1})
+    first = cache.synthesized(tmp_path / "run1" / "cdk.out", {"a": 1})
+    again = cache.synthesized(tmp_path / "run2" / "cdk.out", {"a": 1})
 
     assert fake_synth.runs == 1
     assert (tmp_path / "run2" / "cdk.out").is_symlink()
     assert _description(again) == _description(first) == '{"a": 1}'
 
     _write(root, "mlops_kit/drift/stats.py", "PSI = 0.25")
-    changed = synthesize_cached(tmp_path / "run3" / "cdk.out", {"a": 1})
-    other = synthesize_cached(tmp_path / "run4" / "cdk.out", {"a": 2})
+    changed = cache.synthesized(tmp_path / "run3" / "cdk.out", {"a": 1})
+    other = cache.synthesized(tmp_path / "run4" / "cdk.out", {"a": 2})
 
     assert fake_synth.runs == 3
     assert _description(changed) == '{"a": 1}'
@@ -163,56 +171,62 @@ def test_the_same_inputs_link_the_cached_assembly_and_changed_ones_synthesize(
 
 
 def test_only_the_most_recently_used_assemblies_of_a_name_are_kept(
-    tmp_path: Path, root: Path, fake_synth: FakeSynth
+    tmp_path: Path, root: Path, fake_synth: FakeSynth, cache: SynthCache
 ) -> None:
     for run in range(4):
-        synthesize_cached(tmp_path / f"run{run}" / "cdk.out", {"run": run})
+        cache.synthesized(tmp_path / f"run{run}" / "cdk.out", {"run": run})
 
     assert len(list((tmp_path / "cache" / "cdk.out").iterdir())) == synth_cache.KEEP
-    assert _description(synthesize_cached(tmp_path / "again" / "cdk.out", {"run": 3})) == '{"run": 3}'
+    assert _description(cache.synthesized(tmp_path / "again" / "cdk.out", {"run": 3})) == '{"run": 3}'
     assert fake_synth.runs == 4
 
 
 def test_an_input_changed_during_the_synth_is_not_cached(
-    tmp_path: Path, root: Path, fake_synth: FakeSynth, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, root: Path, fake_synth: FakeSynth, cache: SynthCache
 ) -> None:
     def synth_while_a_file_is_saved(outdir: Path, *, context_overrides: dict[str, Any] | None = None, **_: Any) -> Any:
         _write(root, "mlops_kit/drift/stats.py", f"PSI = 0.{fake_synth.runs + 3}")
         return fake_synth(outdir, context_overrides=context_overrides)
 
-    import mlops_local.deploy
-
-    monkeypatch.setattr(mlops_local.deploy, "synthesize", synth_while_a_file_is_saved)
-
-    synthesize_cached(tmp_path / "run1" / "cdk.out", {})
+    replace(cache, synthesize=synth_while_a_file_is_saved).synthesized(tmp_path / "run1" / "cdk.out", {})
 
     assert not (tmp_path / "run1" / "cdk.out").is_symlink()
     assert not [p for p in (tmp_path / "cache" / "cdk.out").iterdir() if not p.name.startswith(".")]
 
 
 def test_cache_off_and_overrides_naming_test_code_always_synthesize(
-    tmp_path: Path, fake_synth: FakeSynth, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, fake_synth: FakeSynth, cache: SynthCache
 ) -> None:
-    synthesize_cached(tmp_path / "run1" / "cdk.out", {"mlops": {"training": {"use_case": "tests.unit.cases"}}})
-    synthesize_cached(tmp_path / "run2" / "cdk.out", {"mlops": {"training": {"use_case": "tests.unit.cases"}}})
-    monkeypatch.setenv("MLOPS_SYNTH_CACHE", "0")
-    synthesize_cached(tmp_path / "run3" / "cdk.out", {})
-    synthesize_cached(tmp_path / "run4" / "cdk.out", {})
+    test_code = {"mlops": {"training": {"use_case": "tests.unit.cases"}}}
+    cache.synthesized(tmp_path / "run1" / "cdk.out", test_code, _environment(MLOPS_SYNTH_CACHE=None))
+    cache.synthesized(tmp_path / "run2" / "cdk.out", test_code, _environment(MLOPS_SYNTH_CACHE=None))
+    cache.synthesized(tmp_path / "run3" / "cdk.out", {}, _environment(MLOPS_SYNTH_CACHE="0"))
+    cache.synthesized(tmp_path / "run4" / "cdk.out", {}, _environment(MLOPS_SYNTH_CACHE="0"))
 
     assert fake_synth.runs == 4
     assert not (tmp_path / "cache").exists()
 
 
 def test_the_synth_runs_in_the_environment_the_key_was_computed_from(
-    tmp_path: Path, fake_synth: FakeSynth, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, fake_synth: FakeSynth, cache: SynthCache
 ) -> None:
-    monkeypatch.setenv("CDK_DEFAULT_ACCOUNT", "111111111111")
-
-    synthesize_cached(tmp_path / "run1" / "cdk.out", {})
+    cache.synthesized(tmp_path / "run1" / "cdk.out", {}, _environment(CDK_DEFAULT_ACCOUNT="111111111111"))
 
     (environment,) = fake_synth.environments
     assert environment is not None
     assert environment["CDK_DEFAULT_ACCOUNT"] == "111111111111"
+
+
+def test_a_cache_a_test_makes_leaves_the_repositorys_own_alone(tmp_path: Path, cache: SynthCache) -> None:
+    # The session synthesizes this repository's app in the background while tests of the cache run: they make their
+    # own SynthCache (fake repository, folder, synth and commit), and what the repository's synths read is unchanged.
+    cache.synthesized(tmp_path / "run1" / "cdk.out", {})
+
+    own = SynthCache()
+    assert (own.root, own.folder) == (synth_cache.ROOT, synth_cache.CACHE)
+    assert own.synthesize is synth_cache._synthesize
+    assert own.code_commit is synth_cache._code_commit
+    assert "code_commit" in synth_cache._app()  # the app's namespace is this repository's, whatever a test's root
 
 
 def test_the_app_never_imports_the_emulator_so_its_code_may_stay_out_of_the_key() -> None:
@@ -269,3 +283,13 @@ def test_the_commit_is_the_last_to_change_what_is_deployed_and_dirty_only_with_c
     git("commit", "-qam", "deployed code")
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True)
     assert code_commit() == head.stdout.strip() != first
+
+
+def test_the_sessions_synths_run_in_the_environment_it_started_with(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A synth may start in the background while this test has changed the environment.
+    from tests.support import session_environment
+
+    started = session_environment().get("CDK_DEFAULT_ACCOUNT")
+    monkeypatch.setenv("CDK_DEFAULT_ACCOUNT", "999999999999")
+
+    assert session_environment().get("CDK_DEFAULT_ACCOUNT") == started != "999999999999"
