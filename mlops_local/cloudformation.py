@@ -118,7 +118,7 @@ def _reproducible_names(generate: Any) -> Any:
                 named.get((resource_type, stack_name, logical_id), -1) + 1
             )
         suffix = reproducible_suffix(resource_type, stack_name, logical_id, nth)
-        return name[:-_SUFFIX_LENGTH] + (suffix.lower() if name[-_SUFFIX_LENGTH:].islower() else suffix)
+        return name[:-_SUFFIX_LENGTH] + (suffix.lower() if resource_type == "AWS::S3::Bucket" else suffix)
 
     return generate_resource_name
 
