@@ -1,7 +1,7 @@
 """Synthesized cloud assemblies kept between test runs, keyed on every input that can change a synth's output.
 
 A synth costs ~20 s of CPU (jsii drives Node for every construct), and ``make fast`` needs four of them; the
-edit-test loop mostly changes tests, not the app. :func:`synthesize_cached` links a run's assembly folder to a
+edit-test loop mostly changes tests, not the app. :meth:`SynthCache.synthesized` links a run's assembly folder to a
 cached assembly when one was synthesized from exactly the same inputs, and synthesizes (then caches) otherwise.
 
 The key (:func:`input_key`) is a hash of:
@@ -135,7 +135,8 @@ def _names_test_code(overrides: dict[str, Any] | None) -> bool:
 @dataclass(frozen=True)
 class SynthCache:
     """The cache of one repository's synths: the repository (``root``), the cache folder, the synth itself and the
-    commit it records, and the environment it runs in (unset: this process's, copied when a synth starts).
+    commit it records. Each call takes the environment the synth runs in (unset: this process's, copied as it
+    starts).
 
     Everything is a field, nothing a module global a caller rebinds: the session synthesizes in the background
     (:func:`tests.support.synthesize_ahead`) while tests run, so a test of the cache makes its own instance (a fake
@@ -215,11 +216,6 @@ def input_key(
 ) -> str:
     """:meth:`SynthCache.key` of the repository ``root`` (unset: this one)."""
     return SynthCache(root=root or ROOT).key(overrides, base_env)
-
-
-def synthesize_cached(outdir: Path, overrides: dict[str, Any] | None) -> CloudAssembly:
-    """:meth:`SynthCache.synthesized` of this repository, in this process's environment."""
-    return SynthCache().synthesized(outdir, overrides)
 
 
 def _replace(outdir: Path) -> None:
