@@ -21,6 +21,7 @@ under the server's dispatch lock. In a profile of the smoke test, requests waite
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from mlops_local.patching import Patcher, PatchPoint, points_by_name
@@ -86,13 +87,9 @@ def apply(patcher: Patcher) -> None:
     patcher.replace(points["server-backend-for-host-cached"], get_backend_for_host)
 
     list_methods = points["response-methods-listed-once"].original()
-    methods: dict[type, frozenset[str]] = {}  # moto only asks whether the action is one of them
 
+    @functools.cache  # per emulator (made here); moto only asks whether the action is one of them
     def method_names_from_class(clazz: type) -> frozenset[str]:
-        try:
-            return methods[clazz]
-        except KeyError:
-            listed = methods[clazz] = frozenset(list_methods(clazz))
-            return listed
+        return frozenset(list_methods(clazz))
 
     patcher.replace(points["response-methods-listed-once"], method_names_from_class)

@@ -113,10 +113,9 @@ def _reproducible_names(generate: Any) -> Any:
 
     def generate_resource_name(resource_type: str, stack_name: str, logical_id: str) -> str:
         name = str(generate(resource_type, stack_name, logical_id))  # moto's shape, its suffix last
+        resource = (resource_type, stack_name, logical_id)
         with lock:
-            nth = named[resource_type, stack_name, logical_id] = (
-                named.get((resource_type, stack_name, logical_id), -1) + 1
-            )
+            nth = named[resource] = named.get(resource, -1) + 1
         suffix = reproducible_suffix(resource_type, stack_name, logical_id, nth)
         return name[:-_SUFFIX_LENGTH] + (suffix.lower() if resource_type == "AWS::S3::Bucket" else suffix)
 
