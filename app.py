@@ -48,7 +48,9 @@ def main() -> None:
         config = None if context is None else load_config(context.get(CONTEXT_KEY))
         from aws_cdk import App  # only now: importing it starts Node (jsii), seconds a config error need not wait
 
-        app = App(context=context)
+        # The output folder is passed as read here: Node reads its environment once, and one process may synthesize
+        # more than once (the tests' synth processes, mlops_local/synth_server.py).
+        app = App(context=context, outdir=os.environ.get("CDK_OUTDIR"))
         if config is None:
             config = load_config(app.node.try_get_context(CONTEXT_KEY))
     except ConfigError as exc:

@@ -38,6 +38,8 @@ EXPECTED_SECONDS: dict[str, float] = {
     "tests/integration/test_training_pipeline.py": 26,
     "tests/integration/abtest/test_demo_stage.py": 26,
     "tests/integration/promotion/test_teardown.py": 20,
+    "tests/emulator/test_synth_server.py::"
+    "test_the_app_synthesized_after_another_config_in_one_process_equals_its_own_synth": 18,
     "tests/integration/promotion/test_scenarios.py::test_an_unanswered_approval_times_out_as_a_rejection": 17,
     "tests/integration/promotion/test_scenarios.py::test_sagemaker_guardrails_roll_back_a_failing_fleet": 16,
     "tests/integration/promotion/test_scenarios.py": 10,

@@ -1,6 +1,7 @@
 """Synthesized cloud assemblies kept between test runs, keyed on every input that can change a synth's output.
 
-A synth costs ~20 s of CPU (jsii drives Node for every construct), and ``make fast`` needs four of them; the
+A synth costs ~13 s of CPU in its own process (~2.5 s in a process that synthesized before, see
+:mod:`mlops_local.synth_server`: the session's synths share one per worker), and ``make fast`` needs four; the
 edit-test loop mostly changes tests, not the app. :meth:`SynthCache.synthesized` links a run's assembly folder to a
 cached assembly when one was synthesized from exactly the same inputs, and synthesizes (then caches) otherwise.
 
@@ -49,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mlops_local.deploy import CloudAssembly
+    from mlops_local.synth_server import SynthServers
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".mlops" / "synth-cache"
@@ -111,9 +113,16 @@ def _code_commit() -> str:
 
 
 def _synthesize(outdir: Path, **kwargs: Any) -> CloudAssembly:
-    from mlops_local.deploy import synthesize
+    """:func:`mlops_local.deploy.synthesize` through this process's synth processes (one Node for every synth of a
+    worker, :mod:`mlops_local.synth_server`)."""
+    return _synth_servers().synthesize(outdir, **kwargs)
 
-    return synthesize(outdir, **kwargs)
+
+@functools.cache
+def _synth_servers() -> SynthServers:
+    from mlops_local.synth_server import SynthServers
+
+    return SynthServers()
 
 
 def _installed() -> list[str]:

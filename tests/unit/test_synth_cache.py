@@ -135,6 +135,10 @@ class FakeSynth:
         return CloudAssembly.load(outdir)
 
 
+# The environment of the tests that expect caching: the cache on, whatever the run's own MLOPS_SYNTH_CACHE says.
+CACHING = _environment(MLOPS_SYNTH_CACHE=None)
+
+
 @pytest.fixture
 def fake_synth() -> FakeSynth:
     return FakeSynth()
@@ -154,16 +158,16 @@ def _description(assembly: Any) -> str:
 def test_the_same_inputs_link_the_cached_assembly_and_changed_ones_synthesize(
     tmp_path: Path, root: Path, fake_synth: FakeSynth, cache: SynthCache
 ) -> None:
-    first = cache.synthesized(tmp_path / "run1" / "cdk.out", {"a": 1})
-    again = cache.synthesized(tmp_path / "run2" / "cdk.out", {"a": 1})
+    first = cache.synthesized(tmp_path / "run1" / "cdk.out", {"a": 1}, CACHING)
+    again = cache.synthesized(tmp_path / "run2" / "cdk.out", {"a": 1}, CACHING)
 
     assert fake_synth.runs == 1
     assert (tmp_path / "run2" / "cdk.out").is_symlink()
     assert _description(again) == _description(first) == '{"a": 1}'
 
     _write(root, "mlops_kit/drift/stats.py", "PSI = 0.25")
-    changed = cache.synthesized(tmp_path / "run3" / "cdk.out", {"a": 1})
-    other = cache.synthesized(tmp_path / "run4" / "cdk.out", {"a": 2})
+    changed = cache.synthesized(tmp_path / "run3" / "cdk.out", {"a": 1}, CACHING)
+    other = cache.synthesized(tmp_path / "run4" / "cdk.out", {"a": 2}, CACHING)
 
     assert fake_synth.runs == 3
     assert _description(changed) == '{"a": 1}'
@@ -174,10 +178,10 @@ def test_only_the_most_recently_used_assemblies_of_a_name_are_kept(
     tmp_path: Path, root: Path, fake_synth: FakeSynth, cache: SynthCache
 ) -> None:
     for run in range(4):
-        cache.synthesized(tmp_path / f"run{run}" / "cdk.out", {"run": run})
+        cache.synthesized(tmp_path / f"run{run}" / "cdk.out", {"run": run}, CACHING)
 
     assert len(list((tmp_path / "cache" / "cdk.out").iterdir())) == synth_cache.KEEP
-    assert _description(cache.synthesized(tmp_path / "again" / "cdk.out", {"run": 3})) == '{"run": 3}'
+    assert _description(cache.synthesized(tmp_path / "again" / "cdk.out", {"run": 3}, CACHING)) == '{"run": 3}'
     assert fake_synth.runs == 4
 
 
@@ -188,7 +192,7 @@ def test_an_input_changed_during_the_synth_is_not_cached(
         _write(root, "mlops_kit/drift/stats.py", f"PSI = 0.{fake_synth.runs + 3}")
         return fake_synth(outdir, context_overrides=context_overrides)
 
-    replace(cache, synthesize=synth_while_a_file_is_saved).synthesized(tmp_path / "run1" / "cdk.out", {})
+    replace(cache, synthesize=synth_while_a_file_is_saved).synthesized(tmp_path / "run1" / "cdk.out", {}, CACHING)
 
     assert not (tmp_path / "run1" / "cdk.out").is_symlink()
     assert not [p for p in (tmp_path / "cache" / "cdk.out").iterdir() if not p.name.startswith(".")]
