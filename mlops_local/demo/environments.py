@@ -122,9 +122,7 @@ def _live_traffic(
     context: DemoContext, environment: str, account: str, payloads: list[dict[str, Any]]
 ) -> traffic.BackgroundTraffic:
     """Background traffic to the environment's endpoint, started (the caller stops it)."""
-    live = traffic.BackgroundTraffic(
-        endpoint_client(context, environment, account), payloads, context.emulator.clock, every=5
-    )
+    live = traffic.BackgroundTraffic(endpoint_client(context, environment, account), payloads, context.emulator.clock)
     live.__enter__()
     return live
 

@@ -192,7 +192,7 @@ def promote(
     live = None
     if background:
         live = traffic.BackgroundTraffic(
-            client(context), traffic_payloads or payloads(context, 300, seed=11), aws.clock, every=5
+            client(context), traffic_payloads or payloads(context, 300, seed=11), aws.clock
         )
     try:
         if live:

@@ -156,7 +156,7 @@ def test_shipping_the_treatment_hands_it_to_the_promotion_workflow(platform: Pla
     sfn = platform.emulator.client("stepfunctions")
     execution = platform.execution_arn(platform.candidate)
     # The shadow compares live traffic.
-    with BackgroundTraffic(platform.client(), [{"x": i} for i in range(50)], platform.emulator.clock, every=5):
+    with BackgroundTraffic(platform.client(), [{"x": i} for i in range(50)], platform.emulator.clock):
         platform.emulator.settle()
         described = follow(sfn, execution, until_waiting=True, timeout_seconds=86400, poll_seconds=30)
         assert described["status"] == "RUNNING", (described.get("error"), described.get("cause"))

@@ -76,7 +76,7 @@ def _waiting(context: DemoContext, data: Any, *, name: str, seed: int) -> tuple[
     version = registry.get(candidate)
     machine = context.output("PromotionStateMachineArn")
     arn = machine.replace(":stateMachine:", ":execution:") + ":" + execution_name("promote", candidate, version.version)
-    with BackgroundTraffic(client(context), data.payloads, aws.clock, every=5):
+    with BackgroundTraffic(client(context), data.payloads, aws.clock):
         registry.approve(candidate, approver="ml-engineer@example.com", comment="ready")
         aws.settle()
         waiting = follow(aws.client("stepfunctions"), arn, until_waiting=True, timeout_seconds=86400, poll_seconds=30)

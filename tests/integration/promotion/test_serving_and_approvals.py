@@ -110,7 +110,7 @@ def test_a_promotion_from_the_cli_waits_for_an_approval_answered_once(served: An
     store = PromotionStore(aws.client("dynamodb"), context.output("PromotionTableName"))
     from mlops_local.demo.traffic import BackgroundTraffic
 
-    with BackgroundTraffic(client, data.payloads, aws.clock, every=5):
+    with BackgroundTraffic(client, data.payloads, aws.clock):
         promoted = runner.invoke(app, ["promote", candidate, "--comment", "tuned"], env={"COLUMNS": "240"})
         version = ModelRegistry(aws.client("sagemaker"), context.output("ModelPackageGroupName")).get(candidate)
         machine = context.output("PromotionStateMachineArn")
@@ -173,7 +173,7 @@ def test_an_answer_sent_around_the_approval_service_does_not_promote(served: Any
     client = EndpointClient(context.output("EndpointName"), aws.client("sagemaker-runtime"))
     from mlops_local.demo.traffic import BackgroundTraffic
 
-    with BackgroundTraffic(client, data.payloads, aws.clock, every=5):
+    with BackgroundTraffic(client, data.payloads, aws.clock):
         version = registry.approve(candidate, approver="data-scientist", comment="ready")
         aws.settle()  # the trigger starts the promotion
         arn = context.output("PromotionStateMachineArn").replace(":stateMachine:", ":execution:")
@@ -210,7 +210,7 @@ def test_who_requested_a_promotion_may_not_approve_it(served: Any) -> None:
     client = EndpointClient(context.output("EndpointName"), aws.client("sagemaker-runtime"))
     from mlops_local.demo.traffic import BackgroundTraffic
 
-    with BackgroundTraffic(client, data.payloads, aws.clock, every=5):
+    with BackgroundTraffic(client, data.payloads, aws.clock):
         # Alice, an approver who may also promote (an extra grant of her role here), approves the version in the
         # registry: the trigger records her, as SageMaker verified her, as the promotion's requester.
         # (Straight into moto's IAM: moto names CloudFormation's roles past IAM's 64 characters, which the
@@ -349,7 +349,7 @@ def test_promote_says_what_happened_with_its_exit_code(served: Any, wide_console
     client = EndpointClient(context.output("EndpointName"), aws.client("sagemaker-runtime"))
     from mlops_local.demo.traffic import BackgroundTraffic
 
-    with BackgroundTraffic(client, data.payloads, aws.clock, every=5):
+    with BackgroundTraffic(client, data.payloads, aws.clock):
         waiting = follow(sfn, arn, until_waiting=True, timeout_seconds=86400, poll_seconds=30)
     if waiting["status"] == "RUNNING":
         store = PromotionStore(aws.client("dynamodb"), context.output("PromotionTableName"))
