@@ -399,13 +399,17 @@ def follow(
     return result
 
 
+# Events a poll reads first: a poll usually finds a handful of new events; longer pages follow when it does not.
+FIRST_PAGE = 25
+
+
 def _new_events(sfn: Any, execution_arn: str, after_id: int) -> list[dict[str, Any]]:
     """The execution's history events after ``after_id``, oldest first, read newest-first page by page and only
     as far back as needed (a long promotion's history has thousands of events; re-reading it all on every poll
     is what made following one slow)."""
     newest_first: list[dict[str, Any]] = []
     token = None
-    page_size = 25  # a poll usually finds a handful of new events: read a short page first, longer ones after
+    page_size = FIRST_PAGE
     while True:
         request: dict[str, Any] = {"executionArn": execution_arn, "reverseOrder": True, "maxResults": page_size}
         page_size = 1000

@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from mlops_kit.promotion.approvals import (
+    FIRST_PAGE,
     ApprovalExpired,
     ApprovalPolicy,
     Approver,
@@ -24,6 +25,7 @@ from mlops_kit.promotion.approvals import (
     same_identity,
     verify,
 )
+from mlops_kit.promotion.approvals import _new_events as new_events
 from mlops_kit.promotion.store import Approval, ApprovalNotFound, PromotionStore
 from mlops_kit.registry import ModelRegistry
 from tests.support import create_pk_sk_table
@@ -412,3 +414,33 @@ def test_mlops_approve_answers_an_environments_promotion_in_its_stage(store: Pro
 
     life_cycle = registry.package["ModelLifeCycle"]
     assert (life_cycle["Stage"], life_cycle["StageStatus"]) == ("production", "Approved")
+
+
+class _History:
+    """GetExecutionHistory over ``count`` events, newest first, pages of ``maxResults`` as Step Functions sends."""
+
+    def __init__(self, count: int) -> None:
+        self.events = [{"id": i, "type": "PassStateEntered"} for i in range(1, count + 1)]
+        self.requests: list[dict[str, Any]] = []
+
+    def get_execution_history(self, **request: Any) -> dict[str, Any]:
+        self.requests.append(request)
+        ordered = self.events[::-1] if request["reverseOrder"] else self.events
+        start = int(request.get("nextToken", 0))
+        end = start + request["maxResults"]
+        return {"events": ordered[start:end], **({"nextToken": str(end)} if end < len(ordered) else {})}
+
+
+@pytest.mark.parametrize(
+    ("count", "after", "pages"), [(100, 95, [FIRST_PAGE]), (100, 50, [FIRST_PAGE, 1000]), (3, 0, [FIRST_PAGE])]
+)
+def test_a_poll_reads_the_history_newest_first_only_as_far_back_as_its_new_events(
+    count: int, after: int, pages: list[int]
+) -> None:
+    history = _History(count)
+
+    events = new_events(history, "arn:execution", after)
+
+    assert [e["id"] for e in events] == list(range(after + 1, count + 1))  # oldest first
+    assert [r["maxResults"] for r in history.requests] == pages
+    assert all(r["reverseOrder"] for r in history.requests)
