@@ -163,12 +163,17 @@ class SynthServers:
             if process is None:
                 process = self._processes[key] = _Process(root, {k: v for k, v in env.items() if k not in PER_SYNTH})
         with process.lock:
-            yield process
-            if process.served >= SYNTHS_PER_PROCESS or process.popen.poll() is not None:
-                with self._lock:
-                    if self._processes.get(key) is process:
-                        del self._processes[key]
-                process.close()
+            try:
+                yield process
+            except BaseException:
+                process.served = SYNTHS_PER_PROCESS  # in an unknown state (a reply half read): never used again
+                raise
+            finally:
+                if process.served >= SYNTHS_PER_PROCESS or process.popen.poll() is not None:
+                    with self._lock:
+                        if self._processes.get(key) is process:
+                            del self._processes[key]
+                    process.close()
 
     def synthesize(
         self,

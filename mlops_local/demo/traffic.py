@@ -73,8 +73,8 @@ def send(
 
 # Emulated seconds between two requests of live traffic: six a minute. Every alarm period and bake window holds
 # requests (a 30-minute shadow bake about 180 pairs, many times `shadow.min_pairs`), and each request costs the
-# emulator a real inference, a feature lookup and a capture record: at one every 5 s, the promotion tests spent a
-# third of their CPU time on traffic.
+# emulator a real inference, a feature lookup and a capture record: at one every 5 s, the promotion tests spent
+# about a quarter of their CPU time on traffic.
 LIVE_EVERY = 10.0
 
 

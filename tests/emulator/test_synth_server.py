@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import filecmp
 import json
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -109,6 +111,17 @@ def test_a_failing_synth_raises_what_python_app_py_says_and_the_next_synth_works
     servers.synthesize(tmp_path / "again", project_root=repo, context_overrides={"n": 3})
 
     assert _seen(tmp_path / "again")["overrides"] == {"n": 3}
+
+
+def test_a_process_that_died_between_synths_is_replaced(tmp_path: Path, repo: Path, servers: SynthServers) -> None:
+    servers.synthesize(tmp_path / "first", project_root=repo)
+    os.kill(_seen(tmp_path / "first")["pid"], signal.SIGKILL)
+
+    servers.synthesize(tmp_path / "after", project_root=repo, context_overrides={"n": 2})  # python app.py's
+    servers.synthesize(tmp_path / "later", project_root=repo, context_overrides={"n": 3})  # a new process's
+
+    assert (_seen(tmp_path / "after")["overrides"], _seen(tmp_path / "later")["overrides"]) == ({"n": 2}, {"n": 3})
+    assert _seen(tmp_path / "later")["pid"] not in (_seen(tmp_path / "first")["pid"], _seen(tmp_path / "after")["pid"])
 
 
 def _same_tree(left: Path, right: Path) -> list[str]:
