@@ -14,9 +14,9 @@ so a failure reports exactly what that reports.
 
 Run as a script (``python -c "import runpy; runpy.run_path('.../synth_server.py', run_name='__main__')" ROOT
 REPLY_FD`` in ``ROOT``: with ``-c`` the import path starts where ``python app.py``'s does, not in this folder, whose
-``requests.py`` would stand for the library of that name): requests (JSON lines ``{"outdir": ..., "overrides":
-...}``) on standard input, one reply line each on ``REPLY_FD`` (Node's own output goes to standard output and
-error). As a script it imports nothing but the standard library and the app.
+``requests.py`` would stand for the library of that name): requests (JSON lines: the :data:`PER_SYNTH` variables of
+:func:`mlops_local.deploy.synthesis_environment`) on standard input, one reply line each on ``REPLY_FD`` (Node's
+own output goes to standard output and error). As a script it imports nothing but the standard library and the app.
 """
 
 from __future__ import annotations
@@ -86,8 +86,7 @@ def serve(root: Path, replies: TextIO, requests: TextIO) -> None:
             replies.write(json.dumps({"ok": False, "stale": stale[:5]}) + "\n")
             replies.flush()
             return
-        os.environ["CDK_OUTDIR"] = request["outdir"]
-        os.environ["MLOPS_CONTEXT_OVERRIDES"] = json.dumps(request["overrides"] or {})
+        os.environ.update({name: request[name] for name in PER_SYNTH})
         try:
             app["main"]()
         except BaseException as exc:  # SystemExit(2) of a config error too: reported, then stop
@@ -121,11 +120,11 @@ class _Process:
         self.lock = threading.Lock()
         self.served = 0
 
-    def synth(self, outdir: Path, overrides: dict[str, Any] | None) -> bool:
-        """Whether the process synthesized ``overrides`` into ``outdir`` (False: it failed or stopped)."""
+    def synth(self, variables: dict[str, str]) -> bool:
+        """Whether the process synthesized with the :data:`PER_SYNTH` ``variables`` (False: it failed or stopped)."""
         assert self.popen.stdin is not None
         try:
-            self.popen.stdin.write(json.dumps({"outdir": str(outdir), "overrides": overrides}) + "\n")
+            self.popen.stdin.write(json.dumps(variables) + "\n")
             self.popen.stdin.flush()
         except OSError:  # the process is gone
             return False
@@ -157,11 +156,12 @@ class SynthServers:
 
     @contextmanager
     def _process(self, root: Path, env: dict[str, str]) -> Iterator[_Process]:
-        key = (str(root), tuple(sorted((k, v) for k, v in env.items() if k not in PER_SYNTH)))
+        shared = {k: v for k, v in env.items() if k not in PER_SYNTH}
+        key = (str(root), tuple(sorted(shared.items())))
         with self._lock:
             process = self._processes.get(key)
             if process is None:
-                process = self._processes[key] = _Process(root, {k: v for k, v in env.items() if k not in PER_SYNTH})
+                process = self._processes[key] = _Process(root, shared)
         with process.lock:
             try:
                 yield process
@@ -189,7 +189,7 @@ class SynthServers:
         root = (project_root or PROJECT_ROOT).resolve()
         env = synthesis_environment(outdir, context_overrides=context_overrides, extra_env=extra_env, base_env=base_env)
         with self._process(root, env) as process:
-            done = process.synth(outdir, context_overrides)
+            done = process.synth({name: env[name] for name in PER_SYNTH})
             if not done:
                 process.served = SYNTHS_PER_PROCESS  # stopped or failed: the next synth starts a fresh process
         if done:
