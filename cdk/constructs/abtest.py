@@ -131,7 +131,7 @@ class AbTesting(Construct):
                 dead_letter_queue=self.status_dead_letters.queue,
             ),
         )
-        status_id = stack.get_logical_id(self.status.function.node.default_child)  # type: ignore[arg-type]
+        status_id = stack.get_logical_id(self.status.function.node.default_child)
         acknowledge(
             schedule_role,
             f"AwsSolutions-IAM5[Resource::<{status_id}.Arn>:*]",

@@ -96,4 +96,4 @@ class PlatformDashboard(Construct):
 
     def add_row(self, *widgets: cloudwatch.IWidget) -> None:
         # jsii typing: Row implements IWidget at runtime.
-        self.dashboard.add_widgets(cloudwatch.Row(*widgets))  # type: ignore[arg-type]
+        self.dashboard.add_widgets(cloudwatch.Row(*widgets))

@@ -306,7 +306,7 @@ class FeatureStore(Construct):
 def _logical_id(bucket: s3.IBucket) -> str:
     """The logical ID of a bucket in its stack, as cdk-nag names it in findings (``<LogicalId.Arn>``)."""
     stack = Stack.of(bucket)
-    return str(stack.resolve(stack.get_logical_id(bucket.node.default_child)))  # type: ignore[arg-type]
+    return str(stack.resolve(stack.get_logical_id(bucket.node.default_child)))
 
 
 class FeatureIngestion(Construct):

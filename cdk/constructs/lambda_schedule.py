@@ -57,7 +57,7 @@ def invoke_on_schedule(
             dead_letter_queue=dead_letter_queue,
         ),
     )
-    function_id = Stack.of(scope).get_logical_id(function.node.default_child)  # type: ignore[arg-type]
+    function_id = Stack.of(scope).get_logical_id(function.node.default_child)
     acknowledge(
         role,
         f"AwsSolutions-IAM5[Resource::<{function_id}.Arn>:*]",

@@ -169,8 +169,8 @@ class PromotionWorkflow(Construct):
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
         )
         self.steps.function.grant_invoke(self.state_machine)
-        function_id = stack.get_logical_id(self.steps.function.node.default_child)  # type: ignore[arg-type]
-        machine_id = stack.get_logical_id(self.state_machine.node.default_child)  # type: ignore[arg-type]
+        function_id = stack.get_logical_id(self.steps.function.node.default_child)
+        machine_id = stack.get_logical_id(self.state_machine.node.default_child)
         acknowledge(
             self.state_machine.role,
             f"AwsSolutions-IAM5[Resource::<{function_id}.Arn>:*]",
@@ -205,7 +205,7 @@ class PromotionWorkflow(Construct):
             )
         )
         registry.grant_read(self.trigger.function)
-        started_id = stack.get_logical_id(started.node.default_child)  # type: ignore[arg-type]
+        started_id = stack.get_logical_id(started.node.default_child)
         acknowledge(
             self.trigger.role,
             f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:{stack.region}:{nag_account(stack)}:execution:"
@@ -384,7 +384,7 @@ def _environment_settings(target: EnvironmentTarget, artifacts_bucket: s3.IBucke
 
 def _logical_name(stack: Stack, workflow: PromotionWorkflow) -> str:
     """How cdk-nag prints a state machine's name attribute."""
-    return f"<{stack.get_logical_id(workflow.state_machine.node.default_child)}.Name>"  # type: ignore[arg-type]
+    return f"<{stack.get_logical_id(workflow.state_machine.node.default_child)}.Name>"
 
 
 def _machine_name(workflow: PromotionWorkflow) -> str:
