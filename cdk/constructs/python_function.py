@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -198,29 +199,38 @@ class _PackagesLayerBundle:
         variant = hashlib.sha256(repr((self._prune, self._platforms)).encode()).hexdigest()[:8]
         cached = LAYER_CACHE / f"{self._cache_name}-{layer_hash(self._requirements)}-{variant}"
         if not (cached / ".complete").exists():
-            staging = cached.with_suffix(".tmp")
-            shutil.rmtree(staging, ignore_errors=True)
-            completed = subprocess.run(
-                [
-                    sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
-                    "--only-binary=:all:", "--implementation", "cp", "--python-version", _PIP_PYTHON,
-                    *(option for platform in self._platforms for option in ("--platform", platform)),
-                    "--target", str(staging / "python"), "-r", str(self._requirements),
-                ],
-                capture_output=True, text=True, check=False,
-            )  # fmt: skip
-            if completed.returncode != 0:
-                raise RuntimeError(f"building the {self._cache_name} Lambda layer failed:\n{completed.stderr[-3000:]}")
-            for pattern in self._prune:
-                for path in sorted((staging / "python").glob(pattern), reverse=True):
-                    shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-            shutil.rmtree(cached, ignore_errors=True)
-            staging.rename(cached)
-            (cached / ".complete").touch()
+            # Two synths at once (the test workers', or two terminals') would both install into the one staging
+            # folder, each removing what the other wrote: one builds, the other waits and finds it complete.
+            LAYER_CACHE.mkdir(parents=True, exist_ok=True)
+            with open(cached.with_suffix(".lock"), "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if not (cached / ".complete").exists():
+                    self._build(cached)
         # Hard links where the cache and the output share a file system: a layer is 20-170 MB and every synth
         # bundles each layer afresh (a copy was a tenth of a synth's time); the files are only ever read.
         shutil.copytree(cached / "python", Path(output_dir) / "python", dirs_exist_ok=True, copy_function=_link_or_copy)
         return True
+
+    def _build(self, cached: Path) -> None:
+        staging = cached.with_suffix(".tmp")
+        shutil.rmtree(staging, ignore_errors=True)
+        completed = subprocess.run(
+            [
+                sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
+                "--only-binary=:all:", "--implementation", "cp", "--python-version", _PIP_PYTHON,
+                *(option for platform in self._platforms for option in ("--platform", platform)),
+                "--target", str(staging / "python"), "-r", str(self._requirements),
+            ],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if completed.returncode != 0:
+            raise RuntimeError(f"building the {self._cache_name} Lambda layer failed:\n{completed.stderr[-3000:]}")
+        for pattern in self._prune:
+            for path in sorted((staging / "python").glob(pattern), reverse=True):
+                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+        shutil.rmtree(cached, ignore_errors=True)
+        staging.rename(cached)
+        (cached / ".complete").touch()
 
 
 def _link_or_copy(source: str, target: str) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -48,3 +50,38 @@ def test_a_cached_layer_is_bundled_with_every_file(
     assert (out / "python" / "pkg" / "__init__.py").read_text() == "VALUE = 1\n"
     same_file = (out / "python" / "top.py").stat().st_ino == (entry / "python" / "top.py").stat().st_ino
     assert same_file is links
+
+
+def test_two_synths_at_once_build_a_missing_layer_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    requirements = tmp_path / "layer" / "requirements.txt"
+    requirements.parent.mkdir()
+    requirements.write_text("pkg==1\n")
+    monkeypatch.setattr(python_function, "LAYER_CACHE", tmp_path / "cache")
+    bundle = _PackagesLayerBundle(requirements, "layer", ())
+    installs: list[str] = []
+    second_installs = threading.Event()
+    second: list[threading.Thread] = []
+
+    def pip(command: list[str], **_: object) -> subprocess.CompletedProcess[str]:
+        target = Path(command[command.index("--target") + 1])
+        installs.append(str(target))
+        if len(installs) > 1:
+            second_installs.set()
+        else:  # the second synth starts while the first installs; without the lock it installs too, at once
+            second.append(threading.Thread(target=bundle.try_bundle, args=(str(tmp_path / "out2"),)))
+            second[0].start()
+            second_installs.wait(timeout=1)
+        (target / "pkg").mkdir(parents=True)
+        (target / "pkg" / "__init__.py").write_text("VALUE = 1\n")
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(subprocess, "run", pip)
+    (tmp_path / "out1").mkdir()
+    (tmp_path / "out2").mkdir()
+
+    assert bundle.try_bundle(str(tmp_path / "out1")) is True
+    second[0].join()
+
+    assert len(installs) == 1
+    for out in ("out1", "out2"):
+        assert (tmp_path / out / "python" / "pkg" / "__init__.py").read_text() == "VALUE = 1\n"
