@@ -191,6 +191,11 @@ def _substitute(value: str, account: str, region: str) -> str:
     )
 
 
+# zlib's fastest level: the 48 MB layer zips in 1.5 s instead of 4.6 s (the default, 6) and comes out 10% larger. A
+# fresh clone's first deployment zips every asset; nothing reads them compressed but the emulator, which unpacks them.
+_ZIP_LEVEL = 1
+
+
 def zip_directory(directory: Path) -> bytes:
     """A deterministic zip of a directory (sorted entries, fixed timestamps), as the CDK CLI publishes it."""
     buffer = io.BytesIO()
@@ -199,7 +204,7 @@ def zip_directory(directory: Path) -> bytes:
             info = zipfile.ZipInfo(path.relative_to(directory).as_posix(), date_time=_ZIP_EPOCH)
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, path.read_bytes())
+            archive.writestr(info, path.read_bytes(), compresslevel=_ZIP_LEVEL)  # an entry's own ZipInfo: level here
     return buffer.getvalue()
 
 
