@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 FAMILIES: tuple[str, ...] = (
     "mlops_local.backends",
     "mlops_local.sdk_models",
+    "mlops_local.timestamps",
     "mlops_local.requests",
     "mlops_local.constraints",
     "mlops_local.lambda_runtime",
