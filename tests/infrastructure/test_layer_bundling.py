@@ -14,9 +14,9 @@ from cdk.constructs import python_function
 from cdk.constructs.python_function import _PackagesLayerBundle, layer_hash
 
 
-def _cached_layer(cache: Path, requirements: Path, name: str, bundle: _PackagesLayerBundle) -> Path:
+def _cached_layer(cache: Path, bundle: _PackagesLayerBundle) -> Path:
     variant = hashlib.sha256(repr((bundle._prune, bundle._platforms)).encode()).hexdigest()[:8]
-    entry = cache / f"{name}-{layer_hash(requirements)}-{variant}"
+    entry = cache / f"{bundle._cache_name}-{layer_hash(bundle._requirements)}-{variant}"
     (entry / "python" / "pkg").mkdir(parents=True)
     (entry / "python" / "pkg" / "__init__.py").write_text("VALUE = 1\n")
     (entry / "python" / "top.py").write_text("import pkg\n")
@@ -24,16 +24,21 @@ def _cached_layer(cache: Path, requirements: Path, name: str, bundle: _PackagesL
     return entry
 
 
-@pytest.mark.parametrize("links", [True, False], ids=["hard links", "copies where links fail"])
-def test_a_cached_layer_is_bundled_with_every_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, links: bool
-) -> None:
+@pytest.fixture
+def bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> _PackagesLayerBundle:
+    """The bundle of a layer with one requirement, its cache in ``tmp_path / "cache"``."""
     requirements = tmp_path / "layer" / "requirements.txt"
     requirements.parent.mkdir()
     requirements.write_text("pkg==1\n")
     monkeypatch.setattr(python_function, "LAYER_CACHE", tmp_path / "cache")
-    bundle = _PackagesLayerBundle(requirements, "layer", ())
-    entry = _cached_layer(tmp_path / "cache", requirements, "layer", bundle)
+    return _PackagesLayerBundle(requirements, "layer", ())
+
+
+@pytest.mark.parametrize("links", [True, False], ids=["hard links", "copies where links fail"])
+def test_a_cached_layer_is_bundled_with_every_file(
+    bundle: _PackagesLayerBundle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, links: bool
+) -> None:
+    entry = _cached_layer(tmp_path / "cache", bundle)
     if not links:
 
         def cannot_link(source: str, target: str) -> None:
@@ -52,12 +57,9 @@ def test_a_cached_layer_is_bundled_with_every_file(
     assert same_file is links
 
 
-def test_two_synths_at_once_build_a_missing_layer_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    requirements = tmp_path / "layer" / "requirements.txt"
-    requirements.parent.mkdir()
-    requirements.write_text("pkg==1\n")
-    monkeypatch.setattr(python_function, "LAYER_CACHE", tmp_path / "cache")
-    bundle = _PackagesLayerBundle(requirements, "layer", ())
+def test_two_synths_at_once_build_a_missing_layer_once(
+    bundle: _PackagesLayerBundle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     installs: list[str] = []
     second_installs = threading.Event()
     second: list[threading.Thread] = []
