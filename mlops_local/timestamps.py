@@ -26,22 +26,30 @@ PATCH_POINTS: tuple[PatchPoint, ...] = (
 )
 
 
+def _iso_in_utc(value: Any) -> dt.datetime | None:
+    """``value`` read as ISO 8601 in UTC (no offset means UTC, botocore's rule); None when it is not a string, is an
+    epoch number written as one (botocore reads those as seconds), or is not ISO 8601 to ``fromisoformat``."""
+    if not isinstance(value, str):
+        return None
+    try:
+        float(value)
+        return None
+    except ValueError:
+        pass
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
+
+
 def fast_aware_datetime(original: Any) -> Any:
     """``original`` (botocore's ``parse_to_aware_datetime``), reading ISO 8601 strings with ``fromisoformat``."""
 
     def parse_to_aware_datetime(value: Any) -> dt.datetime:
-        if isinstance(value, str):
-            try:
-                float(value)  # an epoch number: botocore's own reading (seconds, UTC)
-            except ValueError:
-                try:
-                    parsed = dt.datetime.fromisoformat(value)
-                except ValueError:
-                    pass
-                else:
-                    if parsed.tzinfo is None:  # botocore's rule: no offset means UTC
-                        return parsed.replace(tzinfo=dt.UTC)
-                    return parsed.astimezone(dt.UTC)
+        parsed = _iso_in_utc(value)
+        if parsed is not None:
+            return parsed
         result: dt.datetime = original(value)
         return result
 
