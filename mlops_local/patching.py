@@ -32,6 +32,7 @@ FAMILIES: tuple[str, ...] = (
     "mlops_local.backends",
     "mlops_local.sdk_models",
     "mlops_local.timestamps",
+    "mlops_local.signing",
     "mlops_local.requests",
     "mlops_local.constraints",
     "mlops_local.lambda_runtime",

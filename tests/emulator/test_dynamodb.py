@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from mlops_local.dynamodb import _NotPlainError, wire_form
 from mlops_local.emulator import Emulator
 
@@ -117,3 +119,49 @@ def test_a_query_of_the_tables_key_reads_only_its_partition_and_answers_as_befor
         IndexName="by-kind", KeyConditionExpression="kind = :k", ExpressionAttributeValues={":k": {"S": "even"}}
     )
     assert sorted(by_kind) == [(p, s) for p in "abc" for s in (2, 10)]
+
+
+def test_a_conditional_write_parses_its_condition_once_and_decides_as_moto_does(
+    emulator: Emulator, monkeypatch: Any
+) -> None:
+    # Patch point dynamodb-condition-parsed-once: moto parsed each condition twice per request (to validate it,
+    # then to apply the write). Written, refused and invalid conditions answer as they did.
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    dynamodb = emulator.client("dynamodb")
+    dynamodb.create_table(
+        TableName="online",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    lexed: list[str] = []
+    lex = ConditionExpressionParser._lex_condition_expression
+
+    def counted(parser: Any) -> Any:
+        lexed.append(parser.condition_expression)
+        return lex(parser)
+
+    monkeypatch.setattr(ConditionExpressionParser, "_lex_condition_expression", counted)
+    newer = "attribute_not_exists(pk) OR #t < :t"
+
+    def put(t: int, condition: str = newer) -> str:
+        try:
+            dynamodb.put_item(
+                TableName="online",
+                Item={"pk": {"S": "c1"}, "t": {"N": str(t)}},
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#t": "t"},
+                ExpressionAttributeValues={":t": {"N": str(t)}},
+            )
+        except dynamodb.exceptions.ConditionalCheckFailedException:
+            return "stale"
+        return "written"
+
+    assert [put(5), put(3), put(4), put(9)] == ["written", "stale", "stale", "written"]
+    assert lexed == [newer] * 4  # one parse per request
+    item = dynamodb.get_item(TableName="online", Key={"pk": {"S": "c1"}})["Item"]
+    assert item["t"] == {"N": "9"}
+    for _ in range(2):  # a parse that fails is not remembered: the second request fails the same way
+        with pytest.raises(ValueError, match="Bad comparison"):  # moto's own failure (AWS: ValidationException)
+            put(10, "#t < < :t")
