@@ -61,17 +61,8 @@ demo: $(STAMP)
 ## stays on one worker (with `load`, a module split over both workers deployed its platform twice), other tests
 ## are handed out one by one, the longest first. (`loadgroup` would group by mark, but with pytest 9 xdist 3.8 no
 ## longer applies the group: it sets a node id attribute pytest 9 ignores.)
-## mypy runs beside the suite: on a fresh clone it is one core's work for 35 s, while the suite's two workers leave a
-## core idle now and then (waiting on a synth, the last long test). Its report follows the tests'; either failing
-## fails `make test`.
-test: $(STAMP) browser
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	@report=$$(mktemp); $(BIN)/mypy >"$$report" 2>&1 & mypy=$$!; \
-	tests=0; $(BIN)/pytest -n 2 --dist loadfile --durations=15 || tests=$$?; \
-	typed=0; wait $$mypy || typed=$$?; \
-	echo "==> mypy (run beside the tests)"; cat "$$report"; rm -f "$$report"; \
-	exit $$(( tests != 0 ? tests : typed ))
+test: $(STAMP) browser static
+	$(BIN)/pytest -n 2 --dist loadfile --durations=15
 
 ## Static checks, then the synthesized app's conformance: cfn-lint on every template, asl-validator on every
 ## state machine as deployed, every aws-sdk task's parameters against botocore's input shape.
