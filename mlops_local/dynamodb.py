@@ -20,8 +20,9 @@ names (or removes it), leaving the rest of the table as moto does.
 
 A condition expression is parsed once per request, not twice: moto parses it to validate the request, then again
 when the table applies the write. The parse (lexing, then building moto's tree of conditions) was a quarter of a
-conditional ``PutItem``'s time, the online store's every write; a request's second parse of the same expression,
-names and values returns the first one's result (conditions only read the items they are given).
+conditional ``PutItem``'s time, the online store's every write. A parse of an expression, names and values parsed
+moments before (the request's own first parse, or an identical request's) returns that parse's result: the tree of
+conditions only reads the items it is given, and the names and values it found are the same.
 
 A Query on the table's own key reads its partition only, as DynamoDB does; moto listed and sorted every item of the
 table for each one (an A/B test's status read its exposures' partition from a table of all its outcomes too). The
