@@ -54,6 +54,19 @@ def test_binary_values_are_left_to_moto() -> None:
         raise AssertionError(f"{value} must go through moto's serializer (base64 on the wire)")
 
 
+def _new_table(emulator: Emulator, name: str, keys: dict[str, str], types: dict[str, str], **extra: Any) -> Any:
+    """An on-demand table keyed by ``keys`` (attribute: HASH or RANGE) whose attributes have ``types``; the client."""
+    dynamodb = emulator.client("dynamodb")
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": a, "KeyType": kind} for a, kind in keys.items()],
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": kind} for a, kind in types.items()],
+        BillingMode="PAY_PER_REQUEST",
+        **extra,
+    )
+    return dynamodb
+
+
 def test_a_query_of_the_tables_key_reads_only_its_partition_and_answers_as_before(
     emulator: Emulator, monkeypatch: Any
 ) -> None:
@@ -61,15 +74,11 @@ def test_a_query_of_the_tables_key_reads_only_its_partition_and_answers_as_befor
     # partition. Pages, order, range conditions, filters and index queries answer as they did.
     from moto.dynamodb.models.table import Table
 
-    dynamodb = emulator.client("dynamodb")
-    dynamodb.create_table(
-        TableName="events",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "N"},
-            {"AttributeName": "kind", "AttributeType": "S"},
-        ],
+    dynamodb = _new_table(
+        emulator,
+        "events",
+        {"pk": "HASH", "sk": "RANGE"},
+        {"pk": "S", "sk": "N", "kind": "S"},
         GlobalSecondaryIndexes=[
             {
                 "IndexName": "by-kind",
@@ -80,7 +89,6 @@ def test_a_query_of_the_tables_key_reads_only_its_partition_and_answers_as_befor
                 "Projection": {"ProjectionType": "ALL"},
             }
         ],
-        BillingMode="PAY_PER_REQUEST",
     )
     for pk in ("a", "b", "c"):
         for sk in (3, 1, 10, 2):  # numbers, so 10 sorts after 3
@@ -128,13 +136,7 @@ def test_a_conditional_write_parses_its_condition_once_and_decides_as_moto_does(
     # then to apply the write). Written, refused and invalid conditions answer as they did.
     from moto.dynamodb.comparisons import ConditionExpressionParser
 
-    dynamodb = emulator.client("dynamodb")
-    dynamodb.create_table(
-        TableName="online",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    dynamodb = _new_table(emulator, "online", {"pk": "HASH"}, {"pk": "S"})
     lexed: list[str] = []
     lex = ConditionExpressionParser._lex_condition_expression
 
