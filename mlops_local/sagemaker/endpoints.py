@@ -37,7 +37,6 @@ import json
 import logging
 import math
 import random
-import shutil
 import tarfile
 import threading
 import time
@@ -51,6 +50,7 @@ from mlops_local.clock import ClockStoppedError, Event, VirtualClock
 from mlops_local.iam.identity import acting_as
 from mlops_local.lambda_runtime import load_module_from, process_environment
 from mlops_local.patching import PatchPoint
+from mlops_local.sagemaker import fetch_object
 
 if TYPE_CHECKING:
     from mlops_local.emulator import Emulator
@@ -754,11 +754,7 @@ class EndpointService:
         bucket, _, key = uri.removeprefix("s3://").partition("/")
         archive = into.parent / f"{into.name}.tar.gz"
         into.mkdir(parents=True, exist_ok=True)
-        # One GetObject on this thread, as the role acting here (a managed download would fetch on other threads,
-        # which act as nobody: the model role's access, across accounts too, would go unchecked).
-        body = self.emulator.client("s3").get_object(Bucket=bucket, Key=key)["Body"]
-        with archive.open("wb") as out:
-            shutil.copyfileobj(body, out)
+        fetch_object(self.emulator.client("s3"), bucket, key, archive)  # as the model's role, across accounts too
         with tarfile.open(archive) as tar:
             tar.extractall(into, filter="data")
 

@@ -25,7 +25,6 @@ import datetime as dt
 import json
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from mlops_local.iam.identity import acting_as, current, role_credentials
 from mlops_local.lambda_runtime import environment_snapshot
 from mlops_local.patching import PatchPoint
-from mlops_local.sagemaker import forkserver
+from mlops_local.sagemaker import fetch_object, forkserver
 from mlops_local.sagemaker.forkserver import ForkedProcess
 
 if TYPE_CHECKING:
@@ -95,14 +94,6 @@ class ContainerHost:
     def _s3(self) -> Any:
         return self.emulator.client("s3")
 
-    def _fetch(self, bucket: str, key: str, target: Path) -> None:
-        """One object into ``target`` with one GetObject. (boto3's ``download_file`` is a transfer manager: a
-        HeadObject first, then threads, futures and queues per object, built for large ones; a job's inputs here
-        are many small capture files, and the manager was 8% of the demo's interpreter time.)"""
-        body = self._s3().get_object(Bucket=bucket, Key=key)["Body"]
-        with target.open("wb") as file:
-            shutil.copyfileobj(body, file)
-
     def download(self, uri: str, destination: Path) -> None:
         """Copy every object under ``uri`` (a prefix or one object) into ``destination``."""
         bucket, _, prefix = uri.removeprefix("s3://").partition("/")
@@ -113,7 +104,7 @@ class ContainerHost:
                 relative = item["Key"][len(prefix) :].lstrip("/") or Path(item["Key"]).name
                 target = destination / relative
                 target.parent.mkdir(parents=True, exist_ok=True)
-                self._fetch(bucket, item["Key"], target)
+                fetch_object(self._s3(), bucket, item["Key"], target)
                 found += 1
         destination.mkdir(parents=True, exist_ok=True)
         if not found:
@@ -138,7 +129,7 @@ class ContainerHost:
             target = destination / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
-                self._fetch(source_bucket, source_prefix + relative, target)
+                fetch_object(self._s3(), source_bucket, source_prefix + relative, target)
             except ClientError as exc:
                 raise JobError(f"input {prefix}{relative} listed in {uri} cannot be read: {exc}") from exc
 
@@ -147,7 +138,7 @@ class ContainerHost:
         bucket, _, prefix = uri.removeprefix("s3://").partition("/")
         for path in sorted(p for p in source.rglob("*") if p.is_file()):
             key = f"{prefix.rstrip('/')}/{path.relative_to(source).as_posix()}".lstrip("/")
-            with path.open("rb") as body:  # one PutObject (not the transfer manager, see _fetch)
+            with path.open("rb") as body:  # one PutObject on this thread (see fetch_object)
                 self._s3().put_object(Bucket=bucket, Key=key, Body=body)
 
     # -- the container ------------------------------------------------------------------------------------
