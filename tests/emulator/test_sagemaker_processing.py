@@ -234,3 +234,20 @@ def test_the_end_event_is_on_the_bus_before_describe_shows_the_end(
     _wait(emulator, "ordered")
 
     assert seen == [("InProgress", "InProgress"), ("Completed", "InProgress")]
+
+
+def test_a_role_that_may_not_read_an_input_fails_the_job(emulator: Emulator, bucket: str) -> None:
+    # The inputs are read on the job's thread, as its role (SageMaker reads them as the job's role), not on a transfer
+    # manager's threads, which act as nobody.
+    deny = {"Effect": "Deny", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/data/*"}
+    emulator.client("iam").put_role_policy(
+        RoleName="processing",
+        PolicyName="no-data",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [deny]}),
+    )
+
+    _create(emulator, "denied")
+    described = _wait(emulator, "denied")
+
+    assert described["ProcessingJobStatus"] == "Failed"
+    assert "AccessDenied" in described["FailureReason"]
