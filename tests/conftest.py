@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, settings
 
 from tests.support import (
     SESSION_SYNTHS,
+    TEST_ROLLOUT,
     record_session_environment,
     session_synth,
     shared_synth,
@@ -40,11 +41,13 @@ settings.register_profile("suite", deadline=None, suppress_health_check=[HealthC
 settings.load_profile("suite")
 
 
-# Optional features default to off in the config; the tests synthesize them switched on, so the infrastructure
-# assertions, the cdk-nag checks and the deployments into the emulator cover them too.
-OPTIONAL_FEATURES_ON: dict[str, Any] = {
+# The suite's app: optional features default to off in the config, and the tests synthesize them switched on, so the
+# infrastructure assertions, the cdk-nag checks and the deployments into the emulator cover them too; promotions
+# bake for minutes (see TEST_ROLLOUT).
+SUITE_CONFIG: dict[str, Any] = {
     "mlops": {
         "abtest": {"http_router": True},
+        "rollout": TEST_ROLLOUT,
         # Each addressee stands for a session of the approver role (how the demo's reviewers sign in).
         "approval_page": {
             "enabled": True,
@@ -79,8 +82,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 cloud_assembly = session_synth(
     "cloud_assembly",
     "cdk.out",
-    OPTIONAL_FEATURES_ON,
-    "The real app (cdk.json context with the optional features on), synthesized once per test run and shared by "
+    SUITE_CONFIG,
+    "The real app (cdk.json context with SUITE_CONFIG over it), synthesized once per test run and shared by "
     "every xdist worker.",
 )
 

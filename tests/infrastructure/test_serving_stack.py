@@ -10,11 +10,17 @@ from aws_cdk.assertions import Match
 
 from cdk.config import load_config
 from mlops_kit.environment import read_settings
-from mlops_kit.promotion.settings import PromotionSettings, TriggerSettings
+from mlops_kit.promotion.settings import PromotionSettings, RolloutSettings, TriggerSettings
 from mlops_kit.serving import naming
 from tests.infrastructure.conftest import template_of
+from tests.support import TEST_ROLLOUT
 
 ENDPOINT = "mlops-kit-endpoint"
+
+
+def _suite_rollout() -> RolloutSettings:
+    """The rollout settings the suite's app is synthesized with (short bakes: ``TEST_ROLLOUT``)."""
+    return load_config({"rollout": TEST_ROLLOUT}).rollout.settings()
 
 
 def _statements(template: Any) -> list[dict[str, Any]]:
@@ -88,7 +94,7 @@ def test_the_state_machine_logs_and_traces(stack_template: Any) -> None:
             "LoggingConfiguration": Match.object_like({"Level": "ALL", "IncludeExecutionData": False}),
             "DefinitionSubstitutions": {
                 "PromotionFunctionArn": Match.any_value(),
-                "WorkflowTimeoutSeconds": str(load_config({}).rollout.settings().workflow_timeout()),
+                "WorkflowTimeoutSeconds": str(_suite_rollout().workflow_timeout()),
             },
         },
     )
@@ -136,7 +142,7 @@ def test_the_promotion_functions_get_settings_their_handlers_parse(stack_templat
     trigger = read_settings(TriggerSettings, _environment(serving, TriggerSettings.VARIABLE))
 
     assert steps.endpoint.name == ENDPOINT
-    assert steps.rollout == load_config({}).rollout.settings()
+    assert steps.rollout == _suite_rollout()
     assert steps.model_package_group == trigger.model_package_group == "mlops-kit-models"
 
 
@@ -147,7 +153,7 @@ def test_the_deployed_state_machine_times_out_with_the_workflow_budget(stack_tem
     for key, value in properties["DefinitionSubstitutions"].items():
         definition = definition.replace("${" + key + "}", _resolved(value))
 
-    rollout = load_config({}).rollout.settings()
+    rollout = _suite_rollout()
     assert json.loads(definition)["TimeoutSeconds"] == rollout.workflow_timeout()
     assert rollout.workflow_timeout() > rollout.approval_timeout_seconds
 
