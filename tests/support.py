@@ -46,7 +46,7 @@ def create_pk_sk_table(dynamodb: Any, name: str) -> str:
 
 # The rollout the suite's app is synthesized with (``cloud_assembly``): bakes of minutes, not the defaults' 30-minute
 # shadow and four 10-minute canary steps, and an approval that times out after an hour, not 24. Every step, alarm and
-# approval path runs as with the defaults (tests/unit/test_config.py checks the defaults, and `make demo` runs them);
+# approval path runs as with the defaults (tests/unit/test_config.py checks the defaults, `make demo` runs them);
 # each emulated minute costs the emulator live traffic, alarm evaluations and history polls. With these values the
 # whole suite took 567 CPU-s instead of 649 (same machine, back to back). The floors: a 5-minute shadow bake holds 30
 # request pairs at the tests' one request every 10 s (``shadow.min_pairs`` is 20); the canary-alarm scenario needs

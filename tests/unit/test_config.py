@@ -144,6 +144,14 @@ def test_context_that_is_not_an_object_is_rejected() -> None:
         load_config(["not", "a", "dict"])  # type: ignore[arg-type]
 
 
+def test_the_rollout_defaults_are_the_documented_ones() -> None:
+    # The README's config reference; the suite's app bakes shorter (tests/support.py TEST_ROLLOUT), `make demo` not.
+    rollout = load_config({}).rollout
+
+    assert (rollout.steps, rollout.bake_minutes, rollout.shadow_bake_minutes) == ([5, 25, 50, 100], 10, 30)
+    assert rollout.approval_timeout_hours == 24
+
+
 def test_the_workflow_timeout_and_the_lock_are_sized_from_the_rollout_budget() -> None:
     rollout = load_config({}).rollout.settings()
 
