@@ -29,6 +29,22 @@ class UnknownActionError(LookupError):
     """The Service Authorization Reference has no such service or action (the message names it)."""
 
 
+@cache  # one per resource type of the reference; every IAM-checked request asks for its resources' patterns
+def _arn_pattern(arn_template: str) -> re.Pattern[str]:
+    """See :meth:`ResourceType.pattern`."""
+    parts = _PLACEHOLDER.split(arn_template)
+    regex, seen = "", set()
+    for index, part in enumerate(parts):
+        if index % 2 == 0:
+            regex += re.escape(part)
+            continue
+        last = index == len(parts) - 2 and not parts[-1]
+        group = f"(?P<{part}>.+)" if last else f"(?P<{part}>[^:]+?)"
+        regex += group if part not in seen else f"(?P={part})"
+        seen.add(part)
+    return re.compile(f"^{regex}$")
+
+
 @dataclass(frozen=True)
 class ResourceType:
     """One resource type an action is authorized against."""
@@ -48,17 +64,7 @@ class ResourceType:
         Placeholders do not cross ``:`` except the last one, which takes the rest (an S3 object key or a SageMaker
         model package name may hold ``/``; a Step Functions execution ARN separates its parts with ``:``).
         """
-        parts = _PLACEHOLDER.split(self.arn_template)
-        regex, seen = "", set()
-        for index, part in enumerate(parts):
-            if index % 2 == 0:
-                regex += re.escape(part)
-                continue
-            last = index == len(parts) - 2 and not parts[-1]
-            group = f"(?P<{part}>.+)" if last else f"(?P<{part}>[^:]+?)"
-            regex += group if part not in seen else f"(?P={part})"
-            seen.add(part)
-        return re.compile(f"^{regex}$")
+        return _arn_pattern(self.arn_template)
 
 
 @dataclass(frozen=True)
