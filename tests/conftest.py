@@ -118,11 +118,16 @@ def _synthesize_ahead(
 
 @pytest.fixture(scope="session")
 def assembly_with(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Any:
-    """``assembly_with("guardrails", {"mlops": {...}})``: the app synthesized with exactly these config overrides
-    (the optional features stay off unless they switch them on), once per run."""
+    """``assembly_with("guardrails", {"mlops": {...}})``: the app synthesized with these config overrides over the
+    suite's short bakes (:data:`tests.support.TEST_ROLLOUT`; a ``rollout`` key the overrides set wins), once per run.
+    The optional features stay off unless they switch them on."""
 
     def synth(name: str, overrides: dict[str, Any]) -> CloudAssembly:
-        return shared_synth(tmp_path_factory, worker_id, f"cdk.out.{name}", overrides)
+        mlops = overrides.get("mlops", {})
+        rollout = {**TEST_ROLLOUT, **mlops.get("rollout", {})}
+        return shared_synth(
+            tmp_path_factory, worker_id, f"cdk.out.{name}", {**overrides, "mlops": {**mlops, "rollout": rollout}}
+        )
 
     return synth
 
