@@ -138,6 +138,17 @@ class StateChange:
 SeriesKey = tuple[str, str, str, str, frozenset[tuple[str, str]]]
 
 
+@dataclass(frozen=True)
+class _Seen:
+    """What an alarm's last evaluation saw (see :meth:`AlarmEvaluator.evaluate_all`)."""
+
+    alarm: Any  # the alarm object itself: a replaced alarm (PutMetricAlarm) is never taken for it
+    state: str  # its state after the evaluation
+    marks: tuple[int, ...]  # where its window boundaries fell in its series
+    data_version: int  # the index's data version then
+    quiet_until: float  # until when, without new data, its windows cannot change
+
+
 class AlarmEvaluator:
     """Evaluates every alarm of every account and region, every minute while anything could change: an alarm
     watches its own account's metrics (an environment account's endpoint metrics and alarms are that account's) and
@@ -154,6 +165,9 @@ class AlarmEvaluator:
         # Every datum with a value, by series, oldest first: (epoch seconds, value). Evaluating an alarm reads only
         # its window by bisection; scanning all of moto's data every minute of a days-long rehearsal did not scale.
         self._series_index: dict[SeriesKey, list[tuple[float, float]]] = {}
+        self._last_seen: dict[str, _Seen] = {}  # per alarm ARN: what its last evaluation saw
+        self._data_version = 0  # how many times data was added to the index
+        self.evaluations = 0  # alarm evaluations made (an unchanged alarm is skipped; see evaluate_all)
 
     def index(self, data: list[Any], account: str = "", region: str = "") -> None:
         """Add data moto just stored (its MetricDatum objects) in ``account`` and ``region`` (default: the
@@ -172,6 +186,7 @@ class AlarmEvaluator:
                 )
                 stamp = datum.timestamp if datum.timestamp.tzinfo else datum.timestamp.replace(tzinfo=dt.UTC)
                 bisect.insort(self._series_index.setdefault(key, []), (stamp.timestamp(), float(datum.value)))
+                self._data_version += 1
 
     @property
     def clock(self) -> VirtualClock:
@@ -246,28 +261,79 @@ class AlarmEvaluator:
         return found
 
     def evaluate_all(self) -> list[StateChange]:
-        """Evaluate every metric alarm now, in every account; apply and announce state changes."""
+        """Evaluate every metric alarm now, in every account; apply and announce state changes.
+
+        An alarm whose windows hold exactly the data they held at its last evaluation, in the same state, is not
+        evaluated again (the result would be the same), nor looked at until new data arrives or its windows slide
+        over a data point: most minutes of a days-long rehearsal pass between requests.
+        """
         with self._lock:
             changes = []
+            end = self.clock.utcnow()
+            now = end.timestamp()
             for alarm in self._alarms():
                 if alarm.rule:  # composite alarms are not used by the kit
                     continue
+                last = self._last_seen.get(alarm.alarm_arn)
+                same = last is not None and last.alarm is alarm and last.state == alarm.state_value
+                if same and last is not None and last.data_version == self._data_version and now <= last.quiet_until:
+                    continue
+                marks, quiet_until = self._marks(alarm, end)
+                if same and last is not None and last.marks == marks:
+                    self._last_seen[alarm.alarm_arn] = _Seen(alarm, last.state, marks, self._data_version, quiet_until)
+                    continue
+                self.evaluations += 1
                 state, reason, reason_data = self.evaluate(alarm)
                 if state is not None and state != alarm.state_value:
                     change = StateChange(alarm.name, alarm.state_value, state, reason)
                     alarm.update_state(reason, json.dumps(reason_data), state)
                     self._announce(alarm, change)
                     changes.append(change)
+                self._last_seen[alarm.alarm_arn] = _Seen(
+                    alarm, alarm.state_value, marks, self._data_version, quiet_until
+                )
             self.changes.extend(changes)
             return changes
+
+    def _marks(self, alarm: Any, end: dt.datetime) -> tuple[tuple[int, ...], float]:
+        """Where each boundary of ``alarm``'s windows ending at ``end`` falls in each series it reads, and until
+        when (epoch seconds) no boundary passes a data point. The index only grows, by insertion in time order:
+        equal marks are windows with equal contents, and until then, without new data, they stay equal."""
+        windows = self._windows(alarm, end)
+        length = windows[0][1] - windows[0][0]
+        boundaries = [end.timestamp() - k * length.total_seconds() for k in range(len(windows) + 1)]
+        marks: list[int] = []
+        quiet_until = float("inf")
+        for namespace, name, dimensions in _metrics(alarm):
+            points = self._points(alarm, namespace, name, dimensions)
+            for boundary in boundaries:
+                index = bisect.bisect_left(points, (boundary, float("-inf")))
+                marks.append(index)
+                if index < len(points):  # that point leaves (or, k = 0, enters) a window once the boundary passes it
+                    quiet_until = min(quiet_until, points[index][0] + (end.timestamp() - boundary))
+        return tuple(marks), quiet_until
+
+    def _windows(self, alarm: Any, end: dt.datetime) -> list[tuple[dt.datetime, dt.datetime]]:
+        """The alarm's evaluation windows (Period x EvaluationPeriods, ending at ``end``), newest first."""
+        period = alarm.period or (
+            alarm.metric_data_queries[0].metric_stat.period
+            if alarm.metric_data_queries and alarm.metric_data_queries[0].metric_stat
+            else 60
+        )
+        length = dt.timedelta(seconds=int(period))
+        return [(end - (i + 1) * length, end - i * length) for i in range(int(alarm.evaluation_periods))]
+
+    def _points(self, alarm: Any, namespace: str, name: str, dimensions: list[Any]) -> list[tuple[float, float]]:
+        """A metric's series in ``alarm``'s own account and region: (epoch seconds, value), oldest first."""
+        account, region = _where(alarm)
+        dimension_set = frozenset((d.name, d.value) for d in dimensions)
+        return self._series_index.get((account, region, namespace, name, dimension_set), [])
 
     def _series(
         self, alarm: Any, namespace: str, name: str, dimensions: list[Any], start: dt.datetime, end: dt.datetime
     ) -> list[float]:
         """The values of a metric of ``alarm``'s own account and region in [start, end)."""
-        account, region = _where(alarm)
-        dimension_set = frozenset((d.name, d.value) for d in dimensions)
-        points = self._series_index.get((account, region, namespace, name, dimension_set), [])
+        points = self._points(alarm, namespace, name, dimensions)
         low = bisect.bisect_left(points, (start.timestamp(), float("-inf")))
         high = bisect.bisect_left(points, (end.timestamp(), float("-inf")))
         return [value for _, value in points[low:high]]
@@ -297,18 +363,8 @@ class AlarmEvaluator:
 
     def evaluate(self, alarm: Any) -> tuple[str | None, str, dict[str, Any]]:
         """The alarm's state now: (state or None to keep the current one, reason, reason data)."""
-        period = alarm.period or (
-            alarm.metric_data_queries[0].metric_stat.period
-            if alarm.metric_data_queries and alarm.metric_data_queries[0].metric_stat
-            else 60
-        )
-        length = dt.timedelta(seconds=int(period))
         # Evaluated each minute over the window Period x EvaluationPeriods that ends now (on the minute).
-        end = self.clock.utcnow()
-        windows = [
-            self._window_value(alarm, end - (i + 1) * length, end - i * length)
-            for i in range(int(alarm.evaluation_periods))
-        ]
+        windows = [self._window_value(alarm, start, stop) for start, stop in self._windows(alarm, self.clock.utcnow())]
         compare = _COMPARISONS[alarm.comparison_operator]
         needed = int(alarm.datapoints_to_alarm or alarm.evaluation_periods)
         treat = alarm.treat_missing_data or "missing"
@@ -414,6 +470,17 @@ def apply(patcher: Any) -> None:
     patcher.replace(points["cloudwatch-put-metric-data"], put_metric_data)
     patcher.replace(points["cloudwatch-put-metric-alarm"], put_metric_alarm)
     patcher.replace(points["cloudwatch-percentiles"], statistic_for_type)
+
+
+def _metrics(alarm: Any) -> list[tuple[str, str, list[Any]]]:
+    """The (namespace, name, dimensions) of every metric ``alarm`` reads."""
+    if alarm.metric_data_queries:
+        return [
+            (q.metric_stat.metric.namespace, q.metric_stat.metric.metric_name, q.metric_stat.metric.dimensions)
+            for q in alarm.metric_data_queries
+            if q.metric_stat is not None
+        ]
+    return [(alarm.namespace, alarm.metric_name, alarm.dimensions)]
 
 
 def _where(alarm: Any) -> tuple[str, str]:

@@ -54,6 +54,64 @@ def test_a_percentile_alarm_fires_on_slow_responses_and_recovers(emulator: Emula
     assert _state(emulator, "p99") == "OK"  # both periods aged out; missing data is not breaching
 
 
+def test_an_alarm_is_evaluated_again_only_when_its_windows_or_its_state_changed(emulator: Emulator) -> None:
+    cloudwatch = emulator.client("cloudwatch")
+    cloudwatch.put_metric_alarm(
+        AlarmName="errors",
+        Namespace="AWS/SageMaker",
+        MetricName="Invocation5XXErrors",
+        Dimensions=DIMENSIONS,
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=3,
+        DatapointsToAlarm=2,
+        Threshold=0,
+        ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="notBreaching",
+    )
+    _put(emulator, "Invocation5XXErrors", [1])
+    emulator.advance(60)
+    _put(emulator, "Invocation5XXErrors", [1])
+    emulator.advance(60)
+    assert _state(emulator, "errors") == "ALARM"
+
+    # Each minute moves the windows over the two data points until both have aged out: evaluated every minute,
+    before = emulator.alarms.evaluations
+    emulator.advance(3 * 60)
+    assert _state(emulator, "errors") == "OK"
+    aged_out = emulator.alarms.evaluations
+    assert aged_out - before == 3
+    # then empty windows in an unchanged state: nothing to evaluate, however long,
+    emulator.advance(5 * 60)
+    assert emulator.alarms.evaluations == aged_out
+    # until the state is set from outside (evaluated again at the next minute, as CloudWatch does),
+    cloudwatch.set_alarm_state(AlarmName="errors", StateValue="ALARM", StateReason="testing")
+    emulator.advance(60)
+    assert (_state(emulator, "errors"), emulator.alarms.evaluations) == ("OK", aged_out + 1)
+    # or new data falls inside a window,
+    _put(emulator, "Invocation5XXErrors", [1])
+    emulator.advance(60)
+    assert emulator.alarms.evaluations == aged_out + 2
+    emulator.advance(5 * 60)
+    assert (_state(emulator, "errors"), emulator.alarms.evaluations) == ("OK", aged_out + 5)  # aged out again
+    # or the alarm is replaced: a new alarm, even with the same name, state and (empty) windows.
+    cloudwatch.put_metric_alarm(
+        AlarmName="errors",
+        Namespace="AWS/SageMaker",
+        MetricName="Invocation5XXErrors",
+        Dimensions=DIMENSIONS,
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=3,
+        DatapointsToAlarm=2,
+        Threshold=0,
+        ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="breaching",
+    )
+    emulator.advance(60)
+    assert (_state(emulator, "errors"), emulator.alarms.evaluations) == ("ALARM", aged_out + 6)
+
+
 def test_an_error_rate_alarm_uses_metric_math(emulator: Emulator) -> None:
 
     def stat(metric: str) -> dict:
