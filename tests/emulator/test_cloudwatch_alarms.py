@@ -54,9 +54,9 @@ def test_a_percentile_alarm_fires_on_slow_responses_and_recovers(emulator: Emula
     assert _state(emulator, "p99") == "OK"  # both periods aged out; missing data is not breaching
 
 
-def test_an_alarm_is_evaluated_again_only_when_its_windows_or_its_state_changed(emulator: Emulator) -> None:
-    cloudwatch = emulator.client("cloudwatch")
-    cloudwatch.put_metric_alarm(
+def _put_errors_alarm(emulator: Emulator, treat_missing_data: str) -> None:
+    """Alarm "errors": any 5xx error in 2 of the last 3 minutes."""
+    emulator.client("cloudwatch").put_metric_alarm(
         AlarmName="errors",
         Namespace="AWS/SageMaker",
         MetricName="Invocation5XXErrors",
@@ -67,8 +67,13 @@ def test_an_alarm_is_evaluated_again_only_when_its_windows_or_its_state_changed(
         DatapointsToAlarm=2,
         Threshold=0,
         ComparisonOperator="GreaterThanThreshold",
-        TreatMissingData="notBreaching",
+        TreatMissingData=treat_missing_data,
     )
+
+
+def test_an_alarm_is_evaluated_again_only_when_its_windows_or_its_state_changed(emulator: Emulator) -> None:
+    cloudwatch = emulator.client("cloudwatch")
+    _put_errors_alarm(emulator, "notBreaching")
     _put(emulator, "Invocation5XXErrors", [1])
     emulator.advance(60)
     _put(emulator, "Invocation5XXErrors", [1])
@@ -95,19 +100,7 @@ def test_an_alarm_is_evaluated_again_only_when_its_windows_or_its_state_changed(
     emulator.advance(5 * 60)
     assert (_state(emulator, "errors"), emulator.alarms.evaluations) == ("OK", aged_out + 5)  # aged out again
     # or the alarm is replaced: a new alarm, even with the same name, state and (empty) windows.
-    cloudwatch.put_metric_alarm(
-        AlarmName="errors",
-        Namespace="AWS/SageMaker",
-        MetricName="Invocation5XXErrors",
-        Dimensions=DIMENSIONS,
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=3,
-        DatapointsToAlarm=2,
-        Threshold=0,
-        ComparisonOperator="GreaterThanThreshold",
-        TreatMissingData="breaching",
-    )
+    _put_errors_alarm(emulator, "breaching")
     emulator.advance(60)
     assert (_state(emulator, "errors"), emulator.alarms.evaluations) == ("ALARM", aged_out + 6)
 
