@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
@@ -26,20 +27,27 @@ def _state(emulator: Emulator, name: str) -> str:
     return str(emulator.client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["StateValue"])
 
 
-def test_a_percentile_alarm_fires_on_slow_responses_and_recovers(emulator: Emulator) -> None:
+def _put_alarm(emulator: Emulator, name: str, metric: str, **settings: Any) -> None:
+    """A one-minute, greater-than alarm ``name`` on ``metric`` of :data:`DIMENSIONS`, with ``settings``."""
     emulator.client("cloudwatch").put_metric_alarm(
-        AlarmName="p99",
-        Namespace="AWS/SageMaker",
-        MetricName="ModelLatency",
-        Dimensions=DIMENSIONS,
-        ExtendedStatistic="p99",
-        Period=60,
-        EvaluationPeriods=2,
-        DatapointsToAlarm=1,
-        Threshold=500_000,
-        ComparisonOperator="GreaterThanThreshold",
-        TreatMissingData="notBreaching",
-    )
+        AlarmName=name, Namespace="AWS/SageMaker", MetricName=metric, Dimensions=DIMENSIONS, Period=60,
+        ComparisonOperator="GreaterThanThreshold", **settings,
+    )  # fmt: skip
+
+
+def _put_errors_alarm(emulator: Emulator, *, treat_missing_data: str) -> None:
+    """Alarm "errors": any 5xx error in 2 of the last 3 minutes."""
+    _put_alarm(
+        emulator, "errors", "Invocation5XXErrors", Statistic="Sum", EvaluationPeriods=3, DatapointsToAlarm=2,
+        Threshold=0, TreatMissingData=treat_missing_data,
+    )  # fmt: skip
+
+
+def test_a_percentile_alarm_fires_on_slow_responses_and_recovers(emulator: Emulator) -> None:
+    _put_alarm(
+        emulator, "p99", "ModelLatency", ExtendedStatistic="p99", EvaluationPeriods=2, DatapointsToAlarm=1,
+        Threshold=500_000, TreatMissingData="notBreaching",
+    )  # fmt: skip
     _put(emulator, "ModelLatency", [10_000] * 98 + [900_000] * 2)
     assert _state(emulator, "p99") == "INSUFFICIENT_DATA"  # not evaluated before the next minute
 
@@ -54,26 +62,9 @@ def test_a_percentile_alarm_fires_on_slow_responses_and_recovers(emulator: Emula
     assert _state(emulator, "p99") == "OK"  # both periods aged out; missing data is not breaching
 
 
-def _put_errors_alarm(emulator: Emulator, treat_missing_data: str) -> None:
-    """Alarm "errors": any 5xx error in 2 of the last 3 minutes."""
-    emulator.client("cloudwatch").put_metric_alarm(
-        AlarmName="errors",
-        Namespace="AWS/SageMaker",
-        MetricName="Invocation5XXErrors",
-        Dimensions=DIMENSIONS,
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=3,
-        DatapointsToAlarm=2,
-        Threshold=0,
-        ComparisonOperator="GreaterThanThreshold",
-        TreatMissingData=treat_missing_data,
-    )
-
-
 def test_an_alarm_is_evaluated_again_only_when_its_windows_or_its_state_changed(emulator: Emulator) -> None:
     cloudwatch = emulator.client("cloudwatch")
-    _put_errors_alarm(emulator, "notBreaching")
+    _put_errors_alarm(emulator, treat_missing_data="notBreaching")
     _put(emulator, "Invocation5XXErrors", [1])
     emulator.advance(60)
     _put(emulator, "Invocation5XXErrors", [1])
@@ -100,7 +91,7 @@ def test_an_alarm_is_evaluated_again_only_when_its_windows_or_its_state_changed(
     emulator.advance(5 * 60)
     assert (_state(emulator, "errors"), emulator.alarms.evaluations) == ("OK", aged_out + 5)  # aged out again
     # or the alarm is replaced: a new alarm, even with the same name, state and (empty) windows.
-    _put_errors_alarm(emulator, "breaching")
+    _put_errors_alarm(emulator, treat_missing_data="breaching")
     emulator.advance(60)
     assert (_state(emulator, "errors"), emulator.alarms.evaluations) == ("ALARM", aged_out + 6)
 
