@@ -219,12 +219,7 @@ class AlarmEvaluator:
         """The longest evaluation range of any alarm (seconds): data older than that cannot matter."""
         longest = 600.0
         for alarm in self._alarms():
-            period = alarm.period or (
-                alarm.metric_data_queries[0].metric_stat.period
-                if alarm.metric_data_queries and alarm.metric_data_queries[0].metric_stat
-                else 60
-            )
-            longest = max(longest, float(period) * float(alarm.evaluation_periods or 1))
+            longest = max(longest, float(_period(alarm)) * float(alarm.evaluation_periods or 1))
         return longest
 
     def _tick(self) -> None:
@@ -275,11 +270,12 @@ class AlarmEvaluator:
                 if alarm.rule:  # composite alarms are not used by the kit
                     continue
                 last = self._last_seen.get(alarm.alarm_arn)
-                same = last is not None and last.alarm is alarm and last.state == alarm.state_value
-                if same and last is not None and last.data_version == self._data_version and now <= last.quiet_until:
+                if last is not None and (last.alarm is not alarm or last.state != alarm.state_value):
+                    last = None  # replaced (PutMetricAlarm) or its state set from outside: evaluated again
+                if last is not None and last.data_version == self._data_version and now <= last.quiet_until:
                     continue
                 marks, quiet_until = self._marks(alarm, end)
-                if same and last is not None and last.marks == marks:
+                if last is not None and last.marks == marks:
                     self._last_seen[alarm.alarm_arn] = _Seen(alarm, last.state, marks, self._data_version, quiet_until)
                     continue
                 self.evaluations += 1
@@ -299,28 +295,21 @@ class AlarmEvaluator:
         """Where each boundary of ``alarm``'s windows ending at ``end`` falls in each series it reads, and until
         when (epoch seconds) no boundary passes a data point. The index only grows, by insertion in time order:
         equal marks are windows with equal contents, and until then, without new data, they stay equal."""
-        windows = self._windows(alarm, end)
-        length = windows[0][1] - windows[0][0]
-        boundaries = [end.timestamp() - k * length.total_seconds() for k in range(len(windows) + 1)]
+        period, now = _period(alarm), end.timestamp()
         marks: list[int] = []
         quiet_until = float("inf")
         for namespace, name, dimensions in _metrics(alarm):
             points = self._points(alarm, namespace, name, dimensions)
-            for boundary in boundaries:
-                index = bisect.bisect_left(points, (boundary, float("-inf")))
+            for k in range(int(alarm.evaluation_periods) + 1):  # boundary k: now - k periods
+                index = bisect.bisect_left(points, (now - k * period, float("-inf")))
                 marks.append(index)
                 if index < len(points):  # that point leaves (or, k = 0, enters) a window once the boundary passes it
-                    quiet_until = min(quiet_until, points[index][0] + (end.timestamp() - boundary))
+                    quiet_until = min(quiet_until, points[index][0] + k * period)
         return tuple(marks), quiet_until
 
     def _windows(self, alarm: Any, end: dt.datetime) -> list[tuple[dt.datetime, dt.datetime]]:
         """The alarm's evaluation windows (Period x EvaluationPeriods, ending at ``end``), newest first."""
-        period = alarm.period or (
-            alarm.metric_data_queries[0].metric_stat.period
-            if alarm.metric_data_queries and alarm.metric_data_queries[0].metric_stat
-            else 60
-        )
-        length = dt.timedelta(seconds=int(period))
+        length = dt.timedelta(seconds=_period(alarm))
         return [(end - (i + 1) * length, end - i * length) for i in range(int(alarm.evaluation_periods))]
 
     def _points(self, alarm: Any, namespace: str, name: str, dimensions: list[Any]) -> list[tuple[float, float]]:
@@ -470,6 +459,18 @@ def apply(patcher: Any) -> None:
     patcher.replace(points["cloudwatch-put-metric-data"], put_metric_data)
     patcher.replace(points["cloudwatch-put-metric-alarm"], put_metric_alarm)
     patcher.replace(points["cloudwatch-percentiles"], statistic_for_type)
+
+
+def _period(alarm: Any) -> int:
+    """An alarm's period in seconds (a metric math alarm's: its first metric's)."""
+    return int(
+        alarm.period
+        or (
+            alarm.metric_data_queries[0].metric_stat.period
+            if alarm.metric_data_queries and alarm.metric_data_queries[0].metric_stat
+            else 60
+        )
+    )
 
 
 def _metrics(alarm: Any) -> list[tuple[str, str, list[Any]]]:
